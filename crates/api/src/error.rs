@@ -1,0 +1,313 @@
+//! Every error the API returns is an RFC 9457 `application/problem+json`
+//! document. A 5xx carries a generic detail; the real cause goes to the log,
+//! inside the request's span.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// The kinds of problem the API reports. Each has a stable `type` URI
+/// (`/problems/<slug>`), a title and a status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProblemKind {
+    MalformedRequest,
+    ValidationFailed,
+    NotFound,
+    MethodNotAllowed,
+    UnsupportedMediaType,
+    PayloadTooLarge,
+    RequestTimeout,
+    ProductUnavailable,
+    InsufficientStock,
+    CartFull,
+    ServiceUnavailable,
+    Internal,
+}
+
+impl ProblemKind {
+    pub const ALL: [ProblemKind; 12] = [
+        ProblemKind::MalformedRequest,
+        ProblemKind::ValidationFailed,
+        ProblemKind::NotFound,
+        ProblemKind::MethodNotAllowed,
+        ProblemKind::UnsupportedMediaType,
+        ProblemKind::PayloadTooLarge,
+        ProblemKind::RequestTimeout,
+        ProblemKind::ProductUnavailable,
+        ProblemKind::InsufficientStock,
+        ProblemKind::CartFull,
+        ProblemKind::ServiceUnavailable,
+        ProblemKind::Internal,
+    ];
+
+    pub fn slug(self) -> &'static str {
+        match self {
+            ProblemKind::MalformedRequest => "malformed-request",
+            ProblemKind::ValidationFailed => "validation-failed",
+            ProblemKind::NotFound => "not-found",
+            ProblemKind::MethodNotAllowed => "method-not-allowed",
+            ProblemKind::UnsupportedMediaType => "unsupported-media-type",
+            ProblemKind::PayloadTooLarge => "payload-too-large",
+            ProblemKind::RequestTimeout => "request-timeout",
+            ProblemKind::ProductUnavailable => "product-unavailable",
+            ProblemKind::InsufficientStock => "insufficient-stock",
+            ProblemKind::CartFull => "cart-full",
+            ProblemKind::ServiceUnavailable => "service-unavailable",
+            ProblemKind::Internal => "internal-error",
+        }
+    }
+
+    pub fn title(self) -> &'static str {
+        match self {
+            ProblemKind::MalformedRequest => "Malformed request",
+            ProblemKind::ValidationFailed => "Validation failed",
+            ProblemKind::NotFound => "Not found",
+            ProblemKind::MethodNotAllowed => "Method not allowed",
+            ProblemKind::UnsupportedMediaType => "Unsupported media type",
+            ProblemKind::PayloadTooLarge => "Payload too large",
+            ProblemKind::RequestTimeout => "Request timeout",
+            ProblemKind::ProductUnavailable => "Dish unavailable",
+            ProblemKind::InsufficientStock => "Not enough in stock",
+            ProblemKind::CartFull => "Cart full",
+            ProblemKind::ServiceUnavailable => "Service unavailable",
+            ProblemKind::Internal => "Internal server error",
+        }
+    }
+
+    pub fn status(self) -> StatusCode {
+        match self {
+            ProblemKind::MalformedRequest => StatusCode::BAD_REQUEST,
+            ProblemKind::ValidationFailed => StatusCode::UNPROCESSABLE_ENTITY,
+            ProblemKind::NotFound => StatusCode::NOT_FOUND,
+            ProblemKind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ProblemKind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ProblemKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ProblemKind::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            ProblemKind::ProductUnavailable => StatusCode::CONFLICT,
+            ProblemKind::InsufficientStock => StatusCode::CONFLICT,
+            ProblemKind::CartFull => StatusCode::UNPROCESSABLE_ENTITY,
+            ProblemKind::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ProblemKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The kind a bare status maps to, for responses made by middleware
+    /// (timeouts, body limits, unknown methods) rather than by a handler.
+    pub fn for_status(status: StatusCode) -> ProblemKind {
+        match status {
+            StatusCode::NOT_FOUND => ProblemKind::NotFound,
+            StatusCode::METHOD_NOT_ALLOWED => ProblemKind::MethodNotAllowed,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => ProblemKind::UnsupportedMediaType,
+            StatusCode::PAYLOAD_TOO_LARGE => ProblemKind::PayloadTooLarge,
+            StatusCode::REQUEST_TIMEOUT => ProblemKind::RequestTimeout,
+            StatusCode::UNPROCESSABLE_ENTITY => ProblemKind::ValidationFailed,
+            StatusCode::SERVICE_UNAVAILABLE => ProblemKind::ServiceUnavailable,
+            s if s.is_server_error() => ProblemKind::Internal,
+            _ => ProblemKind::MalformedRequest,
+        }
+    }
+}
+
+/// A problem detail (RFC 9457).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(example = json!({
+    "type": "/problems/validation-failed",
+    "title": "Validation failed",
+    "status": 422,
+    "detail": "quantity must be between 1 and 99; got 0",
+    "errors": [{"field": "quantity", "message": "quantity must be between 1 and 99; got 0"}]
+}))]
+pub struct Problem {
+    /// A URI reference naming the kind of problem; stable, one per kind.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    /// What went wrong, for a person, with what to change.
+    pub detail: String,
+    /// For validation problems: each offending field.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+}
+
+/// One field that failed validation.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+/// The error every handler returns.
+#[derive(Debug)]
+pub struct ApiError {
+    kind: ProblemKind,
+    detail: String,
+    errors: Vec<FieldError>,
+    /// The cause of a 5xx; logged, never sent.
+    source: Option<anyhow::Error>,
+}
+
+impl ApiError {
+    pub fn new(kind: ProblemKind, detail: impl Into<String>) -> Self {
+        ApiError {
+            kind,
+            detail: detail.into(),
+            errors: Vec::new(),
+            source: None,
+        }
+    }
+
+    pub fn kind(&self) -> ProblemKind {
+        self.kind
+    }
+
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Self::new(ProblemKind::NotFound, detail)
+    }
+
+    pub fn malformed(detail: impl Into<String>) -> Self {
+        Self::new(ProblemKind::MalformedRequest, detail)
+    }
+
+    /// A validation problem on one field.
+    pub fn invalid_field(field: &str, message: impl Into<String>) -> Self {
+        let message = message.into();
+        ApiError {
+            kind: ProblemKind::ValidationFailed,
+            detail: format!("{field}: {message}"),
+            errors: vec![FieldError {
+                field: field.to_owned(),
+                message,
+            }],
+            source: None,
+        }
+    }
+
+    /// A validation problem on several fields at once.
+    pub fn invalid_fields(errors: Vec<FieldError>) -> Self {
+        let detail = errors
+            .iter()
+            .map(|e| format!("{}: {}", e.field, e.message))
+            .collect::<Vec<_>>()
+            .join("; ");
+        ApiError {
+            kind: ProblemKind::ValidationFailed,
+            detail,
+            errors,
+            source: None,
+        }
+    }
+
+    /// An unexpected failure: the client sees a generic message.
+    pub fn internal(source: impl Into<anyhow::Error>) -> Self {
+        ApiError {
+            kind: ProblemKind::Internal,
+            detail: "Something went wrong on our side. Try again; if it keeps happening, report the x-request-id of this response.".into(),
+            errors: Vec::new(),
+            source: Some(source.into()),
+        }
+    }
+
+    /// A dependency (database, session store) is down: worth retrying.
+    pub fn unavailable(what: &str, source: impl Into<anyhow::Error>) -> Self {
+        ApiError {
+            kind: ProblemKind::ServiceUnavailable,
+            detail: format!("The {what} is not reachable right now. Try again in a moment."),
+            errors: Vec::new(),
+            source: Some(source.into()),
+        }
+    }
+
+    pub fn to_problem(&self) -> Problem {
+        Problem {
+            kind: format!("/problems/{}", self.kind.slug()),
+            title: self.kind.title().to_owned(),
+            status: self.kind.status().as_u16(),
+            detail: self.detail.clone(),
+            errors: self.errors.clone(),
+        }
+    }
+}
+
+impl From<sea_orm::DbErr> for ApiError {
+    fn from(e: sea_orm::DbErr) -> Self {
+        match e {
+            sea_orm::DbErr::ConnectionAcquire(_) | sea_orm::DbErr::Conn(_) => {
+                ApiError::unavailable("database", e)
+            }
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+impl From<tower_sessions::session::Error> for ApiError {
+    fn from(e: tower_sessions::session::Error) -> Self {
+        ApiError::unavailable("session store", e)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let Some(source) = &self.source {
+            if self.kind.status().is_server_error() {
+                tracing::error!(error = ?source, kind = self.kind.slug(), "request failed");
+            }
+        }
+        problem_response(&self.to_problem())
+    }
+}
+
+/// Renders a problem with its status and media type.
+pub fn problem_response(problem: &Problem) -> Response {
+    let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let body = serde_json::to_vec(problem).unwrap_or_else(|_| b"{}".to_vec());
+    let mut res = (status, body).into_response();
+    res.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+    res
+}
+
+/// Middleware: a 4xx or 5xx made outside our handlers (a body limit, a
+/// timeout, an unknown method, a failed session save) becomes problem+json
+/// too, so clients meet one error shape everywhere.
+pub async fn problem_for_bare_errors(res: Response) -> Response {
+    let status = res.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return res;
+    }
+    let is_problem = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
+    if is_problem {
+        return res;
+    }
+    let kind = ProblemKind::for_status(status);
+    let detail = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => "The request body is larger than the 64 KiB this API accepts.".to_owned(),
+        StatusCode::REQUEST_TIMEOUT => "The request took too long to complete and was stopped. Try again.".to_owned(),
+        StatusCode::METHOD_NOT_ALLOWED => {
+            let allow = res
+                .headers()
+                .get(header::ALLOW)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_owned();
+            format!("This resource does not support that method. Allowed: {allow}.")
+        }
+        s if s.is_server_error() => "Something went wrong on our side. Try again; if it keeps happening, report the x-request-id of this response.".to_owned(),
+        s => s.canonical_reason().unwrap_or("Request failed").to_owned(),
+    };
+    let mut problem = ApiError::new(kind, detail).to_problem();
+    problem.status = status.as_u16();
+    let (mut parts, _) = res.into_parts();
+    let fresh = problem_response(&problem);
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts
+        .headers
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+    Response::from_parts(parts, fresh.into_body())
+}

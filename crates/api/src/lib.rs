@@ -1,0 +1,16 @@
+//! Kitchen Memory's HTTP API. `main.rs` only wires; everything here can be
+//! started in-process by tests through [`startup::Application`].
+
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod extract;
+pub mod openapi;
+pub mod routes;
+pub mod session;
+pub mod startup;
+pub mod state;
+pub mod telemetry;
+
+pub use config::Config;
+pub use startup::Application;

@@ -1,0 +1,308 @@
+//! The session cart: `/cart` and `/cart/items`.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use domain::{Cart, CartError, Money, PricedCart, ProductId, Quantity};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::db::catalog::Snapshot;
+use crate::error::{ApiError, Problem, ProblemKind};
+use crate::extract::{AppJson, AppPath};
+use crate::session::cart::CartSession;
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(get_cart, clear_cart))
+        .routes(routes!(add_item))
+        .routes(routes!(set_item_quantity, remove_item))
+}
+
+/// A cart line, priced from the menu as it is now.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"product_id": 1, "name": "Margherita Pizza", "unit_price": "12.50", "quantity": 2, "line_total": "25.00"}))]
+pub struct CartLineView {
+    pub product_id: i64,
+    pub name: String,
+    #[schema(value_type = String, example = "12.50")]
+    pub unit_price: Money,
+    pub quantity: u32,
+    #[schema(value_type = String, example = "25.00")]
+    pub line_total: Money,
+}
+
+/// Why a line cannot be ordered.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum UnavailableReason {
+    /// The dish is on the menu but not available now.
+    Unavailable,
+    /// The dish is no longer on the menu.
+    Removed,
+}
+
+/// A line kept in the cart whose dish cannot be ordered now; it is not
+/// counted in `item_count` or `total`. Remove it, or wait for the dish to return.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"product_id": 7, "name": "Mushroom Risotto", "quantity": 1, "reason": "unavailable"}))]
+pub struct UnavailableLineView {
+    pub product_id: i64,
+    /// Null when the dish is gone from the menu.
+    pub name: Option<String>,
+    pub quantity: u32,
+    pub reason: UnavailableReason,
+}
+
+/// The visitor's cart.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "lines": [{"product_id": 1, "name": "Margherita Pizza", "unit_price": "12.50", "quantity": 2, "line_total": "25.00"}],
+    "unavailable": [],
+    "item_count": 2,
+    "total": "25.00"
+}))]
+pub struct CartView {
+    /// Lines that can be ordered, in the order they were first added.
+    pub lines: Vec<CartLineView>,
+    /// Lines whose dish is unavailable or gone; left out of the count and total.
+    pub unavailable: Vec<UnavailableLineView>,
+    /// Items across the orderable lines.
+    pub item_count: u32,
+    /// Sum of the orderable lines' totals.
+    #[schema(value_type = String, example = "25.00")]
+    pub total: Money,
+}
+
+impl From<PricedCart> for CartView {
+    fn from(p: PricedCart) -> Self {
+        CartView {
+            lines: p
+                .lines
+                .into_iter()
+                .map(|l| CartLineView {
+                    product_id: l.product_id.get(),
+                    name: l.name,
+                    unit_price: l.unit_price,
+                    quantity: l.quantity.get(),
+                    line_total: l.line_total,
+                })
+                .collect(),
+            unavailable: p
+                .unavailable
+                .into_iter()
+                .map(|l| UnavailableLineView {
+                    product_id: l.product_id.get(),
+                    reason: if l.name.is_some() {
+                        UnavailableReason::Unavailable
+                    } else {
+                        UnavailableReason::Removed
+                    },
+                    name: l.name,
+                    quantity: l.quantity.get(),
+                })
+                .collect(),
+            item_count: p.item_count,
+            total: p.total,
+        }
+    }
+}
+
+fn view(cart: &Cart, menu: &Snapshot) -> CartView {
+    cart.price(|id| menu.entry(id)).into()
+}
+
+fn default_quantity() -> i64 {
+    1
+}
+
+/// Add a dish to the cart.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"product_id": 1, "quantity": 2}))]
+pub struct AddItem {
+    /// The dish to add.
+    pub product_id: i64,
+    /// How many to add to what the cart already holds; 1 when absent.
+    #[serde(default = "default_quantity")]
+    #[schema(minimum = 1, maximum = 99, default = 1)]
+    pub quantity: i64,
+}
+
+/// Set a line's quantity.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"quantity": 3}))]
+pub struct SetQuantity {
+    #[schema(minimum = 1, maximum = 99)]
+    pub quantity: i64,
+}
+
+fn parse_quantity(q: i64) -> Result<Quantity, ApiError> {
+    Quantity::parse(q).map_err(|e| ApiError::invalid_field("quantity", e.to_string()))
+}
+
+fn cart_error(e: CartError, menu: &Snapshot) -> ApiError {
+    let name = |id: ProductId| {
+        menu.entry(id)
+            .map(|d| format!("{} (dish {id})", d.name))
+            .unwrap_or_else(|| format!("dish {id}"))
+    };
+    match e {
+        CartError::ProductUnavailable(id) => ApiError::new(
+            ProblemKind::ProductUnavailable,
+            format!("{} is not available right now; choose another dish.", name(id)),
+        ),
+        CartError::InsufficientStock {
+            product_id,
+            requested,
+            stock,
+        } => ApiError::new(
+            ProblemKind::InsufficientStock,
+            format!(
+                "Only {stock} of {} are in stock; this change would put {requested} in the cart. Ask for {stock} or fewer.",
+                name(product_id)
+            ),
+        ),
+        CartError::LineCapExceeded {
+            product_id,
+            requested,
+        } => ApiError::invalid_field(
+            "quantity",
+            format!(
+                "a cart line holds at most {} of a dish; {} would reach {requested}",
+                Quantity::MAX,
+                name(product_id)
+            ),
+        ),
+        CartError::TooManyLines => ApiError::new(
+            ProblemKind::CartFull,
+            format!(
+                "The cart already holds {} different dishes, the most it can; remove one first.",
+                domain::cart::MAX_LINES
+            ),
+        ),
+    }
+}
+
+const PROBLEM: &str = "application/problem+json";
+
+/// The cart, priced from the current menu.
+#[utoipa::path(get, path = "/cart", tag = "cart",
+    responses(
+        (status = 200, description = "The cart (empty when the visitor has none)", body = CartView),
+        (status = 503, description = "The session store is unreachable", body = Problem, content_type = PROBLEM),
+    ))]
+async fn get_cart(State(state): State<AppState>, session: CartSession) -> Result<Json<CartView>, ApiError> {
+    let cart = session.load().await?;
+    let menu = state.catalog.snapshot().await?;
+    Ok(Json(view(&cart, &menu)))
+}
+
+/// Add a dish, or more of it, to the cart.
+///
+/// Answers 201 with a `Location` when the dish is new to the cart, 200 when
+/// its line grew. Refused changes leave the cart exactly as it was.
+#[utoipa::path(post, path = "/cart/items", tag = "cart",
+    request_body = AddItem,
+    responses(
+        (status = 201, description = "The dish was added as a new line; the cart", body = CartView,
+            headers(("Location" = String, description = "The new line, /api/v1/cart/items/{product_id}"))),
+        (status = 200, description = "The dish's line grew; the cart", body = CartView),
+        (status = 400, description = "The body is not valid JSON", body = Problem, content_type = PROBLEM),
+        (status = 409, description = "The dish is unavailable, or not enough is in stock", body = Problem, content_type = PROBLEM),
+        (status = 413, description = "The body is over 64 KiB", body = Problem, content_type = PROBLEM),
+        (status = 415, description = "The body is not sent as application/json", body = Problem, content_type = PROBLEM),
+        (status = 422, description = "Unknown dish, quantity outside 1 to 99 (also after adding), unknown field, wrong type, or a full cart", body = Problem, content_type = PROBLEM),
+    ))]
+async fn add_item(
+    State(state): State<AppState>,
+    session: CartSession,
+    AppJson(body): AppJson<AddItem>,
+) -> Result<Response, ApiError> {
+    let quantity = parse_quantity(body.quantity)?;
+    let unknown = || {
+        ApiError::invalid_field(
+            "product_id",
+            format!("there is no dish with id {} on the menu", body.product_id),
+        )
+    };
+    let product_id = ProductId::parse(body.product_id).map_err(|_| unknown())?;
+    let menu = state.catalog.snapshot().await?;
+    let dish = menu.entry(product_id).ok_or_else(unknown)?;
+    let mut cart = session.load().await?;
+    let is_new = cart.quantity_of(product_id).is_none();
+    cart.add(product_id, quantity, dish)
+        .map_err(|e| cart_error(e, &menu))?;
+    session.save(&cart).await?;
+    let body = Json(view(&cart, &menu));
+    if is_new {
+        let location = HeaderValue::from_str(&format!("/api/v1/cart/items/{product_id}"))
+            .map_err(ApiError::internal)?;
+        Ok((StatusCode::CREATED, [(header::LOCATION, location)], body).into_response())
+    } else {
+        Ok(body.into_response())
+    }
+}
+
+/// Set how many of a dish the cart holds (adding the line if needed).
+#[utoipa::path(put, path = "/cart/items/{product_id}", tag = "cart",
+    params(("product_id" = i64, Path, description = "Dish id", minimum = 1, example = 1)),
+    request_body = SetQuantity,
+    responses(
+        (status = 200, description = "The cart", body = CartView),
+        (status = 400, description = "The body is not valid JSON, or the id is not an integer", body = Problem, content_type = PROBLEM),
+        (status = 404, description = "No dish has this id", body = Problem, content_type = PROBLEM),
+        (status = 409, description = "The dish is unavailable, or not enough is in stock", body = Problem, content_type = PROBLEM),
+        (status = 422, description = "Quantity outside 1 to 99, unknown field, wrong type, or a full cart", body = Problem, content_type = PROBLEM),
+    ))]
+async fn set_item_quantity(
+    State(state): State<AppState>,
+    session: CartSession,
+    AppPath(product_id): AppPath<i64>,
+    AppJson(body): AppJson<SetQuantity>,
+) -> Result<Json<CartView>, ApiError> {
+    let not_found = || ApiError::not_found(format!("There is no dish with id {product_id} on the menu."));
+    let quantity = parse_quantity(body.quantity)?;
+    let product_id = ProductId::parse(product_id).map_err(|_| not_found())?;
+    let menu = state.catalog.snapshot().await?;
+    let dish = menu.entry(product_id).ok_or_else(not_found)?;
+    let mut cart = session.load().await?;
+    cart.set_quantity(product_id, quantity, dish)
+        .map_err(|e| cart_error(e, &menu))?;
+    session.save(&cart).await?;
+    Ok(Json(view(&cart, &menu)))
+}
+
+/// Remove a dish's line. Succeeds also when the cart has no such line.
+#[utoipa::path(delete, path = "/cart/items/{product_id}", tag = "cart",
+    params(("product_id" = i64, Path, description = "Dish id", minimum = 1, example = 1)),
+    responses(
+        (status = 204, description = "The line is not in the cart (any more)"),
+        (status = 400, description = "The id is not an integer", body = Problem, content_type = PROBLEM),
+    ))]
+async fn remove_item(session: CartSession, AppPath(product_id): AppPath<i64>) -> Result<StatusCode, ApiError> {
+    let Ok(product_id) = ProductId::parse(product_id) else {
+        return Ok(StatusCode::NO_CONTENT);
+    };
+    let mut cart = session.load().await?;
+    if cart.remove(product_id) {
+        session.save(&cart).await?;
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Empty the cart.
+#[utoipa::path(delete, path = "/cart", tag = "cart",
+    responses((status = 204, description = "The cart is empty")))]
+async fn clear_cart(session: CartSession) -> Result<StatusCode, ApiError> {
+    let mut cart = session.load().await?;
+    if !cart.is_empty() {
+        cart.clear();
+        session.save(&cart).await?;
+    }
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,70 @@
+//! Liveness and readiness probes, outside `/api/v1` and outside the session layer.
+
+use axum::Json;
+use axum::extract::State;
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::error::{ApiError, Problem, ProblemKind};
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"status": "ok"}))]
+pub struct Health {
+    pub status: &'static str,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"status": "ready", "database": "ok", "session_store": "ok", "session_backend": "redis"}))]
+pub struct Readiness {
+    pub status: &'static str,
+    pub database: &'static str,
+    pub session_store: &'static str,
+    /// `memory`, `database` or `redis`.
+    pub session_backend: &'static str,
+}
+
+/// Liveness: the process is up and serving.
+#[utoipa::path(get, path = "/healthz", tag = "health",
+    responses((status = 200, description = "The service is alive", body = Health)))]
+async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok" })
+}
+
+/// Readiness: the database and the session store both answer.
+#[utoipa::path(get, path = "/readyz", tag = "health",
+    responses(
+        (status = 200, description = "Ready to serve", body = Readiness),
+        (status = 503, description = "The database or the session store does not answer", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn readyz(State(state): State<AppState>) -> Result<Json<Readiness>, ApiError> {
+    let (db, store) = tokio::join!(state.db.ping(), state.sessions.ping());
+    let mut down = Vec::new();
+    if let Err(e) = &db {
+        tracing::warn!(error = %e, "readiness: database does not answer");
+        down.push("database");
+    }
+    if let Err(e) = &store {
+        tracing::warn!(error = %e, "readiness: session store does not answer");
+        down.push("session store");
+    }
+    if !down.is_empty() {
+        return Err(ApiError::new(
+            ProblemKind::ServiceUnavailable,
+            format!("Not ready: the {} does not answer.", down.join(" and the ")),
+        ));
+    }
+    Ok(Json(Readiness {
+        status: "ready",
+        database: "ok",
+        session_store: "ok",
+        session_backend: state.sessions.backend_name(),
+    }))
+}

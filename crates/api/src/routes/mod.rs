@@ -1,0 +1,16 @@
+//! One module per resource; each owns its router and its OpenAPI paths.
+
+pub mod cart;
+pub mod health;
+pub mod products;
+
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::state::AppState;
+
+/// Everything under `/api/v1`.
+pub fn api_v1() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .merge(products::router())
+        .merge(cart::router())
+}

@@ -1,0 +1,85 @@
+//! One session store type for the three backends, so the session layer and
+//! the readiness check do not care which one runs.
+
+use async_trait::async_trait;
+use tower_sessions::session::{Id, Record};
+use tower_sessions::session_store::{self, ExpiredDeletion};
+use tower_sessions::{MemoryStore, SessionStore};
+use tower_sessions_redis_store::RedisStore;
+use tower_sessions_redis_store::fred::prelude::{ClientLike, Pool};
+
+use super::db_store::DatabaseStore;
+
+#[derive(Debug, Clone)]
+pub enum AnyStore {
+    Memory(MemoryStore),
+    Database(DatabaseStore),
+    Redis(RedisStore<Pool>, Pool),
+}
+
+impl AnyStore {
+    pub fn redis(pool: Pool) -> Self {
+        AnyStore::Redis(RedisStore::new(pool.clone()), pool)
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        match self {
+            AnyStore::Memory(_) => "memory",
+            AnyStore::Database(_) => "database",
+            AnyStore::Redis(..) => "redis",
+        }
+    }
+
+    /// Whether the store answers: for the readiness probe.
+    pub async fn ping(&self) -> Result<(), String> {
+        match self {
+            AnyStore::Memory(_) => Ok(()),
+            AnyStore::Database(store) => store.ping().await.map_err(|e| e.to_string()),
+            AnyStore::Redis(_, pool) => pool.ping::<()>(None).await.map_err(|e| e.to_string()),
+        }
+    }
+
+    /// Removes expired sessions where the store does not expire them itself.
+    pub async fn delete_expired(&self) -> session_store::Result<()> {
+        match self {
+            AnyStore::Database(store) => store.delete_expired().await,
+            // Redis expires keys itself (EXAT); the memory store filters on load.
+            AnyStore::Memory(_) | AnyStore::Redis(..) => Ok(()),
+        }
+    }
+}
+
+#[async_trait]
+impl SessionStore for AnyStore {
+    async fn create(&self, record: &mut Record) -> session_store::Result<()> {
+        match self {
+            AnyStore::Memory(s) => s.create(record).await,
+            AnyStore::Database(s) => s.create(record).await,
+            AnyStore::Redis(s, _) => s.create(record).await,
+        }
+    }
+
+    async fn save(&self, record: &Record) -> session_store::Result<()> {
+        match self {
+            AnyStore::Memory(s) => s.save(record).await,
+            AnyStore::Database(s) => s.save(record).await,
+            AnyStore::Redis(s, _) => s.save(record).await,
+        }
+    }
+
+    async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
+        match self {
+            AnyStore::Memory(s) => s.load(id).await,
+            AnyStore::Database(s) => s.load(id).await,
+            AnyStore::Redis(s, _) => s.load(id).await,
+        }
+    }
+
+    async fn delete(&self, id: &Id) -> session_store::Result<()> {
+        match self {
+            AnyStore::Memory(s) => s.delete(id).await,
+            AnyStore::Database(s) => s.delete(id).await,
+            AnyStore::Redis(s, _) => s.delete(id).await,
+        }
+    }
+}

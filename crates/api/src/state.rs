@@ -1,0 +1,15 @@
+//! The state every handler shares.
+
+use std::sync::Arc;
+
+use sea_orm::DatabaseConnection;
+
+use crate::db::catalog::Catalog;
+use crate::session::AnyStore;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub db: DatabaseConnection,
+    pub catalog: Arc<Catalog>,
+    pub sessions: AnyStore,
+}

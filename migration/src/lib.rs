@@ -1,0 +1,21 @@
+//! The schema and the demo menu, as ordered migrations. `api migrate` runs
+//! them; the service also runs them at start.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261125_000001_create_products;
+mod m20261125_000002_create_sessions;
+mod m20261125_000003_seed_demo_menu;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261125_000001_create_products::Migration),
+            Box::new(m20261125_000002_create_sessions::Migration),
+            Box::new(m20261125_000003_seed_demo_menu::Migration),
+        ]
+    }
+}
