@@ -1,1 +1,9 @@
-fn main(){}
+//! Black-box HTTP tests: one binary, one module per resource.
+
+mod bad_input;
+mod cart;
+mod health;
+mod helpers;
+mod openapi;
+mod products;
+mod sessions;

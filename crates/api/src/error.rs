@@ -290,13 +290,7 @@ pub async fn problem_for_bare_errors(res: Response) -> Response {
         StatusCode::PAYLOAD_TOO_LARGE => "The request body is larger than the 64 KiB this API accepts.".to_owned(),
         StatusCode::REQUEST_TIMEOUT => "The request took too long to complete and was stopped. Try again.".to_owned(),
         StatusCode::METHOD_NOT_ALLOWED => {
-            let allow = res
-                .headers()
-                .get(header::ALLOW)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("")
-                .to_owned();
-            format!("This resource does not support that method. Allowed: {allow}.")
+            "This resource does not support that method; the Allow header lists the ones it does.".to_owned()
         }
         s if s.is_server_error() => "Something went wrong on our side. Try again; if it keeps happening, report the x-request-id of this response.".to_owned(),
         s => s.canonical_reason().unwrap_or("Request failed").to_owned(),

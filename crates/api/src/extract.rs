@@ -2,8 +2,10 @@
 //! body, path or query gets the same error shape as everything else.
 
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
 use serde::de::DeserializeOwned;
 
 use crate::error::{ApiError, ProblemKind};
@@ -19,11 +21,47 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
+        if !is_json(req.headers()) {
+            return Err(ApiError::new(
+                ProblemKind::UnsupportedMediaType,
+                "Send the body as JSON with `Content-Type: application/json`.",
+            ));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(
+                    ProblemKind::PayloadTooLarge,
+                    "The request body is larger than the 64 KiB this API accepts.",
+                )
+            } else {
+                ApiError::malformed(e.body_text())
+            }
+        })?;
+        // serde would also read a struct from a JSON array; bodies are objects.
+        match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+            Some(b'{') => {}
+            None => return Err(ApiError::malformed("The body is empty; send a JSON object.")),
+            Some(b'[' | b'"' | b'-' | b'0'..=b'9' | b't' | b'f' | b'n') => {
+                return Err(ApiError::invalid_field("body", "the body must be a JSON object"));
+            }
+            Some(_) => {}
+        }
+        match axum::Json::<T>::from_bytes(&bytes) {
             Ok(axum::Json(value)) => Ok(AppJson(value)),
             Err(rejection) => Err(json_rejection(rejection)),
         }
     }
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    let Some(value) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let Ok(mime) = value.parse::<mime::Mime>() else {
+        return false;
+    };
+    mime.type_() == "application"
+        && (mime.subtype() == "json" || mime.suffix().is_some_and(|s| s == "json"))
 }
 
 fn json_rejection(rejection: JsonRejection) -> ApiError {
@@ -35,13 +73,13 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
                 .strip_prefix("Failed to deserialize the JSON body into the target type: ")
                 .unwrap_or(&text)
                 .to_owned();
-            let field = message
-                .split_once(": ")
-                .map(|(path, _)| path)
-                .filter(|p| !p.contains(' '))
-                .unwrap_or("body")
-                .to_owned();
-            ApiError::invalid_field(&field, message)
+            // serde_path_to_error puts the field's path first: "quantity: invalid type ..."
+            match message.split_once(": ") {
+                Some((path, rest)) if !path.contains(' ') && path != "." => {
+                    ApiError::invalid_field(path, rest)
+                }
+                _ => ApiError::invalid_field("body", message),
+            }
         }
         JsonRejection::JsonSyntaxError(e) => ApiError::malformed(format!(
             "The body is not valid JSON: {}",

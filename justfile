@@ -1,0 +1,52 @@
+# Kitchen Memory: everyday commands. `just` lists them.
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+# List the recipes
+default:
+    @just --list
+
+# Serve the API (development: SQLite under ./data, sessions in the database)
+run:
+    cargo run -p api
+
+# Run every test (SQLite and in-memory stores only)
+test:
+    cargo test --workspace
+
+# Run the tests against the local PostgreSQL and Redis as well
+test-services:
+    TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432 TEST_REDIS_URL=redis://127.0.0.1:6379 cargo test --workspace
+
+# Regenerate openapi/openapi.json from the code
+openapi:
+    cargo run -q -p api -- openapi > openapi/openapi.json.tmp
+    mv openapi/openapi.json.tmp openapi/openapi.json
+
+# Apply the database migrations (DATABASE_URL, default SQLite under ./data)
+migrate:
+    cargo run -p api -- migrate
+
+# Format the code
+fmt:
+    cargo fmt --all
+
+# Check formatting and clippy lints, warnings as errors
+lint:
+    cargo fmt --all -- --check && cargo clippy --workspace --all-targets -- -D warnings
+
+# Benchmark the release build with wrk (PostgreSQL + Redis; BENCH_SECONDS=10)
+bench:
+    bash scripts/bench.sh
+
+# Validate docker-compose.yml (a placeholder SECRET_KEY when none is set)
+compose-config:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    export SECRET_KEY="${SECRET_KEY:-compose-config-placeholder-secret-0123456789}"
+    if command -v docker-compose > /dev/null 2>&1; then
+        docker-compose -f docker-compose.yml config --quiet
+    else
+        docker compose -f docker-compose.yml config --quiet
+    fi
+    echo "docker-compose.yml is valid"

@@ -1,0 +1,200 @@
+//! Bad input gets a 4xx problem document and leaves the cart exactly as it was.
+
+use serde_json::{Value, json};
+
+use crate::helpers::{app, assert_problem, spawn_app, TestApp};
+
+async fn with_a_cart() -> (TestApp, Value) {
+    let app = spawn_app().await;
+    assert_eq!(app.add(1, 2).await.status(), 201);
+    assert_eq!(app.add(5, 1).await.status(), 201);
+    let before = app.cart().await;
+    (app, before)
+}
+
+async fn raw_post(app: &TestApp, path: &str, content_type: &str, body: impl Into<reqwest::Body>) -> reqwest::Response {
+    app.client
+        .post(app.url(path))
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn malformed_json_is_a_400_and_changes_nothing() {
+    let (app, before) = with_a_cart().await;
+    let res = raw_post(&app, "/api/v1/cart/items", "application/json", r#"{"product_id": 1, "quantity": "#).await;
+    assert_problem(res, 400, "malformed-request").await;
+    assert_eq!(app.cart().await, before);
+}
+
+#[tokio::test]
+async fn unknown_fields_and_wrong_types_are_422s_naming_the_field() {
+    let (app, before) = with_a_cart().await;
+
+    let res = app.post_json("/api/v1/cart/items", &json!({"product_id": 1, "quantity": 1, "price": "0.01"})).await;
+    let body = assert_problem(res, 422, "validation-failed").await;
+    assert!(body["detail"].as_str().unwrap().contains("price"), "{body}");
+
+    let res = app.post_json("/api/v1/cart/items", &json!({"product_id": "one"})).await;
+    let body = assert_problem(res, 422, "validation-failed").await;
+    assert_eq!(body["errors"][0]["field"], "product_id", "{body}");
+
+    let res = app.put_json("/api/v1/cart/items/1", &json!({"quantity": 2.5})).await;
+    let body = assert_problem(res, 422, "validation-failed").await;
+    assert_eq!(body["errors"][0]["field"], "quantity", "{body}");
+
+    let res = app.post_json("/api/v1/cart/items", &json!({"quantity": 1})).await;
+    assert_problem(res, 422, "validation-failed").await;
+
+    let res = app.post_json("/api/v1/cart/items", &json!([1, 2])).await;
+    assert_problem(res, 422, "validation-failed").await;
+
+    assert_eq!(app.cart().await, before);
+}
+
+#[tokio::test]
+async fn quantities_outside_one_to_ninety_nine_are_refused() {
+    let (app, before) = with_a_cart().await;
+    for q in [0, -1, 100, 1_000_000] {
+        let body = assert_problem(app.add(2, q).await, 422, "validation-failed").await;
+        assert_eq!(body["errors"][0]["field"], "quantity");
+        assert_problem(app.set(1, q).await, 422, "validation-failed").await;
+    }
+    // The cap holds for the sum too: 2 in the cart + 98 would be 100.
+    app.sql("UPDATE products SET stock = 500 WHERE id = 1").await;
+    let body = assert_problem(app.add(1, 98).await, 422, "validation-failed").await;
+    assert!(body["detail"].as_str().unwrap().contains("99"), "{body}");
+    assert_eq!(app.cart().await, before);
+}
+
+#[tokio::test]
+async fn more_than_the_stock_is_a_409_naming_what_is_left() {
+    let (app, before) = with_a_cart().await;
+    app.sql("UPDATE products SET stock = 3 WHERE id = 1").await;
+    let body = assert_problem(app.add(1, 2).await, 409, "insufficient-stock").await;
+    assert!(body["detail"].as_str().unwrap().contains("Only 3"), "{body}");
+    assert_problem(app.set(1, 4).await, 409, "insufficient-stock").await;
+    let after = app.cart().await;
+    assert_eq!(after["lines"], before["lines"]);
+    // Three is fine.
+    assert_eq!(app.set(1, 3).await.status(), 200);
+}
+
+#[tokio::test]
+async fn unknown_and_unavailable_dishes_are_refused() {
+    let (app, before) = with_a_cart().await;
+    let body = assert_problem(app.add(999, 1).await, 422, "validation-failed").await;
+    assert_eq!(body["errors"][0]["field"], "product_id");
+    assert_problem(app.add(0, 1).await, 422, "validation-failed").await;
+    assert_problem(app.set(999, 1).await, 404, "not-found").await;
+
+    app.sql("UPDATE products SET available = false WHERE id = 7").await;
+    assert_problem(app.add(7, 1).await, 409, "product-unavailable").await;
+    assert_problem(app.set(7, 1).await, 409, "product-unavailable").await;
+    assert_eq!(app.cart().await, before);
+}
+
+#[tokio::test]
+async fn a_cart_holds_at_most_a_hundred_different_dishes() {
+    let app = spawn_app().await;
+    app.sql(
+        "INSERT INTO products (name, description, price_cents, stock, available) \
+         SELECT 'Extra ' || id, '', 100, 10, true FROM products",
+    )
+    .await;
+    for _ in 0..3 {
+        app.sql(
+            "INSERT INTO products (name, description, price_cents, stock, available) \
+             SELECT 'More ' || id, '', 100, 10, true FROM products WHERE id <= 30",
+        )
+        .await;
+    }
+    let menu: Value = app.get("/api/v1/products?per_page=100&page=2").await.json().await.unwrap();
+    assert!(menu["total"].as_u64().unwrap() > 100);
+
+    for id in 1..=100 {
+        assert!(app.set(id, 1).await.status().is_success(), "dish {id}");
+    }
+    let before = app.cart().await;
+    let body = assert_problem(app.add(101, 1).await, 422, "cart-full").await;
+    assert!(body["detail"].as_str().unwrap().contains("100"), "{body}");
+    assert_eq!(app.cart().await, before);
+    // Lines already in the cart still change.
+    assert_eq!(app.set(100, 2).await.status(), 200);
+}
+
+#[tokio::test]
+async fn an_oversized_body_is_a_413() {
+    let (app, before) = with_a_cart().await;
+    let big = format!(r#"{{"product_id": 1, "quantity": 1, "note": "{}"}}"#, "x".repeat(70 * 1024));
+    let res = raw_post(&app, "/api/v1/cart/items", "application/json", big.clone()).await;
+    assert_problem(res, 413, "payload-too-large").await;
+
+    // Also when streamed without a Content-Length.
+    let stream = futures_stream(big.into_bytes());
+    let res = app
+        .client
+        .post(app.url("/api/v1/cart/items"))
+        .header("content-type", "application/json")
+        .body(reqwest::Body::wrap_stream(stream))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(res, 413, "payload-too-large").await;
+    assert_eq!(app.cart().await, before);
+}
+
+fn futures_stream(bytes: Vec<u8>) -> impl futures_util::Stream<Item = Result<Vec<u8>, std::io::Error>> + Send + 'static {
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = bytes.chunks(8192).map(|c| Ok(c.to_vec())).collect();
+    futures_util::stream::iter(chunks)
+}
+
+#[tokio::test]
+async fn a_body_that_is_not_json_is_a_415() {
+    let (app, before) = with_a_cart().await;
+    let res = raw_post(&app, "/api/v1/cart/items", "text/plain", r#"{"product_id": 1}"#).await;
+    assert_problem(res, 415, "unsupported-media-type").await;
+    assert_eq!(app.cart().await, before);
+}
+
+#[tokio::test]
+async fn a_non_integer_path_id_is_a_400() {
+    let (app, before) = with_a_cart().await;
+    assert_problem(app.put_json("/api/v1/cart/items/pizza", &json!({"quantity": 1})).await, 400, "malformed-request").await;
+    assert_problem(app.delete("/api/v1/cart/items/pizza").await, 400, "malformed-request").await;
+    assert_eq!(app.cart().await, before);
+}
+
+#[tokio::test]
+async fn a_garbage_or_forged_session_cookie_starts_a_fresh_session() {
+    let app = app().spawn().await;
+    assert_eq!(app.add(1, 1).await.status(), 201);
+
+    for cookie in [
+        "km_session=garbage",
+        "km_session=",
+        "km_session=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=zF4OXvf1KLCoGl4QW_xAig",
+        "km_session=%%%%",
+    ] {
+        let stranger = app.another_visitor();
+        let res = stranger.get(app.url("/api/v1/cart")).header("cookie", cookie).send().await.unwrap();
+        assert_eq!(res.status(), 200, "{cookie}");
+        let cart: Value = res.json().await.unwrap();
+        assert_eq!(cart["lines"], json!([]), "{cookie}");
+        let res = stranger
+            .post(app.url("/api/v1/cart/items"))
+            .header("cookie", cookie)
+            .json(&json!({"product_id": 2}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 201, "{cookie}");
+        let cart: Value = res.json().await.unwrap();
+        assert_eq!(cart["item_count"], 1, "{cookie}");
+    }
+    // The real visitor's cart is untouched.
+    assert_eq!(app.cart().await["lines"][0]["product_id"], 1);
+}

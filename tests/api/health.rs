@@ -1,0 +1,47 @@
+use serde_json::Value;
+
+use crate::helpers::{assert_problem, spawn_app};
+
+#[tokio::test]
+async fn the_service_reports_alive_and_ready_with_its_session_backend() {
+    let app = spawn_app().await;
+
+    let res = app.get("/healthz").await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.json::<Value>().await.unwrap()["status"], "ok");
+
+    let ready: Value = app.get("/readyz").await.json().await.unwrap();
+    assert_eq!(ready["status"], "ready");
+    assert_eq!(ready["database"], "ok");
+    assert_eq!(ready["session_store"], "ok");
+    assert_eq!(ready["session_backend"], app.backend.env_name());
+}
+
+#[tokio::test]
+async fn every_response_carries_a_request_id() {
+    let app = spawn_app().await;
+    for path in ["/healthz", "/api/v1/products", "/api/v1/cart", "/nowhere"] {
+        let res = app.get(path).await;
+        let id = res.headers().get("x-request-id").expect("x-request-id").to_str().unwrap();
+        assert_eq!(id.len(), 36, "a UUID: {id}");
+    }
+    // A caller's own request id is kept.
+    let res = app.client.get(app.url("/healthz")).header("x-request-id", "trace-me-42").send().await.unwrap();
+    assert_eq!(res.headers()["x-request-id"], "trace-me-42");
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_get_problem_documents() {
+    let app = spawn_app().await;
+    assert_problem(app.get("/api/v1/nothing-here").await, 404, "not-found").await;
+    let res = app.client.patch(app.url("/api/v1/products")).send().await.unwrap();
+    assert_eq!(res.headers()["allow"], "GET,HEAD");
+    assert_problem(res, 405, "method-not-allowed").await;
+}
+
+#[tokio::test]
+async fn session_dependent_responses_are_not_cached() {
+    let app = spawn_app().await;
+    let res = app.get("/api/v1/cart").await;
+    assert_eq!(res.headers()["cache-control"], "no-store");
+}

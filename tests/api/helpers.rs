@@ -1,0 +1,361 @@
+//! Starts the real service on a random port, with its own database, and
+//! talks to it over HTTP with a client that keeps cookies, as an SPA or
+//! `curl -b jar -c jar` would.
+//!
+//! With nothing set, every test runs on the embedded default: a SQLite file
+//! of its own. With `TEST_DATABASE_URL` (a PostgreSQL server URL) and
+//! `TEST_REDIS_URL` set, each test gets a fresh PostgreSQL database of its
+//! own and its sessions go to Redis (session ids are 128-bit random keys, so
+//! no test can touch another's, and nothing flushes Redis).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use api::Application;
+use reqwest::header::{HeaderMap, SET_COOKIE};
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+use serde_json::Value;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub const SECRET_KEY: &str = "test-secret-key-0123456789abcdef-0123456789abcdef";
+pub const COOKIE: &str = "km_session";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Memory,
+    Database,
+    Redis,
+}
+
+impl Backend {
+    pub fn env_name(self) -> &'static str {
+        match self {
+            Backend::Memory => "memory",
+            Backend::Database => "database",
+            Backend::Redis => "redis",
+        }
+    }
+}
+
+/// The external services, when the suite runs against them.
+pub struct Services {
+    pub postgres: String,
+    pub redis: String,
+}
+
+pub fn services() -> Option<Services> {
+    let postgres = std::env::var("TEST_DATABASE_URL").ok().filter(|v| !v.is_empty());
+    let redis = std::env::var("TEST_REDIS_URL").ok().filter(|v| !v.is_empty());
+    match (postgres, redis) {
+        (Some(postgres), Some(redis)) => Some(Services {
+            postgres: postgres.trim_end_matches('/').to_owned(),
+            redis,
+        }),
+        (None, None) => None,
+        _ => panic!("set both TEST_DATABASE_URL and TEST_REDIS_URL, or neither"),
+    }
+}
+
+/// The session backends this run can exercise: all three against the
+/// services, memory and database on the embedded default.
+pub fn backends() -> Vec<Backend> {
+    if services().is_some() {
+        vec![Backend::Memory, Backend::Database, Backend::Redis]
+    } else {
+        vec![Backend::Memory, Backend::Database]
+    }
+}
+
+/// The backend a test uses when it does not choose: Redis against the
+/// services (production's setup), the database store when embedded.
+pub fn default_backend() -> Backend {
+    if services().is_some() {
+        Backend::Redis
+    } else {
+        Backend::Database
+    }
+}
+
+fn random_suffix() -> String {
+    format!("{:016x}", rand::random::<u64>())
+}
+
+/// A database of the test's own: a SQLite file, or a fresh PostgreSQL database.
+struct TestDatabase {
+    url: String,
+    cleanup: Cleanup,
+}
+
+enum Cleanup {
+    Dir(PathBuf),
+    Postgres { admin_url: String, name: String },
+}
+
+impl TestDatabase {
+    async fn create() -> Self {
+        match services() {
+            None => {
+                let dir = std::env::temp_dir().join(format!("km-test-{}", random_suffix()));
+                std::fs::create_dir_all(&dir).expect("temp dir");
+                TestDatabase {
+                    url: format!("sqlite://{}?mode=rwc", dir.join("kitchen.db").display()),
+                    cleanup: Cleanup::Dir(dir),
+                }
+            }
+            Some(s) => {
+                let name = format!("km_test_{}", random_suffix());
+                let admin_url = format!("{}/postgres", s.postgres);
+                let admin = Database::connect(&admin_url).await.expect("connect to TEST_DATABASE_URL");
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                    .await
+                    .expect("create test database");
+                admin.close().await.ok();
+                TestDatabase {
+                    url: format!("{}/{name}", s.postgres),
+                    cleanup: Cleanup::Postgres { admin_url, name },
+                }
+            }
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        match &self.cleanup {
+            Cleanup::Dir(dir) => {
+                std::fs::remove_dir_all(dir).ok();
+            }
+            Cleanup::Postgres { admin_url, name } => {
+                let (admin_url, name) = (admin_url.clone(), name.clone());
+                // Drop runs outside async; a short-lived runtime on its own thread does the work.
+                std::thread::spawn(move || {
+                    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build();
+                    if let Ok(rt) = rt {
+                        rt.block_on(async {
+                            if let Ok(admin) = Database::connect(&admin_url).await {
+                                let _ = admin
+                                    .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                                    .await;
+                                admin.close().await.ok();
+                            }
+                        });
+                    }
+                })
+                .join()
+                .ok();
+            }
+        }
+    }
+}
+
+pub struct TestApp {
+    pub base: String,
+    /// A client with its own cookie jar: one visitor.
+    pub client: reqwest::Client,
+    /// A direct connection to the app's database, to arrange what a test needs.
+    pub db: DatabaseConnection,
+    pub backend: Backend,
+    vars: HashMap<String, String>,
+    server: Option<(oneshot::Sender<()>, JoinHandle<()>)>,
+    // Dropped last: the database outlives the server that uses it.
+    _database: Arc<TestDatabase>,
+}
+
+pub struct AppBuilder {
+    backend: Backend,
+    vars: HashMap<String, String>,
+}
+
+impl AppBuilder {
+    pub fn backend(mut self, backend: Backend) -> Self {
+        self.backend = backend;
+        self
+    }
+
+    /// Sets a configuration variable for this app.
+    pub fn var(mut self, name: &str, value: &str) -> Self {
+        self.vars.insert(name.to_owned(), value.to_owned());
+        self
+    }
+
+    pub async fn spawn(self) -> TestApp {
+        let database = Arc::new(TestDatabase::create().await);
+        let mut vars: HashMap<String, String> = [
+            ("LISTEN_ADDR", "127.0.0.1:0"),
+            ("SECRET_KEY", SECRET_KEY),
+            ("CATALOG_CACHE_TTL_MS", "0"),
+            ("SESSION_BACKEND", self.backend.env_name()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        vars.insert("DATABASE_URL".into(), database.url.clone());
+        if let Some(s) = services() {
+            vars.insert("REDIS_URL".into(), s.redis.clone());
+        }
+        vars.extend(self.vars);
+        let mut app = TestApp {
+            base: String::new(),
+            client: new_client(),
+            db: Database::connect(&database.url).await.expect("connect to the test database"),
+            backend: self.backend,
+            vars,
+            server: None,
+            _database: database,
+        };
+        app.start().await;
+        app
+    }
+}
+
+pub fn app() -> AppBuilder {
+    AppBuilder {
+        backend: default_backend(),
+        vars: HashMap::new(),
+    }
+}
+
+/// The app on the default backend.
+pub async fn spawn_app() -> TestApp {
+    app().spawn().await
+}
+
+pub fn new_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .expect("http client")
+}
+
+impl TestApp {
+    async fn start(&mut self) {
+        let config = api::Config::from_vars(self.vars.clone()).expect("test configuration");
+        let application = Application::build(config).await.expect("the app builds");
+        self.base = format!("http://{}", application.local_addr());
+        let (tx, rx) = oneshot::channel::<()>();
+        let handle = tokio::spawn(async move {
+            application
+                .run_until(async {
+                    let _ = rx.await;
+                })
+                .await
+                .expect("the app serves");
+        });
+        self.server = Some((tx, handle));
+    }
+
+    /// Stops the service (gracefully) and starts it again on the same
+    /// database and session store, on a new port. The client keeps its cookies.
+    pub async fn restart(&mut self) {
+        self.stop().await;
+        self.start().await;
+    }
+
+    pub async fn stop(&mut self) {
+        if let Some((tx, handle)) = self.server.take() {
+            let _ = tx.send(());
+            handle.await.expect("the app stops cleanly");
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// A second, independent visitor.
+    pub fn another_visitor(&self) -> reqwest::Client {
+        new_client()
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.expect("request")
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.client.post(self.url(path)).json(body).send().await.expect("request")
+    }
+
+    pub async fn put_json(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.client.put(self.url(path)).json(body).send().await.expect("request")
+    }
+
+    pub async fn delete(&self, path: &str) -> reqwest::Response {
+        self.client.delete(self.url(path)).send().await.expect("request")
+    }
+
+    /// `GET /api/v1/cart`, asserting a 200.
+    pub async fn cart(&self) -> Value {
+        let res = self.get("/api/v1/cart").await;
+        assert_eq!(res.status(), 200);
+        res.json().await.expect("cart json")
+    }
+
+    pub async fn add(&self, product_id: i64, quantity: i64) -> reqwest::Response {
+        self.post_json(
+            "/api/v1/cart/items",
+            &serde_json::json!({"product_id": product_id, "quantity": quantity}),
+        )
+        .await
+    }
+
+    pub async fn set(&self, product_id: i64, quantity: i64) -> reqwest::Response {
+        self.put_json(
+            &format!("/api/v1/cart/items/{product_id}"),
+            &serde_json::json!({"quantity": quantity}),
+        )
+        .await
+    }
+
+    pub async fn sql(&self, statement: &str) {
+        self.db.execute_unprepared(statement).await.expect("sql");
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some((tx, handle)) = self.server.take() {
+            let _ = tx.send(());
+            handle.abort();
+        }
+    }
+}
+
+/// Asserts a problem+json response with the given status and type slug, and returns it.
+pub async fn assert_problem(res: reqwest::Response, status: u16, slug: &str) -> Value {
+    assert_eq!(res.status().as_u16(), status, "status");
+    let content_type = res
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    assert_eq!(content_type, "application/problem+json");
+    let body: Value = res.json().await.expect("problem json");
+    assert_eq!(body["type"], format!("/problems/{slug}"), "{body}");
+    assert_eq!(body["status"], status, "{body}");
+    assert!(body["title"].as_str().is_some_and(|t| !t.is_empty()), "{body}");
+    assert!(body["detail"].as_str().is_some_and(|d| d.len() > 10), "{body}");
+    body
+}
+
+/// The `Set-Cookie` headers of a response.
+pub fn set_cookies(headers: &HeaderMap) -> Vec<String> {
+    headers
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .map(ToOwned::to_owned)
+        .collect()
+}
+
+/// The session cookie's value as set by a response, if it sets one.
+pub fn session_cookie(headers: &HeaderMap) -> Option<String> {
+    set_cookies(headers).into_iter().find_map(|c| {
+        let (pair, _) = c.split_once(';').unwrap_or((&c, ""));
+        let (name, value) = pair.split_once('=')?;
+        (name.trim() == COOKIE).then(|| value.trim().to_owned())
+    })
+}

@@ -1,0 +1,73 @@
+use serde_json::Value;
+
+use crate::helpers::spawn_app;
+
+fn committed_spec() -> String {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../openapi/openapi.json");
+    std::fs::read_to_string(path).expect("openapi/openapi.json is committed")
+}
+
+#[test]
+fn the_committed_spec_is_what_the_code_generates() {
+    let generated = api::startup::openapi_json();
+    assert!(
+        committed_spec() == generated,
+        "openapi/openapi.json is out of date: run `just openapi` (cargo run -q -p api -- openapi > openapi/openapi.json)"
+    );
+}
+
+#[tokio::test]
+async fn the_service_serves_the_committed_spec() {
+    let app = spawn_app().await;
+    let served: Value = app.get("/api-docs/openapi.json").await.json().await.unwrap();
+    let committed: Value = serde_json::from_str(&committed_spec()).unwrap();
+    assert_eq!(served, committed);
+}
+
+#[tokio::test]
+async fn the_spec_documents_every_endpoint_with_its_errors() {
+    let spec: Value = serde_json::from_str(&committed_spec()).unwrap();
+    let paths = spec["paths"].as_object().unwrap();
+    for (path, methods) in [
+        ("/api/v1/products", &["get"][..]),
+        ("/api/v1/products/{id}", &["get"]),
+        ("/api/v1/cart", &["get", "delete"]),
+        ("/api/v1/cart/items", &["post"]),
+        ("/api/v1/cart/items/{product_id}", &["put", "delete"]),
+        ("/healthz", &["get"]),
+        ("/readyz", &["get"]),
+    ] {
+        for method in methods {
+            let op = &paths[path][*method];
+            assert!(op.is_object(), "{method} {path} is missing from the spec");
+            assert!(op["description"].is_string() || op["summary"].is_string(), "{method} {path} has no text");
+        }
+    }
+    let add = &paths["/api/v1/cart/items"]["post"]["responses"];
+    for status in ["201", "200", "400", "409", "413", "415", "422"] {
+        assert!(add[status].is_object(), "POST /cart/items does not document {status}");
+    }
+    let schemas = spec["components"]["schemas"].as_object().unwrap();
+    for name in ["Problem", "CartView", "Product", "ProductPage", "AddItem", "SetQuantity"] {
+        assert!(schemas.contains_key(name), "schema {name} missing");
+        assert!(schemas[name].get("example").is_some() || name == "ProductPage", "schema {name} has no example");
+    }
+}
+
+#[tokio::test]
+async fn swagger_ui_is_served_from_the_binary() {
+    let app = spawn_app().await;
+    let page = app.get("/swagger-ui/").await;
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("swagger-ui"), "{html}");
+    for asset in ["/swagger-ui/swagger-ui.css", "/swagger-ui/swagger-ui-bundle.js", "/swagger-ui/swagger-initializer.js"] {
+        let res = app.get(asset).await;
+        assert_eq!(res.status(), 200, "{asset}");
+        let body = res.text().await.unwrap();
+        assert!(body.len() > 100, "{asset} is empty");
+        if asset.ends_with("initializer.js") {
+            assert!(body.contains("/api-docs/openapi.json"), "the UI does not load our spec: {body}");
+        }
+    }
+}

@@ -1,0 +1,153 @@
+use std::time::Duration;
+
+use sea_orm::{ConnectionTrait, Statement};
+use serde_json::{Value, json};
+
+use crate::helpers::{Backend, app, backends, services, session_cookie, set_cookies, spawn_app};
+
+async fn session_rows(app: &crate::helpers::TestApp) -> Vec<(String, i64)> {
+    let backend = app.db.get_database_backend();
+    app.db
+        .query_all_raw(Statement::from_string(backend, "SELECT id, expires_at FROM sessions ORDER BY id"))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|row| (row.try_get::<String>("", "id").unwrap(), row.try_get::<i64>("", "expires_at").unwrap()))
+        .collect()
+}
+
+#[tokio::test]
+async fn the_cart_survives_a_restart_of_the_service() {
+    let mut stores = vec![Backend::Database];
+    if services().is_some() {
+        stores.push(Backend::Redis);
+    }
+    for backend in stores {
+        let mut app = app().backend(backend).spawn().await;
+        app.add(3, 2).await;
+        app.set(9, 1).await;
+        let before = app.cart().await;
+
+        app.restart().await;
+
+        assert_eq!(app.cart().await, before, "{backend:?}");
+        assert_eq!(app.add(3, 1).await.status(), 200, "{backend:?}: the line is still there");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_visitors_carts_never_mix() {
+    for backend in backends() {
+        let app = app().backend(backend).spawn().await;
+        let alice = app.another_visitor();
+        let bob = app.another_visitor();
+        let add = |client: &reqwest::Client, id: i64| {
+            client.post(app.url("/api/v1/cart/items")).json(&json!({"product_id": id, "quantity": 1})).send()
+        };
+        // Interleaved, concurrent writes from two visitors.
+        for round in 0..5 {
+            let (a, b) = tokio::join!(add(&alice, 1 + round), add(&bob, 10 + round));
+            assert!(a.unwrap().status().is_success());
+            assert!(b.unwrap().status().is_success());
+        }
+        let cart = |client: reqwest::Client| {
+            let url = app.url("/api/v1/cart");
+            async move { client.get(url).send().await.unwrap().json::<Value>().await.unwrap() }
+        };
+        let ids = |cart: &Value| -> Vec<i64> {
+            cart["lines"].as_array().unwrap().iter().map(|l| l["product_id"].as_i64().unwrap()).collect()
+        };
+        assert_eq!(ids(&cart(alice).await), [1, 2, 3, 4, 5], "{backend:?}");
+        assert_eq!(ids(&cart(bob).await), [10, 11, 12, 13, 14], "{backend:?}");
+    }
+}
+
+#[tokio::test]
+async fn the_session_cookie_has_deliberate_attributes() {
+    let app = spawn_app().await;
+    let res = app.add(1, 1).await;
+    let cookie = set_cookies(res.headers()).into_iter().find(|c| c.starts_with("km_session=")).unwrap();
+    let attrs: Vec<String> = cookie.split(';').skip(1).map(|a| a.trim().to_ascii_lowercase()).collect();
+    assert!(attrs.contains(&"httponly".to_owned()), "{cookie}");
+    assert!(attrs.contains(&"samesite=lax".to_owned()), "{cookie}");
+    assert!(attrs.contains(&"path=/".to_owned()), "{cookie}");
+    assert!(attrs.contains(&"max-age=1209600".to_owned()), "two weeks: {cookie}");
+    assert!(!attrs.contains(&"secure".to_owned()), "not Secure outside production: {cookie}");
+
+    let value = session_cookie(res.headers()).unwrap();
+    // A signature (base64 of 32 bytes) and a 128-bit id (22 base64 characters).
+    assert_eq!(value.len(), 44 + 22, "{value}");
+}
+
+#[tokio::test]
+async fn cookie_settings_follow_the_configuration() {
+    let app = app()
+        .var("SESSION_COOKIE_NAME", "kitchen")
+        .var("SESSION_COOKIE_SECURE", "true")
+        .var("SESSION_COOKIE_SAMESITE", "strict")
+        .var("SESSION_COOKIE_AGE", "3600")
+        .var("SESSION_COOKIE_DOMAIN", "127.0.0.1")
+        .spawn()
+        .await;
+    let res = app.add(1, 1).await;
+    let cookie = set_cookies(res.headers()).into_iter().next().unwrap();
+    assert!(cookie.starts_with("kitchen="), "{cookie}");
+    for attr in ["Secure", "SameSite=Strict", "Max-Age=3600", "Domain=127.0.0.1", "HttpOnly"] {
+        assert!(cookie.contains(attr), "{attr} missing: {cookie}");
+    }
+
+    let browser_session = crate::helpers::app().var("SESSION_EXPIRE_AT_BROWSER_CLOSE", "true").spawn().await;
+    let res = browser_session.add(1, 1).await;
+    let cookie = set_cookies(res.headers()).into_iter().next().unwrap();
+    assert!(!cookie.to_ascii_lowercase().contains("max-age"), "{cookie}");
+    assert!(!cookie.to_ascii_lowercase().contains("expires"), "{cookie}");
+}
+
+#[tokio::test]
+async fn a_session_is_stored_only_when_something_is_put_in_it_and_reads_never_write() {
+    let app = app().backend(Backend::Database).spawn().await;
+
+    // Reads by a new visitor store nothing.
+    app.get("/api/v1/cart").await;
+    app.get("/api/v1/products").await;
+    assert!(session_rows(&app).await.is_empty());
+
+    // A write stores one record.
+    app.add(1, 1).await;
+    let rows = session_rows(&app).await;
+    assert_eq!(rows.len(), 1);
+
+    // Later reads leave the record exactly as it was (expiry included) and set no cookie.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let res = app.get("/api/v1/cart").await;
+    assert!(set_cookies(res.headers()).is_empty(), "a read set a cookie");
+    assert_eq!(session_rows(&app).await, rows);
+
+    // A write moves the expiry forward (sessions expire two weeks after the last change).
+    app.add(1, 1).await;
+    let after = session_rows(&app).await;
+    assert_eq!(after[0].0, rows[0].0);
+    assert!(after[0].1 > rows[0].1);
+}
+
+#[tokio::test]
+async fn an_expired_session_is_not_loaded_and_is_cleaned_up() {
+    let app = app()
+        .backend(Backend::Database)
+        .var("SESSION_CLEANUP_INTERVAL_SECS", "1")
+        .spawn()
+        .await;
+    app.add(1, 1).await;
+    app.sql("UPDATE sessions SET expires_at = 1000").await;
+
+    assert_eq!(app.cart().await["lines"], json!([]));
+    let mut gone = false;
+    for _ in 0..30 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if session_rows(&app).await.is_empty() {
+            gone = true;
+            break;
+        }
+    }
+    assert!(gone, "the clean-up task did not delete the expired session");
+}
