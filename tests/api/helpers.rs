@@ -83,8 +83,8 @@ fn random_suffix() -> String {
 }
 
 /// A database of the test's own: a SQLite file, or a fresh PostgreSQL database.
-struct TestDatabase {
-    url: String,
+pub struct TestDatabase {
+    pub url: String,
     cleanup: Cleanup,
 }
 
@@ -94,7 +94,7 @@ enum Cleanup {
 }
 
 impl TestDatabase {
-    async fn create() -> Self {
+    pub async fn create() -> Self {
         match services() {
             None => {
                 let dir = std::env::temp_dir().join(format!("km-test-{}", random_suffix()));

@@ -6,4 +6,5 @@ mod health;
 mod helpers;
 mod openapi;
 mod products;
+mod session_stores;
 mod sessions;

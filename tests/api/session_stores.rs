@@ -1,0 +1,106 @@
+//! One conformance suite for every session store: create, load, save,
+//! delete, expiry and id collision. Memory and the database store (SQLite)
+//! always run; the database store on PostgreSQL and the Redis store run
+//! when the suite runs against the services.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use api::session::AnyStore;
+use time::OffsetDateTime;
+use tower_sessions::SessionStore;
+use tower_sessions::session::{Id, Record};
+
+use crate::helpers::{Backend, TestDatabase, backends, services};
+
+async fn store(backend: Backend) -> (AnyStore, TestDatabase) {
+    let database = TestDatabase::create().await;
+    let mut vars: HashMap<String, String> = HashMap::new();
+    vars.insert("DATABASE_URL".into(), database.url.clone());
+    vars.insert("SECRET_KEY".into(), crate::helpers::SECRET_KEY.into());
+    vars.insert("SESSION_BACKEND".into(), backend.env_name().into());
+    if let Some(s) = services() {
+        vars.insert("REDIS_URL".into(), s.redis);
+    }
+    let config = api::Config::from_vars(vars).unwrap();
+    let db = api::db::connect(&config).await.unwrap();
+    api::db::migrate(&db).await.unwrap();
+    let store = api::startup::session_store(&config, &db).await.unwrap();
+    (store, database)
+}
+
+fn record(data: &[(&str, serde_json::Value)], lives: Duration) -> Record {
+    Record {
+        id: Id::default(),
+        data: data.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect(),
+        expiry_date: OffsetDateTime::now_utc() + lives,
+    }
+}
+
+const HOUR: Duration = Duration::from_secs(3600);
+
+#[tokio::test]
+async fn every_store_creates_loads_saves_and_deletes() {
+    for backend in backends() {
+        let (store, _db) = store(backend).await;
+        let mut r = record(&[("cart", serde_json::json!({"lines": [{"product_id": 1, "quantity": 2}]}))], HOUR);
+        store.create(&mut r).await.unwrap();
+
+        let loaded = store.load(&r.id).await.unwrap().expect("created record loads");
+        assert_eq!(loaded.data, r.data, "{backend:?}");
+        assert_eq!(loaded.expiry_date.unix_timestamp(), r.expiry_date.unix_timestamp(), "{backend:?}");
+
+        r.data.insert("visits".into(), serde_json::json!(3));
+        store.save(&r).await.unwrap();
+        assert_eq!(store.load(&r.id).await.unwrap().unwrap().data, r.data, "{backend:?}");
+
+        store.delete(&r.id).await.unwrap();
+        assert!(store.load(&r.id).await.unwrap().is_none(), "{backend:?}");
+        // Deleting again is fine.
+        store.delete(&r.id).await.unwrap();
+
+        assert!(store.load(&Id::default()).await.unwrap().is_none(), "{backend:?}: unknown id");
+    }
+}
+
+#[tokio::test]
+async fn an_expired_record_is_not_loaded_by_any_store() {
+    for backend in backends() {
+        let (store, _db) = store(backend).await;
+        let mut short = record(&[("k", serde_json::json!(1))], Duration::from_secs(1));
+        let mut long = record(&[("k", serde_json::json!(2))], HOUR);
+        store.create(&mut short).await.unwrap();
+        store.create(&mut long).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(2100)).await;
+        assert!(store.load(&short.id).await.unwrap().is_none(), "{backend:?}");
+        assert!(store.load(&long.id).await.unwrap().is_some(), "{backend:?}");
+
+        store.delete_expired().await.unwrap();
+        assert!(store.load(&long.id).await.unwrap().is_some(), "{backend:?}: clean-up kept the live one");
+    }
+}
+
+#[tokio::test]
+async fn creating_with_a_taken_id_draws_a_new_one_and_keeps_both() {
+    for backend in backends() {
+        let (store, _db) = store(backend).await;
+        let mut first = record(&[("who", serde_json::json!("first"))], HOUR);
+        store.create(&mut first).await.unwrap();
+
+        let mut second = record(&[("who", serde_json::json!("second"))], HOUR);
+        second.id = first.id;
+        store.create(&mut second).await.unwrap();
+
+        assert_ne!(second.id, first.id, "{backend:?}: the colliding id was kept");
+        assert_eq!(store.load(&first.id).await.unwrap().unwrap().data["who"], "first", "{backend:?}");
+        assert_eq!(store.load(&second.id).await.unwrap().unwrap().data["who"], "second", "{backend:?}");
+    }
+}
+
+#[tokio::test]
+async fn session_ids_are_distinct_128_bit_values() {
+    let ids: std::collections::HashSet<String> = (0..10_000).map(|_| Id::default().to_string()).collect();
+    assert_eq!(ids.len(), 10_000);
+    // 16 bytes, base64 without padding.
+    assert!(ids.iter().all(|id| id.len() == 22));
+}
