@@ -151,3 +151,22 @@ async fn an_expired_session_is_not_loaded_and_is_cleaned_up() {
     }
     assert!(gone, "the clean-up task did not delete the expired session");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_changes_from_one_visitor_are_all_kept() {
+    for backend in backends() {
+        let app = app().backend(backend).spawn().await;
+        // The first write creates the session; the rest race on it.
+        assert_eq!(app.add(1, 1).await.status(), 201);
+        let adds = (2..=13).map(|id| app.add(id, 1));
+        let results = futures_util::future::join_all(adds).await;
+        assert!(results.iter().all(|r| r.status() == 201), "{backend:?}");
+        let sets = (2..=13).map(|id| app.set(id, 2));
+        let results = futures_util::future::join_all(sets).await;
+        assert!(results.iter().all(|r| r.status() == 200), "{backend:?}");
+
+        let cart = app.cart().await;
+        assert_eq!(cart["lines"].as_array().unwrap().len(), 13, "{backend:?}: {cart}");
+        assert_eq!(cart["item_count"], 1 + 12 * 2, "{backend:?}: {cart}");
+    }
+}

@@ -32,6 +32,7 @@ use crate::db::catalog::Catalog;
 use crate::error::{ApiError, problem_for_bare_errors};
 use crate::openapi::ApiDoc;
 use crate::routes;
+use crate::session::lock::{SessionLocks, serialize_session_writes};
 use crate::session::{self, AnyStore, db_store::DatabaseStore};
 use crate::state::AppState;
 
@@ -70,7 +71,11 @@ pub fn app(config: &Config, state: AppState) -> Router {
             header::CACHE_CONTROL,
             HeaderValue::from_static("no-store"),
         ))
-        .layer(session::layer(config, state.sessions.clone()));
+        .layer(session::layer(config, state.sessions.clone()))
+        .layer(middleware::from_fn_with_state(
+            SessionLocks::new(&config.session_cookie.name),
+            serialize_session_writes,
+        ));
 
     let mut router = Router::new()
         .merge(api)

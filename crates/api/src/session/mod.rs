@@ -3,6 +3,7 @@
 
 pub mod cart;
 pub mod db_store;
+pub mod lock;
 pub mod store;
 
 use tower_sessions::cookie::time::Duration as CookieDuration;
