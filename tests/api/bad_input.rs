@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{app, assert_problem, spawn_app, TestApp};
+use crate::helpers::{TestApp, app, assert_problem, spawn_app};
 
 async fn with_a_cart() -> (TestApp, Value) {
     let app = spawn_app().await;
@@ -12,7 +12,12 @@ async fn with_a_cart() -> (TestApp, Value) {
     (app, before)
 }
 
-async fn raw_post(app: &TestApp, path: &str, content_type: &str, body: impl Into<reqwest::Body>) -> reqwest::Response {
+async fn raw_post(
+    app: &TestApp,
+    path: &str,
+    content_type: &str,
+    body: impl Into<reqwest::Body>,
+) -> reqwest::Response {
     app.client
         .post(app.url(path))
         .header("content-type", content_type)
@@ -25,7 +30,13 @@ async fn raw_post(app: &TestApp, path: &str, content_type: &str, body: impl Into
 #[tokio::test]
 async fn malformed_json_is_a_400_and_changes_nothing() {
     let (app, before) = with_a_cart().await;
-    let res = raw_post(&app, "/api/v1/cart/items", "application/json", r#"{"product_id": 1, "quantity": "#).await;
+    let res = raw_post(
+        &app,
+        "/api/v1/cart/items",
+        "application/json",
+        r#"{"product_id": 1, "quantity": "#,
+    )
+    .await;
     assert_problem(res, 400, "malformed-request").await;
     assert_eq!(app.cart().await, before);
 }
@@ -34,19 +45,30 @@ async fn malformed_json_is_a_400_and_changes_nothing() {
 async fn unknown_fields_and_wrong_types_are_422s_naming_the_field() {
     let (app, before) = with_a_cart().await;
 
-    let res = app.post_json("/api/v1/cart/items", &json!({"product_id": 1, "quantity": 1, "price": "0.01"})).await;
+    let res = app
+        .post_json(
+            "/api/v1/cart/items",
+            &json!({"product_id": 1, "quantity": 1, "price": "0.01"}),
+        )
+        .await;
     let body = assert_problem(res, 422, "validation-failed").await;
     assert!(body["detail"].as_str().unwrap().contains("price"), "{body}");
 
-    let res = app.post_json("/api/v1/cart/items", &json!({"product_id": "one"})).await;
+    let res = app
+        .post_json("/api/v1/cart/items", &json!({"product_id": "one"}))
+        .await;
     let body = assert_problem(res, 422, "validation-failed").await;
     assert_eq!(body["errors"][0]["field"], "product_id", "{body}");
 
-    let res = app.put_json("/api/v1/cart/items/1", &json!({"quantity": 2.5})).await;
+    let res = app
+        .put_json("/api/v1/cart/items/1", &json!({"quantity": 2.5}))
+        .await;
     let body = assert_problem(res, 422, "validation-failed").await;
     assert_eq!(body["errors"][0]["field"], "quantity", "{body}");
 
-    let res = app.post_json("/api/v1/cart/items", &json!({"quantity": 1})).await;
+    let res = app
+        .post_json("/api/v1/cart/items", &json!({"quantity": 1}))
+        .await;
     assert_problem(res, 422, "validation-failed").await;
 
     let res = app.post_json("/api/v1/cart/items", &json!([1, 2])).await;
@@ -64,7 +86,8 @@ async fn quantities_outside_one_to_ninety_nine_are_refused() {
         assert_problem(app.set(1, q).await, 422, "validation-failed").await;
     }
     // The cap holds for the sum too: 2 in the cart + 98 would be 100.
-    app.sql("UPDATE products SET stock = 500 WHERE id = 1").await;
+    app.sql("UPDATE products SET stock = 500 WHERE id = 1")
+        .await;
     let body = assert_problem(app.add(1, 98).await, 422, "validation-failed").await;
     assert!(body["detail"].as_str().unwrap().contains("99"), "{body}");
     assert_eq!(app.cart().await, before);
@@ -75,7 +98,10 @@ async fn more_than_the_stock_is_a_409_naming_what_is_left() {
     let (app, before) = with_a_cart().await;
     app.sql("UPDATE products SET stock = 3 WHERE id = 1").await;
     let body = assert_problem(app.add(1, 2).await, 409, "insufficient-stock").await;
-    assert!(body["detail"].as_str().unwrap().contains("Only 3"), "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("Only 3"),
+        "{body}"
+    );
     assert_problem(app.set(1, 4).await, 409, "insufficient-stock").await;
     let after = app.cart().await;
     assert_eq!(after["lines"], before["lines"]);
@@ -91,7 +117,8 @@ async fn unknown_and_unavailable_dishes_are_refused() {
     assert_problem(app.add(0, 1).await, 422, "validation-failed").await;
     assert_problem(app.set(999, 1).await, 404, "not-found").await;
 
-    app.sql("UPDATE products SET available = false WHERE id = 7").await;
+    app.sql("UPDATE products SET available = false WHERE id = 7")
+        .await;
     assert_problem(app.add(7, 1).await, 409, "product-unavailable").await;
     assert_problem(app.set(7, 1).await, 409, "product-unavailable").await;
     assert_eq!(app.cart().await, before);
@@ -112,7 +139,12 @@ async fn a_cart_holds_at_most_a_hundred_different_dishes() {
         )
         .await;
     }
-    let menu: Value = app.get("/api/v1/products?per_page=100&page=2").await.json().await.unwrap();
+    let menu: Value = app
+        .get("/api/v1/products?per_page=100&page=2")
+        .await
+        .json()
+        .await
+        .unwrap();
     assert!(menu["total"].as_u64().unwrap() > 100);
 
     for id in 1..=100 {
@@ -129,7 +161,10 @@ async fn a_cart_holds_at_most_a_hundred_different_dishes() {
 #[tokio::test]
 async fn an_oversized_body_is_a_413() {
     let (app, before) = with_a_cart().await;
-    let big = format!(r#"{{"product_id": 1, "quantity": 1, "note": "{}"}}"#, "x".repeat(70 * 1024));
+    let big = format!(
+        r#"{{"product_id": 1, "quantity": 1, "note": "{}"}}"#,
+        "x".repeat(70 * 1024)
+    );
     let res = raw_post(&app, "/api/v1/cart/items", "application/json", big.clone()).await;
     assert_problem(res, 413, "payload-too-large").await;
 
@@ -147,15 +182,24 @@ async fn an_oversized_body_is_a_413() {
     assert_eq!(app.cart().await, before);
 }
 
-fn futures_stream(bytes: Vec<u8>) -> impl futures_util::Stream<Item = Result<Vec<u8>, std::io::Error>> + Send + 'static {
-    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = bytes.chunks(8192).map(|c| Ok(c.to_vec())).collect();
+fn futures_stream(
+    bytes: Vec<u8>,
+) -> impl futures_util::Stream<Item = Result<Vec<u8>, std::io::Error>> + Send + 'static {
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        bytes.chunks(8192).map(|c| Ok(c.to_vec())).collect();
     futures_util::stream::iter(chunks)
 }
 
 #[tokio::test]
 async fn a_body_that_is_not_json_is_a_415() {
     let (app, before) = with_a_cart().await;
-    let res = raw_post(&app, "/api/v1/cart/items", "text/plain", r#"{"product_id": 1}"#).await;
+    let res = raw_post(
+        &app,
+        "/api/v1/cart/items",
+        "text/plain",
+        r#"{"product_id": 1}"#,
+    )
+    .await;
     assert_problem(res, 415, "unsupported-media-type").await;
     assert_eq!(app.cart().await, before);
 }
@@ -163,8 +207,19 @@ async fn a_body_that_is_not_json_is_a_415() {
 #[tokio::test]
 async fn a_non_integer_path_id_is_a_400() {
     let (app, before) = with_a_cart().await;
-    assert_problem(app.put_json("/api/v1/cart/items/pizza", &json!({"quantity": 1})).await, 400, "malformed-request").await;
-    assert_problem(app.delete("/api/v1/cart/items/pizza").await, 400, "malformed-request").await;
+    assert_problem(
+        app.put_json("/api/v1/cart/items/pizza", &json!({"quantity": 1}))
+            .await,
+        400,
+        "malformed-request",
+    )
+    .await;
+    assert_problem(
+        app.delete("/api/v1/cart/items/pizza").await,
+        400,
+        "malformed-request",
+    )
+    .await;
     assert_eq!(app.cart().await, before);
 }
 
@@ -180,7 +235,12 @@ async fn a_garbage_or_forged_session_cookie_starts_a_fresh_session() {
         "km_session=%%%%",
     ] {
         let stranger = app.another_visitor();
-        let res = stranger.get(app.url("/api/v1/cart")).header("cookie", cookie).send().await.unwrap();
+        let res = stranger
+            .get(app.url("/api/v1/cart"))
+            .header("cookie", cookie)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(res.status(), 200, "{cookie}");
         let cart: Value = res.json().await.unwrap();
         assert_eq!(cart["lines"], json!([]), "{cookie}");

@@ -3,7 +3,12 @@ use serde_json::{Value, json};
 use crate::helpers::{app, backends, session_cookie, spawn_app};
 
 fn line_ids(cart: &Value) -> Vec<i64> {
-    cart["lines"].as_array().unwrap().iter().map(|l| l["product_id"].as_i64().unwrap()).collect()
+    cart["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["product_id"].as_i64().unwrap())
+        .collect()
 }
 
 #[tokio::test]
@@ -13,9 +18,15 @@ async fn a_visitor_browses_fills_changes_and_empties_a_cart_on_every_session_sto
 
         // A new visitor has an empty cart and no session.
         let res = app.get("/api/v1/cart").await;
-        assert!(session_cookie(res.headers()).is_none(), "{backend:?}: a read created a session");
+        assert!(
+            session_cookie(res.headers()).is_none(),
+            "{backend:?}: a read created a session"
+        );
         let empty: Value = res.json().await.unwrap();
-        assert_eq!(empty, json!({"lines": [], "unavailable": [], "item_count": 0, "total": "0.00"}));
+        assert_eq!(
+            empty,
+            json!({"lines": [], "unavailable": [], "item_count": 0, "total": "0.00"})
+        );
 
         // Adding a new dish: 201 with the line's location, and the session cookie.
         let res = app.add(1, 2).await;
@@ -23,10 +34,15 @@ async fn a_visitor_browses_fills_changes_and_empties_a_cart_on_every_session_sto
         assert_eq!(res.headers()["location"], "/api/v1/cart/items/1");
         assert!(session_cookie(res.headers()).is_some());
         let cart: Value = res.json().await.unwrap();
-        assert_eq!(cart["lines"][0], json!({"product_id": 1, "name": "Margherita Pizza", "unit_price": "12.50", "quantity": 2, "line_total": "25.00"}));
+        assert_eq!(
+            cart["lines"][0],
+            json!({"product_id": 1, "name": "Margherita Pizza", "unit_price": "12.50", "quantity": 2, "line_total": "25.00"})
+        );
 
         // Adding more of it: 200, quantities accumulate; quantity defaults to 1.
-        let res = app.post_json("/api/v1/cart/items", &json!({"product_id": 1})).await;
+        let res = app
+            .post_json("/api/v1/cart/items", &json!({"product_id": 1}))
+            .await;
         assert_eq!(res.status(), 200);
         let cart: Value = res.json().await.unwrap();
         assert_eq!(cart["lines"][0]["quantity"], 3);
@@ -59,7 +75,8 @@ async fn a_visitor_browses_fills_changes_and_empties_a_cart_on_every_session_sto
 async fn prices_come_from_the_menu_at_read_time() {
     let app = spawn_app().await;
     app.add(2, 2).await;
-    app.sql("UPDATE products SET price_cents = 1999 WHERE id = 2").await;
+    app.sql("UPDATE products SET price_cents = 1999 WHERE id = 2")
+        .await;
     let cart = app.cart().await;
     assert_eq!(cart["lines"][0]["unit_price"], "19.99");
     assert_eq!(cart["total"], "39.98");
@@ -71,7 +88,8 @@ async fn a_line_whose_dish_is_unavailable_or_gone_is_reported_and_left_out_of_th
     for id in [1, 2, 3] {
         assert!(app.add(id, 1).await.status().is_success());
     }
-    app.sql("UPDATE products SET available = false WHERE id = 2").await;
+    app.sql("UPDATE products SET available = false WHERE id = 2")
+        .await;
     app.sql("DELETE FROM products WHERE id = 3").await;
 
     let cart = app.cart().await;
@@ -94,9 +112,12 @@ async fn a_line_whose_dish_is_unavailable_or_gone_is_reported_and_left_out_of_th
 #[tokio::test]
 async fn money_stays_exact_through_quantities_and_totals() {
     let app = spawn_app().await;
-    app.sql("UPDATE products SET price_cents = 1999 WHERE id = 1").await;
-    app.sql("UPDATE products SET price_cents = 1010 WHERE id = 2").await;
-    app.sql("UPDATE products SET price_cents = 10 WHERE id = 3").await;
+    app.sql("UPDATE products SET price_cents = 1999 WHERE id = 1")
+        .await;
+    app.sql("UPDATE products SET price_cents = 1010 WHERE id = 2")
+        .await;
+    app.sql("UPDATE products SET price_cents = 10 WHERE id = 3")
+        .await;
     app.set(1, 3).await;
     app.set(2, 7).await;
     app.set(3, 3).await;

@@ -22,11 +22,22 @@ async fn every_response_carries_a_request_id() {
     let app = spawn_app().await;
     for path in ["/healthz", "/api/v1/products", "/api/v1/cart", "/nowhere"] {
         let res = app.get(path).await;
-        let id = res.headers().get("x-request-id").expect("x-request-id").to_str().unwrap();
+        let id = res
+            .headers()
+            .get("x-request-id")
+            .expect("x-request-id")
+            .to_str()
+            .unwrap();
         assert_eq!(id.len(), 36, "a UUID: {id}");
     }
     // A caller's own request id is kept.
-    let res = app.client.get(app.url("/healthz")).header("x-request-id", "trace-me-42").send().await.unwrap();
+    let res = app
+        .client
+        .get(app.url("/healthz"))
+        .header("x-request-id", "trace-me-42")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.headers()["x-request-id"], "trace-me-42");
 }
 
@@ -34,7 +45,12 @@ async fn every_response_carries_a_request_id() {
 async fn unknown_routes_and_methods_get_problem_documents() {
     let app = spawn_app().await;
     assert_problem(app.get("/api/v1/nothing-here").await, 404, "not-found").await;
-    let res = app.client.patch(app.url("/api/v1/products")).send().await.unwrap();
+    let res = app
+        .client
+        .patch(app.url("/api/v1/products"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.headers()["allow"], "GET,HEAD");
     assert_problem(res, 405, "method-not-allowed").await;
 }

@@ -46,8 +46,12 @@ pub struct Services {
 }
 
 pub fn services() -> Option<Services> {
-    let postgres = std::env::var("TEST_DATABASE_URL").ok().filter(|v| !v.is_empty());
-    let redis = std::env::var("TEST_REDIS_URL").ok().filter(|v| !v.is_empty());
+    let postgres = std::env::var("TEST_DATABASE_URL")
+        .ok()
+        .filter(|v| !v.is_empty());
+    let redis = std::env::var("TEST_REDIS_URL")
+        .ok()
+        .filter(|v| !v.is_empty());
     match (postgres, redis) {
         (Some(postgres), Some(redis)) => Some(Services {
             postgres: postgres.trim_end_matches('/').to_owned(),
@@ -107,7 +111,9 @@ impl TestDatabase {
             Some(s) => {
                 let name = format!("km_test_{}", random_suffix());
                 let admin_url = format!("{}/postgres", s.postgres);
-                let admin = Database::connect(&admin_url).await.expect("connect to TEST_DATABASE_URL");
+                let admin = Database::connect(&admin_url)
+                    .await
+                    .expect("connect to TEST_DATABASE_URL");
                 admin
                     .execute_unprepared(&format!("CREATE DATABASE {name}"))
                     .await
@@ -132,12 +138,16 @@ impl Drop for TestDatabase {
                 let (admin_url, name) = (admin_url.clone(), name.clone());
                 // Drop runs outside async; a short-lived runtime on its own thread does the work.
                 std::thread::spawn(move || {
-                    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build();
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build();
                     if let Ok(rt) = rt {
                         rt.block_on(async {
                             if let Ok(admin) = Database::connect(&admin_url).await {
                                 let _ = admin
-                                    .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                                    .execute_unprepared(&format!(
+                                        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                                    ))
                                     .await;
                                 admin.close().await.ok();
                             }
@@ -200,7 +210,9 @@ impl AppBuilder {
         let mut app = TestApp {
             base: String::new(),
             client: new_client(),
-            db: Database::connect(&database.url).await.expect("connect to the test database"),
+            db: Database::connect(&database.url)
+                .await
+                .expect("connect to the test database"),
             backend: self.backend,
             vars,
             server: None,
@@ -271,19 +283,37 @@ impl TestApp {
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.client.get(self.url(path)).send().await.expect("request")
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request")
     }
 
     pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
-        self.client.post(self.url(path)).json(body).send().await.expect("request")
+        self.client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("request")
     }
 
     pub async fn put_json(&self, path: &str, body: &Value) -> reqwest::Response {
-        self.client.put(self.url(path)).json(body).send().await.expect("request")
+        self.client
+            .put(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("request")
     }
 
     pub async fn delete(&self, path: &str) -> reqwest::Response {
-        self.client.delete(self.url(path)).send().await.expect("request")
+        self.client
+            .delete(self.url(path))
+            .send()
+            .await
+            .expect("request")
     }
 
     /// `GET /api/v1/cart`, asserting a 200.
@@ -336,8 +366,14 @@ pub async fn assert_problem(res: reqwest::Response, status: u16, slug: &str) -> 
     let body: Value = res.json().await.expect("problem json");
     assert_eq!(body["type"], format!("/problems/{slug}"), "{body}");
     assert_eq!(body["status"], status, "{body}");
-    assert!(body["title"].as_str().is_some_and(|t| !t.is_empty()), "{body}");
-    assert!(body["detail"].as_str().is_some_and(|d| d.len() > 10), "{body}");
+    assert!(
+        body["title"].as_str().is_some_and(|t| !t.is_empty()),
+        "{body}"
+    );
+    assert!(
+        body["detail"].as_str().is_some_and(|d| d.len() > 10),
+        "{body}"
+    );
     body
 }
 

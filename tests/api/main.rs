@@ -1,5 +1,8 @@
 //! Black-box HTTP tests: one binary, one module per resource.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
 mod bad_input;
 mod cart;
 mod health;

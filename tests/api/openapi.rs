@@ -19,7 +19,12 @@ fn the_committed_spec_is_what_the_code_generates() {
 #[tokio::test]
 async fn the_service_serves_the_committed_spec() {
     let app = spawn_app().await;
-    let served: Value = app.get("/api-docs/openapi.json").await.json().await.unwrap();
+    let served: Value = app
+        .get("/api-docs/openapi.json")
+        .await
+        .json()
+        .await
+        .unwrap();
     let committed: Value = serde_json::from_str(&committed_spec()).unwrap();
     assert_eq!(served, committed);
 }
@@ -40,17 +45,33 @@ async fn the_spec_documents_every_endpoint_with_its_errors() {
         for method in methods {
             let op = &paths[path][*method];
             assert!(op.is_object(), "{method} {path} is missing from the spec");
-            assert!(op["description"].is_string() || op["summary"].is_string(), "{method} {path} has no text");
+            assert!(
+                op["description"].is_string() || op["summary"].is_string(),
+                "{method} {path} has no text"
+            );
         }
     }
     let add = &paths["/api/v1/cart/items"]["post"]["responses"];
     for status in ["201", "200", "400", "409", "413", "415", "422"] {
-        assert!(add[status].is_object(), "POST /cart/items does not document {status}");
+        assert!(
+            add[status].is_object(),
+            "POST /cart/items does not document {status}"
+        );
     }
     let schemas = spec["components"]["schemas"].as_object().unwrap();
-    for name in ["Problem", "CartView", "Product", "ProductPage", "AddItem", "SetQuantity"] {
+    for name in [
+        "Problem",
+        "CartView",
+        "Product",
+        "ProductPage",
+        "AddItem",
+        "SetQuantity",
+    ] {
         assert!(schemas.contains_key(name), "schema {name} missing");
-        assert!(schemas[name].get("example").is_some() || name == "ProductPage", "schema {name} has no example");
+        assert!(
+            schemas[name].get("example").is_some() || name == "ProductPage",
+            "schema {name} has no example"
+        );
     }
 }
 
@@ -61,13 +82,20 @@ async fn swagger_ui_is_served_from_the_binary() {
     assert_eq!(page.status(), 200);
     let html = page.text().await.unwrap();
     assert!(html.contains("swagger-ui"), "{html}");
-    for asset in ["/swagger-ui/swagger-ui.css", "/swagger-ui/swagger-ui-bundle.js", "/swagger-ui/swagger-initializer.js"] {
+    for asset in [
+        "/swagger-ui/swagger-ui.css",
+        "/swagger-ui/swagger-ui-bundle.js",
+        "/swagger-ui/swagger-initializer.js",
+    ] {
         let res = app.get(asset).await;
         assert_eq!(res.status(), 200, "{asset}");
         let body = res.text().await.unwrap();
         assert!(body.len() > 100, "{asset} is empty");
         if asset.ends_with("initializer.js") {
-            assert!(body.contains("/api-docs/openapi.json"), "the UI does not load our spec: {body}");
+            assert!(
+                body.contains("/api-docs/openapi.json"),
+                "the UI does not load our spec: {body}"
+            );
         }
     }
 }

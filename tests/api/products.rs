@@ -12,15 +12,38 @@ async fn the_menu_lists_the_demo_dishes_a_page_at_a_time() {
     assert_eq!(first["total"], 20);
     assert_eq!(first["items"].as_array().unwrap().len(), 20);
     let dish = &first["items"][0];
-    for field in ["id", "name", "description", "price", "image_url", "stock", "available"] {
+    for field in [
+        "id",
+        "name",
+        "description",
+        "price",
+        "image_url",
+        "stock",
+        "available",
+    ] {
         assert!(dish.get(field).is_some(), "missing {field} in {dish}");
     }
 
-    let second: Value = app.get("/api/v1/products?page=2&per_page=7").await.json().await.unwrap();
-    let ids: Vec<i64> = second["items"].as_array().unwrap().iter().map(|d| d["id"].as_i64().unwrap()).collect();
+    let second: Value = app
+        .get("/api/v1/products?page=2&per_page=7")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let ids: Vec<i64> = second["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["id"].as_i64().unwrap())
+        .collect();
     assert_eq!(ids, (8..=14).collect::<Vec<_>>());
 
-    let beyond: Value = app.get("/api/v1/products?page=9").await.json().await.unwrap();
+    let beyond: Value = app
+        .get("/api/v1/products?page=9")
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(beyond["items"].as_array().unwrap().len(), 0);
     assert_eq!(beyond["total"], 20);
 }
@@ -28,12 +51,20 @@ async fn the_menu_lists_the_demo_dishes_a_page_at_a_time() {
 #[tokio::test]
 async fn prices_are_exact_decimal_strings() {
     let app = spawn_app().await;
-    app.sql("UPDATE products SET price_cents = 1999 WHERE id = 1").await;
-    app.sql("UPDATE products SET price_cents = 1010 WHERE id = 2").await;
-    app.sql("UPDATE products SET price_cents = 1000 WHERE id = 3").await;
+    app.sql("UPDATE products SET price_cents = 1999 WHERE id = 1")
+        .await;
+    app.sql("UPDATE products SET price_cents = 1010 WHERE id = 2")
+        .await;
+    app.sql("UPDATE products SET price_cents = 1000 WHERE id = 3")
+        .await;
 
     for (id, price) in [(1, "19.99"), (2, "10.10"), (3, "10.00")] {
-        let dish: Value = app.get(&format!("/api/v1/products/{id}")).await.json().await.unwrap();
+        let dish: Value = app
+            .get(&format!("/api/v1/products/{id}"))
+            .await
+            .json()
+            .await
+            .unwrap();
         assert_eq!(dish["price"], price);
     }
 }
@@ -41,11 +72,23 @@ async fn prices_are_exact_decimal_strings() {
 #[tokio::test]
 async fn an_unavailable_dish_leaves_the_list_but_can_still_be_looked_up() {
     let app = spawn_app().await;
-    app.sql("UPDATE products SET available = false WHERE id = 4").await;
+    app.sql("UPDATE products SET available = false WHERE id = 4")
+        .await;
 
-    let list: Value = app.get("/api/v1/products?per_page=100").await.json().await.unwrap();
+    let list: Value = app
+        .get("/api/v1/products?per_page=100")
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(list["total"], 19);
-    assert!(list["items"].as_array().unwrap().iter().all(|d| d["id"] != 4));
+    assert!(
+        list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["id"] != 4)
+    );
 
     let dish: Value = app.get("/api/v1/products/4").await.json().await.unwrap();
     assert_eq!(dish["available"], false);
@@ -54,7 +97,11 @@ async fn an_unavailable_dish_leaves_the_list_but_can_still_be_looked_up() {
 #[tokio::test]
 async fn an_unknown_dish_is_a_404_problem() {
     let app = spawn_app().await;
-    for path in ["/api/v1/products/999", "/api/v1/products/0", "/api/v1/products/-3"] {
+    for path in [
+        "/api/v1/products/999",
+        "/api/v1/products/0",
+        "/api/v1/products/-3",
+    ] {
         assert_problem(app.get(path).await, 404, "not-found").await;
     }
 }
@@ -62,7 +109,11 @@ async fn an_unknown_dish_is_a_404_problem() {
 #[tokio::test]
 async fn a_non_integer_dish_id_is_a_400_problem() {
     let app = spawn_app().await;
-    for path in ["/api/v1/products/abc", "/api/v1/products/1.5", "/api/v1/products/99999999999999999999"] {
+    for path in [
+        "/api/v1/products/abc",
+        "/api/v1/products/1.5",
+        "/api/v1/products/99999999999999999999",
+    ] {
         assert_problem(app.get(path).await, 400, "malformed-request").await;
     }
 }
@@ -70,11 +121,26 @@ async fn a_non_integer_dish_id_is_a_400_problem() {
 #[tokio::test]
 async fn bad_paging_names_the_offending_parameters() {
     let app = spawn_app().await;
-    let body = assert_problem(app.get("/api/v1/products?page=0&per_page=101").await, 422, "validation-failed").await;
-    let fields: Vec<&str> = body["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    let body = assert_problem(
+        app.get("/api/v1/products?page=0&per_page=101").await,
+        422,
+        "validation-failed",
+    )
+    .await;
+    let fields: Vec<&str> = body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
     assert_eq!(fields, ["page", "per_page"]);
 
-    assert_problem(app.get("/api/v1/products?page=first").await, 400, "malformed-request").await;
+    assert_problem(
+        app.get("/api/v1/products?page=first").await,
+        400,
+        "malformed-request",
+    )
+    .await;
 }
 
 #[tokio::test]

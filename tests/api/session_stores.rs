@@ -32,7 +32,10 @@ async fn store(backend: Backend) -> (AnyStore, TestDatabase) {
 fn record(data: &[(&str, serde_json::Value)], lives: Duration) -> Record {
     Record {
         id: Id::default(),
-        data: data.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect(),
+        data: data
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect(),
         expiry_date: OffsetDateTime::now_utc() + lives,
     }
 }
@@ -43,23 +46,44 @@ const HOUR: Duration = Duration::from_secs(3600);
 async fn every_store_creates_loads_saves_and_deletes() {
     for backend in backends() {
         let (store, _db) = store(backend).await;
-        let mut r = record(&[("cart", serde_json::json!({"lines": [{"product_id": 1, "quantity": 2}]}))], HOUR);
+        let mut r = record(
+            &[(
+                "cart",
+                serde_json::json!({"lines": [{"product_id": 1, "quantity": 2}]}),
+            )],
+            HOUR,
+        );
         store.create(&mut r).await.unwrap();
 
-        let loaded = store.load(&r.id).await.unwrap().expect("created record loads");
+        let loaded = store
+            .load(&r.id)
+            .await
+            .unwrap()
+            .expect("created record loads");
         assert_eq!(loaded.data, r.data, "{backend:?}");
-        assert_eq!(loaded.expiry_date.unix_timestamp(), r.expiry_date.unix_timestamp(), "{backend:?}");
+        assert_eq!(
+            loaded.expiry_date.unix_timestamp(),
+            r.expiry_date.unix_timestamp(),
+            "{backend:?}"
+        );
 
         r.data.insert("visits".into(), serde_json::json!(3));
         store.save(&r).await.unwrap();
-        assert_eq!(store.load(&r.id).await.unwrap().unwrap().data, r.data, "{backend:?}");
+        assert_eq!(
+            store.load(&r.id).await.unwrap().unwrap().data,
+            r.data,
+            "{backend:?}"
+        );
 
         store.delete(&r.id).await.unwrap();
         assert!(store.load(&r.id).await.unwrap().is_none(), "{backend:?}");
         // Deleting again is fine.
         store.delete(&r.id).await.unwrap();
 
-        assert!(store.load(&Id::default()).await.unwrap().is_none(), "{backend:?}: unknown id");
+        assert!(
+            store.load(&Id::default()).await.unwrap().is_none(),
+            "{backend:?}: unknown id"
+        );
     }
 }
 
@@ -72,11 +96,17 @@ async fn an_expired_record_is_not_loaded_by_any_store() {
         store.create(&mut short).await.unwrap();
         store.create(&mut long).await.unwrap();
         tokio::time::sleep(Duration::from_millis(2100)).await;
-        assert!(store.load(&short.id).await.unwrap().is_none(), "{backend:?}");
+        assert!(
+            store.load(&short.id).await.unwrap().is_none(),
+            "{backend:?}"
+        );
         assert!(store.load(&long.id).await.unwrap().is_some(), "{backend:?}");
 
         store.delete_expired().await.unwrap();
-        assert!(store.load(&long.id).await.unwrap().is_some(), "{backend:?}: clean-up kept the live one");
+        assert!(
+            store.load(&long.id).await.unwrap().is_some(),
+            "{backend:?}: clean-up kept the live one"
+        );
     }
 }
 
@@ -91,15 +121,27 @@ async fn creating_with_a_taken_id_draws_a_new_one_and_keeps_both() {
         second.id = first.id;
         store.create(&mut second).await.unwrap();
 
-        assert_ne!(second.id, first.id, "{backend:?}: the colliding id was kept");
-        assert_eq!(store.load(&first.id).await.unwrap().unwrap().data["who"], "first", "{backend:?}");
-        assert_eq!(store.load(&second.id).await.unwrap().unwrap().data["who"], "second", "{backend:?}");
+        assert_ne!(
+            second.id, first.id,
+            "{backend:?}: the colliding id was kept"
+        );
+        assert_eq!(
+            store.load(&first.id).await.unwrap().unwrap().data["who"],
+            "first",
+            "{backend:?}"
+        );
+        assert_eq!(
+            store.load(&second.id).await.unwrap().unwrap().data["who"],
+            "second",
+            "{backend:?}"
+        );
     }
 }
 
 #[tokio::test]
 async fn session_ids_are_distinct_128_bit_values() {
-    let ids: std::collections::HashSet<String> = (0..10_000).map(|_| Id::default().to_string()).collect();
+    let ids: std::collections::HashSet<String> =
+        (0..10_000).map(|_| Id::default().to_string()).collect();
     assert_eq!(ids.len(), 10_000);
     // 16 bytes, base64 without padding.
     assert!(ids.iter().all(|id| id.len() == 22));

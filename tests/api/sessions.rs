@@ -8,11 +8,19 @@ use crate::helpers::{Backend, app, backends, services, session_cookie, set_cooki
 async fn session_rows(app: &crate::helpers::TestApp) -> Vec<(String, i64)> {
     let backend = app.db.get_database_backend();
     app.db
-        .query_all_raw(Statement::from_string(backend, "SELECT id, expires_at FROM sessions ORDER BY id"))
+        .query_all_raw(Statement::from_string(
+            backend,
+            "SELECT id, expires_at FROM sessions ORDER BY id",
+        ))
         .await
         .unwrap()
         .into_iter()
-        .map(|row| (row.try_get::<String>("", "id").unwrap(), row.try_get::<i64>("", "expires_at").unwrap()))
+        .map(|row| {
+            (
+                row.try_get::<String>("", "id").unwrap(),
+                row.try_get::<i64>("", "expires_at").unwrap(),
+            )
+        })
         .collect()
 }
 
@@ -31,7 +39,11 @@ async fn the_cart_survives_a_restart_of_the_service() {
         app.restart().await;
 
         assert_eq!(app.cart().await, before, "{backend:?}");
-        assert_eq!(app.add(3, 1).await.status(), 200, "{backend:?}: the line is still there");
+        assert_eq!(
+            app.add(3, 1).await.status(),
+            200,
+            "{backend:?}: the line is still there"
+        );
     }
 }
 
@@ -42,7 +54,10 @@ async fn two_visitors_carts_never_mix() {
         let alice = app.another_visitor();
         let bob = app.another_visitor();
         let add = |client: &reqwest::Client, id: i64| {
-            client.post(app.url("/api/v1/cart/items")).json(&json!({"product_id": id, "quantity": 1})).send()
+            client
+                .post(app.url("/api/v1/cart/items"))
+                .json(&json!({"product_id": id, "quantity": 1}))
+                .send()
         };
         // Interleaved, concurrent writes from two visitors.
         for round in 0..5 {
@@ -52,10 +67,24 @@ async fn two_visitors_carts_never_mix() {
         }
         let cart = |client: reqwest::Client| {
             let url = app.url("/api/v1/cart");
-            async move { client.get(url).send().await.unwrap().json::<Value>().await.unwrap() }
+            async move {
+                client
+                    .get(url)
+                    .send()
+                    .await
+                    .unwrap()
+                    .json::<Value>()
+                    .await
+                    .unwrap()
+            }
         };
         let ids = |cart: &Value| -> Vec<i64> {
-            cart["lines"].as_array().unwrap().iter().map(|l| l["product_id"].as_i64().unwrap()).collect()
+            cart["lines"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|l| l["product_id"].as_i64().unwrap())
+                .collect()
         };
         assert_eq!(ids(&cart(alice).await), [1, 2, 3, 4, 5], "{backend:?}");
         assert_eq!(ids(&cart(bob).await), [10, 11, 12, 13, 14], "{backend:?}");
@@ -66,13 +95,26 @@ async fn two_visitors_carts_never_mix() {
 async fn the_session_cookie_has_deliberate_attributes() {
     let app = spawn_app().await;
     let res = app.add(1, 1).await;
-    let cookie = set_cookies(res.headers()).into_iter().find(|c| c.starts_with("km_session=")).unwrap();
-    let attrs: Vec<String> = cookie.split(';').skip(1).map(|a| a.trim().to_ascii_lowercase()).collect();
+    let cookie = set_cookies(res.headers())
+        .into_iter()
+        .find(|c| c.starts_with("km_session="))
+        .unwrap();
+    let attrs: Vec<String> = cookie
+        .split(';')
+        .skip(1)
+        .map(|a| a.trim().to_ascii_lowercase())
+        .collect();
     assert!(attrs.contains(&"httponly".to_owned()), "{cookie}");
     assert!(attrs.contains(&"samesite=lax".to_owned()), "{cookie}");
     assert!(attrs.contains(&"path=/".to_owned()), "{cookie}");
-    assert!(attrs.contains(&"max-age=1209600".to_owned()), "two weeks: {cookie}");
-    assert!(!attrs.contains(&"secure".to_owned()), "not Secure outside production: {cookie}");
+    assert!(
+        attrs.contains(&"max-age=1209600".to_owned()),
+        "two weeks: {cookie}"
+    );
+    assert!(
+        !attrs.contains(&"secure".to_owned()),
+        "not Secure outside production: {cookie}"
+    );
 
     let value = session_cookie(res.headers()).unwrap();
     // A signature (base64 of 32 bytes) and a 128-bit id (22 base64 characters).
@@ -92,11 +134,20 @@ async fn cookie_settings_follow_the_configuration() {
     let res = app.add(1, 1).await;
     let cookie = set_cookies(res.headers()).into_iter().next().unwrap();
     assert!(cookie.starts_with("kitchen="), "{cookie}");
-    for attr in ["Secure", "SameSite=Strict", "Max-Age=3600", "Domain=127.0.0.1", "HttpOnly"] {
+    for attr in [
+        "Secure",
+        "SameSite=Strict",
+        "Max-Age=3600",
+        "Domain=127.0.0.1",
+        "HttpOnly",
+    ] {
         assert!(cookie.contains(attr), "{attr} missing: {cookie}");
     }
 
-    let browser_session = crate::helpers::app().var("SESSION_EXPIRE_AT_BROWSER_CLOSE", "true").spawn().await;
+    let browser_session = crate::helpers::app()
+        .var("SESSION_EXPIRE_AT_BROWSER_CLOSE", "true")
+        .spawn()
+        .await;
     let res = browser_session.add(1, 1).await;
     let cookie = set_cookies(res.headers()).into_iter().next().unwrap();
     assert!(!cookie.to_ascii_lowercase().contains("max-age"), "{cookie}");
@@ -166,7 +217,11 @@ async fn parallel_changes_from_one_visitor_are_all_kept() {
         assert!(results.iter().all(|r| r.status() == 200), "{backend:?}");
 
         let cart = app.cart().await;
-        assert_eq!(cart["lines"].as_array().unwrap().len(), 13, "{backend:?}: {cart}");
+        assert_eq!(
+            cart["lines"].as_array().unwrap().len(),
+            13,
+            "{backend:?}: {cart}"
+        );
         assert_eq!(cart["item_count"], 1 + 12 * 2, "{backend:?}: {cart}");
     }
 }

@@ -146,12 +146,19 @@ impl Config {
         let listen_addr = get("LISTEN_ADDR")
             .unwrap_or_else(|| "127.0.0.1:8080".into())
             .parse()
-            .map_err(|e| ConfigError::new(format!("LISTEN_ADDR is not a socket address (like 127.0.0.1:8080): {e}")))?;
+            .map_err(|e| {
+                ConfigError::new(format!(
+                    "LISTEN_ADDR is not a socket address (like 127.0.0.1:8080): {e}"
+                ))
+            })?;
 
         let data_dir = PathBuf::from(get("DATA_DIR").unwrap_or_else(|| "./data".into()));
         let database_url = match get("DATABASE_URL") {
             Some(url) => url,
-            None => format!("sqlite://{}?mode=rwc", data_dir.join("kitchen-memory.db").display()),
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                data_dir.join("kitchen-memory.db").display()
+            ),
         };
         if !(database_url.starts_with("sqlite:")
             || database_url.starts_with("postgres://")
@@ -191,7 +198,11 @@ impl Config {
             None => dev_secret_key(&data_dir)?,
         };
 
-        let same_site = match get("SESSION_COOKIE_SAMESITE").as_deref().map(str::to_ascii_lowercase).as_deref() {
+        let same_site = match get("SESSION_COOKIE_SAMESITE")
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
             None | Some("lax") => SameSite::Lax,
             Some("strict") => SameSite::Strict,
             Some("none") => SameSite::None,
@@ -213,7 +224,9 @@ impl Config {
             DEFAULT_SESSION_AGE.as_secs(),
         )?);
         if idle_age.is_zero() {
-            return Err(ConfigError::new("SESSION_COOKIE_AGE must be at least 1 second"));
+            return Err(ConfigError::new(
+                "SESSION_COOKIE_AGE must be at least 1 second",
+            ));
         }
         let session_cookie = SessionCookieConfig {
             name: get("SESSION_COOKIE_NAME").unwrap_or_else(|| "km_session".into()),
@@ -271,16 +284,21 @@ impl Config {
             redis_pool_size,
             secret_key,
             session_cookie,
-            session_cleanup_interval: Duration::from_secs(parse_num(
-                &get,
-                "SESSION_CLEANUP_INTERVAL_SECS",
-                300u64,
-            )?
-            .max(1)),
+            session_cleanup_interval: Duration::from_secs(
+                parse_num(&get, "SESSION_CLEANUP_INTERVAL_SECS", 300u64)?.max(1),
+            ),
             cors_allowed_origins,
-            request_timeout: Duration::from_millis(parse_num(&get, "REQUEST_TIMEOUT_MS", 10_000u64)?),
+            request_timeout: Duration::from_millis(parse_num(
+                &get,
+                "REQUEST_TIMEOUT_MS",
+                10_000u64,
+            )?),
             body_limit_bytes: 64 * 1024,
-            catalog_cache_ttl: Duration::from_millis(parse_num(&get, "CATALOG_CACHE_TTL_MS", 1_000u64)?),
+            catalog_cache_ttl: Duration::from_millis(parse_num(
+                &get,
+                "CATALOG_CACHE_TTL_MS",
+                1_000u64,
+            )?),
             log_format,
         })
     }
@@ -297,9 +315,11 @@ fn parse_num<T: std::str::FromStr>(
 ) -> Result<T, ConfigError> {
     match get(name) {
         None => Ok(default),
-        Some(v) => v
-            .parse()
-            .map_err(|_| ConfigError::new(format!("{name} must be a non-negative whole number, not `{v}`"))),
+        Some(v) => v.parse().map_err(|_| {
+            ConfigError::new(format!(
+                "{name} must be a non-negative whole number, not `{v}`"
+            ))
+        }),
     }
 }
 
@@ -333,13 +353,19 @@ fn dev_secret_key(data_dir: &Path) -> Result<SecretKey, ConfigError> {
         Ok(existing) => SecretKey::new(existing.trim().as_bytes().to_vec()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             std::fs::create_dir_all(data_dir).map_err(|e| {
-                ConfigError::new(format!("cannot create the data folder {}: {e}", data_dir.display()))
+                ConfigError::new(format!(
+                    "cannot create the data folder {}: {e}",
+                    data_dir.display()
+                ))
             })?;
             let mut bytes = [0u8; 32];
             rand::rngs::OsRng.fill_bytes(&mut bytes);
             let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
             write_private(&path, &hex).map_err(|e| {
-                ConfigError::new(format!("cannot write the development secret to {}: {e}", path.display()))
+                ConfigError::new(format!(
+                    "cannot write the development secret to {}: {e}",
+                    path.display()
+                ))
             })?;
             SecretKey::new(hex.into_bytes())
         }
@@ -367,7 +393,10 @@ mod tests {
     use super::*;
 
     fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     const KEY: &str = "0123456789abcdef0123456789abcdef";
@@ -395,19 +424,25 @@ mod tests {
 
     #[test]
     fn redis_backend_needs_a_url() {
-        let err = Config::from_vars(vars(&[("SECRET_KEY", KEY), ("SESSION_BACKEND", "redis")])).unwrap_err();
+        let err = Config::from_vars(vars(&[("SECRET_KEY", KEY), ("SESSION_BACKEND", "redis")]))
+            .unwrap_err();
         assert!(err.to_string().contains("REDIS_URL"), "{err}");
     }
 
     #[test]
     fn samesite_none_needs_secure() {
-        let err = Config::from_vars(vars(&[("SECRET_KEY", KEY), ("SESSION_COOKIE_SAMESITE", "none")])).unwrap_err();
+        let err = Config::from_vars(vars(&[
+            ("SECRET_KEY", KEY),
+            ("SESSION_COOKIE_SAMESITE", "none"),
+        ]))
+        .unwrap_err();
         assert!(err.to_string().contains("SESSION_COOKIE_SECURE"), "{err}");
     }
 
     #[test]
     fn a_wildcard_cors_origin_is_refused() {
-        let err = Config::from_vars(vars(&[("SECRET_KEY", KEY), ("CORS_ALLOWED_ORIGINS", "*")])).unwrap_err();
+        let err = Config::from_vars(vars(&[("SECRET_KEY", KEY), ("CORS_ALLOWED_ORIGINS", "*")]))
+            .unwrap_err();
         assert!(err.to_string().contains("wildcard"), "{err}");
     }
 

@@ -251,10 +251,12 @@ impl From<tower_sessions::session::Error> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if let Some(source) = &self.source {
-            if self.kind.status().is_server_error() {
-                tracing::error!(error = ?source, kind = self.kind.slug(), "request failed");
-            }
+        if let Some(source) = self
+            .source
+            .as_ref()
+            .filter(|_| self.kind.status().is_server_error())
+        {
+            tracing::error!(error = ?source, kind = self.kind.slug(), "request failed");
         }
         problem_response(&self.to_problem())
     }

@@ -1,8 +1,8 @@
 //! Extractors whose rejections are our own problem+json errors, so a bad
 //! body, path or query gets the same error shape as everything else.
 
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::body::Bytes;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -40,9 +40,16 @@ where
         // serde would also read a struct from a JSON array; bodies are objects.
         match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
             Some(b'{') => {}
-            None => return Err(ApiError::malformed("The body is empty; send a JSON object.")),
+            None => {
+                return Err(ApiError::malformed(
+                    "The body is empty; send a JSON object.",
+                ));
+            }
             Some(b'[' | b'"' | b'-' | b'0'..=b'9' | b't' | b'f' | b'n') => {
-                return Err(ApiError::invalid_field("body", "the body must be a JSON object"));
+                return Err(ApiError::invalid_field(
+                    "body",
+                    "the body must be a JSON object",
+                ));
             }
             Some(_) => {}
         }
@@ -54,7 +61,10 @@ where
 }
 
 fn is_json(headers: &HeaderMap) -> bool {
-    let Some(value) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+    let Some(value) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
         return false;
     };
     let Ok(mime) = value.parse::<mime::Mime>() else {
@@ -91,7 +101,9 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
             ProblemKind::UnsupportedMediaType,
             "Send the body as JSON with `Content-Type: application/json`.",
         ),
-        JsonRejection::BytesRejection(e) if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
+        JsonRejection::BytesRejection(e)
+            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE =>
+        {
             ApiError::new(
                 ProblemKind::PayloadTooLarge,
                 "The request body is larger than the 64 KiB this API accepts.",
@@ -114,9 +126,12 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         match axum::extract::Path::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Path(value)) => Ok(AppPath(value)),
-            Err(PathRejection::FailedToDeserializePathParams(e)) => Err(ApiError::malformed(
-                format!("A path parameter is invalid: {}. Ids are positive integers.", e.body_text()),
-            )),
+            Err(PathRejection::FailedToDeserializePathParams(e)) => {
+                Err(ApiError::malformed(format!(
+                    "A path parameter is invalid: {}. Ids are positive integers.",
+                    e.body_text()
+                )))
+            }
             Err(other) => Err(ApiError::internal(anyhow::anyhow!(other.body_text()))),
         }
     }

@@ -23,7 +23,9 @@ async fn main() -> ExitCode {
         None | Some("serve") => serve(config).await,
         Some("migrate") => migrate(config).await,
         Some(other) => {
-            eprintln!("unknown command `{other}`; use `api` (serve), `api migrate` or `api openapi`");
+            eprintln!(
+                "unknown command `{other}`; use `api` (serve), `api migrate` or `api openapi`"
+            );
             return ExitCode::from(2);
         }
     };

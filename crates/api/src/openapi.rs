@@ -44,9 +44,8 @@ struct ProblemTypes;
 
 impl Modify for ProblemTypes {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let mut table = String::from(
-            "\n\n## Problem types\n\n| type | status | title |\n|---|---|---|\n",
-        );
+        let mut table =
+            String::from("\n\n## Problem types\n\n| type | status | title |\n|---|---|---|\n");
         for kind in ProblemKind::ALL {
             table.push_str(&format!(
                 "| `/problems/{}` | {} | {} |\n",

@@ -20,7 +20,9 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tower_sessions::MemoryStore;
-use tower_sessions_redis_store::fred::prelude::{Builder, ClientLike, Config as RedisConfig, ReconnectPolicy};
+use tower_sessions_redis_store::fred::prelude::{
+    Builder, ClientLike, Config as RedisConfig, ReconnectPolicy,
+};
 use tracing::Level;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -89,7 +91,13 @@ pub fn app(config: &Config, state: AppState) -> Router {
             CorsLayer::new()
                 .allow_origin(AllowOrigin::list(config.cors_allowed_origins.clone()))
                 .allow_credentials(true)
-                .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
+                .allow_methods([
+                    Method::GET,
+                    Method::POST,
+                    Method::PUT,
+                    Method::PATCH,
+                    Method::DELETE,
+                ])
                 .allow_headers([header::CONTENT_TYPE, header::ACCEPT])
                 .expose_headers([REQUEST_ID, header::LOCATION])
                 .max_age(Duration::from_secs(600)),
@@ -131,7 +139,10 @@ async fn not_found(req: Request) -> ApiError {
 }
 
 /// Connects the configured session store.
-pub async fn session_store(config: &Config, db: &sea_orm::DatabaseConnection) -> anyhow::Result<AnyStore> {
+pub async fn session_store(
+    config: &Config,
+    db: &sea_orm::DatabaseConnection,
+) -> anyhow::Result<AnyStore> {
     Ok(match config.session_backend {
         SessionBackend::Memory => AnyStore::Memory(MemoryStore::default()),
         SessionBackend::Database => AnyStore::Database(DatabaseStore::new(db.clone())),
@@ -150,9 +161,9 @@ pub async fn session_store(config: &Config, db: &sea_orm::DatabaseConnection) ->
                 .set_policy(ReconnectPolicy::new_exponential(0, 100, 5_000, 2))
                 .build_pool(config.redis_pool_size)
                 .map_err(|e| anyhow::anyhow!("cannot set up the Redis pool: {e}"))?;
-            pool.init()
-                .await
-                .map_err(|e| anyhow::anyhow!("cannot connect to Redis at the REDIS_URL given: {e}"))?;
+            pool.init().await.map_err(|e| {
+                anyhow::anyhow!("cannot connect to Redis at the REDIS_URL given: {e}")
+            })?;
             AnyStore::redis(pool)
         }
     })
@@ -224,10 +235,14 @@ impl Application {
     }
 
     /// Serves until `shutdown` completes, then finishes the requests in flight.
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
         let result = axum::serve(
             self.listener,
-            self.router.into_make_service_with_connect_info::<SocketAddr>(),
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(shutdown)
         .await;

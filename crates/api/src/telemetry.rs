@@ -6,11 +6,13 @@ use tracing_subscriber::fmt::format::FmtSpan;
 
 use crate::config::LogFormat;
 
-const DEFAULT_FILTER: &str = "info,tower_sessions=warn,tower_sessions_core=warn,sqlx=warn,sea_orm=warn,fred=warn";
+const DEFAULT_FILTER: &str =
+    "info,tower_sessions=warn,tower_sessions_core=warn,sqlx=warn,sea_orm=warn,fred=warn";
 
 /// Installs the global subscriber. Safe to call more than once (later calls do nothing).
 pub fn init(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_span_events(FmtSpan::NONE);

@@ -318,7 +318,14 @@ mod tests {
         let d = dish(100, 3);
         cart.add(id(1), q(2), &d).unwrap();
         let err = cart.add(id(1), q(2), &d).unwrap_err();
-        assert!(matches!(err, CartError::InsufficientStock { stock: 3, requested: 4, .. }));
+        assert!(matches!(
+            err,
+            CartError::InsufficientStock {
+                stock: 3,
+                requested: 4,
+                ..
+            }
+        ));
         assert_eq!(cart.quantity_of(id(1)), Some(q(2)));
     }
 

@@ -66,7 +66,9 @@ pub struct Catalog {
 
 impl std::fmt::Debug for Catalog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Catalog").field("ttl", &self.ttl).finish_non_exhaustive()
+        f.debug_struct("Catalog")
+            .field("ttl", &self.ttl)
+            .finish_non_exhaustive()
     }
 }
 
@@ -119,7 +121,10 @@ impl Catalog {
 
     fn peek(&self) -> (bool, Arc<Snapshot>) {
         let cached = self.current.read().unwrap_or_else(|p| p.into_inner());
-        (cached.loaded_at.elapsed() < self.ttl, cached.snapshot.clone())
+        (
+            cached.loaded_at.elapsed() < self.ttl,
+            cached.snapshot.clone(),
+        )
     }
 
     fn store(&self, snapshot: Snapshot) -> Arc<Snapshot> {

@@ -14,14 +14,13 @@ use crate::config::Config;
 /// creates its folder first and turns on write-ahead logging so readers and
 /// the session writer do not block each other.
 pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
-    if config.is_sqlite() {
-        if let Some(parent) = sqlite_path(&config.database_url).and_then(|p| p.parent().map(ToOwned::to_owned)) {
-            if !parent.as_os_str().is_empty() {
-                std::fs::create_dir_all(&parent).map_err(|e| {
-                    anyhow::anyhow!("cannot create the database folder {}: {e}", parent.display())
-                })?;
-            }
-        }
+    let sqlite_dir = sqlite_path(&config.database_url)
+        .and_then(|p| p.parent().map(ToOwned::to_owned))
+        .filter(|dir| !dir.as_os_str().is_empty());
+    if let Some(dir) = sqlite_dir {
+        std::fs::create_dir_all(&dir).map_err(|e| {
+            anyhow::anyhow!("cannot create the database folder {}: {e}", dir.display())
+        })?;
     }
     let mut options = ConnectOptions::new(config.database_url.clone());
     options
@@ -47,7 +46,9 @@ pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
 }
 
 fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
-    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split('?').next()?;
     if path.is_empty() || path == ":memory:" {
         return None;

@@ -154,7 +154,10 @@ fn cart_error(e: CartError, menu: &Snapshot) -> ApiError {
     match e {
         CartError::ProductUnavailable(id) => ApiError::new(
             ProblemKind::ProductUnavailable,
-            format!("{} is not available right now; choose another dish.", name(id)),
+            format!(
+                "{} is not available right now; choose another dish.",
+                name(id)
+            ),
         ),
         CartError::InsufficientStock {
             product_id,
@@ -196,7 +199,10 @@ const PROBLEM: &str = "application/problem+json";
         (status = 200, description = "The cart (empty when the visitor has none)", body = CartView),
         (status = 503, description = "The session store is unreachable", body = Problem, content_type = PROBLEM),
     ))]
-async fn get_cart(State(state): State<AppState>, session: CartSession) -> Result<Json<CartView>, ApiError> {
+async fn get_cart(
+    State(state): State<AppState>,
+    session: CartSession,
+) -> Result<Json<CartView>, ApiError> {
     let cart = session.load().await?;
     let menu = state.catalog.snapshot().await?;
     Ok(Json(view(&cart, &menu)))
@@ -265,7 +271,11 @@ async fn set_item_quantity(
     AppPath(product_id): AppPath<i64>,
     AppJson(body): AppJson<SetQuantity>,
 ) -> Result<Json<CartView>, ApiError> {
-    let not_found = || ApiError::not_found(format!("There is no dish with id {product_id} on the menu."));
+    let not_found = || {
+        ApiError::not_found(format!(
+            "There is no dish with id {product_id} on the menu."
+        ))
+    };
     let quantity = parse_quantity(body.quantity)?;
     let product_id = ProductId::parse(product_id).map_err(|_| not_found())?;
     let menu = state.catalog.snapshot().await?;
@@ -284,7 +294,10 @@ async fn set_item_quantity(
         (status = 204, description = "The line is not in the cart (any more)"),
         (status = 400, description = "The id is not an integer", body = Problem, content_type = PROBLEM),
     ))]
-async fn remove_item(session: CartSession, AppPath(product_id): AppPath<i64>) -> Result<StatusCode, ApiError> {
+async fn remove_item(
+    session: CartSession,
+    AppPath(product_id): AppPath<i64>,
+) -> Result<StatusCode, ApiError> {
     let Ok(product_id) = ProductId::parse(product_id) else {
         return Ok(StatusCode::NO_CONTENT);
     };

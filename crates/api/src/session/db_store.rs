@@ -46,7 +46,10 @@ impl SessionStore for DatabaseStore {
     /// Inserts a new record; when its id is taken, draws another until one is free.
     async fn create(&self, record: &mut Record) -> session_store::Result<()> {
         loop {
-            match Entity::insert(Self::active_model(record)?).exec(&self.db).await {
+            match Entity::insert(Self::active_model(record)?)
+                .exec(&self.db)
+                .await
+            {
                 Ok(_) => return Ok(()),
                 Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
                     record.id = Id::default();
