@@ -5,6 +5,8 @@
 
 pub mod cart;
 pub mod money;
+pub mod profile;
+pub mod recommend;
 pub mod values;
 
 pub use cart::{Cart, CartError, CartLine, CatalogEntry, PricedCart, PricedLine, UnpricedLine};

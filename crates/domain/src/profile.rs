@@ -1,0 +1,279 @@
+//! The customer profile kept in the session: who the visitor is and what
+//! they can and like to eat. Every field is valid by construction.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+/// Why a profile value was refused; `field` names the offending field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct ProfileError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+impl ProfileError {
+    fn new(field: &'static str, message: impl Into<String>) -> Self {
+        ProfileError {
+            field,
+            message: message.into(),
+        }
+    }
+}
+
+/// Trimmed text of 1 to `max` characters.
+fn bounded_text(field: &'static str, raw: &str, max: usize) -> Result<String, ProfileError> {
+    let trimmed = raw.trim();
+    let len = trimmed.chars().count();
+    if len == 0 {
+        return Err(ProfileError::new(field, "must not be blank"));
+    }
+    if len > max {
+        return Err(ProfileError::new(
+            field,
+            format!("must be at most {max} characters; got {len}"),
+        ));
+    }
+    if trimmed.chars().any(char::is_control) {
+        return Err(ProfileError::new(field, "must not contain control characters"));
+    }
+    Ok(trimmed.to_owned())
+}
+
+/// The customer's name: 1 to 100 characters, trimmed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct CustomerName(String);
+
+impl CustomerName {
+    pub const MAX_CHARS: usize = 100;
+
+    pub fn parse(raw: &str) -> Result<Self, ProfileError> {
+        bounded_text("name", raw, Self::MAX_CHARS).map(CustomerName)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for CustomerName {
+    type Error = ProfileError;
+    fn try_from(s: String) -> Result<Self, ProfileError> {
+        CustomerName::parse(&s)
+    }
+}
+
+impl From<CustomerName> for String {
+    fn from(n: CustomerName) -> String {
+        n.0
+    }
+}
+
+/// A favorite dish, as the customer names it: 1 to 100 characters, trimmed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct FavoriteDish(String);
+
+impl FavoriteDish {
+    pub const MAX_CHARS: usize = 100;
+
+    pub fn parse(raw: &str) -> Result<Self, ProfileError> {
+        bounded_text("favorite_dish", raw, Self::MAX_CHARS).map(FavoriteDish)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether a dish on the menu is this favorite: the same name, or one
+    /// name containing the other, ignoring case ("curry" matches "Chicken Curry").
+    pub fn matches(&self, dish_name: &str) -> bool {
+        let favorite = self.0.to_lowercase();
+        let dish = dish_name.to_lowercase();
+        dish.contains(&favorite) || favorite.contains(&dish)
+    }
+}
+
+impl TryFrom<String> for FavoriteDish {
+    type Error = ProfileError;
+    fn try_from(s: String) -> Result<Self, ProfileError> {
+        FavoriteDish::parse(&s)
+    }
+}
+
+impl From<FavoriteDish> for String {
+    fn from(n: FavoriteDish) -> String {
+        n.0
+    }
+}
+
+macro_rules! vocabulary {
+    ($(#[$meta:meta])* $name:ident, $field:literal { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(try_from = "String", into = "&'static str")]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+
+            /// The accepted values, for error messages.
+            pub fn choices() -> String {
+                Self::ALL.iter().map(|v| v.as_str()).collect::<Vec<_>>().join(", ")
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = ProfileError;
+            fn from_str(s: &str) -> Result<Self, ProfileError> {
+                match s.trim().to_ascii_lowercase().as_str() {
+                    $($text => Ok($name::$variant),)+
+                    other => Err(ProfileError::new(
+                        $field,
+                        format!("`{other}` is not one of: {}", Self::choices()),
+                    )),
+                }
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = ProfileError;
+            fn try_from(s: String) -> Result<Self, ProfileError> {
+                s.parse()
+            }
+        }
+
+        impl From<$name> for &'static str {
+            fn from(v: $name) -> &'static str {
+                v.as_str()
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+vocabulary!(
+    /// A dietary restriction a customer has, and a tag a dish carries when it suits it.
+    DietaryTag, "dietary_restrictions" {
+        Vegetarian => "vegetarian",
+        Vegan => "vegan",
+        GlutenFree => "gluten-free",
+        DairyFree => "dairy-free",
+        NutFree => "nut-free",
+        Halal => "halal",
+        Kosher => "kosher",
+    }
+);
+
+vocabulary!(
+    /// How hot a dish is, or how hot a customer likes it.
+    SpiceLevel, "spice_level" {
+        Mild => "mild",
+        Medium => "medium",
+        Hot => "hot",
+    }
+);
+
+impl SpiceLevel {
+    fn rank(self) -> u8 {
+        match self {
+            SpiceLevel::Mild => 0,
+            SpiceLevel::Medium => 1,
+            SpiceLevel::Hot => 2,
+        }
+    }
+
+    /// Steps between two levels: 0 (same), 1 or 2.
+    pub fn distance(self, other: SpiceLevel) -> u8 {
+        self.rank().abs_diff(other.rank())
+    }
+}
+
+/// Parses a list of tags: unknown values are refused, duplicates merge.
+pub fn parse_dietary_tags<'a>(
+    raw: impl IntoIterator<Item = &'a str>,
+) -> Result<BTreeSet<DietaryTag>, ProfileError> {
+    raw.into_iter()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::parse)
+        .collect()
+}
+
+/// The customer profile.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    pub name: CustomerName,
+    pub favorite_dish: Option<FavoriteDish>,
+    pub dietary_restrictions: BTreeSet<DietaryTag>,
+    pub spice_level: Option<SpiceLevel>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_trimmed_and_bounded() {
+        assert_eq!(CustomerName::parse("  Ada  ").unwrap().as_str(), "Ada");
+        assert!(CustomerName::parse("   ").is_err());
+        assert!(CustomerName::parse(&"é".repeat(100)).is_ok(), "characters, not bytes");
+        let err = CustomerName::parse(&"a".repeat(101)).unwrap_err();
+        assert_eq!(err.field, "name");
+        assert!(err.message.contains("at most 100"));
+        assert!(CustomerName::parse("Ada\u{0}").is_err());
+    }
+
+    #[test]
+    fn unknown_restrictions_are_refused_and_the_error_lists_the_choices() {
+        let err = parse_dietary_tags(["vegan", "carnivore"]).unwrap_err();
+        assert_eq!(err.field, "dietary_restrictions");
+        assert!(err.message.contains("carnivore") && err.message.contains("gluten-free"));
+        let set = parse_dietary_tags(["vegan", "Gluten-Free", "vegan"]).unwrap();
+        assert_eq!(set.len(), 2);
+    }
+
+    #[test]
+    fn spice_levels_parse_and_measure_distance() {
+        assert_eq!("HOT".parse::<SpiceLevel>().unwrap(), SpiceLevel::Hot);
+        assert!("volcanic".parse::<SpiceLevel>().is_err());
+        assert_eq!(SpiceLevel::Mild.distance(SpiceLevel::Hot), 2);
+        assert_eq!(SpiceLevel::Medium.distance(SpiceLevel::Hot), 1);
+        assert_eq!(SpiceLevel::Hot.distance(SpiceLevel::Hot), 0);
+    }
+
+    #[test]
+    fn favorites_match_by_name_either_way_ignoring_case() {
+        let fav = FavoriteDish::parse("curry").unwrap();
+        assert!(fav.matches("Chicken Curry"));
+        let fav = FavoriteDish::parse("The Pad Thai at Kitchen Memory").unwrap();
+        assert!(fav.matches("Pad Thai"));
+        assert!(!fav.matches("Tiramisu"));
+    }
+
+    #[test]
+    fn a_stored_profile_round_trips_and_a_bad_one_does_not_load() {
+        let json = r#"{"name":"Ada","favorite_dish":null,"dietary_restrictions":["vegan"],"spice_level":"hot","created_at":"2026-11-25T10:00:00Z"}"#;
+        let p: Profile = serde_json::from_str(json).unwrap();
+        assert_eq!(serde_json::from_str::<Profile>(&serde_json::to_string(&p).unwrap()).unwrap(), p);
+        let bad = json.replace("vegan", "carnivore");
+        assert!(serde_json::from_str::<Profile>(&bad).is_err());
+    }
+}

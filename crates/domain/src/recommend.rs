@@ -1,0 +1,298 @@
+//! The personalized menu: which dishes to recommend to a customer, and why.
+//!
+//! Rules, in order:
+//! 1. A dish is recommended only if it satisfies *every* dietary restriction
+//!    of the customer (not just any one of them).
+//! 2. With a preferred spice level, dishes two steps away (mild for someone
+//!    who likes it hot) are not recommended, unless they are the favorite.
+//! 3. Recommended dishes are ranked by closeness to the preferred spice level,
+//!    then favorites first, then by name.
+//! 4. Every other available dish follows, by name, unmarked.
+
+use std::cmp::Ordering;
+use std::collections::BTreeSet;
+
+use crate::profile::{DietaryTag, FavoriteDish, SpiceLevel};
+use crate::values::ProductId;
+
+/// What the recommender needs to know of a dish.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DishFacts<'a> {
+    pub id: ProductId,
+    pub name: &'a str,
+    pub spice_level: SpiceLevel,
+    pub dietary_tags: &'a BTreeSet<DietaryTag>,
+}
+
+/// What the recommender needs to know of the customer.
+#[derive(Debug, Clone, Copy)]
+pub struct Preferences<'a> {
+    pub dietary_restrictions: &'a BTreeSet<DietaryTag>,
+    pub spice_level: Option<SpiceLevel>,
+    pub favorite_dish: Option<&'a FavoriteDish>,
+}
+
+/// Why a dish was recommended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reason {
+    /// It satisfies all of these restrictions (the customer's, non-empty).
+    SuitsRestrictions(Vec<DietaryTag>),
+    /// Its spice level is the preferred one.
+    SpiceMatches(SpiceLevel),
+    /// Its spice level is one step from the preferred one.
+    SpiceClose { dish: SpiceLevel, preferred: SpiceLevel },
+    /// It is, or is like, the customer's favorite dish.
+    Favorite(String),
+}
+
+impl Reason {
+    /// The reason as a customer reads it.
+    pub fn describe(&self) -> String {
+        match self {
+            Reason::SuitsRestrictions(tags) => format!(
+                "Suits all your dietary restrictions: {}",
+                tags.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(", ")
+            ),
+            Reason::SpiceMatches(level) => format!("Matches your spice level ({level})"),
+            Reason::SpiceClose { dish, preferred } => {
+                format!("Close to your spice level: {dish}, you like {preferred}")
+            }
+            Reason::Favorite(name) => format!("Your favorite dish is {name}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recommendation {
+    pub id: ProductId,
+    pub reasons: Vec<Reason>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PersonalMenu {
+    pub recommended: Vec<Recommendation>,
+    pub others: Vec<ProductId>,
+}
+
+/// Whether a dish satisfies every restriction.
+pub fn satisfies_all(dish_tags: &BTreeSet<DietaryTag>, restrictions: &BTreeSet<DietaryTag>) -> bool {
+    restrictions.is_subset(dish_tags)
+}
+
+/// Splits the available dishes into recommended (ranked, with reasons) and
+/// the rest. Without preferences (`None`: no profile) nothing is recommended.
+pub fn personal_menu(dishes: &[DishFacts<'_>], prefs: Option<Preferences<'_>>) -> PersonalMenu {
+    let by_name = |a: &DishFacts<'_>, b: &DishFacts<'_>| a.name.cmp(b.name).then(a.id.cmp(&b.id));
+    let Some(prefs) = prefs else {
+        let mut others: Vec<&DishFacts<'_>> = dishes.iter().collect();
+        others.sort_by(|a, b| by_name(a, b));
+        return PersonalMenu {
+            recommended: Vec::new(),
+            others: others.into_iter().map(|d| d.id).collect(),
+        };
+    };
+
+    struct Scored<'d, 'a> {
+        dish: &'d DishFacts<'a>,
+        distance: u8,
+        favorite: bool,
+        reasons: Vec<Reason>,
+    }
+
+    let mut recommended: Vec<Scored<'_, '_>> = Vec::new();
+    let mut others: Vec<&DishFacts<'_>> = Vec::new();
+    for dish in dishes {
+        if !satisfies_all(dish.dietary_tags, prefs.dietary_restrictions) {
+            others.push(dish);
+            continue;
+        }
+        let favorite = prefs.favorite_dish.is_some_and(|f| f.matches(dish.name));
+        let distance = prefs.spice_level.map_or(0, |p| p.distance(dish.spice_level));
+        if distance >= 2 && !favorite {
+            others.push(dish);
+            continue;
+        }
+        let mut reasons = Vec::new();
+        if favorite {
+            if let Some(f) = prefs.favorite_dish {
+                reasons.push(Reason::Favorite(f.as_str().to_owned()));
+            }
+        }
+        if !prefs.dietary_restrictions.is_empty() {
+            reasons.push(Reason::SuitsRestrictions(
+                prefs.dietary_restrictions.iter().copied().collect(),
+            ));
+        }
+        match prefs.spice_level {
+            Some(p) if distance == 0 => reasons.push(Reason::SpiceMatches(p)),
+            Some(p) if distance == 1 => reasons.push(Reason::SpiceClose {
+                dish: dish.spice_level,
+                preferred: p,
+            }),
+            _ => {}
+        }
+        if reasons.is_empty() {
+            // A profile that states nothing to go on recommends nothing.
+            others.push(dish);
+            continue;
+        }
+        recommended.push(Scored {
+            dish,
+            distance,
+            favorite,
+            reasons,
+        });
+    }
+
+    recommended.sort_by(|a, b| {
+        a.distance
+            .cmp(&b.distance)
+            .then_with(|| match (a.favorite, b.favorite) {
+                (true, false) => Ordering::Less,
+                (false, true) => Ordering::Greater,
+                _ => Ordering::Equal,
+            })
+            .then_with(|| by_name(a.dish, b.dish))
+    });
+    others.sort_by(|a, b| by_name(a, b));
+    PersonalMenu {
+        recommended: recommended
+            .into_iter()
+            .map(|s| Recommendation {
+                id: s.dish.id,
+                reasons: s.reasons,
+            })
+            .collect(),
+        others: others.into_iter().map(|d| d.id).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use DietaryTag::*;
+    use SpiceLevel::*;
+
+    struct Menu(Vec<(i64, &'static str, SpiceLevel, BTreeSet<DietaryTag>)>);
+
+    impl Menu {
+        fn seed() -> Self {
+            // The seed lesson's menu.
+            Menu(vec![
+                (1, "Spicy Chicken Curry", Hot, [GlutenFree].into()),
+                (2, "Margherita Pizza", Mild, [Vegetarian].into()),
+                (3, "Beef Steak", Mild, [].into()),
+                (4, "Vegan Buddha Bowl", Medium, [Vegan, Vegetarian, GlutenFree].into()),
+            ])
+        }
+        fn facts(&self) -> Vec<DishFacts<'_>> {
+            self.0
+                .iter()
+                .map(|(id, name, spice, tags)| DishFacts {
+                    id: ProductId::parse(*id).unwrap(),
+                    name,
+                    spice_level: *spice,
+                    dietary_tags: tags,
+                })
+                .collect()
+        }
+    }
+
+    fn ids(list: &[Recommendation]) -> Vec<i64> {
+        list.iter().map(|r| r.id.get()).collect()
+    }
+    fn other_ids(list: &[ProductId]) -> Vec<i64> {
+        list.iter().map(|r| r.get()).collect()
+    }
+
+    #[test]
+    fn a_vegan_who_is_also_gluten_free_is_not_offered_the_chicken_curry() {
+        let menu = Menu::seed();
+        let restrictions: BTreeSet<_> = [Vegan, GlutenFree].into();
+        let prefs = Preferences { dietary_restrictions: &restrictions, spice_level: None, favorite_dish: None };
+        let result = personal_menu(&menu.facts(), Some(prefs));
+        assert_eq!(ids(&result.recommended), [4]);
+        assert_eq!(other_ids(&result.others), [3, 2, 1], "the rest, by name");
+        assert_eq!(
+            result.recommended[0].reasons,
+            [Reason::SuitsRestrictions(vec![Vegan, GlutenFree])]
+        );
+    }
+
+    #[test]
+    fn without_a_profile_nothing_is_recommended_and_everything_is_listed() {
+        let menu = Menu::seed();
+        let result = personal_menu(&menu.facts(), None);
+        assert!(result.recommended.is_empty());
+        assert_eq!(other_ids(&result.others), [3, 2, 1, 4]);
+    }
+
+    #[test]
+    fn closer_spice_ranks_first_and_two_steps_away_is_not_recommended() {
+        let menu = Menu::seed();
+        let none = BTreeSet::new();
+        let prefs = Preferences { dietary_restrictions: &none, spice_level: Some(Hot), favorite_dish: None };
+        let result = personal_menu(&menu.facts(), Some(prefs));
+        assert_eq!(ids(&result.recommended), [1, 4]);
+        assert_eq!(result.recommended[0].reasons, [Reason::SpiceMatches(Hot)]);
+        assert_eq!(result.recommended[1].reasons, [Reason::SpiceClose { dish: Medium, preferred: Hot }]);
+        assert_eq!(other_ids(&result.others), [3, 2]);
+    }
+
+    #[test]
+    fn the_favorite_comes_first_among_equal_spice_and_is_kept_even_when_far() {
+        let menu = Menu::seed();
+        let none = BTreeSet::new();
+        let fav = FavoriteDish::parse("pizza").unwrap();
+        let prefs = Preferences { dietary_restrictions: &none, spice_level: Some(Mild), favorite_dish: Some(&fav) };
+        let result = personal_menu(&menu.facts(), Some(prefs));
+        // Mild: pizza (favorite) before steak; then medium bowl.
+        assert_eq!(ids(&result.recommended), [2, 3, 4]);
+        assert_eq!(result.recommended[0].reasons[0], Reason::Favorite("pizza".into()));
+
+        let fav = FavoriteDish::parse("chicken curry").unwrap();
+        let prefs = Preferences { dietary_restrictions: &none, spice_level: Some(Mild), favorite_dish: Some(&fav) };
+        let result = personal_menu(&menu.facts(), Some(prefs));
+        assert!(ids(&result.recommended).contains(&1), "the favorite stays though it is hot");
+    }
+
+    #[test]
+    fn a_favorite_that_breaks_a_restriction_is_still_not_recommended() {
+        let menu = Menu::seed();
+        let restrictions: BTreeSet<_> = [Vegetarian].into();
+        let fav = FavoriteDish::parse("Beef Steak").unwrap();
+        let prefs = Preferences { dietary_restrictions: &restrictions, spice_level: None, favorite_dish: Some(&fav) };
+        let result = personal_menu(&menu.facts(), Some(prefs));
+        assert_eq!(ids(&result.recommended), [2, 4]);
+    }
+
+    #[test]
+    fn equal_rank_falls_back_to_name() {
+        let menu = Menu(vec![
+            (1, "Zucchini Fritters", Mild, [Vegetarian].into()),
+            (2, "Aubergine Bake", Mild, [Vegetarian].into()),
+        ]);
+        let restrictions: BTreeSet<_> = [Vegetarian].into();
+        let prefs = Preferences { dietary_restrictions: &restrictions, spice_level: Some(Mild), favorite_dish: None };
+        assert_eq!(ids(&personal_menu(&menu.facts(), Some(prefs)).recommended), [2, 1]);
+    }
+
+    #[test]
+    fn a_profile_with_nothing_to_go_on_recommends_nothing() {
+        let menu = Menu::seed();
+        let none = BTreeSet::new();
+        let prefs = Preferences { dietary_restrictions: &none, spice_level: None, favorite_dish: None };
+        let result = personal_menu(&menu.facts(), Some(prefs));
+        assert!(result.recommended.is_empty());
+        assert_eq!(result.others.len(), 4);
+    }
+
+    #[test]
+    fn reasons_read_as_sentences() {
+        assert_eq!(
+            Reason::SuitsRestrictions(vec![Vegan, GlutenFree]).describe(),
+            "Suits all your dietary restrictions: vegan, gluten-free"
+        );
+        assert_eq!(Reason::SpiceMatches(Hot).describe(), "Matches your spice level (hot)");
+    }
+}
