@@ -116,6 +116,7 @@ if [ -n "${BENCH_DATABASE_URL:-}" ]; then
 else
     log "creating database $PG_DB on $PG_HOST:$PG_PORT"
     psql -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -d postgres -v ON_ERROR_STOP=1 -qX \
+        -c "SET client_min_messages = warning" \
         -c "DROP DATABASE IF EXISTS \"$PG_DB\" WITH (FORCE)" \
         -c "CREATE DATABASE \"$PG_DB\"" > /dev/null
     DB_CREATED=1

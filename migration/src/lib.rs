@@ -6,6 +6,8 @@ pub use sea_orm_migration::prelude::*;
 mod m20261125_000001_create_products;
 mod m20261125_000002_create_sessions;
 mod m20261125_000003_seed_demo_menu;
+mod m20261125_000004_dish_spice_and_dietary_tags;
+mod m20261125_000005_create_orders;
 
 pub struct Migrator;
 
@@ -16,6 +18,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000001_create_products::Migration),
             Box::new(m20261125_000002_create_sessions::Migration),
             Box::new(m20261125_000003_seed_demo_menu::Migration),
+            Box::new(m20261125_000004_dish_spice_and_dietary_tags::Migration),
+            Box::new(m20261125_000005_create_orders::Migration),
         ]
     }
 }

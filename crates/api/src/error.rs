@@ -23,12 +23,14 @@ pub enum ProblemKind {
     ProductUnavailable,
     InsufficientStock,
     CartFull,
+    EmptyCart,
+    CartNotOrderable,
     ServiceUnavailable,
     Internal,
 }
 
 impl ProblemKind {
-    pub const ALL: [ProblemKind; 12] = [
+    pub const ALL: [ProblemKind; 14] = [
         ProblemKind::MalformedRequest,
         ProblemKind::ValidationFailed,
         ProblemKind::NotFound,
@@ -39,6 +41,8 @@ impl ProblemKind {
         ProblemKind::ProductUnavailable,
         ProblemKind::InsufficientStock,
         ProblemKind::CartFull,
+        ProblemKind::EmptyCart,
+        ProblemKind::CartNotOrderable,
         ProblemKind::ServiceUnavailable,
         ProblemKind::Internal,
     ];
@@ -55,6 +59,8 @@ impl ProblemKind {
             ProblemKind::ProductUnavailable => "product-unavailable",
             ProblemKind::InsufficientStock => "insufficient-stock",
             ProblemKind::CartFull => "cart-full",
+            ProblemKind::EmptyCart => "empty-cart",
+            ProblemKind::CartNotOrderable => "cart-not-orderable",
             ProblemKind::ServiceUnavailable => "service-unavailable",
             ProblemKind::Internal => "internal-error",
         }
@@ -72,6 +78,8 @@ impl ProblemKind {
             ProblemKind::ProductUnavailable => "Dish unavailable",
             ProblemKind::InsufficientStock => "Not enough in stock",
             ProblemKind::CartFull => "Cart full",
+            ProblemKind::EmptyCart => "Empty cart",
+            ProblemKind::CartNotOrderable => "Some lines cannot be ordered",
             ProblemKind::ServiceUnavailable => "Service unavailable",
             ProblemKind::Internal => "Internal server error",
         }
@@ -89,6 +97,8 @@ impl ProblemKind {
             ProblemKind::ProductUnavailable => StatusCode::CONFLICT,
             ProblemKind::InsufficientStock => StatusCode::CONFLICT,
             ProblemKind::CartFull => StatusCode::UNPROCESSABLE_ENTITY,
+            ProblemKind::EmptyCart => StatusCode::UNPROCESSABLE_ENTITY,
+            ProblemKind::CartNotOrderable => StatusCode::CONFLICT,
             ProblemKind::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ProblemKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -131,6 +141,24 @@ pub struct Problem {
     /// For validation problems: each offending field.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
+    /// For a refused order: each cart line that cannot be ordered, and why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub lines: Vec<ProblemLine>,
+}
+
+/// A cart line that stops an order.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(example = json!({"product_id": 11, "name": "Lamb Rogan Josh", "requested": 3, "in_stock": 1, "reason": "insufficient-stock"}))]
+pub struct ProblemLine {
+    pub product_id: i64,
+    /// Null when the dish is gone from the menu.
+    pub name: Option<String>,
+    /// The quantity in the cart.
+    pub requested: u32,
+    /// What is left, when the dish is still on the menu.
+    pub in_stock: Option<u32>,
+    /// `insufficient-stock`, `unavailable` or `removed`.
+    pub reason: &'static str,
 }
 
 /// One field that failed validation.
@@ -146,6 +174,7 @@ pub struct ApiError {
     kind: ProblemKind,
     detail: String,
     errors: Vec<FieldError>,
+    lines: Vec<ProblemLine>,
     /// The cause of a 5xx; logged, never sent.
     source: Option<anyhow::Error>,
 }
@@ -156,6 +185,7 @@ impl ApiError {
             kind,
             detail: detail.into(),
             errors: Vec::new(),
+            lines: Vec::new(),
             source: None,
         }
     }
@@ -182,6 +212,7 @@ impl ApiError {
                 field: field.to_owned(),
                 message,
             }],
+            lines: Vec::new(),
             source: None,
         }
     }
@@ -197,6 +228,7 @@ impl ApiError {
             kind: ProblemKind::ValidationFailed,
             detail,
             errors,
+            lines: Vec::new(),
             source: None,
         }
     }
@@ -207,6 +239,7 @@ impl ApiError {
             kind: ProblemKind::Internal,
             detail: "Something went wrong on our side. Try again; if it keeps happening, report the x-request-id of this response.".into(),
             errors: Vec::new(),
+            lines: Vec::new(),
             source: Some(source.into()),
         }
     }
@@ -217,8 +250,15 @@ impl ApiError {
             kind: ProblemKind::ServiceUnavailable,
             detail: format!("The {what} is not reachable right now. Try again in a moment."),
             errors: Vec::new(),
+            lines: Vec::new(),
             source: Some(source.into()),
         }
+    }
+
+    /// Names the cart lines behind the problem.
+    pub fn with_lines(mut self, lines: Vec<ProblemLine>) -> Self {
+        self.lines = lines;
+        self
     }
 
     pub fn to_problem(&self) -> Problem {
@@ -228,6 +268,7 @@ impl ApiError {
             status: self.kind.status().as_u16(),
             detail: self.detail.clone(),
             errors: self.errors.clone(),
+            lines: self.lines.clone(),
         }
     }
 }

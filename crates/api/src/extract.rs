@@ -3,7 +3,7 @@
 
 use axum::body::Bytes;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::{FromRequest, FromRequestParts, OptionalFromRequest, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use serde::de::DeserializeOwned;
@@ -21,42 +21,69 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        if !is_json(req.headers()) {
-            return Err(ApiError::new(
-                ProblemKind::UnsupportedMediaType,
-                "Send the body as JSON with `Content-Type: application/json`.",
+        let json = is_json(req.headers());
+        let bytes = body_bytes(req, state).await?;
+        parse_json(json, &bytes).map(AppJson)
+    }
+}
+
+/// An optional JSON body: no body at all is `None`; anything sent must be valid.
+impl<S, T> OptionalFromRequest<S> for AppJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Option<Self>, Self::Rejection> {
+        let json = is_json(req.headers());
+        let bytes = body_bytes(req, state).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(None);
+        }
+        parse_json(json, &bytes).map(|v| Some(AppJson(v)))
+    }
+}
+
+async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+    Bytes::from_request(req, state).await.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                ProblemKind::PayloadTooLarge,
+                "The request body is larger than the 64 KiB this API accepts.",
+            )
+        } else {
+            ApiError::malformed(e.body_text())
+        }
+    })
+}
+
+fn parse_json<T: DeserializeOwned>(is_json: bool, bytes: &Bytes) -> Result<T, ApiError> {
+    if !is_json {
+        return Err(ApiError::new(
+            ProblemKind::UnsupportedMediaType,
+            "Send the body as JSON with `Content-Type: application/json`.",
+        ));
+    }
+    // serde would also read a struct from a JSON array; bodies are objects.
+    match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') => {}
+        None => {
+            return Err(ApiError::malformed(
+                "The body is empty; send a JSON object.",
             ));
         }
-        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
-            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(
-                    ProblemKind::PayloadTooLarge,
-                    "The request body is larger than the 64 KiB this API accepts.",
-                )
-            } else {
-                ApiError::malformed(e.body_text())
-            }
-        })?;
-        // serde would also read a struct from a JSON array; bodies are objects.
-        match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
-            Some(b'{') => {}
-            None => {
-                return Err(ApiError::malformed(
-                    "The body is empty; send a JSON object.",
-                ));
-            }
-            Some(b'[' | b'"' | b'-' | b'0'..=b'9' | b't' | b'f' | b'n') => {
-                return Err(ApiError::invalid_field(
-                    "body",
-                    "the body must be a JSON object",
-                ));
-            }
-            Some(_) => {}
+        Some(b'[' | b'"' | b'-' | b'0'..=b'9' | b't' | b'f' | b'n') => {
+            return Err(ApiError::invalid_field(
+                "body",
+                "the body must be a JSON object",
+            ));
         }
-        match axum::Json::<T>::from_bytes(&bytes) {
-            Ok(axum::Json(value)) => Ok(AppJson(value)),
-            Err(rejection) => Err(json_rejection(rejection)),
-        }
+        Some(_) => {}
+    }
+    match axum::Json::<T>::from_bytes(bytes) {
+        Ok(axum::Json(value)) => Ok(value),
+        Err(rejection) => Err(json_rejection(rejection)),
     }
 }
 

@@ -4,7 +4,7 @@
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::error::{FieldError, Problem, ProblemKind};
+use crate::error::{FieldError, Problem, ProblemKind, ProblemLine};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -16,9 +16,14 @@ use crate::error::{FieldError, Problem, ProblemKind};
     tags(
         (name = "products", description = "The menu"),
         (name = "cart", description = "The visitor's cart, kept in the session"),
+        (name = "profile", description = "The customer profile, kept in the session"),
+        (name = "visits", description = "Visit counting and the welcome"),
+        (name = "session", description = "The state of the visitor's session"),
+        (name = "menu", description = "The personalized menu"),
+        (name = "orders", description = "Checkout and order tracking"),
         (name = "health", description = "Liveness and readiness probes"),
     ),
-    components(schemas(Problem, FieldError)),
+    components(schemas(Problem, FieldError, ProblemLine)),
     modifiers(&SessionCookie, &ProblemTypes),
 )]
 pub struct ApiDoc;

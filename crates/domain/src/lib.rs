@@ -8,6 +8,7 @@ pub mod money;
 pub mod profile;
 pub mod recommend;
 pub mod values;
+pub mod visits;
 
 pub use cart::{Cart, CartError, CartLine, CatalogEntry, PricedCart, PricedLine, UnpricedLine};
 pub use money::Money;

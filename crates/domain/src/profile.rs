@@ -39,7 +39,10 @@ fn bounded_text(field: &'static str, raw: &str, max: usize) -> Result<String, Pr
         ));
     }
     if trimmed.chars().any(char::is_control) {
-        return Err(ProfileError::new(field, "must not contain control characters"));
+        return Err(ProfileError::new(
+            field,
+            "must not contain control characters",
+        ));
     }
     Ok(trimmed.to_owned())
 }
@@ -234,7 +237,10 @@ mod tests {
     fn names_are_trimmed_and_bounded() {
         assert_eq!(CustomerName::parse("  Ada  ").unwrap().as_str(), "Ada");
         assert!(CustomerName::parse("   ").is_err());
-        assert!(CustomerName::parse(&"é".repeat(100)).is_ok(), "characters, not bytes");
+        assert!(
+            CustomerName::parse(&"é".repeat(100)).is_ok(),
+            "characters, not bytes"
+        );
         let err = CustomerName::parse(&"a".repeat(101)).unwrap_err();
         assert_eq!(err.field, "name");
         assert!(err.message.contains("at most 100"));
@@ -272,7 +278,10 @@ mod tests {
     fn a_stored_profile_round_trips_and_a_bad_one_does_not_load() {
         let json = r#"{"name":"Ada","favorite_dish":null,"dietary_restrictions":["vegan"],"spice_level":"hot","created_at":"2026-11-25T10:00:00Z"}"#;
         let p: Profile = serde_json::from_str(json).unwrap();
-        assert_eq!(serde_json::from_str::<Profile>(&serde_json::to_string(&p).unwrap()).unwrap(), p);
+        assert_eq!(
+            serde_json::from_str::<Profile>(&serde_json::to_string(&p).unwrap()).unwrap(),
+            p
+        );
         let bad = json.replace("vegan", "carnivore");
         assert!(serde_json::from_str::<Profile>(&bad).is_err());
     }

@@ -40,7 +40,10 @@ pub enum Reason {
     /// Its spice level is the preferred one.
     SpiceMatches(SpiceLevel),
     /// Its spice level is one step from the preferred one.
-    SpiceClose { dish: SpiceLevel, preferred: SpiceLevel },
+    SpiceClose {
+        dish: SpiceLevel,
+        preferred: SpiceLevel,
+    },
     /// It is, or is like, the customer's favorite dish.
     Favorite(String),
 }
@@ -51,7 +54,10 @@ impl Reason {
         match self {
             Reason::SuitsRestrictions(tags) => format!(
                 "Suits all your dietary restrictions: {}",
-                tags.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(", ")
+                tags.iter()
+                    .map(|t| t.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
             Reason::SpiceMatches(level) => format!("Matches your spice level ({level})"),
             Reason::SpiceClose { dish, preferred } => {
@@ -75,7 +81,10 @@ pub struct PersonalMenu {
 }
 
 /// Whether a dish satisfies every restriction.
-pub fn satisfies_all(dish_tags: &BTreeSet<DietaryTag>, restrictions: &BTreeSet<DietaryTag>) -> bool {
+pub fn satisfies_all(
+    dish_tags: &BTreeSet<DietaryTag>,
+    restrictions: &BTreeSet<DietaryTag>,
+) -> bool {
     restrictions.is_subset(dish_tags)
 }
 
@@ -107,7 +116,9 @@ pub fn personal_menu(dishes: &[DishFacts<'_>], prefs: Option<Preferences<'_>>) -
             continue;
         }
         let favorite = prefs.favorite_dish.is_some_and(|f| f.matches(dish.name));
-        let distance = prefs.spice_level.map_or(0, |p| p.distance(dish.spice_level));
+        let distance = prefs
+            .spice_level
+            .map_or(0, |p| p.distance(dish.spice_level));
         if distance >= 2 && !favorite {
             others.push(dish);
             continue;
@@ -182,7 +193,12 @@ mod tests {
                 (1, "Spicy Chicken Curry", Hot, [GlutenFree].into()),
                 (2, "Margherita Pizza", Mild, [Vegetarian].into()),
                 (3, "Beef Steak", Mild, [].into()),
-                (4, "Vegan Buddha Bowl", Medium, [Vegan, Vegetarian, GlutenFree].into()),
+                (
+                    4,
+                    "Vegan Buddha Bowl",
+                    Medium,
+                    [Vegan, Vegetarian, GlutenFree].into(),
+                ),
             ])
         }
         fn facts(&self) -> Vec<DishFacts<'_>> {
@@ -209,7 +225,11 @@ mod tests {
     fn a_vegan_who_is_also_gluten_free_is_not_offered_the_chicken_curry() {
         let menu = Menu::seed();
         let restrictions: BTreeSet<_> = [Vegan, GlutenFree].into();
-        let prefs = Preferences { dietary_restrictions: &restrictions, spice_level: None, favorite_dish: None };
+        let prefs = Preferences {
+            dietary_restrictions: &restrictions,
+            spice_level: None,
+            favorite_dish: None,
+        };
         let result = personal_menu(&menu.facts(), Some(prefs));
         assert_eq!(ids(&result.recommended), [4]);
         assert_eq!(other_ids(&result.others), [3, 2, 1], "the rest, by name");
@@ -231,11 +251,21 @@ mod tests {
     fn closer_spice_ranks_first_and_two_steps_away_is_not_recommended() {
         let menu = Menu::seed();
         let none = BTreeSet::new();
-        let prefs = Preferences { dietary_restrictions: &none, spice_level: Some(Hot), favorite_dish: None };
+        let prefs = Preferences {
+            dietary_restrictions: &none,
+            spice_level: Some(Hot),
+            favorite_dish: None,
+        };
         let result = personal_menu(&menu.facts(), Some(prefs));
         assert_eq!(ids(&result.recommended), [1, 4]);
         assert_eq!(result.recommended[0].reasons, [Reason::SpiceMatches(Hot)]);
-        assert_eq!(result.recommended[1].reasons, [Reason::SpiceClose { dish: Medium, preferred: Hot }]);
+        assert_eq!(
+            result.recommended[1].reasons,
+            [Reason::SpiceClose {
+                dish: Medium,
+                preferred: Hot
+            }]
+        );
         assert_eq!(other_ids(&result.others), [3, 2]);
     }
 
@@ -244,16 +274,30 @@ mod tests {
         let menu = Menu::seed();
         let none = BTreeSet::new();
         let fav = FavoriteDish::parse("pizza").unwrap();
-        let prefs = Preferences { dietary_restrictions: &none, spice_level: Some(Mild), favorite_dish: Some(&fav) };
+        let prefs = Preferences {
+            dietary_restrictions: &none,
+            spice_level: Some(Mild),
+            favorite_dish: Some(&fav),
+        };
         let result = personal_menu(&menu.facts(), Some(prefs));
         // Mild: pizza (favorite) before steak; then medium bowl.
         assert_eq!(ids(&result.recommended), [2, 3, 4]);
-        assert_eq!(result.recommended[0].reasons[0], Reason::Favorite("pizza".into()));
+        assert_eq!(
+            result.recommended[0].reasons[0],
+            Reason::Favorite("pizza".into())
+        );
 
         let fav = FavoriteDish::parse("chicken curry").unwrap();
-        let prefs = Preferences { dietary_restrictions: &none, spice_level: Some(Mild), favorite_dish: Some(&fav) };
+        let prefs = Preferences {
+            dietary_restrictions: &none,
+            spice_level: Some(Mild),
+            favorite_dish: Some(&fav),
+        };
         let result = personal_menu(&menu.facts(), Some(prefs));
-        assert!(ids(&result.recommended).contains(&1), "the favorite stays though it is hot");
+        assert!(
+            ids(&result.recommended).contains(&1),
+            "the favorite stays though it is hot"
+        );
     }
 
     #[test]
@@ -261,7 +305,11 @@ mod tests {
         let menu = Menu::seed();
         let restrictions: BTreeSet<_> = [Vegetarian].into();
         let fav = FavoriteDish::parse("Beef Steak").unwrap();
-        let prefs = Preferences { dietary_restrictions: &restrictions, spice_level: None, favorite_dish: Some(&fav) };
+        let prefs = Preferences {
+            dietary_restrictions: &restrictions,
+            spice_level: None,
+            favorite_dish: Some(&fav),
+        };
         let result = personal_menu(&menu.facts(), Some(prefs));
         assert_eq!(ids(&result.recommended), [2, 4]);
     }
@@ -273,15 +321,26 @@ mod tests {
             (2, "Aubergine Bake", Mild, [Vegetarian].into()),
         ]);
         let restrictions: BTreeSet<_> = [Vegetarian].into();
-        let prefs = Preferences { dietary_restrictions: &restrictions, spice_level: Some(Mild), favorite_dish: None };
-        assert_eq!(ids(&personal_menu(&menu.facts(), Some(prefs)).recommended), [2, 1]);
+        let prefs = Preferences {
+            dietary_restrictions: &restrictions,
+            spice_level: Some(Mild),
+            favorite_dish: None,
+        };
+        assert_eq!(
+            ids(&personal_menu(&menu.facts(), Some(prefs)).recommended),
+            [2, 1]
+        );
     }
 
     #[test]
     fn a_profile_with_nothing_to_go_on_recommends_nothing() {
         let menu = Menu::seed();
         let none = BTreeSet::new();
-        let prefs = Preferences { dietary_restrictions: &none, spice_level: None, favorite_dish: None };
+        let prefs = Preferences {
+            dietary_restrictions: &none,
+            spice_level: None,
+            favorite_dish: None,
+        };
         let result = personal_menu(&menu.facts(), Some(prefs));
         assert!(result.recommended.is_empty());
         assert_eq!(result.others.len(), 4);
@@ -293,6 +352,9 @@ mod tests {
             Reason::SuitsRestrictions(vec![Vegan, GlutenFree]).describe(),
             "Suits all your dietary restrictions: vegan, gluten-free"
         );
-        assert_eq!(Reason::SpiceMatches(Hot).describe(), "Matches your spice level (hot)");
+        assert_eq!(
+            Reason::SpiceMatches(Hot).describe(),
+            "Matches your spice level (hot)"
+        );
     }
 }

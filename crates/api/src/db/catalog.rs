@@ -7,10 +7,12 @@
 //! request reloads while the others keep using the previous snapshot) and
 //! reloaded at once after this service changes a dish.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
+use domain::profile::{DietaryTag, SpiceLevel, parse_dietary_tags};
+use domain::recommend::DishFacts;
 use domain::{CatalogEntry, Money, ProductId};
 use sea_orm::{DatabaseConnection, EntityTrait, QueryOrder};
 
@@ -22,7 +24,21 @@ pub struct Dish {
     pub id: ProductId,
     pub description: String,
     pub image_url: Option<String>,
+    pub spice_level: SpiceLevel,
+    pub dietary_tags: BTreeSet<DietaryTag>,
     pub entry: CatalogEntry,
+}
+
+impl Dish {
+    /// The facts the recommender ranks by.
+    pub fn facts(&self) -> DishFacts<'_> {
+        DishFacts {
+            id: self.id,
+            name: &self.entry.name,
+            spice_level: self.spice_level,
+            dietary_tags: &self.dietary_tags,
+        }
+    }
 }
 
 /// One consistent view of the whole menu.
@@ -151,12 +167,24 @@ async fn fetch(db: &DatabaseConnection) -> Result<Snapshot, sea_orm::DbErr> {
         if row.available {
             snapshot.available.push(id);
         }
+        // The columns hold the fixed vocabulary; a value written by hand
+        // that is not in it is logged and read as the safe default.
+        let spice_level = row.spice_level.parse().unwrap_or_else(|e| {
+            tracing::warn!(dish = row.id, error = %e, "unknown spice level in the menu; reading it as mild");
+            SpiceLevel::Mild
+        });
+        let dietary_tags = parse_dietary_tags(row.dietary_tags.split(',')).unwrap_or_else(|e| {
+            tracing::warn!(dish = row.id, error = %e, "unknown dietary tag in the menu; reading the dish as untagged");
+            BTreeSet::new()
+        });
         snapshot.by_id.insert(
             id,
             Dish {
                 id,
                 description: row.description,
                 image_url: row.image_url,
+                spice_level,
+                dietary_tags,
                 entry: CatalogEntry {
                     name: row.name,
                     price: Money::from_minor_units(row.price_cents),

@@ -16,6 +16,10 @@ pub mod product {
         pub image_url: Option<String>,
         pub stock: i32,
         pub available: bool,
+        /// `mild`, `medium` or `hot`.
+        pub spice_level: String,
+        /// Comma-separated dietary tags, e.g. `vegan,gluten-free`.
+        pub dietary_tags: String,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -39,6 +43,70 @@ pub mod session {
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
     pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod order {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "orders")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i32,
+        pub status: String,
+        pub total_cents: i64,
+        pub created_at: TimeDateTimeWithTimeZone,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {
+        #[sea_orm(has_many = "super::order_line::Entity")]
+        Lines,
+    }
+
+    impl Related<super::order_line::Entity> for Entity {
+        fn to() -> RelationDef {
+            Relation::Lines.def()
+        }
+    }
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod order_line {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "order_lines")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i32,
+        pub order_id: i32,
+        pub product_id: i32,
+        pub name: String,
+        pub unit_price_cents: i64,
+        pub quantity: i32,
+        pub line_total_cents: i64,
+        pub special_requests: Option<String>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {
+        #[sea_orm(
+            belongs_to = "super::order::Entity",
+            from = "Column::OrderId",
+            to = "super::order::Column::Id"
+        )]
+        Order,
+    }
+
+    impl Related<super::order::Entity> for Entity {
+        fn to() -> RelationDef {
+            Relation::Order.def()
+        }
+    }
 
     impl ActiveModelBehavior for ActiveModel {}
 }

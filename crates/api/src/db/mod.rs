@@ -2,6 +2,7 @@
 
 pub mod catalog;
 pub mod entities;
+pub mod orders;
 
 use std::time::Duration;
 

@@ -12,7 +12,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use crate::db::catalog::Snapshot;
 use crate::error::{ApiError, Problem, ProblemKind};
 use crate::extract::{AppJson, AppPath};
-use crate::session::cart::CartSession;
+use crate::session::visitor::VisitorSession;
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -201,9 +201,9 @@ const PROBLEM: &str = "application/problem+json";
     ))]
 async fn get_cart(
     State(state): State<AppState>,
-    session: CartSession,
+    session: VisitorSession,
 ) -> Result<Json<CartView>, ApiError> {
-    let cart = session.load().await?;
+    let cart = session.cart().await?;
     let menu = state.catalog.snapshot().await?;
     Ok(Json(view(&cart, &menu)))
 }
@@ -226,7 +226,7 @@ async fn get_cart(
     ))]
 async fn add_item(
     State(state): State<AppState>,
-    session: CartSession,
+    session: VisitorSession,
     AppJson(body): AppJson<AddItem>,
 ) -> Result<Response, ApiError> {
     let quantity = parse_quantity(body.quantity)?;
@@ -239,11 +239,11 @@ async fn add_item(
     let product_id = ProductId::parse(body.product_id).map_err(|_| unknown())?;
     let menu = state.catalog.snapshot().await?;
     let dish = menu.entry(product_id).ok_or_else(unknown)?;
-    let mut cart = session.load().await?;
+    let mut cart = session.cart().await?;
     let is_new = cart.quantity_of(product_id).is_none();
     cart.add(product_id, quantity, dish)
         .map_err(|e| cart_error(e, &menu))?;
-    session.save(&cart).await?;
+    session.set_cart(&cart).await?;
     let body = Json(view(&cart, &menu));
     if is_new {
         let location = HeaderValue::from_str(&format!("/api/v1/cart/items/{product_id}"))
@@ -267,7 +267,7 @@ async fn add_item(
     ))]
 async fn set_item_quantity(
     State(state): State<AppState>,
-    session: CartSession,
+    session: VisitorSession,
     AppPath(product_id): AppPath<i64>,
     AppJson(body): AppJson<SetQuantity>,
 ) -> Result<Json<CartView>, ApiError> {
@@ -280,10 +280,10 @@ async fn set_item_quantity(
     let product_id = ProductId::parse(product_id).map_err(|_| not_found())?;
     let menu = state.catalog.snapshot().await?;
     let dish = menu.entry(product_id).ok_or_else(not_found)?;
-    let mut cart = session.load().await?;
+    let mut cart = session.cart().await?;
     cart.set_quantity(product_id, quantity, dish)
         .map_err(|e| cart_error(e, &menu))?;
-    session.save(&cart).await?;
+    session.set_cart(&cart).await?;
     Ok(Json(view(&cart, &menu)))
 }
 
@@ -295,15 +295,15 @@ async fn set_item_quantity(
         (status = 400, description = "The id is not an integer", body = Problem, content_type = PROBLEM),
     ))]
 async fn remove_item(
-    session: CartSession,
+    session: VisitorSession,
     AppPath(product_id): AppPath<i64>,
 ) -> Result<StatusCode, ApiError> {
     let Ok(product_id) = ProductId::parse(product_id) else {
         return Ok(StatusCode::NO_CONTENT);
     };
-    let mut cart = session.load().await?;
+    let mut cart = session.cart().await?;
     if cart.remove(product_id) {
-        session.save(&cart).await?;
+        session.set_cart(&cart).await?;
     }
     Ok(StatusCode::NO_CONTENT)
 }
@@ -311,11 +311,11 @@ async fn remove_item(
 /// Empty the cart.
 #[utoipa::path(delete, path = "/cart", tag = "cart",
     responses((status = 204, description = "The cart is empty")))]
-async fn clear_cart(session: CartSession) -> Result<StatusCode, ApiError> {
-    let mut cart = session.load().await?;
+async fn clear_cart(session: VisitorSession) -> Result<StatusCode, ApiError> {
+    let mut cart = session.cart().await?;
     if !cart.is_empty() {
         cart.clear();
-        session.save(&cart).await?;
+        session.set_cart(&cart).await?;
     }
     Ok(StatusCode::NO_CONTENT)
 }

@@ -2,7 +2,12 @@
 
 pub mod cart;
 pub mod health;
+pub mod menu;
+pub mod orders;
 pub mod products;
+pub mod profile;
+pub mod session;
+pub mod visits;
 
 use utoipa_axum::router::OpenApiRouter;
 
@@ -13,4 +18,9 @@ pub fn api_v1() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(products::router())
         .merge(cart::router())
+        .merge(profile::router())
+        .merge(visits::router())
+        .merge(session::router())
+        .merge(menu::router())
+        .merge(orders::router())
 }

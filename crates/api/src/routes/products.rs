@@ -2,6 +2,10 @@
 
 use axum::Json;
 use axum::extract::State;
+use std::collections::BTreeSet;
+
+use domain::profile::{DietaryTag, SpiceLevel, parse_dietary_tags};
+use domain::recommend::satisfies_all;
 use domain::{Money, ProductId};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -24,7 +28,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     "id": 1, "name": "Margherita Pizza",
     "description": "San Marzano tomato, fior di latte, basil.",
     "price": "12.50", "image_url": "https://images.example.com/dishes/margherita-pizza.jpg",
-    "stock": 40, "available": true
+    "stock": 40, "available": true, "spice_level": "mild", "dietary_tags": ["vegetarian", "nut-free"]
 }))]
 pub struct Product {
     pub id: i64,
@@ -36,6 +40,12 @@ pub struct Product {
     pub image_url: Option<String>,
     pub stock: u32,
     pub available: bool,
+    /// `mild`, `medium` or `hot`.
+    #[schema(value_type = String, example = "mild")]
+    pub spice_level: SpiceLevel,
+    /// The dietary restrictions the dish satisfies.
+    #[schema(value_type = Vec<String>, example = json!(["vegetarian", "nut-free"]))]
+    pub dietary_tags: Vec<DietaryTag>,
 }
 
 impl From<&Dish> for Product {
@@ -48,6 +58,8 @@ impl From<&Dish> for Product {
             image_url: d.image_url.clone(),
             stock: d.entry.stock,
             available: d.entry.available,
+            spice_level: d.spice_level,
+            dietary_tags: d.dietary_tags.iter().copied().collect(),
         }
     }
 }
@@ -67,7 +79,17 @@ pub const MAX_PER_PAGE: u32 = 100;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct Pagination {
+pub struct ProductQuery {
+    /// Only dishes satisfying all of these dietary tags, comma-separated
+    /// (vegetarian, vegan, gluten-free, dairy-free, nut-free, halal, kosher).
+    #[param(example = "vegan,gluten-free")]
+    dietary: Option<String>,
+    /// Only dishes of this spice level: mild, medium or hot.
+    #[param(example = "mild")]
+    spice: Option<String>,
+    /// Only dishes whose name contains this text, ignoring case (at most 100 characters).
+    #[param(example = "curry")]
+    q: Option<String>,
     /// Page number, from 1.
     #[param(minimum = 1, default = 1, example = 1)]
     page: Option<i64>,
@@ -76,47 +98,121 @@ pub struct Pagination {
     per_page: Option<i64>,
 }
 
-impl Pagination {
-    fn parse(&self) -> Result<(u32, u32), ApiError> {
+/// The filters a product query asks for.
+struct Filter {
+    dietary: BTreeSet<DietaryTag>,
+    spice: Option<SpiceLevel>,
+    q: Option<String>,
+}
+
+impl Filter {
+    fn matches(&self, dish: &Dish) -> bool {
+        satisfies_all(&dish.dietary_tags, &self.dietary)
+            && self.spice.is_none_or(|s| s == dish.spice_level)
+            && self
+                .q
+                .as_ref()
+                .is_none_or(|q| dish.entry.name.to_lowercase().contains(q))
+    }
+}
+
+impl ProductQuery {
+    fn parse(&self) -> Result<(Filter, u32, u32), ApiError> {
         let mut errors = Vec::new();
-        let page = self.page.unwrap_or(1);
-        if !(1..=i64::from(u32::MAX)).contains(&page) {
+        let dietary = match self.dietary.as_deref() {
+            None => BTreeSet::new(),
+            Some(list) => parse_dietary_tags(list.split(',')).unwrap_or_else(|e| {
+                errors.push(FieldError {
+                    field: "dietary".into(),
+                    message: e.message,
+                });
+                BTreeSet::new()
+            }),
+        };
+        let spice = match self
+            .spice
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            None => None,
+            Some(s) => s.parse::<SpiceLevel>().map_or_else(
+                |e| {
+                    errors.push(FieldError {
+                        field: "spice".into(),
+                        message: e.message,
+                    });
+                    None
+                },
+                Some,
+            ),
+        };
+        let q = self
+            .q
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_lowercase);
+        if q.as_ref().is_some_and(|q| q.chars().count() > 100) {
             errors.push(FieldError {
-                field: "page".into(),
-                message: format!("page starts at 1; got {page}"),
+                field: "q".into(),
+                message: "at most 100 characters".into(),
             });
         }
-        let per_page = self.per_page.unwrap_or(i64::from(DEFAULT_PER_PAGE));
-        if !(1..=i64::from(MAX_PER_PAGE)).contains(&per_page) {
-            errors.push(FieldError {
-                field: "per_page".into(),
-                message: format!("per_page must be between 1 and {MAX_PER_PAGE}; got {per_page}"),
-            });
-        }
+        let (page, per_page) = parse_paging(self.page, self.per_page, &mut errors);
         if errors.is_empty() {
-            Ok((page as u32, per_page as u32))
+            Ok((Filter { dietary, spice, q }, page, per_page))
         } else {
             Err(ApiError::invalid_fields(errors))
         }
     }
 }
 
-/// List the available dishes, in menu order, a page at a time.
+/// Checks `page` and `per_page`, adding a field error for each bad one.
+fn parse_paging(
+    page: Option<i64>,
+    per_page: Option<i64>,
+    errors: &mut Vec<FieldError>,
+) -> (u32, u32) {
+    let page = page.unwrap_or(1);
+    if !(1..=i64::from(u32::MAX)).contains(&page) {
+        errors.push(FieldError {
+            field: "page".into(),
+            message: format!("page starts at 1; got {page}"),
+        });
+    }
+    let per_page = per_page.unwrap_or(i64::from(DEFAULT_PER_PAGE));
+    if !(1..=i64::from(MAX_PER_PAGE)).contains(&per_page) {
+        errors.push(FieldError {
+            field: "per_page".into(),
+            message: format!("per_page must be between 1 and {MAX_PER_PAGE}; got {per_page}"),
+        });
+    }
+    (
+        page.clamp(1, i64::from(u32::MAX)) as u32,
+        per_page.clamp(1, i64::from(MAX_PER_PAGE)) as u32,
+    )
+}
+
+/// List the available dishes, in menu order, a page at a time, optionally
+/// filtered by dietary tags (all must hold), spice level and name.
 #[utoipa::path(get, path = "/products", tag = "products",
-    params(Pagination),
+    params(ProductQuery),
     responses(
         (status = 200, description = "A page of available dishes", body = ProductPage),
-        (status = "4XX", description = "Invalid paging parameters", body = Problem, content_type = "application/problem+json"),
+        (status = "4XX", description = "An unknown dietary tag or spice level, or invalid paging", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn list_products(
     State(state): State<AppState>,
-    AppQuery(paging): AppQuery<Pagination>,
+    AppQuery(query): AppQuery<ProductQuery>,
 ) -> Result<Json<ProductPage>, ApiError> {
-    let (page, per_page) = paging.parse()?;
+    let (filter, page, per_page) = query.parse()?;
     let menu = state.catalog.snapshot().await?;
     let skip = (page as usize - 1).saturating_mul(per_page as usize);
-    let items = menu
-        .available()
+    let matching: Vec<&Dish> = menu.available().filter(|d| filter.matches(d)).collect();
+    let total = matching.len() as u64;
+    let items = matching
+        .into_iter()
         .skip(skip)
         .take(per_page as usize)
         .map(Product::from)
@@ -125,7 +221,7 @@ async fn list_products(
         items,
         page,
         per_page,
-        total: menu.available_count() as u64,
+        total,
     }))
 }
 

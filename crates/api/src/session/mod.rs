@@ -1,10 +1,10 @@
 //! The session engine: tower-sessions over one of three stores, chosen by
 //! `SESSION_BACKEND`, and typed views of what the session holds.
 
-pub mod cart;
 pub mod db_store;
 pub mod lock;
 pub mod store;
+pub mod visitor;
 
 use tower_sessions::cookie::time::Duration as CookieDuration;
 use tower_sessions::service::SignedCookie;

@@ -1,0 +1,68 @@
+//! The personalized menu: `GET /menu`.
+
+use axum::Json;
+use axum::extract::State;
+use domain::recommend::{Preferences, personal_menu};
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::error::ApiError;
+use crate::routes::products::Product;
+use crate::session::visitor::VisitorSession;
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(get_menu))
+}
+
+/// A recommended dish and why.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RecommendedDish {
+    pub product: Product,
+    #[schema(example = json!(["Suits all your dietary restrictions: vegan, gluten-free", "Matches your spice level (medium)"]))]
+    pub reasons: Vec<String>,
+}
+
+/// The menu for this visitor.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PersonalMenu {
+    /// Dishes that satisfy every dietary restriction of the profile, ranked
+    /// by closeness to the preferred spice level, then the favorite, then name.
+    pub recommended: Vec<RecommendedDish>,
+    /// Every other available dish, by name.
+    pub others: Vec<Product>,
+}
+
+/// The available dishes, with recommendations from the profile. Without a
+/// profile nothing is recommended and every dish is under `others`.
+#[utoipa::path(get, path = "/menu", tag = "menu",
+    responses((status = 200, description = "The personalized menu", body = PersonalMenu)))]
+async fn get_menu(
+    State(state): State<AppState>,
+    session: VisitorSession,
+) -> Result<Json<PersonalMenu>, ApiError> {
+    let profile = session.profile().await?;
+    let menu = state.catalog.snapshot().await?;
+    let facts: Vec<_> = menu.available().map(|d| d.facts()).collect();
+    let prefs = profile.as_ref().map(|p| Preferences {
+        dietary_restrictions: &p.dietary_restrictions,
+        spice_level: p.spice_level,
+        favorite_dish: p.favorite_dish.as_ref(),
+    });
+    let result = personal_menu(&facts, prefs);
+    let product = |id| menu.get(id).map(Product::from);
+    Ok(Json(PersonalMenu {
+        recommended: result
+            .recommended
+            .into_iter()
+            .filter_map(|r| {
+                Some(RecommendedDish {
+                    product: product(r.id)?,
+                    reasons: r.reasons.iter().map(|reason| reason.describe()).collect(),
+                })
+            })
+            .collect(),
+        others: result.others.into_iter().filter_map(product).collect(),
+    }))
+}

@@ -1,0 +1,281 @@
+//! The customer profile, kept in the session: `/profile`.
+
+use std::collections::BTreeSet;
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use domain::profile::{
+    CustomerName, DietaryTag, FavoriteDish, Profile, ProfileError, SpiceLevel, parse_dietary_tags,
+};
+use serde::{Deserialize, Deserializer, Serialize};
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::error::{ApiError, FieldError, Problem};
+use crate::extract::AppJson;
+use crate::session::visitor::VisitorSession;
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(
+        get_profile,
+        put_profile,
+        patch_profile,
+        delete_profile
+    ))
+}
+
+const PROBLEM: &str = "application/problem+json";
+
+/// The customer profile.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "name": "Ada", "favorite_dish": "Pad Thai",
+    "dietary_restrictions": ["vegan", "gluten-free"], "spice_level": "medium",
+    "created_at": "2026-11-25T18:30:00Z"
+}))]
+pub struct ProfileView {
+    /// 1 to 100 characters.
+    pub name: String,
+    /// Up to 100 characters, or null.
+    pub favorite_dish: Option<String>,
+    /// From: vegetarian, vegan, gluten-free, dairy-free, nut-free, halal, kosher.
+    #[schema(value_type = Vec<String>)]
+    pub dietary_restrictions: Vec<DietaryTag>,
+    /// mild, medium, hot, or null.
+    #[schema(value_type = Option<String>)]
+    pub spice_level: Option<SpiceLevel>,
+    /// When the profile was first created (set by the server).
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: OffsetDateTime,
+}
+
+impl From<&Profile> for ProfileView {
+    fn from(p: &Profile) -> Self {
+        ProfileView {
+            name: p.name.as_str().to_owned(),
+            favorite_dish: p.favorite_dish.as_ref().map(|f| f.as_str().to_owned()),
+            dietary_restrictions: p.dietary_restrictions.iter().copied().collect(),
+            spice_level: p.spice_level,
+            created_at: p.created_at,
+        }
+    }
+}
+
+/// A whole profile (PUT). Absent optional fields are empty.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "Ada", "favorite_dish": "Pad Thai", "dietary_restrictions": ["vegan", "gluten-free"], "spice_level": "medium"}))]
+pub struct ProfileInput {
+    pub name: String,
+    #[serde(default)]
+    pub favorite_dish: Option<String>,
+    #[serde(default)]
+    pub dietary_restrictions: Option<Vec<String>>,
+    #[serde(default)]
+    pub spice_level: Option<String>,
+}
+
+/// Some fields of the profile (PATCH): absent fields stay as they are;
+/// `null` clears `favorite_dish`, `spice_level` or `dietary_restrictions`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"spice_level": "hot", "favorite_dish": null}))]
+pub struct ProfilePatch {
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub favorite_dish: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Vec<String>>)]
+    pub dietary_restrictions: Option<Option<Vec<String>>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub spice_level: Option<Option<String>>,
+}
+
+/// Tells a field sent as `null` (`Some(None)`) from an absent one (`None`).
+fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+/// Collects every field's problem, so one response names them all.
+#[derive(Default)]
+struct Checks(Vec<FieldError>);
+
+impl Checks {
+    fn take<T>(&mut self, result: Result<T, ProfileError>) -> Option<T> {
+        result
+            .map_err(|e| {
+                self.0.push(FieldError {
+                    field: e.field.to_owned(),
+                    message: e.message,
+                })
+            })
+            .ok()
+    }
+
+    fn favorite(&mut self, raw: Option<&str>) -> Option<Option<FavoriteDish>> {
+        match raw {
+            None => Some(None),
+            Some(s) => self.take(FavoriteDish::parse(s)).map(Some),
+        }
+    }
+
+    fn restrictions(&mut self, raw: Option<&[String]>) -> Option<BTreeSet<DietaryTag>> {
+        self.take(parse_dietary_tags(
+            raw.unwrap_or_default().iter().map(String::as_str),
+        ))
+    }
+
+    fn spice(&mut self, raw: Option<&str>) -> Option<Option<SpiceLevel>> {
+        match raw {
+            None => Some(None),
+            Some(s) => self.take(s.parse()).map(Some),
+        }
+    }
+
+    fn finish(self) -> Result<(), ApiError> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::invalid_fields(self.0))
+        }
+    }
+}
+
+fn no_profile() -> ApiError {
+    ApiError::not_found("This visitor has no profile yet; create one with PUT /api/v1/profile.")
+}
+
+/// The visitor's profile.
+#[utoipa::path(get, path = "/profile", tag = "profile",
+    responses(
+        (status = 200, description = "The profile", body = ProfileView),
+        (status = 404, description = "No profile yet", body = Problem, content_type = PROBLEM),
+    ))]
+async fn get_profile(session: VisitorSession) -> Result<Json<ProfileView>, ApiError> {
+    let profile = session.profile().await?.ok_or_else(no_profile)?;
+    Ok(Json(ProfileView::from(&profile)))
+}
+
+/// Create or replace the profile. `created_at` is kept from the first one.
+#[utoipa::path(put, path = "/profile", tag = "profile",
+    request_body = ProfileInput,
+    responses(
+        (status = 201, description = "Created", body = ProfileView),
+        (status = 200, description = "Replaced", body = ProfileView),
+        (status = 400, description = "Not JSON", body = Problem, content_type = PROBLEM),
+        (status = 422, description = "A field is invalid: each is named in `errors`", body = Problem, content_type = PROBLEM),
+    ))]
+async fn put_profile(
+    session: VisitorSession,
+    AppJson(input): AppJson<ProfileInput>,
+) -> Result<Response, ApiError> {
+    let mut checks = Checks::default();
+    let name = checks.take(CustomerName::parse(&input.name));
+    let favorite = checks.favorite(input.favorite_dish.as_deref());
+    let restrictions = checks.restrictions(input.dietary_restrictions.as_deref());
+    let spice = checks.spice(input.spice_level.as_deref());
+    checks.finish()?;
+    let (Some(name), Some(favorite_dish), Some(dietary_restrictions), Some(spice_level)) =
+        (name, favorite, restrictions, spice)
+    else {
+        return Err(ApiError::internal(anyhow::anyhow!(
+            "profile checks passed without values"
+        )));
+    };
+    let existing = session.profile().await?;
+    let profile = Profile {
+        name,
+        favorite_dish,
+        dietary_restrictions,
+        spice_level,
+        created_at: existing.as_ref().map_or_else(now, |p| p.created_at),
+    };
+    session.set_profile(Some(&profile)).await?;
+    let status = if existing.is_some() {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((status, Json(ProfileView::from(&profile))).into_response())
+}
+
+/// Change some fields of the profile.
+#[utoipa::path(patch, path = "/profile", tag = "profile",
+    request_body = ProfilePatch,
+    responses(
+        (status = 200, description = "The changed profile", body = ProfileView),
+        (status = 404, description = "No profile yet", body = Problem, content_type = PROBLEM),
+        (status = 422, description = "A field is invalid: each is named in `errors`", body = Problem, content_type = PROBLEM),
+    ))]
+async fn patch_profile(
+    session: VisitorSession,
+    AppJson(patch): AppJson<ProfilePatch>,
+) -> Result<Json<ProfileView>, ApiError> {
+    let mut profile = session.profile().await?.ok_or_else(no_profile)?;
+    let mut checks = Checks::default();
+    let name = match &patch.name {
+        None => None,
+        Some(None) => {
+            checks.0.push(FieldError {
+                field: "name".into(),
+                message: "cannot be cleared; send a name or leave the field out".into(),
+            });
+            None
+        }
+        Some(Some(raw)) => checks.take(CustomerName::parse(raw)),
+    };
+    let favorite = patch
+        .favorite_dish
+        .as_ref()
+        .map(|raw| checks.favorite(raw.as_deref()));
+    let restrictions = patch
+        .dietary_restrictions
+        .as_ref()
+        .map(|raw| checks.restrictions(raw.as_deref()));
+    let spice = patch
+        .spice_level
+        .as_ref()
+        .map(|raw| checks.spice(raw.as_deref()));
+    checks.finish()?;
+    if let Some(name) = name {
+        profile.name = name;
+    }
+    if let Some(Some(favorite)) = favorite {
+        profile.favorite_dish = favorite;
+    }
+    if let Some(Some(restrictions)) = restrictions {
+        profile.dietary_restrictions = restrictions;
+    }
+    if let Some(Some(spice)) = spice {
+        profile.spice_level = spice;
+    }
+    session.set_profile(Some(&profile)).await?;
+    Ok(Json(ProfileView::from(&profile)))
+}
+
+/// Forget the profile (the rest of the session stays).
+#[utoipa::path(delete, path = "/profile", tag = "profile",
+    responses((status = 204, description = "There is no profile (any more)")))]
+async fn delete_profile(session: VisitorSession) -> Result<StatusCode, ApiError> {
+    if session.profile().await?.is_some() {
+        session.set_profile(None).await?;
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn now() -> OffsetDateTime {
+    let now = OffsetDateTime::now_utc();
+    now.replace_nanosecond(0).unwrap_or(now)
+}

@@ -1,0 +1,91 @@
+//! The state of the visitor's session: `GET /session`.
+
+use axum::Json;
+use axum::extract::State;
+use domain::profile::{DietaryTag, SpiceLevel};
+use serde::Serialize;
+use time::OffsetDateTime;
+use tower_sessions::SessionStore;
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::error::{ApiError, Problem};
+use crate::session::visitor::VisitorSession;
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(get_session))
+}
+
+/// The profile in brief.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProfileSummary {
+    pub name: String,
+    pub favorite_dish: Option<String>,
+    #[schema(value_type = Vec<String>)]
+    pub dietary_restrictions: Vec<DietaryTag>,
+    #[schema(value_type = Option<String>)]
+    pub spice_level: Option<SpiceLevel>,
+}
+
+/// What the session knows, without changing it.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "returning": true, "visit_count": 3, "last_visit": "2026-11-25T18:30:00Z",
+    "profile": {"name": "Ada", "favorite_dish": "Pad Thai", "dietary_restrictions": ["vegan"], "spice_level": "hot"},
+    "cart_item_count": 2, "expires_at": "2026-12-09T18:30:00Z"
+}))]
+pub struct SessionState {
+    /// Whether the visitor has recorded a visit before.
+    pub returning: bool,
+    pub visit_count: u32,
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub last_visit: Option<OffsetDateTime>,
+    pub profile: Option<ProfileSummary>,
+    /// Items in the cart, all lines counted.
+    pub cart_item_count: u32,
+    /// When the stored session expires unless changed again; null when
+    /// nothing is stored for this visitor.
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub expires_at: Option<OffsetDateTime>,
+}
+
+/// The state of the session; reading it changes nothing.
+#[utoipa::path(get, path = "/session", tag = "session",
+    responses(
+        (status = 200, description = "The session's state", body = SessionState),
+        (status = 503, description = "The session store is unreachable", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn get_session(
+    State(state): State<AppState>,
+    session: VisitorSession,
+) -> Result<Json<SessionState>, ApiError> {
+    let visits = session.visits().await?;
+    let profile = session.profile().await?;
+    let cart = session.cart().await?;
+    // The stored record's expiry, not the one a save now would give it.
+    let expires_at = match session.0.id() {
+        Some(id) => state
+            .sessions
+            .load(&id)
+            .await
+            .map_err(|e| ApiError::unavailable("session store", e))?
+            .map(|r| r.expiry_date.replace_nanosecond(0).unwrap_or(r.expiry_date)),
+        None => None,
+    };
+    Ok(Json(SessionState {
+        returning: visits.returning(),
+        visit_count: visits.count,
+        last_visit: visits.last_visit,
+        profile: profile.map(|p| ProfileSummary {
+            name: p.name.as_str().to_owned(),
+            favorite_dish: p.favorite_dish.map(|f| f.as_str().to_owned()),
+            dietary_restrictions: p.dietary_restrictions.into_iter().collect(),
+            spice_level: p.spice_level,
+        }),
+        cart_item_count: cart.item_count(),
+        expires_at,
+    }))
+}

@@ -1,0 +1,60 @@
+//! Visits: `POST /visits` records one and greets the visitor.
+
+use axum::Json;
+use serde::Serialize;
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::error::{ApiError, Problem};
+use crate::session::visitor::VisitorSession;
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(record_visit))
+}
+
+/// The welcome after a visit is recorded.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "returning": true, "visit_count": 4, "last_visit": "2026-11-20T19:04:11Z",
+    "name": "Ada", "favorite_dish": "Pad Thai"
+}))]
+pub struct Welcome {
+    /// Whether the visitor had been here before this visit.
+    pub returning: bool,
+    /// Visits so far, this one included.
+    pub visit_count: u32,
+    /// When the visitor was here before this visit; null on a first visit.
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub last_visit: Option<OffsetDateTime>,
+    /// From the profile, or null.
+    pub name: Option<String>,
+    /// From the profile, or null.
+    pub favorite_dish: Option<String>,
+}
+
+/// Record a visit: the visit count goes up by one and the time is remembered.
+#[utoipa::path(post, path = "/visits", tag = "visits",
+    responses(
+        (status = 200, description = "The visit is recorded", body = Welcome),
+        (status = 503, description = "The session store is unreachable", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn record_visit(session: VisitorSession) -> Result<Json<Welcome>, ApiError> {
+    let mut visits = session.visits().await?;
+    let now = OffsetDateTime::now_utc();
+    let before = visits.record(now.replace_nanosecond(0).unwrap_or(now));
+    session.set_visits(&visits).await?;
+    let profile = session.profile().await?;
+    Ok(Json(Welcome {
+        returning: before.returning(),
+        visit_count: visits.count,
+        last_visit: before.last_visit,
+        name: profile.as_ref().map(|p| p.name.as_str().to_owned()),
+        favorite_dish: profile
+            .as_ref()
+            .and_then(|p| p.favorite_dish.as_ref())
+            .map(|f| f.as_str().to_owned()),
+    }))
+}

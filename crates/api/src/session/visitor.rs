@@ -1,0 +1,107 @@
+//! What the session holds about a visitor, read and written through typed
+//! methods, one pair per concern, each under its own constant key.
+
+use domain::Cart;
+use domain::profile::Profile;
+use domain::visits::Visits;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use time::OffsetDateTime;
+use tower_sessions::Session;
+
+use crate::error::ApiError;
+
+const CART: &str = "cart";
+const PROFILE: &str = "profile";
+const VISITS: &str = "visits";
+const ORDERS: &str = "orders";
+
+/// The most orders a session remembers; older ones drop off the list (the
+/// orders themselves stay in the database).
+pub const MAX_REMEMBERED_ORDERS: usize = 100;
+
+/// The visitor's session.
+pub struct VisitorSession(pub Session);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for VisitorSession {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let session = Session::from_request_parts(parts, state)
+            .await
+            .map_err(|(_, msg)| ApiError::internal(anyhow::anyhow!(msg)))?;
+        Ok(VisitorSession(session))
+    }
+}
+
+impl VisitorSession {
+    /// A stored value that no longer decodes (an older format, a tampered
+    /// store) is dropped with a warning rather than failing every request.
+    async fn read<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, ApiError> {
+        match self.0.get::<T>(key).await {
+            Ok(value) => Ok(value),
+            Err(tower_sessions::session::Error::SerdeJson(e)) => {
+                tracing::warn!(key, error = %e, "stored session value does not decode; ignoring it");
+                Ok(None)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn write<T: Serialize>(&self, key: &str, value: Option<&T>) -> Result<(), ApiError> {
+        match value {
+            Some(v) => self.0.insert(key, v).await?,
+            None => {
+                self.0.remove_value(key).await?;
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn cart(&self) -> Result<Cart, ApiError> {
+        Ok(self.read(CART).await?.unwrap_or_default())
+    }
+
+    /// Stores the cart; an empty cart is stored as no cart at all.
+    pub async fn set_cart(&self, cart: &Cart) -> Result<(), ApiError> {
+        self.write(CART, Some(cart).filter(|c| !c.is_empty())).await
+    }
+
+    pub async fn profile(&self) -> Result<Option<Profile>, ApiError> {
+        self.read(PROFILE).await
+    }
+
+    pub async fn set_profile(&self, profile: Option<&Profile>) -> Result<(), ApiError> {
+        self.write(PROFILE, profile).await
+    }
+
+    pub async fn visits(&self) -> Result<Visits, ApiError> {
+        Ok(self.read(VISITS).await?.unwrap_or_default())
+    }
+
+    pub async fn set_visits(&self, visits: &Visits) -> Result<(), ApiError> {
+        self.write(VISITS, Some(visits)).await
+    }
+
+    /// The ids of this session's orders, oldest first.
+    pub async fn order_ids(&self) -> Result<Vec<i32>, ApiError> {
+        Ok(self.read(ORDERS).await?.unwrap_or_default())
+    }
+
+    pub async fn remember_order(&self, id: i32) -> Result<(), ApiError> {
+        let mut ids = self.order_ids().await?;
+        ids.push(id);
+        if ids.len() > MAX_REMEMBERED_ORDERS {
+            ids.drain(..ids.len() - MAX_REMEMBERED_ORDERS);
+        }
+        self.write(ORDERS, Some(&ids)).await
+    }
+
+    /// When the stored session expires, if there is one.
+    pub fn expires_at(&self) -> Option<OffsetDateTime> {
+        self.0.id().map(|_| self.0.expiry_date())
+    }
+}
