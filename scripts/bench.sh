@@ -26,7 +26,11 @@
 # Scenarios, each `wrk -t2 -c64 -d${BENCH_SECONDS}s --latency`:
 #   products   GET /api/v1/products
 #   cart-get   GET /api/v1/cart with a 5-line cart's session cookie
-#   cart-put   PUT /api/v1/cart/items/3 {"quantity":2} with that cookie
+#   cart-put   PUT /api/v1/cart/items/3 {"quantity":2}, 64 visitors (one 5-line
+#              cart each; requests take the visitors' cookies in turn)
+#   cart-put-1 the same PUT, every connection on the one cart of cart-get:
+#              writes to one session take turns by design (no lost updates),
+#              so this measures one session's serialized write rate
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -206,6 +210,22 @@ read -r lines_before _ <<< "$(cart_state)"
 [ "$lines_before" = 5 ] || die "the prepared cart has $lines_before lines, not 5"
 log "prepared a 5-line cart"
 
+# One 5-line cart per visitor for the write scenario, so that parallel
+# writes go to different sessions as they would with real visitors.
+VISITORS="${BENCH_VISITORS:-64}"
+COOKIE_LIST="$WORK/visitor-cookies.txt"
+: > "$COOKIE_LIST"
+for v in $(seq 1 "$VISITORS"); do
+    vjar="$WORK/visitor-$v.txt"
+    for id in 1 2 3 4 5; do
+        curl -fsS -o /dev/null -c "$vjar" -b "$vjar" \
+            -X PUT -H 'Content-Type: application/json' -d '{"quantity":1}' \
+            "$BASE/api/v1/cart/items/$id" || die "preparing visitor $v's cart failed"
+    done
+    awk -F '\t' -v name="$COOKIE_NAME" 'NF >= 7 && $6 == name { v = $7 } END { print name "=" v }' "$vjar" >> "$COOKIE_LIST"
+done
+log "prepared $VISITORS more 5-line carts, one per visitor"
+
 # ---------------------------------------------------------------- wrk
 PUT_LUA="$WORK/put.lua"
 cat > "$PUT_LUA" << 'EOF'
@@ -213,6 +233,31 @@ wrk.method = "PUT"
 wrk.body = '{"quantity":2}'
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Cookie"] = os.getenv("KM_BENCH_COOKIE")
+EOF
+
+# Each request takes the next visitor's cookie; the two threads start far apart.
+VISITORS_LUA="$WORK/put-visitors.lua"
+cat > "$VISITORS_LUA" << 'EOF'
+local cookies = {}
+for line in io.lines(os.getenv("KM_BENCH_COOKIES")) do
+    cookies[#cookies + 1] = line
+end
+local counter = 0
+local threads = 0
+function setup(thread)
+    thread:set("offset", threads * 32)
+    threads = threads + 1
+end
+function init(args)
+    counter = tonumber(offset) or 0
+end
+function request()
+    counter = counter + 1
+    local headers = {}
+    headers["Content-Type"] = "application/json"
+    headers["Cookie"] = cookies[(counter % #cookies) + 1]
+    return wrk.format("PUT", nil, headers, '{"quantity":2}')
+end
 EOF
 
 declare -a ROWS=()
@@ -223,7 +268,7 @@ run_wrk() {
     shift 2
     local out="$WORK/wrk-$name.txt"
     log "wrk: $name ($url)"
-    if ! KM_BENCH_COOKIE="$COOKIE_HEADER" \
+    if ! KM_BENCH_COOKIE="$COOKIE_HEADER" KM_BENCH_COOKIES="$COOKIE_LIST" \
         wrk -t"$THREADS" -c"$CONNECTIONS" -d"${BENCH_SECONDS}s" --latency "$@" "$url" > "$out" 2>&1; then
         cat "$out" >&2
         die "wrk failed for $name"
@@ -239,16 +284,20 @@ run_wrk() {
     errors="$(sed -n 's/^ *Socket errors: *//p' "$out")"
     printf '%s: %s req/s, p50 %s, p99 %s, non-2xx %s%s\n' \
         "$name" "${rps:-?}" "${p50:-?}" "${p99:-?}" "${non2xx:-0}" "${errors:+, socket errors: $errors}"
-    ROWS+=("$(printf '%-10s %12s %10s %10s %8s  %s' \
+    ROWS+=("$(printf '%-11s %12s %10s %10s %8s  %s' \
         "$name" "${rps:-?}" "${p50:-?}" "${p99:-?}" "${non2xx:-0}" "${errors:--}")")
 }
 
 run_wrk products "$BASE/api/v1/products"
 run_wrk cart-get "$BASE/api/v1/cart" -H "Cookie: $COOKIE_HEADER"
-run_wrk cart-put "$BASE/api/v1/cart/items/3" -s "$PUT_LUA"
+run_wrk cart-put "$BASE/api/v1/cart/items/3" -s "$VISITORS_LUA"
+run_wrk cart-put-1 "$BASE/api/v1/cart/items/3" -s "$PUT_LUA"
 
 # ---------------------------------------------------------------- checks
 after="$(cart_state)" || after="? ?"
+# And one of the visitors' carts.
+visitor_lines="$(curl -fsS -H "Cookie: $(head -n 1 "$COOKIE_LIST")" "$BASE/api/v1/cart" \
+    | python3 -c 'import json, sys; print(len(json.load(sys.stdin)["lines"]))')" || visitor_lines="?"
 read -r lines_after quantities_after <<< "$after"
 if [ "$lines_after" = 5 ]; then
     cart_check="ok: the cart still has 5 lines after the write scenario (product:quantity $quantities_after)"
@@ -263,9 +312,10 @@ peak_rss="$(awk -v k="$hwm_kib" 'BEGIN { printf "%.1f MiB", k / 1024 }')"
 # ---------------------------------------------------------------- report
 echo
 echo "Kitchen Memory API: wrk -t$THREADS -c$CONNECTIONS -d${BENCH_SECONDS}s --latency; sessions in Redis, menu in PostgreSQL"
-printf '%-10s %12s %10s %10s %8s  %s\n' scenario 'req/s' p50 p99 non-2xx 'socket errors'
+printf '%-11s %12s %10s %10s %8s  %s\n' scenario 'req/s' p50 p99 non-2xx 'socket errors'
 printf '%s\n' "${ROWS[@]}"
 echo "peak RSS (VmHWM): $peak_rss"
 echo "cart check: $cart_check"
 
-[ "$lines_after" = 5 ] || exit 1
+echo "visitor cart check: $visitor_lines lines (expected 5)"
+[ "$lines_after" = 5 ] && [ "$visitor_lines" = 5 ] || exit 1

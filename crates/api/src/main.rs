@@ -32,8 +32,7 @@ async fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!("{e:#}");
-            eprintln!("error: {e:#}");
+            tracing::error!(error = %format!("{e:#}"), "stopped");
             ExitCode::FAILURE
         }
     }

@@ -1,6 +1,8 @@
 //! Structured logs: human-readable by default, JSON with `LOG_FORMAT=json`.
 //! Every line logged while serving a request carries its request id.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::format::FmtSpan;
 
@@ -15,6 +17,8 @@ pub fn init(format: LogFormat) {
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        // Colours only for a person at a terminal, not in files or pipes.
+        .with_ansi(std::io::stdout().is_terminal())
         .with_span_events(FmtSpan::NONE);
     let _ = match format {
         LogFormat::Json => builder
