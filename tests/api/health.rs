@@ -61,3 +61,18 @@ async fn session_dependent_responses_are_not_cached() {
     let res = app.get("/api/v1/cart").await;
     assert_eq!(res.headers()["cache-control"], "no-store");
 }
+
+#[tokio::test]
+async fn readiness_fails_with_a_503_when_the_database_is_gone() {
+    let app = spawn_app().await;
+    let state = app.state.clone().unwrap();
+    state.db.close().await.unwrap();
+
+    let body = assert_problem(app.get("/readyz").await, 503, "service-unavailable").await;
+    assert!(
+        body["detail"].as_str().unwrap().contains("database"),
+        "{body}"
+    );
+    // Liveness does not depend on it.
+    assert_eq!(app.get("/healthz").await.status(), 200);
+}

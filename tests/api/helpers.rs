@@ -169,6 +169,8 @@ pub struct TestApp {
     pub db: DatabaseConnection,
     pub backend: Backend,
     vars: HashMap<String, String>,
+    /// The running app's state: its database pool and session store.
+    pub state: Option<api::state::AppState>,
     server: Option<(oneshot::Sender<()>, JoinHandle<()>)>,
     // Dropped last: the database outlives the server that uses it.
     _database: Arc<TestDatabase>,
@@ -215,6 +217,7 @@ impl AppBuilder {
                 .expect("connect to the test database"),
             backend: self.backend,
             vars,
+            state: None,
             server: None,
             _database: database,
         };
@@ -247,6 +250,7 @@ impl TestApp {
         let config = api::Config::from_vars(self.vars.clone()).expect("test configuration");
         let application = Application::build(config).await.expect("the app builds");
         self.base = format!("http://{}", application.local_addr());
+        self.state = Some(application.state().clone());
         let (tx, rx) = oneshot::channel::<()>();
         let handle = tokio::spawn(async move {
             application

@@ -124,10 +124,8 @@ pub fn personal_menu(dishes: &[DishFacts<'_>], prefs: Option<Preferences<'_>>) -
             continue;
         }
         let mut reasons = Vec::new();
-        if favorite {
-            if let Some(f) = prefs.favorite_dish {
-                reasons.push(Reason::Favorite(f.as_str().to_owned()));
-            }
+        if let Some(f) = prefs.favorite_dish.filter(|_| favorite) {
+            reasons.push(Reason::Favorite(f.as_str().to_owned()));
         }
         if !prefs.dietary_restrictions.is_empty() {
             reasons.push(Reason::SuitsRestrictions(

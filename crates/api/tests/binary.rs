@@ -1,0 +1,279 @@
+//! The `api` binary as an operator runs it: its commands, its start-up
+//! errors, its JSON logs and its graceful shutdown on SIGTERM.
+
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+fn temp_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("km-bin-{:016x}", rand::random::<u64>()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn api() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_api"));
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
+    cmd
+}
+
+fn http_get(addr: &str, path: &str) -> String {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+}
+
+/// Starts the service on a free port with JSON logs; returns it, its address
+/// and a channel of its log lines.
+fn start(dir: &std::path::Path) -> (Child, String, mpsc::Receiver<String>) {
+    start_with(dir, &[])
+}
+
+fn start_with(
+    dir: &std::path::Path,
+    vars: &[(&str, &str)],
+) -> (Child, String, mpsc::Receiver<String>) {
+    let mut child = api()
+        .envs(vars.iter().copied())
+        .env("DATA_DIR", dir)
+        .env("LISTEN_ADDR", "127.0.0.1:0")
+        .env("LOG_FORMAT", "json")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let addr = loop {
+        let line = rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .expect("the service logs that it serves");
+        let json: serde_json::Value =
+            serde_json::from_str(&line).unwrap_or_else(|_| panic!("not a JSON log line: {line}"));
+        if json["fields"]["message"] == "serving" {
+            break json["fields"]["addr"].as_str().unwrap().to_owned();
+        }
+    };
+    (child, addr, rx)
+}
+
+#[test]
+fn the_service_starts_on_a_fresh_folder_serves_logs_json_and_stops_on_sigterm() {
+    let dir = temp_dir();
+    let (mut child, addr, logs) = start(&dir);
+    assert!(
+        dir.join("kitchen-memory.db").exists(),
+        "the embedded database is created"
+    );
+    assert!(
+        dir.join("secret_key").exists(),
+        "the development secret is generated"
+    );
+
+    let response = http_get(&addr, "/readyz");
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    let request_id = response
+        .lines()
+        .find_map(|l| l.strip_prefix("x-request-id: "))
+        .unwrap()
+        .trim()
+        .to_owned();
+
+    // The request's log line is JSON and carries its request id.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut seen = false;
+    while let Ok(line) = logs.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+        let json: serde_json::Value = serde_json::from_str(&line).unwrap();
+        if json["span"]["request_id"] == request_id.as_str() {
+            seen = true;
+            break;
+        }
+    }
+    assert!(seen, "no log line with request_id {request_id}");
+
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let exit = loop {
+        if let Some(exit) = child.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still running 10 s after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(exit.success(), "{exit:?}");
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn production_without_a_secret_key_refuses_to_start_with_a_clear_message() {
+    let dir = temp_dir();
+    let out = api()
+        .env("APP_ENV", "production")
+        .env("DATA_DIR", &dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("SECRET_KEY"), "{stderr}");
+
+    let out = api()
+        .env("APP_ENV", "production")
+        .env("SECRET_KEY", "too-short")
+        .env("DATA_DIR", &dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("at least 32"));
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn migrate_and_openapi_commands_work_alone() {
+    let dir = temp_dir();
+    let out = api().arg("migrate").env("DATA_DIR", &dir).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(dir.join("kitchen-memory.db").exists());
+
+    let out = api().arg("openapi").output().unwrap();
+    assert!(out.status.success());
+    let committed = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../openapi/openapi.json"
+    ))
+    .unwrap();
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), committed);
+
+    let out = api()
+        .arg("frobnicate")
+        .env("DATA_DIR", &dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    std::fs::remove_dir_all(dir).ok();
+}
+
+/// `curl -c jar -b jar` against the running binary.
+fn curl(jar: &std::path::Path, args: &[&str]) -> (u16, String) {
+    let out = Command::new("curl")
+        .args(["-s", "-w", "\n%{http_code}", "-c"])
+        .arg(jar)
+        .arg("-b")
+        .arg(jar)
+        .args(args)
+        .output()
+        .expect("curl runs");
+    let text = String::from_utf8(out.stdout).unwrap();
+    let (body, code) = text.rsplit_once('\n').unwrap();
+    (code.parse().unwrap(), body.to_owned())
+}
+
+#[test]
+fn a_curl_session_with_a_cookie_jar_fills_changes_and_empties_a_cart_on_each_store() {
+    let mut backends = vec![
+        vec![("SESSION_BACKEND", "memory")],
+        vec![("SESSION_BACKEND", "database")],
+    ];
+    let redis = std::env::var("TEST_REDIS_URL")
+        .ok()
+        .filter(|u| !u.is_empty());
+    if let Some(url) = &redis {
+        backends.push(vec![
+            ("SESSION_BACKEND", "redis"),
+            ("REDIS_URL", url.as_str()),
+        ]);
+    }
+    for vars in backends {
+        let dir = temp_dir();
+        let (mut child, addr, _logs) = start_with(&dir, &vars);
+        let jar = dir.join("jar");
+        let url = |path: &str| format!("http://{addr}{path}");
+        let json = ["-H", "content-type: application/json"];
+
+        let (code, body) = curl(&jar, &[&url("/api/v1/products?per_page=2")]);
+        assert_eq!(code, 200, "{vars:?}: {body}");
+        let (code, _) = curl(
+            &jar,
+            &[
+                &[
+                    &url("/api/v1/cart/items"),
+                    "-d",
+                    r#"{"product_id": 1, "quantity": 2}"#,
+                ][..],
+                &json,
+            ]
+            .concat(),
+        );
+        assert_eq!(code, 201, "{vars:?}");
+        let jar_text = std::fs::read_to_string(&jar).unwrap();
+        assert!(
+            jar_text.contains("km_session"),
+            "{vars:?}: the jar holds the session cookie"
+        );
+        let (code, _) = curl(
+            &jar,
+            &[
+                &[
+                    &url("/api/v1/cart/items/6"),
+                    "-X",
+                    "PUT",
+                    "-d",
+                    r#"{"quantity": 3}"#,
+                ][..],
+                &json,
+            ]
+            .concat(),
+        );
+        assert_eq!(code, 200, "{vars:?}");
+        let (_, cart) = curl(&jar, &[&url("/api/v1/cart")]);
+        let cart: serde_json::Value = serde_json::from_str(&cart).unwrap();
+        assert_eq!(cart["item_count"], 5, "{vars:?}: {cart}");
+        assert_eq!(cart["total"], "55.30", "{vars:?}: {cart}");
+        let (code, _) = curl(&jar, &["-X", "DELETE", &url("/api/v1/cart")]);
+        assert_eq!(code, 204, "{vars:?}");
+        let (_, cart) = curl(&jar, &[&url("/api/v1/cart")]);
+        let cart: serde_json::Value = serde_json::from_str(&cart).unwrap();
+        assert_eq!(cart["lines"], serde_json::json!([]), "{vars:?}");
+
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        child.wait().unwrap();
+        std::fs::remove_dir_all(dir).ok();
+    }
+}
