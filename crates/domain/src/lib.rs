@@ -5,6 +5,7 @@
 
 pub mod cart;
 pub mod money;
+pub mod preferences;
 pub mod profile;
 pub mod recommend;
 pub mod values;

@@ -2,8 +2,6 @@
 //! they can and like to eat. Every field is valid by construction.
 
 use std::collections::BTreeSet;
-use std::fmt;
-use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -17,7 +15,7 @@ pub struct ProfileError {
 }
 
 impl ProfileError {
-    fn new(field: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(field: &'static str, message: impl Into<String>) -> Self {
         ProfileError {
             field,
             message: message.into(),
@@ -115,10 +113,12 @@ impl From<FavoriteDish> for String {
     }
 }
 
+#[macro_export]
+#[doc(hidden)]
 macro_rules! vocabulary {
     ($(#[$meta:meta])* $name:ident, $field:literal { $($variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         #[serde(try_from = "String", into = "&'static str")]
         pub enum $name { $($variant),+ }
 
@@ -135,12 +135,12 @@ macro_rules! vocabulary {
             }
         }
 
-        impl FromStr for $name {
-            type Err = ProfileError;
-            fn from_str(s: &str) -> Result<Self, ProfileError> {
+        impl ::std::str::FromStr for $name {
+            type Err = $crate::profile::ProfileError;
+            fn from_str(s: &str) -> Result<Self, $crate::profile::ProfileError> {
                 match s.trim().to_ascii_lowercase().as_str() {
                     $($text => Ok($name::$variant),)+
-                    other => Err(ProfileError::new(
+                    other => Err($crate::profile::ProfileError::new(
                         $field,
                         format!("`{other}` is not one of: {}", Self::choices()),
                     )),
@@ -149,8 +149,8 @@ macro_rules! vocabulary {
         }
 
         impl TryFrom<String> for $name {
-            type Error = ProfileError;
-            fn try_from(s: String) -> Result<Self, ProfileError> {
+            type Error = $crate::profile::ProfileError;
+            fn try_from(s: String) -> Result<Self, $crate::profile::ProfileError> {
                 s.parse()
             }
         }
@@ -161,8 +161,8 @@ macro_rules! vocabulary {
             }
         }
 
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
                 f.write_str(self.as_str())
             }
         }
