@@ -8,6 +8,7 @@ mod m20261125_000002_create_sessions;
 mod m20261125_000003_seed_demo_menu;
 mod m20261125_000004_dish_spice_and_dietary_tags;
 mod m20261125_000005_create_orders;
+mod m20261125_000006_dish_cuisine;
 
 pub struct Migrator;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000003_seed_demo_menu::Migration),
             Box::new(m20261125_000004_dish_spice_and_dietary_tags::Migration),
             Box::new(m20261125_000005_create_orders::Migration),
+            Box::new(m20261125_000006_dish_cuisine::Migration),
         ]
     }
 }

@@ -95,6 +95,9 @@ pub struct Config {
     pub redis_url: Option<String>,
     pub redis_pool_size: usize,
     pub secret_key: SecretKey,
+    /// Older secrets: they only verify and decrypt, so that cookies made
+    /// with them keep working (and are re-issued) after a rotation.
+    pub secret_key_fallbacks: Vec<SecretKey>,
     pub session_cookie: SessionCookieConfig,
     pub session_cleanup_interval: Duration,
     pub cors_allowed_origins: Vec<HeaderValue>,
@@ -198,6 +201,23 @@ impl Config {
             None => dev_secret_key(&data_dir)?,
         };
 
+        let secret_key_fallbacks = match get("SECRET_KEY_FALLBACKS") {
+            None => Vec::new(),
+            Some(list) => list
+                .split(',')
+                .map(str::trim)
+                .filter(|k| !k.is_empty())
+                .map(|k| {
+                    SecretKey::new(k.as_bytes().to_vec()).map_err(|_| {
+                        ConfigError::new(format!(
+                            "every key in SECRET_KEY_FALLBACKS must be at least {} characters long",
+                            SecretKey::MIN_LEN
+                        ))
+                    })
+                })
+                .collect::<Result<_, _>>()?,
+        };
+
         let same_site = match get("SESSION_COOKIE_SAMESITE")
             .as_deref()
             .map(str::to_ascii_lowercase)
@@ -283,6 +303,7 @@ impl Config {
             redis_url,
             redis_pool_size,
             secret_key,
+            secret_key_fallbacks,
             session_cookie,
             session_cleanup_interval: Duration::from_secs(
                 parse_num(&get, "SESSION_CLEANUP_INTERVAL_SECS", 300u64)?.max(1),
@@ -459,7 +480,21 @@ mod tests {
 
     #[test]
     fn the_secret_is_never_printed() {
-        let c = Config::from_vars(vars(&[("SECRET_KEY", KEY)])).unwrap();
-        assert!(!format!("{c:?}").contains(KEY));
+        let old = "an-older-secret-key-0123456789abcdef";
+        let c =
+            Config::from_vars(vars(&[("SECRET_KEY", KEY), ("SECRET_KEY_FALLBACKS", old)])).unwrap();
+        let printed = format!("{c:?}");
+        assert!(!printed.contains(KEY) && !printed.contains(old));
+        assert_eq!(c.secret_key_fallbacks.len(), 1);
+    }
+
+    #[test]
+    fn a_short_fallback_key_is_refused() {
+        let err = Config::from_vars(vars(&[
+            ("SECRET_KEY", KEY),
+            ("SECRET_KEY_FALLBACKS", "short"),
+        ]))
+        .unwrap_err();
+        assert!(err.to_string().contains("SECRET_KEY_FALLBACKS"), "{err}");
     }
 }

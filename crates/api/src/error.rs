@@ -25,12 +25,13 @@ pub enum ProblemKind {
     CartFull,
     EmptyCart,
     CartNotOrderable,
+    CookieTooLarge,
     ServiceUnavailable,
     Internal,
 }
 
 impl ProblemKind {
-    pub const ALL: [ProblemKind; 14] = [
+    pub const ALL: [ProblemKind; 15] = [
         ProblemKind::MalformedRequest,
         ProblemKind::ValidationFailed,
         ProblemKind::NotFound,
@@ -43,6 +44,7 @@ impl ProblemKind {
         ProblemKind::CartFull,
         ProblemKind::EmptyCart,
         ProblemKind::CartNotOrderable,
+        ProblemKind::CookieTooLarge,
         ProblemKind::ServiceUnavailable,
         ProblemKind::Internal,
     ];
@@ -61,6 +63,7 @@ impl ProblemKind {
             ProblemKind::CartFull => "cart-full",
             ProblemKind::EmptyCart => "empty-cart",
             ProblemKind::CartNotOrderable => "cart-not-orderable",
+            ProblemKind::CookieTooLarge => "cookie-too-large",
             ProblemKind::ServiceUnavailable => "service-unavailable",
             ProblemKind::Internal => "internal-error",
         }
@@ -80,6 +83,7 @@ impl ProblemKind {
             ProblemKind::CartFull => "Cart full",
             ProblemKind::EmptyCart => "Empty cart",
             ProblemKind::CartNotOrderable => "Some lines cannot be ordered",
+            ProblemKind::CookieTooLarge => "Cookie too large",
             ProblemKind::ServiceUnavailable => "Service unavailable",
             ProblemKind::Internal => "Internal server error",
         }
@@ -99,6 +103,7 @@ impl ProblemKind {
             ProblemKind::CartFull => StatusCode::UNPROCESSABLE_ENTITY,
             ProblemKind::EmptyCart => StatusCode::UNPROCESSABLE_ENTITY,
             ProblemKind::CartNotOrderable => StatusCode::CONFLICT,
+            ProblemKind::CookieTooLarge => StatusCode::UNPROCESSABLE_ENTITY,
             ProblemKind::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ProblemKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }

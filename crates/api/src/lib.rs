@@ -2,6 +2,7 @@
 //! started in-process by tests through [`startup::Application`].
 
 pub mod config;
+pub mod cookies;
 pub mod db;
 pub mod error;
 pub mod extract;

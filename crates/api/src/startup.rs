@@ -29,12 +29,14 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::config::{Config, SessionBackend};
+use crate::cookies::CookieKit;
 use crate::db;
 use crate::db::catalog::Catalog;
 use crate::error::{ApiError, problem_for_bare_errors};
 use crate::openapi::ApiDoc;
 use crate::routes;
 use crate::session::lock::{SessionLocks, serialize_session_writes};
+use crate::session::rotation::{SessionCookieKeys, resign_with_current_key};
 use crate::session::{self, AnyStore, db_store::DatabaseStore};
 use crate::state::AppState;
 
@@ -77,6 +79,10 @@ pub fn app(config: &Config, state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(
             SessionLocks::new(&config.session_cookie.name),
             serialize_session_writes,
+        ))
+        .layer(middleware::from_fn_with_state(
+            SessionCookieKeys::new(config),
+            resign_with_current_key,
         ));
 
     let mut router = Router::new()
@@ -191,6 +197,7 @@ impl Application {
             db,
             catalog: Arc::new(catalog),
             sessions: sessions.clone(),
+            cookies: Arc::new(CookieKit::new(&config)),
         };
 
         let mut background = Vec::new();

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use sea_orm::DatabaseConnection;
 
+use crate::cookies::CookieKit;
 use crate::db::catalog::Catalog;
 use crate::session::AnyStore;
 
@@ -12,4 +13,5 @@ pub struct AppState {
     pub db: DatabaseConnection,
     pub catalog: Arc<Catalog>,
     pub sessions: AnyStore,
+    pub cookies: Arc<CookieKit>,
 }

@@ -116,21 +116,32 @@ impl SpecialRequest {
         let t = raw.trim();
         let len = t.chars().count();
         if len == 0 {
-            return Err(ProfileError::new("special_requests", "an entry must not be blank"));
+            return Err(ProfileError::new(
+                "special_requests",
+                "an entry must not be blank",
+            ));
         }
         if len > Self::MAX_CHARS {
             return Err(ProfileError::new(
                 "special_requests",
-                format!("an entry is at most {} characters; got {len}", Self::MAX_CHARS),
+                format!(
+                    "an entry is at most {} characters; got {len}",
+                    Self::MAX_CHARS
+                ),
             ));
         }
         if t.chars().any(char::is_control) {
-            return Err(ProfileError::new("special_requests", "must not contain control characters"));
+            return Err(ProfileError::new(
+                "special_requests",
+                "must not contain control characters",
+            ));
         }
         Ok(SpecialRequest(t.to_owned()))
     }
 
-    pub fn parse_list<'a>(raw: impl ExactSizeIterator<Item = &'a str>) -> Result<Vec<Self>, ProfileError> {
+    pub fn parse_list<'a>(
+        raw: impl ExactSizeIterator<Item = &'a str>,
+    ) -> Result<Vec<Self>, ProfileError> {
         if raw.len() > Self::MAX_COUNT {
             return Err(ProfileError::new(
                 "special_requests",
@@ -229,8 +240,14 @@ mod tests {
         assert_eq!(LoyaltyLevel::for_spent(m("199.99")), LoyaltyLevel::Silver);
         assert_eq!(LoyaltyLevel::for_spent(m("200")), LoyaltyLevel::Gold);
         assert_eq!(LoyaltyLevel::for_spent(m("500")), LoyaltyLevel::Platinum);
-        assert_eq!(LoyaltyLevel::next(m("12.50")), Some((LoyaltyLevel::Silver, m("37.50"))));
-        assert_eq!(LoyaltyLevel::next(m("250")), Some((LoyaltyLevel::Platinum, m("250"))));
+        assert_eq!(
+            LoyaltyLevel::next(m("12.50")),
+            Some((LoyaltyLevel::Silver, m("37.50")))
+        );
+        assert_eq!(
+            LoyaltyLevel::next(m("250")),
+            Some((LoyaltyLevel::Platinum, m("250")))
+        );
         assert_eq!(LoyaltyLevel::next(m("500")), None);
     }
 
@@ -259,6 +276,12 @@ mod tests {
         assert_eq!(serde_json::to_value(p).unwrap()["theme"], "system");
         assert!("sepia".parse::<Theme>().is_err());
         assert_eq!("X-Large".parse::<FontSize>().unwrap(), FontSize::XLarge);
-        assert!("klingon".parse::<Cuisine>().unwrap_err().message.contains("italian"));
+        assert!(
+            "klingon"
+                .parse::<Cuisine>()
+                .unwrap_err()
+                .message
+                .contains("italian")
+        );
     }
 }

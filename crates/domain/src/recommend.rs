@@ -6,12 +6,15 @@
 //! 2. With a preferred spice level, dishes two steps away (mild for someone
 //!    who likes it hot) are not recommended, unless they are the favorite.
 //! 3. Recommended dishes are ranked by closeness to the preferred spice level,
-//!    then favorites first, then by name.
-//! 4. Every other available dish follows, by name, unmarked.
+//!    then favorites first, then the preferred cuisine (from the browser's
+//!    preferences), then by name.
+//! 4. Every other available dish follows, preferred cuisine first, then by
+//!    name, unmarked.
 
 use std::cmp::Ordering;
 use std::collections::BTreeSet;
 
+use crate::preferences::Cuisine;
 use crate::profile::{DietaryTag, FavoriteDish, SpiceLevel};
 use crate::values::ProductId;
 
@@ -22,6 +25,7 @@ pub struct DishFacts<'a> {
     pub name: &'a str,
     pub spice_level: SpiceLevel,
     pub dietary_tags: &'a BTreeSet<DietaryTag>,
+    pub cuisine: Option<Cuisine>,
 }
 
 /// What the recommender needs to know of the customer.
@@ -46,6 +50,8 @@ pub enum Reason {
     },
     /// It is, or is like, the customer's favorite dish.
     Favorite(String),
+    /// It is of the cuisine the visitor prefers.
+    PreferredCuisine(Cuisine),
 }
 
 impl Reason {
@@ -64,6 +70,7 @@ impl Reason {
                 format!("Close to your spice level: {dish}, you like {preferred}")
             }
             Reason::Favorite(name) => format!("Your favorite dish is {name}"),
+            Reason::PreferredCuisine(c) => format!("From your preferred cuisine ({c})"),
         }
     }
 }
@@ -90,8 +97,22 @@ pub fn satisfies_all(
 
 /// Splits the available dishes into recommended (ranked, with reasons) and
 /// the rest. Without preferences (`None`: no profile) nothing is recommended.
-pub fn personal_menu(dishes: &[DishFacts<'_>], prefs: Option<Preferences<'_>>) -> PersonalMenu {
-    let by_name = |a: &DishFacts<'_>, b: &DishFacts<'_>| a.name.cmp(b.name).then(a.id.cmp(&b.id));
+///
+/// `preferred_cuisine` (from the browser's preferences, not the profile)
+/// puts that cuisine's dishes first among otherwise equal ones, in both lists.
+pub fn personal_menu(
+    dishes: &[DishFacts<'_>],
+    prefs: Option<Preferences<'_>>,
+    preferred_cuisine: Option<Cuisine>,
+) -> PersonalMenu {
+    let preferred =
+        |d: &DishFacts<'_>| preferred_cuisine.is_some() && d.cuisine == preferred_cuisine;
+    let by_name = |a: &DishFacts<'_>, b: &DishFacts<'_>| {
+        preferred(b)
+            .cmp(&preferred(a))
+            .then_with(|| a.name.cmp(b.name))
+            .then(a.id.cmp(&b.id))
+    };
     let Some(prefs) = prefs else {
         let mut others: Vec<&DishFacts<'_>> = dishes.iter().collect();
         others.sort_by(|a, b| by_name(a, b));
@@ -144,6 +165,9 @@ pub fn personal_menu(dishes: &[DishFacts<'_>], prefs: Option<Preferences<'_>>) -
             // A profile that states nothing to go on recommends nothing.
             others.push(dish);
             continue;
+        }
+        if let Some(c) = preferred_cuisine.filter(|_| preferred(dish)) {
+            reasons.push(Reason::PreferredCuisine(c));
         }
         recommended.push(Scored {
             dish,
@@ -207,6 +231,11 @@ mod tests {
                     name,
                     spice_level: *spice,
                     dietary_tags: tags,
+                    cuisine: if name.contains("Pizza") || name.contains("Zucchini") {
+                        Some(Cuisine::Italian)
+                    } else {
+                        None
+                    },
                 })
                 .collect()
         }
@@ -228,7 +257,7 @@ mod tests {
             spice_level: None,
             favorite_dish: None,
         };
-        let result = personal_menu(&menu.facts(), Some(prefs));
+        let result = personal_menu(&menu.facts(), Some(prefs), None);
         assert_eq!(ids(&result.recommended), [4]);
         assert_eq!(other_ids(&result.others), [3, 2, 1], "the rest, by name");
         assert_eq!(
@@ -240,7 +269,7 @@ mod tests {
     #[test]
     fn without_a_profile_nothing_is_recommended_and_everything_is_listed() {
         let menu = Menu::seed();
-        let result = personal_menu(&menu.facts(), None);
+        let result = personal_menu(&menu.facts(), None, None);
         assert!(result.recommended.is_empty());
         assert_eq!(other_ids(&result.others), [3, 2, 1, 4]);
     }
@@ -254,7 +283,7 @@ mod tests {
             spice_level: Some(Hot),
             favorite_dish: None,
         };
-        let result = personal_menu(&menu.facts(), Some(prefs));
+        let result = personal_menu(&menu.facts(), Some(prefs), None);
         assert_eq!(ids(&result.recommended), [1, 4]);
         assert_eq!(result.recommended[0].reasons, [Reason::SpiceMatches(Hot)]);
         assert_eq!(
@@ -277,7 +306,7 @@ mod tests {
             spice_level: Some(Mild),
             favorite_dish: Some(&fav),
         };
-        let result = personal_menu(&menu.facts(), Some(prefs));
+        let result = personal_menu(&menu.facts(), Some(prefs), None);
         // Mild: pizza (favorite) before steak; then medium bowl.
         assert_eq!(ids(&result.recommended), [2, 3, 4]);
         assert_eq!(
@@ -291,7 +320,7 @@ mod tests {
             spice_level: Some(Mild),
             favorite_dish: Some(&fav),
         };
-        let result = personal_menu(&menu.facts(), Some(prefs));
+        let result = personal_menu(&menu.facts(), Some(prefs), None);
         assert!(
             ids(&result.recommended).contains(&1),
             "the favorite stays though it is hot"
@@ -308,7 +337,7 @@ mod tests {
             spice_level: None,
             favorite_dish: Some(&fav),
         };
-        let result = personal_menu(&menu.facts(), Some(prefs));
+        let result = personal_menu(&menu.facts(), Some(prefs), None);
         assert_eq!(ids(&result.recommended), [2, 4]);
     }
 
@@ -325,9 +354,43 @@ mod tests {
             favorite_dish: None,
         };
         assert_eq!(
-            ids(&personal_menu(&menu.facts(), Some(prefs)).recommended),
+            ids(&personal_menu(&menu.facts(), Some(prefs), None).recommended),
             [2, 1]
         );
+    }
+
+    #[test]
+    fn the_preferred_cuisine_comes_first_among_equals_in_both_lists() {
+        let menu = Menu(vec![
+            (1, "Aubergine Bake", Mild, [Vegetarian].into()),
+            (2, "Zucchini Fritters", Mild, [Vegetarian].into()),
+            (3, "Beef Steak", Mild, [].into()),
+            (4, "Margherita Pizza", Hot, [].into()),
+        ]);
+        let restrictions: BTreeSet<_> = [Vegetarian].into();
+        let prefs = Preferences {
+            dietary_restrictions: &restrictions,
+            spice_level: Some(Mild),
+            favorite_dish: None,
+        };
+        let result = personal_menu(&menu.facts(), Some(prefs), Some(Cuisine::Italian));
+        assert_eq!(ids(&result.recommended), [2, 1]);
+        assert_eq!(
+            result.recommended[0].reasons.last(),
+            Some(&Reason::PreferredCuisine(Cuisine::Italian))
+        );
+        assert_eq!(other_ids(&result.others), [4, 3]);
+        // Spice closeness still outranks cuisine.
+        let prefs = Preferences {
+            dietary_restrictions: &BTreeSet::new(),
+            spice_level: Some(Mild),
+            favorite_dish: None,
+        };
+        let result = personal_menu(&menu.facts(), Some(prefs), Some(Cuisine::Italian));
+        assert_eq!(ids(&result.recommended), [2, 1, 3]);
+        // Without a profile, the whole menu leads with the cuisine.
+        let result = personal_menu(&menu.facts(), None, Some(Cuisine::Italian));
+        assert_eq!(other_ids(&result.others), [4, 2, 1, 3]);
     }
 
     #[test]
@@ -339,7 +402,7 @@ mod tests {
             spice_level: None,
             favorite_dish: None,
         };
-        let result = personal_menu(&menu.facts(), Some(prefs));
+        let result = personal_menu(&menu.facts(), Some(prefs), None);
         assert!(result.recommended.is_empty());
         assert_eq!(result.others.len(), 4);
     }

@@ -11,6 +11,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
+use domain::preferences::Cuisine;
 use domain::profile::{DietaryTag, SpiceLevel, parse_dietary_tags};
 use domain::recommend::DishFacts;
 use domain::{CatalogEntry, Money, ProductId};
@@ -26,6 +27,7 @@ pub struct Dish {
     pub image_url: Option<String>,
     pub spice_level: SpiceLevel,
     pub dietary_tags: BTreeSet<DietaryTag>,
+    pub cuisine: Option<Cuisine>,
     pub entry: CatalogEntry,
 }
 
@@ -37,6 +39,7 @@ impl Dish {
             name: &self.entry.name,
             spice_level: self.spice_level,
             dietary_tags: &self.dietary_tags,
+            cuisine: self.cuisine,
         }
     }
 }
@@ -173,6 +176,11 @@ async fn fetch(db: &DatabaseConnection) -> Result<Snapshot, sea_orm::DbErr> {
             tracing::warn!(dish = row.id, error = %e, "unknown spice level in the menu; reading it as mild");
             SpiceLevel::Mild
         });
+        let cuisine = row.cuisine.as_deref().and_then(|c| {
+            c.parse::<Cuisine>()
+                .map_err(|e| tracing::warn!(dish = row.id, error = %e, "unknown cuisine in the menu; reading it as none"))
+                .ok()
+        });
         let dietary_tags = parse_dietary_tags(row.dietary_tags.split(',')).unwrap_or_else(|e| {
             tracing::warn!(dish = row.id, error = %e, "unknown dietary tag in the menu; reading the dish as untagged");
             BTreeSet::new()
@@ -185,6 +193,7 @@ async fn fetch(db: &DatabaseConnection) -> Result<Snapshot, sea_orm::DbErr> {
                 image_url: row.image_url,
                 spice_level,
                 dietary_tags,
+                cuisine,
                 entry: CatalogEntry {
                     name: row.name,
                     price: Money::from_minor_units(row.price_cents),

@@ -20,6 +20,8 @@ pub mod product {
         pub spice_level: String,
         /// Comma-separated dietary tags, e.g. `vegan,gluten-free`.
         pub dietary_tags: String,
+        /// One of the fixed cuisines, or none.
+        pub cuisine: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

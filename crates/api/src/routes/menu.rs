@@ -7,6 +7,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
+use crate::cookies::AppCookies;
 use crate::error::ApiError;
 use crate::routes::products::Product;
 use crate::session::visitor::VisitorSession;
@@ -35,14 +36,19 @@ pub struct PersonalMenu {
 }
 
 /// The available dishes, with recommendations from the profile. Without a
-/// profile nothing is recommended and every dish is under `others`.
+/// profile nothing is recommended and every dish is under `others`. The
+/// preferred cuisine of the `preferences` cookie puts that cuisine's dishes
+/// first among equals, in both lists.
 #[utoipa::path(get, path = "/menu", tag = "menu",
+    params(("preferences" = Option<String>, Cookie, description = crate::routes::preferences::COOKIE_DOC)),
     responses((status = 200, description = "The personalized menu", body = PersonalMenu)))]
 async fn get_menu(
     State(state): State<AppState>,
     session: VisitorSession,
-) -> Result<Json<PersonalMenu>, ApiError> {
+    mut cookies: AppCookies,
+) -> Result<(AppCookies, Json<PersonalMenu>), ApiError> {
     let profile = session.profile().await?;
+    let preferred_cuisine = crate::routes::preferences::current(&mut cookies).preferred_cuisine;
     let menu = state.catalog.snapshot().await?;
     let facts: Vec<_> = menu.available().map(|d| d.facts()).collect();
     let prefs = profile.as_ref().map(|p| Preferences {
@@ -50,19 +56,22 @@ async fn get_menu(
         spice_level: p.spice_level,
         favorite_dish: p.favorite_dish.as_ref(),
     });
-    let result = personal_menu(&facts, prefs);
+    let result = personal_menu(&facts, prefs, preferred_cuisine);
     let product = |id| menu.get(id).map(Product::from);
-    Ok(Json(PersonalMenu {
-        recommended: result
-            .recommended
-            .into_iter()
-            .filter_map(|r| {
-                Some(RecommendedDish {
-                    product: product(r.id)?,
-                    reasons: r.reasons.iter().map(|reason| reason.describe()).collect(),
+    Ok((
+        cookies,
+        Json(PersonalMenu {
+            recommended: result
+                .recommended
+                .into_iter()
+                .filter_map(|r| {
+                    Some(RecommendedDish {
+                        product: product(r.id)?,
+                        reasons: r.reasons.iter().map(|reason| reason.describe()).collect(),
+                    })
                 })
-            })
-            .collect(),
-        others: result.others.into_iter().filter_map(product).collect(),
-    }))
+                .collect(),
+            others: result.others.into_iter().filter_map(product).collect(),
+        }),
+    ))
 }

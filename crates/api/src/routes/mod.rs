@@ -2,11 +2,14 @@
 
 pub mod cart;
 pub mod health;
+pub mod loyalty;
 pub mod menu;
 pub mod orders;
+pub mod preferences;
 pub mod products;
 pub mod profile;
 pub mod session;
+pub mod vip;
 pub mod visits;
 
 use utoipa_axum::router::OpenApiRouter;
@@ -23,4 +26,7 @@ pub fn api_v1() -> OpenApiRouter<AppState> {
         .merge(session::router())
         .merge(menu::router())
         .merge(orders::router())
+        .merge(preferences::router())
+        .merge(loyalty::router())
+        .merge(vip::router())
 }

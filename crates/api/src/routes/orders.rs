@@ -12,9 +12,11 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
+use crate::cookies::AppCookies;
 use crate::db::orders::{self, NewLine, PlaceError, Refusal, StoredOrder};
 use crate::error::{ApiError, FieldError, Problem, ProblemKind, ProblemLine};
 use crate::extract::{AppJson, AppPath};
+use crate::routes::{loyalty, vip};
 use crate::session::visitor::VisitorSession;
 use crate::state::AppState;
 
@@ -105,18 +107,25 @@ pub struct PlaceOrder {
 /// Stock is taken in the same transaction; when any line no longer fits
 /// (not enough left, unavailable, removed from the menu) nothing is ordered,
 /// nothing is taken, and the 409 names the lines. The cart is emptied only
-/// once the order is stored.
+/// once the order is stored. The order's total is added to the signed
+/// `loyalty` cookie, and to a VIP member's points in the `vip` cookie.
 #[utoipa::path(post, path = "/orders", tag = "orders",
+    params(
+        ("loyalty" = Option<String>, Cookie, description = crate::routes::loyalty::COOKIE_DOC),
+        ("vip" = Option<String>, Cookie, description = crate::routes::vip::COOKIE_DOC),
+    ),
     request_body(content = PlaceOrder, description = "Optional: send no body, or `{}`, for no special requests"),
     responses(
         (status = 201, description = "The order", body = OrderView,
-            headers(("Location" = String, description = "/api/v1/orders/{id}"))),
+            headers(("Location" = String, description = "/api/v1/orders/{id}"),
+                ("Set-Cookie" = String, description = "`loyalty` re-issued with the new total; `vip` with the new points for a member"))),
         (status = 409, description = "Some lines cannot be ordered; `lines` names each", body = Problem, content_type = PROBLEM),
         (status = 422, description = "The cart is empty, or a special request is invalid", body = Problem, content_type = PROBLEM),
     ))]
 async fn place_order(
     State(state): State<AppState>,
     session: VisitorSession,
+    mut cookies: AppCookies,
     body: Option<AppJson<PlaceOrder>>,
 ) -> Result<Response, ApiError> {
     let request = body.map(|AppJson(b)| b).unwrap_or_default();
@@ -151,10 +160,18 @@ async fn place_order(
 
     session.set_cart(&domain::Cart::new()).await?;
     session.remember_order(stored.order.id).await?;
+    // The order is stored: the browser's loyalty total and VIP points grow.
+    let total = Money::from_minor_units(stored.order.total_cents);
+    if let Err(e) =
+        loyalty::record_spending(&mut cookies, total).and_then(|_| vip::earn(&mut cookies, total))
+    {
+        tracing::warn!(error = ?e, "the loyalty or VIP cookie could not be re-issued after an order");
+    }
     let location = HeaderValue::from_str(&format!("/api/v1/orders/{}", stored.order.id))
         .map_err(ApiError::internal)?;
     Ok((
         StatusCode::CREATED,
+        cookies,
         [(header::LOCATION, location)],
         Json(OrderView::from(stored)),
     )

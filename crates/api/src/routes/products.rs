@@ -4,6 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use std::collections::BTreeSet;
 
+use domain::preferences::Cuisine;
 use domain::profile::{DietaryTag, SpiceLevel, parse_dietary_tags};
 use domain::recommend::satisfies_all;
 use domain::{Money, ProductId};
@@ -28,7 +29,8 @@ pub fn router() -> OpenApiRouter<AppState> {
     "id": 1, "name": "Margherita Pizza",
     "description": "San Marzano tomato, fior di latte, basil.",
     "price": "12.50", "image_url": "https://images.example.com/dishes/margherita-pizza.jpg",
-    "stock": 40, "available": true, "spice_level": "mild", "dietary_tags": ["vegetarian", "nut-free"]
+    "stock": 40, "available": true, "spice_level": "mild", "dietary_tags": ["vegetarian", "nut-free"],
+    "cuisine": "italian"
 }))]
 pub struct Product {
     pub id: i64,
@@ -46,6 +48,9 @@ pub struct Product {
     /// The dietary restrictions the dish satisfies.
     #[schema(value_type = Vec<String>, example = json!(["vegetarian", "nut-free"]))]
     pub dietary_tags: Vec<DietaryTag>,
+    /// The dish's cuisine, or null.
+    #[schema(value_type = Option<String>, example = "italian")]
+    pub cuisine: Option<Cuisine>,
 }
 
 impl From<&Dish> for Product {
@@ -60,6 +65,7 @@ impl From<&Dish> for Product {
             available: d.entry.available,
             spice_level: d.spice_level,
             dietary_tags: d.dietary_tags.iter().copied().collect(),
+            cuisine: d.cuisine,
         }
     }
 }

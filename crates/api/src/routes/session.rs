@@ -3,18 +3,60 @@
 use axum::Json;
 use axum::extract::State;
 use domain::profile::{DietaryTag, SpiceLevel};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use tower_sessions::SessionStore;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
+use crate::cookies::{AppCookies, VISIT_SUMMARY};
 use crate::error::{ApiError, Problem};
 use crate::session::visitor::VisitorSession;
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(get_session))
+    OpenApiRouter::new().routes(routes!(get_session, end_session))
+}
+
+pub const SUMMARY_COOKIE_DOC: &str = "`last_visit_summary`: signed cookie (purpose `visit-summary`, 30 days, HttpOnly) with the name, visit count and date of the last goodbye";
+
+/// What the goodbye leaves in the browser, and what the next visit reads.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "Ada", "visit_count": 4, "date": "2026-11-25T21:15:00Z"}))]
+pub struct VisitSummary {
+    pub name: Option<String>,
+    pub visit_count: u32,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub date: OffsetDateTime,
+}
+
+/// Say goodbye: the server-side session is destroyed (its record deleted
+/// from the store, the session cookie removed) and a signed summary of the
+/// visit stays in the browser for 30 days, so the next visit continues the
+/// count. Preferences, loyalty and VIP cookies are kept.
+#[utoipa::path(delete, path = "/session", tag = "session",
+    responses(
+        (status = 200, description = "Goodbye; the summary left in the browser", body = VisitSummary,
+            headers(("Set-Cookie" = String, description = "Removes the session cookie; sets `last_visit_summary`"))),
+        (status = 503, description = "The session store is unreachable; nothing was destroyed", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn end_session(
+    session: VisitorSession,
+    mut cookies: AppCookies,
+) -> Result<(AppCookies, Json<VisitSummary>), ApiError> {
+    let visits = session.visits().await?;
+    let profile = session.profile().await?;
+    session.0.flush().await?;
+    let now = OffsetDateTime::now_utc();
+    let summary = VisitSummary {
+        name: profile.map(|p| p.name.as_str().to_owned()),
+        visit_count: visits.count,
+        date: now.replace_nanosecond(0).unwrap_or(now),
+    };
+    cookies.write(&VISIT_SUMMARY, &summary)?;
+    Ok((cookies, Json(summary)))
 }
 
 /// The profile in brief.

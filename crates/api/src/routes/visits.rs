@@ -6,7 +6,11 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
+use domain::visits::Visits;
+
+use crate::cookies::{AppCookies, VISIT_SUMMARY};
 use crate::error::{ApiError, Problem};
+use crate::routes::session::VisitSummary;
 use crate::session::visitor::VisitorSession;
 use crate::state::AppState;
 
@@ -29,32 +33,54 @@ pub struct Welcome {
     #[serde(with = "time::serde::rfc3339::option")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub last_visit: Option<OffsetDateTime>,
-    /// From the profile, or null.
+    /// From the profile (or the last goodbye's summary), or null.
     pub name: Option<String>,
     /// From the profile, or null.
     pub favorite_dish: Option<String>,
 }
 
 /// Record a visit: the visit count goes up by one and the time is remembered.
+/// A new session of a browser that said goodbye (see `DELETE /session`)
+/// continues from its `last_visit_summary` cookie.
 #[utoipa::path(post, path = "/visits", tag = "visits",
+    params(("last_visit_summary" = Option<String>, Cookie, description = crate::routes::session::SUMMARY_COOKIE_DOC)),
     responses(
         (status = 200, description = "The visit is recorded", body = Welcome),
         (status = 503, description = "The session store is unreachable", body = Problem, content_type = "application/problem+json"),
     ))]
-async fn record_visit(session: VisitorSession) -> Result<Json<Welcome>, ApiError> {
+async fn record_visit(
+    session: VisitorSession,
+    mut cookies: AppCookies,
+) -> Result<(AppCookies, Json<Welcome>), ApiError> {
     let mut visits = session.visits().await?;
+    let mut summary_name = None;
+    if !visits.returning() {
+        if let Some((summary, _)) = cookies.read::<VisitSummary>(&VISIT_SUMMARY) {
+            visits = Visits {
+                count: summary.visit_count,
+                last_visit: Some(summary.date),
+            };
+            summary_name = summary.name;
+        }
+    }
     let now = OffsetDateTime::now_utc();
     let before = visits.record(now.replace_nanosecond(0).unwrap_or(now));
     session.set_visits(&visits).await?;
     let profile = session.profile().await?;
-    Ok(Json(Welcome {
-        returning: before.returning(),
-        visit_count: visits.count,
-        last_visit: before.last_visit,
-        name: profile.as_ref().map(|p| p.name.as_str().to_owned()),
-        favorite_dish: profile
-            .as_ref()
-            .and_then(|p| p.favorite_dish.as_ref())
-            .map(|f| f.as_str().to_owned()),
-    }))
+    Ok((
+        cookies,
+        Json(Welcome {
+            returning: before.returning(),
+            visit_count: visits.count,
+            last_visit: before.last_visit,
+            name: profile
+                .as_ref()
+                .map(|p| p.name.as_str().to_owned())
+                .or(summary_name),
+            favorite_dish: profile
+                .as_ref()
+                .and_then(|p| p.favorite_dish.as_ref())
+                .map(|f| f.as_str().to_owned()),
+        }),
+    ))
 }

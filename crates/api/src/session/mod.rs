@@ -3,6 +3,7 @@
 
 pub mod db_store;
 pub mod lock;
+pub mod rotation;
 pub mod store;
 pub mod visitor;
 

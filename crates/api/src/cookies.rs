@@ -1,0 +1,454 @@
+//! The cookie toolkit: signed cookies (tamper-proof, readable) and private
+//! cookies (encrypted and authenticated), on the `cookie` crate's signed and
+//! private jars, with what Django's signed cookies lack:
+//!
+//! - a key per purpose and name, derived from `SECRET_KEY`, so a value made
+//!   for one cookie never verifies as another;
+//! - the issue time inside the protected value, so `max_age` is enforced by
+//!   the server, not only by the browser;
+//! - key rotation: `SECRET_KEY` seals, `SECRET_KEY_FALLBACKS` only open; a
+//!   cookie opened with a fallback key is re-issued under the current key in
+//!   the same response, keeping its issue time;
+//! - a bad cookie (tampered, truncated, expired, wrong purpose, oversized) is
+//!   treated as absent: the default applies, a warning names the cookie (never
+//!   its value) and the response removes it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::response::{IntoResponseParts, ResponseParts};
+use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use time::OffsetDateTime;
+
+use crate::config::{Config, SecretKey};
+use crate::error::{ApiError, ProblemKind};
+use crate::state::AppState;
+
+/// Browsers drop cookies larger than this (name, value and attributes).
+pub const MAX_COOKIE_BYTES: usize = 4096;
+
+/// How a cookie's value is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seal {
+    /// Readable by the browser, but any change is detected.
+    Signed,
+    /// Encrypted and authenticated: neither readable nor changeable.
+    Private,
+}
+
+/// One kind of cookie the API issues.
+#[derive(Debug, Clone, Copy)]
+pub struct CookieSpec {
+    pub name: &'static str,
+    /// Django's `salt`: part of the key derivation.
+    pub purpose: &'static str,
+    pub seal: Seal,
+    pub max_age: Duration,
+}
+
+const DAY: u64 = 24 * 3600;
+
+pub const PREFERENCES: CookieSpec = CookieSpec {
+    name: "preferences",
+    purpose: "preferences",
+    seal: Seal::Private,
+    max_age: Duration::from_secs(365 * DAY),
+};
+
+pub const LOYALTY: CookieSpec = CookieSpec {
+    name: "loyalty",
+    purpose: "loyalty",
+    seal: Seal::Signed,
+    max_age: Duration::from_secs(30 * DAY),
+};
+
+pub const VIP: CookieSpec = CookieSpec {
+    name: "vip",
+    purpose: "vip",
+    seal: Seal::Signed,
+    max_age: Duration::from_secs(365 * DAY),
+};
+
+pub const VISIT_SUMMARY: CookieSpec = CookieSpec {
+    name: "last_visit_summary",
+    purpose: "visit-summary",
+    seal: Seal::Signed,
+    max_age: Duration::from_secs(30 * DAY),
+};
+
+/// Keys and attributes for every cookie the API issues.
+#[derive(Debug)]
+pub struct CookieKit {
+    current: SecretKey,
+    fallbacks: Vec<SecretKey>,
+    secure: bool,
+    same_site: SameSite,
+    domain: Option<String>,
+    path: String,
+}
+
+/// What opening a cookie found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Opened<T> {
+    /// Valid under the current key.
+    Current { value: T, issued_at: OffsetDateTime },
+    /// Valid under a fallback key: to be re-issued under the current one.
+    Fallback { value: T, issued_at: OffsetDateTime },
+    /// Not to be trusted; the reason is for the log.
+    Invalid(&'static str),
+}
+
+/// Issue times this far in the future are accepted (clock skew between instances).
+const FUTURE_SKEW: time::Duration = time::Duration::minutes(5);
+
+fn key_for(secret: &SecretKey, spec: &CookieSpec) -> cookie::Key {
+    secret.derive(&format!("cookie:{}:{}", spec.purpose, spec.name))
+}
+
+impl CookieKit {
+    pub fn new(config: &Config) -> Self {
+        let c = &config.session_cookie;
+        CookieKit {
+            current: config.secret_key.clone(),
+            fallbacks: config.secret_key_fallbacks.clone(),
+            secure: c.secure,
+            same_site: c.same_site,
+            domain: c.domain.clone(),
+            path: c.path.clone(),
+        }
+    }
+
+    /// The raw cookie value for `value` issued at `issued_at`, sealed with `secret`.
+    /// Public so tests can make cookies with other keys and times.
+    pub fn seal_with<T: Serialize>(
+        secret: &SecretKey,
+        spec: &CookieSpec,
+        value: &T,
+        issued_at: OffsetDateTime,
+    ) -> Result<String, serde_json::Error> {
+        let plain = format!(
+            "{}|{}",
+            issued_at.unix_timestamp(),
+            serde_json::to_string(value)?
+        );
+        let key = key_for(secret, spec);
+        let mut jar = cookie::CookieJar::new();
+        match spec.seal {
+            Seal::Signed => jar.signed_mut(&key).add(cookie::Cookie::new(
+                spec.name,
+                URL_SAFE_NO_PAD.encode(plain),
+            )),
+            Seal::Private => jar
+                .private_mut(&key)
+                .add(cookie::Cookie::new(spec.name, plain)),
+        }
+        Ok(jar
+            .get(spec.name)
+            .map(|c| c.value().to_owned())
+            .unwrap_or_default())
+    }
+
+    fn open_with(secret: &SecretKey, spec: &CookieSpec, raw: &str) -> Option<String> {
+        let key = key_for(secret, spec);
+        let mut jar = cookie::CookieJar::new();
+        jar.add_original(cookie::Cookie::new(spec.name, raw.to_owned()));
+        match spec.seal {
+            Seal::Signed => {
+                let encoded = jar.signed(&key).get(spec.name)?;
+                String::from_utf8(URL_SAFE_NO_PAD.decode(encoded.value()).ok()?).ok()
+            }
+            Seal::Private => jar
+                .private(&key)
+                .get(spec.name)
+                .map(|c| c.value().to_owned()),
+        }
+    }
+
+    /// Opens a raw cookie value: authenticity, purpose, age and shape.
+    pub fn open<T: DeserializeOwned>(
+        &self,
+        spec: &CookieSpec,
+        raw: &str,
+        now: OffsetDateTime,
+    ) -> Opened<T> {
+        if spec.name.len() + 1 + raw.len() > MAX_COOKIE_BYTES {
+            return Opened::Invalid("oversized");
+        }
+        let (plain, current) = match Self::open_with(&self.current, spec, raw) {
+            Some(p) => (p, true),
+            None => match self
+                .fallbacks
+                .iter()
+                .find_map(|k| Self::open_with(k, spec, raw))
+            {
+                Some(p) => (p, false),
+                None => {
+                    return Opened::Invalid(
+                        "signature or encryption does not verify (tampered, truncated, another purpose, or an unknown key)",
+                    );
+                }
+            },
+        };
+        let Some((ts, json)) = plain.split_once('|') else {
+            return Opened::Invalid("malformed");
+        };
+        let Some(issued_at) = ts
+            .parse::<i64>()
+            .ok()
+            .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok())
+        else {
+            return Opened::Invalid("malformed issue time");
+        };
+        let max_age = time::Duration::try_from(spec.max_age).unwrap_or(time::Duration::MAX);
+        if issued_at > now + FUTURE_SKEW {
+            return Opened::Invalid("issued in the future");
+        }
+        if now - issued_at >= max_age {
+            return Opened::Invalid("expired");
+        }
+        let Ok(value) = serde_json::from_str(json) else {
+            return Opened::Invalid("content does not decode");
+        };
+        if current {
+            Opened::Current { value, issued_at }
+        } else {
+            Opened::Fallback { value, issued_at }
+        }
+    }
+
+    fn build(&self, spec: &CookieSpec, value: String, max_age: Duration) -> Cookie<'static> {
+        let mut cookie = Cookie::build((spec.name, value))
+            .path(self.path.clone())
+            .http_only(true)
+            .secure(self.secure)
+            .same_site(self.same_site)
+            .max_age(time::Duration::try_from(max_age).unwrap_or(time::Duration::MAX))
+            .build();
+        if let Some(domain) = &self.domain {
+            cookie.set_domain(domain.clone());
+        }
+        cookie
+    }
+
+    fn removal(&self, spec: &CookieSpec) -> Cookie<'static> {
+        let mut cookie = Cookie::build(spec.name).path(self.path.clone()).build();
+        if let Some(domain) = &self.domain {
+            cookie.set_domain(domain.clone());
+        }
+        cookie
+    }
+}
+
+/// The request's cookies and the changes a handler makes to them; returned
+/// from the handler, it adds the `Set-Cookie` headers.
+pub struct AppCookies {
+    jar: CookieJar,
+    kit: Arc<CookieKit>,
+}
+
+impl FromRequestParts<AppState> for AppCookies {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(AppCookies {
+            jar: CookieJar::from_headers(&parts.headers),
+            kit: state.cookies.clone(),
+        })
+    }
+}
+
+impl IntoResponseParts for AppCookies {
+    type Error = std::convert::Infallible;
+
+    fn into_response_parts(self, res: ResponseParts) -> Result<ResponseParts, Self::Error> {
+        self.jar.into_response_parts(res)
+    }
+}
+
+impl AppCookies {
+    /// The cookie's value and issue time, or `None` when it is absent or not
+    /// to be trusted (then it is removed).
+    pub fn read<T: DeserializeOwned + Serialize>(
+        &mut self,
+        spec: &CookieSpec,
+    ) -> Option<(T, OffsetDateTime)> {
+        let raw = self.jar.get(spec.name)?.value().to_owned();
+        match self.kit.open::<T>(spec, &raw, OffsetDateTime::now_utc()) {
+            Opened::Current { value, issued_at } => Some((value, issued_at)),
+            Opened::Fallback { value, issued_at } => {
+                // Re-issued under the current key, with its original issue time and age.
+                match CookieKit::seal_with(&self.kit.current, spec, &value, issued_at) {
+                    Ok(sealed) => {
+                        let left = time::Duration::try_from(spec.max_age)
+                            .unwrap_or(time::Duration::MAX)
+                            - (OffsetDateTime::now_utc() - issued_at);
+                        let left = Duration::try_from(left).unwrap_or(Duration::ZERO);
+                        let cookie = self.kit.build(spec, sealed, left);
+                        self.jar = std::mem::take(&mut self.jar).add(cookie);
+                        tracing::info!(
+                            cookie = spec.name,
+                            "cookie made with a fallback key re-issued under the current key"
+                        );
+                    }
+                    Err(e) => {
+                        tracing::warn!(cookie = spec.name, error = %e, "re-issuing a cookie failed")
+                    }
+                }
+                Some((value, issued_at))
+            }
+            Opened::Invalid(reason) => {
+                tracing::warn!(
+                    cookie = spec.name,
+                    reason,
+                    "ignoring and removing a cookie that cannot be trusted"
+                );
+                self.remove(spec);
+                None
+            }
+        }
+    }
+
+    /// Sets the cookie to `value`, issued now. Refused with a 422 when the
+    /// cookie would exceed 4096 bytes.
+    pub fn write<T: Serialize>(&mut self, spec: &CookieSpec, value: &T) -> Result<(), ApiError> {
+        let sealed =
+            CookieKit::seal_with(&self.kit.current, spec, value, OffsetDateTime::now_utc())
+                .map_err(ApiError::internal)?;
+        let cookie = self.kit.build(spec, sealed, spec.max_age);
+        let size = cookie.to_string().len();
+        if size > MAX_COOKIE_BYTES {
+            return Err(ApiError::new(
+                ProblemKind::CookieTooLarge,
+                format!(
+                    "This would make the `{}` cookie {size} bytes long; browsers keep cookies of at most {MAX_COOKIE_BYTES} bytes. Send less data.",
+                    spec.name
+                ),
+            ));
+        }
+        self.jar = std::mem::take(&mut self.jar).add(cookie);
+        Ok(())
+    }
+
+    /// Removes the cookie, matching the path and domain it was set with.
+    pub fn remove(&mut self, spec: &CookieSpec) {
+        let removal = self.kit.removal(spec);
+        self.jar = std::mem::take(&mut self.jar).remove(removal);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secret(s: &str) -> SecretKey {
+        SecretKey::new(format!("{s:-<40}").into_bytes()).unwrap()
+    }
+
+    fn kit(current: &str, fallbacks: &[&str]) -> CookieKit {
+        CookieKit {
+            current: secret(current),
+            fallbacks: fallbacks.iter().map(|f| secret(f)).collect(),
+            secure: false,
+            same_site: SameSite::Lax,
+            domain: None,
+            path: "/".into(),
+        }
+    }
+
+    #[test]
+    fn every_way_a_cookie_can_be_wrong_is_caught() {
+        let kit = kit("new", &["old"]);
+        let now = OffsetDateTime::now_utc();
+        let value = serde_json::json!({"spent": "12.50"});
+        for spec in [LOYALTY, PREFERENCES] {
+            let good = CookieKit::seal_with(&kit.current, &spec, &value, now).unwrap();
+            assert!(matches!(
+                kit.open::<serde_json::Value>(&spec, &good, now),
+                Opened::Current { .. }
+            ));
+
+            // A flipped bit anywhere.
+            for i in [0, good.len() / 2, good.len() - 1] {
+                let mut bytes = good.clone().into_bytes();
+                bytes[i] ^= 0x01;
+                let flipped = String::from_utf8_lossy(&bytes).into_owned();
+                assert!(
+                    matches!(
+                        kit.open::<serde_json::Value>(&spec, &flipped, now),
+                        Opened::Invalid(_)
+                    ),
+                    "{} bit {i}",
+                    spec.name
+                );
+            }
+            // Truncated.
+            assert!(matches!(
+                kit.open::<serde_json::Value>(&spec, &good[..good.len() - 3], now),
+                Opened::Invalid(_)
+            ));
+            // Expired.
+            let old =
+                now - time::Duration::try_from(spec.max_age).unwrap() - time::Duration::seconds(1);
+            let expired = CookieKit::seal_with(&kit.current, &spec, &value, old).unwrap();
+            assert_eq!(
+                kit.open::<serde_json::Value>(&spec, &expired, now),
+                Opened::Invalid("expired")
+            );
+            // From a fallback key: accepted, flagged for re-issue.
+            let rotated = CookieKit::seal_with(&secret("old"), &spec, &value, now).unwrap();
+            assert!(matches!(
+                kit.open::<serde_json::Value>(&spec, &rotated, now),
+                Opened::Fallback { .. }
+            ));
+            // From an unknown key.
+            let stranger = CookieKit::seal_with(&secret("unknown"), &spec, &value, now).unwrap();
+            assert!(matches!(
+                kit.open::<serde_json::Value>(&spec, &stranger, now),
+                Opened::Invalid(_)
+            ));
+        }
+        // Moved to another cookie (another purpose and name).
+        let vip = CookieKit::seal_with(&kit.current, &VIP, &value, now).unwrap();
+        assert!(matches!(
+            kit.open::<serde_json::Value>(&LOYALTY, &vip, now),
+            Opened::Invalid(_)
+        ));
+        // Oversized.
+        let huge = "a".repeat(MAX_COOKIE_BYTES);
+        assert_eq!(
+            kit.open::<serde_json::Value>(&LOYALTY, &huge, now),
+            Opened::Invalid("oversized")
+        );
+    }
+
+    #[test]
+    fn private_cookies_do_not_show_their_content_and_signed_ones_do() {
+        let kit = kit("k", &[]);
+        let now = OffsetDateTime::now_utc();
+        let value = serde_json::json!({"theme": "dark-and-secret"});
+        let private = CookieKit::seal_with(&kit.current, &PREFERENCES, &value, now).unwrap();
+        let signed = CookieKit::seal_with(&kit.current, &LOYALTY, &value, now).unwrap();
+        let shows = |raw: &str| {
+            let decoded: Vec<u8> = [raw, &raw[raw.len().min(44)..]]
+                .iter()
+                .flat_map(|s| {
+                    URL_SAFE_NO_PAD
+                        .decode(s.trim_end_matches('='))
+                        .unwrap_or_default()
+                })
+                .collect();
+            String::from_utf8_lossy(&decoded).contains("dark-and-secret")
+        };
+        assert!(!private.contains("dark-and-secret") && !shows(&private));
+        assert!(shows(&signed));
+    }
+}

@@ -1,0 +1,169 @@
+//! Display preferences, in one private (encrypted) cookie: `/preferences`.
+//! The session is not touched, so preferences outlive logout and expiry.
+
+use axum::Json;
+use axum::http::StatusCode;
+use domain::preferences::{Cuisine, FontSize, Preferences, Theme};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::cookies::{AppCookies, PREFERENCES};
+use crate::error::{ApiError, FieldError, Problem};
+use crate::extract::AppJson;
+use crate::routes::profile::present;
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(
+        get_preferences,
+        put_preferences,
+        patch_preferences,
+        delete_preferences
+    ))
+}
+
+const PROBLEM: &str = "application/problem+json";
+pub const COOKIE_DOC: &str = "`preferences`: private cookie (AES-GCM encrypted and authenticated, key derived for the purpose `preferences`), one year, HttpOnly";
+
+/// Display preferences.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"preferred_cuisine": "italian", "theme": "dark", "font_size": "large", "reduced_motion": true}))]
+pub struct PreferencesView {
+    /// italian, indian, thai, chinese, japanese, mexican, american, british, mediterranean, french; or null.
+    #[schema(value_type = Option<String>)]
+    pub preferred_cuisine: Option<Cuisine>,
+    /// light, dark or system (default).
+    #[schema(value_type = String)]
+    pub theme: Theme,
+    /// small, medium (default), large or x-large.
+    #[schema(value_type = String)]
+    pub font_size: FontSize,
+    pub reduced_motion: bool,
+}
+
+impl From<Preferences> for PreferencesView {
+    fn from(p: Preferences) -> Self {
+        PreferencesView {
+            preferred_cuisine: p.preferred_cuisine,
+            theme: p.theme,
+            font_size: p.font_size,
+            reduced_motion: p.reduced_motion,
+        }
+    }
+}
+
+/// Preferences to set: PUT replaces all (absent fields take their
+/// defaults); PATCH changes the fields sent (`null` clears the cuisine).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"theme": "dark", "font_size": "large"}))]
+pub struct PreferencesInput {
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub preferred_cuisine: Option<Option<String>>,
+    #[schema(value_type = Option<String>)]
+    pub theme: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub font_size: Option<String>,
+    pub reduced_motion: Option<bool>,
+}
+
+impl PreferencesInput {
+    /// Applies the given fields over `base`, naming every invalid one.
+    fn apply(&self, mut base: Preferences) -> Result<Preferences, ApiError> {
+        let mut errors = Vec::new();
+        let mut check = |r: Result<(), domain::profile::ProfileError>| {
+            if let Err(e) = r {
+                errors.push(FieldError {
+                    field: e.field.to_owned(),
+                    message: e.message,
+                });
+            }
+        };
+        if let Some(c) = &self.preferred_cuisine {
+            check(match c {
+                None => {
+                    base.preferred_cuisine = None;
+                    Ok(())
+                }
+                Some(c) => c.parse().map(|c| base.preferred_cuisine = Some(c)),
+            });
+        }
+        if let Some(t) = &self.theme {
+            check(t.parse().map(|t| base.theme = t));
+        }
+        if let Some(f) = &self.font_size {
+            check(f.parse().map(|f| base.font_size = f));
+        }
+        if let Some(r) = self.reduced_motion {
+            base.reduced_motion = r;
+        }
+        if errors.is_empty() {
+            Ok(base)
+        } else {
+            Err(ApiError::invalid_fields(errors))
+        }
+    }
+}
+
+/// The browser's preferences, or the defaults.
+#[utoipa::path(get, path = "/preferences", tag = "preferences",
+    params(("preferences" = Option<String>, Cookie, description = COOKIE_DOC)),
+    responses((status = 200, description = "The preferences (defaults when the cookie is absent or cannot be trusted; an untrustworthy cookie is removed)", body = PreferencesView,
+        headers(("Set-Cookie" = String, description = "Only to remove a bad `preferences` cookie or re-issue one made with a fallback key")))))]
+async fn get_preferences(mut cookies: AppCookies) -> (AppCookies, Json<PreferencesView>) {
+    let prefs = current(&mut cookies);
+    (cookies, Json(prefs.into()))
+}
+
+pub fn current(cookies: &mut AppCookies) -> Preferences {
+    cookies
+        .read::<Preferences>(&PREFERENCES)
+        .map(|(p, _)| p)
+        .unwrap_or_default()
+}
+
+/// Replace the preferences.
+#[utoipa::path(put, path = "/preferences", tag = "preferences",
+    request_body = PreferencesInput,
+    responses(
+        (status = 200, description = "The stored preferences", body = PreferencesView,
+            headers(("Set-Cookie" = String, description = "Sets `preferences`: private cookie (encrypted and authenticated, purpose `preferences`), Max-Age one year, HttpOnly, Path and Domain as configured"))),
+        (status = 422, description = "An unknown cuisine, theme or font size", body = Problem, content_type = PROBLEM),
+    ))]
+async fn put_preferences(
+    mut cookies: AppCookies,
+    AppJson(input): AppJson<PreferencesInput>,
+) -> Result<(AppCookies, Json<PreferencesView>), ApiError> {
+    let prefs = input.apply(Preferences::default())?;
+    cookies.write(&PREFERENCES, &prefs)?;
+    Ok((cookies, Json(prefs.into())))
+}
+
+/// Change some preferences.
+#[utoipa::path(patch, path = "/preferences", tag = "preferences",
+    params(("preferences" = Option<String>, Cookie, description = COOKIE_DOC)),
+    request_body = PreferencesInput,
+    responses(
+        (status = 200, description = "The stored preferences", body = PreferencesView,
+            headers(("Set-Cookie" = String, description = "Sets `preferences`: private cookie (encrypted and authenticated, purpose `preferences`), Max-Age one year, HttpOnly, Path and Domain as configured"))),
+        (status = 422, description = "An unknown cuisine, theme or font size", body = Problem, content_type = PROBLEM),
+    ))]
+async fn patch_preferences(
+    mut cookies: AppCookies,
+    AppJson(input): AppJson<PreferencesInput>,
+) -> Result<(AppCookies, Json<PreferencesView>), ApiError> {
+    let prefs = input.apply(current(&mut cookies))?;
+    cookies.write(&PREFERENCES, &prefs)?;
+    Ok((cookies, Json(prefs.into())))
+}
+
+/// Forget the preferences: the cookie is removed.
+#[utoipa::path(delete, path = "/preferences", tag = "preferences",
+    responses((status = 204, description = "Removed",
+        headers(("Set-Cookie" = String, description = "Removes `preferences` (Max-Age=0, same path and domain)")))))]
+async fn delete_preferences(mut cookies: AppCookies) -> (AppCookies, StatusCode) {
+    cookies.remove(&PREFERENCES);
+    (cookies, StatusCode::NO_CONTENT)
+}
