@@ -263,6 +263,14 @@ impl TestApp {
         self.server = Some((tx, handle));
     }
 
+    /// Changes a configuration variable for the next `restart`.
+    pub fn set_var(&mut self, name: &str, value: Option<&str>) {
+        match value {
+            Some(v) => self.vars.insert(name.to_owned(), v.to_owned()),
+            None => self.vars.remove(name),
+        };
+    }
+
     /// Stops the service (gracefully) and starts it again on the same
     /// database and session store, on a new port. The client keeps its cookies.
     pub async fn restart(&mut self) {
@@ -398,4 +406,25 @@ pub fn session_cookie(headers: &HeaderMap) -> Option<String> {
         let (name, value) = pair.split_once('=')?;
         (name.trim() == COOKIE).then(|| value.trim().to_owned())
     })
+}
+
+/// A `Set-Cookie` header of a response for `name`, if any.
+pub fn set_cookie_for(headers: &HeaderMap, name: &str) -> Option<String> {
+    set_cookies(headers)
+        .into_iter()
+        .find(|c| c.starts_with(&format!("{name}=")))
+}
+
+/// The value part of a `Set-Cookie` header.
+pub fn cookie_value(set_cookie: &str) -> String {
+    let pair = set_cookie.split(';').next().unwrap_or("");
+    pair.split_once('=')
+        .map(|(_, v)| v.to_owned())
+        .unwrap_or_default()
+}
+
+/// Whether a `Set-Cookie` header removes its cookie.
+pub fn is_removal(set_cookie: &str) -> bool {
+    let lower = set_cookie.to_ascii_lowercase();
+    lower.contains("max-age=0") || lower.contains("expires=thu, 01 jan 1970")
 }

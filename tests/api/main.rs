@@ -5,6 +5,7 @@
 
 mod bad_input;
 mod cart;
+mod cookies;
 mod health;
 mod helpers;
 mod menu;

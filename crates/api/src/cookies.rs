@@ -324,7 +324,8 @@ impl AppCookies {
             CookieKit::seal_with(&self.kit.current, spec, value, OffsetDateTime::now_utc())
                 .map_err(ApiError::internal)?;
         let cookie = self.kit.build(spec, sealed, spec.max_age);
-        let size = cookie.to_string().len();
+        // As it goes on the wire: percent-encoded.
+        let size = cookie.encoded().to_string().len();
         if size > MAX_COOKIE_BYTES {
             return Err(ApiError::new(
                 ProblemKind::CookieTooLarge,

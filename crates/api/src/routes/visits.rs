@@ -54,14 +54,18 @@ async fn record_visit(
 ) -> Result<(AppCookies, Json<Welcome>), ApiError> {
     let mut visits = session.visits().await?;
     let mut summary_name = None;
-    if !visits.returning() {
-        if let Some((summary, _)) = cookies.read::<VisitSummary>(&VISIT_SUMMARY) {
-            visits = Visits {
-                count: summary.visit_count,
-                last_visit: Some(summary.date),
-            };
-            summary_name = summary.name;
-        }
+    // A new session of a browser that said goodbye continues its count.
+    let summary = if visits.returning() {
+        None
+    } else {
+        cookies.read::<VisitSummary>(&VISIT_SUMMARY).map(|(s, _)| s)
+    };
+    if let Some(summary) = summary {
+        visits = Visits {
+            count: summary.visit_count,
+            last_visit: Some(summary.date),
+        };
+        summary_name = summary.name;
     }
     let now = OffsetDateTime::now_utc();
     let before = visits.record(now.replace_nanosecond(0).unwrap_or(now));

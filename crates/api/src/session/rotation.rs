@@ -128,13 +128,9 @@ pub async fn resign_with_current_key(
         .get_all(header::SET_COOKIE)
         .iter()
         .any(|v| v.as_bytes().starts_with(prefix.as_bytes()));
-    if !sets_it {
-        if let Some(value) = keys.set_cookie(resigned) {
-            res.headers_mut().append(header::SET_COOKIE, value);
-            tracing::info!(
-                "session cookie signed with a fallback key re-issued under the current key"
-            );
-        }
+    if let Some(value) = keys.set_cookie(resigned).filter(|_| !sets_it) {
+        res.headers_mut().append(header::SET_COOKIE, value);
+        tracing::info!("session cookie signed with a fallback key re-issued under the current key");
     }
     res
 }
