@@ -530,3 +530,35 @@ async fn a_forged_visit_summary_does_not_continue_any_count() {
     );
     tokio::time::sleep(Duration::from_millis(1)).await;
 }
+
+#[tokio::test]
+async fn cookie_attributes_follow_the_configuration_and_removal_matches_them() {
+    let app = app()
+        .var("APP_ENV", "production")
+        .var("SESSION_COOKIE_DOMAIN", "127.0.0.1")
+        .var("SESSION_COOKIE_SAMESITE", "strict")
+        .spawn()
+        .await;
+    let res = app
+        .put_json("/api/v1/preferences", &json!({"theme": "light"}))
+        .await;
+    let set = set_cookie_for(res.headers(), "preferences").unwrap();
+    let a = attrs(&set);
+    for expected in [
+        "secure",
+        "httponly",
+        "samesite=strict",
+        "domain=127.0.0.1",
+        "path=/",
+    ] {
+        assert!(a.contains(&expected.to_owned()), "{expected}: {set}");
+    }
+    let res = app.delete("/api/v1/preferences").await;
+    let removal = set_cookie_for(res.headers(), "preferences").unwrap();
+    let a = attrs(&removal);
+    assert!(is_removal(&removal));
+    assert!(
+        a.contains(&"domain=127.0.0.1".to_owned()) && a.contains(&"path=/".to_owned()),
+        "{removal}"
+    );
+}

@@ -39,6 +39,15 @@ async fn the_spec_documents_every_endpoint_with_its_errors() {
         ("/api/v1/cart", &["get", "delete"]),
         ("/api/v1/cart/items", &["post"]),
         ("/api/v1/cart/items/{product_id}", &["put", "delete"]),
+        ("/api/v1/profile", &["get", "put", "patch", "delete"]),
+        ("/api/v1/visits", &["post"]),
+        ("/api/v1/session", &["get", "delete"]),
+        ("/api/v1/menu", &["get"]),
+        ("/api/v1/orders", &["get", "post"]),
+        ("/api/v1/orders/{id}", &["get"]),
+        ("/api/v1/preferences", &["get", "put", "patch", "delete"]),
+        ("/api/v1/loyalty", &["get"]),
+        ("/api/v1/vip", &["get", "post", "delete"]),
         ("/healthz", &["get"]),
         ("/readyz", &["get"]),
     ] {
@@ -98,4 +107,47 @@ async fn swagger_ui_is_served_from_the_binary() {
             );
         }
     }
+}
+
+#[tokio::test]
+async fn the_spec_shows_each_cookie_as_a_cookie_parameter_or_a_set_cookie_header() {
+    let spec: Value = serde_json::from_str(&committed_spec()).unwrap();
+    let op = |path: &str, method: &str| spec["paths"][path][method].clone();
+    let cookie_param = |op: &Value, name: &str| {
+        op["parameters"].as_array().into_iter().flatten().any(|p| {
+            p["in"] == "cookie"
+                && p["name"] == name
+                && p["description"]
+                    .as_str()
+                    .is_some_and(|d| d.contains("purpose"))
+        })
+    };
+    let sets_cookie = |op: &Value, status: &str| {
+        op["responses"][status]["headers"]
+            .get("Set-Cookie")
+            .is_some()
+    };
+
+    assert!(cookie_param(
+        &op("/api/v1/preferences", "get"),
+        "preferences"
+    ));
+    assert!(sets_cookie(&op("/api/v1/preferences", "put"), "200"));
+    assert!(sets_cookie(&op("/api/v1/preferences", "delete"), "204"));
+    assert!(cookie_param(&op("/api/v1/loyalty", "get"), "loyalty"));
+    assert!(cookie_param(&op("/api/v1/orders", "post"), "loyalty"));
+    assert!(cookie_param(&op("/api/v1/orders", "post"), "vip"));
+    assert!(sets_cookie(&op("/api/v1/orders", "post"), "201"));
+    assert!(cookie_param(&op("/api/v1/vip", "get"), "vip"));
+    assert!(sets_cookie(&op("/api/v1/vip", "post"), "201"));
+    assert!(sets_cookie(&op("/api/v1/session", "delete"), "200"));
+    assert!(cookie_param(
+        &op("/api/v1/visits", "post"),
+        "last_visit_summary"
+    ));
+    let scheme = &spec["components"]["securitySchemes"]["session_cookie"];
+    assert_eq!(
+        (scheme["in"].as_str(), scheme["name"].as_str()),
+        (Some("cookie"), Some("km_session"))
+    );
 }
