@@ -2,7 +2,6 @@
 
 use axum::Json;
 use axum::extract::State;
-use domain::profile::{DietaryTag, SpiceLevel};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use tower_sessions::SessionStore;
@@ -11,6 +10,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::cookies::{AppCookies, VISIT_SUMMARY};
 use crate::error::{ApiError, Problem};
+use crate::routes::profile::ProfileView;
 use crate::session::visitor::VisitorSession;
 use crate::state::AppState;
 
@@ -59,22 +59,11 @@ async fn end_session(
     Ok((cookies, Json(summary)))
 }
 
-/// The profile in brief.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ProfileSummary {
-    pub name: String,
-    pub favorite_dish: Option<String>,
-    #[schema(value_type = Vec<String>)]
-    pub dietary_restrictions: Vec<DietaryTag>,
-    #[schema(value_type = Option<String>)]
-    pub spice_level: Option<SpiceLevel>,
-}
-
 /// What the session knows, without changing it.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({
     "returning": true, "visit_count": 3, "last_visit": "2026-11-25T18:30:00Z",
-    "profile": {"name": "Ada", "favorite_dish": "Pad Thai", "dietary_restrictions": ["vegan"], "spice_level": "hot"},
+    "profile": {"name": "Ada", "favorite_dish": "Pad Thai", "dietary_restrictions": ["vegan"], "spice_level": "hot", "created_at": "2026-11-20T18:00:00Z"},
     "cart_item_count": 2, "expires_at": "2026-12-09T18:30:00Z"
 }))]
 pub struct SessionState {
@@ -84,7 +73,7 @@ pub struct SessionState {
     #[serde(with = "time::serde::rfc3339::option")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub last_visit: Option<OffsetDateTime>,
-    pub profile: Option<ProfileSummary>,
+    pub profile: Option<ProfileView>,
     /// Items in the cart, all lines counted.
     pub cart_item_count: u32,
     /// When the stored session expires unless changed again; null when
@@ -121,12 +110,7 @@ async fn get_session(
         returning: visits.returning(),
         visit_count: visits.count,
         last_visit: visits.last_visit,
-        profile: profile.map(|p| ProfileSummary {
-            name: p.name.as_str().to_owned(),
-            favorite_dish: p.favorite_dish.map(|f| f.as_str().to_owned()),
-            dietary_restrictions: p.dietary_restrictions.into_iter().collect(),
-            spice_level: p.spice_level,
-        }),
+        profile: profile.as_ref().map(ProfileView::from),
         cart_item_count: cart.item_count(),
         expires_at,
     }))
