@@ -263,6 +263,27 @@ impl TestApp {
         self.server = Some((tx, handle));
     }
 
+    /// Another instance of the service on the same database and session
+    /// store, as behind a load balancer. It stops when dropped.
+    pub async fn another_instance(&self) -> Instance {
+        let config = api::Config::from_vars(self.vars.clone()).expect("test configuration");
+        let application = Application::build(config).await.expect("the app builds");
+        let base = format!("http://{}", application.local_addr());
+        let (tx, rx) = oneshot::channel::<()>();
+        let handle = tokio::spawn(async move {
+            application
+                .run_until(async {
+                    let _ = rx.await;
+                })
+                .await
+                .expect("the app serves");
+        });
+        Instance {
+            base,
+            server: Some((tx, handle)),
+        }
+    }
+
     /// Changes a configuration variable for the next `restart`.
     pub fn set_var(&mut self, name: &str, value: Option<&str>) {
         match value {
@@ -357,6 +378,20 @@ impl TestApp {
 }
 
 impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some((tx, handle)) = self.server.take() {
+            let _ = tx.send(());
+            handle.abort();
+        }
+    }
+}
+
+pub struct Instance {
+    pub base: String,
+    server: Option<(oneshot::Sender<()>, JoinHandle<()>)>,
+}
+
+impl Drop for Instance {
     fn drop(&mut self) {
         if let Some((tx, handle)) = self.server.take() {
             let _ = tx.send(());

@@ -225,3 +225,31 @@ async fn parallel_changes_from_one_visitor_are_all_kept() {
         assert_eq!(cart["item_count"], 1 + 12 * 2, "{backend:?}: {cart}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs TEST_DATABASE_URL and TEST_REDIS_URL; run with -- --include-ignored"]
+async fn parallel_changes_spread_over_two_instances_are_all_kept() {
+    assert!(
+        services().is_some(),
+        "set TEST_DATABASE_URL and TEST_REDIS_URL"
+    );
+    let app = app().backend(Backend::Redis).spawn().await;
+    let other = app.another_instance().await;
+    assert_eq!(app.add(1, 1).await.status(), 201);
+    // The cookie store is per host, so both instances get the same session cookie.
+    let adds = (2..=20).map(|id| {
+        let base = if id % 2 == 0 { &app.base } else { &other.base };
+        app.client
+            .post(format!("{base}/api/v1/cart/items"))
+            .json(&json!({"product_id": id, "quantity": 1}))
+            .send()
+    });
+    let results = futures_util::future::join_all(adds).await;
+    let statuses: Vec<u16> = results
+        .into_iter()
+        .map(|r| r.unwrap().status().as_u16())
+        .collect();
+    assert!(statuses.iter().all(|s| *s == 201), "{statuses:?}");
+    let cart = app.cart().await;
+    assert_eq!(cart["lines"].as_array().unwrap().len(), 20, "{cart}");
+}

@@ -26,6 +26,15 @@ pub enum SessionBackend {
     Redis,
 }
 
+/// How requests that change one session are made to take turns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionLock {
+    /// Within this process: enough for one instance.
+    Process,
+    /// Also across instances, with a lock key in Redis.
+    Redis,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
     Pretty,
@@ -94,6 +103,7 @@ pub struct Config {
     pub session_backend: SessionBackend,
     pub redis_url: Option<String>,
     pub redis_pool_size: usize,
+    pub session_lock: SessionLock,
     pub secret_key: SecretKey,
     /// Older secrets: they only verify and decrypt, so that cookies made
     /// with them keep working (and are re-issued) after a rotation.
@@ -190,6 +200,21 @@ impl Config {
             ));
         }
         let redis_pool_size = parse_num(&get, "REDIS_POOL_SIZE", 4usize)?.max(1);
+        let session_lock = match get("SESSION_LOCK").as_deref() {
+            None if session_backend == SessionBackend::Redis => SessionLock::Redis,
+            None | Some("process") => SessionLock::Process,
+            Some("redis") if session_backend == SessionBackend::Redis => SessionLock::Redis,
+            Some("redis") => {
+                return Err(ConfigError::new(
+                    "SESSION_LOCK=redis needs SESSION_BACKEND=redis",
+                ));
+            }
+            Some(other) => {
+                return Err(ConfigError::new(format!(
+                    "SESSION_LOCK must be `process` or `redis`, not `{other}`"
+                )));
+            }
+        };
 
         let secret_key = match get("SECRET_KEY") {
             Some(key) => SecretKey::new(key.into_bytes())?,
@@ -302,6 +327,7 @@ impl Config {
             session_backend,
             redis_url,
             redis_pool_size,
+            session_lock,
             secret_key,
             secret_key_fallbacks,
             session_cookie,
@@ -448,6 +474,22 @@ mod tests {
         let err = Config::from_vars(vars(&[("SECRET_KEY", KEY), ("SESSION_BACKEND", "redis")]))
             .unwrap_err();
         assert!(err.to_string().contains("REDIS_URL"), "{err}");
+    }
+
+    #[test]
+    fn redis_sessions_lock_in_redis_by_default() {
+        let c = Config::from_vars(vars(&[
+            ("SECRET_KEY", KEY),
+            ("SESSION_BACKEND", "redis"),
+            ("REDIS_URL", "redis://127.0.0.1:6379"),
+        ]))
+        .unwrap();
+        assert_eq!(c.session_lock, SessionLock::Redis);
+        let c = Config::from_vars(vars(&[("SECRET_KEY", KEY)])).unwrap();
+        assert_eq!(c.session_lock, SessionLock::Process);
+        let err =
+            Config::from_vars(vars(&[("SECRET_KEY", KEY), ("SESSION_LOCK", "redis")])).unwrap_err();
+        assert!(err.to_string().contains("SESSION_BACKEND=redis"), "{err}");
     }
 
     #[test]

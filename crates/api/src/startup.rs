@@ -28,7 +28,7 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::config::{Config, SessionBackend};
+use crate::config::{Config, SessionBackend, SessionLock};
 use crate::cookies::CookieKit;
 use crate::db;
 use crate::db::catalog::Catalog;
@@ -77,7 +77,7 @@ pub fn app(config: &Config, state: AppState) -> Router {
         ))
         .layer(session::layer(config, state.sessions.clone()))
         .layer(middleware::from_fn_with_state(
-            SessionLocks::new(&config.session_cookie.name),
+            session_locks(config, &state.sessions),
             serialize_session_writes,
         ))
         .layer(middleware::from_fn_with_state(
@@ -135,6 +135,17 @@ pub fn app(config: &Config, state: AppState) -> Router {
             // Enforced by every body extractor, with or without a Content-Length.
             .layer(DefaultBodyLimit::max(config.body_limit_bytes)),
     )
+}
+
+fn session_locks(config: &Config, sessions: &AnyStore) -> Arc<SessionLocks> {
+    match (config.session_lock, sessions) {
+        (SessionLock::Redis, AnyStore::Redis(_, pool)) => SessionLocks::with_redis(
+            &config.session_cookie.name,
+            pool.clone(),
+            config.request_timeout,
+        ),
+        _ => SessionLocks::new(&config.session_cookie.name),
+    }
 }
 
 async fn not_found(req: Request) -> ApiError {

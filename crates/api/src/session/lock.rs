@@ -8,29 +8,63 @@
 //! Holding a per-session lock from before the load until after the save makes
 //! such requests take turns, so each sees the previous one's result.
 //!
-//! The lock lives in this process: it covers every request that reaches this
-//! instance. Requests for one session spread over several instances are not
-//! serialized by it (see the README).
+//! Requests first queue in this process; with `SESSION_LOCK=redis` (the
+//! default for Redis sessions) the turn is also taken in Redis, so requests
+//! of one session spread over several instances take turns as well.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::extract::{Request, State};
 use axum::http::{Method, header};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
+use tower_sessions_redis_store::fred::prelude::{KeysInterface, LuaInterface, Pool};
+use tower_sessions_redis_store::fred::types::{Expiration, SetOptions};
 
-#[derive(Debug, Default)]
+use crate::error::{ApiError, ProblemKind};
+
+/// Releases a Redis lock only if this request still holds it.
+const RELEASE: &str = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
+
+#[derive(Debug)]
+struct RedisLock {
+    pool: Pool,
+    /// How long a lock outlives a crashed holder.
+    ttl: Duration,
+    /// How long a request waits for its turn.
+    wait: Duration,
+}
+
+#[derive(Debug)]
 pub struct SessionLocks {
     cookie_name: String,
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    redis: Option<RedisLock>,
 }
 
 impl SessionLocks {
+    /// Locks within this process only.
     pub fn new(cookie_name: &str) -> Arc<Self> {
         Arc::new(SessionLocks {
             cookie_name: cookie_name.to_owned(),
             locks: Mutex::new(HashMap::new()),
+            redis: None,
+        })
+    }
+
+    /// Locks within this process, then in Redis. `request_timeout` bounds
+    /// both the wait for a turn and how long a lock can be held.
+    pub fn with_redis(cookie_name: &str, pool: Pool, request_timeout: Duration) -> Arc<Self> {
+        Arc::new(SessionLocks {
+            cookie_name: cookie_name.to_owned(),
+            locks: Mutex::new(HashMap::new()),
+            redis: Some(RedisLock {
+                pool,
+                ttl: request_timeout + Duration::from_secs(5),
+                wait: request_timeout,
+            }),
         })
     }
 
@@ -47,11 +81,6 @@ impl SessionLocks {
         }
     }
 
-    /// How many sessions have a request in flight or waiting (for tests and metrics).
-    pub fn in_use(&self) -> usize {
-        self.locks.lock().unwrap_or_else(|p| p.into_inner()).len()
-    }
-
     fn session_cookie(&self, req: &Request) -> Option<String> {
         req.headers()
             .get_all(header::COOKIE)
@@ -61,6 +90,50 @@ impl SessionLocks {
             .filter_map(|pair| pair.trim().split_once('='))
             .find(|(name, _)| *name == self.cookie_name)
             .map(|(_, value)| value.to_owned())
+    }
+}
+
+impl RedisLock {
+    /// Waits for the session's Redis lock; returns the token that holds it.
+    async fn acquire(&self, key: &str) -> Result<String, ApiError> {
+        let token = format!("{:032x}", rand::random::<u128>());
+        let ttl_ms = i64::try_from(self.ttl.as_millis()).unwrap_or(i64::MAX);
+        let deadline = Instant::now() + self.wait;
+        let mut pause = Duration::from_millis(1);
+        loop {
+            let taken: Option<String> = self
+                .pool
+                .set(
+                    key,
+                    token.as_str(),
+                    Some(Expiration::PX(ttl_ms)),
+                    Some(SetOptions::NX),
+                    false,
+                )
+                .await
+                .map_err(|e| ApiError::unavailable("session store", e))?;
+            if taken.is_some() {
+                return Ok(token);
+            }
+            if Instant::now() + pause > deadline {
+                return Err(ApiError::new(
+                    ProblemKind::ServiceUnavailable,
+                    "Another change to this session is still running; try again in a moment.",
+                ));
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(20));
+        }
+    }
+
+    async fn release(&self, key: &str, token: &str) {
+        let released: Result<i64, _> = self
+            .pool
+            .eval(RELEASE, vec![key.to_owned()], vec![token.to_owned()])
+            .await;
+        if let Err(e) = released {
+            tracing::warn!(error = %e, "releasing a session lock failed; it expires by itself");
+        }
     }
 }
 
@@ -81,7 +154,20 @@ pub async fn serialize_session_writes(
     let lock = locks.lock_for(&key);
     let response = {
         let _turn = lock.lock().await;
-        next.run(req).await
+        match &locks.redis {
+            None => next.run(req).await,
+            Some(redis) => {
+                let redis_key = format!("km:session-lock:{key}");
+                match redis.acquire(&redis_key).await {
+                    Ok(token) => {
+                        let response = next.run(req).await;
+                        redis.release(&redis_key, &token).await;
+                        response
+                    }
+                    Err(e) => e.into_response(),
+                }
+            }
+        }
     };
     drop(lock);
     locks.release(&key);
