@@ -18,6 +18,7 @@
 #                       a URL you give is never flushed)
 #   BENCH_SKIP_BUILD=1  do not run `cargo build --release -p api`
 #   BENCH_VERBOSE=1     also print wrk's full output (to stderr)
+#   BENCH_SESSION_LOCK  process (default, as the service) or redis (several instances)
 #
 # Needs curl, psql, redis-cli and python3; installs wrk with apt-get when it
 # is missing. Dropping the database at exit uses DROP DATABASE ... WITH (FORCE),
@@ -163,6 +164,7 @@ env -i \
     LISTEN_ADDR="127.0.0.1:$PORT" \
     DATABASE_URL="$DATABASE_URL" \
     SESSION_BACKEND=redis \
+    SESSION_LOCK="${BENCH_SESSION_LOCK:-process}" \
     REDIS_URL="$REDIS_URL" \
     SECRET_KEY="$SECRET_KEY_FIXED" \
     SESSION_COOKIE_NAME="$COOKIE_NAME" \

@@ -233,7 +233,11 @@ async fn parallel_changes_spread_over_two_instances_are_all_kept() {
         services().is_some(),
         "set TEST_DATABASE_URL and TEST_REDIS_URL"
     );
-    let app = app().backend(Backend::Redis).spawn().await;
+    let app = app()
+        .backend(Backend::Redis)
+        .var("SESSION_LOCK", "redis")
+        .spawn()
+        .await;
     let other = app.another_instance().await;
     assert_eq!(app.add(1, 1).await.status(), 201);
     // The cookie store is per host, so both instances get the same session cookie.

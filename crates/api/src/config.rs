@@ -201,7 +201,6 @@ impl Config {
         }
         let redis_pool_size = parse_num(&get, "REDIS_POOL_SIZE", 4usize)?.max(1);
         let session_lock = match get("SESSION_LOCK").as_deref() {
-            None if session_backend == SessionBackend::Redis => SessionLock::Redis,
             None | Some("process") => SessionLock::Process,
             Some("redis") if session_backend == SessionBackend::Redis => SessionLock::Redis,
             Some("redis") => {
@@ -477,16 +476,18 @@ mod tests {
     }
 
     #[test]
-    fn redis_sessions_lock_in_redis_by_default() {
-        let c = Config::from_vars(vars(&[
+    fn the_redis_session_lock_is_opt_in_and_needs_redis_sessions() {
+        let redis = [
             ("SECRET_KEY", KEY),
             ("SESSION_BACKEND", "redis"),
             ("REDIS_URL", "redis://127.0.0.1:6379"),
-        ]))
-        .unwrap();
-        assert_eq!(c.session_lock, SessionLock::Redis);
-        let c = Config::from_vars(vars(&[("SECRET_KEY", KEY)])).unwrap();
+        ];
+        let c = Config::from_vars(vars(&redis)).unwrap();
         assert_eq!(c.session_lock, SessionLock::Process);
+        let mut with_lock = redis.to_vec();
+        with_lock.push(("SESSION_LOCK", "redis"));
+        let c = Config::from_vars(vars(&with_lock)).unwrap();
+        assert_eq!(c.session_lock, SessionLock::Redis);
         let err =
             Config::from_vars(vars(&[("SECRET_KEY", KEY), ("SESSION_LOCK", "redis")])).unwrap_err();
         assert!(err.to_string().contains("SESSION_BACKEND=redis"), "{err}");

@@ -8,9 +8,10 @@
 //! Holding a per-session lock from before the load until after the save makes
 //! such requests take turns, so each sees the previous one's result.
 //!
-//! Requests first queue in this process; with `SESSION_LOCK=redis` (the
-//! default for Redis sessions) the turn is also taken in Redis, so requests
-//! of one session spread over several instances take turns as well.
+//! Requests first queue in this process; with `SESSION_LOCK=redis` the turn
+//! is also taken in Redis, so requests of one session spread over several
+//! instances take turns as well. That costs two more Redis round trips per
+//! change, so it is for deployments that run more than one instance.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
