@@ -16,7 +16,7 @@ test:
 
 # Run the tests against the local PostgreSQL and Redis as well
 test-services:
-    TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432 TEST_REDIS_URL=redis://127.0.0.1:6379 cargo test --workspace
+    TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432 TEST_REDIS_URL=redis://127.0.0.1:6379 cargo test --workspace -- --include-ignored
 
 # Regenerate openapi/openapi.json from the code
 openapi:

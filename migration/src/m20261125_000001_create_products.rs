@@ -21,6 +21,12 @@ pub enum Products {
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
+    /// One transaction on every backend, SQLite too: a migration that fails
+    /// half-way leaves nothing behind, and the next start runs it again.
+    fn use_transaction(&self) -> Option<bool> {
+        Some(true)
+    }
+
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         manager
             .create_table(

@@ -126,6 +126,12 @@ const DEMO_MENU: &[(&str, &str, i64, i32)] = &[
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
+    /// One transaction on every backend, SQLite too: a migration that fails
+    /// half-way leaves nothing behind, and the next start runs it again.
+    fn use_transaction(&self) -> Option<bool> {
+        Some(true)
+    }
+
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         let mut insert = Query::insert();
         insert.into_table(Products::Table).columns([

@@ -258,3 +258,62 @@ async fn a_garbage_or_forged_session_cookie_starts_a_fresh_session() {
     // The real visitor's cart is untouched.
     assert_eq!(app.cart().await["lines"][0]["product_id"], 1);
 }
+
+#[tokio::test]
+async fn a_change_sent_from_another_site_is_refused_and_changes_nothing() {
+    let (app, before) = with_a_cart().await;
+    let own_origin = app.base.clone();
+    let post = |origin: Option<&str>, fetch_site: Option<&str>| {
+        let mut req = app
+            .client
+            .post(app.url("/api/v1/cart/items"))
+            .json(&json!({"product_id": 2}));
+        if let Some(o) = origin {
+            req = req.header("origin", o);
+        }
+        if let Some(f) = fetch_site {
+            req = req.header("sec-fetch-site", f);
+        }
+        req.send()
+    };
+    let res = post(Some("http://evil.example"), None).await.unwrap();
+    let body = assert_problem(res, 403, "cross-site-request").await;
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("http://evil.example"),
+        "{body}"
+    );
+    assert_problem(
+        post(Some("null"), None).await.unwrap(),
+        403,
+        "cross-site-request",
+    )
+    .await;
+    assert_problem(
+        post(None, Some("cross-site")).await.unwrap(),
+        403,
+        "cross-site-request",
+    )
+    .await;
+    let res = app
+        .client
+        .post(app.url("/api/v1/orders"))
+        .header("origin", "http://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_problem(res, 403, "cross-site-request").await;
+    assert_eq!(app.cart().await, before);
+
+    // The API's own origin (Swagger UI) and clients that send no Origin (curl) may.
+    assert_eq!(
+        post(Some(&own_origin), Some("same-origin"))
+            .await
+            .unwrap()
+            .status(),
+        201
+    );
+    assert_eq!(post(None, None).await.unwrap().status(), 200);
+}

@@ -395,28 +395,50 @@ fn is_cookie_name(name: &str) -> bool {
 /// so sessions survive a restart without any set-up.
 fn dev_secret_key(data_dir: &Path) -> Result<SecretKey, ConfigError> {
     let path = data_dir.join("secret_key");
-    match std::fs::read_to_string(&path) {
-        Ok(existing) => SecretKey::new(existing.trim().as_bytes().to_vec()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            std::fs::create_dir_all(data_dir).map_err(|e| {
-                ConfigError::new(format!(
-                    "cannot create the data folder {}: {e}",
-                    data_dir.display()
-                ))
-            })?;
-            let mut bytes = [0u8; 32];
-            rand::rngs::OsRng.fill_bytes(&mut bytes);
-            let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-            write_private(&path, &hex).map_err(|e| {
-                ConfigError::new(format!(
-                    "cannot write the development secret to {}: {e}",
-                    path.display()
-                ))
-            })?;
-            SecretKey::new(hex.into_bytes())
-        }
+    let read = |path: &Path| -> Result<SecretKey, ConfigError> {
+        let existing = std::fs::read_to_string(path).map_err(|e| {
+            ConfigError::new(format!(
+                "cannot read the development secret {}: {e}",
+                path.display()
+            ))
+        })?;
+        SecretKey::new(existing.trim().as_bytes().to_vec()).map_err(|_| {
+            ConfigError::new(format!(
+                "the development secret {} is shorter than {} characters; delete it to have a new one made, or set SECRET_KEY",
+                path.display(),
+                SecretKey::MIN_LEN
+            ))
+        })
+    };
+    if path.exists() {
+        return read(&path);
+    }
+    std::fs::create_dir_all(data_dir).map_err(|e| {
+        ConfigError::new(format!(
+            "cannot create the data folder {}: {e}",
+            data_dir.display()
+        ))
+    })?;
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    // Written whole to a file of its own, then moved into place: a crash
+    // leaves no half-written secret, and two processes starting at once
+    // agree on the one that landed first.
+    let tmp = data_dir.join(format!("secret_key.{:016x}.tmp", rand::random::<u64>()));
+    write_private(&tmp, &hex).map_err(|e| {
+        ConfigError::new(format!(
+            "cannot write the development secret to {}: {e}",
+            tmp.display()
+        ))
+    })?;
+    let placed = std::fs::hard_link(&tmp, &path);
+    std::fs::remove_file(&tmp).ok();
+    match placed {
+        Ok(()) => SecretKey::new(hex.into_bytes()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => read(&path),
         Err(e) => Err(ConfigError::new(format!(
-            "cannot read the development secret {}: {e}",
+            "cannot write the development secret to {}: {e}",
             path.display()
         ))),
     }
@@ -431,7 +453,9 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    options.open(path)?.write_all(contents.as_bytes())
+    let mut file = options.open(path)?;
+    file.write_all(contents.as_bytes())?;
+    file.sync_all()
 }
 
 #[cfg(test)]

@@ -26,12 +26,13 @@ pub enum ProblemKind {
     EmptyCart,
     CartNotOrderable,
     CookieTooLarge,
+    CrossSiteRequest,
     ServiceUnavailable,
     Internal,
 }
 
 impl ProblemKind {
-    pub const ALL: [ProblemKind; 15] = [
+    pub const ALL: [ProblemKind; 16] = [
         ProblemKind::MalformedRequest,
         ProblemKind::ValidationFailed,
         ProblemKind::NotFound,
@@ -45,6 +46,7 @@ impl ProblemKind {
         ProblemKind::EmptyCart,
         ProblemKind::CartNotOrderable,
         ProblemKind::CookieTooLarge,
+        ProblemKind::CrossSiteRequest,
         ProblemKind::ServiceUnavailable,
         ProblemKind::Internal,
     ];
@@ -64,6 +66,7 @@ impl ProblemKind {
             ProblemKind::EmptyCart => "empty-cart",
             ProblemKind::CartNotOrderable => "cart-not-orderable",
             ProblemKind::CookieTooLarge => "cookie-too-large",
+            ProblemKind::CrossSiteRequest => "cross-site-request",
             ProblemKind::ServiceUnavailable => "service-unavailable",
             ProblemKind::Internal => "internal-error",
         }
@@ -84,6 +87,7 @@ impl ProblemKind {
             ProblemKind::EmptyCart => "Empty cart",
             ProblemKind::CartNotOrderable => "Some lines cannot be ordered",
             ProblemKind::CookieTooLarge => "Cookie too large",
+            ProblemKind::CrossSiteRequest => "Cross-site request refused",
             ProblemKind::ServiceUnavailable => "Service unavailable",
             ProblemKind::Internal => "Internal server error",
         }
@@ -104,6 +108,7 @@ impl ProblemKind {
             ProblemKind::EmptyCart => StatusCode::UNPROCESSABLE_ENTITY,
             ProblemKind::CartNotOrderable => StatusCode::CONFLICT,
             ProblemKind::CookieTooLarge => StatusCode::UNPROCESSABLE_ENTITY,
+            ProblemKind::CrossSiteRequest => StatusCode::FORBIDDEN,
             ProblemKind::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ProblemKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -114,6 +119,7 @@ impl ProblemKind {
     pub fn for_status(status: StatusCode) -> ProblemKind {
         match status {
             StatusCode::NOT_FOUND => ProblemKind::NotFound,
+            StatusCode::FORBIDDEN => ProblemKind::CrossSiteRequest,
             StatusCode::METHOD_NOT_ALLOWED => ProblemKind::MethodNotAllowed,
             StatusCode::UNSUPPORTED_MEDIA_TYPE => ProblemKind::UnsupportedMediaType,
             StatusCode::PAYLOAD_TOO_LARGE => ProblemKind::PayloadTooLarge,
@@ -258,6 +264,12 @@ impl ApiError {
             lines: Vec::new(),
             source: Some(source.into()),
         }
+    }
+
+    /// Replaces the detail a client reads.
+    pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = detail.into();
+        self
     }
 
     /// Names the cart lines behind the problem.

@@ -34,6 +34,7 @@ use crate::db;
 use crate::db::catalog::Catalog;
 use crate::error::{ApiError, problem_for_bare_errors};
 use crate::openapi::ApiDoc;
+use crate::origin::{AllowedOrigins, refuse_cross_site_writes};
 use crate::routes;
 use crate::session::lock::{SessionLocks, serialize_session_writes};
 use crate::session::rotation::{SessionCookieKeys, resign_with_current_key};
@@ -70,12 +71,19 @@ pub fn openapi_json() -> String {
 pub fn app(config: &Config, state: AppState) -> Router {
     let (api, probes, spec) = route_parts();
 
-    let api = api
+    let mut api = api
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CACHE_CONTROL,
             HeaderValue::from_static("no-store"),
         ))
-        .layer(session::layer(config, state.sessions.clone()))
+        .layer(session::layer(config, state.sessions.clone()));
+    if config.session_cookie.expire_at_browser_close {
+        api = api.layer(middleware::map_response_with_state(
+            Arc::<str>::from(config.session_cookie.name.as_str()),
+            session::browser_session_cookie,
+        ));
+    }
+    let api = api
         .layer(middleware::from_fn_with_state(
             session_locks(config, &state.sessions),
             serialize_session_writes,
@@ -83,6 +91,10 @@ pub fn app(config: &Config, state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(
             SessionCookieKeys::new(config),
             resign_with_current_key,
+        ))
+        .layer(middleware::from_fn_with_state(
+            AllowedOrigins::new(&config.cors_allowed_origins),
+            refuse_cross_site_writes,
         ));
 
     let mut router = Router::new()

@@ -28,10 +28,12 @@ pub struct RecommendedDish {
 /// The menu for this visitor.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PersonalMenu {
-    /// Dishes that satisfy every dietary restriction of the profile, ranked
-    /// by closeness to the preferred spice level, then the favorite, then name.
+    /// Dishes that satisfy every dietary restriction of the profile (and,
+    /// with a preferred spice level, are at most one step from it unless they
+    /// are the favorite), ranked by closeness to the preferred spice level,
+    /// then the favorite, then the preferred cuisine, then name.
     pub recommended: Vec<RecommendedDish>,
-    /// Every other available dish, by name.
+    /// Every other available dish: the preferred cuisine first, then by name.
     pub others: Vec<Product>,
 }
 

@@ -149,17 +149,37 @@ async fn place_order(
         })
         .collect();
 
-    let stored = match orders::place(&state.db, lines).await {
-        Ok(stored) => stored,
+    // Storing the order and recording it in the session run as a task of
+    // their own: a timeout or a client hanging up cannot stop them half-way
+    // (order stored, cart still full).
+    let VisitorSession(raw_session) = session;
+    let (db, catalog) = (state.db.clone(), state.catalog.clone());
+    let task = tokio::spawn(async move {
+        let stored = orders::place(&db, lines).await?;
+        let session = VisitorSession(raw_session);
+        let recorded = record_in_session(&session, stored.order.id).await;
+        if let Err(e) = catalog.invalidate().await {
+            tracing::warn!(error = %e, "menu reload after an order failed; the cache catches up within its TTL");
+        }
+        Ok::<_, PlaceError>((stored, recorded))
+    });
+    let stored = match task.await.map_err(ApiError::internal)? {
+        Ok((stored, Ok(()))) => stored,
+        Ok((stored, Err(e))) => {
+            tracing::error!(order_id = stored.order.id, error = ?e, "order stored but the session was not updated");
+            return Err(ApiError::unavailable(
+                "session store",
+                anyhow::anyhow!("session save after order {}", stored.order.id),
+            )
+            .with_detail(format!(
+                "Order {} was placed and the stock taken, but this session could not be updated: the cart still shows the ordered dishes. Do not order again; quote order {} to the restaurant.",
+                stored.order.id, stored.order.id
+            )));
+        }
         Err(PlaceError::Refused(refused)) => return Err(refused_error(refused)),
         Err(PlaceError::Db(e)) => return Err(e.into()),
     };
-    if let Err(e) = state.catalog.invalidate().await {
-        tracing::warn!(error = %e, "menu reload after an order failed; the cache catches up within its TTL");
-    }
 
-    session.set_cart(&domain::Cart::new()).await?;
-    session.remember_order(stored.order.id).await?;
     // The order is stored: the browser's loyalty total and VIP points grow.
     let total = Money::from_minor_units(stored.order.total_cents);
     if let Err(e) =
@@ -176,6 +196,14 @@ async fn place_order(
         Json(OrderView::from(stored)),
     )
         .into_response())
+}
+
+/// Empties the cart and remembers the order, saved to the store at once.
+async fn record_in_session(session: &VisitorSession, order_id: i32) -> Result<(), ApiError> {
+    session.set_cart(&domain::Cart::new()).await?;
+    session.remember_order(order_id).await?;
+    session.0.save().await?;
+    Ok(())
 }
 
 fn parse_special_requests(

@@ -3,6 +3,7 @@
 
 use axum::Json;
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use domain::preferences::{Cuisine, FontSize, Preferences, Theme};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -135,10 +136,20 @@ pub fn current(cookies: &mut AppCookies) -> Preferences {
 async fn put_preferences(
     mut cookies: AppCookies,
     AppJson(input): AppJson<PreferencesInput>,
-) -> Result<(AppCookies, Json<PreferencesView>), ApiError> {
-    let prefs = input.apply(Preferences::default())?;
-    cookies.write(&PREFERENCES, &prefs)?;
-    Ok((cookies, Json(prefs.into())))
+) -> Response {
+    let result = input
+        .apply(Preferences::default())
+        .and_then(|prefs| cookies.write(&PREFERENCES, &prefs).map(|()| prefs));
+    respond(cookies, result)
+}
+
+/// The cookies go out with errors too: a bad cookie found on the way is
+/// still removed.
+fn respond(cookies: AppCookies, result: Result<Preferences, ApiError>) -> Response {
+    match result {
+        Ok(prefs) => (cookies, Json(PreferencesView::from(prefs))).into_response(),
+        Err(e) => (cookies, e).into_response(),
+    }
 }
 
 /// Change some preferences.
@@ -153,10 +164,12 @@ async fn put_preferences(
 async fn patch_preferences(
     mut cookies: AppCookies,
     AppJson(input): AppJson<PreferencesInput>,
-) -> Result<(AppCookies, Json<PreferencesView>), ApiError> {
-    let prefs = input.apply(current(&mut cookies))?;
-    cookies.write(&PREFERENCES, &prefs)?;
-    Ok((cookies, Json(prefs.into())))
+) -> Response {
+    let base = current(&mut cookies);
+    let result = input
+        .apply(base)
+        .and_then(|prefs| cookies.write(&PREFERENCES, &prefs).map(|()| prefs));
+    respond(cookies, result)
 }
 
 /// Forget the preferences: the cookie is removed.

@@ -87,14 +87,30 @@ pub fn earn(cookies: &mut AppCookies, total: Money) -> Result<(), ApiError> {
             headers(("Set-Cookie" = String, description = "Sets `vip`: signed cookie (purpose `vip`), Max-Age one year, HttpOnly, with the membership as JSON"))),
         (status = 422, description = "Too many or too long special requests, or a cookie over 4096 bytes", body = Problem, content_type = PROBLEM),
     ))]
-async fn join_vip(
-    mut cookies: AppCookies,
+async fn join_vip(mut cookies: AppCookies, body: Option<AppJson<JoinVip>>) -> Response {
+    // The cookies go out with errors too: a bad cookie found on the way is
+    // still removed.
+    match join(&mut cookies, body) {
+        Ok((StatusCode::CREATED, vip)) => (
+            StatusCode::CREATED,
+            cookies,
+            [(header::LOCATION, HeaderValue::from_static("/api/v1/vip"))],
+            Json(VipView::from(&vip)),
+        )
+            .into_response(),
+        Ok((status, vip)) => (status, cookies, Json(VipView::from(&vip))).into_response(),
+        Err(e) => (cookies, e).into_response(),
+    }
+}
+
+fn join(
+    cookies: &mut AppCookies,
     body: Option<AppJson<JoinVip>>,
-) -> Result<Response, ApiError> {
+) -> Result<(StatusCode, Vip), ApiError> {
     let join = body.map(|AppJson(j)| j).unwrap_or_default();
     let requests = SpecialRequest::parse_list(join.special_requests.iter().map(String::as_str))
         .map_err(|e| ApiError::invalid_field(e.field, e.message))?;
-    let (vip, status) = match current(&mut cookies) {
+    let (vip, status) = match current(cookies) {
         Some(mut vip) => {
             vip.special_requests = requests;
             (vip, StatusCode::OK)
@@ -105,18 +121,7 @@ async fn join_vip(
         ),
     };
     cookies.write(&VIP, &vip)?;
-    let body = Json(VipView::from(&vip));
-    Ok(if status == StatusCode::CREATED {
-        (
-            status,
-            cookies,
-            [(header::LOCATION, HeaderValue::from_static("/api/v1/vip"))],
-            body,
-        )
-            .into_response()
-    } else {
-        (status, cookies, body).into_response()
-    })
+    Ok((status, vip))
 }
 
 /// The membership; 404 when this browser is not a member.

@@ -74,6 +74,11 @@ impl SessionLocks {
         locks.entry(key.to_owned()).or_default().clone()
     }
 
+    /// How many sessions have an entry: requests holding or waiting for a turn.
+    pub fn in_use(&self) -> usize {
+        self.locks.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
     /// Drops the entry once nobody holds or waits for it.
     fn release(&self, key: &str) {
         let mut locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());
@@ -128,13 +133,71 @@ impl RedisLock {
     }
 
     async fn release(&self, key: &str, token: &str) {
-        let released: Result<i64, _> = self
-            .pool
+        Self::release_with(&self.pool, key, token).await;
+    }
+
+    async fn release_with(pool: &Pool, key: &str, token: &str) {
+        let released: Result<i64, _> = pool
             .eval(RELEASE, vec![key.to_owned()], vec![token.to_owned()])
             .await;
         if let Err(e) = released {
             tracing::warn!(error = %e, "releasing a session lock failed; it expires by itself");
         }
+    }
+}
+
+/// A signed session cookie is 66 characters; anything much longer is not
+/// ours, and the session layer will ignore it, so it needs no turn.
+const MAX_COOKIE_LEN: usize = 128;
+
+/// A request's turn on one session. Dropping it, also when the request is
+/// cancelled (a timeout, a client gone), gives the turn up and forgets the
+/// session's entry once nobody waits for it.
+struct Turn {
+    locks: Arc<SessionLocks>,
+    key: String,
+    local: Option<tokio::sync::OwnedMutexGuard<()>>,
+    /// The Redis lock key and the token holding it, until released.
+    redis: Option<(String, String)>,
+}
+
+impl Turn {
+    async fn take(locks: &Arc<SessionLocks>, key: String) -> Result<Turn, ApiError> {
+        let local = locks.lock_for(&key).lock_owned().await;
+        let mut turn = Turn {
+            locks: locks.clone(),
+            key,
+            local: Some(local),
+            redis: None,
+        };
+        if let Some(redis) = &locks.redis {
+            let redis_key = format!("km:session-lock:{}", turn.key);
+            let token = redis.acquire(&redis_key).await?;
+            turn.redis = Some((redis_key, token));
+        }
+        Ok(turn)
+    }
+
+    /// Gives the Redis lock back before the next local waiter goes for it.
+    async fn finish(mut self) {
+        if let (Some((redis_key, token)), Some(redis)) = (self.redis.take(), &self.locks.redis) {
+            redis.release(&redis_key, &token).await;
+        }
+    }
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        if let (Some((redis_key, token)), Some(redis)) = (self.redis.take(), &self.locks.redis) {
+            // Cancelled mid-request: release in the background (the lock
+            // also expires by itself).
+            let pool = redis.pool.clone();
+            tokio::spawn(async move {
+                RedisLock::release_with(&pool, &redis_key, &token).await;
+            });
+        }
+        drop(self.local.take());
+        self.locks.release(&self.key);
     }
 }
 
@@ -149,28 +212,18 @@ pub async fn serialize_session_writes(
     if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
         return next.run(req).await;
     }
-    let Some(key) = locks.session_cookie(&req) else {
+    let Some(key) = locks
+        .session_cookie(&req)
+        .filter(|k| k.len() <= MAX_COOKIE_LEN)
+    else {
         return next.run(req).await;
     };
-    let lock = locks.lock_for(&key);
-    let response = {
-        let _turn = lock.lock().await;
-        match &locks.redis {
-            None => next.run(req).await,
-            Some(redis) => {
-                let redis_key = format!("km:session-lock:{key}");
-                match redis.acquire(&redis_key).await {
-                    Ok(token) => {
-                        let response = next.run(req).await;
-                        redis.release(&redis_key, &token).await;
-                        response
-                    }
-                    Err(e) => e.into_response(),
-                }
-            }
+    match Turn::take(&locks, key).await {
+        Ok(turn) => {
+            let response = next.run(req).await;
+            turn.finish().await;
+            response
         }
-    };
-    drop(lock);
-    locks.release(&key);
-    response
+        Err(e) => e.into_response(),
+    }
 }
