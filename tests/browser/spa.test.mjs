@@ -1,0 +1,210 @@
+// What Chromium really does with the API's cookies and CORS when a
+// single-page app on another origin calls it with `credentials: "include"`.
+//
+// Starts the built `api` binary (API_BIN, default ../../target/debug/api) on
+// the embedded default, serves two tiny pages on other ports (the SPA, whose
+// origin is in CORS_ALLOWED_ORIGINS, and a stranger's page, whose origin is
+// not) and drives them in headless Chromium (CHROMIUM, default
+// /usr/bin/chromium) through playwright-core.
+
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { createServer } from "node:http";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import { createInterface } from "node:readline";
+import { chromium } from "playwright-core";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const apiBin = process.env.API_BIN ?? join(here, "..", "..", "target", "debug", "api");
+const chromiumPath = process.env.CHROMIUM ?? "/usr/bin/chromium";
+
+let api, apiUrl, spa, spaUrl, stranger, strangerUrl, browser, dataDir;
+
+function page(title) {
+  return `<!doctype html><html><head><meta charset="utf-8"><title>${title}</title></head><body>${title}</body></html>`;
+}
+
+function serve(title) {
+  return new Promise((resolve) => {
+    const server = createServer((_req, res) => {
+      res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
+      res.end(page(title));
+    });
+    server.listen(0, "127.0.0.1", () => resolve(server));
+  });
+}
+
+function startApi(spaOrigin) {
+  return new Promise((resolve, reject) => {
+    dataDir = mkdtempSync(join(tmpdir(), "km-browser-"));
+    const child = spawn(apiBin, [], {
+      env: {
+        PATH: process.env.PATH,
+        DATA_DIR: dataDir,
+        LISTEN_ADDR: "127.0.0.1:0",
+        LOG_FORMAT: "json",
+        RUST_LOG: "info",
+        CORS_ALLOWED_ORIGINS: spaOrigin,
+      },
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    child.on("error", reject);
+    const lines = createInterface({ input: child.stdout });
+    lines.on("line", (line) => {
+      try {
+        const log = JSON.parse(line);
+        if (log.fields?.message === "serving") resolve({ child, addr: log.fields.addr });
+      } catch {
+        // not a JSON line: ignore
+      }
+    });
+    setTimeout(() => reject(new Error("the api did not start within 30 s")), 30_000).unref();
+  });
+}
+
+before(async () => {
+  spa = await serve("Kitchen Memory SPA");
+  stranger = await serve("Someone else's page");
+  // "localhost" on every side: the SPA, the stranger and the API are one
+  // site (cookies with SameSite=Lax flow) but three origins (CORS applies).
+  spaUrl = `http://localhost:${spa.address().port}`;
+  strangerUrl = `http://localhost:${stranger.address().port}`;
+  const started = await startApi(spaUrl);
+  api = started.child;
+  apiUrl = `http://localhost:${started.addr.split(":").pop()}`;
+  browser = await chromium.launch({
+    executablePath: chromiumPath,
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  api?.kill("SIGTERM");
+  spa?.close();
+  stranger?.close();
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+});
+
+// Runs fetch in the page and returns what a script there would see.
+async function call(pageHandle, url, init = {}) {
+  return pageHandle.evaluate(
+    async ({ url, init }) => {
+      try {
+        const res = await fetch(url, init);
+        const text = await res.text();
+        return { status: res.status, body: text ? JSON.parse(text) : null, requestId: res.headers.get("x-request-id") };
+      } catch (e) {
+        return { error: String(e) };
+      }
+    },
+    { url, init },
+  );
+}
+
+const withCookies = (method, body) => ({
+  method,
+  credentials: "include",
+  headers: body ? { "content-type": "application/json" } : {},
+  body: body ? JSON.stringify(body) : undefined,
+});
+
+test("an SPA on another origin keeps its cart across requests and reloads with credentials: include", async () => {
+  const context = await browser.newContext();
+  const tab = await context.newPage();
+  await tab.goto(spaUrl);
+
+  const added = await call(tab, `${apiUrl}/api/v1/cart/items`, withCookies("POST", { product_id: 1, quantity: 2 }));
+  assert.equal(added.status, 201, JSON.stringify(added));
+  assert.ok(added.requestId, "x-request-id is exposed to the page");
+
+  const cookies = await context.cookies(apiUrl);
+  const session = cookies.find((c) => c.name === "km_session");
+  assert.ok(session, `the browser stored the session cookie: ${JSON.stringify(cookies)}`);
+  assert.equal(session.httpOnly, true);
+  assert.equal(session.sameSite, "Lax");
+  assert.equal(await tab.evaluate(() => document.cookie), "", "the page's scripts cannot read it");
+
+  await call(tab, `${apiUrl}/api/v1/cart/items/6`, withCookies("PUT", { quantity: 3 }));
+  await tab.reload();
+  const cart = await call(tab, `${apiUrl}/api/v1/cart`, { credentials: "include" });
+  assert.equal(cart.status, 200);
+  assert.equal(cart.body.item_count, 5);
+  assert.equal(cart.body.total, "55.30");
+
+  // Without credentials the browser sends no cookie: an empty cart.
+  const anonymous = await call(tab, `${apiUrl}/api/v1/cart`);
+  assert.equal(anonymous.body.item_count, 0);
+
+  // Another browser profile is another visitor.
+  const other = await browser.newContext();
+  const otherTab = await other.newPage();
+  await otherTab.goto(spaUrl);
+  const theirs = await call(otherTab, `${apiUrl}/api/v1/cart`, { credentials: "include" });
+  assert.equal(theirs.body.item_count, 0);
+  await other.close();
+  await context.close();
+});
+
+test("preferences set from the SPA land in an encrypted HttpOnly cookie and survive goodbye", async () => {
+  const context = await browser.newContext();
+  const tab = await context.newPage();
+  await tab.goto(spaUrl);
+  await call(tab, `${apiUrl}/api/v1/visits`, withCookies("POST"));
+  const put = await call(tab, `${apiUrl}/api/v1/preferences`, withCookies("PUT", { theme: "dark" }));
+  assert.equal(put.status, 200, JSON.stringify(put));
+  const prefs = (await context.cookies(apiUrl)).find((c) => c.name === "preferences");
+  assert.ok(prefs && prefs.httpOnly && !prefs.value.includes("dark"), JSON.stringify(prefs));
+
+  const bye = await call(tab, `${apiUrl}/api/v1/session`, withCookies("DELETE"));
+  assert.equal(bye.status, 200, JSON.stringify(bye));
+  const names = (await context.cookies(apiUrl)).map((c) => c.name).sort();
+  assert.deepEqual(names, ["last_visit_summary", "preferences"], "the session cookie is gone, the rest stay");
+  const welcome = await call(tab, `${apiUrl}/api/v1/visits`, withCookies("POST"));
+  assert.equal(welcome.body.returning, true);
+  assert.equal(welcome.body.visit_count, 2);
+  const after = await call(tab, `${apiUrl}/api/v1/preferences`, { credentials: "include" });
+  assert.equal(after.body.theme, "dark");
+  await context.close();
+});
+
+test("a page on an origin not in CORS_ALLOWED_ORIGINS can neither read nor change a visitor's cart", async () => {
+  const context = await browser.newContext();
+  const own = await context.newPage();
+  await own.goto(spaUrl);
+  await call(own, `${apiUrl}/api/v1/cart/items`, withCookies("POST", { product_id: 3, quantity: 1 }));
+
+  const evil = await context.newPage();
+  await evil.goto(strangerUrl);
+  const read = await call(evil, `${apiUrl}/api/v1/cart`, { credentials: "include" });
+  assert.ok(read.error, `the browser must block reading the response: ${JSON.stringify(read)}`);
+  const write = await call(evil, `${apiUrl}/api/v1/cart/items`, withCookies("POST", { product_id: 4, quantity: 1 }));
+  assert.ok(write.error, `the preflight must fail: ${JSON.stringify(write)}`);
+  // A "simple" request needs no preflight; the browser sends it with the
+  // cookie, and the API refuses it by its Origin.
+  await evil.evaluate(async (url) => {
+    await fetch(url, { method: "DELETE", mode: "no-cors", credentials: "include" }).catch(() => {});
+  }, `${apiUrl}/api/v1/cart`);
+  await evil.evaluate(async (url) => {
+    await fetch(url, { method: "POST", mode: "no-cors", credentials: "include" }).catch(() => {});
+  }, `${apiUrl}/api/v1/orders`);
+
+  const cart = await call(own, `${apiUrl}/api/v1/cart`, { credentials: "include" });
+  assert.deepEqual(cart.body.lines.map((l) => [l.product_id, l.quantity]), [[3, 1]]);
+  const orders = await call(own, `${apiUrl}/api/v1/orders`, { credentials: "include" });
+  assert.deepEqual(orders.body.items, []);
+  await context.close();
+});
