@@ -50,3 +50,9 @@ compose-config:
         docker compose -f docker-compose.yml config --quiet
     fi
     echo "docker-compose.yml is valid"
+
+# What a real browser does with the cookies and CORS (needs Debian's chromium)
+test-browser:
+    cargo build -p api
+    npm ci --prefix tests/browser --no-audit --no-fund
+    npm test --prefix tests/browser
