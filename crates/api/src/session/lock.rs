@@ -227,3 +227,90 @@ pub async fn serialize_session_writes(
         Err(e) => e.into_response(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use axum::Router;
+    use axum::body::Body;
+    use axum::routing::post;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    fn request(cookie: &str) -> Request {
+        Request::builder()
+            .method("POST")
+            .uri("/")
+            .header(header::COOKIE, format!("km_session={cookie}"))
+            .body(Body::empty())
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_request_gives_its_turn_back_and_leaves_no_entry() {
+        let locks = SessionLocks::new("km_session");
+        let app = Router::new()
+            .route("/", post(|| std::future::pending::<&'static str>()))
+            .layer(axum::middleware::from_fn_with_state(
+                locks.clone(),
+                serialize_session_writes,
+            ));
+
+        let cancelled = tokio::time::timeout(
+            Duration::from_millis(50),
+            app.clone().oneshot(request("abc")),
+        )
+        .await;
+        assert!(cancelled.is_err(), "the handler never answers");
+        assert_eq!(locks.in_use(), 0, "the cancelled request's entry is gone");
+    }
+
+    #[tokio::test]
+    async fn writes_of_one_session_take_turns_and_others_do_not_wait() {
+        let locks = SessionLocks::new("km_session");
+        let inside = Arc::new(AtomicUsize::new(0));
+        let most = Arc::new(AtomicUsize::new(0));
+        let (i, m) = (inside.clone(), most.clone());
+        let app = Router::new()
+            .route(
+                "/",
+                post(move || {
+                    let (i, m) = (i.clone(), m.clone());
+                    async move {
+                        let now = i.fetch_add(1, Ordering::SeqCst) + 1;
+                        m.fetch_max(now, Ordering::SeqCst);
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                        i.fetch_sub(1, Ordering::SeqCst);
+                        "ok"
+                    }
+                }),
+            )
+            .layer(axum::middleware::from_fn_with_state(
+                locks.clone(),
+                serialize_session_writes,
+            ));
+
+        let same: Vec<_> = (0..8)
+            .map(|_| app.clone().oneshot(request("one")))
+            .collect();
+        futures_util::future::join_all(same).await;
+        assert_eq!(
+            most.load(Ordering::SeqCst),
+            1,
+            "one session's writes ran one at a time"
+        );
+
+        most.store(0, Ordering::SeqCst);
+        let different: Vec<_> = (0..8)
+            .map(|n| app.clone().oneshot(request(&format!("s{n}"))))
+            .collect();
+        futures_util::future::join_all(different).await;
+        assert!(
+            most.load(Ordering::SeqCst) > 1,
+            "different sessions ran side by side"
+        );
+        assert_eq!(locks.in_use(), 0);
+    }
+}
