@@ -252,7 +252,7 @@ mod tests {
     async fn a_cancelled_request_gives_its_turn_back_and_leaves_no_entry() {
         let locks = SessionLocks::new("km_session");
         let app = Router::new()
-            .route("/", post(|| std::future::pending::<&'static str>()))
+            .route("/", post(std::future::pending::<&'static str>))
             .layer(axum::middleware::from_fn_with_state(
                 locks.clone(),
                 serialize_session_writes,
