@@ -277,3 +277,48 @@ fn a_curl_session_with_a_cookie_jar_fills_changes_and_empties_a_cart_on_each_sto
         std::fs::remove_dir_all(dir).ok();
     }
 }
+
+#[test]
+fn a_bad_cookie_is_logged_by_name_and_never_by_value() {
+    let dir = temp_dir();
+    let (mut child, addr, logs) = start(&dir);
+    let secret_looking = "TAMPERED-VALUE-0123456789-SHOULD-NEVER-BE-LOGGED";
+    let mut stream = TcpStream::connect(&addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    write!(
+        stream,
+        "GET /api/v1/loyalty HTTP/1.1\r\nHost: {addr}\r\nCookie: loyalty={secret_looking}; km_session={secret_looking}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(
+        response.contains("set-cookie: loyalty=;"),
+        "the bad cookie is removed: {response}"
+    );
+
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    child.wait().unwrap();
+    // Every line, up to the end of the stopped process's output.
+    let mut lines = Vec::new();
+    while let Ok(line) = logs.recv_timeout(Duration::from_secs(5)) {
+        lines.push(line);
+    }
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("WARN") && l.contains("loyalty")),
+        "a warning names the cookie: {lines:#?}"
+    );
+    assert!(
+        !lines.iter().any(|l| l.contains(secret_looking)),
+        "a log line holds the cookie's value"
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
