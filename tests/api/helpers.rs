@@ -171,7 +171,7 @@ pub struct TestApp {
     vars: HashMap<String, String>,
     /// The running app's state: its database pool and session store.
     pub state: Option<api::state::AppState>,
-    server: Option<(oneshot::Sender<()>, JoinHandle<()>)>,
+    server: Option<Instance>,
     // Dropped last: the database outlives the server that uses it.
     _database: Arc<TestDatabase>,
 }
@@ -247,41 +247,16 @@ pub fn new_client() -> reqwest::Client {
 
 impl TestApp {
     async fn start(&mut self) {
-        let config = api::Config::from_vars(self.vars.clone()).expect("test configuration");
-        let application = Application::build(config).await.expect("the app builds");
-        self.base = format!("http://{}", application.local_addr());
-        self.state = Some(application.state().clone());
-        let (tx, rx) = oneshot::channel::<()>();
-        let handle = tokio::spawn(async move {
-            application
-                .run_until(async {
-                    let _ = rx.await;
-                })
-                .await
-                .expect("the app serves");
-        });
-        self.server = Some((tx, handle));
+        let instance = Instance::start(&self.vars).await;
+        self.base = instance.base.clone();
+        self.state = Some(instance.state.clone());
+        self.server = Some(instance);
     }
 
     /// Another instance of the service on the same database and session
     /// store, as behind a load balancer. It stops when dropped.
     pub async fn another_instance(&self) -> Instance {
-        let config = api::Config::from_vars(self.vars.clone()).expect("test configuration");
-        let application = Application::build(config).await.expect("the app builds");
-        let base = format!("http://{}", application.local_addr());
-        let (tx, rx) = oneshot::channel::<()>();
-        let handle = tokio::spawn(async move {
-            application
-                .run_until(async {
-                    let _ = rx.await;
-                })
-                .await
-                .expect("the app serves");
-        });
-        Instance {
-            base,
-            server: Some((tx, handle)),
-        }
+        Instance::start(&self.vars).await
     }
 
     /// Changes a configuration variable for the next `restart`.
@@ -300,9 +275,8 @@ impl TestApp {
     }
 
     pub async fn stop(&mut self) {
-        if let Some((tx, handle)) = self.server.take() {
-            let _ = tx.send(());
-            handle.await.expect("the app stops cleanly");
+        if let Some(mut instance) = self.server.take() {
+            instance.stop().await;
         }
     }
 
@@ -377,18 +351,42 @@ impl TestApp {
     }
 }
 
-impl Drop for TestApp {
-    fn drop(&mut self) {
-        if let Some((tx, handle)) = self.server.take() {
-            let _ = tx.send(());
-            handle.abort();
-        }
-    }
-}
-
+/// One running instance of the service, in this test's runtime.
 pub struct Instance {
     pub base: String,
+    pub state: api::state::AppState,
     server: Option<(oneshot::Sender<()>, JoinHandle<()>)>,
+}
+
+impl Instance {
+    async fn start(vars: &HashMap<String, String>) -> Instance {
+        let config = api::Config::from_vars(vars.clone()).expect("test configuration");
+        let application = Application::build(config).await.expect("the app builds");
+        let base = format!("http://{}", application.local_addr());
+        let state = application.state().clone();
+        let (tx, rx) = oneshot::channel::<()>();
+        let handle = tokio::spawn(async move {
+            application
+                .run_until(async {
+                    let _ = rx.await;
+                })
+                .await
+                .expect("the app serves");
+        });
+        Instance {
+            base,
+            state,
+            server: Some((tx, handle)),
+        }
+    }
+
+    /// Stops gracefully and waits until it has.
+    async fn stop(&mut self) {
+        if let Some((tx, handle)) = self.server.take() {
+            let _ = tx.send(());
+            handle.await.expect("the app stops cleanly");
+        }
+    }
 }
 
 impl Drop for Instance {
