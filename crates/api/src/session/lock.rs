@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::extract::{Request, State};
-use axum::http::{Method, header};
+use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tower_sessions_redis_store::fred::prelude::{KeysInterface, LuaInterface, Pool};
@@ -88,14 +88,7 @@ impl SessionLocks {
     }
 
     fn session_cookie(&self, req: &Request) -> Option<String> {
-        req.headers()
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .filter_map(|pair| pair.trim().split_once('='))
-            .find(|(name, _)| *name == self.cookie_name)
-            .map(|(_, value)| value.to_owned())
+        super::request_cookie(req.headers(), &self.cookie_name)
     }
 }
 
@@ -234,6 +227,7 @@ mod tests {
 
     use axum::Router;
     use axum::body::Body;
+    use axum::http::header;
     use axum::routing::post;
     use tower::ServiceExt;
 

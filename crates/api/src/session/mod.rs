@@ -19,6 +19,18 @@ use tower_sessions::{Expiry, SessionManagerLayer};
 use crate::config::Config;
 pub use store::AnyStore;
 
+/// The raw value of the cookie `name` in a request's `Cookie` headers.
+pub fn request_cookie(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(n, _)| *n == name)
+        .map(|(_, v)| v.to_owned())
+}
+
 /// The purpose the session cookie's signing key is derived for.
 pub const SESSION_COOKIE_PURPOSE: &str = "session-cookie";
 

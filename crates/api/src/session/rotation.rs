@@ -78,16 +78,7 @@ pub async fn resign_with_current_key(
         return next.run(req).await;
     }
     let name = keys.cookie.name.clone();
-    let raw = req
-        .headers()
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(n, _)| *n == name)
-        .map(|(_, v)| v.to_owned());
-    let Some(raw) = raw else {
+    let Some(raw) = super::request_cookie(req.headers(), &name) else {
         return next.run(req).await;
     };
     if keys.verify(&keys.current, &raw).is_some() {
