@@ -193,14 +193,15 @@ test("a page on an origin not in CORS_ALLOWED_ORIGINS can neither read nor chang
   assert.ok(read.error, `the browser must block reading the response: ${JSON.stringify(read)}`);
   const write = await call(evil, `${apiUrl}/api/v1/cart/items`, withCookies("POST", { product_id: 4, quantity: 1 }));
   assert.ok(write.error, `the preflight must fail: ${JSON.stringify(write)}`);
-  // A "simple" request needs no preflight; the browser sends it with the
-  // cookie, and the API refuses it by its Origin.
-  await evil.evaluate(async (url) => {
-    await fetch(url, { method: "DELETE", mode: "no-cors", credentials: "include" }).catch(() => {});
-  }, `${apiUrl}/api/v1/cart`);
-  await evil.evaluate(async (url) => {
-    await fetch(url, { method: "POST", mode: "no-cors", credentials: "include" }).catch(() => {});
-  }, `${apiUrl}/api/v1/orders`);
+  // A "simple" request (a bodiless POST) needs no preflight: the browser
+  // sends it with the cookie, and only the API's Origin check stops it.
+  for (const path of ["/api/v1/visits", "/api/v1/orders"]) {
+    await evil.evaluate(async (url) => {
+      await fetch(url, { method: "POST", mode: "no-cors", credentials: "include" });
+    }, `${apiUrl}${path}`);
+  }
+  const state = await call(own, `${apiUrl}/api/v1/session`, { credentials: "include" });
+  assert.equal(state.body.visit_count, 0, "no visit was recorded from the stranger's page");
 
   const cart = await call(own, `${apiUrl}/api/v1/cart`, { credentials: "include" });
   assert.deepEqual(cart.body.lines.map((l) => [l.product_id, l.quantity]), [[3, 1]]);

@@ -300,6 +300,11 @@ impl Config {
                             "CORS_ALLOWED_ORIGINS cannot be `*`: browsers refuse credentials with a wildcard; list each origin",
                         ));
                     }
+                    if o.eq_ignore_ascii_case("null") || !(o.starts_with("http://") || o.starts_with("https://")) {
+                        return Err(ConfigError::new(format!(
+                            "CORS_ALLOWED_ORIGINS takes origins like https://app.example.com; `{o}` is not one (`null` would trust every sandboxed page)"
+                        )));
+                    }
                     HeaderValue::from_str(o.trim_end_matches('/')).map_err(|_| {
                         ConfigError::new(format!("CORS_ALLOWED_ORIGINS has an invalid origin `{o}`"))
                     })
@@ -525,6 +530,16 @@ mod tests {
         ]))
         .unwrap_err();
         assert!(err.to_string().contains("SESSION_COOKIE_SECURE"), "{err}");
+    }
+
+    #[test]
+    fn a_null_or_schemeless_cors_origin_is_refused() {
+        for bad in ["null", "app.example.com"] {
+            let err =
+                Config::from_vars(vars(&[("SECRET_KEY", KEY), ("CORS_ALLOWED_ORIGINS", bad)]))
+                    .unwrap_err();
+            assert!(err.to_string().contains("is not one"), "{err}");
+        }
     }
 
     #[test]

@@ -15,24 +15,37 @@ use axum::response::{IntoResponse, Response};
 use crate::error::{ApiError, ProblemKind};
 
 #[derive(Debug)]
-pub struct AllowedOrigins(Vec<HeaderValue>);
+pub struct AllowedOrigins {
+    listed: Vec<HeaderValue>,
+    /// With Secure cookies the API is served over HTTPS: its own origin is
+    /// an `https://` one, and a plain-HTTP page of the same host is not it.
+    https_only: bool,
+}
 
 impl AllowedOrigins {
-    pub fn new(origins: &[HeaderValue]) -> Arc<Self> {
-        Arc::new(AllowedOrigins(origins.to_vec()))
+    pub fn new(origins: &[HeaderValue], https_only: bool) -> Arc<Self> {
+        Arc::new(AllowedOrigins {
+            listed: origins.to_vec(),
+            https_only,
+        })
     }
 
     fn allows(&self, origin: &str, host: Option<&str>) -> bool {
-        if self
-            .0
+        let listed = self
+            .listed
             .iter()
-            .any(|o| o.as_bytes().eq_ignore_ascii_case(origin.as_bytes()))
-        {
+            .any(|o| o.as_bytes().eq_ignore_ascii_case(origin.as_bytes()));
+        if listed {
             return true;
         }
         // Same origin: the Origin's authority is the Host the request went to.
-        let authority = origin.split_once("://").map(|(_, a)| a).unwrap_or("");
-        host.is_some_and(|h| !authority.is_empty() && authority.eq_ignore_ascii_case(h))
+        let Some((scheme, authority)) = origin.split_once("://") else {
+            return false;
+        };
+        let scheme_ok = scheme.eq_ignore_ascii_case("https")
+            || (!self.https_only && scheme.eq_ignore_ascii_case("http"));
+        scheme_ok
+            && host.is_some_and(|h| !authority.is_empty() && authority.eq_ignore_ascii_case(h))
     }
 }
 
@@ -68,5 +81,33 @@ pub async fn refuse_cross_site_writes(
             )
             .into_response()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_origin_listed_origins_and_schemes() {
+        let spa = [HeaderValue::from_static("https://app.example.com")];
+        let plain = AllowedOrigins::new(&spa, false);
+        assert!(plain.allows("http://127.0.0.1:8080", Some("127.0.0.1:8080")));
+        assert!(plain.allows("HTTPS://API.example.com", Some("api.example.com")));
+        assert!(plain.allows("https://app.example.com", Some("api.example.com")));
+        assert!(
+            !plain.allows("http://127.0.0.1:9090", Some("127.0.0.1:8080")),
+            "another port"
+        );
+        assert!(!plain.allows("null", Some("127.0.0.1:8080")));
+        assert!(!plain.allows("http://evil.example", Some("127.0.0.1:8080")));
+        assert!(!plain.allows("ftp://127.0.0.1:8080", Some("127.0.0.1:8080")));
+
+        let secure = AllowedOrigins::new(&spa, true);
+        assert!(secure.allows("https://api.example.com", Some("api.example.com")));
+        assert!(
+            !secure.allows("http://api.example.com", Some("api.example.com")),
+            "plain HTTP page of the HTTPS API's host"
+        );
     }
 }

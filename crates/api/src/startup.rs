@@ -93,7 +93,7 @@ pub fn app(config: &Config, state: AppState) -> Router {
             resign_with_current_key,
         ))
         .layer(middleware::from_fn_with_state(
-            AllowedOrigins::new(&config.cors_allowed_origins),
+            AllowedOrigins::new(&config.cors_allowed_origins, config.session_cookie.secure),
             refuse_cross_site_writes,
         ));
 

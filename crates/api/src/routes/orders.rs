@@ -2,10 +2,10 @@
 
 use std::collections::HashMap;
 
-use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use domain::{Money, ProductId};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -17,6 +17,7 @@ use crate::db::orders::{self, NewLine, PlaceError, Refusal, StoredOrder};
 use crate::error::{ApiError, FieldError, Problem, ProblemKind, ProblemLine};
 use crate::extract::{AppJson, AppPath};
 use crate::routes::{loyalty, vip};
+use crate::session::lock::SessionTurn;
 use crate::session::visitor::VisitorSession;
 use crate::state::AppState;
 
@@ -125,6 +126,7 @@ pub struct PlaceOrder {
 async fn place_order(
     State(state): State<AppState>,
     session: VisitorSession,
+    turn: Option<Extension<SessionTurn>>,
     mut cookies: AppCookies,
     body: Option<AppJson<PlaceOrder>>,
 ) -> Result<Response, ApiError> {
@@ -151,10 +153,13 @@ async fn place_order(
 
     // Storing the order and recording it in the session run as a task of
     // their own: a timeout or a client hanging up cannot stop them half-way
-    // (order stored, cart still full).
+    // (order stored, cart still full), and a retry cannot start before they end.
     let VisitorSession(raw_session) = session;
     let (db, catalog) = (state.db.clone(), state.catalog.clone());
     let task = tokio::spawn(async move {
+        // The session's turn goes with the task: no other change to this
+        // session starts before the order is recorded in it.
+        let _turn = turn;
         let stored = orders::place(&db, lines).await?;
         let session = VisitorSession(raw_session);
         let recorded = record_in_session(&session, stored.order.id).await;

@@ -12,15 +12,20 @@
 //! is also taken in Redis, so requests of one session spread over several
 //! instances take turns as well. That costs two more Redis round trips per
 //! change, so it is for deployments that run more than one instance.
+//!
+//! The turn is a [`SessionTurn`] in the request's extensions: work that must
+//! finish even if the request is cancelled (checkout) takes a clone of it
+//! into its own task, and the turn ends when the last clone is dropped.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use axum::extract::{Request, State};
 use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use tower_sessions_redis_store::fred::clients::Client;
 use tower_sessions_redis_store::fred::prelude::{KeysInterface, LuaInterface, Pool};
 use tower_sessions_redis_store::fred::types::{Expiration, SetOptions};
 
@@ -28,6 +33,9 @@ use crate::error::{ApiError, ProblemKind};
 
 /// Releases a Redis lock only if this request still holds it.
 const RELEASE: &str = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
+
+/// How many entries the table may hold before finished ones are swept.
+const SWEEP_AT: usize = 1024;
 
 #[derive(Debug)]
 struct RedisLock {
@@ -41,7 +49,9 @@ struct RedisLock {
 #[derive(Debug)]
 pub struct SessionLocks {
     cookie_name: String,
-    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Weak, so an entry never keeps a lock alive: a finished or cancelled
+    /// request leaves at most a dead entry, swept away later.
+    locks: Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>,
     redis: Option<RedisLock>,
 }
 
@@ -71,18 +81,30 @@ impl SessionLocks {
 
     fn lock_for(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
         let mut locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());
-        locks.entry(key.to_owned()).or_default().clone()
+        if let Some(live) = locks.get(key).and_then(Weak::upgrade) {
+            return live;
+        }
+        if locks.len() >= SWEEP_AT {
+            locks.retain(|_, lock| lock.strong_count() > 0);
+        }
+        let fresh = Arc::new(tokio::sync::Mutex::new(()));
+        locks.insert(key.to_owned(), Arc::downgrade(&fresh));
+        fresh
     }
 
-    /// How many sessions have an entry: requests holding or waiting for a turn.
+    /// How many sessions have a request holding or waiting for a turn.
     pub fn in_use(&self) -> usize {
-        self.locks.lock().unwrap_or_else(|p| p.into_inner()).len()
+        let locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());
+        locks
+            .values()
+            .filter(|lock| lock.strong_count() > 0)
+            .count()
     }
 
-    /// Drops the entry once nobody holds or waits for it.
+    /// Forgets the entry once nobody holds or waits for it.
     fn release(&self, key: &str) {
         let mut locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());
-        if locks.get(key).is_some_and(|l| Arc::strong_count(l) == 1) {
+        if locks.get(key).is_some_and(|lock| lock.strong_count() == 0) {
             locks.remove(key);
         }
     }
@@ -93,18 +115,16 @@ impl SessionLocks {
 }
 
 impl RedisLock {
-    /// Waits for the session's Redis lock; returns the token that holds it.
-    async fn acquire(&self, key: &str) -> Result<String, ApiError> {
-        let token = format!("{:032x}", rand::random::<u128>());
+    /// Waits until `token` holds the lock `key`, through `client`.
+    async fn acquire(&self, client: &Client, key: &str, token: &str) -> Result<(), ApiError> {
         let ttl_ms = i64::try_from(self.ttl.as_millis()).unwrap_or(i64::MAX);
         let deadline = Instant::now() + self.wait;
         let mut pause = Duration::from_millis(1);
         loop {
-            let taken: Option<String> = self
-                .pool
+            let taken: Option<String> = client
                 .set(
                     key,
-                    token.as_str(),
+                    token,
                     Some(Expiration::PX(ttl_ms)),
                     Some(SetOptions::NX),
                     false,
@@ -112,7 +132,7 @@ impl RedisLock {
                 .await
                 .map_err(|e| ApiError::unavailable("session store", e))?;
             if taken.is_some() {
-                return Ok(token);
+                return Ok(());
             }
             if Instant::now() + pause > deadline {
                 return Err(ApiError::new(
@@ -125,12 +145,10 @@ impl RedisLock {
         }
     }
 
-    async fn release(&self, key: &str, token: &str) {
-        Self::release_with(&self.pool, key, token).await;
-    }
-
-    async fn release_with(pool: &Pool, key: &str, token: &str) {
-        let released: Result<i64, _> = pool
+    /// Deletes the lock if `token` still holds it. Sent through the client
+    /// that took it, so it cannot overtake the `SET` on another connection.
+    async fn release(client: &Client, key: &str, token: &str) {
+        let released: Result<i64, _> = client
             .eval(RELEASE, vec![key.to_owned()], vec![token.to_owned()])
             .await;
         if let Err(e) = released {
@@ -139,54 +157,80 @@ impl RedisLock {
     }
 }
 
+/// FNV-1a, 64 bits: stable across builds, so every instance names a
+/// session's lock alike.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, b| {
+        (hash ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
 /// A signed session cookie is 66 characters; anything much longer is not
 /// ours, and the session layer will ignore it, so it needs no turn.
 const MAX_COOKIE_LEN: usize = 128;
 
-/// A request's turn on one session. Dropping it, also when the request is
-/// cancelled (a timeout, a client gone), gives the turn up and forgets the
-/// session's entry once nobody waits for it.
+/// A Redis lock: its key, the token that holds (or is taking) it, and the
+/// connection it goes through.
+struct HeldInRedis {
+    client: Client,
+    key: String,
+    token: String,
+}
+
+/// A request's turn on one session. Dropping the last handle to it, also
+/// when the request is cancelled (a timeout, a client gone), gives the turn
+/// up and forgets the session's entry once nobody waits for it.
 struct Turn {
     locks: Arc<SessionLocks>,
     key: String,
     local: Option<tokio::sync::OwnedMutexGuard<()>>,
-    /// The Redis lock key and the token holding it, until released.
-    redis: Option<(String, String)>,
+    redis: Option<HeldInRedis>,
 }
+
+/// A handle on the current request's turn, in its extensions. Clone it into
+/// a task that must finish its session change even if the request does not.
+#[derive(Clone)]
+pub struct SessionTurn(#[allow(dead_code)] Arc<Turn>);
 
 impl Turn {
     async fn take(locks: &Arc<SessionLocks>, key: String) -> Result<Turn, ApiError> {
-        let local = locks.lock_for(&key).lock_owned().await;
+        // Built before any wait, so that a cancelled wait still cleans up.
         let mut turn = Turn {
             locks: locks.clone(),
             key,
-            local: Some(local),
+            local: None,
             redis: None,
         };
+        turn.local = Some(locks.lock_for(&turn.key).lock_owned().await);
         if let Some(redis) = &locks.redis {
-            let redis_key = format!("km:session-lock:{}", turn.key);
-            let token = redis.acquire(&redis_key).await?;
-            turn.redis = Some((redis_key, token));
+            // Recorded before the SET goes out: if this request is cancelled
+            // mid-acquire, the drop still releases whatever the SET took.
+            let held = turn.redis.insert(HeldInRedis {
+                client: redis.pool.next().clone(),
+                // Hashed: the cookie itself is a credential and stays out of key names.
+                key: format!("km:session-lock:{:016x}", fnv1a(turn.key.as_bytes())),
+                token: format!("{:032x}", rand::random::<u128>()),
+            });
+            redis.acquire(&held.client, &held.key, &held.token).await?;
         }
         Ok(turn)
     }
 
     /// Gives the Redis lock back before the next local waiter goes for it.
     async fn finish(mut self) {
-        if let (Some((redis_key, token)), Some(redis)) = (self.redis.take(), &self.locks.redis) {
-            redis.release(&redis_key, &token).await;
+        if let Some(held) = self.redis.take() {
+            RedisLock::release(&held.client, &held.key, &held.token).await;
         }
     }
 }
 
 impl Drop for Turn {
     fn drop(&mut self) {
-        if let (Some((redis_key, token)), Some(redis)) = (self.redis.take(), &self.locks.redis) {
-            // Cancelled mid-request: release in the background (the lock
-            // also expires by itself).
-            let pool = redis.pool.clone();
+        if let Some(held) = self.redis.take() {
+            // Cancelled, or outlived by a task: release in the background
+            // (the lock also expires by itself).
             tokio::spawn(async move {
-                RedisLock::release_with(&pool, &redis_key, &token).await;
+                RedisLock::release(&held.client, &held.key, &held.token).await;
             });
         }
         drop(self.local.take());
@@ -199,7 +243,7 @@ impl Drop for Turn {
 /// the other writes of that session to finish.
 pub async fn serialize_session_writes(
     State(locks): State<Arc<SessionLocks>>,
-    req: Request,
+    mut req: Request,
     next: Next,
 ) -> Response {
     if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
@@ -211,14 +255,18 @@ pub async fn serialize_session_writes(
     else {
         return next.run(req).await;
     };
-    match Turn::take(&locks, key).await {
-        Ok(turn) => {
-            let response = next.run(req).await;
-            turn.finish().await;
-            response
-        }
-        Err(e) => e.into_response(),
+    let turn = match Turn::take(&locks, key).await {
+        Ok(turn) => Arc::new(turn),
+        Err(e) => return e.into_response(),
+    };
+    req.extensions_mut().insert(SessionTurn(turn.clone()));
+    let response = next.run(req).await;
+    // Still shared when a task the handler started carries on with the
+    // turn; it then ends when that task drops its handle.
+    if let Ok(turn) = Arc::try_unwrap(turn) {
+        turn.finish().await;
     }
+    response
 }
 
 #[cfg(test)]
@@ -304,6 +352,63 @@ mod tests {
         assert!(
             most.load(Ordering::SeqCst) > 1,
             "different sessions ran side by side"
+        );
+        assert_eq!(locks.in_use(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_task_holding_the_turn_keeps_the_session_until_it_ends() {
+        use axum::Extension;
+        use std::sync::atomic::AtomicBool;
+
+        let locks = SessionLocks::new("km_session");
+        let task_done = Arc::new(AtomicBool::new(false));
+        let seen_done = Arc::new(AtomicBool::new(false));
+        let (done, seen) = (task_done.clone(), seen_done.clone());
+        let app = Router::new()
+            .route(
+                "/first",
+                post(move |Extension(turn): Extension<SessionTurn>| {
+                    let done = done.clone();
+                    async move {
+                        // Like checkout: work that outlives the response keeps the turn.
+                        tokio::spawn(async move {
+                            let _turn = turn;
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            done.store(true, Ordering::SeqCst);
+                        });
+                        "answered"
+                    }
+                }),
+            )
+            .route(
+                "/second",
+                post(move || {
+                    let (done, seen) = (task_done.clone(), seen.clone());
+                    async move {
+                        seen.store(done.load(Ordering::SeqCst), Ordering::SeqCst);
+                        "ok"
+                    }
+                }),
+            )
+            .layer(axum::middleware::from_fn_with_state(
+                locks.clone(),
+                serialize_session_writes,
+            ));
+
+        let at = |path: &str| {
+            Request::builder()
+                .method("POST")
+                .uri(path)
+                .header(header::COOKIE, "km_session=same")
+                .body(Body::empty())
+                .unwrap()
+        };
+        app.clone().oneshot(at("/first")).await.unwrap();
+        app.clone().oneshot(at("/second")).await.unwrap();
+        assert!(
+            seen_done.load(Ordering::SeqCst),
+            "the second change started before the first one's task ended"
         );
         assert_eq!(locks.in_use(), 0);
     }
