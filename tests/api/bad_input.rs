@@ -139,12 +139,7 @@ async fn a_cart_holds_at_most_a_hundred_different_dishes() {
         )
         .await;
     }
-    let menu: Value = app
-        .get("/api/v1/products?per_page=100&page=2")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let menu: Value = app.get_json("/api/v1/products?per_page=100&page=2").await;
     assert!(menu["total"].as_u64().unwrap() > 100);
 
     for id in 1..=100 {

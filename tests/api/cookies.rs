@@ -94,11 +94,7 @@ async fn preferences_round_trip_in_an_encrypted_cookie() {
     .await;
     assert_eq!(body["errors"].as_array().unwrap().len(), 2);
     assert_eq!(
-        app.get("/api/v1/preferences")
-            .await
-            .json::<Value>()
-            .await
-            .unwrap()["font_size"],
+        app.get_json("/api/v1/preferences").await["font_size"],
         "x-large"
     );
 
@@ -109,14 +105,7 @@ async fn preferences_round_trip_in_an_encrypted_cookie() {
         is_removal(&removal) && removal.contains("Path=/"),
         "{removal}"
     );
-    assert_eq!(
-        app.get("/api/v1/preferences")
-            .await
-            .json::<Value>()
-            .await
-            .unwrap()["theme"],
-        "system"
-    );
+    assert_eq!(app.get_json("/api/v1/preferences").await["theme"], "system");
 }
 
 #[tokio::test]
@@ -127,7 +116,7 @@ async fn the_preferred_cuisine_leads_the_menu() {
         &json!({"preferred_cuisine": "indian"}),
     )
     .await;
-    let menu: Value = app.get("/api/v1/menu").await.json().await.unwrap();
+    let menu: Value = app.get_json("/api/v1/menu").await;
     let cuisines: Vec<&str> = menu["others"]
         .as_array()
         .unwrap()
@@ -143,11 +132,7 @@ async fn the_preferred_cuisine_leads_the_menu() {
 async fn loyalty_grows_with_each_checkout_and_cannot_be_raised_by_the_client() {
     let app = spawn_app().await;
     assert_eq!(
-        app.get("/api/v1/loyalty")
-            .await
-            .json::<Value>()
-            .await
-            .unwrap(),
+        app.get_json("/api/v1/loyalty").await,
         json!({"level": "bronze", "spent": "0.00", "next_level": "silver", "to_next_level": "50.00"})
     );
 
@@ -165,11 +150,7 @@ async fn loyalty_grows_with_each_checkout_and_cannot_be_raised_by_the_client() {
         "30 days: {cookie}"
     );
     assert_eq!(
-        app.get("/api/v1/loyalty")
-            .await
-            .json::<Value>()
-            .await
-            .unwrap(),
+        app.get_json("/api/v1/loyalty").await,
         json!({"level": "bronze", "spent": "25.00", "next_level": "silver", "to_next_level": "25.00"})
     );
 
@@ -180,7 +161,7 @@ async fn loyalty_grows_with_each_checkout_and_cannot_be_raised_by_the_client() {
         .send()
         .await
         .unwrap();
-    let loyalty: Value = app.get("/api/v1/loyalty").await.json().await.unwrap();
+    let loyalty: Value = app.get_json("/api/v1/loyalty").await;
     assert_eq!(loyalty["level"], "silver");
     assert_eq!(loyalty["spent"], "62.00");
 
@@ -240,7 +221,7 @@ async fn vip_membership_lives_in_a_signed_cookie_and_earns_points() {
         .send()
         .await
         .unwrap();
-    let vip: Value = app.get("/api/v1/vip").await.json().await.unwrap();
+    let vip: Value = app.get_json("/api/v1/vip").await;
     assert_eq!(vip["points"], 37);
 
     // Joining again keeps the points and date, replaces the requests.
@@ -273,10 +254,7 @@ async fn vip_membership_lives_in_a_signed_cookie_and_earns_points() {
     )
     .await;
     assert!(body["detail"].as_str().unwrap().contains("4096"), "{body}");
-    assert_eq!(
-        app.get("/api/v1/vip").await.json::<Value>().await.unwrap()["points"],
-        37
-    );
+    assert_eq!(app.get_json("/api/v1/vip").await["points"], 37);
 
     let res = app.delete("/api/v1/vip").await;
     assert_eq!(res.status(), 204);
@@ -420,16 +398,8 @@ async fn rotating_the_secret_key_logs_no_one_out() {
 async fn goodbye_destroys_the_session_and_the_next_visit_continues_the_count() {
     for backend in backends() {
         let app = app().backend(backend).spawn().await;
-        app.client
-            .post(app.url("/api/v1/visits"))
-            .send()
-            .await
-            .unwrap();
-        app.client
-            .post(app.url("/api/v1/visits"))
-            .send()
-            .await
-            .unwrap();
+        app.visit().await;
+        app.visit().await;
         let res = app
             .put_json("/api/v1/profile", &json!({"name": "Ada"}))
             .await;
@@ -470,33 +440,18 @@ async fn goodbye_destroys_the_session_and_the_next_visit_continues_the_count() {
         assert_eq!(state["cart_item_count"], 0);
 
         // The same browser comes back: a new session continues the count.
-        let state: Value = app.get("/api/v1/session").await.json().await.unwrap();
+        let state: Value = app.get_json("/api/v1/session").await;
         assert_eq!(
             state["visit_count"], 0,
             "{backend:?}: the browser's session is new"
         );
-        let welcome: Value = app
-            .client
-            .post(app.url("/api/v1/visits"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let welcome: Value = app.visit().await;
         assert_eq!(welcome["returning"], true, "{backend:?}");
         assert_eq!(welcome["visit_count"], 3);
         assert_eq!(welcome["name"], "Ada");
         assert_eq!(welcome["last_visit"], summary["date"]);
         // Preferences outlived the session.
-        assert_eq!(
-            app.get("/api/v1/preferences")
-                .await
-                .json::<Value>()
-                .await
-                .unwrap()["theme"],
-            "dark"
-        );
+        assert_eq!(app.get_json("/api/v1/preferences").await["theme"], "dark");
     }
 }
 

@@ -10,7 +10,7 @@ async fn the_service_reports_alive_and_ready_with_its_session_backend() {
     assert_eq!(res.status(), 200);
     assert_eq!(res.json::<Value>().await.unwrap()["status"], "ok");
 
-    let ready: Value = app.get("/readyz").await.json().await.unwrap();
+    let ready: Value = app.get_json("/readyz").await;
     assert_eq!(ready["status"], "ready");
     assert_eq!(ready["database"], "ok");
     assert_eq!(ready["session_store"], "ok");

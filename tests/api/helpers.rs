@@ -323,6 +323,23 @@ impl TestApp {
             .expect("request")
     }
 
+    /// A GET's JSON body.
+    pub async fn get_json(&self, path: &str) -> serde_json::Value {
+        self.get(path).await.json().await.expect("json body")
+    }
+
+    /// `POST /api/v1/visits`: records a visit and returns the welcome.
+    pub async fn visit(&self) -> serde_json::Value {
+        self.client
+            .post(self.url("/api/v1/visits"))
+            .send()
+            .await
+            .expect("request")
+            .json()
+            .await
+            .expect("json body")
+    }
+
     /// `GET /api/v1/cart`, asserting a 200.
     pub async fn cart(&self) -> Value {
         let res = self.get("/api/v1/cart").await;

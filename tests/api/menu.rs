@@ -18,12 +18,7 @@ fn names(list: &Value) -> Vec<String> {
 #[tokio::test]
 async fn products_carry_spice_and_dietary_tags_and_filter_by_them() {
     let app = spawn_app().await;
-    let all: Value = app
-        .get("/api/v1/products?per_page=100")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let all: Value = app.get_json("/api/v1/products?per_page=100").await;
     let mut tags = std::collections::BTreeSet::new();
     let mut spices = std::collections::BTreeSet::new();
     for dish in all["items"].as_array().unwrap() {
@@ -40,11 +35,8 @@ async fn products_carry_spice_and_dietary_tags_and_filter_by_them() {
     );
 
     let vegan_gf: Value = app
-        .get("/api/v1/products?dietary=vegan,gluten-free&per_page=100")
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json("/api/v1/products?dietary=vegan,gluten-free&per_page=100")
+        .await;
     assert!(vegan_gf["total"].as_u64().unwrap() >= 2);
     for dish in vegan_gf["items"].as_array().unwrap() {
         let t = &dish["dietary_tags"];
@@ -55,12 +47,7 @@ async fn products_carry_spice_and_dietary_tags_and_filter_by_them() {
         );
     }
 
-    let hot: Value = app
-        .get("/api/v1/products?spice=hot")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let hot: Value = app.get_json("/api/v1/products?spice=hot").await;
     assert!(
         hot["items"]
             .as_array()
@@ -70,12 +57,7 @@ async fn products_carry_spice_and_dietary_tags_and_filter_by_them() {
     );
     assert_eq!(hot["total"], hot["items"].as_array().unwrap().len());
 
-    let curry: Value = app
-        .get("/api/v1/products?q=MASALA")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let curry: Value = app.get_json("/api/v1/products?q=MASALA").await;
     assert_eq!(
         names(&curry["items"]),
         ["Chicken Tikka Masala", "Chana Masala"]
@@ -100,7 +82,7 @@ async fn products_carry_spice_and_dietary_tags_and_filter_by_them() {
 #[tokio::test]
 async fn without_a_profile_the_menu_recommends_nothing_and_lists_everything() {
     let app = spawn_app().await;
-    let menu: Value = app.get("/api/v1/menu").await.json().await.unwrap();
+    let menu: Value = app.get_json("/api/v1/menu").await;
     assert_eq!(menu["recommended"], json!([]));
     assert_eq!(menu["others"].as_array().unwrap().len(), 20);
 }
@@ -109,7 +91,7 @@ async fn without_a_profile_the_menu_recommends_nothing_and_lists_everything() {
 async fn only_dishes_meeting_every_restriction_are_recommended_with_reasons() {
     let app = spawn_app().await;
     app.put_json("/api/v1/profile", &json!({"name": "Ada", "dietary_restrictions": ["vegan", "gluten-free"], "spice_level": "medium"})).await;
-    let menu: Value = app.get("/api/v1/menu").await.json().await.unwrap();
+    let menu: Value = app.get_json("/api/v1/menu").await;
 
     let recommended = menu["recommended"].as_array().unwrap();
     assert!(!recommended.is_empty());
@@ -155,7 +137,7 @@ async fn the_favorite_ranks_first_among_dishes_of_the_same_spice() {
         &json!({"name": "Ada", "favorite_dish": "tiramisu", "spice_level": "mild"}),
     )
     .await;
-    let menu: Value = app.get("/api/v1/menu").await.json().await.unwrap();
+    let menu: Value = app.get_json("/api/v1/menu").await;
     let rec = names(&menu["recommended"]);
     assert_eq!(rec[0], "Tiramisu");
     // Then the other mild dishes by name, then the medium ones; hot ones are not recommended.

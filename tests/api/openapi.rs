@@ -19,12 +19,7 @@ fn the_committed_spec_is_what_the_code_generates() {
 #[tokio::test]
 async fn the_service_serves_the_committed_spec() {
     let app = spawn_app().await;
-    let served: Value = app
-        .get("/api-docs/openapi.json")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let served: Value = app.get_json("/api-docs/openapi.json").await;
     let committed: Value = serde_json::from_str(&committed_spec()).unwrap();
     assert_eq!(served, committed);
 }

@@ -3,12 +3,7 @@ use serde_json::{Value, json};
 use crate::helpers::{TestApp, app, assert_problem, spawn_app};
 
 async fn stock(app: &TestApp, id: i64) -> i64 {
-    let dish: Value = app
-        .get(&format!("/api/v1/products/{id}"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let dish: Value = app.get_json(&format!("/api/v1/products/{id}")).await;
     dish["stock"].as_i64().unwrap()
 }
 
@@ -58,12 +53,7 @@ async fn checkout_turns_the_cart_into_an_order_and_takes_the_stock() {
     assert_eq!(stock(&app, 2).await, stock2 - 1);
     app.sql("UPDATE products SET price_cents = 5000 WHERE id = 1")
         .await;
-    let again: Value = app
-        .get(&format!("/api/v1/orders/{id}"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let again: Value = app.get_json(&format!("/api/v1/orders/{id}")).await;
     assert_eq!(again, order);
 }
 
@@ -79,7 +69,7 @@ async fn the_session_lists_its_orders_newest_first_and_hides_others() {
         .await
         .unwrap();
 
-    let list: Value = app.get("/api/v1/orders").await.json().await.unwrap();
+    let list: Value = app.get_json("/api/v1/orders").await;
     let ids: Vec<&Value> = list["items"]
         .as_array()
         .unwrap()
@@ -158,7 +148,7 @@ async fn when_a_line_no_longer_fits_nothing_is_ordered_and_the_lines_are_named()
     assert_eq!(stock(&app, 1).await, stock1);
     assert_eq!(stock(&app, 11).await, 1);
     assert_eq!(app.cart().await, before_cart);
-    let list: Value = app.get("/api/v1/orders").await.json().await.unwrap();
+    let list: Value = app.get_json("/api/v1/orders").await;
     assert_eq!(list["items"], json!([]));
 }
 

@@ -6,7 +6,7 @@ use crate::helpers::{assert_problem, spawn_app};
 async fn the_menu_lists_the_demo_dishes_a_page_at_a_time() {
     let app = spawn_app().await;
 
-    let first: Value = app.get("/api/v1/products").await.json().await.unwrap();
+    let first: Value = app.get_json("/api/v1/products").await;
     assert_eq!(first["page"], 1);
     assert_eq!(first["per_page"], 20);
     assert_eq!(first["total"], 20);
@@ -24,12 +24,7 @@ async fn the_menu_lists_the_demo_dishes_a_page_at_a_time() {
         assert!(dish.get(field).is_some(), "missing {field} in {dish}");
     }
 
-    let second: Value = app
-        .get("/api/v1/products?page=2&per_page=7")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let second: Value = app.get_json("/api/v1/products?page=2&per_page=7").await;
     let ids: Vec<i64> = second["items"]
         .as_array()
         .unwrap()
@@ -38,12 +33,7 @@ async fn the_menu_lists_the_demo_dishes_a_page_at_a_time() {
         .collect();
     assert_eq!(ids, (8..=14).collect::<Vec<_>>());
 
-    let beyond: Value = app
-        .get("/api/v1/products?page=9")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let beyond: Value = app.get_json("/api/v1/products?page=9").await;
     assert_eq!(beyond["items"].as_array().unwrap().len(), 0);
     assert_eq!(beyond["total"], 20);
 }
@@ -59,12 +49,7 @@ async fn prices_are_exact_decimal_strings() {
         .await;
 
     for (id, price) in [(1, "19.99"), (2, "10.10"), (3, "10.00")] {
-        let dish: Value = app
-            .get(&format!("/api/v1/products/{id}"))
-            .await
-            .json()
-            .await
-            .unwrap();
+        let dish: Value = app.get_json(&format!("/api/v1/products/{id}")).await;
         assert_eq!(dish["price"], price);
     }
 }
@@ -75,12 +60,7 @@ async fn an_unavailable_dish_leaves_the_list_but_can_still_be_looked_up() {
     app.sql("UPDATE products SET available = false WHERE id = 4")
         .await;
 
-    let list: Value = app
-        .get("/api/v1/products?per_page=100")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let list: Value = app.get_json("/api/v1/products?per_page=100").await;
     assert_eq!(list["total"], 19);
     assert!(
         list["items"]
@@ -90,7 +70,7 @@ async fn an_unavailable_dish_leaves_the_list_but_can_still_be_looked_up() {
             .all(|d| d["id"] != 4)
     );
 
-    let dish: Value = app.get("/api/v1/products/4").await.json().await.unwrap();
+    let dish: Value = app.get_json("/api/v1/products/4").await;
     assert_eq!(dish["available"], false);
 }
 

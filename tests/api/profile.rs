@@ -25,14 +25,7 @@ async fn a_visitor_creates_reads_changes_and_deletes_a_profile() {
     let created_at = created["created_at"].as_str().unwrap().to_owned();
     assert!(created_at.ends_with('Z'), "{created_at}");
 
-    assert_eq!(
-        app.get("/api/v1/profile")
-            .await
-            .json::<Value>()
-            .await
-            .unwrap(),
-        created
-    );
+    assert_eq!(app.get_json("/api/v1/profile").await, created);
 
     // PATCH: absent fields stay, null clears.
     let res = app
@@ -75,7 +68,7 @@ async fn invalid_profiles_are_refused_field_by_field_and_change_nothing() {
         &json!({"name": "Ada", "spice_level": "mild"}),
     )
     .await;
-    let before: Value = app.get("/api/v1/profile").await.json().await.unwrap();
+    let before: Value = app.get_json("/api/v1/profile").await;
 
     let res = app
         .put_json(
@@ -134,14 +127,7 @@ async fn invalid_profiles_are_refused_field_by_field_and_change_nothing() {
         .unwrap();
     assert_problem(res, 422, "validation-failed").await;
 
-    assert_eq!(
-        app.get("/api/v1/profile")
-            .await
-            .json::<Value>()
-            .await
-            .unwrap(),
-        before
-    );
+    assert_eq!(app.get_json("/api/v1/profile").await, before);
 }
 
 #[tokio::test]

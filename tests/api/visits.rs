@@ -6,15 +6,7 @@ use crate::helpers::{session_cookie, spawn_app};
 async fn visits_are_counted_and_the_welcome_names_the_customer() {
     let app = spawn_app().await;
 
-    let first: Value = app
-        .client
-        .post(app.url("/api/v1/visits"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let first: Value = app.visit().await;
     assert_eq!(first["returning"], false);
     assert_eq!(first["visit_count"], 1);
     assert_eq!(first["last_visit"], Value::Null);
@@ -25,15 +17,7 @@ async fn visits_are_counted_and_the_welcome_names_the_customer() {
         &json!({"name": "Ada", "favorite_dish": "Pad Thai"}),
     )
     .await;
-    let second: Value = app
-        .client
-        .post(app.url("/api/v1/visits"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let second: Value = app.visit().await;
     assert_eq!(second["returning"], true);
     assert_eq!(second["visit_count"], 2);
     assert!(second["last_visit"].as_str().unwrap().ends_with('Z'));
@@ -54,11 +38,7 @@ async fn the_session_state_is_read_without_changing_anything() {
         json!({"returning": false, "visit_count": 0, "last_visit": null, "profile": null, "cart_item_count": 0, "expires_at": null})
     );
 
-    app.client
-        .post(app.url("/api/v1/visits"))
-        .send()
-        .await
-        .unwrap();
+    app.visit().await;
     app.put_json(
         "/api/v1/profile",
         &json!({"name": "Ada", "dietary_restrictions": ["halal"]}),
@@ -66,7 +46,7 @@ async fn the_session_state_is_read_without_changing_anything() {
     .await;
     app.add(1, 3).await;
 
-    let state: Value = app.get("/api/v1/session").await.json().await.unwrap();
+    let state: Value = app.get_json("/api/v1/session").await;
     assert_eq!(state["returning"], true);
     assert_eq!(state["visit_count"], 1);
     assert_eq!(state["profile"]["name"], "Ada");
