@@ -166,17 +166,21 @@ fn json_error(error: serde_path_to_error::Error<serde_json::Error>) -> ApiError 
     }
     // The body is JSON but not the expected shape: name the field.
     let path = error.path();
-    let at_root = path
-        .iter()
-        .all(|s| matches!(s, serde_path_to_error::Segment::Unknown));
     let message = error.inner().to_string();
-    // An unknown or missing field fails at its parent, before it has a path
-    // of its own; serde names it in the message.
-    let field = match (at_root, named_field(&message)) {
-        (true, Some(name)) => name.to_owned(),
-        (false, Some(name)) => format!("{path}.{name}"),
-        (false, None) => path.to_string(),
-        (true, None) => "body".to_owned(),
+    let segments: Vec<_> = path
+        .iter()
+        .filter(|s| !matches!(s, serde_path_to_error::Segment::Unknown))
+        .collect();
+    let field = match (segments.last(), named_field(&message)) {
+        // An unknown field's key is already the path's last segment.
+        (Some(serde_path_to_error::Segment::Map { key }), Some(name)) if key == name => {
+            path.to_string()
+        }
+        // A missing field fails at its parent, before it has a path of its own.
+        (Some(_), Some(name)) => format!("{path}.{name}"),
+        (None, Some(name)) => name.to_owned(),
+        (Some(_), None) => path.to_string(),
+        (None, None) => "body".to_owned(),
     };
     ApiError::invalid_field(&field, message)
 }
