@@ -349,3 +349,21 @@ pub async fn problem_for_bare_errors(
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
     Response::from_parts(parts, fresh.into_body())
 }
+
+#[cfg(test)]
+mod tests {
+    use strum::VariantArray;
+
+    use super::*;
+
+    #[test]
+    fn problem_types_are_the_kebab_case_names_and_internal_keeps_its_own() {
+        assert_eq!(ProblemKind::VARIANTS.len(), 16);
+        assert_eq!(
+            ProblemKind::UnsupportedMediaType.slug(),
+            "unsupported-media-type"
+        );
+        assert_eq!(ProblemKind::CartNotOrderable.slug(), "cart-not-orderable");
+        assert_eq!(ProblemKind::Internal.slug(), "internal-error");
+    }
+}

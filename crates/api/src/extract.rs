@@ -250,3 +250,52 @@ where
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Outer {
+        inner: Inner,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Inner {
+        quantity: u32,
+    }
+
+    fn field_of(body: &str) -> String {
+        let error = parse_json::<Outer>(true, &Bytes::from(body.to_owned()))
+            .expect_err("the body is refused");
+        error.to_problem().errors[0].field.clone()
+    }
+
+    #[test]
+    fn every_kind_of_shape_error_names_its_field_with_the_path_to_it() {
+        assert_eq!(field_of(r#"{"inner": {"quantity": 1}, "x y": 1}"#), "x y");
+        assert_eq!(
+            field_of(r#"{"inner": {"quantity": 1, "extra": 1}}"#),
+            "inner.extra"
+        );
+        assert_eq!(field_of(r#"{"inner": {}}"#), "inner.quantity");
+        assert_eq!(field_of(r#"{}"#), "inner");
+        assert_eq!(
+            field_of(r#"{"inner": {"quantity": "two"}}"#),
+            "inner.quantity"
+        );
+    }
+
+    #[test]
+    fn the_body_limit_is_named_as_it_is_configured() {
+        assert_eq!(BodyLimit::new(64 * 1024).to_string(), "64 KiB");
+        assert_eq!(BodyLimit::new(1000).to_string(), "1000 bytes");
+        let problem = BodyLimit::new(8 * 1024).exceeded().to_problem();
+        assert_eq!(problem.status, 413);
+        assert!(problem.detail.contains("8 KiB"), "{}", problem.detail);
+    }
+}

@@ -128,11 +128,11 @@ async fn place_order(
     mut cookies: AppCookies,
     body: Option<AppJson<PlaceOrder>>,
 ) -> WithCookies<Created<Json<OrderView>>> {
-    let result = place(state, session, turn, &mut cookies, body).await;
+    let result = checkout(state, session, turn, &mut cookies, body).await;
     WithCookies::new(cookies, result)
 }
 
-async fn place(
+async fn checkout(
     state: AppState,
     session: VisitorSession,
     turn: Option<Extension<SessionTurn>>,

@@ -135,15 +135,13 @@ async fn put_preferences(
     mut cookies: AppCookies,
     AppJson(input): AppJson<PreferencesInput>,
 ) -> WithCookies<Json<PreferencesView>> {
-    let result = save(&mut cookies, input.apply(Preferences::default()));
+    let result = input
+        .apply(Preferences::default())
+        .and_then(|prefs| save(&mut cookies, prefs));
     WithCookies::new(cookies, result)
 }
 
-fn save(
-    cookies: &mut AppCookies,
-    prefs: Result<Preferences, ApiError>,
-) -> Result<Json<PreferencesView>, ApiError> {
-    let prefs = prefs?;
+fn save(cookies: &mut AppCookies, prefs: Preferences) -> Result<Json<PreferencesView>, ApiError> {
     cookies.write(&PREFERENCES, &prefs)?;
     Ok(Json(prefs.into()))
 }
@@ -162,7 +160,9 @@ async fn patch_preferences(
     AppJson(input): AppJson<PreferencesInput>,
 ) -> WithCookies<Json<PreferencesView>> {
     let base = current(&mut cookies);
-    let result = save(&mut cookies, input.apply(base));
+    let result = input
+        .apply(base)
+        .and_then(|prefs| save(&mut cookies, prefs));
     WithCookies::new(cookies, result)
 }
 
