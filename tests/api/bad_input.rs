@@ -1,6 +1,8 @@
 //! Bad input gets a 4xx problem document and leaves the cart exactly as it was.
 
+use reqwest::Method;
 use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::helpers::{TestApp, app, assert_problem, spawn_app};
 
@@ -52,7 +54,7 @@ async fn unknown_fields_and_wrong_types_are_422s_naming_the_field() {
         )
         .await;
     let body = assert_problem(res, 422, "validation-failed").await;
-    assert!(body["detail"].as_str().unwrap().contains("price"), "{body}");
+    assert_eq!(body["errors"][0]["field"], "price", "{body}");
 
     let res = app
         .post_json("/api/v1/cart/items", &json!({"product_id": "one"}))
@@ -69,12 +71,116 @@ async fn unknown_fields_and_wrong_types_are_422s_naming_the_field() {
     let res = app
         .post_json("/api/v1/cart/items", &json!({"quantity": 1}))
         .await;
-    assert_problem(res, 422, "validation-failed").await;
+    let body = assert_problem(res, 422, "validation-failed").await;
+    assert_eq!(body["errors"][0]["field"], "product_id", "{body}");
 
     let res = app.post_json("/api/v1/cart/items", &json!([1, 2])).await;
     assert_problem(res, 422, "validation-failed").await;
 
     assert_eq!(app.cart().await, before);
+}
+
+#[tokio::test]
+async fn an_unknown_field_is_named_in_the_errors_of_every_body_reading_endpoint() {
+    let app = spawn_app().await;
+    let cases = [
+        (
+            Method::PUT,
+            "/api/v1/profile",
+            json!({"name": "Ada", "nickname": "Countess"}),
+            "nickname",
+        ),
+        (
+            Method::PATCH,
+            "/api/v1/profile",
+            json!({"spice_level": "hot", "spicyness": "hot"}),
+            "spicyness",
+        ),
+        (
+            Method::PATCH,
+            "/api/v1/preferences",
+            json!({"theme": "dark", "colour": "red"}),
+            "colour",
+        ),
+        (
+            Method::POST,
+            "/api/v1/vip",
+            json!({"special_requests": [], "tier": "gold"}),
+            "tier",
+        ),
+        (
+            Method::POST,
+            "/api/v1/orders",
+            json!({"tip": "5.00"}),
+            "tip",
+        ),
+        // Keys are any JSON string, spaces and colons included.
+        (
+            Method::POST,
+            "/api/v1/cart/items",
+            json!({"product_id": 1, "delivery note": "ring twice"}),
+            "delivery note",
+        ),
+        (
+            Method::PUT,
+            "/api/v1/preferences",
+            json!({"theme": "dark", "note: a": 1}),
+            "note: a",
+        ),
+    ];
+    for (method, path, body, field) in cases {
+        let res = app
+            .client
+            .request(method.clone(), app.url(path))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let problem = assert_problem(res, 422, "validation-failed").await;
+        assert_eq!(
+            problem["errors"][0]["field"], field,
+            "{method} {path}: {problem}"
+        );
+        let message = problem["errors"][0]["message"].as_str().unwrap();
+        assert!(
+            message.contains("unknown field"),
+            "{method} {path}: {problem}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_body_that_cannot_be_read_gets_our_words_not_the_transport_s() {
+    let app = spawn_app().await;
+    let addr = app.base.trim_start_matches("http://").to_owned();
+    // A chunk size that is not hexadecimal: the body's framing is broken.
+    let request = format!(
+        "PUT /api/v1/preferences HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         Transfer-Encoding: chunked\r\nConnection: close\r\n\r\nzz\r\n{{}}\r\n0\r\n\r\n"
+    );
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.unwrap();
+    let response = String::from_utf8_lossy(&response);
+
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or_default();
+    assert!(head.starts_with("HTTP/1.1 400"), "{response}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: application/problem+json"),
+        "{response}"
+    );
+    let problem: Value = serde_json::from_str(body).unwrap();
+    assert_eq!(problem["type"], "/problems/malformed-request", "{problem}");
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(detail.contains("could not be read"), "{problem}");
+    for internal in ["hyper", "buffer", "chunk", "error reading"] {
+        assert!(
+            !detail.to_ascii_lowercase().contains(internal),
+            "the detail shows the transport's words ({internal}): {problem}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -161,7 +267,11 @@ async fn an_oversized_body_is_a_413() {
         "x".repeat(70 * 1024)
     );
     let res = raw_post(&app, "/api/v1/cart/items", "application/json", big.clone()).await;
-    assert_problem(res, 413, "payload-too-large").await;
+    let body = assert_problem(res, 413, "payload-too-large").await;
+    assert!(
+        body["detail"].as_str().unwrap().contains("64 KiB"),
+        "{body}"
+    );
 
     // Also when streamed without a Content-Length.
     let stream = futures_stream(big.into_bytes());
@@ -173,7 +283,11 @@ async fn an_oversized_body_is_a_413() {
         .send()
         .await
         .unwrap();
-    assert_problem(res, 413, "payload-too-large").await;
+    let body = assert_problem(res, 413, "payload-too-large").await;
+    assert!(
+        body["detail"].as_str().unwrap().contains("64 KiB"),
+        "{body}"
+    );
     assert_eq!(app.cart().await, before);
 }
 

@@ -198,6 +198,7 @@ async fn vip_membership_lives_in_a_signed_cookie_and_earns_points() {
         )
         .await;
     assert_eq!(res.status(), 201);
+    assert_eq!(res.headers()["location"], "/api/v1/vip");
     let cookie = set_cookie_for(res.headers(), "vip").unwrap();
     assert!(
         attrs(&cookie).contains(&"max-age=31536000".to_owned()),
@@ -229,6 +230,7 @@ async fn vip_membership_lives_in_a_signed_cookie_and_earns_points() {
         .post_json("/api/v1/vip", &json!({"special_requests": []}))
         .await;
     assert_eq!(res.status(), 200);
+    assert!(res.headers().get("location").is_none());
     let again: Value = res.json().await.unwrap();
     assert_eq!(
         (again["points"].clone(), again["special_requests"].clone()),

@@ -34,8 +34,10 @@ async fn checkout_turns_the_cart_into_an_order_and_takes_the_stock() {
     )
     .await;
     assert_eq!(res.status(), 201);
+    let location = res.headers()["location"].to_str().unwrap().to_owned();
     let order: Value = res.json().await.unwrap();
     let id = order["id"].as_i64().unwrap();
+    assert_eq!(location, format!("/api/v1/orders/{id}"));
     assert_eq!(order["status"], "received");
     assert_eq!(order["total"], "44.99");
     assert_eq!(

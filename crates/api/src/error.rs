@@ -2,16 +2,26 @@
 //! document. A 5xx carries a generic detail; the real cause goes to the log,
 //! inside the request's span.
 
+use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::extract::BodyLimit;
+
+/// The media type of every error response; route modules declare their
+/// problem responses with it (`content_type = PROBLEM_JSON`).
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
+/// What a client reads for any 5xx that is not a dependency being down.
+const INTERNAL_DETAIL: &str = "Something went wrong on our side. Try again; if it keeps happening, report the x-request-id of this response.";
+
 /// The kinds of problem the API reports. Each has a stable `type` URI
-/// (`/problems/<slug>`), a title and a status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// (`/problems/<slug>`, the slug being the kind's name in kebab-case), a
+/// title and a status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::VariantArray)]
+#[strum(serialize_all = "kebab-case")]
 pub enum ProblemKind {
     MalformedRequest,
     ValidationFailed,
@@ -28,48 +38,14 @@ pub enum ProblemKind {
     CookieTooLarge,
     CrossSiteRequest,
     ServiceUnavailable,
+    #[strum(serialize = "internal-error")]
     Internal,
 }
 
 impl ProblemKind {
-    pub const ALL: [ProblemKind; 16] = [
-        ProblemKind::MalformedRequest,
-        ProblemKind::ValidationFailed,
-        ProblemKind::NotFound,
-        ProblemKind::MethodNotAllowed,
-        ProblemKind::UnsupportedMediaType,
-        ProblemKind::PayloadTooLarge,
-        ProblemKind::RequestTimeout,
-        ProblemKind::ProductUnavailable,
-        ProblemKind::InsufficientStock,
-        ProblemKind::CartFull,
-        ProblemKind::EmptyCart,
-        ProblemKind::CartNotOrderable,
-        ProblemKind::CookieTooLarge,
-        ProblemKind::CrossSiteRequest,
-        ProblemKind::ServiceUnavailable,
-        ProblemKind::Internal,
-    ];
-
+    /// The last segment of the problem's `type` URI.
     pub fn slug(self) -> &'static str {
-        match self {
-            ProblemKind::MalformedRequest => "malformed-request",
-            ProblemKind::ValidationFailed => "validation-failed",
-            ProblemKind::NotFound => "not-found",
-            ProblemKind::MethodNotAllowed => "method-not-allowed",
-            ProblemKind::UnsupportedMediaType => "unsupported-media-type",
-            ProblemKind::PayloadTooLarge => "payload-too-large",
-            ProblemKind::RequestTimeout => "request-timeout",
-            ProblemKind::ProductUnavailable => "product-unavailable",
-            ProblemKind::InsufficientStock => "insufficient-stock",
-            ProblemKind::CartFull => "cart-full",
-            ProblemKind::EmptyCart => "empty-cart",
-            ProblemKind::CartNotOrderable => "cart-not-orderable",
-            ProblemKind::CookieTooLarge => "cookie-too-large",
-            ProblemKind::CrossSiteRequest => "cross-site-request",
-            ProblemKind::ServiceUnavailable => "service-unavailable",
-            ProblemKind::Internal => "internal-error",
-        }
+        self.into()
     }
 
     pub fn title(self) -> &'static str {
@@ -201,10 +177,6 @@ impl ApiError {
         }
     }
 
-    pub fn kind(&self) -> ProblemKind {
-        self.kind
-    }
-
     pub fn not_found(detail: impl Into<String>) -> Self {
         Self::new(ProblemKind::NotFound, detail)
     }
@@ -248,7 +220,7 @@ impl ApiError {
     pub fn internal(source: impl Into<anyhow::Error>) -> Self {
         ApiError {
             kind: ProblemKind::Internal,
-            detail: "Something went wrong on our side. Try again; if it keeps happening, report the x-request-id of this response.".into(),
+            detail: INTERNAL_DETAIL.into(),
             errors: Vec::new(),
             lines: Vec::new(),
             source: Some(source.into()),
@@ -333,7 +305,10 @@ pub fn problem_response(problem: &Problem) -> Response {
 /// Middleware: a 4xx or 5xx made outside our handlers (a body limit, a
 /// timeout, an unknown method, a failed session save) becomes problem+json
 /// too, so clients meet one error shape everywhere.
-pub async fn problem_for_bare_errors(res: Response) -> Response {
+pub async fn problem_for_bare_errors(
+    State(body_limit): State<BodyLimit>,
+    res: Response,
+) -> Response {
     let status = res.status();
     if !(status.is_client_error() || status.is_server_error()) {
         return res;
@@ -345,17 +320,26 @@ pub async fn problem_for_bare_errors(res: Response) -> Response {
     if is_problem {
         return res;
     }
-    let kind = ProblemKind::for_status(status);
-    let detail = match status {
-        StatusCode::PAYLOAD_TOO_LARGE => "The request body is larger than the 64 KiB this API accepts.".to_owned(),
-        StatusCode::REQUEST_TIMEOUT => "The request took too long to complete and was stopped. Try again.".to_owned(),
-        StatusCode::METHOD_NOT_ALLOWED => {
-            "This resource does not support that method; the Allow header lists the ones it does.".to_owned()
-        }
-        s if s.is_server_error() => "Something went wrong on our side. Try again; if it keeps happening, report the x-request-id of this response.".to_owned(),
-        s => s.canonical_reason().unwrap_or("Request failed").to_owned(),
+    let error = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => body_limit.exceeded(),
+        StatusCode::REQUEST_TIMEOUT => ApiError::new(
+            ProblemKind::RequestTimeout,
+            "The request took too long to complete and was stopped. Try again.",
+        ),
+        StatusCode::METHOD_NOT_ALLOWED => ApiError::new(
+            ProblemKind::MethodNotAllowed,
+            "This resource does not support that method; the Allow header lists the ones it does.",
+        ),
+        s => ApiError::new(
+            ProblemKind::for_status(s),
+            if s.is_server_error() {
+                INTERNAL_DETAIL
+            } else {
+                s.canonical_reason().unwrap_or("Request failed")
+            },
+        ),
     };
-    let mut problem = ApiError::new(kind, detail).to_problem();
+    let mut problem = error.to_problem();
     problem.status = status.as_u16();
     let (mut parts, _) = res.into_parts();
     let fresh = problem_response(&problem);
@@ -364,4 +348,22 @@ pub async fn problem_for_bare_errors(res: Response) -> Response {
         .headers
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
     Response::from_parts(parts, fresh.into_body())
+}
+
+#[cfg(test)]
+mod tests {
+    use strum::VariantArray;
+
+    use super::*;
+
+    #[test]
+    fn problem_types_are_the_kebab_case_names_and_internal_keeps_its_own() {
+        assert_eq!(ProblemKind::VARIANTS.len(), 16);
+        assert_eq!(
+            ProblemKind::UnsupportedMediaType.slug(),
+            "unsupported-media-type"
+        );
+        assert_eq!(ProblemKind::CartNotOrderable.slug(), "cart-not-orderable");
+        assert_eq!(ProblemKind::Internal.slug(), "internal-error");
+    }
 }

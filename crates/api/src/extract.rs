@@ -1,14 +1,63 @@
 //! Extractors whose rejections are our own problem+json errors, so a bad
 //! body, path or query gets the same error shape as everything else.
 
+use std::fmt;
+
+use axum::Extension;
 use axum::body::Bytes;
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
-use axum::extract::{FromRequest, FromRequestParts, OptionalFromRequest, Request};
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{
+    DefaultBodyLimit, FromRequest, FromRequestParts, OptionalFromRequest, Request,
+};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use serde::de::DeserializeOwned;
+use tower::layer::util::Stack;
 
 use crate::error::{ApiError, ProblemKind};
+
+/// The largest request body the API reads. The layer that enforces it and
+/// every 413 answer take the number from here, so the answer names the
+/// limit that is really set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BodyLimit(usize);
+
+impl Default for BodyLimit {
+    /// axum's own limit, the one in force where `BodyLimit::layer` is not.
+    fn default() -> Self {
+        BodyLimit(2 * 1024 * 1024)
+    }
+}
+
+impl BodyLimit {
+    pub const fn new(bytes: usize) -> Self {
+        BodyLimit(bytes)
+    }
+
+    /// Enforces the limit on every body extractor, with or without a
+    /// `Content-Length`, and tells the extractors what it is.
+    pub fn layer(self) -> Stack<Extension<BodyLimit>, DefaultBodyLimit> {
+        Stack::new(Extension(self), DefaultBodyLimit::max(self.0))
+    }
+
+    /// The 413 for a body over the limit.
+    pub fn exceeded(self) -> ApiError {
+        ApiError::new(
+            ProblemKind::PayloadTooLarge,
+            format!("The request body is larger than the {self} this API accepts."),
+        )
+    }
+}
+
+impl fmt::Display for BodyLimit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_multiple_of(1024) {
+            write!(f, "{} KiB", self.0 / 1024)
+        } else {
+            write!(f, "{} bytes", self.0)
+        }
+    }
+}
 
 /// `Json<T>` with problem+json rejections.
 pub struct AppJson<T>(pub T);
@@ -46,14 +95,21 @@ where
 }
 
 async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+    let limit = req
+        .extensions()
+        .get::<BodyLimit>()
+        .copied()
+        .unwrap_or_default();
     Bytes::from_request(req, state).await.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(
-                ProblemKind::PayloadTooLarge,
-                "The request body is larger than the 64 KiB this API accepts.",
-            )
+            limit.exceeded()
         } else {
-            ApiError::malformed(e.body_text())
+            // The transport's words (hyper's) name its internals; they are
+            // for the log, and the client gets ours.
+            tracing::warn!(error = %e, "reading a request body failed");
+            ApiError::malformed(
+                "The request body could not be read to its end: the connection broke off or the body's framing is invalid. Send the request again.",
+            )
         }
     })
 }
@@ -81,10 +137,13 @@ fn parse_json<T: DeserializeOwned>(is_json: bool, bytes: &Bytes) -> Result<T, Ap
         }
         Some(_) => {}
     }
-    match axum::Json::<T>::from_bytes(bytes) {
-        Ok(axum::Json(value)) => Ok(value),
-        Err(rejection) => Err(json_rejection(rejection)),
-    }
+    // As axum's `Json` does, but keeping the error's path for the field name.
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(json_error)?;
+    deserializer
+        .end()
+        .map_err(|e| ApiError::malformed(format!("The body is not valid JSON: {e}")))?;
+    Ok(value)
 }
 
 fn is_json(headers: &HeaderMap) -> bool {
@@ -101,43 +160,39 @@ fn is_json(headers: &HeaderMap) -> bool {
         && (mime.subtype() == "json" || mime.suffix().is_some_and(|s| s == "json"))
 }
 
-fn json_rejection(rejection: JsonRejection) -> ApiError {
-    match rejection {
-        JsonRejection::JsonDataError(e) => {
-            // The body is JSON but not the expected shape: name the field.
-            let text = e.body_text();
-            let message = text
-                .strip_prefix("Failed to deserialize the JSON body into the target type: ")
-                .unwrap_or(&text)
-                .to_owned();
-            // serde_path_to_error puts the field's path first: "quantity: invalid type ..."
-            match message.split_once(": ") {
-                Some((path, rest)) if !path.contains(' ') && path != "." => {
-                    ApiError::invalid_field(path, rest)
-                }
-                _ => ApiError::invalid_field("body", message),
-            }
-        }
-        JsonRejection::JsonSyntaxError(e) => ApiError::malformed(format!(
-            "The body is not valid JSON: {}",
-            e.body_text()
-                .strip_prefix("Failed to parse the request body as JSON: ")
-                .unwrap_or(&e.body_text())
-        )),
-        JsonRejection::MissingJsonContentType(_) => ApiError::new(
-            ProblemKind::UnsupportedMediaType,
-            "Send the body as JSON with `Content-Type: application/json`.",
-        ),
-        JsonRejection::BytesRejection(e)
-            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE =>
-        {
-            ApiError::new(
-                ProblemKind::PayloadTooLarge,
-                "The request body is larger than the 64 KiB this API accepts.",
-            )
-        }
-        other => ApiError::malformed(other.body_text()),
+fn json_error(error: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
+    if error.inner().classify() != serde_json::error::Category::Data {
+        return ApiError::malformed(format!("The body is not valid JSON: {error}"));
     }
+    // The body is JSON but not the expected shape: name the field.
+    let path = error.path();
+    let message = error.inner().to_string();
+    let segments: Vec<_> = path
+        .iter()
+        .filter(|s| !matches!(s, serde_path_to_error::Segment::Unknown))
+        .collect();
+    let field = match (segments.last(), named_field(&message)) {
+        // An unknown field's key is already the path's last segment.
+        (Some(serde_path_to_error::Segment::Map { key }), Some(name)) if key == name => {
+            path.to_string()
+        }
+        // A missing field fails at its parent, before it has a path of its own.
+        (Some(_), Some(name)) => format!("{path}.{name}"),
+        (None, Some(name)) => name.to_owned(),
+        (Some(_), None) => path.to_string(),
+        (None, None) => "body".to_owned(),
+    };
+    ApiError::invalid_field(&field, message)
+}
+
+/// The field serde's "unknown field `x`, expected ..." or "missing field `x`"
+/// is about.
+fn named_field(message: &str) -> Option<&str> {
+    message
+        .strip_prefix("unknown field `")
+        .or_else(|| message.strip_prefix("missing field `"))?
+        .split_once('`')
+        .map(|(name, _)| name)
 }
 
 /// `Path<T>` with problem+json rejections: a path id that is not an integer is a 400.
@@ -188,7 +243,59 @@ where
                     format!("The query string is invalid: {message}"),
                 ))
             }
-            Err(other) => Err(ApiError::malformed(other.body_text())),
+            Err(other) => {
+                tracing::warn!(error = %other, "reading a query string failed");
+                Err(ApiError::malformed("The query string cannot be read."))
+            }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Outer {
+        inner: Inner,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Inner {
+        quantity: u32,
+    }
+
+    fn field_of(body: &str) -> String {
+        let error = parse_json::<Outer>(true, &Bytes::from(body.to_owned()))
+            .expect_err("the body is refused");
+        error.to_problem().errors[0].field.clone()
+    }
+
+    #[test]
+    fn every_kind_of_shape_error_names_its_field_with_the_path_to_it() {
+        assert_eq!(field_of(r#"{"inner": {"quantity": 1}, "x y": 1}"#), "x y");
+        assert_eq!(
+            field_of(r#"{"inner": {"quantity": 1, "extra": 1}}"#),
+            "inner.extra"
+        );
+        assert_eq!(field_of(r#"{"inner": {}}"#), "inner.quantity");
+        assert_eq!(field_of(r#"{}"#), "inner");
+        assert_eq!(
+            field_of(r#"{"inner": {"quantity": "two"}}"#),
+            "inner.quantity"
+        );
+    }
+
+    #[test]
+    fn the_body_limit_is_named_as_it_is_configured() {
+        assert_eq!(BodyLimit::new(64 * 1024).to_string(), "64 KiB");
+        assert_eq!(BodyLimit::new(1000).to_string(), "1000 bytes");
+        let problem = BodyLimit::new(8 * 1024).exceeded().to_problem();
+        assert_eq!(problem.status, 413);
+        assert!(problem.detail.contains("8 KiB"), "{}", problem.detail);
     }
 }

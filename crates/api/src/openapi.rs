@@ -1,6 +1,7 @@
 //! The OpenAPI document: generated from the routes (utoipa), served at
 //! `/api-docs/openapi.json`, committed as `openapi/openapi.json`.
 
+use strum::VariantArray;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -54,7 +55,7 @@ impl Modify for ProblemTypes {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let mut table =
             String::from("\n\n## Problem types\n\n| type | status | title |\n|---|---|---|\n");
-        for kind in ProblemKind::ALL {
+        for &kind in ProblemKind::VARIANTS {
             table.push_str(&format!(
                 "| `/problems/{}` | {} | {} |\n",
                 kind.slug(),

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request};
+use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::middleware;
 use tokio::net::TcpListener;
@@ -33,6 +33,7 @@ use crate::cookies::CookieKit;
 use crate::db;
 use crate::db::catalog::Catalog;
 use crate::error::{ApiError, problem_for_bare_errors};
+use crate::extract::BodyLimit;
 use crate::openapi::ApiDoc;
 use crate::origin::{AllowedOrigins, refuse_cross_site_writes};
 use crate::routes;
@@ -70,6 +71,7 @@ pub fn openapi_json() -> String {
 /// The full router with every layer, over the given state.
 pub fn app(config: &Config, state: AppState) -> Router {
     let (api, probes, spec) = route_parts();
+    let body_limit = BodyLimit::new(config.body_limit_bytes);
 
     let mut api = api
         .layer(SetResponseHeaderLayer::if_not_present(
@@ -139,13 +141,15 @@ pub fn app(config: &Config, state: AppState) -> Router {
                     .on_response(DefaultOnResponse::new().level(Level::INFO)),
             )
             .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-            .layer(middleware::map_response(problem_for_bare_errors))
+            .layer(middleware::map_response_with_state(
+                body_limit,
+                problem_for_bare_errors,
+            ))
             .layer(TimeoutLayer::with_status_code(
                 axum::http::StatusCode::REQUEST_TIMEOUT,
                 config.request_timeout,
             ))
-            // Enforced by every body extractor, with or without a Content-Length.
-            .layer(DefaultBodyLimit::max(config.body_limit_bytes)),
+            .layer(body_limit.layer()),
     )
 }
 

@@ -2,16 +2,16 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
 use domain::{Cart, CartError, Money, PricedCart, ProductId, Quantity};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::db::catalog::Snapshot;
-use crate::error::{ApiError, Problem, ProblemKind};
+use crate::error::{ApiError, PROBLEM_JSON, Problem, ProblemKind};
 use crate::extract::{AppJson, AppPath};
+use crate::responses::{Created, CreatedOrUpdated};
 use crate::session::visitor::VisitorSession;
 use crate::state::AppState;
 
@@ -191,13 +191,11 @@ fn cart_error(e: CartError, menu: &Snapshot) -> ApiError {
     }
 }
 
-const PROBLEM: &str = "application/problem+json";
-
 /// The cart, priced from the current menu.
 #[utoipa::path(get, path = "/cart", tag = "cart",
     responses(
         (status = 200, description = "The cart (empty when the visitor has none)", body = CartView),
-        (status = 503, description = "The session store is unreachable", body = Problem, content_type = PROBLEM),
+        (status = 503, description = "The session store is unreachable", body = Problem, content_type = PROBLEM_JSON),
     ))]
 async fn get_cart(
     State(state): State<AppState>,
@@ -218,17 +216,17 @@ async fn get_cart(
         (status = 201, description = "The dish was added as a new line; the cart", body = CartView,
             headers(("Location" = String, description = "The new line, /api/v1/cart/items/{product_id}"))),
         (status = 200, description = "The dish's line grew; the cart", body = CartView),
-        (status = 400, description = "The body is not valid JSON", body = Problem, content_type = PROBLEM),
-        (status = 409, description = "The dish is unavailable, or not enough is in stock", body = Problem, content_type = PROBLEM),
-        (status = 413, description = "The body is over 64 KiB", body = Problem, content_type = PROBLEM),
-        (status = 415, description = "The body is not sent as application/json", body = Problem, content_type = PROBLEM),
-        (status = 422, description = "Unknown dish, quantity outside 1 to 99 (also after adding), unknown field, wrong type, or a full cart", body = Problem, content_type = PROBLEM),
+        (status = 400, description = "The body is not valid JSON", body = Problem, content_type = PROBLEM_JSON),
+        (status = 409, description = "The dish is unavailable, or not enough is in stock", body = Problem, content_type = PROBLEM_JSON),
+        (status = 413, description = "The body is over 64 KiB", body = Problem, content_type = PROBLEM_JSON),
+        (status = 415, description = "The body is not sent as application/json", body = Problem, content_type = PROBLEM_JSON),
+        (status = 422, description = "Unknown dish, quantity outside 1 to 99 (also after adding), unknown field, wrong type, or a full cart", body = Problem, content_type = PROBLEM_JSON),
     ))]
 async fn add_item(
     State(state): State<AppState>,
     session: VisitorSession,
     AppJson(body): AppJson<AddItem>,
-) -> Result<Response, ApiError> {
+) -> Result<CreatedOrUpdated<Json<CartView>>, ApiError> {
     let quantity = parse_quantity(body.quantity)?;
     let unknown = || {
         ApiError::invalid_field(
@@ -245,13 +243,14 @@ async fn add_item(
         .map_err(|e| cart_error(e, &menu))?;
     session.set_cart(&cart).await?;
     let body = Json(view(&cart, &menu));
-    if is_new {
-        let location = HeaderValue::from_str(&format!("/api/v1/cart/items/{product_id}"))
-            .map_err(ApiError::internal)?;
-        Ok((StatusCode::CREATED, [(header::LOCATION, location)], body).into_response())
+    Ok(if is_new {
+        CreatedOrUpdated::Created(Created::at(
+            &format!("/api/v1/cart/items/{product_id}"),
+            body,
+        )?)
     } else {
-        Ok(body.into_response())
-    }
+        CreatedOrUpdated::Updated(body)
+    })
 }
 
 /// Set how many of a dish the cart holds (adding the line if needed).
@@ -260,10 +259,10 @@ async fn add_item(
     request_body = SetQuantity,
     responses(
         (status = 200, description = "The cart", body = CartView),
-        (status = 400, description = "The body is not valid JSON, or the id is not an integer", body = Problem, content_type = PROBLEM),
-        (status = 404, description = "No dish has this id", body = Problem, content_type = PROBLEM),
-        (status = 409, description = "The dish is unavailable, or not enough is in stock", body = Problem, content_type = PROBLEM),
-        (status = 422, description = "Quantity outside 1 to 99, unknown field, wrong type, or a full cart", body = Problem, content_type = PROBLEM),
+        (status = 400, description = "The body is not valid JSON, or the id is not an integer", body = Problem, content_type = PROBLEM_JSON),
+        (status = 404, description = "No dish has this id", body = Problem, content_type = PROBLEM_JSON),
+        (status = 409, description = "The dish is unavailable, or not enough is in stock", body = Problem, content_type = PROBLEM_JSON),
+        (status = 422, description = "Quantity outside 1 to 99, unknown field, wrong type, or a full cart", body = Problem, content_type = PROBLEM_JSON),
     ))]
 async fn set_item_quantity(
     State(state): State<AppState>,
@@ -292,7 +291,7 @@ async fn set_item_quantity(
     params(("product_id" = i64, Path, description = "Dish id", minimum = 1, example = 1)),
     responses(
         (status = 204, description = "The line is not in the cart (any more)"),
-        (status = 400, description = "The id is not an integer", body = Problem, content_type = PROBLEM),
+        (status = 400, description = "The id is not an integer", body = Problem, content_type = PROBLEM_JSON),
     ))]
 async fn remove_item(
     session: VisitorSession,

@@ -6,7 +6,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::error::{ApiError, Problem, ProblemKind};
+use crate::error::{ApiError, PROBLEM_JSON, Problem, ProblemKind};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -42,7 +42,7 @@ async fn healthz() -> Json<Health> {
 #[utoipa::path(get, path = "/readyz", tag = "health",
     responses(
         (status = 200, description = "Ready to serve", body = Readiness),
-        (status = 503, description = "The database or the session store does not answer", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The database or the session store does not answer", body = Problem, content_type = PROBLEM_JSON),
     ))]
 async fn readyz(State(state): State<AppState>) -> Result<Json<Readiness>, ApiError> {
     let (db, store) = tokio::join!(state.db.ping(), state.sessions.ping());

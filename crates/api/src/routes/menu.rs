@@ -9,6 +9,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::cookies::AppCookies;
 use crate::error::ApiError;
+use crate::responses::WithCookies;
 use crate::routes::products::Product;
 use crate::session::visitor::VisitorSession;
 use crate::state::AppState;
@@ -48,9 +49,18 @@ async fn get_menu(
     State(state): State<AppState>,
     session: VisitorSession,
     mut cookies: AppCookies,
-) -> Result<(AppCookies, Json<PersonalMenu>), ApiError> {
+) -> WithCookies<Json<PersonalMenu>> {
+    let result = menu_for(&state, &session, &mut cookies).await;
+    WithCookies::new(cookies, result)
+}
+
+async fn menu_for(
+    state: &AppState,
+    session: &VisitorSession,
+    cookies: &mut AppCookies,
+) -> Result<Json<PersonalMenu>, ApiError> {
     let profile = session.profile().await?;
-    let preferred_cuisine = crate::routes::preferences::current(&mut cookies).preferred_cuisine;
+    let preferred_cuisine = crate::routes::preferences::current(cookies).preferred_cuisine;
     let menu = state.catalog.snapshot().await?;
     let facts: Vec<_> = menu.available().map(|d| d.facts()).collect();
     let prefs = profile.as_ref().map(|p| Preferences {
@@ -60,20 +70,17 @@ async fn get_menu(
     });
     let result = personal_menu(&facts, prefs, preferred_cuisine);
     let product = |id| menu.get(id).map(Product::from);
-    Ok((
-        cookies,
-        Json(PersonalMenu {
-            recommended: result
-                .recommended
-                .into_iter()
-                .filter_map(|r| {
-                    Some(RecommendedDish {
-                        product: product(r.id)?,
-                        reasons: r.reasons.iter().map(|reason| reason.describe()).collect(),
-                    })
+    Ok(Json(PersonalMenu {
+        recommended: result
+            .recommended
+            .into_iter()
+            .filter_map(|r| {
+                Some(RecommendedDish {
+                    product: product(r.id)?,
+                    reasons: r.reasons.iter().map(|reason| reason.describe()).collect(),
                 })
-                .collect(),
-            others: result.others.into_iter().filter_map(product).collect(),
-        }),
-    ))
+            })
+            .collect(),
+        others: result.others.into_iter().filter_map(product).collect(),
+    }))
 }

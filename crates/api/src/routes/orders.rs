@@ -3,8 +3,6 @@
 use std::collections::HashMap;
 
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use domain::{Money, ProductId};
 use serde::{Deserialize, Serialize};
@@ -14,8 +12,9 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::cookies::AppCookies;
 use crate::db::orders::{self, NewLine, PlaceError, Refusal, StoredOrder};
-use crate::error::{ApiError, FieldError, Problem, ProblemKind, ProblemLine};
+use crate::error::{ApiError, FieldError, PROBLEM_JSON, Problem, ProblemKind, ProblemLine};
 use crate::extract::{AppJson, AppPath};
+use crate::responses::{Created, WithCookies};
 use crate::routes::{loyalty, vip};
 use crate::session::lock::SessionTurn;
 use crate::session::visitor::VisitorSession;
@@ -27,7 +26,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_order))
 }
 
-const PROBLEM: &str = "application/problem+json";
 /// The longest special request for one line.
 pub const MAX_SPECIAL_REQUEST_CHARS: usize = 200;
 
@@ -120,8 +118,8 @@ pub struct PlaceOrder {
         (status = 201, description = "The order", body = OrderView,
             headers(("Location" = String, description = "/api/v1/orders/{id}"),
                 ("Set-Cookie" = String, description = "`loyalty` re-issued with the new total; `vip` with the new points for a member"))),
-        (status = 409, description = "Some lines cannot be ordered; `lines` names each", body = Problem, content_type = PROBLEM),
-        (status = 422, description = "The cart is empty, or a special request is invalid", body = Problem, content_type = PROBLEM),
+        (status = 409, description = "Some lines cannot be ordered; `lines` names each", body = Problem, content_type = PROBLEM_JSON),
+        (status = 422, description = "The cart is empty, or a special request is invalid", body = Problem, content_type = PROBLEM_JSON),
     ))]
 async fn place_order(
     State(state): State<AppState>,
@@ -129,7 +127,18 @@ async fn place_order(
     turn: Option<Extension<SessionTurn>>,
     mut cookies: AppCookies,
     body: Option<AppJson<PlaceOrder>>,
-) -> Result<Response, ApiError> {
+) -> WithCookies<Created<Json<OrderView>>> {
+    let result = checkout(state, session, turn, &mut cookies, body).await;
+    WithCookies::new(cookies, result)
+}
+
+async fn checkout(
+    state: AppState,
+    session: VisitorSession,
+    turn: Option<Extension<SessionTurn>>,
+    cookies: &mut AppCookies,
+    body: Option<AppJson<PlaceOrder>>,
+) -> Result<Created<Json<OrderView>>, ApiError> {
     let request = body.map(|AppJson(b)| b).unwrap_or_default();
     let cart = session.cart().await?;
     if cart.is_empty() {
@@ -187,20 +196,14 @@ async fn place_order(
 
     // The order is stored: the browser's loyalty total and VIP points grow.
     let total = Money::from_minor_units(stored.order.total_cents);
-    if let Err(e) =
-        loyalty::record_spending(&mut cookies, total).and_then(|_| vip::earn(&mut cookies, total))
+    if let Err(e) = loyalty::record_spending(cookies, total).and_then(|_| vip::earn(cookies, total))
     {
         tracing::warn!(error = ?e, "the loyalty or VIP cookie could not be re-issued after an order");
     }
-    let location = HeaderValue::from_str(&format!("/api/v1/orders/{}", stored.order.id))
-        .map_err(ApiError::internal)?;
-    Ok((
-        StatusCode::CREATED,
-        cookies,
-        [(header::LOCATION, location)],
+    Created::at(
+        &format!("/api/v1/orders/{}", stored.order.id),
         Json(OrderView::from(stored)),
     )
-        .into_response())
 }
 
 /// Empties the cart and remembers the order, saved to the store at once.
@@ -322,8 +325,8 @@ async fn list_orders(
     params(("id" = i64, Path, description = "Order id", minimum = 1, example = 42)),
     responses(
         (status = 200, description = "The order", body = OrderView),
-        (status = 404, description = "This session has no order with this id", body = Problem, content_type = PROBLEM),
-        (status = 400, description = "The id is not an integer", body = Problem, content_type = PROBLEM),
+        (status = 404, description = "This session has no order with this id", body = Problem, content_type = PROBLEM_JSON),
+        (status = 400, description = "The id is not an integer", body = Problem, content_type = PROBLEM_JSON),
     ))]
 async fn get_order(
     State(state): State<AppState>,

@@ -3,16 +3,15 @@
 
 use axum::Json;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use domain::preferences::{Cuisine, FontSize, Preferences, Theme};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::cookies::{AppCookies, PREFERENCES};
-use crate::error::{ApiError, FieldError, Problem};
+use crate::error::{ApiError, FieldError, PROBLEM_JSON, Problem};
 use crate::extract::AppJson;
-use crate::routes::profile::present;
+use crate::responses::WithCookies;
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -24,7 +23,6 @@ pub fn router() -> OpenApiRouter<AppState> {
     ))
 }
 
-const PROBLEM: &str = "application/problem+json";
 pub const COOKIE_DOC: &str = "`preferences`: private cookie (AES-GCM encrypted and authenticated, key derived for the purpose `preferences`), one year, HttpOnly";
 
 /// Display preferences.
@@ -60,7 +58,7 @@ impl From<Preferences> for PreferencesView {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"theme": "dark", "font_size": "large"}))]
 pub struct PreferencesInput {
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, with = "::serde_with::rust::double_option")]
     #[schema(value_type = Option<String>)]
     pub preferred_cuisine: Option<Option<String>>,
     #[schema(value_type = Option<String>)]
@@ -131,25 +129,21 @@ pub fn current(cookies: &mut AppCookies) -> Preferences {
     responses(
         (status = 200, description = "The stored preferences", body = PreferencesView,
             headers(("Set-Cookie" = String, description = "Sets `preferences`: private cookie (encrypted and authenticated, purpose `preferences`), Max-Age one year, HttpOnly, Path and Domain as configured"))),
-        (status = 422, description = "An unknown cuisine, theme or font size", body = Problem, content_type = PROBLEM),
+        (status = 422, description = "An unknown cuisine, theme or font size", body = Problem, content_type = PROBLEM_JSON),
     ))]
 async fn put_preferences(
     mut cookies: AppCookies,
     AppJson(input): AppJson<PreferencesInput>,
-) -> Response {
+) -> WithCookies<Json<PreferencesView>> {
     let result = input
         .apply(Preferences::default())
-        .and_then(|prefs| cookies.write(&PREFERENCES, &prefs).map(|()| prefs));
-    respond(cookies, result)
+        .and_then(|prefs| save(&mut cookies, prefs));
+    WithCookies::new(cookies, result)
 }
 
-/// The cookies go out with errors too: a bad cookie found on the way is
-/// still removed.
-fn respond(cookies: AppCookies, result: Result<Preferences, ApiError>) -> Response {
-    match result {
-        Ok(prefs) => (cookies, Json(PreferencesView::from(prefs))).into_response(),
-        Err(e) => (cookies, e).into_response(),
-    }
+fn save(cookies: &mut AppCookies, prefs: Preferences) -> Result<Json<PreferencesView>, ApiError> {
+    cookies.write(&PREFERENCES, &prefs)?;
+    Ok(Json(prefs.into()))
 }
 
 /// Change some preferences.
@@ -159,17 +153,17 @@ fn respond(cookies: AppCookies, result: Result<Preferences, ApiError>) -> Respon
     responses(
         (status = 200, description = "The stored preferences", body = PreferencesView,
             headers(("Set-Cookie" = String, description = "Sets `preferences`: private cookie (encrypted and authenticated, purpose `preferences`), Max-Age one year, HttpOnly, Path and Domain as configured"))),
-        (status = 422, description = "An unknown cuisine, theme or font size", body = Problem, content_type = PROBLEM),
+        (status = 422, description = "An unknown cuisine, theme or font size", body = Problem, content_type = PROBLEM_JSON),
     ))]
 async fn patch_preferences(
     mut cookies: AppCookies,
     AppJson(input): AppJson<PreferencesInput>,
-) -> Response {
+) -> WithCookies<Json<PreferencesView>> {
     let base = current(&mut cookies);
     let result = input
         .apply(base)
-        .and_then(|prefs| cookies.write(&PREFERENCES, &prefs).map(|()| prefs));
-    respond(cookies, result)
+        .and_then(|prefs| save(&mut cookies, prefs));
+    WithCookies::new(cookies, result)
 }
 
 /// Forget the preferences: the cookie is removed.

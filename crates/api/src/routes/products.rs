@@ -13,7 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::db::catalog::Dish;
-use crate::error::{ApiError, FieldError, Problem};
+use crate::error::{ApiError, FieldError, PROBLEM_JSON, Problem};
 use crate::extract::{AppPath, AppQuery};
 use crate::state::AppState;
 
@@ -206,7 +206,7 @@ fn parse_paging(
     params(ProductQuery),
     responses(
         (status = 200, description = "A page of available dishes", body = ProductPage),
-        (status = "4XX", description = "An unknown dietary tag or spice level, or invalid paging", body = Problem, content_type = "application/problem+json"),
+        (status = "4XX", description = "An unknown dietary tag or spice level, or invalid paging", body = Problem, content_type = PROBLEM_JSON),
     ))]
 async fn list_products(
     State(state): State<AppState>,
@@ -236,8 +236,8 @@ async fn list_products(
     params(("id" = i64, Path, description = "Dish id", minimum = 1, example = 1)),
     responses(
         (status = 200, description = "The dish", body = Product),
-        (status = 404, description = "No dish has this id", body = Problem, content_type = "application/problem+json"),
-        (status = 400, description = "The id is not an integer", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No dish has this id", body = Problem, content_type = PROBLEM_JSON),
+        (status = 400, description = "The id is not an integer", body = Problem, content_type = PROBLEM_JSON),
     ))]
 async fn get_product(
     State(state): State<AppState>,

@@ -4,16 +4,15 @@ use std::collections::BTreeSet;
 
 use axum::Json;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use domain::profile::{
     CustomerName, DietaryTag, FavoriteDish, Profile, ProfileError, SpiceLevel, parse_dietary_tags,
 };
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::error::{ApiError, FieldError, Problem};
+use crate::error::{ApiError, FieldError, PROBLEM_JSON, Problem};
 use crate::extract::AppJson;
 use crate::session::visitor::VisitorSession;
 use crate::state::AppState;
@@ -26,8 +25,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         delete_profile
     ))
 }
-
-const PROBLEM: &str = "application/problem+json";
 
 /// The customer profile.
 #[derive(Debug, Serialize, ToSchema)]
@@ -85,27 +82,18 @@ pub struct ProfileInput {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"spice_level": "hot", "favorite_dish": null}))]
 pub struct ProfilePatch {
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, with = "::serde_with::rust::double_option")]
     #[schema(value_type = Option<String>)]
     pub name: Option<Option<String>>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, with = "::serde_with::rust::double_option")]
     #[schema(value_type = Option<String>)]
     pub favorite_dish: Option<Option<String>>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, with = "::serde_with::rust::double_option")]
     #[schema(value_type = Option<Vec<String>>)]
     pub dietary_restrictions: Option<Option<Vec<String>>>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, with = "::serde_with::rust::double_option")]
     #[schema(value_type = Option<String>)]
     pub spice_level: Option<Option<String>>,
-}
-
-/// Tells a field sent as `null` (`Some(None)`) from an absent one (`None`).
-pub fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Option::<T>::deserialize(deserializer).map(Some)
 }
 
 /// Collects every field's problem, so one response names them all.
@@ -161,7 +149,7 @@ fn no_profile() -> ApiError {
 #[utoipa::path(get, path = "/profile", tag = "profile",
     responses(
         (status = 200, description = "The profile", body = ProfileView),
-        (status = 404, description = "No profile yet", body = Problem, content_type = PROBLEM),
+        (status = 404, description = "No profile yet", body = Problem, content_type = PROBLEM_JSON),
     ))]
 async fn get_profile(session: VisitorSession) -> Result<Json<ProfileView>, ApiError> {
     let profile = session.profile().await?.ok_or_else(no_profile)?;
@@ -174,13 +162,13 @@ async fn get_profile(session: VisitorSession) -> Result<Json<ProfileView>, ApiEr
     responses(
         (status = 201, description = "Created", body = ProfileView),
         (status = 200, description = "Replaced", body = ProfileView),
-        (status = 400, description = "Not JSON", body = Problem, content_type = PROBLEM),
-        (status = 422, description = "A field is invalid: each is named in `errors`", body = Problem, content_type = PROBLEM),
+        (status = 400, description = "Not JSON", body = Problem, content_type = PROBLEM_JSON),
+        (status = 422, description = "A field is invalid: each is named in `errors`", body = Problem, content_type = PROBLEM_JSON),
     ))]
 async fn put_profile(
     session: VisitorSession,
     AppJson(input): AppJson<ProfileInput>,
-) -> Result<Response, ApiError> {
+) -> Result<(StatusCode, Json<ProfileView>), ApiError> {
     let mut checks = Checks::default();
     let name = checks.take(CustomerName::parse(&input.name));
     let favorite = checks.favorite(input.favorite_dish.as_deref());
@@ -208,7 +196,7 @@ async fn put_profile(
     } else {
         StatusCode::CREATED
     };
-    Ok((status, Json(ProfileView::from(&profile))).into_response())
+    Ok((status, Json(ProfileView::from(&profile))))
 }
 
 /// Change some fields of the profile.
@@ -216,8 +204,8 @@ async fn put_profile(
     request_body = ProfilePatch,
     responses(
         (status = 200, description = "The changed profile", body = ProfileView),
-        (status = 404, description = "No profile yet", body = Problem, content_type = PROBLEM),
-        (status = 422, description = "A field is invalid: each is named in `errors`", body = Problem, content_type = PROBLEM),
+        (status = 404, description = "No profile yet", body = Problem, content_type = PROBLEM_JSON),
+        (status = 422, description = "A field is invalid: each is named in `errors`", body = Problem, content_type = PROBLEM_JSON),
     ))]
 async fn patch_profile(
     session: VisitorSession,

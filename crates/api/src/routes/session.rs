@@ -9,7 +9,8 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::cookies::{AppCookies, VISIT_SUMMARY};
-use crate::error::{ApiError, Problem};
+use crate::error::{ApiError, PROBLEM_JSON, Problem};
+use crate::responses::WithCookies;
 use crate::routes::profile::ProfileView;
 use crate::session::visitor::VisitorSession;
 use crate::state::AppState;
@@ -40,12 +41,20 @@ pub struct VisitSummary {
     responses(
         (status = 200, description = "Goodbye; the summary left in the browser", body = VisitSummary,
             headers(("Set-Cookie" = String, description = "Removes the session cookie; sets `last_visit_summary`"))),
-        (status = 503, description = "The session store is unreachable; nothing was destroyed", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The session store is unreachable; nothing was destroyed", body = Problem, content_type = PROBLEM_JSON),
     ))]
 async fn end_session(
     session: VisitorSession,
     mut cookies: AppCookies,
-) -> Result<(AppCookies, Json<VisitSummary>), ApiError> {
+) -> WithCookies<Json<VisitSummary>> {
+    let result = say_goodbye(&session, &mut cookies).await;
+    WithCookies::new(cookies, result)
+}
+
+async fn say_goodbye(
+    session: &VisitorSession,
+    cookies: &mut AppCookies,
+) -> Result<Json<VisitSummary>, ApiError> {
     let visits = session.visits().await?;
     let profile = session.profile().await?;
     session.0.flush().await?;
@@ -56,7 +65,7 @@ async fn end_session(
         date: now.replace_nanosecond(0).unwrap_or(now),
     };
     cookies.write(&VISIT_SUMMARY, &summary)?;
-    Ok((cookies, Json(summary)))
+    Ok(Json(summary))
 }
 
 /// What the session knows, without changing it.
@@ -87,7 +96,7 @@ pub struct SessionState {
 #[utoipa::path(get, path = "/session", tag = "session",
     responses(
         (status = 200, description = "The session's state", body = SessionState),
-        (status = 503, description = "The session store is unreachable", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The session store is unreachable", body = Problem, content_type = PROBLEM_JSON),
     ))]
 async fn get_session(
     State(state): State<AppState>,

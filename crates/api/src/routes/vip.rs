@@ -1,8 +1,7 @@
 //! VIP membership, in a signed cookie with JSON data: `/vip`.
 
 use axum::Json;
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
 use domain::Money;
 use domain::preferences::{SpecialRequest, Vip};
 use serde::{Deserialize, Serialize};
@@ -11,15 +10,15 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::cookies::{AppCookies, VIP};
-use crate::error::{ApiError, Problem};
+use crate::error::{ApiError, PROBLEM_JSON, Problem};
 use crate::extract::AppJson;
+use crate::responses::{Created, CreatedOrUpdated, WithCookies};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(join_vip, get_vip, leave_vip))
 }
 
-const PROBLEM: &str = "application/problem+json";
 pub const COOKIE_DOC: &str =
     "`vip`: signed cookie (purpose `vip`, one year, HttpOnly) holding the membership as JSON";
 
@@ -85,43 +84,38 @@ pub fn earn(cookies: &mut AppCookies, total: Money) -> Result<(), ApiError> {
             headers(("Set-Cookie" = String, description = "Sets `vip`: signed cookie (purpose `vip`), Max-Age one year, HttpOnly, with the membership as JSON"), ("Location" = String, description = "/api/v1/vip"))),
         (status = 200, description = "Already a member: special requests replaced", body = VipView,
             headers(("Set-Cookie" = String, description = "Sets `vip`: signed cookie (purpose `vip`), Max-Age one year, HttpOnly, with the membership as JSON"))),
-        (status = 422, description = "Too many or too long special requests, or a cookie over 4096 bytes", body = Problem, content_type = PROBLEM),
+        (status = 422, description = "Too many or too long special requests, or a cookie over 4096 bytes", body = Problem, content_type = PROBLEM_JSON),
     ))]
-async fn join_vip(mut cookies: AppCookies, body: Option<AppJson<JoinVip>>) -> Response {
-    // The cookies go out with errors too: a bad cookie found on the way is
-    // still removed.
-    match join(&mut cookies, body) {
-        Ok((StatusCode::CREATED, vip)) => (
-            StatusCode::CREATED,
-            cookies,
-            [(header::LOCATION, HeaderValue::from_static("/api/v1/vip"))],
-            Json(VipView::from(&vip)),
-        )
-            .into_response(),
-        Ok((status, vip)) => (status, cookies, Json(VipView::from(&vip))).into_response(),
-        Err(e) => (cookies, e).into_response(),
-    }
+async fn join_vip(
+    mut cookies: AppCookies,
+    body: Option<AppJson<JoinVip>>,
+) -> WithCookies<CreatedOrUpdated<Json<VipView>>> {
+    let result = join(&mut cookies, body);
+    WithCookies::new(cookies, result)
 }
 
 fn join(
     cookies: &mut AppCookies,
     body: Option<AppJson<JoinVip>>,
-) -> Result<(StatusCode, Vip), ApiError> {
+) -> Result<CreatedOrUpdated<Json<VipView>>, ApiError> {
     let join = body.map(|AppJson(j)| j).unwrap_or_default();
     let requests = SpecialRequest::parse_list(join.special_requests.iter().map(String::as_str))
         .map_err(|e| ApiError::invalid_field(e.field, e.message))?;
-    let (vip, status) = match current(cookies) {
+    match current(cookies) {
         Some(mut vip) => {
             vip.special_requests = requests;
-            (vip, StatusCode::OK)
+            cookies.write(&VIP, &vip)?;
+            Ok(CreatedOrUpdated::Updated(Json(VipView::from(&vip))))
         }
-        None => (
-            Vip::join(OffsetDateTime::now_utc().date(), requests),
-            StatusCode::CREATED,
-        ),
-    };
-    cookies.write(&VIP, &vip)?;
-    Ok((status, vip))
+        None => {
+            let vip = Vip::join(OffsetDateTime::now_utc().date(), requests);
+            cookies.write(&VIP, &vip)?;
+            Ok(CreatedOrUpdated::Created(Created::at(
+                "/api/v1/vip",
+                Json(VipView::from(&vip)),
+            )?))
+        }
+    }
 }
 
 /// The membership; 404 when this browser is not a member.
@@ -129,17 +123,15 @@ fn join(
     params(("vip" = Option<String>, Cookie, description = COOKIE_DOC)),
     responses(
         (status = 200, description = "The membership", body = VipView),
-        (status = 404, description = "Not a member (or the cookie cannot be trusted, and is removed)", body = Problem, content_type = PROBLEM),
+        (status = 404, description = "Not a member (or the cookie cannot be trusted, and is removed)", body = Problem, content_type = PROBLEM_JSON),
     ))]
-async fn get_vip(mut cookies: AppCookies) -> Response {
-    match current(&mut cookies) {
-        Some(vip) => (cookies, Json(VipView::from(&vip))).into_response(),
-        None => (
-            cookies,
-            ApiError::not_found("This browser is not a VIP member; join with POST /api/v1/vip."),
-        )
-            .into_response(),
-    }
+async fn get_vip(mut cookies: AppCookies) -> WithCookies<Json<VipView>> {
+    let result = current(&mut cookies)
+        .map(|vip| Json(VipView::from(&vip)))
+        .ok_or_else(|| {
+            ApiError::not_found("This browser is not a VIP member; join with POST /api/v1/vip.")
+        });
+    WithCookies::new(cookies, result)
 }
 
 /// End the membership: the cookie is removed.

@@ -9,7 +9,8 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use domain::visits::Visits;
 
 use crate::cookies::{AppCookies, VISIT_SUMMARY};
-use crate::error::{ApiError, Problem};
+use crate::error::{ApiError, PROBLEM_JSON, Problem};
+use crate::responses::WithCookies;
 use crate::routes::session::VisitSummary;
 use crate::session::visitor::VisitorSession;
 use crate::state::AppState;
@@ -46,12 +47,20 @@ pub struct Welcome {
     params(("last_visit_summary" = Option<String>, Cookie, description = crate::routes::session::SUMMARY_COOKIE_DOC)),
     responses(
         (status = 200, description = "The visit is recorded", body = Welcome),
-        (status = 503, description = "The session store is unreachable", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The session store is unreachable", body = Problem, content_type = PROBLEM_JSON),
     ))]
 async fn record_visit(
     session: VisitorSession,
     mut cookies: AppCookies,
-) -> Result<(AppCookies, Json<Welcome>), ApiError> {
+) -> WithCookies<Json<Welcome>> {
+    let result = record(&session, &mut cookies).await;
+    WithCookies::new(cookies, result)
+}
+
+async fn record(
+    session: &VisitorSession,
+    cookies: &mut AppCookies,
+) -> Result<Json<Welcome>, ApiError> {
     let mut visits = session.visits().await?;
     let mut summary_name = None;
     // A new session of a browser that said goodbye continues its count.
@@ -71,20 +80,17 @@ async fn record_visit(
     let before = visits.record(now.replace_nanosecond(0).unwrap_or(now));
     session.set_visits(&visits).await?;
     let profile = session.profile().await?;
-    Ok((
-        cookies,
-        Json(Welcome {
-            returning: before.returning(),
-            visit_count: visits.count,
-            last_visit: before.last_visit,
-            name: profile
-                .as_ref()
-                .map(|p| p.name.as_str().to_owned())
-                .or(summary_name),
-            favorite_dish: profile
-                .as_ref()
-                .and_then(|p| p.favorite_dish.as_ref())
-                .map(|f| f.as_str().to_owned()),
-        }),
-    ))
+    Ok(Json(Welcome {
+        returning: before.returning(),
+        visit_count: visits.count,
+        last_visit: before.last_visit,
+        name: profile
+            .as_ref()
+            .map(|p| p.name.as_str().to_owned())
+            .or(summary_name),
+        favorite_dish: profile
+            .as_ref()
+            .and_then(|p| p.favorite_dish.as_ref())
+            .map(|f| f.as_str().to_owned()),
+    }))
 }
