@@ -51,7 +51,7 @@ async fn get_menu(
 ) -> Result<(AppCookies, Json<PersonalMenu>), ApiError> {
     let profile = session.profile().await?;
     let preferred_cuisine = crate::routes::preferences::current(&mut cookies).preferred_cuisine;
-    let menu = state.catalog.snapshot().await?;
+    let menu = state.catalog.snapshot().await;
     let facts: Vec<_> = menu.available().map(|d| d.facts()).collect();
     let prefs = profile.as_ref().map(|p| Preferences {
         dietary_restrictions: &p.dietary_restrictions,
