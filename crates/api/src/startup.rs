@@ -146,11 +146,19 @@ fn with_session(api: Router<AppState>, config: &Config, state: &AppState) -> Rou
     ))
 }
 
-/// What Swagger UI's own page needs, and nothing else: its vendored script
-/// and styles from this origin, the spec fetched from this origin, the
-/// `data:` images its stylesheet embeds, and no framing. Its validator
-/// badge is off, so the spec's address is never sent to a third party.
-pub const SWAGGER_UI_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+/// What Swagger UI's own page needs, and nothing else: its vendored scripts
+/// and stylesheets from this origin, the one `<style>` element its logo
+/// carries (allowed by its hash, so no other inline style runs), the spec
+/// fetched from this origin, the `data:` images its stylesheet embeds, and no
+/// framing. Its validator badge is off, so the spec's address is never sent
+/// to a third party. A Swagger UI upgrade that changes the logo's style shows
+/// up as a CSP violation in the browser console (and fails a test).
+pub const SWAGGER_UI_CSP: &str = concat!(
+    "default-src 'none'; script-src 'self'; ",
+    "style-src 'self' 'sha256-RL3ie0nH+Lzz2YNqQN83mnU0J1ot4QL7b99vMdIX99w='; ",
+    "img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; ",
+    "frame-ancestors 'none'"
+);
 
 fn swagger_ui(spec: utoipa::openapi::OpenApi) -> Router<AppState> {
     Router::from(
