@@ -54,7 +54,11 @@ async fn every_response_tells_browsers_not_to_sniff_refer_or_frame() {
         assert_eq!(headers["referrer-policy"], "no-referrer", "{what}");
         assert_eq!(headers["x-frame-options"], "DENY", "{what}");
         let csp = headers["content-security-policy"].to_str().unwrap();
-        assert_eq!(directive(csp, "frame-ancestors "), ["'none'"], "{what}: {csp}");
+        assert_eq!(
+            directive(csp, "frame-ancestors "),
+            ["'none'"],
+            "{what}: {csp}"
+        );
         // Cookies are not Secure here (plain HTTP in development).
         assert!(headers.get("strict-transport-security").is_none(), "{what}");
     }
@@ -110,14 +114,22 @@ async fn swagger_ui_may_run_its_own_assets_and_nothing_else() {
     // The page itself loads only what this service serves.
     assert!(!page.contains("http://") && !page.contains("https://") && !page.contains("<style"));
     for script in page.split("<script").skip(1) {
-        assert!(script.trim_start().starts_with("src="), "an inline script: {script}");
+        assert!(
+            script.trim_start().starts_with("src="),
+            "an inline script: {script}"
+        );
     }
 
     // The one inline style the vendored assets make (the logo's `<style>`)
     // is the one the policy allows, by hash.
     let mut allowed_styles = Vec::new();
     for asset in ["swagger-ui-bundle.js", "swagger-ui-standalone-preset.js"] {
-        let js = app.get(&format!("/swagger-ui/{asset}")).await.text().await.unwrap();
+        let js = app
+            .get(&format!("/swagger-ui/{asset}"))
+            .await
+            .text()
+            .await
+            .unwrap();
         for made in js.split("createElement(\"style\",null,\"").skip(1) {
             let css = made.split('"').next().unwrap();
             let hash = BASE64_STANDARD.encode(Sha256::digest(css.as_bytes()));

@@ -154,7 +154,11 @@ async fn the_menu_may_be_kept_by_shared_caches_for_as_long_as_the_service_keeps_
         let res = app.get(path).await;
         assert_eq!(res.status(), 200, "{path}");
         // 2.5 s of the service's own menu cache, rounded up.
-        assert_eq!(res.headers()["cache-control"], "public, max-age=3", "{path}");
+        assert_eq!(
+            res.headers()["cache-control"],
+            "public, max-age=3",
+            "{path}"
+        );
         let etag = etag_of(&res);
         assert!(
             etag.len() > 2 && etag.starts_with('"') && etag.ends_with('"'),
@@ -180,7 +184,12 @@ async fn a_client_holding_the_current_menu_gets_a_304_and_a_new_etag_once_a_dish
             let res = get_with(&app.client, app.url(path), ("if-none-match", &held)).await;
             assert_eq!(res.status(), 304, "{path} with If-None-Match: {held}");
             assert_eq!(etag_of(&res), etag);
-            assert!(res.headers()["cache-control"].to_str().unwrap().starts_with("public"));
+            assert!(
+                res.headers()["cache-control"]
+                    .to_str()
+                    .unwrap()
+                    .starts_with("public")
+            );
             assert!(res.bytes().await.unwrap().is_empty(), "a 304 has no body");
         }
         // Another version, or a header that is not an entity tag, gets the menu.
@@ -193,13 +202,24 @@ async fn a_client_holding_the_current_menu_gets_a_304_and_a_new_etag_once_a_dish
 
     let list = etag_of(&app.get("/api/v1/products").await);
     let dish = etag_of(&app.get("/api/v1/products/1").await);
-    app.sql("UPDATE products SET price_cents = 1399 WHERE id = 1").await;
+    app.sql("UPDATE products SET price_cents = 1399 WHERE id = 1")
+        .await;
 
-    let res = get_with(&app.client, app.url("/api/v1/products/1"), ("if-none-match", &dish)).await;
+    let res = get_with(
+        &app.client,
+        app.url("/api/v1/products/1"),
+        ("if-none-match", &dish),
+    )
+    .await;
     assert_eq!(res.status(), 200, "the dish changed");
     assert_ne!(etag_of(&res), dish);
     assert_eq!(res.json::<Value>().await.unwrap()["price"], "13.99");
-    let res = get_with(&app.client, app.url("/api/v1/products"), ("if-none-match", &list)).await;
+    let res = get_with(
+        &app.client,
+        app.url("/api/v1/products"),
+        ("if-none-match", &list),
+    )
+    .await;
     assert_eq!(res.status(), 200, "the menu changed");
     assert_ne!(etag_of(&res), list);
 }
@@ -227,11 +247,18 @@ async fn the_menu_never_sets_a_cookie_whatever_session_cookie_comes_with_it() {
 
     // Garbled, forged or signed with a key now retired: not the menu's business.
     let garbled = format!("{COOKIE}=not-a-signed-value");
-    for path in ["/api/v1/products", "/api/v1/products/1", "/api/v1/products/0"] {
+    for path in [
+        "/api/v1/products",
+        "/api/v1/products/1",
+        "/api/v1/products/0",
+    ] {
         let res = app.get(path).await;
         assert!(res.headers().get("set-cookie").is_none(), "{path}");
         let res = get_with(&app.another_visitor(), app.url(path), ("cookie", &garbled)).await;
-        assert!(res.headers().get("set-cookie").is_none(), "{path} with a garbled cookie");
+        assert!(
+            res.headers().get("set-cookie").is_none(),
+            "{path} with a garbled cookie"
+        );
     }
 
     // After a key rotation the session routes re-issue the cookie; the menu does not.
@@ -240,9 +267,15 @@ async fn the_menu_never_sets_a_cookie_whatever_session_cookie_comes_with_it() {
     app.set_var("SECRET_KEY_FALLBACKS", Some(SECRET_KEY));
     app.restart().await;
     let res = app.get("/api/v1/products").await;
-    assert!(res.headers().get("set-cookie").is_none(), "re-signed by the menu");
+    assert!(
+        res.headers().get("set-cookie").is_none(),
+        "re-signed by the menu"
+    );
     let res = app.get("/api/v1/cart").await;
-    assert!(session_cookie(res.headers()).is_some(), "the cart re-signs the cookie");
+    assert!(
+        session_cookie(res.headers()).is_some(),
+        "the cart re-signs the cookie"
+    );
     assert_eq!(res.headers()["cache-control"], "no-store");
     assert_eq!(res.json::<Value>().await.unwrap(), session);
 }

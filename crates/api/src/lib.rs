@@ -9,6 +9,7 @@ pub mod extract;
 pub mod openapi;
 pub mod origin;
 pub mod routes;
+pub mod secret;
 pub mod session;
 pub mod startup;
 pub mod state;

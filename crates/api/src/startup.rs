@@ -109,11 +109,14 @@ pub fn app(config: &Config, state: AppState) -> Router {
 /// as long as this service keeps its own copy of the menu (rounded up to a
 /// whole second); its `ETag` lets them revalidate after that.
 fn with_public_caching(public: Router<AppState>, config: &Config) -> Router<AppState> {
-    let max_age = config.catalog_cache_ttl.as_secs()
-        + u64::from(config.catalog_cache_ttl.subsec_nanos() > 0);
+    let max_age =
+        config.catalog_cache_ttl.as_secs() + u64::from(config.catalog_cache_ttl.subsec_nanos() > 0);
     let value = HeaderValue::from_str(&format!("public, max-age={max_age}"))
         .unwrap_or_else(|_| HeaderValue::from_static("no-cache"));
-    public.layer(SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, value))
+    public.layer(SetResponseHeaderLayer::overriding(
+        header::CACHE_CONTROL,
+        value,
+    ))
 }
 
 /// The session and what guards it: no caching, the session itself, turns

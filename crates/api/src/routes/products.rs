@@ -311,5 +311,7 @@ async fn get_product(
     let id = ProductId::parse(id).map_err(|_| not_found())?;
     let menu = state.catalog.snapshot().await;
     let dish = menu.get(id).ok_or_else(not_found)?;
-    Ok(MenuAnswer::new(&menu, &request, || Json(Product::from(dish))))
+    Ok(MenuAnswer::new(&menu, &request, || {
+        Json(Product::from(dish))
+    }))
 }
