@@ -19,6 +19,11 @@ async fn the_service_reports_alive_and_ready_without_naming_its_session_backend(
         ready,
         serde_json::json!({"status": "ready", "database": "ok", "session_store": "ok"})
     );
+    let backend = app.backend.env_name();
+    assert!(
+        ready.as_object().unwrap().values().all(|v| v != backend),
+        "{ready}"
+    );
 }
 
 #[tokio::test]
