@@ -3,7 +3,7 @@ use serde_json::Value;
 use crate::helpers::{assert_problem, spawn_app};
 
 #[tokio::test]
-async fn the_service_reports_alive_and_ready_with_its_session_backend() {
+async fn the_service_reports_alive_and_ready_without_naming_its_session_backend() {
     let app = spawn_app().await;
 
     let res = app.get("/healthz").await;
@@ -14,7 +14,16 @@ async fn the_service_reports_alive_and_ready_with_its_session_backend() {
     assert_eq!(ready["status"], "ready");
     assert_eq!(ready["database"], "ok");
     assert_eq!(ready["session_store"], "ok");
-    assert_eq!(ready["session_backend"], app.backend.env_name());
+    // Which store runs is in the log, not in a public answer.
+    assert_eq!(
+        ready,
+        serde_json::json!({"status": "ready", "database": "ok", "session_store": "ok"})
+    );
+    let backend = app.backend.env_name();
+    assert!(
+        ready.as_object().unwrap().values().all(|v| v != backend),
+        "{ready}"
+    );
 }
 
 #[tokio::test]

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod bad_input;
+mod browser_headers;
 mod cart;
 mod cookies;
 mod health;

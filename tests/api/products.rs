@@ -1,6 +1,6 @@
 use serde_json::Value;
 
-use crate::helpers::{assert_problem, spawn_app};
+use crate::helpers::{COOKIE, SECRET_KEY, app, assert_problem, session_cookie, spawn_app};
 
 #[tokio::test]
 async fn the_menu_lists_the_demo_dishes_a_page_at_a_time() {
@@ -128,4 +128,154 @@ async fn browsing_the_menu_creates_no_session() {
     let app = spawn_app().await;
     let res = app.get("/api/v1/products").await;
     assert!(res.headers().get("set-cookie").is_none());
+}
+
+async fn get_with(
+    client: &reqwest::Client,
+    url: String,
+    header: (&str, &str),
+) -> reqwest::Response {
+    client
+        .get(url)
+        .header(header.0, header.1)
+        .send()
+        .await
+        .unwrap()
+}
+
+fn etag_of(res: &reqwest::Response) -> String {
+    res.headers()["etag"].to_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn the_menu_may_be_kept_by_shared_caches_for_as_long_as_the_service_keeps_it() {
+    let app = app().var("CATALOG_CACHE_TTL_MS", "2500").spawn().await;
+    for path in ["/api/v1/products", "/api/v1/products/1"] {
+        let res = app.get(path).await;
+        assert_eq!(res.status(), 200, "{path}");
+        // 2.5 s of the service's own menu cache, rounded up.
+        assert_eq!(
+            res.headers()["cache-control"],
+            "public, max-age=3",
+            "{path}"
+        );
+        let etag = etag_of(&res);
+        assert!(
+            etag.len() > 2 && etag.starts_with('"') && etag.ends_with('"'),
+            "{path}: a strong entity tag: {etag}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_client_holding_the_current_menu_gets_a_304_and_a_new_etag_once_a_dish_changes() {
+    let app = spawn_app().await;
+    for path in ["/api/v1/products?per_page=5", "/api/v1/products/1"] {
+        let first = app.get(path).await;
+        let etag = etag_of(&first);
+
+        // The same version, as a browser or a cache would send it back.
+        for held in [
+            etag.clone(),
+            format!("W/{etag}"),
+            format!("\"something-else\", {etag}"),
+            "*".to_owned(),
+        ] {
+            let res = get_with(&app.client, app.url(path), ("if-none-match", &held)).await;
+            assert_eq!(res.status(), 304, "{path} with If-None-Match: {held}");
+            assert_eq!(etag_of(&res), etag);
+            assert!(
+                res.headers()["cache-control"]
+                    .to_str()
+                    .unwrap()
+                    .starts_with("public")
+            );
+            assert!(res.bytes().await.unwrap().is_empty(), "a 304 has no body");
+        }
+        // Another version, or a header that is not an entity tag, gets the menu.
+        for held in ["\"an-older-menu\"", "not an entity tag"] {
+            let res = get_with(&app.client, app.url(path), ("if-none-match", held)).await;
+            assert_eq!(res.status(), 200, "{path} with If-None-Match: {held}");
+            assert_eq!(etag_of(&res), etag);
+        }
+    }
+
+    let list = etag_of(&app.get("/api/v1/products").await);
+    let dish = etag_of(&app.get("/api/v1/products/1").await);
+    app.sql("UPDATE products SET price_cents = 1399 WHERE id = 1")
+        .await;
+
+    let res = get_with(
+        &app.client,
+        app.url("/api/v1/products/1"),
+        ("if-none-match", &dish),
+    )
+    .await;
+    assert_eq!(res.status(), 200, "the dish changed");
+    assert_ne!(etag_of(&res), dish);
+    assert_eq!(res.json::<Value>().await.unwrap()["price"], "13.99");
+    let res = get_with(
+        &app.client,
+        app.url("/api/v1/products"),
+        ("if-none-match", &list),
+    )
+    .await;
+    assert_eq!(res.status(), 200, "the menu changed");
+    assert_ne!(etag_of(&res), list);
+}
+
+#[tokio::test]
+async fn every_instance_gives_the_same_menu_the_same_etag() {
+    let app = spawn_app().await;
+    let other = app.another_instance().await;
+    let here = etag_of(&app.get("/api/v1/products/2").await);
+    let there = app
+        .another_visitor()
+        .get(format!("{}/api/v1/products/2", other.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(etag_of(&there), here);
+}
+
+#[tokio::test]
+async fn the_menu_never_sets_a_cookie_whatever_session_cookie_comes_with_it() {
+    let mut app = spawn_app().await;
+    // A visitor with a session and a cart.
+    assert_eq!(app.add(1, 1).await.status(), 201);
+    let session = app.cart().await;
+
+    // Garbled, forged or signed with a key now retired: not the menu's business.
+    let garbled = format!("{COOKIE}=not-a-signed-value");
+    for path in [
+        "/api/v1/products",
+        "/api/v1/products/1",
+        "/api/v1/products/0",
+    ] {
+        let res = app.get(path).await;
+        assert!(res.headers().get("set-cookie").is_none(), "{path}");
+        let res = get_with(&app.another_visitor(), app.url(path), ("cookie", &garbled)).await;
+        assert!(
+            res.headers().get("set-cookie").is_none(),
+            "{path} with a garbled cookie"
+        );
+    }
+
+    // After a key rotation the session routes re-issue the cookie; the menu does not.
+    const NEW: &str = "the-new-secret-key-0123456789abcdef-0123456789";
+    app.set_var("SECRET_KEY", Some(NEW));
+    app.set_var("SECRET_KEY_FALLBACKS", Some(SECRET_KEY));
+    app.restart().await;
+    let res = app.get("/api/v1/products").await;
+    assert!(
+        res.headers().get("set-cookie").is_none(),
+        "re-signed by the menu"
+    );
+    let res = app.get("/api/v1/cart").await;
+    assert!(
+        session_cookie(res.headers()).is_some(),
+        "the cart re-signs the cookie"
+    );
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    assert_eq!(res.json::<Value>().await.unwrap(), session);
 }

@@ -209,3 +209,54 @@ test("a page on an origin not in CORS_ALLOWED_ORIGINS can neither read nor chang
   assert.deepEqual(orders.body.items, []);
   await context.close();
 });
+
+test("Swagger UI renders under its Content-Security-Policy without a violation", async () => {
+  const context = await browser.newContext();
+  const tab = await context.newPage();
+  const problems = [];
+  tab.on("console", (m) => {
+    if (m.type() === "error" || /Content Security Policy/i.test(m.text())) problems.push(m.text());
+  });
+  tab.on("pageerror", (e) => problems.push(String(e)));
+  await tab.addInitScript(() => {
+    window.__violations = [];
+    document.addEventListener("securitypolicyviolation", (e) =>
+      window.__violations.push(`${e.violatedDirective} ${e.blockedURI}`),
+    );
+  });
+  const res = await tab.goto(`${apiUrl}/swagger-ui/`);
+  assert.match(res.headers()["content-security-policy"], /script-src 'self'/);
+  await tab.waitForSelector(".opblock-summary-path", { timeout: 15_000 });
+  const paths = await tab.$$eval(".opblock-summary-path", (els) => els.map((e) => e.textContent));
+  assert.ok(paths.some((p) => p.includes("/api/v1/products")), JSON.stringify(paths));
+  // An opened operation renders its parameters, examples and models too.
+  await tab.click(".opblock-summary");
+  await tab.waitForSelector(".opblock-body .responses-wrapper", { timeout: 15_000 });
+  const violations = await tab.evaluate(() => window.__violations);
+  assert.deepEqual(violations, [], "no CSP violation");
+  assert.deepEqual(problems, [], "no console error");
+  await context.close();
+});
+
+test("no other page can frame the API", async () => {
+  const context = await browser.newContext();
+  const tab = await context.newPage();
+  await tab.goto(strangerUrl);
+  for (const path of ["/swagger-ui/", "/api/v1/products", "/nowhere"]) {
+    const url = `${apiUrl}${path}`;
+    await tab.evaluate(
+      (url) =>
+        new Promise((resolve) => {
+          const frame = document.createElement("iframe");
+          frame.src = url;
+          frame.onload = resolve;
+          document.body.append(frame);
+          setTimeout(resolve, 5_000);
+        }),
+      url,
+    );
+    const framed = tab.frames().find((f) => f.url() === url);
+    assert.equal(framed, undefined, `${path} was framed: ${tab.frames().map((f) => f.url())}`);
+  }
+  await context.close();
+});

@@ -1,25 +1,38 @@
 //! Configuration from environment variables. The variable names are a
 //! contract: the README documents each one.
+//!
+//! serde reads the variables into [`Vars`] (numbers, flags, the accepted
+//! spellings of each choice, and the defaults); [`Config::from_vars`] then
+//! checks what spans several variables and derives the rest.
 
 use std::collections::HashMap;
-use std::fmt;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+use std::str::FromStr;
 use std::time::Duration;
 
 use axum::http::HeaderValue;
-use rand::RngCore;
+use serde::de::value::MapDeserializer;
+use serde::de::{Error as _, IntoDeserializer};
+use serde::{Deserialize, Deserializer};
 use tower_sessions::cookie::SameSite;
+
+pub use crate::secret::SecretKey;
+use crate::secret::Secrets;
 
 /// Where the service runs. Production refuses to start without an explicit,
 /// long enough `SECRET_KEY` and defaults session cookies to `Secure`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Environment {
+    #[serde(alias = "dev")]
     Development,
+    #[serde(alias = "prod")]
     Production,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum SessionBackend {
     Memory,
     Database,
@@ -27,7 +40,8 @@ pub enum SessionBackend {
 }
 
 /// How requests that change one session are made to take turns.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum SessionLock {
     /// Within this process: enough for one instance.
     Process,
@@ -35,45 +49,30 @@ pub enum SessionLock {
     Redis,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum LogFormat {
+    #[serde(alias = "text")]
     Pretty,
     Json,
 }
 
-/// The secret that keys every signed or encrypted cookie. Never printed.
-#[derive(Clone)]
-pub struct SecretKey(Vec<u8>);
-
-impl SecretKey {
-    /// The shortest secret accepted, in bytes.
-    pub const MIN_LEN: usize = 32;
-
-    pub fn new(bytes: impl Into<Vec<u8>>) -> Result<Self, ConfigError> {
-        let bytes = bytes.into();
-        if bytes.len() < Self::MIN_LEN {
-            return Err(ConfigError::new(format!(
-                "SECRET_KEY must be at least {} characters long (it has {}); generate one with `openssl rand -hex 32`",
-                Self::MIN_LEN,
-                bytes.len()
-            )));
-        }
-        Ok(SecretKey(bytes))
-    }
-
-    /// A key for one purpose, derived from the secret, so that a value made
-    /// for one purpose never verifies for another.
-    pub fn derive(&self, purpose: &str) -> cookie::Key {
-        let mut material = self.0.clone();
-        material.extend_from_slice(b"\x00kitchen-memory\x00");
-        material.extend_from_slice(purpose.as_bytes());
-        cookie::Key::derive_from(&material)
-    }
+/// `SESSION_COOKIE_SAMESITE`, read without regard to case.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum SameSiteSetting {
+    Lax,
+    Strict,
+    None,
 }
 
-impl fmt::Debug for SecretKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("SecretKey(<redacted>)")
+impl From<SameSiteSetting> for SameSite {
+    fn from(s: SameSiteSetting) -> Self {
+        match s {
+            SameSiteSetting::Lax => SameSite::Lax,
+            SameSiteSetting::Strict => SameSite::Strict,
+            SameSiteSetting::None => SameSite::None,
+        }
     }
 }
 
@@ -122,13 +121,147 @@ pub struct Config {
 pub struct ConfigError(String);
 
 impl ConfigError {
-    fn new(msg: impl Into<String>) -> Self {
+    pub(crate) fn new(msg: impl Into<String>) -> Self {
         ConfigError(msg.into())
     }
 }
 
 /// Two weeks, Django's `SESSION_COOKIE_AGE` default.
 pub const DEFAULT_SESSION_AGE: Duration = Duration::from_secs(14 * 24 * 3600);
+
+/// The variables as given, each parsed on its own. `None` where the default
+/// depends on another variable.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE", default)]
+struct Vars {
+    app_env: Environment,
+    #[serde(deserialize_with = "socket_address")]
+    listen_addr: SocketAddr,
+    data_dir: PathBuf,
+    #[serde(deserialize_with = "some")]
+    database_url: Option<String>,
+    #[serde(deserialize_with = "whole_number")]
+    database_max_connections: u32,
+    session_backend: SessionBackend,
+    #[serde(deserialize_with = "some")]
+    redis_url: Option<String>,
+    #[serde(deserialize_with = "whole_number")]
+    redis_pool_size: usize,
+    session_lock: SessionLock,
+    #[serde(deserialize_with = "some")]
+    secret_key: Option<String>,
+    #[serde(deserialize_with = "some")]
+    secret_key_fallbacks: Option<String>,
+    session_cookie_name: String,
+    #[serde(deserialize_with = "whole_number")]
+    session_cookie_age: u64,
+    #[serde(deserialize_with = "some_flag")]
+    session_cookie_secure: Option<bool>,
+    #[serde(deserialize_with = "flag")]
+    session_cookie_httponly: bool,
+    #[serde(deserialize_with = "case_insensitive")]
+    session_cookie_samesite: SameSiteSetting,
+    #[serde(deserialize_with = "some")]
+    session_cookie_domain: Option<String>,
+    session_cookie_path: String,
+    #[serde(deserialize_with = "flag")]
+    session_expire_at_browser_close: bool,
+    #[serde(deserialize_with = "whole_number")]
+    session_cleanup_interval_secs: u64,
+    #[serde(deserialize_with = "some")]
+    cors_allowed_origins: Option<String>,
+    #[serde(deserialize_with = "whole_number")]
+    request_timeout_ms: u64,
+    #[serde(deserialize_with = "whole_number")]
+    catalog_cache_ttl_ms: u64,
+    log_format: LogFormat,
+}
+
+impl Default for Vars {
+    fn default() -> Self {
+        Vars {
+            app_env: Environment::Development,
+            listen_addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("./data"),
+            database_url: None,
+            database_max_connections: 10,
+            session_backend: SessionBackend::Database,
+            redis_url: None,
+            redis_pool_size: 4,
+            session_lock: SessionLock::Process,
+            secret_key: None,
+            secret_key_fallbacks: None,
+            session_cookie_name: "km_session".into(),
+            session_cookie_age: DEFAULT_SESSION_AGE.as_secs(),
+            session_cookie_secure: None,
+            session_cookie_httponly: true,
+            session_cookie_samesite: SameSiteSetting::Lax,
+            session_cookie_domain: None,
+            session_cookie_path: "/".into(),
+            session_expire_at_browser_close: false,
+            session_cleanup_interval_secs: 300,
+            cors_allowed_origins: None,
+            request_timeout_ms: 10_000,
+            catalog_cache_ttl_ms: 1_000,
+            log_format: LogFormat::Pretty,
+        }
+    }
+}
+
+impl Vars {
+    /// Reads the variables this service knows. A blank value counts as unset;
+    /// an error names the variable and what it accepts.
+    fn read(vars: HashMap<String, String>) -> Result<Self, ConfigError> {
+        let given = vars.into_iter().filter_map(|(name, value)| {
+            let value = value.trim();
+            (!value.is_empty()).then(|| (name, value.to_owned()))
+        });
+        let map = MapDeserializer::<_, serde::de::value::Error>::new(given);
+        serde_path_to_error::deserialize(map).map_err(|e| {
+            let name = e.path().to_string();
+            ConfigError::new(format!("{name}: {}", e.inner()))
+        })
+    }
+}
+
+fn some<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
+fn whole_number<'de, D: Deserializer<'de>, T: FromStr>(d: D) -> Result<T, D::Error> {
+    let text = String::deserialize(d)?;
+    text.parse()
+        .map_err(|_| D::Error::custom(format!("must be a non-negative whole number, not `{text}`")))
+}
+
+fn flag<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    let text = String::deserialize(d)?;
+    match text.to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err(D::Error::custom(format!(
+            "must be true or false, not `{text}`"
+        ))),
+    }
+}
+
+fn some_flag<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+    flag(d).map(Some)
+}
+
+fn socket_address<'de, D: Deserializer<'de>>(d: D) -> Result<SocketAddr, D::Error> {
+    let text = String::deserialize(d)?;
+    text.parse().map_err(|e| {
+        D::Error::custom(format!(
+            "must be a socket address like 127.0.0.1:8080, not `{text}` ({e})"
+        ))
+    })
+}
+
+fn case_insensitive<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<T, D::Error> {
+    let text = String::deserialize(d)?.to_ascii_lowercase();
+    T::deserialize(IntoDeserializer::<D::Error>::into_deserializer(text))
+}
 
 impl Config {
     /// Reads the process environment.
@@ -139,218 +272,37 @@ impl Config {
     /// Reads the given variables, as if they were the environment; tests use
     /// this to start an app without touching the process environment.
     pub fn from_vars(vars: HashMap<String, String>) -> Result<Self, ConfigError> {
-        let get = |name: &str| {
-            vars.get(name)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
-
-        let environment = match get("APP_ENV").as_deref() {
-            None | Some("development") | Some("dev") => Environment::Development,
-            Some("production") | Some("prod") => Environment::Production,
-            Some(other) => {
-                return Err(ConfigError::new(format!(
-                    "APP_ENV must be `development` or `production`, not `{other}`"
-                )));
-            }
-        };
-        let production = environment == Environment::Production;
-
-        let listen_addr = get("LISTEN_ADDR")
-            .unwrap_or_else(|| "127.0.0.1:8080".into())
-            .parse()
-            .map_err(|e| {
-                ConfigError::new(format!(
-                    "LISTEN_ADDR is not a socket address (like 127.0.0.1:8080): {e}"
-                ))
-            })?;
-
-        let data_dir = PathBuf::from(get("DATA_DIR").unwrap_or_else(|| "./data".into()));
-        let database_url = match get("DATABASE_URL") {
-            Some(url) => url,
-            None => format!(
-                "sqlite://{}?mode=rwc",
-                data_dir.join("kitchen-memory.db").display()
-            ),
-        };
-        if !(database_url.starts_with("sqlite:")
-            || database_url.starts_with("postgres://")
-            || database_url.starts_with("postgresql://"))
-        {
-            return Err(ConfigError::new(
-                "DATABASE_URL must start with sqlite:, postgres:// or postgresql://",
-            ));
-        }
-        let database_max_connections = parse_num(&get, "DATABASE_MAX_CONNECTIONS", 10u32)?;
-
-        let session_backend = match get("SESSION_BACKEND").as_deref() {
-            None | Some("database") => SessionBackend::Database,
-            Some("memory") => SessionBackend::Memory,
-            Some("redis") => SessionBackend::Redis,
-            Some(other) => {
-                return Err(ConfigError::new(format!(
-                    "SESSION_BACKEND must be `memory`, `database` or `redis`, not `{other}`"
-                )));
-            }
-        };
-        let redis_url = get("REDIS_URL");
-        if session_backend == SessionBackend::Redis && redis_url.is_none() {
-            return Err(ConfigError::new(
-                "SESSION_BACKEND=redis needs REDIS_URL (like redis://127.0.0.1:6379/0)",
-            ));
-        }
-        let redis_pool_size = parse_num(&get, "REDIS_POOL_SIZE", 4usize)?.max(1);
-        let session_lock = match get("SESSION_LOCK").as_deref() {
-            None | Some("process") => SessionLock::Process,
-            Some("redis") if session_backend == SessionBackend::Redis => SessionLock::Redis,
-            Some("redis") => {
-                return Err(ConfigError::new(
-                    "SESSION_LOCK=redis needs SESSION_BACKEND=redis",
-                ));
-            }
-            Some(other) => {
-                return Err(ConfigError::new(format!(
-                    "SESSION_LOCK must be `process` or `redis`, not `{other}`"
-                )));
-            }
-        };
-
-        let secret_key = match get("SECRET_KEY") {
-            Some(key) => SecretKey::new(key.into_bytes())?,
-            None if production => {
-                return Err(ConfigError::new(
-                    "APP_ENV=production needs SECRET_KEY (at least 32 characters; `openssl rand -hex 32` makes one)",
-                ));
-            }
-            None => dev_secret_key(&data_dir)?,
-        };
-
-        let secret_key_fallbacks = match get("SECRET_KEY_FALLBACKS") {
-            None => Vec::new(),
-            Some(list) => list
-                .split(',')
-                .map(str::trim)
-                .filter(|k| !k.is_empty())
-                .map(|k| {
-                    SecretKey::new(k.as_bytes().to_vec()).map_err(|_| {
-                        ConfigError::new(format!(
-                            "every key in SECRET_KEY_FALLBACKS must be at least {} characters long",
-                            SecretKey::MIN_LEN
-                        ))
-                    })
-                })
-                .collect::<Result<_, _>>()?,
-        };
-
-        let same_site = match get("SESSION_COOKIE_SAMESITE")
-            .as_deref()
-            .map(str::to_ascii_lowercase)
-            .as_deref()
-        {
-            None | Some("lax") => SameSite::Lax,
-            Some("strict") => SameSite::Strict,
-            Some("none") => SameSite::None,
-            Some(other) => {
-                return Err(ConfigError::new(format!(
-                    "SESSION_COOKIE_SAMESITE must be `lax`, `strict` or `none`, not `{other}`"
-                )));
-            }
-        };
-        let secure = parse_bool(&get, "SESSION_COOKIE_SECURE", production)?;
-        if same_site == SameSite::None && !secure {
-            return Err(ConfigError::new(
-                "SESSION_COOKIE_SAMESITE=none needs SESSION_COOKIE_SECURE=true: browsers drop SameSite=None cookies that are not Secure",
-            ));
-        }
-        let idle_age = Duration::from_secs(parse_num(
-            &get,
-            "SESSION_COOKIE_AGE",
-            DEFAULT_SESSION_AGE.as_secs(),
-        )?);
-        if idle_age.is_zero() {
-            return Err(ConfigError::new(
-                "SESSION_COOKIE_AGE must be at least 1 second",
-            ));
-        }
-        let session_cookie = SessionCookieConfig {
-            name: get("SESSION_COOKIE_NAME").unwrap_or_else(|| "km_session".into()),
-            idle_age,
-            secure,
-            http_only: parse_bool(&get, "SESSION_COOKIE_HTTPONLY", true)?,
-            same_site,
-            domain: get("SESSION_COOKIE_DOMAIN"),
-            path: get("SESSION_COOKIE_PATH").unwrap_or_else(|| "/".into()),
-            expire_at_browser_close: parse_bool(&get, "SESSION_EXPIRE_AT_BROWSER_CLOSE", false)?,
-        };
-        if !is_cookie_name(&session_cookie.name) {
-            return Err(ConfigError::new(
-                "SESSION_COOKIE_NAME may hold only letters, digits, `_` and `-`",
-            ));
-        }
-
-        let cors_allowed_origins = match get("CORS_ALLOWED_ORIGINS") {
-            None => Vec::new(),
-            Some(list) => list
-                .split(',')
-                .map(str::trim)
-                .filter(|o| !o.is_empty())
-                .map(|o| {
-                    if o == "*" {
-                        return Err(ConfigError::new(
-                            "CORS_ALLOWED_ORIGINS cannot be `*`: browsers refuse credentials with a wildcard; list each origin",
-                        ));
-                    }
-                    if o.eq_ignore_ascii_case("null") || !(o.starts_with("http://") || o.starts_with("https://")) {
-                        return Err(ConfigError::new(format!(
-                            "CORS_ALLOWED_ORIGINS takes origins like https://app.example.com; `{o}` is not one (`null` would trust every sandboxed page)"
-                        )));
-                    }
-                    HeaderValue::from_str(o.trim_end_matches('/')).map_err(|_| {
-                        ConfigError::new(format!("CORS_ALLOWED_ORIGINS has an invalid origin `{o}`"))
-                    })
-                })
-                .collect::<Result<_, _>>()?,
-        };
-
-        let log_format = match get("LOG_FORMAT").as_deref() {
-            None | Some("pretty") | Some("text") => LogFormat::Pretty,
-            Some("json") => LogFormat::Json,
-            Some(other) => {
-                return Err(ConfigError::new(format!(
-                    "LOG_FORMAT must be `pretty` or `json`, not `{other}`"
-                )));
-            }
-        };
-
+        let v = Vars::read(vars)?;
+        let production = v.app_env == Environment::Production;
+        let database_url = database_url(v.database_url.as_deref(), &v.data_dir)?;
+        let session_lock = session_lock(&v)?;
+        let secrets = Secrets::read(
+            v.secret_key.as_deref(),
+            v.secret_key_fallbacks.as_deref(),
+            production,
+            &v.data_dir,
+        )?;
+        let session_cookie = session_cookie(&v, production)?;
+        let cors_allowed_origins = cors_origins(v.cors_allowed_origins.as_deref())?;
         Ok(Config {
-            environment,
-            listen_addr,
-            data_dir,
+            environment: v.app_env,
+            listen_addr: v.listen_addr,
+            data_dir: v.data_dir,
             database_url,
-            database_max_connections,
-            session_backend,
-            redis_url,
-            redis_pool_size,
+            database_max_connections: v.database_max_connections,
+            session_backend: v.session_backend,
+            redis_url: v.redis_url,
+            redis_pool_size: v.redis_pool_size.max(1),
             session_lock,
-            secret_key,
-            secret_key_fallbacks,
+            secret_key: secrets.current,
+            secret_key_fallbacks: secrets.fallbacks,
             session_cookie,
-            session_cleanup_interval: Duration::from_secs(
-                parse_num(&get, "SESSION_CLEANUP_INTERVAL_SECS", 300u64)?.max(1),
-            ),
+            session_cleanup_interval: Duration::from_secs(v.session_cleanup_interval_secs.max(1)),
             cors_allowed_origins,
-            request_timeout: Duration::from_millis(parse_num(
-                &get,
-                "REQUEST_TIMEOUT_MS",
-                10_000u64,
-            )?),
+            request_timeout: Duration::from_millis(v.request_timeout_ms),
             body_limit_bytes: 64 * 1024,
-            catalog_cache_ttl: Duration::from_millis(parse_num(
-                &get,
-                "CATALOG_CACHE_TTL_MS",
-                1_000u64,
-            )?),
-            log_format,
+            catalog_cache_ttl: Duration::from_millis(v.catalog_cache_ttl_ms),
+            log_format: v.log_format,
         })
     }
 
@@ -359,34 +311,96 @@ impl Config {
     }
 }
 
-fn parse_num<T: std::str::FromStr>(
-    get: &impl Fn(&str) -> Option<String>,
-    name: &str,
-    default: T,
-) -> Result<T, ConfigError> {
-    match get(name) {
-        None => Ok(default),
-        Some(v) => v.parse().map_err(|_| {
-            ConfigError::new(format!(
-                "{name} must be a non-negative whole number, not `{v}`"
-            ))
-        }),
+/// `DATABASE_URL`, or a SQLite file in the data folder.
+fn database_url(given: Option<&str>, data_dir: &std::path::Path) -> Result<String, ConfigError> {
+    let url = given.map(str::to_owned).unwrap_or_else(|| {
+        format!(
+            "sqlite://{}?mode=rwc",
+            data_dir.join("kitchen-memory.db").display()
+        )
+    });
+    if ["sqlite:", "postgres://", "postgresql://"]
+        .iter()
+        .any(|scheme| url.starts_with(scheme))
+    {
+        Ok(url)
+    } else {
+        Err(ConfigError::new(
+            "DATABASE_URL must start with sqlite:, postgres:// or postgresql://",
+        ))
     }
 }
 
-fn parse_bool(
-    get: &impl Fn(&str) -> Option<String>,
-    name: &str,
-    default: bool,
-) -> Result<bool, ConfigError> {
-    match get(name).map(|v| v.to_ascii_lowercase()).as_deref() {
-        None => Ok(default),
-        Some("1" | "true" | "yes" | "on") => Ok(true),
-        Some("0" | "false" | "no" | "off") => Ok(false),
-        Some(other) => Err(ConfigError::new(format!(
-            "{name} must be true or false, not `{other}`"
-        ))),
+/// Redis sessions need a URL, and the Redis lock needs Redis sessions.
+fn session_lock(v: &Vars) -> Result<SessionLock, ConfigError> {
+    let redis_sessions = v.session_backend == SessionBackend::Redis;
+    if redis_sessions && v.redis_url.is_none() {
+        return Err(ConfigError::new(
+            "SESSION_BACKEND=redis needs REDIS_URL (like redis://127.0.0.1:6379/0)",
+        ));
     }
+    if v.session_lock == SessionLock::Redis && !redis_sessions {
+        return Err(ConfigError::new(
+            "SESSION_LOCK=redis needs SESSION_BACKEND=redis",
+        ));
+    }
+    Ok(v.session_lock)
+}
+
+/// The cookie's attributes; `Secure` defaults on in production.
+fn session_cookie(v: &Vars, production: bool) -> Result<SessionCookieConfig, ConfigError> {
+    let same_site = SameSite::from(v.session_cookie_samesite);
+    let secure = v.session_cookie_secure.unwrap_or(production);
+    if same_site == SameSite::None && !secure {
+        return Err(ConfigError::new(
+            "SESSION_COOKIE_SAMESITE=none needs SESSION_COOKIE_SECURE=true: browsers drop SameSite=None cookies that are not Secure",
+        ));
+    }
+    if v.session_cookie_age == 0 {
+        return Err(ConfigError::new(
+            "SESSION_COOKIE_AGE must be at least 1 second",
+        ));
+    }
+    if !is_cookie_name(&v.session_cookie_name) {
+        return Err(ConfigError::new(
+            "SESSION_COOKIE_NAME may hold only letters, digits, `_` and `-`",
+        ));
+    }
+    Ok(SessionCookieConfig {
+        name: v.session_cookie_name.clone(),
+        idle_age: Duration::from_secs(v.session_cookie_age),
+        secure,
+        http_only: v.session_cookie_httponly,
+        same_site,
+        domain: v.session_cookie_domain.clone(),
+        path: v.session_cookie_path.clone(),
+        expire_at_browser_close: v.session_expire_at_browser_close,
+    })
+}
+
+/// `CORS_ALLOWED_ORIGINS`, comma-separated: each a scheme and a host, never
+/// `*` (browsers refuse credentials with it) nor `null`.
+fn cors_origins(list: Option<&str>) -> Result<Vec<HeaderValue>, ConfigError> {
+    list.unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|o| !o.is_empty())
+        .map(|o| {
+            if o == "*" {
+                return Err(ConfigError::new(
+                    "CORS_ALLOWED_ORIGINS cannot be `*`: browsers refuse credentials with a wildcard; list each origin",
+                ));
+            }
+            if o.eq_ignore_ascii_case("null") || !(o.starts_with("http://") || o.starts_with("https://")) {
+                return Err(ConfigError::new(format!(
+                    "CORS_ALLOWED_ORIGINS takes origins like https://app.example.com; `{o}` is not one (`null` would trust every sandboxed page)"
+                )));
+            }
+            HeaderValue::from_str(o.trim_end_matches('/')).map_err(|_| {
+                ConfigError::new(format!("CORS_ALLOWED_ORIGINS has an invalid origin `{o}`"))
+            })
+        })
+        .collect()
 }
 
 fn is_cookie_name(name: &str) -> bool {
@@ -394,73 +408,6 @@ fn is_cookie_name(name: &str) -> bool {
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-}
-
-/// In development the secret is generated once and kept in the data folder,
-/// so sessions survive a restart without any set-up.
-fn dev_secret_key(data_dir: &Path) -> Result<SecretKey, ConfigError> {
-    let path = data_dir.join("secret_key");
-    let read = |path: &Path| -> Result<SecretKey, ConfigError> {
-        let existing = std::fs::read_to_string(path).map_err(|e| {
-            ConfigError::new(format!(
-                "cannot read the development secret {}: {e}",
-                path.display()
-            ))
-        })?;
-        SecretKey::new(existing.trim().as_bytes().to_vec()).map_err(|_| {
-            ConfigError::new(format!(
-                "the development secret {} is shorter than {} characters; delete it to have a new one made, or set SECRET_KEY",
-                path.display(),
-                SecretKey::MIN_LEN
-            ))
-        })
-    };
-    if path.exists() {
-        return read(&path);
-    }
-    std::fs::create_dir_all(data_dir).map_err(|e| {
-        ConfigError::new(format!(
-            "cannot create the data folder {}: {e}",
-            data_dir.display()
-        ))
-    })?;
-    let mut bytes = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    // Written whole to a file of its own, then moved into place: a crash
-    // leaves no half-written secret, and two processes starting at once
-    // agree on the one that landed first.
-    let tmp = data_dir.join(format!("secret_key.{:016x}.tmp", rand::random::<u64>()));
-    write_private(&tmp, &hex).map_err(|e| {
-        ConfigError::new(format!(
-            "cannot write the development secret to {}: {e}",
-            tmp.display()
-        ))
-    })?;
-    let placed = std::fs::hard_link(&tmp, &path);
-    std::fs::remove_file(&tmp).ok();
-    match placed {
-        Ok(()) => SecretKey::new(hex.into_bytes()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => read(&path),
-        Err(e) => Err(ConfigError::new(format!(
-            "cannot write the development secret to {}: {e}",
-            path.display()
-        ))),
-    }
-}
-
-fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options.open(path)?;
-    file.write_all(contents.as_bytes())?;
-    file.sync_all()
 }
 
 #[cfg(test)]
@@ -550,17 +497,6 @@ mod tests {
     }
 
     #[test]
-    fn the_development_secret_is_generated_once_and_kept() {
-        let dir = std::env::temp_dir().join(format!("km-config-{}", rand::random::<u64>()));
-        let dir_s = dir.display().to_string();
-        let a = Config::from_vars(vars(&[("DATA_DIR", &dir_s)])).unwrap();
-        let b = Config::from_vars(vars(&[("DATA_DIR", &dir_s)])).unwrap();
-        assert_eq!(a.secret_key.0, b.secret_key.0);
-        assert_eq!(a.secret_key.0.len(), 64);
-        std::fs::remove_dir_all(dir).ok();
-    }
-
-    #[test]
     fn the_secret_is_never_printed() {
         let old = "an-older-secret-key-0123456789abcdef";
         let c =
@@ -578,5 +514,67 @@ mod tests {
         ]))
         .unwrap_err();
         assert!(err.to_string().contains("SECRET_KEY_FALLBACKS"), "{err}");
+    }
+
+    #[test]
+    fn each_malformed_variable_is_named_with_what_it_accepts() {
+        for (name, value, accepts) in [
+            ("APP_ENV", "staging", &["`development`", "`production`"][..]),
+            (
+                "SESSION_BACKEND",
+                "mongo",
+                &["`memory`", "`database`", "`redis`"],
+            ),
+            ("SESSION_LOCK", "zookeeper", &["`process`", "`redis`"]),
+            ("LOG_FORMAT", "xml", &["`pretty`", "`json`"]),
+            (
+                "SESSION_COOKIE_SAMESITE",
+                "sometimes",
+                &["`lax`", "`strict`", "`none`"],
+            ),
+            ("REDIS_POOL_SIZE", "-1", &["non-negative whole number"]),
+            (
+                "CATALOG_CACHE_TTL_MS",
+                "1.5",
+                &["non-negative whole number"],
+            ),
+            ("SESSION_COOKIE_SECURE", "maybe", &["true or false"]),
+            ("LISTEN_ADDR", "localhost", &["like 127.0.0.1:8080"]),
+        ] {
+            let err = Config::from_vars(vars(&[("SECRET_KEY", KEY), (name, value)])).unwrap_err();
+            let message = err.to_string();
+            assert!(message.contains(&format!("{name}: ")), "{message}");
+            assert!(message.contains(&format!("`{value}`")), "{message}");
+            for accepted in accepts {
+                assert!(message.contains(accepted), "{message}");
+            }
+        }
+    }
+
+    #[test]
+    fn every_accepted_spelling_still_reads_and_a_blank_value_is_unset() {
+        let c = Config::from_vars(vars(&[
+            ("SECRET_KEY", KEY),
+            ("APP_ENV", "prod"),
+            ("LOG_FORMAT", "text"),
+            ("SESSION_COOKIE_SAMESITE", "Strict"),
+            ("SESSION_COOKIE_HTTPONLY", "OFF"),
+            ("SESSION_EXPIRE_AT_BROWSER_CLOSE", "yes"),
+            ("REDIS_POOL_SIZE", " 0 "),
+            ("SESSION_COOKIE_NAME", "  "),
+            ("LISTEN_ADDR", "0.0.0.0:9000"),
+        ]))
+        .unwrap();
+        assert_eq!(c.environment, Environment::Production);
+        assert_eq!(c.log_format, LogFormat::Pretty);
+        assert_eq!(c.session_cookie.same_site, SameSite::Strict);
+        assert!(!c.session_cookie.http_only);
+        assert!(c.session_cookie.expire_at_browser_close);
+        assert_eq!(c.redis_pool_size, 1, "at least one connection");
+        assert_eq!(c.session_cookie.name, "km_session");
+        assert_eq!(c.listen_addr, SocketAddr::from(([0, 0, 0, 0], 9000)));
+        let c = Config::from_vars(vars(&[("SECRET_KEY", KEY), ("APP_ENV", "dev")])).unwrap();
+        assert_eq!(c.environment, Environment::Development);
+        assert!(!c.session_cookie.secure);
     }
 }

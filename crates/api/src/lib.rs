@@ -10,6 +10,7 @@ pub mod openapi;
 pub mod origin;
 pub mod responses;
 pub mod routes;
+pub mod secret;
 pub mod session;
 pub mod startup;
 pub mod state;

@@ -26,7 +26,7 @@ use tower_sessions_redis_store::fred::prelude::{
 use tracing::Level;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_swagger_ui::SwaggerUi;
+use utoipa_swagger_ui::{Config as SwaggerConfig, SwaggerUi};
 
 use crate::config::{Config, SessionBackend, SessionLock};
 use crate::cookies::CookieKit;
@@ -44,19 +44,38 @@ use crate::state::AppState;
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// The routes and the spec they produce, before any state or layer.
-fn route_parts() -> (Router<AppState>, Router<AppState>, utoipa::openapi::OpenApi) {
-    let (api, mut spec) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+/// The routes, before any state or layer, and the spec they produce.
+struct RouteParts {
+    /// The same for every visitor: no session, cacheable.
+    public: Router<AppState>,
+    /// Everything that depends on the visitor's session.
+    session: Router<AppState>,
+    /// Liveness and readiness.
+    probes: Router<AppState>,
+    spec: utoipa::openapi::OpenApi,
+}
+
+fn route_parts() -> RouteParts {
+    let (public, mut spec) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .nest("/api/v1", routes::public_v1())
+        .split_for_parts();
+    let (session, session_spec) = OpenApiRouter::new()
         .nest("/api/v1", routes::api_v1())
         .split_for_parts();
+    spec.merge(session_spec);
     let (probes, probe_spec) = routes::health::router().split_for_parts();
     spec.merge(probe_spec);
-    (api, probes, spec)
+    RouteParts {
+        public,
+        session,
+        probes,
+        spec,
+    }
 }
 
 /// The OpenAPI document the service serves.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    route_parts().2
+    route_parts().spec
 }
 
 /// The spec as committed in `openapi/openapi.json`.
@@ -70,9 +89,41 @@ pub fn openapi_json() -> String {
 
 /// The full router with every layer, over the given state.
 pub fn app(config: &Config, state: AppState) -> Router {
-    let (api, probes, spec) = route_parts();
-    let body_limit = BodyLimit::new(config.body_limit_bytes);
+    let RouteParts {
+        public,
+        session,
+        probes,
+        spec,
+    } = route_parts();
+    let router = Router::new()
+        .merge(with_public_caching(public, config))
+        .merge(with_session(session, config, &state))
+        .merge(probes)
+        .merge(swagger_ui(spec))
+        .fallback(not_found)
+        .with_state(state);
+    let router = with_outer_layers(with_cors(router, config), config);
+    with_security_headers(router, config)
+}
 
+/// The catalog is the same for every visitor, so shared caches may keep it
+/// as long as this service keeps its own copy of the menu (rounded up to a
+/// whole second); its `ETag` lets them revalidate after that.
+fn with_public_caching(public: Router<AppState>, config: &Config) -> Router<AppState> {
+    let max_age =
+        config.catalog_cache_ttl.as_secs() + u64::from(config.catalog_cache_ttl.subsec_nanos() > 0);
+    let value = HeaderValue::from_str(&format!("public, max-age={max_age}"))
+        .unwrap_or_else(|_| HeaderValue::from_static("no-cache"));
+    public.layer(SetResponseHeaderLayer::overriding(
+        header::CACHE_CONTROL,
+        value,
+    ))
+}
+
+/// The session and what guards it: no caching, the session itself, turns
+/// for writes to one session, re-signing under the current key, and the
+/// cross-site write check (outermost, so a refused write touches nothing).
+fn with_session(api: Router<AppState>, config: &Config, state: &AppState) -> Router<AppState> {
     let mut api = api
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CACHE_CONTROL,
@@ -85,45 +136,71 @@ pub fn app(config: &Config, state: AppState) -> Router {
             session::browser_session_cookie,
         ));
     }
-    let api = api
-        .layer(middleware::from_fn_with_state(
-            session_locks(config, &state.sessions),
-            serialize_session_writes,
-        ))
-        .layer(middleware::from_fn_with_state(
-            SessionCookieKeys::new(config),
-            resign_with_current_key,
-        ))
-        .layer(middleware::from_fn_with_state(
-            AllowedOrigins::new(&config.cors_allowed_origins, config.session_cookie.secure),
-            refuse_cross_site_writes,
-        ));
+    api.layer(middleware::from_fn_with_state(
+        session_locks(config, &state.sessions),
+        serialize_session_writes,
+    ))
+    .layer(middleware::from_fn_with_state(
+        SessionCookieKeys::new(config),
+        resign_with_current_key,
+    ))
+    .layer(middleware::from_fn_with_state(
+        AllowedOrigins::new(&config.cors_allowed_origins, config.session_cookie.secure),
+        refuse_cross_site_writes,
+    ))
+}
 
-    let mut router = Router::new()
-        .merge(api)
-        .merge(probes)
-        .merge(SwaggerUi::new("/swagger-ui").url("/api-docs/openapi.json", spec))
-        .fallback(not_found)
-        .with_state(state);
+/// What Swagger UI's own page needs, and nothing else: its vendored scripts
+/// and stylesheets from this origin, the one `<style>` element its logo
+/// carries (allowed by its hash, so no other inline style runs), the spec
+/// fetched from this origin, the `data:` images its stylesheet embeds, and no
+/// framing. Its validator badge is off, so the spec's address is never sent
+/// to a third party. A Swagger UI upgrade that changes the logo's style shows
+/// up as a CSP violation in the browser console (and fails a test).
+pub const SWAGGER_UI_CSP: &str = concat!(
+    "default-src 'none'; script-src 'self'; ",
+    "style-src 'self' 'sha256-RL3ie0nH+Lzz2YNqQN83mnU0J1ot4QL7b99vMdIX99w='; ",
+    "img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; ",
+    "frame-ancestors 'none'"
+);
 
-    if !config.cors_allowed_origins.is_empty() {
-        router = router.layer(
-            CorsLayer::new()
-                .allow_origin(AllowOrigin::list(config.cors_allowed_origins.clone()))
-                .allow_credentials(true)
-                .allow_methods([
-                    Method::GET,
-                    Method::POST,
-                    Method::PUT,
-                    Method::PATCH,
-                    Method::DELETE,
-                ])
-                .allow_headers([header::CONTENT_TYPE, header::ACCEPT])
-                .expose_headers([REQUEST_ID, header::LOCATION])
-                .max_age(Duration::from_secs(600)),
-        );
+fn swagger_ui(spec: utoipa::openapi::OpenApi) -> Router<AppState> {
+    Router::from(
+        SwaggerUi::new("/swagger-ui")
+            .url("/api-docs/openapi.json", spec)
+            .config(SwaggerConfig::default().validator_url("none")),
+    )
+    .layer(SetResponseHeaderLayer::overriding(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(SWAGGER_UI_CSP),
+    ))
+}
+
+/// Lets the configured SPA origins call with credentials.
+fn with_cors(router: Router, config: &Config) -> Router {
+    if config.cors_allowed_origins.is_empty() {
+        return router;
     }
+    router.layer(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(config.cors_allowed_origins.clone()))
+            .allow_credentials(true)
+            .allow_methods([
+                Method::GET,
+                Method::POST,
+                Method::PUT,
+                Method::PATCH,
+                Method::DELETE,
+            ])
+            .allow_headers([header::CONTENT_TYPE, header::ACCEPT])
+            .expose_headers([REQUEST_ID, header::LOCATION])
+            .max_age(Duration::from_secs(600)),
+    )
+}
 
+/// Request ids, tracing, the one error shape, the timeout and the body limit.
+fn with_outer_layers(router: Router, config: &Config) -> Router {
+    let body_limit = BodyLimit::new(config.body_limit_bytes);
     router.layer(
         ServiceBuilder::new()
             .layer(SetSensitiveHeadersLayer::new([header::COOKIE, header::SET_COOKIE, header::AUTHORIZATION]))
@@ -151,6 +228,41 @@ pub fn app(config: &Config, state: AppState) -> Router {
             ))
             .layer(body_limit.layer()),
     )
+}
+
+/// What browsers should know of every response, errors and timeouts
+/// included: do not guess content types, send no referrer, never frame
+/// this service (Swagger UI sets its own, stricter-than-none policy), and,
+/// when cookies are Secure, reach it over HTTPS only.
+fn with_security_headers(router: Router, config: &Config) -> Router {
+    let router = router.layer(
+        ServiceBuilder::new()
+            .layer(SetResponseHeaderLayer::overriding(
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            ))
+            .layer(SetResponseHeaderLayer::overriding(
+                header::REFERRER_POLICY,
+                HeaderValue::from_static("no-referrer"),
+            ))
+            .layer(SetResponseHeaderLayer::overriding(
+                header::X_FRAME_OPTIONS,
+                HeaderValue::from_static("DENY"),
+            ))
+            .layer(SetResponseHeaderLayer::if_not_present(
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static("frame-ancestors 'none'"),
+            )),
+    );
+    if !config.session_cookie.secure {
+        return router;
+    }
+    // Two years, as browsers' preload lists ask; subdomains are left to
+    // whoever runs them.
+    router.layer(SetResponseHeaderLayer::overriding(
+        header::STRICT_TRANSPORT_SECURITY,
+        HeaderValue::from_static("max-age=63072000"),
+    ))
 }
 
 fn session_locks(config: &Config, sessions: &AnyStore) -> Arc<SessionLocks> {

@@ -75,6 +75,8 @@ fn start_with(
         let json: serde_json::Value =
             serde_json::from_str(&line).unwrap_or_else(|_| panic!("not a JSON log line: {line}"));
         if json["fields"]["message"] == "serving" {
+            // The session store is named to the operator here, not in /readyz.
+            assert!(json["fields"]["session_backend"].is_string(), "{line}");
             break json["fields"]["addr"].as_str().unwrap().to_owned();
         }
     };

@@ -6,6 +6,10 @@
 //! immutable snapshot, reloaded when older than the configured TTL (one
 //! request reloads while the others keep using the previous snapshot) and
 //! reloaded at once after this service changes a dish.
+//!
+//! Each snapshot carries a version: a digest of the rows it was read from.
+//! The public menu routes send it as their `ETag`, so two instances that read
+//! the same menu give the same tag, and a changed dish (or stock) a new one.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, RwLock};
@@ -16,6 +20,7 @@ use domain::profile::{DietaryTag, SpiceLevel, parse_dietary_tags};
 use domain::recommend::DishFacts;
 use domain::{CatalogEntry, Money, ProductId};
 use sea_orm::{DatabaseConnection, EntityTrait, QueryOrder};
+use sha2::{Digest, Sha256};
 
 use super::entities::product;
 
@@ -50,6 +55,8 @@ pub struct Snapshot {
     by_id: HashMap<ProductId, Dish>,
     /// Available dishes in menu order (by id).
     available: Vec<ProductId>,
+    /// A digest of the rows this snapshot was read from, in hex.
+    version: String,
 }
 
 impl Snapshot {
@@ -66,8 +73,10 @@ impl Snapshot {
         self.available.iter().filter_map(|id| self.by_id.get(id))
     }
 
-    pub fn available_count(&self) -> usize {
-        self.available.len()
+    /// Changes whenever anything a client can see in the menu changes, and
+    /// is the same for the same menu on every instance.
+    pub fn version(&self) -> &str {
+        &self.version
     }
 }
 
@@ -106,27 +115,33 @@ impl Catalog {
         })
     }
 
+    /// How long a snapshot is served before it is read again.
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
     /// The current menu. When the cached one is older than the TTL, one
     /// caller reloads it; callers that find a reload under way use the
-    /// previous snapshot rather than wait.
-    pub async fn snapshot(&self) -> Result<Arc<Snapshot>, sea_orm::DbErr> {
+    /// previous snapshot rather than wait. There is always a menu to serve:
+    /// when a reload fails, the previous one is served and the failure logged.
+    pub async fn snapshot(&self) -> Arc<Snapshot> {
         let (fresh, snapshot) = self.peek();
         if fresh {
-            return Ok(snapshot);
+            return snapshot;
         }
         let Ok(_guard) = self.reload.try_lock() else {
-            return Ok(snapshot);
+            return snapshot;
         };
         // Another caller may have reloaded between the peek and the lock.
         let (fresh, snapshot) = self.peek();
         if fresh {
-            return Ok(snapshot);
+            return snapshot;
         }
         match fetch(&self.db).await {
-            Ok(new) => Ok(self.store(new)),
+            Ok(new) => self.store(new),
             Err(e) => {
                 tracing::warn!(error = %e, "catalog reload failed; serving the previous menu");
-                Ok(snapshot)
+                snapshot
             }
         }
     }
@@ -162,7 +177,10 @@ async fn fetch(db: &DatabaseConnection) -> Result<Snapshot, sea_orm::DbErr> {
         .order_by_asc(product::Column::Id)
         .all(db)
         .await?;
-    let mut snapshot = Snapshot::default();
+    let mut snapshot = Snapshot {
+        version: version_of(&rows),
+        ..Snapshot::default()
+    };
     for row in rows {
         let Ok(id) = ProductId::parse(i64::from(row.id)) else {
             continue;
@@ -204,4 +222,34 @@ async fn fetch(db: &DatabaseConnection) -> Result<Snapshot, sea_orm::DbErr> {
         );
     }
     Ok(snapshot)
+}
+
+/// A digest of every column of every row, in id order. Each field is written
+/// with its length (or a presence byte) first, so that no two different
+/// menus can feed the digest the same bytes.
+fn version_of(rows: &[product::Model]) -> String {
+    fn text(hash: &mut Sha256, value: &str) {
+        hash.update((value.len() as u64).to_le_bytes());
+        hash.update(value.as_bytes());
+    }
+    fn optional(hash: &mut Sha256, value: Option<&str>) {
+        hash.update([u8::from(value.is_some())]);
+        text(hash, value.unwrap_or_default());
+    }
+    let mut hash = Sha256::new();
+    for row in rows {
+        hash.update(row.id.to_le_bytes());
+        text(&mut hash, &row.name);
+        text(&mut hash, &row.description);
+        hash.update(row.price_cents.to_le_bytes());
+        optional(&mut hash, row.image_url.as_deref());
+        hash.update(row.stock.to_le_bytes());
+        hash.update([u8::from(row.available)]);
+        text(&mut hash, &row.spice_level);
+        text(&mut hash, &row.dietary_tags);
+        optional(&mut hash, row.cuisine.as_deref());
+    }
+    let digest = hash.finalize();
+    // 128 bits are plenty to tell menus apart, and keep the header short.
+    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -202,7 +202,7 @@ async fn get_cart(
     session: VisitorSession,
 ) -> Result<Json<CartView>, ApiError> {
     let cart = session.cart().await?;
-    let menu = state.catalog.snapshot().await?;
+    let menu = state.catalog.snapshot().await;
     Ok(Json(view(&cart, &menu)))
 }
 
@@ -235,7 +235,7 @@ async fn add_item(
         )
     };
     let product_id = ProductId::parse(body.product_id).map_err(|_| unknown())?;
-    let menu = state.catalog.snapshot().await?;
+    let menu = state.catalog.snapshot().await;
     let dish = menu.entry(product_id).ok_or_else(unknown)?;
     let mut cart = session.cart().await?;
     let is_new = cart.quantity_of(product_id).is_none();
@@ -277,7 +277,7 @@ async fn set_item_quantity(
     };
     let quantity = parse_quantity(body.quantity)?;
     let product_id = ProductId::parse(product_id).map_err(|_| not_found())?;
-    let menu = state.catalog.snapshot().await?;
+    let menu = state.catalog.snapshot().await;
     let dish = menu.entry(product_id).ok_or_else(not_found)?;
     let mut cart = session.cart().await?;
     cart.set_quantity(product_id, quantity, dish)

@@ -61,7 +61,7 @@ async fn menu_for(
 ) -> Result<Json<PersonalMenu>, ApiError> {
     let profile = session.profile().await?;
     let preferred_cuisine = crate::routes::preferences::current(cookies).preferred_cuisine;
-    let menu = state.catalog.snapshot().await?;
+    let menu = state.catalog.snapshot().await;
     let facts: Vec<_> = menu.available().map(|d| d.facts()).collect();
     let prefs = profile.as_ref().map(|p| Preferences {
         dietary_restrictions: &p.dietary_restrictions,

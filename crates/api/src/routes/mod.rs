@@ -16,10 +16,15 @@ use utoipa_axum::router::OpenApiRouter;
 
 use crate::state::AppState;
 
-/// Everything under `/api/v1`.
+/// What under `/api/v1` is the same for every visitor: served without a
+/// session, and cacheable.
+pub fn public_v1() -> OpenApiRouter<AppState> {
+    products::router()
+}
+
+/// Everything else under `/api/v1`: it depends on the visitor's session.
 pub fn api_v1() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .merge(products::router())
         .merge(cart::router())
         .merge(profile::router())
         .merge(visits::router())

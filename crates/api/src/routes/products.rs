@@ -1,7 +1,16 @@
 //! The menu: `GET /products`, `GET /products/{id}`.
+//!
+//! These answers depend on the menu alone, never on the visitor, so they are
+//! served outside the session layer: a shared cache may keep them for as long
+//! as this service keeps its own copy of the menu (`Cache-Control: public`,
+//! set where the router is built), and a client that already holds the
+//! current version (its `ETag`) gets a bodiless 304.
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use headers::{ETag, HeaderMapExt, IfNoneMatch};
 use std::collections::BTreeSet;
 
 use domain::preferences::Cuisine;
@@ -12,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::db::catalog::Dish;
+use crate::db::catalog::{Dish, Snapshot};
 use crate::error::{ApiError, FieldError, PROBLEM_JSON, Problem};
 use crate::extract::{AppPath, AppQuery};
 use crate::state::AppState;
@@ -67,6 +76,45 @@ impl From<&Dish> for Product {
             dietary_tags: d.dietary_tags.iter().copied().collect(),
             cuisine: d.cuisine,
         }
+    }
+}
+
+/// A menu answer with the menu's version as its `ETag`, or `304 Not
+/// Modified` when the client already holds that version.
+pub enum MenuAnswer<T> {
+    Fresh(ETag, T),
+    NotModified(ETag),
+}
+
+impl<T> MenuAnswer<T> {
+    /// Answers 304 when the request's `If-None-Match` names this menu's
+    /// version (weak comparison, as RFC 9110 asks for `If-None-Match`);
+    /// otherwise builds the body. A malformed `If-None-Match` is ignored,
+    /// as if absent.
+    fn new(menu: &Snapshot, request: &HeaderMap, body: impl FnOnce() -> T) -> Self {
+        let etag = menu_etag(menu);
+        match request.typed_get::<IfNoneMatch>() {
+            Some(held) if !held.precondition_passes(&etag) => MenuAnswer::NotModified(etag),
+            _ => MenuAnswer::Fresh(etag, body()),
+        }
+    }
+}
+
+fn menu_etag(menu: &Snapshot) -> ETag {
+    format!("\"{}\"", menu.version())
+        .parse()
+        // The version is hex digits: always a valid entity tag.
+        .expect("a quoted hex digest is an entity tag")
+}
+
+impl<T: IntoResponse> IntoResponse for MenuAnswer<T> {
+    fn into_response(self) -> Response {
+        let (etag, mut res) = match self {
+            MenuAnswer::Fresh(etag, body) => (etag, body.into_response()),
+            MenuAnswer::NotModified(etag) => (etag, StatusCode::NOT_MODIFIED.into_response()),
+        };
+        res.headers_mut().typed_insert(etag);
+        res
     }
 }
 
@@ -203,49 +251,67 @@ fn parse_paging(
 /// List the available dishes, in menu order, a page at a time, optionally
 /// filtered by dietary tags (all must hold), spice level and name.
 #[utoipa::path(get, path = "/products", tag = "products",
-    params(ProductQuery),
+    params(ProductQuery, ("If-None-Match" = Option<String>, Header, description = "An `ETag` from an earlier answer: while the menu keeps that version, the answer is a 304 without a body.")),
     responses(
-        (status = 200, description = "A page of available dishes", body = ProductPage),
+        (status = 200, description = "A page of available dishes", body = ProductPage, headers(
+            ("ETag" = String, description = "The menu's version"),
+            ("Cache-Control" = String, description = "`public, max-age=N`: the same for every visitor"),
+        )),
+        (status = 304, description = "The menu has not changed since the version named in If-None-Match", headers(
+            ("ETag" = String, description = "The menu's version"),
+        )),
         (status = "4XX", description = "An unknown dietary tag or spice level, or invalid paging", body = Problem, content_type = PROBLEM_JSON),
     ))]
 async fn list_products(
     State(state): State<AppState>,
+    request: HeaderMap,
     AppQuery(query): AppQuery<ProductQuery>,
-) -> Result<Json<ProductPage>, ApiError> {
+) -> Result<MenuAnswer<Json<ProductPage>>, ApiError> {
     let (filter, page, per_page) = query.parse()?;
-    let menu = state.catalog.snapshot().await?;
-    let skip = (page as usize - 1).saturating_mul(per_page as usize);
-    let matching: Vec<&Dish> = menu.available().filter(|d| filter.matches(d)).collect();
-    let total = matching.len() as u64;
-    let items = matching
-        .into_iter()
-        .skip(skip)
-        .take(per_page as usize)
-        .map(Product::from)
-        .collect();
-    Ok(Json(ProductPage {
-        items,
-        page,
-        per_page,
-        total,
+    let menu = state.catalog.snapshot().await;
+    Ok(MenuAnswer::new(&menu, &request, || {
+        let skip = (page as usize - 1).saturating_mul(per_page as usize);
+        let matching: Vec<&Dish> = menu.available().filter(|d| filter.matches(d)).collect();
+        let total = matching.len() as u64;
+        let items = matching
+            .into_iter()
+            .skip(skip)
+            .take(per_page as usize)
+            .map(Product::from)
+            .collect();
+        Json(ProductPage {
+            items,
+            page,
+            per_page,
+            total,
+        })
     }))
 }
 
 /// One dish, available or not.
 #[utoipa::path(get, path = "/products/{id}", tag = "products",
-    params(("id" = i64, Path, description = "Dish id", minimum = 1, example = 1)),
+    params(("id" = i64, Path, description = "Dish id", minimum = 1, example = 1), ("If-None-Match" = Option<String>, Header, description = "An `ETag` from an earlier answer: while the menu keeps that version, the answer is a 304 without a body.")),
     responses(
-        (status = 200, description = "The dish", body = Product),
+        (status = 200, description = "The dish", body = Product, headers(
+            ("ETag" = String, description = "The menu's version"),
+            ("Cache-Control" = String, description = "`public, max-age=N`: the same for every visitor"),
+        )),
+        (status = 304, description = "The menu has not changed since the version named in If-None-Match", headers(
+            ("ETag" = String, description = "The menu's version"),
+        )),
         (status = 404, description = "No dish has this id", body = Problem, content_type = PROBLEM_JSON),
         (status = 400, description = "The id is not an integer", body = Problem, content_type = PROBLEM_JSON),
     ))]
 async fn get_product(
     State(state): State<AppState>,
+    request: HeaderMap,
     AppPath(id): AppPath<i64>,
-) -> Result<Json<Product>, ApiError> {
+) -> Result<MenuAnswer<Json<Product>>, ApiError> {
     let not_found = || ApiError::not_found(format!("There is no dish with id {id} on the menu."));
     let id = ProductId::parse(id).map_err(|_| not_found())?;
-    let menu = state.catalog.snapshot().await?;
+    let menu = state.catalog.snapshot().await;
     let dish = menu.get(id).ok_or_else(not_found)?;
-    Ok(Json(Product::from(dish)))
+    Ok(MenuAnswer::new(&menu, &request, || {
+        Json(Product::from(dish))
+    }))
 }
