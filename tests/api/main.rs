@@ -6,6 +6,7 @@
 mod bad_input;
 mod cart;
 mod cookies;
+mod cross_site;
 mod health;
 mod helpers;
 mod menu;
