@@ -524,4 +524,88 @@ mod tests {
         );
         assert_eq!(locks.entries(), 0);
     }
+
+    /// A pool on the suite's Redis, for the tests that need one.
+    async fn redis_pool() -> Pool {
+        use tower_sessions_redis_store::fred::prelude::{Builder, ClientLike, Config};
+        let url = std::env::var("TEST_REDIS_URL").expect("set TEST_REDIS_URL");
+        let pool = Builder::from_config(Config::from_url(&url).unwrap())
+            .build_pool(1)
+            .unwrap();
+        pool.init().await.unwrap();
+        pool
+    }
+
+    fn post_as(path: &str, session: Id) -> Request {
+        Request::builder()
+            .method("POST")
+            .uri(path)
+            .header(header::COOKIE, format!("km_session={}", keys().sign(session)))
+            .body(Body::empty())
+            .unwrap()
+    }
+
+    #[tokio::test]
+    #[ignore = "needs TEST_REDIS_URL; run with -- --include-ignored"]
+    async fn a_redis_lock_held_past_its_ttl_is_renewed_and_no_other_instance_gets_the_turn() {
+        use std::sync::atomic::AtomicBool;
+
+        let ttl = Duration::from_millis(300);
+        // Two instances: their own process locks, one Redis.
+        let first = SessionLocks::with_redis(keys(), WAIT, redis_pool().await, ttl);
+        let second = SessionLocks::with_redis(keys(), WAIT, redis_pool().await, ttl);
+        let session = Id::default();
+        let holder_done = Arc::new(AtomicBool::new(false));
+        let seen_done = Arc::new(AtomicBool::new(false));
+
+        let done = holder_done.clone();
+        let holder = Router::new()
+            .route(
+                "/",
+                post(move || {
+                    let done = done.clone();
+                    async move {
+                        // Holds the turn for four TTLs.
+                        tokio::time::sleep(ttl * 4).await;
+                        done.store(true, Ordering::SeqCst);
+                        "held"
+                    }
+                }),
+            )
+            .layer(axum::middleware::from_fn_with_state(
+                first.clone(),
+                serialize_session_writes,
+            ));
+        let (done, seen) = (holder_done.clone(), seen_done.clone());
+        let other = Router::new()
+            .route(
+                "/",
+                post(move || {
+                    let (done, seen) = (done.clone(), seen.clone());
+                    async move {
+                        seen.store(done.load(Ordering::SeqCst), Ordering::SeqCst);
+                        "ok"
+                    }
+                }),
+            )
+            .layer(axum::middleware::from_fn_with_state(
+                second.clone(),
+                serialize_session_writes,
+            ));
+
+        let holding = tokio::spawn(holder.oneshot(post_as("/", session)));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let res = other.oneshot(post_as("/", session)).await.unwrap();
+        assert_eq!(res.status(), 200);
+        assert!(
+            seen_done.load(Ordering::SeqCst),
+            "the other instance got the turn while the first still held it"
+        );
+        holding.await.unwrap().unwrap();
+
+        // Released, not left to expire.
+        let pool = redis_pool().await;
+        let left: i64 = pool.exists(redis_key(&session.to_string())).await.unwrap();
+        assert_eq!(left, 0);
+    }
 }
