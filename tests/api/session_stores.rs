@@ -11,9 +11,9 @@ use std::time::Duration;
 use api::session::AnyStore;
 use api::session::db_store::Clock;
 use time::OffsetDateTime;
-use tower_sessions::session_store::ExpiredDeletion;
 use tower_sessions::SessionStore;
 use tower_sessions::session::{Id, Record};
+use tower_sessions::session_store::ExpiredDeletion;
 
 use crate::helpers::{Backend, TestDatabase, backends, services};
 

@@ -287,7 +287,11 @@ async fn forty_parallel_adds_are_all_kept(cookie_header: impl Fn(usize, &str) ->
         );
         let cart = app.cart().await;
         assert_eq!(cart["item_count"], 1 + 40, "{backend:?}: {cart}");
-        assert_eq!(cart["lines"].as_array().unwrap().len(), 20, "{backend:?}: {cart}");
+        assert_eq!(
+            cart["lines"].as_array().unwrap().len(),
+            20,
+            "{backend:?}: {cart}"
+        );
     }
 }
 
@@ -351,7 +355,13 @@ async fn damage_stored_session(app: &crate::helpers::TestApp, id: &str) {
             };
             // The Redis store keeps a session under its bare id.
             let kept: Option<String> = pool
-                .set(id, vec![0xc1u8, 0x00, 0xff], None, Some(fred::types::SetOptions::XX), false)
+                .set(
+                    id,
+                    vec![0xc1u8, 0x00, 0xff],
+                    None,
+                    Some(fred::types::SetOptions::XX),
+                    false,
+                )
                 .await
                 .unwrap();
             assert!(kept.is_some(), "the session's key exists");
@@ -440,7 +450,10 @@ async fn a_change_waiting_behind_a_stuck_checkout_gets_a_503_with_retry_after_no
             "{lock}: {body}"
         );
         assert_eq!(retry_after.as_deref(), Some("1"), "{lock}");
-        assert!(waited < Duration::from_millis(1000), "{lock}: answered after {waited:?}");
+        assert!(
+            waited < Duration::from_millis(1000),
+            "{lock}: answered after {waited:?}"
+        );
 
         blocker.rollback().await.unwrap();
         checkout.await.unwrap().unwrap();

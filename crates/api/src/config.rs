@@ -115,7 +115,10 @@ impl SessionCookieConfig {
 
     /// The session cookie carrying `value`: the shared attributes, its own
     /// `HttpOnly` setting, and `Max-Age` unless it ends with the browser.
-    pub fn session_cookie(&self, value: impl Into<std::borrow::Cow<'static, str>>) -> cookie::Cookie<'static> {
+    pub fn session_cookie(
+        &self,
+        value: impl Into<std::borrow::Cow<'static, str>>,
+    ) -> cookie::Cookie<'static> {
         let mut cookie = self.cookie(self.name.clone(), value);
         cookie.set_http_only(self.http_only);
         if !self.expire_at_browser_close {

@@ -135,8 +135,16 @@ mod tests {
         let plain = AllowedOrigins::new(&spa, false);
         assert!(allows(&plain, "http://127.0.0.1:8080", "127.0.0.1:8080"));
         assert!(allows(&plain, "HTTPS://API.example.com", "api.example.com"));
-        assert!(allows(&plain, "https://api.example.com", "api.example.com:443"));
-        assert!(allows(&plain, "http://api.example.com", "api.example.com:80"));
+        assert!(allows(
+            &plain,
+            "https://api.example.com",
+            "api.example.com:443"
+        ));
+        assert!(allows(
+            &plain,
+            "http://api.example.com",
+            "api.example.com:80"
+        ));
         assert!(allows(&plain, "https://app.example.com", "api.example.com"));
         assert!(
             !allows(&plain, "http://127.0.0.1:9090", "127.0.0.1:8080"),
@@ -154,7 +162,11 @@ mod tests {
         assert!(!plain.allows("http://127.0.0.1:8080", None), "no authority");
 
         let secure = AllowedOrigins::new(&spa, true);
-        assert!(allows(&secure, "https://api.example.com", "api.example.com"));
+        assert!(allows(
+            &secure,
+            "https://api.example.com",
+            "api.example.com"
+        ));
         assert!(
             !allows(&secure, "http://api.example.com", "api.example.com"),
             "plain HTTP page of the HTTPS API's host"
@@ -174,7 +186,10 @@ mod tests {
         let allowed = AllowedOrigins::new(&[], false);
         let origin: (&str, &[u8]) = ("origin", b"http://api.example.com:8080");
         // HTTP/1.1: the Host header.
-        let h1 = post("/api/v1/cart/items", &[origin, ("host", b"api.example.com:8080")]);
+        let h1 = post(
+            "/api/v1/cart/items",
+            &[origin, ("host", b"api.example.com:8080")],
+        );
         assert_eq!(refusal(&allowed, &h1), None);
         // HTTP/2: the :authority, as the URI's authority, and no Host.
         let h2 = post("http://api.example.com:8080/api/v1/cart/items", &[origin]);

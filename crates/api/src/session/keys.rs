@@ -151,10 +151,16 @@ pub(crate) mod tests {
             Some(id)
         );
         // Percent-encoded: decoded first.
-        let encoded = signed.replace('=', "%3D").replace('+', "%2B").replace('/', "%2F");
+        let encoded = signed
+            .replace('=', "%3D")
+            .replace('+', "%2B")
+            .replace('/', "%2F");
         assert_eq!(read(&[&format!("km_session={encoded}")]), Some(id));
         // The real one first and a junk one last: the session layer sees junk.
-        assert_eq!(read(&[&format!("km_session={signed}; km_session=junk")]), None);
+        assert_eq!(
+            read(&[&format!("km_session={signed}; km_session=junk")]),
+            None
+        );
         // A signed value that is not an id.
         let mut jar = CookieJar::new();
         jar.signed_mut(keys.current())

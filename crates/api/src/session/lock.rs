@@ -197,7 +197,11 @@ impl RedisLock {
         loop {
             tokio::time::sleep(ttl / 3).await;
             let renewed: Result<i64, _> = client
-                .eval(RENEW, vec![key.clone()], vec![token.clone(), ttl_ms.clone()])
+                .eval(
+                    RENEW,
+                    vec![key.clone()],
+                    vec![token.clone(), ttl_ms.clone()],
+                )
                 .await;
             match renewed {
                 Ok(1) => {}
@@ -540,7 +544,10 @@ mod tests {
         Request::builder()
             .method("POST")
             .uri(path)
-            .header(header::COOKIE, format!("km_session={}", keys().sign(session)))
+            .header(
+                header::COOKIE,
+                format!("km_session={}", keys().sign(session)),
+            )
             .body(Body::empty())
             .unwrap()
     }

@@ -1,8 +1,8 @@
 //! The session engine: tower-sessions over one of three stores, chosen by
 //! `SESSION_BACKEND`, and typed views of what the session holds.
 
-pub mod keys;
 pub mod db_store;
+pub mod keys;
 pub mod lock;
 pub mod rotation;
 pub mod store;

@@ -120,7 +120,10 @@ impl VisitorSession {
     /// When the stored record expires unless changed again; `None` when
     /// nothing is stored for this visitor. Read from the store: the session
     /// itself only knows the expiry a save now would give it.
-    pub async fn stored_expiry(&self, store: &AnyStore) -> Result<Option<OffsetDateTime>, ApiError> {
+    pub async fn stored_expiry(
+        &self,
+        store: &AnyStore,
+    ) -> Result<Option<OffsetDateTime>, ApiError> {
         let Some(id) = self.0.id() else {
             return Ok(None);
         };
