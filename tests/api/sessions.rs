@@ -459,3 +459,20 @@ async fn a_change_waiting_behind_a_stuck_checkout_gets_a_503_with_retry_after_no
         checkout.await.unwrap().unwrap();
     }
 }
+
+#[tokio::test]
+async fn a_session_store_that_does_not_answer_is_a_503_and_keeps_the_cookie() {
+    let app = app().backend(Backend::Database).spawn().await;
+    assert_eq!(app.add(1, 1).await.status(), 201);
+    app.state.clone().unwrap().db.close().await.unwrap();
+
+    let res = app.get("/api/v1/cart").await;
+    let removed = set_cookies(res.headers())
+        .into_iter()
+        .any(|c| c.starts_with("km_session="));
+    assert!(
+        !removed,
+        "the session is not given up while the store is down"
+    );
+    crate::helpers::assert_problem(res, 503, "service-unavailable").await;
+}
