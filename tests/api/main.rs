@@ -7,6 +7,7 @@ mod bad_input;
 mod browser_headers;
 mod cart;
 mod cookies;
+mod cross_site;
 mod health;
 mod helpers;
 mod menu;

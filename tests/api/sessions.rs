@@ -257,3 +257,224 @@ async fn parallel_changes_spread_over_two_instances_are_all_kept() {
     let cart = app.cart().await;
     assert_eq!(cart["lines"].as_array().unwrap().len(), 20, "{cart}");
 }
+
+/// Sends 40 adds at once from one visitor, each with its own `Cookie`
+/// header, and checks that every one of them is in the cart.
+async fn forty_parallel_adds_are_all_kept(cookie_header: impl Fn(usize, &str) -> String) {
+    for backend in backends() {
+        let app = app().backend(backend).spawn().await;
+        let res = app.add(1, 1).await;
+        assert_eq!(res.status(), 201);
+        let real = session_cookie(res.headers()).expect("the first add sets the session cookie");
+        // No cookie store: each request carries exactly the header given.
+        let client = reqwest::Client::new();
+        let adds = (0..40).map(|n| {
+            client
+                .post(app.url("/api/v1/cart/items"))
+                .header("cookie", cookie_header(n, &real))
+                .json(&json!({"product_id": n % 20 + 1, "quantity": 1}))
+                .send()
+        });
+        let statuses: Vec<u16> = futures_util::future::join_all(adds)
+            .await
+            .into_iter()
+            .map(|r| r.unwrap().status().as_u16())
+            .collect();
+        // 201 for a new line, 200 for one more of a dish already there.
+        assert!(
+            statuses.iter().all(|s| *s == 201 || *s == 200),
+            "{backend:?}: {statuses:?}"
+        );
+        let cart = app.cart().await;
+        assert_eq!(cart["item_count"], 1 + 40, "{backend:?}: {cart}");
+        assert_eq!(
+            cart["lines"].as_array().unwrap().len(),
+            20,
+            "{backend:?}: {cart}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_changes_sent_with_a_junk_duplicate_cookie_first_are_all_kept() {
+    // The session layer reads the last `km_session`; the junk one before it
+    // differs per request, so a lock keyed on the first one would not hold.
+    forty_parallel_adds_are_all_kept(|n, real| format!("km_session=junk{n}; km_session={real}"))
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_changes_sent_with_the_cookie_percent_encoded_are_all_kept() {
+    // The session layer percent-decodes the value; each request spells it
+    // differently (`=` as `%3D`, and one more character encoded), so a lock
+    // keyed on the raw text would not hold.
+    forty_parallel_adds_are_all_kept(|n, real| {
+        let spelled: String = real
+            .chars()
+            .enumerate()
+            .map(|(i, c)| {
+                if c == '=' || i == n {
+                    format!("%{:02X}", c as u32)
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect();
+        assert_ne!(spelled, real);
+        format!("km_session={spelled}")
+    })
+    .await;
+}
+
+/// Overwrites the stored record of the session with id `id` with bytes
+/// that decode as nothing.
+async fn damage_stored_session(app: &crate::helpers::TestApp, id: &str) {
+    match app.backend {
+        Backend::Database => {
+            let backend = app.db.get_database_backend();
+            let garbage = match backend {
+                sea_orm::DatabaseBackend::Postgres => "decode('00ff13', 'hex')",
+                _ => "X'00ff13'",
+            };
+            let updated = app
+                .db
+                .execute_raw(Statement::from_string(
+                    backend,
+                    format!("UPDATE sessions SET data = {garbage} WHERE id = '{id}'"),
+                ))
+                .await
+                .unwrap();
+            assert_eq!(updated.rows_affected(), 1, "the session's row");
+        }
+        Backend::Redis => {
+            use fred::prelude::KeysInterface;
+            let Some(api::session::AnyStore::Redis(_, pool)) =
+                app.state.as_ref().map(|s| &s.sessions)
+            else {
+                panic!("a Redis store");
+            };
+            // The Redis store keeps a session under its bare id.
+            let kept: Option<String> = pool
+                .set(
+                    id,
+                    vec![0xc1u8, 0x00, 0xff],
+                    None,
+                    Some(fred::types::SetOptions::XX),
+                    false,
+                )
+                .await
+                .unwrap();
+            assert!(kept.is_some(), "the session's key exists");
+        }
+        Backend::Memory => unreachable!("the memory store holds no bytes"),
+    }
+}
+
+#[tokio::test]
+async fn a_stored_session_that_does_not_decode_gives_its_visitor_a_fresh_working_session() {
+    for backend in backends() {
+        if backend == Backend::Memory {
+            continue;
+        }
+        let app = app().backend(backend).spawn().await;
+        let res = app.add(1, 1).await;
+        assert_eq!(res.status(), 201);
+        let old = session_cookie(res.headers()).unwrap();
+        // A signed session cookie is the signature followed by the id (22 characters).
+        let id = &old[old.len() - 22..];
+        damage_stored_session(&app, id).await;
+
+        // Reading: an empty cart, and the cookie of the lost session removed.
+        let res = app.get("/api/v1/cart").await;
+        assert_eq!(res.status(), 200, "{backend:?}");
+        let removed = set_cookies(res.headers())
+            .into_iter()
+            .any(|c| c.starts_with("km_session=") && crate::helpers::is_removal(&c));
+        assert!(removed, "{backend:?}: the bad session's cookie is removed");
+        let cart: Value = res.json().await.unwrap();
+        assert_eq!(cart["lines"], json!([]), "{backend:?}");
+
+        // The next change starts a fresh session, under a new cookie, that works.
+        let res = app
+            .client
+            .post(app.url("/api/v1/cart/items"))
+            .header("cookie", format!("km_session={old}"))
+            .json(&json!({"product_id": 2, "quantity": 1}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 201, "{backend:?}");
+        let fresh = session_cookie(res.headers()).expect("a new session cookie");
+        assert_ne!(fresh, old, "{backend:?}");
+        let cart = app.cart().await;
+        assert_eq!(cart["item_count"], 1, "{backend:?}: {cart}");
+        assert_eq!(cart["lines"][0]["product_id"], 2, "{backend:?}: {cart}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_waiting_behind_a_stuck_checkout_gets_a_503_with_retry_after_not_a_408() {
+    let mut locks = vec!["process"];
+    if services().is_some() {
+        locks.push("redis");
+    }
+    for lock in locks {
+        let app = app()
+            .var("REQUEST_TIMEOUT_MS", "2000")
+            .var("SESSION_LOCK", lock)
+            .spawn()
+            .await;
+        assert_eq!(app.add(1, 1).await.status(), 201);
+
+        // The menu's row is held by another writer, so the checkout's stock
+        // update waits on it, keeping the session's turn past its own request.
+        let blocker = sea_orm::TransactionTrait::begin(&app.db).await.unwrap();
+        blocker
+            .execute_unprepared("UPDATE products SET stock = stock WHERE id = 1")
+            .await
+            .unwrap();
+        let checkout = tokio::spawn(app.client.post(app.url("/api/v1/orders")).send());
+        // Time for the checkout to take the turn and reach the database.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+
+        let started = std::time::Instant::now();
+        let res = app.add(2, 1).await;
+        let waited = started.elapsed();
+        let retry_after = res
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .map(ToOwned::to_owned);
+        let body = crate::helpers::assert_problem(res, 503, "service-unavailable").await;
+        assert!(
+            body["detail"].as_str().unwrap().contains("Another change"),
+            "{lock}: {body}"
+        );
+        assert_eq!(retry_after.as_deref(), Some("1"), "{lock}");
+        // Half the request timeout, not the whole of it.
+        assert!(
+            waited < Duration::from_millis(1900),
+            "{lock}: answered after {waited:?}"
+        );
+
+        blocker.rollback().await.unwrap();
+        checkout.await.unwrap().unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_session_store_that_does_not_answer_is_a_503_and_keeps_the_cookie() {
+    let app = app().backend(Backend::Database).spawn().await;
+    assert_eq!(app.add(1, 1).await.status(), 201);
+    app.state.clone().unwrap().db.close().await.unwrap();
+
+    let res = app.get("/api/v1/cart").await;
+    let removed = set_cookies(res.headers())
+        .into_iter()
+        .any(|c| c.starts_with("km_session="));
+    assert!(
+        !removed,
+        "the session is not given up while the store is down"
+    );
+    crate::helpers::assert_problem(res, 503, "service-unavailable").await;
+}

@@ -92,6 +92,41 @@ pub struct SessionCookieConfig {
     pub expire_at_browser_close: bool,
 }
 
+impl SessionCookieConfig {
+    /// A cookie with the attributes every cookie of this API shares: path,
+    /// domain, `Secure`, `SameSite` and `HttpOnly`. The one place they are set.
+    pub fn cookie(
+        &self,
+        name: impl Into<std::borrow::Cow<'static, str>>,
+        value: impl Into<std::borrow::Cow<'static, str>>,
+    ) -> cookie::Cookie<'static> {
+        let mut cookie = cookie::Cookie::build((name, value))
+            .path(self.path.clone())
+            .http_only(true)
+            .secure(self.secure)
+            .same_site(self.same_site)
+            .build();
+        if let Some(domain) = &self.domain {
+            cookie.set_domain(domain.clone());
+        }
+        cookie
+    }
+
+    /// The session cookie carrying `value`: the shared attributes, its own
+    /// `HttpOnly` setting, and `Max-Age` unless it ends with the browser.
+    pub fn session_cookie(
+        &self,
+        value: impl Into<std::borrow::Cow<'static, str>>,
+    ) -> cookie::Cookie<'static> {
+        let mut cookie = self.cookie(self.name.clone(), value);
+        cookie.set_http_only(self.http_only);
+        if !self.expire_at_browser_close {
+            cookie.set_max_age(time::Duration::try_from(self.idle_age).ok());
+        }
+        cookie
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub environment: Environment,

@@ -19,14 +19,14 @@ use std::time::Duration;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::response::{IntoResponseParts, ResponseParts};
-use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+use axum_extra::extract::cookie::{Cookie, CookieJar};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use time::OffsetDateTime;
 
-use crate::config::{Config, SecretKey};
+use crate::config::{Config, SecretKey, SessionCookieConfig};
 use crate::error::{ApiError, ProblemKind};
 use crate::state::AppState;
 
@@ -87,10 +87,8 @@ pub const VISIT_SUMMARY: CookieSpec = CookieSpec {
 pub struct CookieKit {
     current: SecretKey,
     fallbacks: Vec<SecretKey>,
-    secure: bool,
-    same_site: SameSite,
-    domain: Option<String>,
-    path: String,
+    /// Path, domain, `Secure` and `SameSite`, shared with the session cookie.
+    attributes: SessionCookieConfig,
 }
 
 /// What opening a cookie found.
@@ -113,14 +111,10 @@ fn key_for(secret: &SecretKey, spec: &CookieSpec) -> cookie::Key {
 
 impl CookieKit {
     pub fn new(config: &Config) -> Self {
-        let c = &config.session_cookie;
         CookieKit {
             current: config.secret_key.clone(),
             fallbacks: config.secret_key_fallbacks.clone(),
-            secure: c.secure,
-            same_site: c.same_site,
-            domain: c.domain.clone(),
-            path: c.path.clone(),
+            attributes: config.session_cookie.clone(),
         }
     }
 
@@ -223,25 +217,13 @@ impl CookieKit {
     }
 
     fn build(&self, spec: &CookieSpec, value: String, max_age: Duration) -> Cookie<'static> {
-        let mut cookie = Cookie::build((spec.name, value))
-            .path(self.path.clone())
-            .http_only(true)
-            .secure(self.secure)
-            .same_site(self.same_site)
-            .max_age(time::Duration::try_from(max_age).unwrap_or(time::Duration::MAX))
-            .build();
-        if let Some(domain) = &self.domain {
-            cookie.set_domain(domain.clone());
-        }
+        let mut cookie = self.attributes.cookie(spec.name, value);
+        cookie.set_max_age(time::Duration::try_from(max_age).unwrap_or(time::Duration::MAX));
         cookie
     }
 
     fn removal(&self, spec: &CookieSpec) -> Cookie<'static> {
-        let mut cookie = Cookie::build(spec.name).path(self.path.clone()).build();
-        if let Some(domain) = &self.domain {
-            cookie.set_domain(domain.clone());
-        }
-        cookie
+        self.attributes.cookie(spec.name, "")
     }
 }
 
@@ -348,6 +330,8 @@ impl AppCookies {
 
 #[cfg(test)]
 mod tests {
+    use axum_extra::extract::cookie::SameSite;
+
     use super::*;
 
     fn secret(s: &str) -> SecretKey {
@@ -358,10 +342,16 @@ mod tests {
         CookieKit {
             current: secret(current),
             fallbacks: fallbacks.iter().map(|f| secret(f)).collect(),
-            secure: false,
-            same_site: SameSite::Lax,
-            domain: None,
-            path: "/".into(),
+            attributes: SessionCookieConfig {
+                name: "km_session".into(),
+                idle_age: Duration::from_secs(3600),
+                secure: false,
+                http_only: true,
+                same_site: SameSite::Lax,
+                domain: None,
+                path: "/".into(),
+                expire_at_browser_close: false,
+            },
         }
     }
 

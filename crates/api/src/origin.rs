@@ -8,6 +8,7 @@
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
+use axum::http::uri::Authority;
 use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -30,7 +31,9 @@ impl AllowedOrigins {
         })
     }
 
-    fn allows(&self, origin: &str, host: Option<&str>) -> bool {
+    /// Whether a request from `origin` to `authority` (the host and port
+    /// the request was sent to) may change something.
+    fn allows(&self, origin: &str, authority: Option<&Authority>) -> bool {
         let listed = self
             .listed
             .iter()
@@ -38,25 +41,57 @@ impl AllowedOrigins {
         if listed {
             return true;
         }
-        // Same origin: the Origin's authority is the Host the request went to.
-        let Some((scheme, authority)) = origin.split_once("://") else {
+        // Same origin: the Origin's host and port are the ones the request
+        // went to. An Origin is a scheme and an authority, nothing more.
+        let Some((scheme, rest)) = origin.split_once("://") else {
             return false;
         };
-        let scheme_ok = scheme.eq_ignore_ascii_case("https")
-            || (!self.https_only && scheme.eq_ignore_ascii_case("http"));
-        scheme_ok
-            && host.is_some_and(|h| !authority.is_empty() && authority.eq_ignore_ascii_case(h))
+        let default_port = if scheme.eq_ignore_ascii_case("https") {
+            443
+        } else if !self.https_only && scheme.eq_ignore_ascii_case("http") {
+            80
+        } else {
+            return false;
+        };
+        if rest.is_empty() || rest.contains(['/', '?', '#', '@']) {
+            return false;
+        }
+        let (Ok(from), Some(to)) = (rest.parse::<Authority>(), authority) else {
+            return false;
+        };
+        from.host().eq_ignore_ascii_case(to.host())
+            && from.port_u16().unwrap_or(default_port) == to.port_u16().unwrap_or(default_port)
     }
+}
+
+/// The authority a request was sent to, as hyper hands it over: over
+/// HTTP/2 the `:authority` pseudo-header is the URI's authority (there may
+/// be no `Host`); over HTTP/1.1 it is the `Host` header, unless the request
+/// line carries an absolute URI, whose authority then wins (RFC 9112 3.2.2).
+fn request_authority(req: &Request) -> Option<Authority> {
+    if let Some(authority) = req.uri().authority() {
+        return Some(authority.clone());
+    }
+    let host = req.headers().get(header::HOST)?;
+    Authority::try_from(host.as_bytes()).ok()
 }
 
 /// The origin to refuse, if any.
 fn refusal(allowed: &AllowedOrigins, req: &Request) -> Option<String> {
-    let header_str = |name: HeaderName| req.headers().get(name).and_then(|v| v.to_str().ok());
-    let host = header_str(header::HOST);
-    match header_str(header::ORIGIN) {
-        Some(origin) => (!allowed.allows(origin, host)).then(|| origin.to_owned()),
-        None => (header_str(HeaderName::from_static("sec-fetch-site")) == Some("cross-site"))
-            .then(|| "another site".to_owned()),
+    let mut origins = req.headers().get_all(header::ORIGIN).iter();
+    match (origins.next(), origins.next()) {
+        (Some(origin), None) => match origin.to_str() {
+            Ok(origin) => (!allowed.allows(origin, request_authority(req).as_ref()))
+                .then(|| origin.to_owned()),
+            // A browser sends an ASCII serialization; anything else is not
+            // an origin to trust, and must not pass as an absent one.
+            Err(_) => Some("an Origin that is not visible ASCII".to_owned()),
+        },
+        (Some(_), Some(_)) => Some("a request with several Origin headers".to_owned()),
+        (None, _) => {
+            let site = req.headers().get(HeaderName::from_static("sec-fetch-site"));
+            (site.is_some_and(|s| s.as_bytes() == b"cross-site")).then(|| "another site".to_owned())
+        }
     }
 }
 
@@ -86,28 +121,107 @@ pub async fn refuse_cross_site_writes(
 
 #[cfg(test)]
 mod tests {
+    use axum::body::Body;
+
     use super::*;
+
+    fn allows(allowed: &AllowedOrigins, origin: &str, host: &str) -> bool {
+        allowed.allows(origin, Some(&host.parse().unwrap()))
+    }
 
     #[test]
     fn own_origin_listed_origins_and_schemes() {
         let spa = [HeaderValue::from_static("https://app.example.com")];
         let plain = AllowedOrigins::new(&spa, false);
-        assert!(plain.allows("http://127.0.0.1:8080", Some("127.0.0.1:8080")));
-        assert!(plain.allows("HTTPS://API.example.com", Some("api.example.com")));
-        assert!(plain.allows("https://app.example.com", Some("api.example.com")));
+        assert!(allows(&plain, "http://127.0.0.1:8080", "127.0.0.1:8080"));
+        assert!(allows(&plain, "HTTPS://API.example.com", "api.example.com"));
+        assert!(allows(
+            &plain,
+            "https://api.example.com",
+            "api.example.com:443"
+        ));
+        assert!(allows(
+            &plain,
+            "http://api.example.com",
+            "api.example.com:80"
+        ));
+        assert!(allows(&plain, "https://app.example.com", "api.example.com"));
         assert!(
-            !plain.allows("http://127.0.0.1:9090", Some("127.0.0.1:8080")),
+            !allows(&plain, "http://127.0.0.1:9090", "127.0.0.1:8080"),
             "another port"
         );
-        assert!(!plain.allows("null", Some("127.0.0.1:8080")));
-        assert!(!plain.allows("http://evil.example", Some("127.0.0.1:8080")));
-        assert!(!plain.allows("ftp://127.0.0.1:8080", Some("127.0.0.1:8080")));
+        assert!(
+            !allows(&plain, "https://api.example.com", "api.example.com:80"),
+            "another port, by default"
+        );
+        assert!(!allows(&plain, "null", "127.0.0.1:8080"));
+        assert!(!allows(&plain, "http://evil.example", "127.0.0.1:8080"));
+        assert!(!allows(&plain, "ftp://127.0.0.1:8080", "127.0.0.1:8080"));
+        assert!(!allows(&plain, "http://x@127.0.0.1:8080", "127.0.0.1:8080"));
+        assert!(!allows(&plain, "http://127.0.0.1:8080/", "127.0.0.1:8080"));
+        assert!(!plain.allows("http://127.0.0.1:8080", None), "no authority");
 
         let secure = AllowedOrigins::new(&spa, true);
-        assert!(secure.allows("https://api.example.com", Some("api.example.com")));
+        assert!(allows(
+            &secure,
+            "https://api.example.com",
+            "api.example.com"
+        ));
         assert!(
-            !secure.allows("http://api.example.com", Some("api.example.com")),
+            !allows(&secure, "http://api.example.com", "api.example.com"),
             "plain HTTP page of the HTTPS API's host"
         );
+    }
+
+    fn post(uri: &str, headers: &[(&str, &[u8])]) -> Request {
+        let mut req = Request::builder().method("POST").uri(uri);
+        for (name, value) in headers {
+            req = req.header(*name, HeaderValue::from_bytes(value).unwrap());
+        }
+        req.body(Body::empty()).unwrap()
+    }
+
+    #[test]
+    fn same_origin_is_judged_from_the_authority_hyper_hands_over() {
+        let allowed = AllowedOrigins::new(&[], false);
+        let origin: (&str, &[u8]) = ("origin", b"http://api.example.com:8080");
+        // HTTP/1.1: the Host header.
+        let h1 = post(
+            "/api/v1/cart/items",
+            &[origin, ("host", b"api.example.com:8080")],
+        );
+        assert_eq!(refusal(&allowed, &h1), None);
+        // HTTP/2: the :authority, as the URI's authority, and no Host.
+        let h2 = post("http://api.example.com:8080/api/v1/cart/items", &[origin]);
+        assert_eq!(refusal(&allowed, &h2), None);
+        // An absolute URI's authority wins over a Host that says otherwise.
+        let absolute = post(
+            "http://evil.example/api/v1/cart/items",
+            &[origin, ("host", b"api.example.com:8080")],
+        );
+        assert!(refusal(&allowed, &absolute).is_some());
+        // Neither: nothing to be the same origin as.
+        assert!(refusal(&allowed, &post("/api/v1/cart/items", &[origin])).is_some());
+    }
+
+    #[test]
+    fn an_origin_that_is_not_visible_ascii_or_not_alone_is_refused() {
+        let allowed = AllowedOrigins::new(&[], false);
+        let host: (&str, &[u8]) = ("host", b"api.example.com");
+        let odd = post("/", &[("origin", b"http://api.example.com\xe9"), host]);
+        assert!(refusal(&allowed, &odd).is_some());
+        let twice = post(
+            "/",
+            &[
+                ("origin", b"http://api.example.com"),
+                ("origin", b"http://api.example.com"),
+                host,
+            ],
+        );
+        assert!(refusal(&allowed, &twice).is_some());
+        // Without an Origin: allowed unless the browser says cross-site.
+        assert_eq!(refusal(&allowed, &post("/", &[host])), None);
+        let cross = post("/", &[("sec-fetch-site", b"cross-site"), host]);
+        assert!(refusal(&allowed, &cross).is_some());
     }
 }

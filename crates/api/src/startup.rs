@@ -37,8 +37,9 @@ use crate::extract::BodyLimit;
 use crate::openapi::ApiDoc;
 use crate::origin::{AllowedOrigins, refuse_cross_site_writes};
 use crate::routes;
-use crate::session::lock::{SessionLocks, serialize_session_writes};
-use crate::session::rotation::{SessionCookieKeys, resign_with_current_key};
+use crate::session::keys::SessionCookieKeys;
+use crate::session::lock::{REDIS_LOCK_TTL, SessionLocks, serialize_session_writes};
+use crate::session::rotation::resign_with_current_key;
 use crate::session::{self, AnyStore, db_store::DatabaseStore};
 use crate::state::AppState;
 
@@ -132,16 +133,17 @@ fn with_session(api: Router<AppState>, config: &Config, state: &AppState) -> Rou
         .layer(session::layer(config, state.sessions.clone()));
     if config.session_cookie.expire_at_browser_close {
         api = api.layer(middleware::map_response_with_state(
-            Arc::<str>::from(config.session_cookie.name.as_str()),
+            Arc::new(config.session_cookie.clone()),
             session::browser_session_cookie,
         ));
     }
+    let keys = SessionCookieKeys::new(config);
     api.layer(middleware::from_fn_with_state(
-        session_locks(config, &state.sessions),
+        session_locks(config, keys.clone(), &state.sessions),
         serialize_session_writes,
     ))
     .layer(middleware::from_fn_with_state(
-        SessionCookieKeys::new(config),
+        keys,
         resign_with_current_key,
     ))
     .layer(middleware::from_fn_with_state(
@@ -265,14 +267,17 @@ fn with_security_headers(router: Router, config: &Config) -> Router {
     ))
 }
 
-fn session_locks(config: &Config, sessions: &AnyStore) -> Arc<SessionLocks> {
+fn session_locks(
+    config: &Config,
+    keys: Arc<SessionCookieKeys>,
+    sessions: &AnyStore,
+) -> Arc<SessionLocks> {
+    let wait = SessionLocks::wait_within(config.request_timeout);
     match (config.session_lock, sessions) {
-        (SessionLock::Redis, AnyStore::Redis(_, pool)) => SessionLocks::with_redis(
-            &config.session_cookie.name,
-            pool.clone(),
-            config.request_timeout,
-        ),
-        _ => SessionLocks::new(&config.session_cookie.name),
+        (SessionLock::Redis, AnyStore::Redis(_, pool)) => {
+            SessionLocks::with_redis(keys, wait, pool.clone(), REDIS_LOCK_TTL)
+        }
+        _ => SessionLocks::new(keys, wait),
     }
 }
 

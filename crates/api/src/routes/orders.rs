@@ -163,14 +163,12 @@ async fn checkout(
     // Storing the order and recording it in the session run as a task of
     // their own: a timeout or a client hanging up cannot stop them half-way
     // (order stored, cart still full), and a retry cannot start before they end.
-    let VisitorSession(raw_session) = session;
     let (db, catalog) = (state.db.clone(), state.catalog.clone());
     let task = tokio::spawn(async move {
         // The session's turn goes with the task: no other change to this
         // session starts before the order is recorded in it.
         let _turn = turn;
         let stored = orders::place(&db, lines).await?;
-        let session = VisitorSession(raw_session);
         let recorded = record_in_session(&session, stored.order.id).await;
         if let Err(e) = catalog.invalidate().await {
             tracing::warn!(error = %e, "menu reload after an order failed; the cache catches up within its TTL");
@@ -210,7 +208,7 @@ async fn checkout(
 async fn record_in_session(session: &VisitorSession, order_id: i32) -> Result<(), ApiError> {
     session.set_cart(&domain::Cart::new()).await?;
     session.remember_order(order_id).await?;
-    session.0.save().await?;
+    session.save().await?;
     Ok(())
 }
 

@@ -4,7 +4,6 @@ use axum::Json;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
-use tower_sessions::SessionStore;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -57,7 +56,7 @@ async fn say_goodbye(
 ) -> Result<Json<VisitSummary>, ApiError> {
     let visits = session.visits().await?;
     let profile = session.profile().await?;
-    session.0.flush().await?;
+    session.end().await?;
     let now = OffsetDateTime::now_utc();
     let summary = VisitSummary {
         name: profile.map(|p| p.name.as_str().to_owned()),
@@ -106,15 +105,10 @@ async fn get_session(
     let profile = session.profile().await?;
     let cart = session.cart().await?;
     // The stored record's expiry, not the one a save now would give it.
-    let expires_at = match session.0.id() {
-        Some(id) => state
-            .sessions
-            .load(&id)
-            .await
-            .map_err(|e| ApiError::unavailable("session store", e))?
-            .map(|r| r.expiry_date.replace_nanosecond(0).unwrap_or(r.expiry_date)),
-        None => None,
-    };
+    let expires_at = session
+        .stored_expiry(&state.sessions)
+        .await?
+        .map(|t| t.replace_nanosecond(0).unwrap_or(t));
     Ok(Json(SessionState {
         returning: visits.returning(),
         visit_count: visits.count,

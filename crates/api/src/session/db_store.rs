@@ -1,5 +1,7 @@
 //! A `SessionStore` over sea-orm, for SQLite and PostgreSQL alike.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
@@ -15,6 +17,32 @@ use crate::db::entities::session::{ActiveModel, Column, Entity};
 #[derive(Debug, Clone)]
 pub struct DatabaseStore {
     db: DatabaseConnection,
+    clock: Clock,
+}
+
+/// Where the store reads the time: the system clock, or one a test moves,
+/// so expiry is tested without waiting for it.
+#[derive(Clone)]
+pub struct Clock(Arc<dyn Fn() -> OffsetDateTime + Send + Sync>);
+
+impl Clock {
+    pub fn system() -> Self {
+        Clock(Arc::new(OffsetDateTime::now_utc))
+    }
+
+    pub fn from_fn(now: impl Fn() -> OffsetDateTime + Send + Sync + 'static) -> Self {
+        Clock(Arc::new(now))
+    }
+
+    fn now(&self) -> OffsetDateTime {
+        (self.0)()
+    }
+}
+
+impl std::fmt::Debug for Clock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Clock")
+    }
 }
 
 fn backend(e: DbErr) -> session_store::Error {
@@ -23,7 +51,15 @@ fn backend(e: DbErr) -> session_store::Error {
 
 impl DatabaseStore {
     pub fn new(db: DatabaseConnection) -> Self {
-        DatabaseStore { db }
+        DatabaseStore {
+            db,
+            clock: Clock::system(),
+        }
+    }
+
+    /// The same store, reading the time from `clock`.
+    pub fn with_clock(self, clock: Clock) -> Self {
+        DatabaseStore { clock, ..self }
     }
 
     pub async fn ping(&self) -> Result<(), DbErr> {
@@ -73,7 +109,7 @@ impl SessionStore for DatabaseStore {
     }
 
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
-        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let now = self.clock.now().unix_timestamp();
         let Some(row) = Entity::find_by_id(id.to_string())
             .filter(Column::ExpiresAt.gt(now))
             .one(&self.db)
@@ -105,7 +141,7 @@ impl SessionStore for DatabaseStore {
 #[async_trait]
 impl ExpiredDeletion for DatabaseStore {
     async fn delete_expired(&self) -> session_store::Result<()> {
-        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let now = self.clock.now().unix_timestamp();
         let result = Entity::delete_many()
             .filter(Column::ExpiresAt.lte(now))
             .exec(&self.db)

@@ -2,6 +2,7 @@
 //! `SESSION_BACKEND`, and typed views of what the session holds.
 
 pub mod db_store;
+pub mod keys;
 pub mod lock;
 pub mod rotation;
 pub mod store;
@@ -13,26 +14,13 @@ use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::Response;
 use tower_sessions::cookie::time::Duration as CookieDuration;
+use tower_sessions::cookie::{Cookie, SameSite};
 use tower_sessions::service::SignedCookie;
 use tower_sessions::{Expiry, SessionManagerLayer};
 
-use crate::config::Config;
+use crate::config::{Config, SessionCookieConfig};
+pub use keys::SESSION_COOKIE_PURPOSE;
 pub use store::AnyStore;
-
-/// The raw value of the cookie `name` in a request's `Cookie` headers.
-pub fn request_cookie(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(n, _)| *n == name)
-        .map(|(_, v)| v.to_owned())
-}
-
-/// The purpose the session cookie's signing key is derived for.
-pub const SESSION_COOKIE_PURPOSE: &str = "session-cookie";
 
 /// The session layer. The cookie is signed, so a forged or garbled cookie is
 /// ignored and the visitor starts a fresh session. A session is written only
@@ -45,52 +33,52 @@ pub fn layer(config: &Config, store: AnyStore) -> SessionManagerLayer<AnyStore, 
     // `browser_session_cookie`): tower-sessions' `OnSessionEnd` would keep the
     // record for two weeks whatever the configured age.
     let expiry = Expiry::OnInactivity(age);
+    // The attributes come from the one place that decides them.
+    let template = c.session_cookie("");
     let mut layer = SessionManagerLayer::new(store)
         .with_name(c.name.clone())
-        .with_secure(c.secure)
-        .with_http_only(c.http_only)
-        .with_same_site(c.same_site)
-        .with_path(c.path.clone())
+        .with_secure(template.secure() == Some(true))
+        .with_http_only(template.http_only() == Some(true))
+        .with_same_site(template.same_site().unwrap_or(SameSite::Lax))
+        .with_path(template.path().unwrap_or("/").to_owned())
         .with_expiry(expiry);
-    if let Some(domain) = &c.domain {
-        layer = layer.with_domain(domain.clone());
+    if let Some(domain) = template.domain() {
+        layer = layer.with_domain(domain.to_owned());
     }
     layer.with_signed(config.secret_key.derive(SESSION_COOKIE_PURPOSE))
 }
 
 /// Response middleware for `SESSION_EXPIRE_AT_BROWSER_CLOSE`: the session
-/// cookie goes out without `Max-Age`/`Expires`, so the browser drops it when
-/// it closes. Removals (`Max-Age=0`) are left as they are.
-pub async fn browser_session_cookie(State(name): State<Arc<str>>, mut res: Response) -> Response {
-    let prefix = format!("{name}=");
+/// cookie goes out as `SessionCookieConfig::session_cookie` makes it, without
+/// `Max-Age`/`Expires`, so the browser drops it when it closes. Removals
+/// (`Max-Age=0`) are left as they are.
+pub async fn browser_session_cookie(
+    State(config): State<Arc<SessionCookieConfig>>,
+    mut res: Response,
+) -> Response {
+    let session_cookie = |value: &HeaderValue| {
+        let text = std::str::from_utf8(value.as_bytes()).ok()?;
+        let cookie = Cookie::parse_encoded(text.to_owned()).ok()?;
+        let removal = cookie.max_age() == Some(CookieDuration::ZERO);
+        (cookie.name() == config.name && !removal).then(|| cookie.value().to_owned())
+    };
     let cookies: Vec<HeaderValue> = res
         .headers()
         .get_all(header::SET_COOKIE)
         .iter()
         .cloned()
         .collect();
-    if !cookies
-        .iter()
-        .any(|c| c.as_bytes().starts_with(prefix.as_bytes()))
-    {
+    if !cookies.iter().any(|c| session_cookie(c).is_some()) {
         return res;
     }
     res.headers_mut().remove(header::SET_COOKIE);
-    for cookie in cookies {
-        let text = cookie.to_str().unwrap_or_default();
-        let rewritten =
-            if text.starts_with(&prefix) && !text.to_ascii_lowercase().contains("max-age=0") {
-                let kept: Vec<&str> = text
-                    .split(';')
-                    .filter(|attr| {
-                        let a = attr.trim().to_ascii_lowercase();
-                        !a.starts_with("max-age=") && !a.starts_with("expires=")
-                    })
-                    .collect();
-                HeaderValue::from_str(&kept.join(";")).unwrap_or(cookie)
-            } else {
-                cookie
-            };
+    for original in cookies {
+        let rewritten = session_cookie(&original)
+            .and_then(|value| {
+                let cookie = config.session_cookie(value);
+                HeaderValue::from_str(&cookie.encoded().to_string()).ok()
+            })
+            .unwrap_or(original);
         res.headers_mut().append(header::SET_COOKIE, rewritten);
     }
     res

@@ -67,11 +67,30 @@ impl SessionStore for AnyStore {
         }
     }
 
+    /// A record that does not decode (an older format, a damaged store) is
+    /// treated as absent and deleted: the visitor gets a fresh session and a
+    /// new cookie instead of a 503 on every request until it expires. A store
+    /// that does not answer is still an error.
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
-        match self {
+        let loaded = match self {
             AnyStore::Memory(s) => s.load(id).await,
             AnyStore::Database(s) => s.load(id).await,
             AnyStore::Redis(s, _) => s.load(id).await,
+        };
+        match loaded {
+            Err(session_store::Error::Decode(reason)) => {
+                // The id is a credential: it stays out of the log.
+                tracing::warn!(
+                    backend = self.backend_name(),
+                    %reason,
+                    "a stored session does not decode; starting a fresh one"
+                );
+                if let Err(e) = self.delete(id).await {
+                    tracing::warn!(error = %e, "deleting an undecodable session failed; it expires by itself");
+                }
+                Ok(None)
+            }
+            other => other,
         }
     }
 

@@ -7,7 +7,9 @@ use domain::visits::Visits;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use time::OffsetDateTime;
-use tower_sessions::Session;
+use tower_sessions::{Session, SessionStore};
+
+use super::AnyStore;
 
 use crate::error::ApiError;
 
@@ -20,8 +22,9 @@ const ORDERS: &str = "orders";
 /// orders themselves stay in the database).
 pub const MAX_REMEMBERED_ORDERS: usize = 100;
 
-/// The visitor's session.
-pub struct VisitorSession(pub Session);
+/// The visitor's session. Handlers reach it only through the typed methods
+/// below, never as a raw `Session` with ad-hoc keys.
+pub struct VisitorSession(Session);
 
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for VisitorSession {
     type Rejection = ApiError;
@@ -100,8 +103,34 @@ impl VisitorSession {
         self.write(ORDERS, Some(&ids)).await
     }
 
-    /// When the stored session expires, if there is one.
-    pub fn expires_at(&self) -> Option<OffsetDateTime> {
-        self.0.id().map(|_| self.0.expiry_date())
+    /// Writes the session to the store now, rather than when the response
+    /// goes out: for work that must be recorded even if the request ends.
+    pub async fn save(&self) -> Result<(), ApiError> {
+        self.0.save().await?;
+        Ok(())
+    }
+
+    /// Ends the session: its record is deleted from the store and the
+    /// session cookie removed.
+    pub async fn end(&self) -> Result<(), ApiError> {
+        self.0.flush().await?;
+        Ok(())
+    }
+
+    /// When the stored record expires unless changed again; `None` when
+    /// nothing is stored for this visitor. Read from the store: the session
+    /// itself only knows the expiry a save now would give it.
+    pub async fn stored_expiry(
+        &self,
+        store: &AnyStore,
+    ) -> Result<Option<OffsetDateTime>, ApiError> {
+        let Some(id) = self.0.id() else {
+            return Ok(None);
+        };
+        let record = store
+            .load(&id)
+            .await
+            .map_err(|e| ApiError::unavailable("session store", e))?;
+        Ok(record.map(|r| r.expiry_date))
     }
 }
