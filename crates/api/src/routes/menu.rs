@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::extract::State;
-use domain::recommend::{Preferences, personal_menu};
+use domain::recommend::{Tastes, personal_menu};
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -53,12 +53,12 @@ async fn get_menu(
     let preferred_cuisine = crate::routes::preferences::current(&mut cookies).preferred_cuisine;
     let menu = state.catalog.snapshot().await?;
     let facts: Vec<_> = menu.available().map(|d| d.facts()).collect();
-    let prefs = profile.as_ref().map(|p| Preferences {
+    let tastes = profile.as_ref().map(|p| Tastes {
         dietary_restrictions: &p.dietary_restrictions,
         spice_level: p.spice_level,
         favorite_dish: p.favorite_dish.as_ref(),
     });
-    let result = personal_menu(&facts, prefs, preferred_cuisine);
+    let result = personal_menu(&facts, tastes, preferred_cuisine);
     let product = |id| menu.get(id).map(Product::from);
     Ok((
         cookies,

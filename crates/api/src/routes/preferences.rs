@@ -4,7 +4,7 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use domain::preferences::{Cuisine, FontSize, Preferences, Theme};
+use domain::preferences::{Cuisine, DisplayPreferences, FontSize, Theme};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -43,8 +43,8 @@ pub struct PreferencesView {
     pub reduced_motion: bool,
 }
 
-impl From<Preferences> for PreferencesView {
-    fn from(p: Preferences) -> Self {
+impl From<DisplayPreferences> for PreferencesView {
+    fn from(p: DisplayPreferences) -> Self {
         PreferencesView {
             preferred_cuisine: p.preferred_cuisine,
             theme: p.theme,
@@ -72,12 +72,12 @@ pub struct PreferencesInput {
 
 impl PreferencesInput {
     /// Applies the given fields over `base`, naming every invalid one.
-    fn apply(&self, mut base: Preferences) -> Result<Preferences, ApiError> {
+    fn apply(&self, mut base: DisplayPreferences) -> Result<DisplayPreferences, ApiError> {
         let mut errors = Vec::new();
-        let mut check = |r: Result<(), domain::profile::ProfileError>| {
+        let mut check = |r: Result<(), domain::InvalidField>| {
             if let Err(e) = r {
                 errors.push(FieldError {
-                    field: e.field.to_owned(),
+                    field: e.field,
                     message: e.message,
                 });
             }
@@ -118,9 +118,9 @@ async fn get_preferences(mut cookies: AppCookies) -> (AppCookies, Json<Preferenc
     (cookies, Json(prefs.into()))
 }
 
-pub fn current(cookies: &mut AppCookies) -> Preferences {
+pub fn current(cookies: &mut AppCookies) -> DisplayPreferences {
     cookies
-        .read::<Preferences>(&PREFERENCES)
+        .read::<DisplayPreferences>(&PREFERENCES)
         .map(|(p, _)| p)
         .unwrap_or_default()
 }
@@ -138,14 +138,14 @@ async fn put_preferences(
     AppJson(input): AppJson<PreferencesInput>,
 ) -> Response {
     let result = input
-        .apply(Preferences::default())
+        .apply(DisplayPreferences::default())
         .and_then(|prefs| cookies.write(&PREFERENCES, &prefs).map(|()| prefs));
     respond(cookies, result)
 }
 
 /// The cookies go out with errors too: a bad cookie found on the way is
 /// still removed.
-fn respond(cookies: AppCookies, result: Result<Preferences, ApiError>) -> Response {
+fn respond(cookies: AppCookies, result: Result<DisplayPreferences, ApiError>) -> Response {
     match result {
         Ok(prefs) => (cookies, Json(PreferencesView::from(prefs))).into_response(),
         Err(e) => (cookies, e).into_response(),

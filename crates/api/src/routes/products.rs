@@ -56,7 +56,7 @@ pub struct Product {
 impl From<&Dish> for Product {
     fn from(d: &Dish) -> Self {
         Product {
-            id: d.id.get(),
+            id: d.id.into(),
             name: d.entry.name.clone(),
             description: d.description.clone(),
             price: d.entry.price,

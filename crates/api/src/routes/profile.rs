@@ -3,10 +3,12 @@
 use std::collections::BTreeSet;
 
 use axum::Json;
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use domain::InvalidField;
 use domain::profile::{
-    CustomerName, DietaryTag, FavoriteDish, Profile, ProfileError, SpiceLevel, parse_dietary_tags,
+    CustomerName, DietaryTag, FavoriteDish, Profile, SpiceLevel, parse_dietary_tags,
 };
 use serde::{Deserialize, Deserializer, Serialize};
 use time::OffsetDateTime;
@@ -113,11 +115,11 @@ where
 struct Checks(Vec<FieldError>);
 
 impl Checks {
-    fn take<T>(&mut self, result: Result<T, ProfileError>) -> Option<T> {
+    fn take<T>(&mut self, result: Result<T, InvalidField>) -> Option<T> {
         result
             .map_err(|e| {
                 self.0.push(FieldError {
-                    field: e.field.to_owned(),
+                    field: e.field,
                     message: e.message,
                 })
             })
@@ -178,6 +180,7 @@ async fn get_profile(session: VisitorSession) -> Result<Json<ProfileView>, ApiEr
         (status = 422, description = "A field is invalid: each is named in `errors`", body = Problem, content_type = PROBLEM),
     ))]
 async fn put_profile(
+    State(state): State<AppState>,
     session: VisitorSession,
     AppJson(input): AppJson<ProfileInput>,
 ) -> Result<Response, ApiError> {
@@ -200,7 +203,9 @@ async fn put_profile(
         favorite_dish,
         dietary_restrictions,
         spice_level,
-        created_at: existing.as_ref().map_or_else(now, |p| p.created_at),
+        created_at: existing
+            .as_ref()
+            .map_or_else(|| state.clock.now(), |p| p.created_at),
     };
     session.set_profile(Some(&profile)).await?;
     let status = if existing.is_some() {
@@ -273,9 +278,4 @@ async fn delete_profile(session: VisitorSession) -> Result<StatusCode, ApiError>
         session.set_profile(None).await?;
     }
     Ok(StatusCode::NO_CONTENT)
-}
-
-fn now() -> OffsetDateTime {
-    let now = OffsetDateTime::now_utc();
-    now.replace_nanosecond(0).unwrap_or(now)
 }

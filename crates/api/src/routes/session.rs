@@ -43,17 +43,17 @@ pub struct VisitSummary {
         (status = 503, description = "The session store is unreachable; nothing was destroyed", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn end_session(
+    State(state): State<AppState>,
     session: VisitorSession,
     mut cookies: AppCookies,
 ) -> Result<(AppCookies, Json<VisitSummary>), ApiError> {
     let visits = session.visits().await?;
     let profile = session.profile().await?;
     session.0.flush().await?;
-    let now = OffsetDateTime::now_utc();
     let summary = VisitSummary {
         name: profile.map(|p| p.name.as_str().to_owned()),
         visit_count: visits.count,
-        date: now.replace_nanosecond(0).unwrap_or(now),
+        date: state.clock.now(),
     };
     cookies.write(&VISIT_SUMMARY, &summary)?;
     Ok((cookies, Json(summary)))

@@ -1,18 +1,19 @@
 //! VIP membership, in a signed cookie with JSON data: `/vip`.
 
 use axum::Json;
+use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use domain::Money;
-use domain::preferences::{SpecialRequest, Vip};
+use domain::vip::{StandingRequest, Vip, iso_date};
 use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
+use crate::clock::Clock;
 use crate::cookies::{AppCookies, VIP};
 use crate::error::{ApiError, Problem};
 use crate::extract::AppJson;
+use crate::rewards::{VIP_COOKIE_DOC, vip_membership};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -20,8 +21,6 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 const PROBLEM: &str = "application/problem+json";
-pub const COOKIE_DOC: &str =
-    "`vip`: signed cookie (purpose `vip`, one year, HttpOnly) holding the membership as JSON";
 
 /// A VIP membership.
 #[derive(Debug, Serialize, ToSchema)]
@@ -38,10 +37,11 @@ pub struct VipView {
 
 impl From<&Vip> for VipView {
     fn from(v: &Vip) -> Self {
-        let json = serde_json::to_value(v).unwrap_or_default();
         VipView {
             status: v.status.as_str().to_owned(),
-            member_since: json["member_since"].as_str().unwrap_or_default().to_owned(),
+            // A calendar date always formats; the fallback is ISO's own text.
+            member_since: iso_date::format(v.member_since)
+                .unwrap_or_else(|_| v.member_since.to_string()),
             points: v.points,
             special_requests: v
                 .special_requests
@@ -62,23 +62,10 @@ pub struct JoinVip {
     pub special_requests: Vec<String>,
 }
 
-pub fn current(cookies: &mut AppCookies) -> Option<Vip> {
-    cookies.read::<Vip>(&VIP).map(|(v, _)| v)
-}
-
-/// Adds points for an order to a member's cookie.
-pub fn earn(cookies: &mut AppCookies, total: Money) -> Result<(), ApiError> {
-    if let Some(mut vip) = current(cookies) {
-        vip.earn(total);
-        cookies.write(&VIP, &vip)?;
-    }
-    Ok(())
-}
-
 /// Become a VIP member; a member who joins again keeps the date and points
 /// and replaces the special requests.
 #[utoipa::path(post, path = "/vip", tag = "vip",
-    params(("vip" = Option<String>, Cookie, description = COOKIE_DOC)),
+    params(("vip" = Option<String>, Cookie, description = VIP_COOKIE_DOC)),
     request_body = JoinVip,
     responses(
         (status = 201, description = "Joined", body = VipView,
@@ -87,10 +74,14 @@ pub fn earn(cookies: &mut AppCookies, total: Money) -> Result<(), ApiError> {
             headers(("Set-Cookie" = String, description = "Sets `vip`: signed cookie (purpose `vip`), Max-Age one year, HttpOnly, with the membership as JSON"))),
         (status = 422, description = "Too many or too long special requests, or a cookie over 4096 bytes", body = Problem, content_type = PROBLEM),
     ))]
-async fn join_vip(mut cookies: AppCookies, body: Option<AppJson<JoinVip>>) -> Response {
+async fn join_vip(
+    State(state): State<AppState>,
+    mut cookies: AppCookies,
+    body: Option<AppJson<JoinVip>>,
+) -> Response {
     // The cookies go out with errors too: a bad cookie found on the way is
     // still removed.
-    match join(&mut cookies, body) {
+    match join(&mut cookies, &state.clock, body) {
         Ok((StatusCode::CREATED, vip)) => (
             StatusCode::CREATED,
             cookies,
@@ -105,20 +96,18 @@ async fn join_vip(mut cookies: AppCookies, body: Option<AppJson<JoinVip>>) -> Re
 
 fn join(
     cookies: &mut AppCookies,
+    clock: &Clock,
     body: Option<AppJson<JoinVip>>,
 ) -> Result<(StatusCode, Vip), ApiError> {
     let join = body.map(|AppJson(j)| j).unwrap_or_default();
-    let requests = SpecialRequest::parse_list(join.special_requests.iter().map(String::as_str))
-        .map_err(|e| ApiError::invalid_field(e.field, e.message))?;
-    let (vip, status) = match current(cookies) {
+    let requests = StandingRequest::parse_list(join.special_requests.iter().map(String::as_str))
+        .map_err(|e| ApiError::invalid_field(&e.field, e.message))?;
+    let (vip, status) = match vip_membership(cookies) {
         Some(mut vip) => {
             vip.special_requests = requests;
             (vip, StatusCode::OK)
         }
-        None => (
-            Vip::join(OffsetDateTime::now_utc().date(), requests),
-            StatusCode::CREATED,
-        ),
+        None => (Vip::join(clock.today(), requests), StatusCode::CREATED),
     };
     cookies.write(&VIP, &vip)?;
     Ok((status, vip))
@@ -126,13 +115,13 @@ fn join(
 
 /// The membership; 404 when this browser is not a member.
 #[utoipa::path(get, path = "/vip", tag = "vip",
-    params(("vip" = Option<String>, Cookie, description = COOKIE_DOC)),
+    params(("vip" = Option<String>, Cookie, description = VIP_COOKIE_DOC)),
     responses(
         (status = 200, description = "The membership", body = VipView),
         (status = 404, description = "Not a member (or the cookie cannot be trusted, and is removed)", body = Problem, content_type = PROBLEM),
     ))]
 async fn get_vip(mut cookies: AppCookies) -> Response {
-    match current(&mut cookies) {
+    match vip_membership(&mut cookies) {
         Some(vip) => (cookies, Json(VipView::from(&vip))).into_response(),
         None => (
             cookies,

@@ -1,6 +1,7 @@
 //! Visits: `POST /visits` records one and greets the visitor.
 
 use axum::Json;
+use axum::extract::State;
 use serde::Serialize;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
@@ -49,6 +50,7 @@ pub struct Welcome {
         (status = 503, description = "The session store is unreachable", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn record_visit(
+    State(state): State<AppState>,
     session: VisitorSession,
     mut cookies: AppCookies,
 ) -> Result<(AppCookies, Json<Welcome>), ApiError> {
@@ -67,8 +69,7 @@ async fn record_visit(
         };
         summary_name = summary.name;
     }
-    let now = OffsetDateTime::now_utc();
-    let before = visits.record(now.replace_nanosecond(0).unwrap_or(now));
+    let before = visits.record(state.clock.now());
     session.set_visits(&visits).await?;
     let profile = session.profile().await?;
     Ok((
