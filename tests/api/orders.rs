@@ -1,6 +1,12 @@
+use api::config::SecretKey;
+use api::cookies::{CookieKit, LOYALTY};
 use serde_json::{Value, json};
+use time::OffsetDateTime;
 
-use crate::helpers::{TestApp, app, assert_problem, spawn_app};
+use crate::helpers::{
+    Backend, COOKIE, SECRET_KEY, TestApp, app, assert_problem, cookie_value, is_removal,
+    session_cookie, set_cookie_for, spawn_app,
+};
 
 async fn stock(app: &TestApp, id: i64) -> i64 {
     let dish: Value = app.get_json(&format!("/api/v1/products/{id}")).await;
@@ -217,4 +223,136 @@ async fn concurrent_checkouts_never_sell_more_than_the_stock() {
         .unwrap()
         .unwrap();
     assert_eq!(row.try_get::<i64>("", "n").unwrap(), 3);
+}
+
+#[tokio::test]
+async fn checkout_writes_the_session_record_once() {
+    let app = app().backend(Backend::Database).spawn().await;
+    app.add(1, 2).await;
+    app.count_session_writes().await;
+
+    let res = place(&app, &app.client, None).await;
+    assert_eq!(res.status(), 201);
+
+    // One write: the emptied cart and the remembered order together.
+    assert_eq!(app.session_writes().await, 1);
+    assert_eq!(app.cart().await["lines"], json!([]));
+    let list: Value = app.get_json("/api/v1/orders").await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+    // Reading them wrote nothing more.
+    assert_eq!(app.session_writes().await, 1);
+}
+
+#[tokio::test]
+async fn the_order_time_is_the_service_clock_to_the_second() {
+    let app = spawn_app().await;
+    app.clock.advance(time::Duration::days(3));
+    let expected = app.clock.now();
+    app.add(1, 1).await;
+
+    let order: Value = place(&app, &app.client, None).await.json().await.unwrap();
+
+    let created_at = order["created_at"].as_str().unwrap();
+    let rfc3339 = &time::format_description::well_known::Rfc3339;
+    assert_eq!(created_at, expected.format(rfc3339).unwrap());
+}
+
+#[tokio::test]
+async fn a_price_too_large_to_total_is_a_problem_not_a_crash_and_nothing_is_ordered() {
+    let app = spawn_app().await;
+    app.add(1, 2).await;
+    let stock1 = stock(&app, 1).await;
+    // One such dish fits in storage; two of them do not.
+    app.sql(&format!(
+        "UPDATE products SET price_cents = {} WHERE id = 1",
+        i64::MAX
+    ))
+    .await;
+
+    assert_problem(app.get("/api/v1/cart").await, 500, "internal-error").await;
+    let problem = assert_problem(place(&app, &app.client, None).await, 500, "internal-error").await;
+    assert!(
+        !problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("92233720368547758"),
+        "the cause goes to the log, not the client: {problem}"
+    );
+
+    // Nothing taken, nothing ordered, the cart as it was.
+    assert_eq!(stock(&app, 1).await, stock1);
+    let list: Value = app.get_json("/api/v1/orders").await;
+    assert_eq!(list["items"], json!([]));
+    let state: Value = app.get_json("/api/v1/session").await;
+    assert_eq!(state["cart_item_count"], 2);
+}
+
+/// A visitor with no cookie jar: the test sends the cookies itself.
+async fn cart_of_one_dish(app: &TestApp, client: &reqwest::Client) -> String {
+    let res = client
+        .post(app.url("/api/v1/cart/items"))
+        .json(&json!({"product_id": 1, "quantity": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    format!("{COOKIE}={}", session_cookie(res.headers()).unwrap())
+}
+
+fn loyalty_cookie(spent: &str) -> String {
+    let key = SecretKey::new(SECRET_KEY.as_bytes().to_vec()).unwrap();
+    let sealed = CookieKit::seal_with(
+        &key,
+        &LOYALTY,
+        &json!({"spent": spent}),
+        OffsetDateTime::now_utc(),
+    )
+    .unwrap();
+    format!("loyalty={sealed}")
+}
+
+#[tokio::test]
+async fn a_loyalty_total_that_cannot_grow_does_not_break_checkout() {
+    let app = spawn_app().await;
+    let client = reqwest::Client::new();
+
+    // A total at the largest amount: the order goes through, the total stays.
+    let session = cart_of_one_dish(&app, &client).await;
+    let at_limit = loyalty_cookie("92233720368547758.07");
+    let res = client
+        .post(app.url("/api/v1/orders"))
+        .header("cookie", format!("{session}; {at_limit}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    assert!(
+        set_cookie_for(res.headers(), "loyalty").is_none(),
+        "kept as it was"
+    );
+    assert_eq!(res.json::<Value>().await.unwrap()["total"], "12.50");
+
+    // A total past any amount (only a forger with the key could make one):
+    // the cookie is not trusted, and the order starts a new total.
+    let session = cart_of_one_dish(&app, &client).await;
+    let past_limit = loyalty_cookie("79228162514264337593543950335");
+    let res = client
+        .post(app.url("/api/v1/orders"))
+        .header("cookie", format!("{session}; {past_limit}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let loyalty = set_cookie_for(res.headers(), "loyalty").expect("a new loyalty cookie");
+    assert!(!is_removal(&loyalty));
+    let standing: Value = client
+        .get(app.url("/api/v1/loyalty"))
+        .header("cookie", format!("loyalty={}", cookie_value(&loyalty)))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(standing["spent"], "12.50");
 }
