@@ -15,6 +15,7 @@ pub mod session;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
+pub mod views;
 
 pub use clock::Clock;
 pub use config::Config;

@@ -9,9 +9,9 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::cookies::AppCookies;
 use crate::error::ApiError;
-use crate::routes::products::Product;
 use crate::session::visitor::VisitorSession;
 use crate::state::AppState;
+use crate::views::{PREFERENCES_COOKIE_DOC, Product, display_preferences};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(get_menu))
@@ -42,7 +42,7 @@ pub struct PersonalMenu {
 /// preferred cuisine of the `preferences` cookie puts that cuisine's dishes
 /// first among equals, in both lists.
 #[utoipa::path(get, path = "/menu", tag = "menu",
-    params(("preferences" = Option<String>, Cookie, description = crate::routes::preferences::COOKIE_DOC)),
+    params(("preferences" = Option<String>, Cookie, description = PREFERENCES_COOKIE_DOC)),
     responses((status = 200, description = "The personalized menu", body = PersonalMenu)))]
 async fn get_menu(
     State(state): State<AppState>,
@@ -50,7 +50,7 @@ async fn get_menu(
     mut cookies: AppCookies,
 ) -> Result<(AppCookies, Json<PersonalMenu>), ApiError> {
     let profile = session.profile().await?;
-    let preferred_cuisine = crate::routes::preferences::current(&mut cookies).preferred_cuisine;
+    let preferred_cuisine = display_preferences(&mut cookies).preferred_cuisine;
     let menu = state.catalog.snapshot().await?;
     let facts: Vec<_> = menu.available().map(|d| d.facts()).collect();
     let tastes = profile.as_ref().map(|p| Tastes {

@@ -14,6 +14,7 @@ use crate::error::{ApiError, FieldError, Problem};
 use crate::extract::AppJson;
 use crate::routes::profile::present;
 use crate::state::AppState;
+use crate::views::{PREFERENCES_COOKIE_DOC, display_preferences};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(
@@ -25,8 +26,6 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 const PROBLEM: &str = "application/problem+json";
-pub const COOKIE_DOC: &str = "`preferences`: private cookie (AES-GCM encrypted and authenticated, key derived for the purpose `preferences`), one year, HttpOnly";
-
 /// Display preferences.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({"preferred_cuisine": "italian", "theme": "dark", "font_size": "large", "reduced_motion": true}))]
@@ -110,19 +109,12 @@ impl PreferencesInput {
 
 /// The browser's preferences, or the defaults.
 #[utoipa::path(get, path = "/preferences", tag = "preferences",
-    params(("preferences" = Option<String>, Cookie, description = COOKIE_DOC)),
+    params(("preferences" = Option<String>, Cookie, description = PREFERENCES_COOKIE_DOC)),
     responses((status = 200, description = "The preferences (defaults when the cookie is absent or cannot be trusted; an untrustworthy cookie is removed)", body = PreferencesView,
         headers(("Set-Cookie" = String, description = "Only to remove a bad `preferences` cookie or re-issue one made with a fallback key")))))]
 async fn get_preferences(mut cookies: AppCookies) -> (AppCookies, Json<PreferencesView>) {
-    let prefs = current(&mut cookies);
+    let prefs = display_preferences(&mut cookies);
     (cookies, Json(prefs.into()))
-}
-
-pub fn current(cookies: &mut AppCookies) -> DisplayPreferences {
-    cookies
-        .read::<DisplayPreferences>(&PREFERENCES)
-        .map(|(p, _)| p)
-        .unwrap_or_default()
 }
 
 /// Replace the preferences.
@@ -154,7 +146,7 @@ fn respond(cookies: AppCookies, result: Result<DisplayPreferences, ApiError>) ->
 
 /// Change some preferences.
 #[utoipa::path(patch, path = "/preferences", tag = "preferences",
-    params(("preferences" = Option<String>, Cookie, description = COOKIE_DOC)),
+    params(("preferences" = Option<String>, Cookie, description = PREFERENCES_COOKIE_DOC)),
     request_body = PreferencesInput,
     responses(
         (status = 200, description = "The stored preferences", body = PreferencesView,
@@ -165,7 +157,7 @@ async fn patch_preferences(
     mut cookies: AppCookies,
     AppJson(input): AppJson<PreferencesInput>,
 ) -> Response {
-    let base = current(&mut cookies);
+    let base = display_preferences(&mut cookies);
     let result = input
         .apply(base)
         .and_then(|prefs| cookies.write(&PREFERENCES, &prefs).map(|()| prefs));

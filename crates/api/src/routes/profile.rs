@@ -10,8 +10,7 @@ use domain::InvalidField;
 use domain::profile::{
     CustomerName, DietaryTag, FavoriteDish, Profile, SpiceLevel, parse_dietary_tags,
 };
-use serde::{Deserialize, Deserializer, Serialize};
-use time::OffsetDateTime;
+use serde::{Deserialize, Deserializer};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -19,6 +18,7 @@ use crate::error::{ApiError, FieldError, Problem};
 use crate::extract::AppJson;
 use crate::session::visitor::VisitorSession;
 use crate::state::AppState;
+use crate::views::ProfileView;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(
@@ -30,42 +30,6 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 const PROBLEM: &str = "application/problem+json";
-
-/// The customer profile.
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(example = json!({
-    "name": "Ada", "favorite_dish": "Pad Thai",
-    "dietary_restrictions": ["vegan", "gluten-free"], "spice_level": "medium",
-    "created_at": "2026-11-25T18:30:00Z"
-}))]
-pub struct ProfileView {
-    /// 1 to 100 characters.
-    pub name: String,
-    /// Up to 100 characters, or null.
-    pub favorite_dish: Option<String>,
-    /// From: vegetarian, vegan, gluten-free, dairy-free, nut-free, halal, kosher.
-    #[schema(value_type = Vec<String>)]
-    pub dietary_restrictions: Vec<DietaryTag>,
-    /// mild, medium, hot, or null.
-    #[schema(value_type = Option<String>)]
-    pub spice_level: Option<SpiceLevel>,
-    /// When the profile was first created (set by the server).
-    #[serde(with = "time::serde::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
-    pub created_at: OffsetDateTime,
-}
-
-impl From<&Profile> for ProfileView {
-    fn from(p: &Profile) -> Self {
-        ProfileView {
-            name: p.name.as_str().to_owned(),
-            favorite_dish: p.favorite_dish.as_ref().map(|f| f.as_str().to_owned()),
-            dietary_restrictions: p.dietary_restrictions.iter().copied().collect(),
-            spice_level: p.spice_level,
-            created_at: p.created_at,
-        }
-    }
-}
 
 /// A whole profile (PUT). Absent optional fields are empty.
 #[derive(Debug, Deserialize, ToSchema)]

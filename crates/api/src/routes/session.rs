@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::extract::State;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use time::OffsetDateTime;
 use tower_sessions::SessionStore;
 use utoipa::ToSchema;
@@ -10,26 +10,12 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::cookies::{AppCookies, VISIT_SUMMARY};
 use crate::error::{ApiError, Problem};
-use crate::routes::profile::ProfileView;
 use crate::session::visitor::VisitorSession;
 use crate::state::AppState;
+use crate::views::{ProfileView, VisitSummary};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(get_session, end_session))
-}
-
-pub const SUMMARY_COOKIE_DOC: &str = "`last_visit_summary`: signed cookie (purpose `visit-summary`, 30 days, HttpOnly) with the name, visit count and date of the last goodbye";
-
-/// What the goodbye leaves in the browser, and what the next visit reads.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[schema(example = json!({"name": "Ada", "visit_count": 4, "date": "2026-11-25T21:15:00Z"}))]
-pub struct VisitSummary {
-    pub name: Option<String>,
-    pub visit_count: u32,
-    #[serde(with = "time::serde::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
-    pub date: OffsetDateTime,
 }
 
 /// Say goodbye: the server-side session is destroyed (its record deleted

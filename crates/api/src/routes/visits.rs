@@ -11,9 +11,9 @@ use domain::visits::Visits;
 
 use crate::cookies::{AppCookies, VISIT_SUMMARY};
 use crate::error::{ApiError, Problem};
-use crate::routes::session::VisitSummary;
 use crate::session::visitor::VisitorSession;
 use crate::state::AppState;
+use crate::views::{SUMMARY_COOKIE_DOC, VisitSummary};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(record_visit))
@@ -44,7 +44,7 @@ pub struct Welcome {
 /// A new session of a browser that said goodbye (see `DELETE /session`)
 /// continues from its `last_visit_summary` cookie.
 #[utoipa::path(post, path = "/visits", tag = "visits",
-    params(("last_visit_summary" = Option<String>, Cookie, description = crate::routes::session::SUMMARY_COOKIE_DOC)),
+    params(("last_visit_summary" = Option<String>, Cookie, description = SUMMARY_COOKIE_DOC)),
     responses(
         (status = 200, description = "The visit is recorded", body = Welcome),
         (status = 503, description = "The session store is unreachable", body = Problem, content_type = "application/problem+json"),
