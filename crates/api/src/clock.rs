@@ -37,7 +37,7 @@ impl Clock {
             Source::System => OffsetDateTime::now_utc(),
             Source::Manual(at) => *at.lock().unwrap_or_else(PoisonError::into_inner),
         };
-        now.replace_nanosecond(0).unwrap_or(now)
+        to_the_second(now)
     }
 
     /// Today's date in UTC.
@@ -53,6 +53,11 @@ impl Clock {
             *at = at.saturating_add(by);
         }
     }
+}
+
+/// A time as the API shows it: without the fraction of a second.
+pub fn to_the_second(t: OffsetDateTime) -> OffsetDateTime {
+    t.replace_nanosecond(0).unwrap_or(t)
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ use tower_sessions::SessionStore;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
+use crate::clock::to_the_second;
 use crate::cookies::{AppCookies, VISIT_SUMMARY};
 use crate::error::{ApiError, Problem};
 use crate::session::visitor::VisitorSession;
@@ -89,7 +90,7 @@ async fn get_session(
             .load(&id)
             .await
             .map_err(|e| ApiError::unavailable("session store", e))?
-            .map(|r| r.expiry_date.replace_nanosecond(0).unwrap_or(r.expiry_date)),
+            .map(|r| to_the_second(r.expiry_date)),
         None => None,
     };
     Ok(Json(SessionState {
