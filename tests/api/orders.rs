@@ -287,8 +287,10 @@ async fn a_price_too_large_to_total_is_a_problem_not_a_crash_and_nothing_is_orde
     assert_eq!(state["cart_item_count"], 2);
 }
 
-/// A visitor with no cookie jar: the test sends the cookies itself.
-async fn cart_of_one_dish(app: &TestApp, client: &reqwest::Client) -> String {
+/// A new visitor with no cookie jar orders one dish, sending the session
+/// cookie and a loyalty cookie holding `spent` by hand.
+async fn order_with_loyalty(app: &TestApp, spent: &str) -> reqwest::Response {
+    let client = reqwest::Client::new();
     let res = client
         .post(app.url("/api/v1/cart/items"))
         .json(&json!({"product_id": 1, "quantity": 1}))
@@ -296,35 +298,29 @@ async fn cart_of_one_dish(app: &TestApp, client: &reqwest::Client) -> String {
         .await
         .unwrap();
     assert_eq!(res.status(), 201);
-    format!("{COOKIE}={}", session_cookie(res.headers()).unwrap())
-}
-
-fn loyalty_cookie(spent: &str) -> String {
+    let session = session_cookie(res.headers()).unwrap();
     let key = SecretKey::new(SECRET_KEY.as_bytes().to_vec()).unwrap();
-    let sealed = CookieKit::seal_with(
+    let loyalty = CookieKit::seal_with(
         &key,
         &LOYALTY,
         &json!({"spent": spent}),
         OffsetDateTime::now_utc(),
     )
     .unwrap();
-    format!("loyalty={sealed}")
+    client
+        .post(app.url("/api/v1/orders"))
+        .header("cookie", format!("{COOKIE}={session}; loyalty={loyalty}"))
+        .send()
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
 async fn a_loyalty_total_that_cannot_grow_does_not_break_checkout() {
     let app = spawn_app().await;
-    let client = reqwest::Client::new();
 
     // A total at the largest amount: the order goes through, the total stays.
-    let session = cart_of_one_dish(&app, &client).await;
-    let at_limit = loyalty_cookie("92233720368547758.07");
-    let res = client
-        .post(app.url("/api/v1/orders"))
-        .header("cookie", format!("{session}; {at_limit}"))
-        .send()
-        .await
-        .unwrap();
+    let res = order_with_loyalty(&app, "92233720368547758.07").await;
     assert_eq!(res.status(), 201);
     assert!(
         set_cookie_for(res.headers(), "loyalty").is_none(),
@@ -334,18 +330,11 @@ async fn a_loyalty_total_that_cannot_grow_does_not_break_checkout() {
 
     // A total past any amount (only a forger with the key could make one):
     // the cookie is not trusted, and the order starts a new total.
-    let session = cart_of_one_dish(&app, &client).await;
-    let past_limit = loyalty_cookie("79228162514264337593543950335");
-    let res = client
-        .post(app.url("/api/v1/orders"))
-        .header("cookie", format!("{session}; {past_limit}"))
-        .send()
-        .await
-        .unwrap();
+    let res = order_with_loyalty(&app, "79228162514264337593543950335").await;
     assert_eq!(res.status(), 201);
     let loyalty = set_cookie_for(res.headers(), "loyalty").expect("a new loyalty cookie");
     assert!(!is_removal(&loyalty));
-    let standing: Value = client
+    let standing: Value = reqwest::Client::new()
         .get(app.url("/api/v1/loyalty"))
         .header("cookie", format!("loyalty={}", cookie_value(&loyalty)))
         .send()
