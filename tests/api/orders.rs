@@ -345,3 +345,38 @@ async fn a_loyalty_total_that_cannot_grow_does_not_break_checkout() {
         .unwrap();
     assert_eq!(standing["spent"], "12.50");
 }
+
+#[tokio::test]
+async fn a_checkout_cut_off_by_the_request_timeout_still_records_the_order_and_empties_the_cart() {
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+
+    let app = app().var("REQUEST_TIMEOUT_MS", "300").spawn().await;
+    app.add(1, 2).await;
+    let stock1 = stock(&app, 1).await;
+    // Another writer holds dish 1 (the write lock on SQLite, the row on
+    // PostgreSQL), so the order waits past the request's timeout.
+    let blocker = app.db.begin().await.unwrap();
+    blocker
+        .execute_unprepared("UPDATE products SET stock = stock WHERE id = 1")
+        .await
+        .unwrap();
+
+    assert_problem(place(&app, &app.client, None).await, 408, "request-timeout").await;
+    blocker.commit().await.unwrap();
+
+    // The order goes on without the request: stored, remembered by the
+    // session, the cart emptied. Waited for, with a bound, since nothing
+    // answers when it is done.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let orders = loop {
+        let list: Value = app.get_json("/api/v1/orders").await;
+        if !list["items"].as_array().unwrap().is_empty() || std::time::Instant::now() > deadline {
+            break list["items"].clone();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert_eq!(orders.as_array().unwrap().len(), 1, "{orders}");
+    assert_eq!(orders[0]["lines"][0]["quantity"], 2);
+    assert_eq!(app.cart().await["lines"], json!([]));
+    assert_eq!(stock(&app, 1).await, stock1 - 2);
+}
