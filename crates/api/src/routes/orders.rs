@@ -17,7 +17,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::cookies::AppCookies;
 use crate::db::orders::{self, NewLine, PlaceError, Refusal, StoredOrder};
-use crate::error::{ApiError, FieldError, Problem, ProblemKind, ProblemLine};
+use crate::error::{ApiError, Problem, ProblemKind, ProblemLine};
 use crate::extract::{AppJson, AppPath};
 use crate::rewards::{self, LOYALTY_COOKIE_DOC, VIP_COOKIE_DOC};
 use crate::session::lock::SessionTurn;
@@ -178,18 +178,8 @@ fn order_lines(cart: &Cart, request: &PlaceOrder) -> Result<Vec<NewLine>, ApiErr
         .special_requests
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()));
-    let mut requests =
-        parse_kitchen_requests(raw, |id| cart.quantity_of(id).is_some()).map_err(|errors| {
-            ApiError::invalid_fields(
-                errors
-                    .into_iter()
-                    .map(|e| FieldError {
-                        field: e.field,
-                        message: e.message,
-                    })
-                    .collect(),
-            )
-        })?;
+    let mut requests = parse_kitchen_requests(raw, |id| cart.quantity_of(id).is_some())
+        .map_err(|errors| ApiError::invalid_fields(errors.into_iter().map(Into::into).collect()))?;
     Ok(cart
         .lines()
         .iter()

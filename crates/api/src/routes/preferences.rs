@@ -75,10 +75,7 @@ impl PreferencesInput {
         let mut errors = Vec::new();
         let mut check = |r: Result<(), domain::InvalidField>| {
             if let Err(e) = r {
-                errors.push(FieldError {
-                    field: e.field,
-                    message: e.message,
-                });
+                errors.push(FieldError::from(e));
             }
         };
         if let Some(c) = &self.preferred_cuisine {

@@ -80,14 +80,7 @@ struct Checks(Vec<FieldError>);
 
 impl Checks {
     fn take<T>(&mut self, result: Result<T, InvalidField>) -> Option<T> {
-        result
-            .map_err(|e| {
-                self.0.push(FieldError {
-                    field: e.field,
-                    message: e.message,
-                })
-            })
-            .ok()
+        result.map_err(|e| self.0.push(e.into())).ok()
     }
 
     fn favorite(&mut self, raw: Option<&str>) -> Option<Option<FavoriteDish>> {
