@@ -402,7 +402,7 @@ mod tests {
         cart.add(id(1), q(1), &catalog[&id(1)]).unwrap();
         cart.add(id(2), q(2), &catalog[&id(2)]).unwrap();
         // A price that fits alone but not twice.
-        catalog.get_mut(&id(2)).unwrap().price = Money::max();
+        catalog.get_mut(&id(2)).unwrap().price = Money::MAX;
         assert_eq!(
             cart.price(|p| catalog.get(&p)),
             Err(PricingOverflow { product_id: id(2) })

@@ -112,11 +112,9 @@ mod tests {
         assert_eq!(account.spent, m("50"));
         assert_eq!(account.level(), LoyaltyLevel::Silver);
 
-        let mut full = LoyaltyAccount {
-            spent: Money::max(),
-        };
+        let mut full = LoyaltyAccount { spent: Money::MAX };
         assert_eq!(full.record(m("0.01")), Err(SpendingOverflow));
-        assert_eq!(full.spent, Money::max());
+        assert_eq!(full.spent, Money::MAX);
         assert_eq!(full.level(), LoyaltyLevel::Platinum);
     }
 }

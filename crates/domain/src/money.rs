@@ -24,9 +24,19 @@ pub const SCALE: u32 = 2;
 impl Money {
     pub const ZERO: Money = Money(Decimal::ZERO);
 
-    /// The largest amount: what fits in storage as `i64` minor units.
-    pub fn max() -> Money {
-        Money(Decimal::new(i64::MAX, SCALE))
+    /// The largest amount: what fits in storage as `i64` minor units
+    /// (`i64::MAX` cents, 0x7FFF_FFFF_FFFF_FFFF, as the mantissa's low words).
+    pub const MAX: Money = Money(Decimal::from_parts(
+        0xFFFF_FFFF,
+        0x7FFF_FFFF,
+        0,
+        false,
+        SCALE,
+    ));
+
+    /// A constant amount in cents: `Money::cents(5_000)` is 50.00.
+    pub const fn cents(cents: u32) -> Money {
+        Money(Decimal::from_parts(cents, 0, 0, false, SCALE))
     }
 
     /// An amount from integer minor units: `from_minor_units(1250)` is 12.50.
@@ -55,7 +65,7 @@ impl Money {
         Self::try_from_decimal(d)
     }
 
-    /// Accepts a decimal from zero to [`Money::max`] with at most two
+    /// Accepts a decimal from zero to [`Money::MAX`] with at most two
     /// significant decimal places.
     pub fn try_from_decimal(d: Decimal) -> Result<Self, MoneyError> {
         let normalized = d.normalize();
@@ -67,7 +77,7 @@ impl Money {
         }
         let mut d = normalized.abs();
         d.rescale(SCALE);
-        if d > Money::max().0 {
+        if d > Money::MAX.0 {
             return Err(MoneyError::TooLarge);
         }
         Ok(Money(d))
@@ -77,7 +87,7 @@ impl Money {
         self.0
     }
 
-    /// The sum, or `None` past [`Money::max`].
+    /// The sum, or `None` past [`Money::MAX`].
     pub fn checked_add(self, other: Money) -> Option<Money> {
         self.0
             .checked_add(other.0)
@@ -91,14 +101,14 @@ impl Money {
             .and_then(|d| Money::try_from_decimal(d).ok())
     }
 
-    /// `quantity` times the amount, or `None` past [`Money::max`].
+    /// `quantity` times the amount, or `None` past [`Money::MAX`].
     pub fn checked_mul(self, quantity: u32) -> Option<Money> {
         self.0
             .checked_mul(Decimal::from(quantity))
             .and_then(|d| Money::try_from_decimal(d).ok())
     }
 
-    /// The sum of all the amounts, or `None` past [`Money::max`].
+    /// The sum of all the amounts, or `None` past [`Money::MAX`].
     pub fn checked_sum(amounts: impl IntoIterator<Item = Money>) -> Option<Money> {
         amounts
             .into_iter()
@@ -160,6 +170,7 @@ mod tests {
         assert_eq!(cents(1010).to_string(), "10.10");
         assert_eq!(cents(1000).to_string(), "10.00");
         assert_eq!(cents(5).to_string(), "0.05");
+        assert_eq!(Money::cents(1999), cents(1999));
     }
 
     #[test]
@@ -183,7 +194,7 @@ mod tests {
 
     #[test]
     fn amounts_past_what_storage_holds_are_refused() {
-        let max = Money::max();
+        let max = Money::MAX;
         assert_eq!(max.minor_units(), Some(i64::MAX));
         assert_eq!(
             Money::parse("92233720368547758.08"),
@@ -220,7 +231,7 @@ mod tests {
     fn whole_units_drop_the_cents() {
         assert_eq!(cents(4499).whole_units(), 44);
         assert_eq!(Money::ZERO.whole_units(), 0);
-        assert_eq!(Money::max().whole_units(), 92_233_720_368_547_758);
+        assert_eq!(Money::MAX.whole_units(), 92_233_720_368_547_758);
     }
 
     proptest! {

@@ -166,7 +166,7 @@ mod tests {
     fn points_stop_at_the_largest_count_instead_of_wrapping() {
         let mut vip = Vip::join(time::macros::date!(2026 - 11 - 25), vec![]);
         vip.points = u64::MAX - 1;
-        vip.earn(Money::max());
+        vip.earn(Money::MAX);
         assert_eq!(vip.points, u64::MAX);
     }
 }
