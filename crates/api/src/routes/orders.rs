@@ -1,7 +1,6 @@
 //! Checkout and order tracking: `/orders`.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -11,7 +10,6 @@ use domain::order::parse_kitchen_requests;
 use domain::{Cart, Money};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
-use tower_sessions::Session;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -147,7 +145,7 @@ async fn place_order(
     let request = body.map(|AppJson(b)| b).unwrap_or_default();
     let cart = session.cart().await?;
     let lines = order_lines(&cart, &request)?;
-    let stored = store_and_record(&state, &session.0, turn, lines).await?;
+    let stored = store_and_record(&state, &session, turn, lines).await?;
 
     // The order is stored: the browser's loyalty total and VIP points grow.
     let total = orders::money(stored.order.total_cents)?;
@@ -196,22 +194,17 @@ fn order_lines(cart: &Cart, request: &PlaceOrder) -> Result<Vec<NewLine>, ApiErr
 /// cannot stop it half-way (order stored, cart still full), and a retry
 /// cannot start before it ends, because the session's turn goes with it.
 ///
-/// The session record is written once, by this task. It works on a handle
-/// of its own over the same stored session, and the request's handle is
-/// left unchanged, so the session layer, which writes only a changed
-/// session, does not write it a second time after the response. (The
-/// session cookie is not re-sent: its id is the same.)
+/// The session record is written once, by this task, through a detached
+/// handle: the request's handle is left unchanged, so the session layer does
+/// not write the record a second time after the response. (The session
+/// cookie is not re-sent: its id is the same.)
 async fn store_and_record(
     state: &AppState,
-    request_session: &Session,
+    request_session: &VisitorSession,
     turn: Option<Extension<SessionTurn>>,
     lines: Vec<NewLine>,
 ) -> Result<StoredOrder, ApiError> {
-    let session = VisitorSession(Session::new(
-        request_session.id(),
-        Arc::new(state.sessions.clone()),
-        request_session.expiry(),
-    ));
+    let session = request_session.detached(state.sessions.clone());
     let (db, catalog, now) = (state.db.clone(), state.catalog.clone(), state.clock.now());
     let task = tokio::spawn(async move {
         let _turn = turn;
@@ -244,8 +237,7 @@ async fn store_and_record(
 async fn record_in_session(session: &VisitorSession, order_id: i32) -> Result<(), ApiError> {
     session.set_cart(&Cart::new()).await?;
     session.remember_order(order_id).await?;
-    session.0.save().await?;
-    Ok(())
+    session.save().await
 }
 
 fn refused_error(refused: Vec<orders::RefusedLine>) -> ApiError {
