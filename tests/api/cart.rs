@@ -127,3 +127,42 @@ async fn money_stays_exact_through_quantities_and_totals() {
     assert_eq!(cart["lines"][2]["line_total"], "0.30");
     assert_eq!(cart["total"], "130.97");
 }
+
+#[tokio::test]
+async fn dish_ids_past_what_the_menu_can_hold_are_unknown_dishes_never_another_dish() {
+    let app = spawn_app().await;
+    app.add(1, 1).await;
+    // 2^32 + 1 would be dish 1 if it were narrowed to 32 bits.
+    let wrapped = 4_294_967_297_i64;
+
+    let res = app.add(wrapped, 1).await;
+    let problem = crate::helpers::assert_problem(res, 422, "validation-failed").await;
+    assert_eq!(problem["errors"][0]["field"], "product_id");
+    crate::helpers::assert_problem(app.set(wrapped, 2).await, 404, "not-found").await;
+    crate::helpers::assert_problem(
+        app.get(&format!("/api/v1/products/{wrapped}")).await,
+        404,
+        "not-found",
+    )
+    .await;
+    let res = app
+        .post_json(
+            "/api/v1/orders",
+            &json!({"special_requests": {wrapped.to_string(): "extra basil"}}),
+        )
+        .await;
+    let problem = crate::helpers::assert_problem(res, 422, "validation-failed").await;
+    assert_eq!(
+        problem["errors"][0]["field"],
+        format!("special_requests.{wrapped}")
+    );
+
+    assert_eq!(app.cart().await["lines"][0]["quantity"], 1);
+    assert_eq!(
+        app.delete(&format!("/api/v1/cart/items/{wrapped}"))
+            .await
+            .status(),
+        204
+    );
+    assert_eq!(app.cart().await["lines"][0]["product_id"], 1);
+}

@@ -171,6 +171,9 @@ pub struct TestApp {
     vars: HashMap<String, String>,
     /// The running app's state: its database pool and session store.
     pub state: Option<api::state::AppState>,
+    /// The clock the app stamps times with: it stands still until a test
+    /// moves it (`app.clock.advance(..)`), and survives restarts.
+    pub clock: api::Clock,
     server: Option<Instance>,
     // Dropped last: the database outlives the server that uses it.
     _database: Arc<TestDatabase>,
@@ -218,6 +221,7 @@ impl AppBuilder {
             backend: self.backend,
             vars,
             state: None,
+            clock: api::Clock::manual(time::OffsetDateTime::now_utc()),
             server: None,
             _database: database,
         };
@@ -247,7 +251,7 @@ pub fn new_client() -> reqwest::Client {
 
 impl TestApp {
     async fn start(&mut self) {
-        let instance = Instance::start(&self.vars).await;
+        let instance = Instance::start(&self.vars, &self.clock).await;
         self.base = instance.base.clone();
         self.state = Some(instance.state.clone());
         self.server = Some(instance);
@@ -256,7 +260,7 @@ impl TestApp {
     /// Another instance of the service on the same database and session
     /// store, as behind a load balancer. It stops when dropped.
     pub async fn another_instance(&self) -> Instance {
-        Instance::start(&self.vars).await
+        Instance::start(&self.vars, &self.clock).await
     }
 
     /// Changes a configuration variable for the next `restart`.
@@ -366,6 +370,55 @@ impl TestApp {
     pub async fn sql(&self, statement: &str) {
         self.db.execute_unprepared(statement).await.expect("sql");
     }
+
+    /// Starts counting the writes (inserts and updates) of session records
+    /// in the database store, with triggers on its table; read the count
+    /// with [`TestApp::session_writes`].
+    pub async fn count_session_writes(&self) {
+        assert_eq!(
+            self.backend,
+            Backend::Database,
+            "writes are counted in the database store"
+        );
+        self.sql("CREATE TABLE session_writes (n BIGINT NOT NULL)")
+            .await;
+        self.sql("INSERT INTO session_writes (n) VALUES (0)").await;
+        if services().is_some() {
+            self.sql(
+                "CREATE FUNCTION count_session_write() RETURNS trigger AS $$ \
+                 BEGIN UPDATE session_writes SET n = n + 1; RETURN NULL; END $$ LANGUAGE plpgsql",
+            )
+            .await;
+            self.sql(
+                "CREATE TRIGGER session_written AFTER INSERT OR UPDATE ON sessions \
+                 FOR EACH ROW EXECUTE FUNCTION count_session_write()",
+            )
+            .await;
+        } else {
+            for event in ["INSERT", "UPDATE"] {
+                self.sql(&format!(
+                    "CREATE TRIGGER session_written_{event} AFTER {event} ON sessions \
+                     BEGIN UPDATE session_writes SET n = n + 1; END"
+                ))
+                .await;
+            }
+        }
+    }
+
+    /// Session records written since [`TestApp::count_session_writes`].
+    pub async fn session_writes(&self) -> i64 {
+        let backend = self.db.get_database_backend();
+        let row = self
+            .db
+            .query_one_raw(sea_orm::Statement::from_string(
+                backend,
+                "SELECT n FROM session_writes",
+            ))
+            .await
+            .expect("count query")
+            .expect("a count row");
+        row.try_get::<i64>("", "n").expect("the count")
+    }
 }
 
 /// One running instance of the service, in this test's runtime.
@@ -376,9 +429,11 @@ pub struct Instance {
 }
 
 impl Instance {
-    async fn start(vars: &HashMap<String, String>) -> Instance {
+    async fn start(vars: &HashMap<String, String>, clock: &api::Clock) -> Instance {
         let config = api::Config::from_vars(vars.clone()).expect("test configuration");
-        let application = Application::build(config).await.expect("the app builds");
+        let application = Application::build_with_clock(config, clock.clone())
+            .await
+            .expect("the app builds");
         let base = format!("http://{}", application.local_addr());
         let state = application.state().clone();
         let (tx, rx) = oneshot::channel::<()>();

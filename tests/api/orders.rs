@@ -1,6 +1,12 @@
+use api::config::SecretKey;
+use api::cookies::{CookieKit, LOYALTY};
 use serde_json::{Value, json};
+use time::OffsetDateTime;
 
-use crate::helpers::{TestApp, app, assert_problem, spawn_app};
+use crate::helpers::{
+    Backend, COOKIE, SECRET_KEY, TestApp, app, assert_problem, cookie_value, is_removal,
+    session_cookie, set_cookie_for, spawn_app,
+};
 
 async fn stock(app: &TestApp, id: i64) -> i64 {
     let dish: Value = app.get_json(&format!("/api/v1/products/{id}")).await;
@@ -219,4 +225,160 @@ async fn concurrent_checkouts_never_sell_more_than_the_stock() {
         .unwrap()
         .unwrap();
     assert_eq!(row.try_get::<i64>("", "n").unwrap(), 3);
+}
+
+#[tokio::test]
+async fn checkout_writes_the_session_record_once() {
+    let app = app().backend(Backend::Database).spawn().await;
+    app.add(1, 2).await;
+    app.count_session_writes().await;
+
+    let res = place(&app, &app.client, None).await;
+    assert_eq!(res.status(), 201);
+
+    // One write: the emptied cart and the remembered order together.
+    assert_eq!(app.session_writes().await, 1);
+    assert_eq!(app.cart().await["lines"], json!([]));
+    let list: Value = app.get_json("/api/v1/orders").await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+    // Reading them wrote nothing more.
+    assert_eq!(app.session_writes().await, 1);
+}
+
+#[tokio::test]
+async fn the_order_time_is_the_service_clock_to_the_second() {
+    let app = spawn_app().await;
+    app.clock.advance(time::Duration::days(3));
+    let expected = app.clock.now();
+    app.add(1, 1).await;
+
+    let order: Value = place(&app, &app.client, None).await.json().await.unwrap();
+
+    let created_at = order["created_at"].as_str().unwrap();
+    let rfc3339 = &time::format_description::well_known::Rfc3339;
+    assert_eq!(created_at, expected.format(rfc3339).unwrap());
+}
+
+#[tokio::test]
+async fn a_price_too_large_to_total_is_a_problem_not_a_crash_and_nothing_is_ordered() {
+    let app = spawn_app().await;
+    app.add(1, 2).await;
+    let stock1 = stock(&app, 1).await;
+    // One such dish fits in storage; two of them do not.
+    app.sql(&format!(
+        "UPDATE products SET price_cents = {} WHERE id = 1",
+        i64::MAX
+    ))
+    .await;
+
+    assert_problem(app.get("/api/v1/cart").await, 500, "internal-error").await;
+    let problem = assert_problem(place(&app, &app.client, None).await, 500, "internal-error").await;
+    assert!(
+        !problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("92233720368547758"),
+        "the cause goes to the log, not the client: {problem}"
+    );
+
+    // Nothing taken, nothing ordered, the cart as it was.
+    assert_eq!(stock(&app, 1).await, stock1);
+    let list: Value = app.get_json("/api/v1/orders").await;
+    assert_eq!(list["items"], json!([]));
+    let state: Value = app.get_json("/api/v1/session").await;
+    assert_eq!(state["cart_item_count"], 2);
+}
+
+/// A new visitor with no cookie jar orders one dish, sending the session
+/// cookie and a loyalty cookie holding `spent` by hand.
+async fn order_with_loyalty(app: &TestApp, spent: &str) -> reqwest::Response {
+    let client = reqwest::Client::new();
+    let res = client
+        .post(app.url("/api/v1/cart/items"))
+        .json(&json!({"product_id": 1, "quantity": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let session = session_cookie(res.headers()).unwrap();
+    let key = SecretKey::new(SECRET_KEY.as_bytes().to_vec()).unwrap();
+    let loyalty = CookieKit::seal_with(
+        &key,
+        &LOYALTY,
+        &json!({"spent": spent}),
+        OffsetDateTime::now_utc(),
+    )
+    .unwrap();
+    client
+        .post(app.url("/api/v1/orders"))
+        .header("cookie", format!("{COOKIE}={session}; loyalty={loyalty}"))
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_loyalty_total_that_cannot_grow_does_not_break_checkout() {
+    let app = spawn_app().await;
+
+    // A total at the largest amount: the order goes through, the total stays.
+    let res = order_with_loyalty(&app, "92233720368547758.07").await;
+    assert_eq!(res.status(), 201);
+    assert!(
+        set_cookie_for(res.headers(), "loyalty").is_none(),
+        "kept as it was"
+    );
+    assert_eq!(res.json::<Value>().await.unwrap()["total"], "12.50");
+
+    // A total past any amount (only a forger with the key could make one):
+    // the cookie is not trusted, and the order starts a new total.
+    let res = order_with_loyalty(&app, "79228162514264337593543950335").await;
+    assert_eq!(res.status(), 201);
+    let loyalty = set_cookie_for(res.headers(), "loyalty").expect("a new loyalty cookie");
+    assert!(!is_removal(&loyalty));
+    let standing: Value = reqwest::Client::new()
+        .get(app.url("/api/v1/loyalty"))
+        .header("cookie", format!("loyalty={}", cookie_value(&loyalty)))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(standing["spent"], "12.50");
+}
+
+#[tokio::test]
+async fn a_checkout_cut_off_by_the_request_timeout_still_records_the_order_and_empties_the_cart() {
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+
+    let app = app().var("REQUEST_TIMEOUT_MS", "300").spawn().await;
+    app.add(1, 2).await;
+    let stock1 = stock(&app, 1).await;
+    // Another writer holds dish 1 (the write lock on SQLite, the row on
+    // PostgreSQL), so the order waits past the request's timeout.
+    let blocker = app.db.begin().await.unwrap();
+    blocker
+        .execute_unprepared("UPDATE products SET stock = stock WHERE id = 1")
+        .await
+        .unwrap();
+
+    assert_problem(place(&app, &app.client, None).await, 408, "request-timeout").await;
+    blocker.commit().await.unwrap();
+
+    // The order goes on without the request: stored, remembered by the
+    // session, the cart emptied. Waited for, with a bound, since nothing
+    // answers when it is done.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let orders = loop {
+        let list: Value = app.get_json("/api/v1/orders").await;
+        if !list["items"].as_array().unwrap().is_empty() || std::time::Instant::now() > deadline {
+            break list["items"].clone();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert_eq!(orders.as_array().unwrap().len(), 1, "{orders}");
+    assert_eq!(orders[0]["lines"][0]["quantity"], 2);
+    assert_eq!(app.cart().await["lines"], json!([]));
+    assert_eq!(stock(&app, 1).await, stock1 - 2);
 }

@@ -155,6 +155,15 @@ pub struct FieldError {
     pub message: String,
 }
 
+impl From<domain::InvalidField> for FieldError {
+    fn from(e: domain::InvalidField) -> Self {
+        FieldError {
+            field: e.field,
+            message: e.message,
+        }
+    }
+}
+
 /// The error every handler returns.
 #[derive(Debug)]
 pub struct ApiError {

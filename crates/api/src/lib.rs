@@ -1,6 +1,7 @@
 //! Kitchen Memory's HTTP API. `main.rs` only wires; everything here can be
 //! started in-process by tests through [`startup::Application`].
 
+pub mod clock;
 pub mod config;
 pub mod cookies;
 pub mod db;
@@ -9,12 +10,15 @@ pub mod extract;
 pub mod openapi;
 pub mod origin;
 pub mod responses;
+pub mod rewards;
 pub mod routes;
 pub mod secret;
 pub mod session;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
+pub mod views;
 
+pub use clock::Clock;
 pub use config::Config;
 pub use startup::Application;

@@ -28,6 +28,7 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::{Config as SwaggerConfig, SwaggerUi};
 
+use crate::clock::Clock;
 use crate::config::{Config, SessionBackend, SessionLock};
 use crate::cookies::CookieKit;
 use crate::db;
@@ -331,6 +332,12 @@ impl Application {
     /// Connects, migrates, loads the menu and binds `LISTEN_ADDR` (port 0
     /// picks a free port; `local_addr` says which).
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        Self::build_with_clock(config, Clock::system()).await
+    }
+
+    /// [`Application::build`] with the clock the service stamps times with;
+    /// tests pass a manual one.
+    pub async fn build_with_clock(config: Config, clock: Clock) -> anyhow::Result<Self> {
         let db = db::connect(&config).await?;
         db::migrate(&db).await?;
         let sessions = session_store(&config, &db).await?;
@@ -342,6 +349,7 @@ impl Application {
             catalog: Arc::new(catalog),
             sessions: sessions.clone(),
             cookies: Arc::new(CookieKit::new(&config)),
+            clock,
         };
 
         let mut background = Vec::new();

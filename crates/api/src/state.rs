@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use sea_orm::DatabaseConnection;
 
+use crate::clock::Clock;
 use crate::cookies::CookieKit;
 use crate::db::catalog::Catalog;
 use crate::session::AnyStore;
@@ -14,4 +15,6 @@ pub struct AppState {
     pub catalog: Arc<Catalog>,
     pub sessions: AnyStore,
     pub cookies: Arc<CookieKit>,
+    /// The time stamped on orders, visits and memberships.
+    pub clock: Clock,
 }

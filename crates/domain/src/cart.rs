@@ -38,6 +38,14 @@ pub enum CartError {
     TooManyLines,
 }
 
+/// A cart whose total (or one line's total) passes the largest amount: the
+/// menu holds a price no order can be made of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the total of the cart line for dish {product_id} passes the largest amount")]
+pub struct PricingOverflow {
+    pub product_id: ProductId,
+}
+
 /// One line of the cart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -187,22 +195,34 @@ impl Cart {
 
     /// Prices the cart against the catalog as it is now. Lines whose dish is
     /// gone or no longer available are reported apart and left out of the
-    /// item count and the total.
-    pub fn price<'a, F>(&self, lookup: F) -> PricedCart
+    /// item count and the total. A line or total past the largest amount is
+    /// an error, never a wrapped or clamped price.
+    pub fn price<'a, F>(&self, lookup: F) -> Result<PricedCart, PricingOverflow>
     where
         F: Fn(ProductId) -> Option<&'a CatalogEntry>,
     {
         let mut lines = Vec::with_capacity(self.lines.len());
         let mut unavailable = Vec::new();
+        let mut total = Money::ZERO;
         for line in &self.lines {
             match lookup(line.product_id) {
-                Some(dish) if dish.available => lines.push(PricedLine {
-                    product_id: line.product_id,
-                    name: dish.name.clone(),
-                    unit_price: dish.price,
-                    quantity: line.quantity,
-                    line_total: dish.price * line.quantity.get(),
-                }),
+                Some(dish) if dish.available => {
+                    let overflow = PricingOverflow {
+                        product_id: line.product_id,
+                    };
+                    let line_total = dish
+                        .price
+                        .checked_mul(line.quantity.get())
+                        .ok_or(overflow)?;
+                    total = total.checked_add(line_total).ok_or(overflow)?;
+                    lines.push(PricedLine {
+                        product_id: line.product_id,
+                        name: dish.name.clone(),
+                        unit_price: dish.price,
+                        quantity: line.quantity,
+                        line_total,
+                    });
+                }
                 Some(dish) => unavailable.push(UnpricedLine {
                     product_id: line.product_id,
                     name: Some(dish.name.clone()),
@@ -216,13 +236,12 @@ impl Cart {
             }
         }
         let item_count = lines.iter().map(|l| l.quantity.get()).sum();
-        let total = lines.iter().map(|l| l.line_total).sum();
-        PricedCart {
+        Ok(PricedCart {
             lines,
             unavailable,
             item_count,
             total,
-        }
+        })
     }
 }
 
@@ -271,7 +290,7 @@ mod tests {
     fn dish(cents: i64, stock: u32) -> CatalogEntry {
         CatalogEntry {
             name: format!("dish at {cents}"),
-            price: Money::from_minor_units(cents),
+            price: Money::from_minor_units(cents).unwrap(),
             stock,
             available: true,
         }
@@ -365,13 +384,35 @@ mod tests {
         }
         catalog.get_mut(&id(3)).unwrap().available = false;
         catalog.remove(&id(2));
-        let priced = cart.price(|pid| catalog.get(&pid));
+        let priced = cart.price(|pid| catalog.get(&pid)).unwrap();
         assert_eq!(priced.lines.len(), 1);
         assert_eq!(priced.total.to_string(), "39.98");
         assert_eq!(priced.item_count, 2);
         assert_eq!(priced.unavailable.len(), 2);
         assert_eq!(priced.unavailable[0].name, None);
         assert!(priced.unavailable[1].name.is_some());
+    }
+
+    #[test]
+    fn a_price_too_large_to_total_is_an_error_not_a_panic() {
+        let mut cart = Cart::new();
+        let mut catalog = HashMap::new();
+        catalog.insert(id(1), dish(1000, 10));
+        catalog.insert(id(2), dish(1000, 10));
+        cart.add(id(1), q(1), &catalog[&id(1)]).unwrap();
+        cart.add(id(2), q(2), &catalog[&id(2)]).unwrap();
+        // A price that fits alone but not twice.
+        catalog.get_mut(&id(2)).unwrap().price = Money::MAX;
+        assert_eq!(
+            cart.price(|p| catalog.get(&p)),
+            Err(PricingOverflow { product_id: id(2) })
+        );
+        // Each line fits, the total does not.
+        catalog.get_mut(&id(2)).unwrap().price = Money::from_minor_units(i64::MAX / 2).unwrap();
+        assert_eq!(
+            cart.price(|p| catalog.get(&p)),
+            Err(PricingOverflow { product_id: id(2) })
+        );
     }
 
     #[test]
@@ -406,7 +447,7 @@ mod tests {
             let catalog: HashMap<ProductId, CatalogEntry> = (1..130)
                 .map(|n| (id(n), CatalogEntry {
                     name: format!("dish {n}"),
-                    price: Money::from_minor_units(n * 101),
+                    price: Money::from_minor_units(n * 101).unwrap(),
                     stock: (n % 60 + 5) as u32,
                     available: n % 5 != 0,
                 }))
@@ -440,14 +481,14 @@ mod tests {
                     prop_assert!(dish.available);
                 }
             }
-            let priced = cart.price(|p| catalog.get(&p));
+            let priced = cart.price(|p| catalog.get(&p)).unwrap();
             let expected: i64 = cart.lines().iter()
-                .map(|l| l.product_id.get() * 101 * i64::from(l.quantity.get()))
+                .map(|l| i64::from(l.product_id.get()) * 101 * i64::from(l.quantity.get()))
                 .sum();
-            prop_assert_eq!(priced.total, Money::from_minor_units(expected));
+            prop_assert_eq!(priced.total, Money::from_minor_units(expected).unwrap());
             prop_assert_eq!(priced.item_count, cart.item_count());
-            let line_sum: Money = priced.lines.iter().map(|l| l.line_total).sum();
-            prop_assert_eq!(priced.total, line_sum);
+            let line_sum = Money::checked_sum(priced.lines.iter().map(|l| l.line_total));
+            prop_assert_eq!(Some(priced.total), line_sum);
             // A cart survives its stored form unchanged.
             let stored = serde_json::to_string(&cart).unwrap();
             prop_assert_eq!(serde_json::from_str::<Cart>(&stored).unwrap(), cart);

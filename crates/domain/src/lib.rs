@@ -4,13 +4,21 @@
 //! a `parse`/`new` that checks it, so code that holds one never re-checks it.
 
 pub mod cart;
+pub mod invalid;
+pub mod loyalty;
 pub mod money;
+pub mod order;
 pub mod preferences;
 pub mod profile;
 pub mod recommend;
 pub mod values;
+pub mod vip;
 pub mod visits;
+pub mod vocabulary;
 
-pub use cart::{Cart, CartError, CartLine, CatalogEntry, PricedCart, PricedLine, UnpricedLine};
-pub use money::Money;
+pub use cart::{
+    Cart, CartError, CartLine, CatalogEntry, PricedCart, PricedLine, PricingOverflow, UnpricedLine,
+};
+pub use invalid::InvalidField;
+pub use money::{Money, MoneyError};
 pub use values::{ProductId, Quantity, ValueError};

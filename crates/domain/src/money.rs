@@ -1,8 +1,11 @@
 //! Money as an exact decimal with two places. No price ever passes through a float.
+//!
+//! An amount is never negative and never larger than what storage holds
+//! (`i64` minor units), so every `Money` can be stored as it is. Arithmetic
+//! is checked: a sum or product past that limit is an error the caller
+//! handles, never a panic and never a wrapped or clamped value.
 
 use std::fmt;
-use std::iter::Sum;
-use std::ops::{Add, Mul};
 use std::str::FromStr;
 
 use rust_decimal::Decimal;
@@ -21,13 +24,33 @@ pub const SCALE: u32 = 2;
 impl Money {
     pub const ZERO: Money = Money(Decimal::ZERO);
 
-    /// An amount from integer minor units: `from_minor_units(1250)` is 12.50.
-    pub fn from_minor_units(cents: i64) -> Self {
-        Money(Decimal::new(cents, SCALE))
+    /// The largest amount: what fits in storage as `i64` minor units
+    /// (`i64::MAX` cents, 0x7FFF_FFFF_FFFF_FFFF, as the mantissa's low words).
+    pub const MAX: Money = Money(Decimal::from_parts(
+        0xFFFF_FFFF,
+        0x7FFF_FFFF,
+        0,
+        false,
+        SCALE,
+    ));
+
+    /// A constant amount in cents: `Money::cents(5_000)` is 50.00.
+    pub const fn cents(cents: u32) -> Money {
+        Money(Decimal::from_parts(cents, 0, 0, false, SCALE))
     }
 
-    /// The amount in integer minor units, or `None` when it has more than two
-    /// decimal places or does not fit in an `i64`.
+    /// An amount from integer minor units: `from_minor_units(1250)` is 12.50.
+    /// Negative amounts are refused.
+    pub fn from_minor_units(cents: i64) -> Result<Self, MoneyError> {
+        if cents < 0 {
+            return Err(MoneyError::Negative);
+        }
+        Ok(Money(Decimal::new(cents, SCALE)))
+    }
+
+    /// The amount in integer minor units. `None` never happens for a `Money`
+    /// made through this type's constructors; the `Option` keeps the
+    /// conversion free of panics.
     pub fn minor_units(&self) -> Option<i64> {
         let scaled = self.0.checked_mul(Decimal::ONE_HUNDRED)?;
         if scaled.fract() != Decimal::ZERO {
@@ -42,14 +65,21 @@ impl Money {
         Self::try_from_decimal(d)
     }
 
-    /// Accepts a decimal with at most two significant decimal places.
+    /// Accepts a decimal from zero to [`Money::MAX`] with at most two
+    /// significant decimal places.
     pub fn try_from_decimal(d: Decimal) -> Result<Self, MoneyError> {
         let normalized = d.normalize();
+        if normalized.is_sign_negative() && !normalized.is_zero() {
+            return Err(MoneyError::Negative);
+        }
         if normalized.scale() > SCALE {
             return Err(MoneyError::TooManyDecimals);
         }
-        let mut d = normalized;
+        let mut d = normalized.abs();
         d.rescale(SCALE);
+        if d > Money::MAX.0 {
+            return Err(MoneyError::TooLarge);
+        }
         Ok(Money(d))
     }
 
@@ -57,12 +87,38 @@ impl Money {
         self.0
     }
 
+    /// The sum, or `None` past [`Money::MAX`].
     pub fn checked_add(self, other: Money) -> Option<Money> {
-        self.0.checked_add(other.0).map(Money)
+        self.0
+            .checked_add(other.0)
+            .and_then(|d| Money::try_from_decimal(d).ok())
     }
 
+    /// The difference, or `None` when it would be negative.
+    pub fn checked_sub(self, other: Money) -> Option<Money> {
+        self.0
+            .checked_sub(other.0)
+            .and_then(|d| Money::try_from_decimal(d).ok())
+    }
+
+    /// `quantity` times the amount, or `None` past [`Money::MAX`].
     pub fn checked_mul(self, quantity: u32) -> Option<Money> {
-        self.0.checked_mul(Decimal::from(quantity)).map(Money)
+        self.0
+            .checked_mul(Decimal::from(quantity))
+            .and_then(|d| Money::try_from_decimal(d).ok())
+    }
+
+    /// The sum of all the amounts, or `None` past [`Money::MAX`].
+    pub fn checked_sum(amounts: impl IntoIterator<Item = Money>) -> Option<Money> {
+        amounts
+            .into_iter()
+            .try_fold(Money::ZERO, |sum, m| sum.checked_add(m))
+    }
+
+    /// The whole units of the amount (12.99 has 12).
+    pub fn whole_units(self) -> u64 {
+        // In range by construction: at most i64::MAX / 100.
+        u64::try_from(self.0.trunc()).unwrap_or(u64::MAX)
     }
 }
 
@@ -72,6 +128,10 @@ pub enum MoneyError {
     NotADecimal,
     #[error("an amount has at most two decimal places")]
     TooManyDecimals,
+    #[error("an amount is never negative")]
+    Negative,
+    #[error("an amount is at most 92233720368547758.07")]
+    TooLarge,
 }
 
 impl fmt::Display for Money {
@@ -79,26 +139,6 @@ impl fmt::Display for Money {
         let mut d = self.0;
         d.rescale(SCALE);
         write!(f, "{d}")
-    }
-}
-
-impl Add for Money {
-    type Output = Money;
-    fn add(self, rhs: Money) -> Money {
-        Money(self.0 + rhs.0)
-    }
-}
-
-impl Mul<u32> for Money {
-    type Output = Money;
-    fn mul(self, rhs: u32) -> Money {
-        Money(self.0 * Decimal::from(rhs))
-    }
-}
-
-impl Sum for Money {
-    fn sum<I: Iterator<Item = Money>>(iter: I) -> Money {
-        iter.fold(Money::ZERO, Add::add)
     }
 }
 
@@ -120,12 +160,17 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    fn cents(n: i64) -> Money {
+        Money::from_minor_units(n).unwrap()
+    }
+
     #[test]
     fn prices_keep_two_places_exactly() {
-        assert_eq!(Money::from_minor_units(1999).to_string(), "19.99");
-        assert_eq!(Money::from_minor_units(1010).to_string(), "10.10");
-        assert_eq!(Money::from_minor_units(1000).to_string(), "10.00");
-        assert_eq!(Money::from_minor_units(5).to_string(), "0.05");
+        assert_eq!(cents(1999).to_string(), "19.99");
+        assert_eq!(cents(1010).to_string(), "10.10");
+        assert_eq!(cents(1000).to_string(), "10.00");
+        assert_eq!(cents(5).to_string(), "0.05");
+        assert_eq!(Money::cents(1999), cents(1999));
     }
 
     #[test]
@@ -137,33 +182,83 @@ mod tests {
     }
 
     #[test]
+    fn amounts_are_never_negative() {
+        assert_eq!(Money::parse("-5"), Err(MoneyError::Negative));
+        assert_eq!(Money::parse("-0.01"), Err(MoneyError::Negative));
+        assert_eq!(Money::from_minor_units(-1), Err(MoneyError::Negative));
+        assert_eq!(Money::parse("-0").unwrap(), Money::ZERO);
+        assert!(serde_json::from_str::<Money>("\"-5.00\"").is_err());
+        assert_eq!(cents(100).checked_sub(cents(101)), None);
+        assert_eq!(cents(100).checked_sub(cents(1)), Some(cents(99)));
+    }
+
+    #[test]
+    fn amounts_past_what_storage_holds_are_refused() {
+        let max = Money::MAX;
+        assert_eq!(max.minor_units(), Some(i64::MAX));
+        assert_eq!(
+            Money::parse("92233720368547758.08"),
+            Err(MoneyError::TooLarge)
+        );
+        assert_eq!(
+            Money::parse("79228162514264337593543950335"),
+            Err(MoneyError::TooLarge)
+        );
+        assert_eq!(max.checked_add(cents(1)), None);
+        assert_eq!(max.checked_mul(2), None);
+        assert_eq!(Money::checked_sum([max, max]), None);
+        assert_eq!(max.checked_mul(1), Some(max));
+    }
+
+    #[test]
     fn serializes_as_a_decimal_string() {
-        let json = serde_json::to_string(&Money::from_minor_units(1250)).unwrap();
+        let json = serde_json::to_string(&cents(1250)).unwrap();
         assert_eq!(json, "\"12.50\"");
         let back: Money = serde_json::from_str(&json).unwrap();
-        assert_eq!(back, Money::from_minor_units(1250));
+        assert_eq!(back, cents(1250));
     }
 
     #[test]
     fn a_tenth_plus_a_fifth_is_exact() {
         // 0.1 + 0.2 != 0.3 in binary floating point; here it is.
-        let sum = Money::parse("0.10").unwrap() + Money::parse("0.20").unwrap();
-        assert_eq!(sum, Money::parse("0.30").unwrap());
+        let sum = Money::parse("0.10")
+            .unwrap()
+            .checked_add(Money::parse("0.20").unwrap());
+        assert_eq!(sum, Some(Money::parse("0.30").unwrap()));
+    }
+
+    #[test]
+    fn whole_units_drop_the_cents() {
+        assert_eq!(cents(4499).whole_units(), 44);
+        assert_eq!(Money::ZERO.whole_units(), 0);
+        assert_eq!(Money::MAX.whole_units(), 92_233_720_368_547_758);
     }
 
     proptest! {
         #[test]
-        fn minor_units_round_trip(cents in -1_000_000_000_000i64..1_000_000_000_000i64) {
-            let m = Money::from_minor_units(cents);
+        fn minor_units_round_trip(cents in 0i64..=i64::MAX) {
+            let m = Money::from_minor_units(cents).unwrap();
             prop_assert_eq!(m.minor_units(), Some(cents));
             prop_assert_eq!(Money::parse(&m.to_string()).unwrap(), m);
         }
 
         #[test]
         fn multiplication_is_repeated_addition(cents in 0i64..10_000_000, q in 0u32..200) {
-            let m = Money::from_minor_units(cents);
-            let repeated: Money = std::iter::repeat_n(m, q as usize).sum();
-            prop_assert_eq!(m * q, repeated);
+            let m = Money::from_minor_units(cents).unwrap();
+            let repeated = Money::checked_sum(std::iter::repeat_n(m, q as usize));
+            prop_assert_eq!(m.checked_mul(q), repeated);
+        }
+
+        #[test]
+        fn checked_arithmetic_errs_exactly_past_the_limit(a in 0i64..=i64::MAX, b in 0i64..=i64::MAX, q in 0u32..=200) {
+            let (ma, mb) = (Money::from_minor_units(a).unwrap(), Money::from_minor_units(b).unwrap());
+            let sum = i128::from(a) + i128::from(b);
+            prop_assert_eq!(ma.checked_add(mb).is_some(), sum <= i128::from(i64::MAX));
+            let product = i128::from(a) * i128::from(q);
+            prop_assert_eq!(ma.checked_mul(q).is_some(), product <= i128::from(i64::MAX));
+            if let Some(m) = ma.checked_mul(q) {
+                prop_assert_eq!(m.minor_units().map(i128::from), Some(product));
+            }
         }
     }
 }

@@ -6,44 +6,8 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-/// Why a profile value was refused; `field` names the offending field.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{field}: {message}")]
-pub struct ProfileError {
-    pub field: &'static str,
-    pub message: String,
-}
-
-impl ProfileError {
-    pub fn new(field: &'static str, message: impl Into<String>) -> Self {
-        ProfileError {
-            field,
-            message: message.into(),
-        }
-    }
-}
-
-/// Trimmed text of 1 to `max` characters.
-fn bounded_text(field: &'static str, raw: &str, max: usize) -> Result<String, ProfileError> {
-    let trimmed = raw.trim();
-    let len = trimmed.chars().count();
-    if len == 0 {
-        return Err(ProfileError::new(field, "must not be blank"));
-    }
-    if len > max {
-        return Err(ProfileError::new(
-            field,
-            format!("must be at most {max} characters; got {len}"),
-        ));
-    }
-    if trimmed.chars().any(char::is_control) {
-        return Err(ProfileError::new(
-            field,
-            "must not contain control characters",
-        ));
-    }
-    Ok(trimmed.to_owned())
-}
+use crate::invalid::{InvalidField, bounded_text};
+use crate::vocabulary;
 
 /// The customer's name: 1 to 100 characters, trimmed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -53,7 +17,7 @@ pub struct CustomerName(String);
 impl CustomerName {
     pub const MAX_CHARS: usize = 100;
 
-    pub fn parse(raw: &str) -> Result<Self, ProfileError> {
+    pub fn parse(raw: &str) -> Result<Self, InvalidField> {
         bounded_text("name", raw, Self::MAX_CHARS).map(CustomerName)
     }
 
@@ -63,8 +27,8 @@ impl CustomerName {
 }
 
 impl TryFrom<String> for CustomerName {
-    type Error = ProfileError;
-    fn try_from(s: String) -> Result<Self, ProfileError> {
+    type Error = InvalidField;
+    fn try_from(s: String) -> Result<Self, InvalidField> {
         CustomerName::parse(&s)
     }
 }
@@ -83,7 +47,7 @@ pub struct FavoriteDish(String);
 impl FavoriteDish {
     pub const MAX_CHARS: usize = 100;
 
-    pub fn parse(raw: &str) -> Result<Self, ProfileError> {
+    pub fn parse(raw: &str) -> Result<Self, InvalidField> {
         bounded_text("favorite_dish", raw, Self::MAX_CHARS).map(FavoriteDish)
     }
 
@@ -101,8 +65,8 @@ impl FavoriteDish {
 }
 
 impl TryFrom<String> for FavoriteDish {
-    type Error = ProfileError;
-    fn try_from(s: String) -> Result<Self, ProfileError> {
+    type Error = InvalidField;
+    fn try_from(s: String) -> Result<Self, InvalidField> {
         FavoriteDish::parse(&s)
     }
 }
@@ -113,81 +77,25 @@ impl From<FavoriteDish> for String {
     }
 }
 
-#[macro_export]
-#[doc(hidden)]
-macro_rules! vocabulary {
-    ($(#[$meta:meta])* $name:ident, $field:literal { $($variant:ident => $text:literal),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
-        #[serde(try_from = "String", into = "&'static str")]
-        pub enum $name { $($variant),+ }
-
-        impl $name {
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-
-            pub fn as_str(self) -> &'static str {
-                match self { $($name::$variant => $text),+ }
-            }
-
-            /// The accepted values, for error messages.
-            pub fn choices() -> String {
-                Self::ALL.iter().map(|v| v.as_str()).collect::<Vec<_>>().join(", ")
-            }
-        }
-
-        impl ::std::str::FromStr for $name {
-            type Err = $crate::profile::ProfileError;
-            fn from_str(s: &str) -> Result<Self, $crate::profile::ProfileError> {
-                match s.trim().to_ascii_lowercase().as_str() {
-                    $($text => Ok($name::$variant),)+
-                    other => Err($crate::profile::ProfileError::new(
-                        $field,
-                        format!("`{other}` is not one of: {}", Self::choices()),
-                    )),
-                }
-            }
-        }
-
-        impl TryFrom<String> for $name {
-            type Error = $crate::profile::ProfileError;
-            fn try_from(s: String) -> Result<Self, $crate::profile::ProfileError> {
-                s.parse()
-            }
-        }
-
-        impl From<$name> for &'static str {
-            fn from(v: $name) -> &'static str {
-                v.as_str()
-            }
-        }
-
-        impl ::std::fmt::Display for $name {
-            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-    };
-}
-
 vocabulary!(
     /// A dietary restriction a customer has, and a tag a dish carries when it suits it.
     DietaryTag, "dietary_restrictions" {
-        Vegetarian => "vegetarian",
-        Vegan => "vegan",
-        GlutenFree => "gluten-free",
-        DairyFree => "dairy-free",
-        NutFree => "nut-free",
-        Halal => "halal",
-        Kosher => "kosher",
+        Vegetarian,
+        Vegan,
+        GlutenFree,
+        DairyFree,
+        NutFree,
+        Halal,
+        Kosher,
     }
 );
 
 vocabulary!(
     /// How hot a dish is, or how hot a customer likes it.
     SpiceLevel, "spice_level" {
-        Mild => "mild",
-        Medium => "medium",
-        Hot => "hot",
+        Mild,
+        Medium,
+        Hot,
     }
 );
 
@@ -209,7 +117,7 @@ impl SpiceLevel {
 /// Parses a list of tags: unknown values are refused, duplicates merge.
 pub fn parse_dietary_tags<'a>(
     raw: impl IntoIterator<Item = &'a str>,
-) -> Result<BTreeSet<DietaryTag>, ProfileError> {
+) -> Result<BTreeSet<DietaryTag>, InvalidField> {
     raw.into_iter()
         .map(str::trim)
         .filter(|s| !s.is_empty())

@@ -28,9 +28,10 @@ pub struct DishFacts<'a> {
     pub cuisine: Option<Cuisine>,
 }
 
-/// What the recommender needs to know of the customer.
+/// What the customer eats and likes, from the profile (not how pages are
+/// shown: that is [`DisplayPreferences`](crate::preferences::DisplayPreferences)).
 #[derive(Debug, Clone, Copy)]
-pub struct Preferences<'a> {
+pub struct Tastes<'a> {
     pub dietary_restrictions: &'a BTreeSet<DietaryTag>,
     pub spice_level: Option<SpiceLevel>,
     pub favorite_dish: Option<&'a FavoriteDish>,
@@ -96,98 +97,32 @@ pub fn satisfies_all(
 }
 
 /// Splits the available dishes into recommended (ranked, with reasons) and
-/// the rest. Without preferences (`None`: no profile) nothing is recommended.
+/// the rest. Without tastes (`None`: no profile) nothing is recommended.
 ///
-/// `preferred_cuisine` (from the browser's preferences, not the profile)
-/// puts that cuisine's dishes first among otherwise equal ones, in both lists.
+/// `preferred_cuisine` (from the browser's display preferences, not the
+/// profile) puts that cuisine's dishes first among otherwise equal ones, in
+/// both lists.
 pub fn personal_menu(
     dishes: &[DishFacts<'_>],
-    prefs: Option<Preferences<'_>>,
+    tastes: Option<Tastes<'_>>,
     preferred_cuisine: Option<Cuisine>,
 ) -> PersonalMenu {
-    let preferred =
-        |d: &DishFacts<'_>| preferred_cuisine.is_some() && d.cuisine == preferred_cuisine;
-    let by_name = |a: &DishFacts<'_>, b: &DishFacts<'_>| {
-        preferred(b)
-            .cmp(&preferred(a))
-            .then_with(|| a.name.cmp(b.name))
-            .then(a.id.cmp(&b.id))
-    };
-    let Some(prefs) = prefs else {
-        let mut others: Vec<&DishFacts<'_>> = dishes.iter().collect();
-        others.sort_by(|a, b| by_name(a, b));
-        return PersonalMenu {
-            recommended: Vec::new(),
-            others: others.into_iter().map(|d| d.id).collect(),
-        };
-    };
-
-    struct Scored<'d, 'a> {
-        dish: &'d DishFacts<'a>,
-        distance: u8,
-        favorite: bool,
-        reasons: Vec<Reason>,
-    }
-
+    let by_name = MenuOrder { preferred_cuisine };
     let mut recommended: Vec<Scored<'_, '_>> = Vec::new();
     let mut others: Vec<&DishFacts<'_>> = Vec::new();
     for dish in dishes {
-        if !satisfies_all(dish.dietary_tags, prefs.dietary_restrictions) {
-            others.push(dish);
-            continue;
+        match tastes.and_then(|t| score(dish, t, &by_name)) {
+            Some(scored) => recommended.push(scored),
+            None => others.push(dish),
         }
-        let favorite = prefs.favorite_dish.is_some_and(|f| f.matches(dish.name));
-        let distance = prefs
-            .spice_level
-            .map_or(0, |p| p.distance(dish.spice_level));
-        if distance >= 2 && !favorite {
-            others.push(dish);
-            continue;
-        }
-        let mut reasons = Vec::new();
-        if let Some(f) = prefs.favorite_dish.filter(|_| favorite) {
-            reasons.push(Reason::Favorite(f.as_str().to_owned()));
-        }
-        if !prefs.dietary_restrictions.is_empty() {
-            reasons.push(Reason::SuitsRestrictions(
-                prefs.dietary_restrictions.iter().copied().collect(),
-            ));
-        }
-        match prefs.spice_level {
-            Some(p) if distance == 0 => reasons.push(Reason::SpiceMatches(p)),
-            Some(p) if distance == 1 => reasons.push(Reason::SpiceClose {
-                dish: dish.spice_level,
-                preferred: p,
-            }),
-            _ => {}
-        }
-        if reasons.is_empty() {
-            // A profile that states nothing to go on recommends nothing.
-            others.push(dish);
-            continue;
-        }
-        if let Some(c) = preferred_cuisine.filter(|_| preferred(dish)) {
-            reasons.push(Reason::PreferredCuisine(c));
-        }
-        recommended.push(Scored {
-            dish,
-            distance,
-            favorite,
-            reasons,
-        });
     }
-
     recommended.sort_by(|a, b| {
         a.distance
             .cmp(&b.distance)
-            .then_with(|| match (a.favorite, b.favorite) {
-                (true, false) => Ordering::Less,
-                (false, true) => Ordering::Greater,
-                _ => Ordering::Equal,
-            })
-            .then_with(|| by_name(a.dish, b.dish))
+            .then_with(|| b.favorite.cmp(&a.favorite))
+            .then_with(|| by_name.compare(a.dish, b.dish))
     });
-    others.sort_by(|a, b| by_name(a, b));
+    others.sort_by(|a, b| by_name.compare(a, b));
     PersonalMenu {
         recommended: recommended
             .into_iter()
@@ -198,6 +133,81 @@ pub fn personal_menu(
             .collect(),
         others: others.into_iter().map(|d| d.id).collect(),
     }
+}
+
+/// The order among otherwise equal dishes: the preferred cuisine first,
+/// then by name, then by id.
+struct MenuOrder {
+    preferred_cuisine: Option<Cuisine>,
+}
+
+impl MenuOrder {
+    fn preferred(&self, d: &DishFacts<'_>) -> bool {
+        self.preferred_cuisine.is_some() && d.cuisine == self.preferred_cuisine
+    }
+
+    fn compare(&self, a: &DishFacts<'_>, b: &DishFacts<'_>) -> Ordering {
+        self.preferred(b)
+            .cmp(&self.preferred(a))
+            .then_with(|| a.name.cmp(b.name))
+            .then(a.id.cmp(&b.id))
+    }
+}
+
+/// A dish to recommend, with what it is ranked by.
+struct Scored<'d, 'a> {
+    dish: &'d DishFacts<'a>,
+    distance: u8,
+    favorite: bool,
+    reasons: Vec<Reason>,
+}
+
+/// Whether to recommend a dish, and why; `None` puts it with the others.
+fn score<'d, 'a>(
+    dish: &'d DishFacts<'a>,
+    tastes: Tastes<'_>,
+    order: &MenuOrder,
+) -> Option<Scored<'d, 'a>> {
+    if !satisfies_all(dish.dietary_tags, tastes.dietary_restrictions) {
+        return None;
+    }
+    let favorite = tastes.favorite_dish.is_some_and(|f| f.matches(dish.name));
+    let distance = tastes
+        .spice_level
+        .map_or(0, |p| p.distance(dish.spice_level));
+    if distance >= 2 && !favorite {
+        return None;
+    }
+    let mut reasons = Vec::new();
+    if let Some(f) = tastes.favorite_dish.filter(|_| favorite) {
+        reasons.push(Reason::Favorite(f.as_str().to_owned()));
+    }
+    if !tastes.dietary_restrictions.is_empty() {
+        reasons.push(Reason::SuitsRestrictions(
+            tastes.dietary_restrictions.iter().copied().collect(),
+        ));
+    }
+    match tastes.spice_level {
+        Some(p) if distance == 0 => reasons.push(Reason::SpiceMatches(p)),
+        Some(p) if distance == 1 => reasons.push(Reason::SpiceClose {
+            dish: dish.spice_level,
+            preferred: p,
+        }),
+        _ => {}
+    }
+    if reasons.is_empty() {
+        // A profile that states nothing to go on recommends nothing.
+        return None;
+    }
+    if let Some(c) = order.preferred_cuisine.filter(|_| order.preferred(dish)) {
+        reasons.push(Reason::PreferredCuisine(c));
+    }
+    Some(Scored {
+        dish,
+        distance,
+        favorite,
+        reasons,
+    })
 }
 
 #[cfg(test)]
@@ -242,17 +252,17 @@ mod tests {
     }
 
     fn ids(list: &[Recommendation]) -> Vec<i64> {
-        list.iter().map(|r| r.id.get()).collect()
+        list.iter().map(|r| i64::from(r.id)).collect()
     }
     fn other_ids(list: &[ProductId]) -> Vec<i64> {
-        list.iter().map(|r| r.get()).collect()
+        list.iter().map(|r| i64::from(*r)).collect()
     }
 
     #[test]
     fn a_vegan_who_is_also_gluten_free_is_not_offered_the_chicken_curry() {
         let menu = Menu::seed();
         let restrictions: BTreeSet<_> = [Vegan, GlutenFree].into();
-        let prefs = Preferences {
+        let prefs = Tastes {
             dietary_restrictions: &restrictions,
             spice_level: None,
             favorite_dish: None,
@@ -278,7 +288,7 @@ mod tests {
     fn closer_spice_ranks_first_and_two_steps_away_is_not_recommended() {
         let menu = Menu::seed();
         let none = BTreeSet::new();
-        let prefs = Preferences {
+        let prefs = Tastes {
             dietary_restrictions: &none,
             spice_level: Some(Hot),
             favorite_dish: None,
@@ -301,7 +311,7 @@ mod tests {
         let menu = Menu::seed();
         let none = BTreeSet::new();
         let fav = FavoriteDish::parse("pizza").unwrap();
-        let prefs = Preferences {
+        let prefs = Tastes {
             dietary_restrictions: &none,
             spice_level: Some(Mild),
             favorite_dish: Some(&fav),
@@ -315,7 +325,7 @@ mod tests {
         );
 
         let fav = FavoriteDish::parse("chicken curry").unwrap();
-        let prefs = Preferences {
+        let prefs = Tastes {
             dietary_restrictions: &none,
             spice_level: Some(Mild),
             favorite_dish: Some(&fav),
@@ -332,7 +342,7 @@ mod tests {
         let menu = Menu::seed();
         let restrictions: BTreeSet<_> = [Vegetarian].into();
         let fav = FavoriteDish::parse("Beef Steak").unwrap();
-        let prefs = Preferences {
+        let prefs = Tastes {
             dietary_restrictions: &restrictions,
             spice_level: None,
             favorite_dish: Some(&fav),
@@ -348,7 +358,7 @@ mod tests {
             (2, "Aubergine Bake", Mild, [Vegetarian].into()),
         ]);
         let restrictions: BTreeSet<_> = [Vegetarian].into();
-        let prefs = Preferences {
+        let prefs = Tastes {
             dietary_restrictions: &restrictions,
             spice_level: Some(Mild),
             favorite_dish: None,
@@ -368,7 +378,7 @@ mod tests {
             (4, "Margherita Pizza", Hot, [].into()),
         ]);
         let restrictions: BTreeSet<_> = [Vegetarian].into();
-        let prefs = Preferences {
+        let prefs = Tastes {
             dietary_restrictions: &restrictions,
             spice_level: Some(Mild),
             favorite_dish: None,
@@ -381,7 +391,7 @@ mod tests {
         );
         assert_eq!(other_ids(&result.others), [4, 3]);
         // Spice closeness still outranks cuisine.
-        let prefs = Preferences {
+        let prefs = Tastes {
             dietary_restrictions: &BTreeSet::new(),
             spice_level: Some(Mild),
             favorite_dish: None,
@@ -397,7 +407,7 @@ mod tests {
     fn a_profile_with_nothing_to_go_on_recommends_nothing() {
         let menu = Menu::seed();
         let none = BTreeSet::new();
-        let prefs = Preferences {
+        let prefs = Tastes {
             dietary_restrictions: &none,
             spice_level: None,
             favorite_dish: None,

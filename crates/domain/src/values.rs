@@ -6,28 +6,40 @@ use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ValueError {
-    #[error("a product id is a positive integer; got {0}")]
+    #[error("a product id is an integer from 1 to {max}; got {0}", max = ProductId::MAX)]
     ProductId(i64),
     #[error("quantity must be between {min} and {max}; got {got}", min = Quantity::MIN, max = Quantity::MAX)]
     Quantity { got: i64 },
 }
 
-/// The id of a dish on the menu: a positive integer.
+/// The id of a dish on the menu: a positive integer, as wide as the
+/// database's key (`i32`), so an id read from a request either names a row
+/// that can exist or is refused here, never narrowed on the way in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "i64", into = "i64")]
-pub struct ProductId(i64);
+pub struct ProductId(i32);
 
 impl ProductId {
+    /// The largest id the database can hold.
+    pub const MAX: i32 = i32::MAX;
+
     pub fn parse(id: i64) -> Result<Self, ValueError> {
-        if id > 0 {
-            Ok(ProductId(id))
-        } else {
-            Err(ValueError::ProductId(id))
+        match i32::try_from(id) {
+            Ok(n) if n > 0 => Ok(ProductId(n)),
+            _ => Err(ValueError::ProductId(id)),
         }
     }
 
-    pub fn get(self) -> i64 {
+    /// The id as the database stores it.
+    pub fn get(self) -> i32 {
         self.0
+    }
+}
+
+impl TryFrom<i32> for ProductId {
+    type Error = ValueError;
+    fn try_from(id: i32) -> Result<Self, ValueError> {
+        ProductId::parse(i64::from(id))
     }
 }
 
@@ -40,7 +52,7 @@ impl TryFrom<i64> for ProductId {
 
 impl From<ProductId> for i64 {
     fn from(id: ProductId) -> i64 {
-        id.0
+        i64::from(id.0)
     }
 }
 
@@ -53,7 +65,7 @@ impl fmt::Display for ProductId {
 /// How many of one dish a cart line holds: 1 to 99.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "i64", into = "u32")]
-pub struct Quantity(u32);
+pub struct Quantity(u8);
 
 impl Quantity {
     /// The fewest of a dish a line can hold; to have none, remove the line.
@@ -62,15 +74,19 @@ impl Quantity {
     pub const MAX: u32 = 99;
 
     pub fn parse(n: i64) -> Result<Self, ValueError> {
-        if (i64::from(Self::MIN)..=i64::from(Self::MAX)).contains(&n) {
-            Ok(Quantity(n as u32))
-        } else {
-            Err(ValueError::Quantity { got: n })
+        match u8::try_from(n) {
+            Ok(q) if (Self::MIN..=Self::MAX).contains(&u32::from(q)) => Ok(Quantity(q)),
+            _ => Err(ValueError::Quantity { got: n }),
         }
     }
 
     pub fn get(self) -> u32 {
-        self.0
+        u32::from(self.0)
+    }
+
+    /// The quantity as the database stores it.
+    pub fn as_i32(self) -> i32 {
+        i32::from(self.0)
     }
 }
 
@@ -83,7 +99,7 @@ impl TryFrom<i64> for Quantity {
 
 impl From<Quantity> for u32 {
     fn from(q: Quantity) -> u32 {
-        q.0
+        u32::from(q.0)
     }
 }
 
@@ -96,6 +112,12 @@ mod tests {
         assert!(ProductId::parse(1).is_ok());
         assert_eq!(ProductId::parse(0), Err(ValueError::ProductId(0)));
         assert_eq!(ProductId::parse(-4), Err(ValueError::ProductId(-4)));
+        assert_eq!(ProductId::parse(2_147_483_647).unwrap().get(), i32::MAX);
+        assert_eq!(
+            ProductId::parse(2_147_483_648),
+            Err(ValueError::ProductId(2_147_483_648))
+        );
+        assert!(serde_json::from_str::<ProductId>("4294967297").is_err());
     }
 
     #[test]
@@ -105,6 +127,8 @@ mod tests {
         assert_eq!(Quantity::parse(99).unwrap().get(), 99);
         assert!(Quantity::parse(100).is_err());
         assert!(Quantity::parse(-1).is_err());
+        assert!(Quantity::parse(256 + 5).is_err(), "not narrowed to 5");
+        assert_eq!(Quantity::parse(42).unwrap().as_i32(), 42);
     }
 
     #[test]

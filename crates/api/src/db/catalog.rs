@@ -182,7 +182,19 @@ async fn fetch(db: &DatabaseConnection) -> Result<Snapshot, sea_orm::DbErr> {
         ..Snapshot::default()
     };
     for row in rows {
-        let Ok(id) = ProductId::parse(i64::from(row.id)) else {
+        let Ok(id) = ProductId::try_from(row.id) else {
+            tracing::warn!(
+                dish = row.id,
+                "a dish id below 1 in the menu; leaving the dish out"
+            );
+            continue;
+        };
+        let Ok(price) = Money::from_minor_units(row.price_cents) else {
+            tracing::warn!(
+                dish = row.id,
+                price_cents = row.price_cents,
+                "a negative price in the menu; leaving the dish out"
+            );
             continue;
         };
         if row.available {
@@ -214,8 +226,8 @@ async fn fetch(db: &DatabaseConnection) -> Result<Snapshot, sea_orm::DbErr> {
                 cuisine,
                 entry: CatalogEntry {
                     name: row.name,
-                    price: Money::from_minor_units(row.price_cents),
-                    stock: u32::try_from(row.stock).unwrap_or(0),
+                    price,
+                    stock: super::orders::stock(row.stock),
                     available: row.available,
                 },
             },

@@ -11,12 +11,13 @@
 
 use std::collections::HashMap;
 
+use domain::order::KitchenRequest;
 use domain::{Money, ProductId, Quantity};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
 use sea_orm::{
     ActiveValue::{NotSet, Set},
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, LoaderTrait, QueryFilter,
-    QueryOrder, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
+    LoaderTrait, QueryFilter, QueryOrder, TransactionTrait,
 };
 use time::OffsetDateTime;
 
@@ -27,7 +28,7 @@ use super::entities::{order, order_line, product};
 pub struct NewLine {
     pub product_id: ProductId,
     pub quantity: Quantity,
-    pub special_requests: Option<String>,
+    pub special_requests: Option<KitchenRequest>,
 }
 
 /// Why a line cannot be ordered.
@@ -70,21 +71,57 @@ pub struct StoredOrder {
 /// The status every new order starts in.
 pub const RECEIVED: &str = "received";
 
+/// An amount read from a money column: minor units, never negative.
+pub fn money(cents: i64) -> Result<Money, DbErr> {
+    Money::from_minor_units(cents)
+        .map_err(|e| DbErr::Custom(format!("stored amount {cents} is not money: {e}")))
+}
+
 fn cents(m: Money) -> Result<i64, DbErr> {
     m.minor_units()
         .ok_or_else(|| DbErr::Custom(format!("amount {m} does not fit in minor units")))
 }
 
+/// Stock as the domain counts it: a negative column (only a hand edit can
+/// make one, the decrement never goes below zero) means none left.
+pub fn stock(column: i32) -> u32 {
+    Ord::max(column, 0).unsigned_abs()
+}
+
+/// Places an order of `lines` at `now`: takes the stock and stores the order
+/// and its lines, or takes and stores nothing.
 pub async fn place(
     db: &DatabaseConnection,
     mut lines: Vec<NewLine>,
+    now: OffsetDateTime,
 ) -> Result<StoredOrder, PlaceError> {
     lines.sort_by_key(|l| l.product_id);
     let txn = db.begin().await?;
+    let short = take_stock(&txn, &lines).await?;
+    let dishes = dishes_of(&txn, &lines).await?;
+    if !short.is_empty() {
+        let refused = short
+            .into_iter()
+            .map(|line| refused(line, dishes.get(&line.product_id.get())))
+            .collect();
+        txn.rollback().await?;
+        return Err(PlaceError::Refused(refused));
+    }
+    let priced = price(&lines, &dishes)?;
+    let stored = store(&txn, priced, now).await?;
+    txn.commit().await?;
+    Ok(stored)
+}
 
+/// Decrements each line's stock where enough is left and the dish is
+/// available; returns the lines that did not fit.
+async fn take_stock<'l>(
+    txn: &DatabaseTransaction,
+    lines: &'l [NewLine],
+) -> Result<Vec<&'l NewLine>, DbErr> {
     let mut short = Vec::new();
-    for line in &lines {
-        let q = i32::try_from(line.quantity.get()).unwrap_or(i32::MAX);
+    for line in lines {
+        let q = line.quantity.as_i32();
         let decrement = Query::update()
             .table(product::Entity)
             .value(
@@ -92,93 +129,125 @@ pub async fn place(
                 Expr::col(product::Column::Stock).sub(q),
             )
             .value(Alias::new("updated_at"), Expr::current_timestamp())
-            .and_where(product::Column::Id.eq(line_id(line.product_id)))
+            .and_where(product::Column::Id.eq(line.product_id.get()))
             .and_where(product::Column::Available.eq(true))
             .and_where(product::Column::Stock.gte(q))
             .to_owned();
-        let updated = txn.execute(&decrement).await?;
-        if updated.rows_affected() == 0 {
+        if txn.execute(&decrement).await?.rows_affected() == 0 {
             short.push(line);
         }
     }
+    Ok(short)
+}
 
-    let ids: Vec<i32> = lines.iter().map(|l| line_id(l.product_id)).collect();
-    let dishes: HashMap<i32, product::Model> = product::Entity::find()
+/// The ordered dishes as they are inside the transaction, by id.
+async fn dishes_of(
+    txn: &DatabaseTransaction,
+    lines: &[NewLine],
+) -> Result<HashMap<i32, product::Model>, DbErr> {
+    let ids: Vec<i32> = lines.iter().map(|l| l.product_id.get()).collect();
+    Ok(product::Entity::find()
         .filter(product::Column::Id.is_in(ids))
-        .all(&txn)
+        .all(txn)
         .await?
         .into_iter()
         .map(|p| (p.id, p))
-        .collect();
+        .collect())
+}
 
-    if !short.is_empty() {
-        let refused = short
-            .into_iter()
-            .map(|line| {
-                let dish = dishes.get(&line_id(line.product_id));
-                RefusedLine {
-                    product_id: line.product_id,
-                    name: dish.map(|d| d.name.clone()),
-                    requested: line.quantity.get(),
-                    in_stock: dish.map(|d| u32::try_from(d.stock).unwrap_or(0)),
-                    refusal: match dish {
-                        None => Refusal::Removed,
-                        Some(d) if !d.available => Refusal::Unavailable,
-                        Some(_) => Refusal::InsufficientStock,
-                    },
-                }
-            })
-            .collect();
-        txn.rollback().await?;
-        return Err(PlaceError::Refused(refused));
+fn refused(line: &NewLine, dish: Option<&product::Model>) -> RefusedLine {
+    RefusedLine {
+        product_id: line.product_id,
+        name: dish.map(|d| d.name.clone()),
+        requested: line.quantity.get(),
+        in_stock: dish.map(|d| stock(d.stock)),
+        refusal: match dish {
+            None => Refusal::Removed,
+            Some(d) if !d.available => Refusal::Unavailable,
+            Some(_) => Refusal::InsufficientStock,
+        },
     }
+}
 
-    let now = OffsetDateTime::now_utc();
-    let created_at = now.replace_nanosecond(0).unwrap_or(now);
-    let mut rows = Vec::with_capacity(lines.len());
+/// An order line priced from the dish as it is now.
+struct PricedLine<'l> {
+    line: &'l NewLine,
+    name: String,
+    unit: Money,
+    total: Money,
+}
+
+/// Prices every line and the order. A price that is not money, or a total
+/// past the largest amount, is a fault in the menu's data: the order fails
+/// (and the transaction rolls back) with the reason in the log.
+fn price<'l>(
+    lines: &'l [NewLine],
+    dishes: &HashMap<i32, product::Model>,
+) -> Result<(Vec<PricedLine<'l>>, Money), DbErr> {
+    let mut priced = Vec::with_capacity(lines.len());
     let mut total = Money::ZERO;
-    for line in &lines {
+    for line in lines {
         let dish = dishes
-            .get(&line_id(line.product_id))
+            .get(&line.product_id.get())
             .ok_or_else(|| DbErr::RecordNotFound(format!("dish {}", line.product_id)))?;
-        let unit = Money::from_minor_units(dish.price_cents);
-        let line_total = unit * line.quantity.get();
-        total = total + line_total;
-        rows.push((dish.name.clone(), unit, line_total, line));
+        let unit = money(dish.price_cents)?;
+        let too_large = || {
+            DbErr::Custom(format!(
+                "the order's total passes the largest amount at dish {}",
+                line.product_id
+            ))
+        };
+        let line_total = unit
+            .checked_mul(line.quantity.get())
+            .ok_or_else(too_large)?;
+        total = total.checked_add(line_total).ok_or_else(too_large)?;
+        priced.push(PricedLine {
+            line,
+            name: dish.name.clone(),
+            unit,
+            total: line_total,
+        });
     }
+    Ok((priced, total))
+}
+
+async fn store(
+    txn: &DatabaseTransaction,
+    (lines, total): (Vec<PricedLine<'_>>, Money),
+    now: OffsetDateTime,
+) -> Result<StoredOrder, DbErr> {
     let order = order::Entity::insert(order::ActiveModel {
         id: NotSet,
         status: Set(RECEIVED.to_owned()),
         total_cents: Set(cents(total)?),
-        created_at: Set(created_at),
+        created_at: Set(now),
     })
-    .exec_with_returning(&txn)
+    .exec_with_returning(txn)
     .await?;
-    let mut stored_lines = Vec::with_capacity(rows.len());
-    for (name, unit, line_total, line) in rows {
+    let mut stored_lines = Vec::with_capacity(lines.len());
+    for priced in lines {
         let stored = order_line::Entity::insert(order_line::ActiveModel {
             id: NotSet,
             order_id: Set(order.id),
-            product_id: Set(line_id(line.product_id)),
-            name: Set(name),
-            unit_price_cents: Set(cents(unit)?),
-            quantity: Set(i32::try_from(line.quantity.get()).unwrap_or(i32::MAX)),
-            line_total_cents: Set(cents(line_total)?),
-            special_requests: Set(line.special_requests.clone()),
+            product_id: Set(priced.line.product_id.get()),
+            name: Set(priced.name),
+            unit_price_cents: Set(cents(priced.unit)?),
+            quantity: Set(priced.line.quantity.as_i32()),
+            line_total_cents: Set(cents(priced.total)?),
+            special_requests: Set(priced
+                .line
+                .special_requests
+                .as_ref()
+                .map(|r| r.as_str().to_owned())),
         })
-        .exec_with_returning(&txn)
+        .exec_with_returning(txn)
         .await?;
         stored_lines.push(stored);
     }
-    txn.commit().await?;
     Ok(StoredOrder {
         order,
         lines: stored_lines,
     })
-}
-
-fn line_id(id: ProductId) -> i32 {
-    i32::try_from(id.get()).unwrap_or(i32::MAX)
 }
 
 /// The orders with these ids, newest first.

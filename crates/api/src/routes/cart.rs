@@ -84,7 +84,7 @@ impl From<PricedCart> for CartView {
                 .lines
                 .into_iter()
                 .map(|l| CartLineView {
-                    product_id: l.product_id.get(),
+                    product_id: l.product_id.into(),
                     name: l.name,
                     unit_price: l.unit_price,
                     quantity: l.quantity.get(),
@@ -95,7 +95,7 @@ impl From<PricedCart> for CartView {
                 .unavailable
                 .into_iter()
                 .map(|l| UnavailableLineView {
-                    product_id: l.product_id.get(),
+                    product_id: l.product_id.into(),
                     reason: if l.name.is_some() {
                         UnavailableReason::Unavailable
                     } else {
@@ -111,8 +111,12 @@ impl From<PricedCart> for CartView {
     }
 }
 
-fn view(cart: &Cart, menu: &Snapshot) -> CartView {
-    cart.price(|id| menu.entry(id)).into()
+/// The cart priced from the menu. A total past the largest amount comes
+/// from a price no order can be made of: a fault in the menu, logged as a 500.
+fn view(cart: &Cart, menu: &Snapshot) -> Result<CartView, ApiError> {
+    cart.price(|id| menu.entry(id))
+        .map(CartView::from)
+        .map_err(ApiError::internal)
 }
 
 fn default_quantity() -> i64 {
@@ -203,7 +207,7 @@ async fn get_cart(
 ) -> Result<Json<CartView>, ApiError> {
     let cart = session.cart().await?;
     let menu = state.catalog.snapshot().await;
-    Ok(Json(view(&cart, &menu)))
+    Ok(Json(view(&cart, &menu)?))
 }
 
 /// Add a dish, or more of it, to the cart.
@@ -242,7 +246,7 @@ async fn add_item(
     cart.add(product_id, quantity, dish)
         .map_err(|e| cart_error(e, &menu))?;
     session.set_cart(&cart).await?;
-    let body = Json(view(&cart, &menu));
+    let body = Json(view(&cart, &menu)?);
     Ok(if is_new {
         CreatedOrUpdated::Created(Created::at(
             &format!("/api/v1/cart/items/{product_id}"),
@@ -283,7 +287,7 @@ async fn set_item_quantity(
     cart.set_quantity(product_id, quantity, dish)
         .map_err(|e| cart_error(e, &menu))?;
     session.set_cart(&cart).await?;
-    Ok(Json(view(&cart, &menu)))
+    Ok(Json(view(&cart, &menu)?))
 }
 
 /// Remove a dish's line. Succeeds also when the cart has no such line.

@@ -3,26 +3,17 @@
 
 use axum::Json;
 use domain::Money;
-use domain::preferences::LoyaltyLevel;
-use serde::{Deserialize, Serialize};
+use domain::loyalty::{LoyaltyAccount, LoyaltyLevel};
+use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::cookies::{AppCookies, LOYALTY};
-use crate::error::ApiError;
+use crate::cookies::AppCookies;
+use crate::rewards::{LOYALTY_COOKIE_DOC, loyalty_account};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(get_loyalty))
-}
-
-pub const COOKIE_DOC: &str = "`loyalty`: signed cookie (purpose `loyalty`, 30 days, HttpOnly) holding the total spent; issued by the server at each checkout, so a client cannot raise its own level";
-
-/// What the `loyalty` cookie holds.
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LoyaltyTicket {
-    pub spent: Money,
 }
 
 /// The loyalty standing.
@@ -40,39 +31,24 @@ pub struct LoyaltyView {
     pub to_next_level: Option<Money>,
 }
 
-impl From<LoyaltyTicket> for LoyaltyView {
-    fn from(t: LoyaltyTicket) -> Self {
-        let next = LoyaltyLevel::next(t.spent);
+impl From<LoyaltyAccount> for LoyaltyView {
+    fn from(account: LoyaltyAccount) -> Self {
+        let next = account.next_level();
         LoyaltyView {
-            level: LoyaltyLevel::for_spent(t.spent),
-            spent: t.spent,
+            level: account.level(),
+            spent: account.spent,
             next_level: next.map(|(l, _)| l),
             to_next_level: next.map(|(_, m)| m),
         }
     }
 }
 
-pub fn current(cookies: &mut AppCookies) -> LoyaltyTicket {
-    cookies
-        .read::<LoyaltyTicket>(&LOYALTY)
-        .map(|(t, _)| t)
-        .unwrap_or_default()
-}
-
-/// Adds an order's total and re-issues the cookie.
-pub fn record_spending(cookies: &mut AppCookies, total: Money) -> Result<LoyaltyTicket, ApiError> {
-    let mut ticket = current(cookies);
-    ticket.spent = ticket.spent + total;
-    cookies.write(&LOYALTY, &ticket)?;
-    Ok(ticket)
-}
-
 /// The loyalty level; Bronze when the cookie is absent, expired or forged.
 #[utoipa::path(get, path = "/loyalty", tag = "loyalty",
-    params(("loyalty" = Option<String>, Cookie, description = COOKIE_DOC)),
+    params(("loyalty" = Option<String>, Cookie, description = LOYALTY_COOKIE_DOC)),
     responses((status = 200, description = "The loyalty standing", body = LoyaltyView,
         headers(("Set-Cookie" = String, description = "Only to remove a bad `loyalty` cookie or re-issue one made with a fallback key")))))]
 async fn get_loyalty(mut cookies: AppCookies) -> (AppCookies, Json<LoyaltyView>) {
-    let ticket = current(&mut cookies);
-    (cookies, Json(ticket.into()))
+    let account = loyalty_account(&mut cookies);
+    (cookies, Json(account.into()))
 }

@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::extract::State;
-use domain::recommend::{Preferences, personal_menu};
+use domain::recommend::{Tastes, personal_menu};
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -10,9 +10,9 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use crate::cookies::AppCookies;
 use crate::error::ApiError;
 use crate::responses::WithCookies;
-use crate::routes::products::Product;
 use crate::session::visitor::VisitorSession;
 use crate::state::AppState;
+use crate::views::{PREFERENCES_COOKIE_DOC, Product, display_preferences};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(get_menu))
@@ -43,7 +43,7 @@ pub struct PersonalMenu {
 /// preferred cuisine of the `preferences` cookie puts that cuisine's dishes
 /// first among equals, in both lists.
 #[utoipa::path(get, path = "/menu", tag = "menu",
-    params(("preferences" = Option<String>, Cookie, description = crate::routes::preferences::COOKIE_DOC)),
+    params(("preferences" = Option<String>, Cookie, description = PREFERENCES_COOKIE_DOC)),
     responses((status = 200, description = "The personalized menu", body = PersonalMenu)))]
 async fn get_menu(
     State(state): State<AppState>,
@@ -60,15 +60,15 @@ async fn menu_for(
     cookies: &mut AppCookies,
 ) -> Result<Json<PersonalMenu>, ApiError> {
     let profile = session.profile().await?;
-    let preferred_cuisine = crate::routes::preferences::current(cookies).preferred_cuisine;
+    let preferred_cuisine = display_preferences(cookies).preferred_cuisine;
     let menu = state.catalog.snapshot().await;
     let facts: Vec<_> = menu.available().map(|d| d.facts()).collect();
-    let prefs = profile.as_ref().map(|p| Preferences {
+    let tastes = profile.as_ref().map(|p| Tastes {
         dietary_restrictions: &p.dietary_restrictions,
         spice_level: p.spice_level,
         favorite_dish: p.favorite_dish.as_ref(),
     });
-    let result = personal_menu(&facts, prefs, preferred_cuisine);
+    let result = personal_menu(&facts, tastes, preferred_cuisine);
     let product = |id| menu.get(id).map(Product::from);
     Ok(Json(PersonalMenu {
         recommended: result

@@ -4,7 +4,8 @@ use std::collections::HashMap;
 
 use axum::extract::State;
 use axum::{Extension, Json};
-use domain::{Money, ProductId};
+use domain::order::parse_kitchen_requests;
+use domain::{Cart, Money};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
@@ -12,10 +13,10 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::cookies::AppCookies;
 use crate::db::orders::{self, NewLine, PlaceError, Refusal, StoredOrder};
-use crate::error::{ApiError, FieldError, PROBLEM_JSON, Problem, ProblemKind, ProblemLine};
+use crate::error::{ApiError, PROBLEM_JSON, Problem, ProblemKind, ProblemLine};
 use crate::extract::{AppJson, AppPath};
 use crate::responses::{Created, WithCookies};
-use crate::routes::{loyalty, vip};
+use crate::rewards::{self, LOYALTY_COOKIE_DOC, VIP_COOKIE_DOC};
 use crate::session::lock::SessionTurn;
 use crate::session::visitor::VisitorSession;
 use crate::state::AppState;
@@ -25,9 +26,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(place_order, list_orders))
         .routes(routes!(get_order))
 }
-
-/// The longest special request for one line.
-pub const MAX_SPECIAL_REQUEST_CHARS: usize = 200;
 
 /// An order line, at the price it was ordered for.
 #[derive(Debug, Serialize, ToSchema)]
@@ -61,26 +59,39 @@ pub struct OrderView {
     pub created_at: OffsetDateTime,
 }
 
-impl From<StoredOrder> for OrderView {
-    fn from(o: StoredOrder) -> Self {
-        OrderView {
-            id: o.order.id,
-            status: o.order.status,
-            lines: o
-                .lines
-                .into_iter()
-                .map(|l| OrderLineView {
+impl TryFrom<StoredOrder> for OrderView {
+    type Error = ApiError;
+
+    /// A stored row that breaks the rules the service writes by (a negative
+    /// amount or quantity, edited by hand) is a logged 500, not a made-up value.
+    fn try_from(o: StoredOrder) -> Result<Self, ApiError> {
+        let lines = o
+            .lines
+            .into_iter()
+            .map(|l| {
+                Ok(OrderLineView {
                     product_id: i64::from(l.product_id),
                     name: l.name,
-                    unit_price: Money::from_minor_units(l.unit_price_cents),
-                    quantity: u32::try_from(l.quantity).unwrap_or(0),
-                    line_total: Money::from_minor_units(l.line_total_cents),
+                    unit_price: orders::money(l.unit_price_cents)?,
+                    quantity: u32::try_from(l.quantity).map_err(|_| {
+                        ApiError::internal(anyhow::anyhow!(
+                            "order line {} has quantity {}",
+                            l.id,
+                            l.quantity
+                        ))
+                    })?,
+                    line_total: orders::money(l.line_total_cents)?,
                     special_requests: l.special_requests,
                 })
-                .collect(),
-            total: Money::from_minor_units(o.order.total_cents),
+            })
+            .collect::<Result<_, ApiError>>()?;
+        Ok(OrderView {
+            id: o.order.id,
+            status: o.order.status,
+            lines,
+            total: orders::money(o.order.total_cents)?,
             created_at: o.order.created_at,
-        }
+        })
     }
 }
 
@@ -110,8 +121,8 @@ pub struct PlaceOrder {
 /// `loyalty` cookie, and to a VIP member's points in the `vip` cookie.
 #[utoipa::path(post, path = "/orders", tag = "orders",
     params(
-        ("loyalty" = Option<String>, Cookie, description = crate::routes::loyalty::COOKIE_DOC),
-        ("vip" = Option<String>, Cookie, description = crate::routes::vip::COOKIE_DOC),
+        ("loyalty" = Option<String>, Cookie, description = LOYALTY_COOKIE_DOC),
+        ("vip" = Option<String>, Cookie, description = VIP_COOKIE_DOC),
     ),
     request_body(content = PlaceOrder, description = "Optional: send no body, or `{}`, for no special requests"),
     responses(
@@ -141,16 +152,36 @@ async fn checkout(
 ) -> Result<Created<Json<OrderView>>, ApiError> {
     let request = body.map(|AppJson(b)| b).unwrap_or_default();
     let cart = session.cart().await?;
+    let lines = order_lines(&cart, &request)?;
+    let stored = store_and_record(&state, &session, turn, lines).await?;
+
+    // The order is stored: the browser's loyalty total and VIP points grow.
+    let total = orders::money(stored.order.total_cents)?;
+    if let Err(e) = rewards::record_order(cookies, total) {
+        tracing::warn!(order_id = stored.order.id, error = ?e, "the loyalty or VIP cookie could not be re-issued after an order");
+    }
+    Created::at(
+        &format!("/api/v1/orders/{}", stored.order.id),
+        Json(OrderView::try_from(stored)?),
+    )
+}
+
+/// The cart's lines with their kitchen requests; refused when the cart is
+/// empty or a request is invalid.
+fn order_lines(cart: &Cart, request: &PlaceOrder) -> Result<Vec<NewLine>, ApiError> {
     if cart.is_empty() {
         return Err(ApiError::new(
             ProblemKind::EmptyCart,
             "The cart is empty; add dishes with POST /api/v1/cart/items before ordering.",
         ));
     }
-    let mut requests = parse_special_requests(&request.special_requests, |id| {
-        cart.quantity_of(id).is_some()
-    })?;
-    let lines = cart
+    let raw = request
+        .special_requests
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()));
+    let mut requests = parse_kitchen_requests(raw, |id| cart.quantity_of(id).is_some())
+        .map_err(|errors| ApiError::invalid_fields(errors.into_iter().map(Into::into).collect()))?;
+    Ok(cart
         .lines()
         .iter()
         .map(|l| NewLine {
@@ -158,110 +189,58 @@ async fn checkout(
             quantity: l.quantity,
             special_requests: requests.remove(&l.product_id),
         })
-        .collect();
+        .collect())
+}
 
-    // Storing the order and recording it in the session run as a task of
-    // their own: a timeout or a client hanging up cannot stop them half-way
-    // (order stored, cart still full), and a retry cannot start before they end.
-    let (db, catalog) = (state.db.clone(), state.catalog.clone());
+/// Stores the order and records it in the session (cart emptied, order
+/// remembered), in a task of its own: a timeout or a client hanging up
+/// cannot stop it half-way (order stored, cart still full), and a retry
+/// cannot start before it ends, because the session's turn goes with it.
+///
+/// The session record is written once, by this task, through a detached
+/// handle: the request's handle is left unchanged, so the session layer does
+/// not write the record a second time after the response. (The session
+/// cookie is not re-sent: its id is the same.)
+async fn store_and_record(
+    state: &AppState,
+    request_session: &VisitorSession,
+    turn: Option<Extension<SessionTurn>>,
+    lines: Vec<NewLine>,
+) -> Result<StoredOrder, ApiError> {
+    let session = request_session.detached(state.sessions.clone());
+    let (db, catalog, now) = (state.db.clone(), state.catalog.clone(), state.clock.now());
     let task = tokio::spawn(async move {
-        // The session's turn goes with the task: no other change to this
-        // session starts before the order is recorded in it.
         let _turn = turn;
-        let stored = orders::place(&db, lines).await?;
+        let stored = orders::place(&db, lines, now).await?;
         let recorded = record_in_session(&session, stored.order.id).await;
         if let Err(e) = catalog.invalidate().await {
             tracing::warn!(error = %e, "menu reload after an order failed; the cache catches up within its TTL");
         }
         Ok::<_, PlaceError>((stored, recorded))
     });
-    let stored = match task.await.map_err(ApiError::internal)? {
-        Ok((stored, Ok(()))) => stored,
+    match task.await.map_err(ApiError::internal)? {
+        Ok((stored, Ok(()))) => Ok(stored),
         Ok((stored, Err(e))) => {
-            tracing::error!(order_id = stored.order.id, error = ?e, "order stored but the session was not updated");
-            return Err(ApiError::unavailable(
+            let id = stored.order.id;
+            tracing::error!(order_id = id, error = ?e, "order stored but the session was not updated");
+            Err(ApiError::unavailable(
                 "session store",
-                anyhow::anyhow!("session save after order {}", stored.order.id),
+                anyhow::anyhow!("session save after order {id}"),
             )
             .with_detail(format!(
-                "Order {} was placed and the stock taken, but this session could not be updated: the cart still shows the ordered dishes. Do not order again; quote order {} to the restaurant.",
-                stored.order.id, stored.order.id
-            )));
+                "Order {id} was placed and the stock taken, but this session could not be updated: the cart still shows the ordered dishes. Do not order again; quote order {id} to the restaurant."
+            )))
         }
-        Err(PlaceError::Refused(refused)) => return Err(refused_error(refused)),
-        Err(PlaceError::Db(e)) => return Err(e.into()),
-    };
-
-    // The order is stored: the browser's loyalty total and VIP points grow.
-    let total = Money::from_minor_units(stored.order.total_cents);
-    if let Err(e) = loyalty::record_spending(cookies, total).and_then(|_| vip::earn(cookies, total))
-    {
-        tracing::warn!(error = ?e, "the loyalty or VIP cookie could not be re-issued after an order");
+        Err(PlaceError::Refused(refused)) => Err(refused_error(refused)),
+        Err(PlaceError::Db(e)) => Err(e.into()),
     }
-    Created::at(
-        &format!("/api/v1/orders/{}", stored.order.id),
-        Json(OrderView::from(stored)),
-    )
 }
 
-/// Empties the cart and remembers the order, saved to the store at once.
+/// Empties the cart and remembers the order, and writes the session.
 async fn record_in_session(session: &VisitorSession, order_id: i32) -> Result<(), ApiError> {
-    session.set_cart(&domain::Cart::new()).await?;
+    session.set_cart(&Cart::new()).await?;
     session.remember_order(order_id).await?;
-    session.save().await?;
-    Ok(())
-}
-
-fn parse_special_requests(
-    raw: &HashMap<String, String>,
-    in_cart: impl Fn(ProductId) -> bool,
-) -> Result<HashMap<ProductId, String>, ApiError> {
-    let mut errors = Vec::new();
-    let mut parsed = HashMap::new();
-    let mut keys: Vec<&String> = raw.keys().collect();
-    keys.sort();
-    for key in keys {
-        let field = format!("special_requests.{key}");
-        let Some(id) = key
-            .trim()
-            .parse::<i64>()
-            .ok()
-            .and_then(|n| ProductId::parse(n).ok())
-        else {
-            errors.push(FieldError {
-                field,
-                message: "keys are the dish ids of cart lines".into(),
-            });
-            continue;
-        };
-        if !in_cart(id) {
-            errors.push(FieldError {
-                field,
-                message: format!("dish {id} is not in the cart"),
-            });
-            continue;
-        }
-        let text = raw[key].trim();
-        let len = text.chars().count();
-        if len > MAX_SPECIAL_REQUEST_CHARS {
-            errors.push(FieldError {
-                field,
-                message: format!("at most {MAX_SPECIAL_REQUEST_CHARS} characters; got {len}"),
-            });
-        } else if text.chars().any(|c| c.is_control() && c != '\n') {
-            errors.push(FieldError {
-                field,
-                message: "must not contain control characters".into(),
-            });
-        } else if len > 0 {
-            parsed.insert(id, text.to_owned());
-        }
-    }
-    if errors.is_empty() {
-        Ok(parsed)
-    } else {
-        Err(ApiError::invalid_fields(errors))
-    }
+    session.save().await
 }
 
 fn refused_error(refused: Vec<orders::RefusedLine>) -> ApiError {
@@ -288,7 +267,7 @@ fn refused_error(refused: Vec<orders::RefusedLine>) -> ApiError {
         refused
             .into_iter()
             .map(|l| ProblemLine {
-                product_id: l.product_id.get(),
+                product_id: l.product_id.into(),
                 name: l.name,
                 requested: l.requested,
                 in_stock: l.in_stock,
@@ -313,8 +292,8 @@ async fn list_orders(
     let items = orders::find(&state.db, &ids)
         .await?
         .into_iter()
-        .map(OrderView::from)
-        .collect();
+        .map(OrderView::try_from)
+        .collect::<Result<_, _>>()?;
     Ok(Json(OrderList { items }))
 }
 
@@ -341,5 +320,5 @@ async fn get_order(
         .into_iter()
         .next()
         .ok_or_else(not_found)?;
-    Ok(Json(OrderView::from(order)))
+    Ok(Json(OrderView::try_from(order)?))
 }

@@ -3,7 +3,7 @@
 
 use axum::Json;
 use axum::http::StatusCode;
-use domain::preferences::{Cuisine, FontSize, Preferences, Theme};
+use domain::preferences::{Cuisine, DisplayPreferences, FontSize, Theme};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -13,6 +13,7 @@ use crate::error::{ApiError, FieldError, PROBLEM_JSON, Problem};
 use crate::extract::AppJson;
 use crate::responses::WithCookies;
 use crate::state::AppState;
+use crate::views::{PREFERENCES_COOKIE_DOC, display_preferences};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(
@@ -22,8 +23,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         delete_preferences
     ))
 }
-
-pub const COOKIE_DOC: &str = "`preferences`: private cookie (AES-GCM encrypted and authenticated, key derived for the purpose `preferences`), one year, HttpOnly";
 
 /// Display preferences.
 #[derive(Debug, Serialize, ToSchema)]
@@ -41,8 +40,8 @@ pub struct PreferencesView {
     pub reduced_motion: bool,
 }
 
-impl From<Preferences> for PreferencesView {
-    fn from(p: Preferences) -> Self {
+impl From<DisplayPreferences> for PreferencesView {
+    fn from(p: DisplayPreferences) -> Self {
         PreferencesView {
             preferred_cuisine: p.preferred_cuisine,
             theme: p.theme,
@@ -70,14 +69,11 @@ pub struct PreferencesInput {
 
 impl PreferencesInput {
     /// Applies the given fields over `base`, naming every invalid one.
-    fn apply(&self, mut base: Preferences) -> Result<Preferences, ApiError> {
+    fn apply(&self, mut base: DisplayPreferences) -> Result<DisplayPreferences, ApiError> {
         let mut errors = Vec::new();
-        let mut check = |r: Result<(), domain::profile::ProfileError>| {
+        let mut check = |r: Result<(), domain::InvalidField>| {
             if let Err(e) = r {
-                errors.push(FieldError {
-                    field: e.field.to_owned(),
-                    message: e.message,
-                });
+                errors.push(FieldError::from(e));
             }
         };
         if let Some(c) = &self.preferred_cuisine {
@@ -108,19 +104,12 @@ impl PreferencesInput {
 
 /// The browser's preferences, or the defaults.
 #[utoipa::path(get, path = "/preferences", tag = "preferences",
-    params(("preferences" = Option<String>, Cookie, description = COOKIE_DOC)),
+    params(("preferences" = Option<String>, Cookie, description = PREFERENCES_COOKIE_DOC)),
     responses((status = 200, description = "The preferences (defaults when the cookie is absent or cannot be trusted; an untrustworthy cookie is removed)", body = PreferencesView,
         headers(("Set-Cookie" = String, description = "Only to remove a bad `preferences` cookie or re-issue one made with a fallback key")))))]
 async fn get_preferences(mut cookies: AppCookies) -> (AppCookies, Json<PreferencesView>) {
-    let prefs = current(&mut cookies);
+    let prefs = display_preferences(&mut cookies);
     (cookies, Json(prefs.into()))
-}
-
-pub fn current(cookies: &mut AppCookies) -> Preferences {
-    cookies
-        .read::<Preferences>(&PREFERENCES)
-        .map(|(p, _)| p)
-        .unwrap_or_default()
 }
 
 /// Replace the preferences.
@@ -136,19 +125,22 @@ async fn put_preferences(
     AppJson(input): AppJson<PreferencesInput>,
 ) -> WithCookies<Json<PreferencesView>> {
     let result = input
-        .apply(Preferences::default())
+        .apply(DisplayPreferences::default())
         .and_then(|prefs| save(&mut cookies, prefs));
     WithCookies::new(cookies, result)
 }
 
-fn save(cookies: &mut AppCookies, prefs: Preferences) -> Result<Json<PreferencesView>, ApiError> {
+fn save(
+    cookies: &mut AppCookies,
+    prefs: DisplayPreferences,
+) -> Result<Json<PreferencesView>, ApiError> {
     cookies.write(&PREFERENCES, &prefs)?;
     Ok(Json(prefs.into()))
 }
 
 /// Change some preferences.
 #[utoipa::path(patch, path = "/preferences", tag = "preferences",
-    params(("preferences" = Option<String>, Cookie, description = COOKIE_DOC)),
+    params(("preferences" = Option<String>, Cookie, description = PREFERENCES_COOKIE_DOC)),
     request_body = PreferencesInput,
     responses(
         (status = 200, description = "The stored preferences", body = PreferencesView,
@@ -159,7 +151,7 @@ async fn patch_preferences(
     mut cookies: AppCookies,
     AppJson(input): AppJson<PreferencesInput>,
 ) -> WithCookies<Json<PreferencesView>> {
-    let base = current(&mut cookies);
+    let base = display_preferences(&mut cookies);
     let result = input
         .apply(base)
         .and_then(|prefs| save(&mut cookies, prefs));

@@ -13,10 +13,9 @@ use axum::response::{IntoResponse, Response};
 use headers::{ETag, HeaderMapExt, IfNoneMatch};
 use std::collections::BTreeSet;
 
-use domain::preferences::Cuisine;
+use domain::ProductId;
 use domain::profile::{DietaryTag, SpiceLevel, parse_dietary_tags};
 use domain::recommend::satisfies_all;
-use domain::{Money, ProductId};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -25,58 +24,12 @@ use crate::db::catalog::{Dish, Snapshot};
 use crate::error::{ApiError, FieldError, PROBLEM_JSON, Problem};
 use crate::extract::{AppPath, AppQuery};
 use crate::state::AppState;
+use crate::views::Product;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_products))
         .routes(routes!(get_product))
-}
-
-/// A dish on the menu.
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(example = json!({
-    "id": 1, "name": "Margherita Pizza",
-    "description": "San Marzano tomato, fior di latte, basil.",
-    "price": "12.50", "image_url": "https://images.example.com/dishes/margherita-pizza.jpg",
-    "stock": 40, "available": true, "spice_level": "mild", "dietary_tags": ["vegetarian", "nut-free"],
-    "cuisine": "italian"
-}))]
-pub struct Product {
-    pub id: i64,
-    pub name: String,
-    pub description: String,
-    /// Exact decimal string in the menu's currency.
-    #[schema(value_type = String, example = "12.50")]
-    pub price: Money,
-    pub image_url: Option<String>,
-    pub stock: u32,
-    pub available: bool,
-    /// `mild`, `medium` or `hot`.
-    #[schema(value_type = String, example = "mild")]
-    pub spice_level: SpiceLevel,
-    /// The dietary restrictions the dish satisfies.
-    #[schema(value_type = Vec<String>, example = json!(["vegetarian", "nut-free"]))]
-    pub dietary_tags: Vec<DietaryTag>,
-    /// The dish's cuisine, or null.
-    #[schema(value_type = Option<String>, example = "italian")]
-    pub cuisine: Option<Cuisine>,
-}
-
-impl From<&Dish> for Product {
-    fn from(d: &Dish) -> Self {
-        Product {
-            id: d.id.get(),
-            name: d.entry.name.clone(),
-            description: d.description.clone(),
-            price: d.entry.price,
-            image_url: d.image_url.clone(),
-            stock: d.entry.stock,
-            available: d.entry.available,
-            spice_level: d.spice_level,
-            dietary_tags: d.dietary_tags.iter().copied().collect(),
-            cuisine: d.cuisine,
-        }
-    }
 }
 
 /// A menu answer with the menu's version as its `ETag`, or `304 Not

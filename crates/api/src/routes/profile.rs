@@ -3,12 +3,13 @@
 use std::collections::BTreeSet;
 
 use axum::Json;
+use axum::extract::State;
 use axum::http::StatusCode;
+use domain::InvalidField;
 use domain::profile::{
-    CustomerName, DietaryTag, FavoriteDish, Profile, ProfileError, SpiceLevel, parse_dietary_tags,
+    CustomerName, DietaryTag, FavoriteDish, Profile, SpiceLevel, parse_dietary_tags,
 };
-use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
+use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -16,6 +17,7 @@ use crate::error::{ApiError, FieldError, PROBLEM_JSON, Problem};
 use crate::extract::AppJson;
 use crate::session::visitor::VisitorSession;
 use crate::state::AppState;
+use crate::views::ProfileView;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(
@@ -24,42 +26,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         patch_profile,
         delete_profile
     ))
-}
-
-/// The customer profile.
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(example = json!({
-    "name": "Ada", "favorite_dish": "Pad Thai",
-    "dietary_restrictions": ["vegan", "gluten-free"], "spice_level": "medium",
-    "created_at": "2026-11-25T18:30:00Z"
-}))]
-pub struct ProfileView {
-    /// 1 to 100 characters.
-    pub name: String,
-    /// Up to 100 characters, or null.
-    pub favorite_dish: Option<String>,
-    /// From: vegetarian, vegan, gluten-free, dairy-free, nut-free, halal, kosher.
-    #[schema(value_type = Vec<String>)]
-    pub dietary_restrictions: Vec<DietaryTag>,
-    /// mild, medium, hot, or null.
-    #[schema(value_type = Option<String>)]
-    pub spice_level: Option<SpiceLevel>,
-    /// When the profile was first created (set by the server).
-    #[serde(with = "time::serde::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
-    pub created_at: OffsetDateTime,
-}
-
-impl From<&Profile> for ProfileView {
-    fn from(p: &Profile) -> Self {
-        ProfileView {
-            name: p.name.as_str().to_owned(),
-            favorite_dish: p.favorite_dish.as_ref().map(|f| f.as_str().to_owned()),
-            dietary_restrictions: p.dietary_restrictions.iter().copied().collect(),
-            spice_level: p.spice_level,
-            created_at: p.created_at,
-        }
-    }
 }
 
 /// A whole profile (PUT). Absent optional fields are empty.
@@ -101,15 +67,8 @@ pub struct ProfilePatch {
 struct Checks(Vec<FieldError>);
 
 impl Checks {
-    fn take<T>(&mut self, result: Result<T, ProfileError>) -> Option<T> {
-        result
-            .map_err(|e| {
-                self.0.push(FieldError {
-                    field: e.field.to_owned(),
-                    message: e.message,
-                })
-            })
-            .ok()
+    fn take<T>(&mut self, result: Result<T, InvalidField>) -> Option<T> {
+        result.map_err(|e| self.0.push(e.into())).ok()
     }
 
     fn favorite(&mut self, raw: Option<&str>) -> Option<Option<FavoriteDish>> {
@@ -166,6 +125,7 @@ async fn get_profile(session: VisitorSession) -> Result<Json<ProfileView>, ApiEr
         (status = 422, description = "A field is invalid: each is named in `errors`", body = Problem, content_type = PROBLEM_JSON),
     ))]
 async fn put_profile(
+    State(state): State<AppState>,
     session: VisitorSession,
     AppJson(input): AppJson<ProfileInput>,
 ) -> Result<(StatusCode, Json<ProfileView>), ApiError> {
@@ -188,7 +148,9 @@ async fn put_profile(
         favorite_dish,
         dietary_restrictions,
         spice_level,
-        created_at: existing.as_ref().map_or_else(now, |p| p.created_at),
+        created_at: existing
+            .as_ref()
+            .map_or_else(|| state.clock.now(), |p| p.created_at),
     };
     session.set_profile(Some(&profile)).await?;
     let status = if existing.is_some() {
@@ -261,9 +223,4 @@ async fn delete_profile(session: VisitorSession) -> Result<StatusCode, ApiError>
         session.set_profile(None).await?;
     }
     Ok(StatusCode::NO_CONTENT)
-}
-
-fn now() -> OffsetDateTime {
-    let now = OffsetDateTime::now_utc();
-    now.replace_nanosecond(0).unwrap_or(now)
 }

@@ -2,34 +2,21 @@
 
 use axum::Json;
 use axum::extract::State;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
+use crate::clock::to_the_second;
 use crate::cookies::{AppCookies, VISIT_SUMMARY};
 use crate::error::{ApiError, PROBLEM_JSON, Problem};
 use crate::responses::WithCookies;
-use crate::routes::profile::ProfileView;
 use crate::session::visitor::VisitorSession;
 use crate::state::AppState;
+use crate::views::{ProfileView, VisitSummary};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(get_session, end_session))
-}
-
-pub const SUMMARY_COOKIE_DOC: &str = "`last_visit_summary`: signed cookie (purpose `visit-summary`, 30 days, HttpOnly) with the name, visit count and date of the last goodbye";
-
-/// What the goodbye leaves in the browser, and what the next visit reads.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[schema(example = json!({"name": "Ada", "visit_count": 4, "date": "2026-11-25T21:15:00Z"}))]
-pub struct VisitSummary {
-    pub name: Option<String>,
-    pub visit_count: u32,
-    #[serde(with = "time::serde::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
-    pub date: OffsetDateTime,
 }
 
 /// Say goodbye: the server-side session is destroyed (its record deleted
@@ -43,25 +30,26 @@ pub struct VisitSummary {
         (status = 503, description = "The session store is unreachable; nothing was destroyed", body = Problem, content_type = PROBLEM_JSON),
     ))]
 async fn end_session(
+    State(state): State<AppState>,
     session: VisitorSession,
     mut cookies: AppCookies,
 ) -> WithCookies<Json<VisitSummary>> {
-    let result = say_goodbye(&session, &mut cookies).await;
+    let result = say_goodbye(&state, &session, &mut cookies).await;
     WithCookies::new(cookies, result)
 }
 
 async fn say_goodbye(
+    state: &AppState,
     session: &VisitorSession,
     cookies: &mut AppCookies,
 ) -> Result<Json<VisitSummary>, ApiError> {
     let visits = session.visits().await?;
     let profile = session.profile().await?;
     session.end().await?;
-    let now = OffsetDateTime::now_utc();
     let summary = VisitSummary {
         name: profile.map(|p| p.name.as_str().to_owned()),
         visit_count: visits.count,
-        date: now.replace_nanosecond(0).unwrap_or(now),
+        date: state.clock.now(),
     };
     cookies.write(&VISIT_SUMMARY, &summary)?;
     Ok(Json(summary))
@@ -108,7 +96,7 @@ async fn get_session(
     let expires_at = session
         .stored_expiry(&state.sessions)
         .await?
-        .map(|t| t.replace_nanosecond(0).unwrap_or(t));
+        .map(to_the_second);
     Ok(Json(SessionState {
         returning: visits.returning(),
         visit_count: visits.count,

@@ -1,26 +1,24 @@
 //! VIP membership, in a signed cookie with JSON data: `/vip`.
 
 use axum::Json;
+use axum::extract::State;
 use axum::http::StatusCode;
-use domain::Money;
-use domain::preferences::{SpecialRequest, Vip};
+use domain::vip::{StandingRequest, Vip, iso_date};
 use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
+use crate::clock::Clock;
 use crate::cookies::{AppCookies, VIP};
 use crate::error::{ApiError, PROBLEM_JSON, Problem};
 use crate::extract::AppJson;
 use crate::responses::{Created, CreatedOrUpdated, WithCookies};
+use crate::rewards::{VIP_COOKIE_DOC, vip_membership};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(join_vip, get_vip, leave_vip))
 }
-
-pub const COOKIE_DOC: &str =
-    "`vip`: signed cookie (purpose `vip`, one year, HttpOnly) holding the membership as JSON";
 
 /// A VIP membership.
 #[derive(Debug, Serialize, ToSchema)]
@@ -37,10 +35,11 @@ pub struct VipView {
 
 impl From<&Vip> for VipView {
     fn from(v: &Vip) -> Self {
-        let json = serde_json::to_value(v).unwrap_or_default();
         VipView {
             status: v.status.as_str().to_owned(),
-            member_since: json["member_since"].as_str().unwrap_or_default().to_owned(),
+            // A calendar date always formats; the fallback is ISO's own text.
+            member_since: iso_date::format(v.member_since)
+                .unwrap_or_else(|_| v.member_since.to_string()),
             points: v.points,
             special_requests: v
                 .special_requests
@@ -61,23 +60,10 @@ pub struct JoinVip {
     pub special_requests: Vec<String>,
 }
 
-pub fn current(cookies: &mut AppCookies) -> Option<Vip> {
-    cookies.read::<Vip>(&VIP).map(|(v, _)| v)
-}
-
-/// Adds points for an order to a member's cookie.
-pub fn earn(cookies: &mut AppCookies, total: Money) -> Result<(), ApiError> {
-    if let Some(mut vip) = current(cookies) {
-        vip.earn(total);
-        cookies.write(&VIP, &vip)?;
-    }
-    Ok(())
-}
-
 /// Become a VIP member; a member who joins again keeps the date and points
 /// and replaces the special requests.
 #[utoipa::path(post, path = "/vip", tag = "vip",
-    params(("vip" = Option<String>, Cookie, description = COOKIE_DOC)),
+    params(("vip" = Option<String>, Cookie, description = VIP_COOKIE_DOC)),
     request_body = JoinVip,
     responses(
         (status = 201, description = "Joined", body = VipView,
@@ -87,28 +73,30 @@ pub fn earn(cookies: &mut AppCookies, total: Money) -> Result<(), ApiError> {
         (status = 422, description = "Too many or too long special requests, or a cookie over 4096 bytes", body = Problem, content_type = PROBLEM_JSON),
     ))]
 async fn join_vip(
+    State(state): State<AppState>,
     mut cookies: AppCookies,
     body: Option<AppJson<JoinVip>>,
 ) -> WithCookies<CreatedOrUpdated<Json<VipView>>> {
-    let result = join(&mut cookies, body);
+    let result = join(&mut cookies, &state.clock, body);
     WithCookies::new(cookies, result)
 }
 
 fn join(
     cookies: &mut AppCookies,
+    clock: &Clock,
     body: Option<AppJson<JoinVip>>,
 ) -> Result<CreatedOrUpdated<Json<VipView>>, ApiError> {
     let join = body.map(|AppJson(j)| j).unwrap_or_default();
-    let requests = SpecialRequest::parse_list(join.special_requests.iter().map(String::as_str))
-        .map_err(|e| ApiError::invalid_field(e.field, e.message))?;
-    match current(cookies) {
+    let requests = StandingRequest::parse_list(join.special_requests.iter().map(String::as_str))
+        .map_err(|e| ApiError::invalid_field(&e.field, e.message))?;
+    match vip_membership(cookies) {
         Some(mut vip) => {
             vip.special_requests = requests;
             cookies.write(&VIP, &vip)?;
             Ok(CreatedOrUpdated::Updated(Json(VipView::from(&vip))))
         }
         None => {
-            let vip = Vip::join(OffsetDateTime::now_utc().date(), requests);
+            let vip = Vip::join(clock.today(), requests);
             cookies.write(&VIP, &vip)?;
             Ok(CreatedOrUpdated::Created(Created::at(
                 "/api/v1/vip",
@@ -120,13 +108,13 @@ fn join(
 
 /// The membership; 404 when this browser is not a member.
 #[utoipa::path(get, path = "/vip", tag = "vip",
-    params(("vip" = Option<String>, Cookie, description = COOKIE_DOC)),
+    params(("vip" = Option<String>, Cookie, description = VIP_COOKIE_DOC)),
     responses(
         (status = 200, description = "The membership", body = VipView),
         (status = 404, description = "Not a member (or the cookie cannot be trusted, and is removed)", body = Problem, content_type = PROBLEM_JSON),
     ))]
 async fn get_vip(mut cookies: AppCookies) -> WithCookies<Json<VipView>> {
-    let result = current(&mut cookies)
+    let result = vip_membership(&mut cookies)
         .map(|vip| Json(VipView::from(&vip)))
         .ok_or_else(|| {
             ApiError::not_found("This browser is not a VIP member; join with POST /api/v1/vip.")

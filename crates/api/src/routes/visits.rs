@@ -1,6 +1,7 @@
 //! Visits: `POST /visits` records one and greets the visitor.
 
 use axum::Json;
+use axum::extract::State;
 use serde::Serialize;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
@@ -11,9 +12,9 @@ use domain::visits::Visits;
 use crate::cookies::{AppCookies, VISIT_SUMMARY};
 use crate::error::{ApiError, PROBLEM_JSON, Problem};
 use crate::responses::WithCookies;
-use crate::routes::session::VisitSummary;
 use crate::session::visitor::VisitorSession;
 use crate::state::AppState;
+use crate::views::{SUMMARY_COOKIE_DOC, VisitSummary};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(record_visit))
@@ -44,20 +45,22 @@ pub struct Welcome {
 /// A new session of a browser that said goodbye (see `DELETE /session`)
 /// continues from its `last_visit_summary` cookie.
 #[utoipa::path(post, path = "/visits", tag = "visits",
-    params(("last_visit_summary" = Option<String>, Cookie, description = crate::routes::session::SUMMARY_COOKIE_DOC)),
+    params(("last_visit_summary" = Option<String>, Cookie, description = SUMMARY_COOKIE_DOC)),
     responses(
         (status = 200, description = "The visit is recorded", body = Welcome),
         (status = 503, description = "The session store is unreachable", body = Problem, content_type = PROBLEM_JSON),
     ))]
 async fn record_visit(
+    State(state): State<AppState>,
     session: VisitorSession,
     mut cookies: AppCookies,
 ) -> WithCookies<Json<Welcome>> {
-    let result = record(&session, &mut cookies).await;
+    let result = record(&state, &session, &mut cookies).await;
     WithCookies::new(cookies, result)
 }
 
 async fn record(
+    state: &AppState,
     session: &VisitorSession,
     cookies: &mut AppCookies,
 ) -> Result<Json<Welcome>, ApiError> {
@@ -76,8 +79,7 @@ async fn record(
         };
         summary_name = summary.name;
     }
-    let now = OffsetDateTime::now_utc();
-    let before = visits.record(now.replace_nanosecond(0).unwrap_or(now));
+    let before = visits.record(state.clock.now());
     session.set_visits(&visits).await?;
     let profile = session.profile().await?;
     Ok(Json(Welcome {

@@ -1,6 +1,8 @@
 //! What the session holds about a visitor, read and written through typed
 //! methods, one pair per concern, each under its own constant key.
 
+use std::sync::Arc;
+
 use domain::Cart;
 use domain::profile::Profile;
 use domain::visits::Visits;
@@ -101,6 +103,15 @@ impl VisitorSession {
             ids.drain(..ids.len() - MAX_REMEMBERED_ORDERS);
         }
         self.write(ORDERS, Some(&ids)).await
+    }
+
+    /// A second handle on the same stored session, for work that must end
+    /// even if the request does not (checkout's task). Its changes are
+    /// written by its own [`VisitorSession::save`]; the request's handle
+    /// stays unchanged, so the session layer, which writes only a changed
+    /// session, does not write the record a second time.
+    pub fn detached(&self, store: AnyStore) -> VisitorSession {
+        VisitorSession(Session::new(self.0.id(), Arc::new(store), self.0.expiry()))
     }
 
     /// Writes the session to the store now, rather than when the response
