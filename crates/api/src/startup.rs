@@ -24,7 +24,7 @@ use tower_sessions_redis_store::fred::prelude::{
     Builder, ClientLike, Config as RedisConfig, ReconnectPolicy,
 };
 use tracing::Level;
-use utoipa::OpenApi;
+use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
 
@@ -33,7 +33,7 @@ use crate::cookies::CookieKit;
 use crate::db;
 use crate::db::catalog::Catalog;
 use crate::error::{ApiError, problem_for_bare_errors};
-use crate::openapi::ApiDoc;
+use crate::openapi::{ApiDoc, CommonResponses};
 use crate::origin::{AllowedOrigins, refuse_cross_site_writes};
 use crate::routes;
 use crate::session::lock::{SessionLocks, serialize_session_writes};
@@ -50,6 +50,7 @@ fn route_parts() -> (Router<AppState>, Router<AppState>, utoipa::openapi::OpenAp
         .split_for_parts();
     let (probes, probe_spec) = routes::health::router().split_for_parts();
     spec.merge(probe_spec);
+    CommonResponses.modify(&mut spec);
     (api, probes, spec)
 }
 

@@ -79,7 +79,7 @@ pub fn earn(cookies: &mut AppCookies, total: Money) -> Result<(), ApiError> {
 /// and replaces the special requests.
 #[utoipa::path(post, path = "/vip", tag = "vip",
     params(("vip" = Option<String>, Cookie, description = COOKIE_DOC)),
-    request_body = JoinVip,
+    request_body(content = Option<JoinVip>, description = "Optional: send no body, or `{}`, to join without special requests"),
     responses(
         (status = 201, description = "Joined", body = VipView,
             headers(("Set-Cookie" = String, description = "Sets `vip`: signed cookie (purpose `vip`), Max-Age one year, HttpOnly, with the membership as JSON"), ("Location" = String, description = "/api/v1/vip"))),
