@@ -158,7 +158,11 @@ fn operations(spec: &Value) -> Vec<(Method, String, Value)> {
             }
         }
     }
-    assert!(ops.len() > 20, "the spec lists only {} operations", ops.len());
+    assert!(
+        ops.len() > 20,
+        "the spec lists only {} operations",
+        ops.len()
+    );
     ops
 }
 
@@ -204,15 +208,24 @@ fn every_operation_documents_the_statuses_middleware_and_extractors_send() {
         if is_write(&method) {
             assert!(documents(&op, "403"), "{label} does not document 403");
             let text = op["responses"]["403"]["description"].as_str().unwrap_or("");
-            assert!(text.contains("/problems/cross-site-request"), "{label}: {text}");
+            assert!(
+                text.contains("/problems/cross-site-request"),
+                "{label}: {text}"
+            );
         }
         if !op["requestBody"].is_null() {
             for status in ["400", "413", "415", "422"] {
-                assert!(documents(&op, status), "{label} reads a body but does not document {status}");
+                assert!(
+                    documents(&op, status),
+                    "{label} reads a body but does not document {status}"
+                );
             }
         }
         if path.starts_with("/api/v1/") && is_write(&method) {
-            assert!(documents(&op, "503"), "{label} takes a session turn but does not document 503");
+            assert!(
+                documents(&op, "503"),
+                "{label} takes a session turn but does not document 503"
+            );
         }
     }
 }
@@ -237,9 +250,15 @@ fn operations_that_use_the_session_reference_the_session_cookie_as_optional() {
             .any(|p| path == *p || path.starts_with(&format!("{p}/")));
         if uses_session {
             assert_eq!(op["security"], optional_cookie, "{method} {path}");
-            assert!(op["responses"]["503"].is_object(), "{method} {path} lacks 503");
+            assert!(
+                op["responses"]["503"].is_object(),
+                "{method} {path} lacks 503"
+            );
         } else {
-            assert!(op["security"].is_null(), "{method} {path} does not use the session");
+            assert!(
+                op["security"].is_null(),
+                "{method} {path} does not use the session"
+            );
         }
     }
 }
@@ -279,7 +298,12 @@ async fn every_body_reading_operation_answers_bad_bodies_as_the_spec_says() {
         for (content_type, body, status, slug) in [
             ("application/json", "{".to_owned(), 400, "malformed-request"),
             ("text/plain", "{}".to_owned(), 415, "unsupported-media-type"),
-            ("application/json", too_large.clone(), 413, "payload-too-large"),
+            (
+                "application/json",
+                too_large.clone(),
+                413,
+                "payload-too-large",
+            ),
         ] {
             let res = app
                 .client
@@ -291,7 +315,10 @@ async fn every_body_reading_operation_answers_bad_bodies_as_the_spec_says() {
                 .unwrap();
             assert_eq!(res.status(), status, "{method} {path} with {content_type}");
             assert_problem(res, status, slug).await;
-            assert!(op["responses"][status.to_string()].is_object(), "{method} {path}: {status}");
+            assert!(
+                op["responses"][status.to_string()].is_object(),
+                "{method} {path}: {status}"
+            );
         }
     }
 }
@@ -302,15 +329,23 @@ async fn every_body_reading_operation_answers_bad_bodies_as_the_spec_says() {
 async fn exactly_the_operations_marked_with_the_session_cookie_use_the_session_store() {
     let spec = committed();
     let app = app().backend(Backend::Database).spawn().await;
-    let visit = app.client.post(app.url("/api/v1/visits")).send().await.unwrap();
+    let visit = app
+        .client
+        .post(app.url("/api/v1/visits"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(visit.status(), 200);
-    app.sql("ALTER TABLE sessions RENAME TO sessions_away").await;
+    app.sql("ALTER TABLE sessions RENAME TO sessions_away")
+        .await;
 
     for (method, path, op) in operations(&spec) {
         if !path.starts_with("/api/v1/") {
             continue;
         }
-        let mut req = app.client.request(method.clone(), app.url(&concrete(&path)));
+        let mut req = app
+            .client
+            .request(method.clone(), app.url(&concrete(&path)));
         if let Some(body) = example_body(&spec, &op) {
             req = req.json(&body);
         }
@@ -333,7 +368,10 @@ async fn removing_a_cart_line_with_an_id_below_one_is_a_bad_request() {
     for id in ["0", "-3"] {
         let res = app.delete(&format!("/api/v1/cart/items/{id}")).await;
         let problem = assert_problem(res, 400, "malformed-request").await;
-        assert!(problem["detail"].as_str().unwrap().contains("positive"), "{problem}");
+        assert!(
+            problem["detail"].as_str().unwrap().contains("positive"),
+            "{problem}"
+        );
     }
     let res = app.delete("/api/v1/cart/items/12345").await;
     assert_eq!(res.status(), 204, "an absent line is still a 204");
@@ -351,7 +389,12 @@ async fn optional_bodies_are_documented_as_optional_objects() {
         assert!(schema["$ref"].is_string(), "POST {path}: {schema}");
     }
     let app = spawn_app().await;
-    let res = app.client.post(app.url("/api/v1/vip")).send().await.unwrap();
+    let res = app
+        .client
+        .post(app.url("/api/v1/vip"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 201);
     let res = app
         .client
@@ -369,9 +412,13 @@ async fn optional_bodies_are_documented_as_optional_objects() {
 #[tokio::test]
 async fn the_page_range_in_the_spec_is_the_one_the_service_accepts() {
     let spec = committed();
-    let params = spec["paths"]["/api/v1/products"]["get"]["parameters"].as_array().unwrap();
+    let params = spec["paths"]["/api/v1/products"]["get"]["parameters"]
+        .as_array()
+        .unwrap();
     let page = params.iter().find(|p| p["name"] == "page").unwrap();
-    let max = page["schema"]["maximum"].as_i64().expect("page has a maximum");
+    let max = page["schema"]["maximum"]
+        .as_i64()
+        .expect("page has a maximum");
 
     let app = spawn_app().await;
     let last = app.get(&format!("/api/v1/products?page={max}")).await;
@@ -381,5 +428,8 @@ async fn the_page_range_in_the_spec_is_the_one_the_service_accepts() {
     let beyond = app.get(&format!("/api/v1/products?page={}", max + 1)).await;
     let problem = assert_problem(beyond, 422, "validation-failed").await;
     let message = problem["errors"][0]["message"].as_str().unwrap();
-    assert!(message.contains(&format!("between 1 and {max}")), "{message}");
+    assert!(
+        message.contains(&format!("between 1 and {max}")),
+        "{message}"
+    );
 }

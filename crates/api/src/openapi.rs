@@ -2,8 +2,8 @@
 //! `/api-docs/openapi.json`, committed as `openapi/openapi.json`.
 
 use utoipa::openapi::path::{Operation, ParameterIn};
-use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::schema::{Schema, SchemaType, Type};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{Content, Ref, RefOr, Required, Response};
 use utoipa::{Modify, OpenApi};
 
@@ -208,9 +208,7 @@ fn optional_body_is_absent_not_null(op: &mut Operation) {
         let Some(RefOr::T(Schema::OneOf(one_of))) = content.schema.as_ref() else {
             continue;
         };
-        let is_null = |s: &RefOr<Schema>| {
-            matches!(s, RefOr::T(Schema::Object(o)) if o.schema_type == SchemaType::Type(Type::Null))
-        };
+        let is_null = |s: &RefOr<Schema>| matches!(s, RefOr::T(Schema::Object(o)) if o.schema_type == SchemaType::Type(Type::Null));
         if let [only] = one_of
             .items
             .iter()
@@ -230,7 +228,11 @@ fn add(op: &mut Operation, status: &str, kind: ProblemKind, description: &str) {
     if responses.contains_key(status) {
         return;
     }
-    let text = format!("{} (`/problems/{}`). {description}", kind.title(), kind.slug());
+    let text = format!(
+        "{} (`/problems/{}`). {description}",
+        kind.title(),
+        kind.slug()
+    );
     let response = Response::builder()
         .description(text)
         .content(
