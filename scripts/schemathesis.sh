@@ -44,12 +44,15 @@ esac
 
 # ------------------------------------------------------------ schemathesis
 st="$VENV/bin/schemathesis"
-if ! "$st" --version 2>/dev/null | grep -qF "version $SCHEMATHESIS_VERSION"; then
+installed="$("$st" --version 2>/dev/null || true)"
+if [[ "$installed" != *"version $SCHEMATHESIS_VERSION"* ]]; then
     log "installing schemathesis $SCHEMATHESIS_VERSION into $VENV"
+    command -v python3 >/dev/null || die "python3 is needed (Debian: apt-get install python3 python3-venv)"
     rm -rf "$VENV"
     mkdir -p "$(dirname "$VENV")"
-    python3 -m venv "$VENV"
-    "$VENV/bin/pip" install --quiet "schemathesis==$SCHEMATHESIS_VERSION"
+    python3 -m venv "$VENV" || die "python3 -m venv failed (Debian: apt-get install python3-venv)"
+    "$VENV/bin/pip" install --quiet "schemathesis==$SCHEMATHESIS_VERSION" \
+        || die "could not install schemathesis $SCHEMATHESIS_VERSION from PyPI into $VENV"
 fi
 
 # ------------------------------------------------------------ the service
@@ -126,10 +129,14 @@ if [[ "$panics" != 0 ]]; then
     problems+=("$panics panic(s) in the server's log, $OUT/server.log")
 fi
 if ((${#problems[@]})); then
+    seed="$(sed -n 's/^Seed: *\([0-9][0-9]*\).*/\1/p' "$OUT/output.txt" | tail -n 1)"
     echo
     echo "SCHEMATHESIS FAILED (${cases:-?} cases in ${elapsed}s):"
     printf '  - %s\n' "${problems[@]}"
-    echo "  To repeat: FUZZ_SEED=<the Seed printed above> scripts/schemathesis.sh"
+    # The summary's count per kind of finding (ST103 undocumented status, ...).
+    grep -E '^ +❌ ST[0-9]+' "$OUT/output.txt" | sed 's/^ */      /' || true
+    echo "  Each finding above has a curl line that repeats it; the same cases come again with"
+    echo "  FUZZ_SEED=${seed:-<the seed printed above>} scripts/schemathesis.sh"
     exit 1
 fi
 echo "schemathesis: clean, ${cases:-?} cases in ${elapsed}s, no panic in the server log"
