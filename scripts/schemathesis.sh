@@ -77,8 +77,9 @@ trap cleanup EXIT
 port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 base="http://127.0.0.1:$port"
 log "starting $BIN on $base (DATA_DIR $data_dir)"
-env -u DATABASE_URL -u SESSION_BACKEND -u SESSION_LOCK -u REDIS_URL -u APP_ENV \
-    -u SECRET_KEY -u CORS_ALLOWED_ORIGINS \
+# A clean environment: whatever configuration the caller's shell holds
+# (DATABASE_URL, SESSION_BACKEND, ...), the service runs on its defaults.
+env -i PATH="$PATH" HOME="$HOME" \
     DATA_DIR="$data_dir" LISTEN_ADDR="127.0.0.1:$port" RUST_LOG=info \
     "$BIN" >"$OUT/server.log" 2>&1 &
 server_pid=$!
