@@ -39,6 +39,10 @@ lint:
 bench:
     bash scripts/bench.sh
 
+# Fuzz the running service against openapi/openapi.json with schemathesis (FUZZ_SECONDS=120)
+fuzz:
+    bash scripts/schemathesis.sh
+
 # Validate docker-compose.yml (a placeholder SECRET_KEY when none is set)
 compose-config:
     #!/usr/bin/env bash

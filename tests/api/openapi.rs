@@ -1,6 +1,7 @@
-use serde_json::Value;
+use reqwest::Method;
+use serde_json::{Value, json};
 
-use crate::helpers::spawn_app;
+use crate::helpers::{Backend, app, assert_problem, spawn_app};
 
 fn committed_spec() -> String {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../openapi/openapi.json");
@@ -144,5 +145,291 @@ async fn the_spec_shows_each_cookie_as_a_cookie_parameter_or_a_set_cookie_header
     assert_eq!(
         (scheme["in"].as_str(), scheme["name"].as_str()),
         (Some("cookie"), Some("km_session"))
+    );
+}
+
+/// Every operation of the committed spec: (method, path, operation).
+fn operations(spec: &Value) -> Vec<(Method, String, Value)> {
+    let mut ops = Vec::new();
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            if let Ok(m) = method.to_uppercase().parse::<Method>() {
+                ops.push((m, path.clone(), op.clone()));
+            }
+        }
+    }
+    assert!(
+        ops.len() > 20,
+        "the spec lists only {} operations",
+        ops.len()
+    );
+    ops
+}
+
+fn committed() -> Value {
+    serde_json::from_str(&committed_spec()).unwrap()
+}
+
+fn is_write(method: &Method) -> bool {
+    [Method::POST, Method::PUT, Method::PATCH, Method::DELETE].contains(method)
+}
+
+/// A concrete URL path for a spec path: every path id is 1.
+fn concrete(path: &str) -> String {
+    path.split('/')
+        .map(|seg| if seg.starts_with('{') { "1" } else { seg })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// The example the spec gives for an operation's JSON body, if it reads one.
+fn example_body(spec: &Value, op: &Value) -> Option<Value> {
+    let schema = &op["requestBody"]["content"]["application/json"]["schema"];
+    if schema.is_null() {
+        return None;
+    }
+    let name = schema["$ref"].as_str()?.rsplit('/').next()?;
+    Some(spec["components"]["schemas"][name]["example"].clone())
+}
+
+/// Statuses that middleware and extractors send are in the spec wherever
+/// they can be sent, as problem+json.
+#[test]
+fn every_operation_documents_the_statuses_middleware_and_extractors_send() {
+    let spec = committed();
+    let documents = |op: &Value, status: &str| {
+        let response = &op["responses"][status];
+        response["content"]["application/problem+json"]["schema"]["$ref"]
+            == "#/components/schemas/Problem"
+    };
+    for (method, path, op) in operations(&spec) {
+        let label = format!("{method} {path}");
+        assert!(documents(&op, "408"), "{label} does not document 408");
+        if is_write(&method) {
+            assert!(documents(&op, "403"), "{label} does not document 403");
+            let text = op["responses"]["403"]["description"].as_str().unwrap_or("");
+            assert!(
+                text.contains("/problems/cross-site-request"),
+                "{label}: {text}"
+            );
+        }
+        if !op["requestBody"].is_null() {
+            for status in ["400", "413", "415", "422"] {
+                assert!(
+                    documents(&op, status),
+                    "{label} reads a body but does not document {status}"
+                );
+            }
+        }
+        if path.starts_with("/api/v1/") && is_write(&method) {
+            assert!(
+                documents(&op, "503"),
+                "{label} takes a session turn but does not document 503"
+            );
+        }
+    }
+}
+
+/// The operations that read or write the session say so with the
+/// `session_cookie` scheme, as optional: they work without a cookie.
+#[test]
+fn operations_that_use_the_session_reference_the_session_cookie_as_optional() {
+    let spec = committed();
+    let session_paths = [
+        "/api/v1/cart",
+        "/api/v1/profile",
+        "/api/v1/visits",
+        "/api/v1/session",
+        "/api/v1/menu",
+        "/api/v1/orders",
+    ];
+    let optional_cookie = json!([{}, {"session_cookie": []}]);
+    for (method, path, op) in operations(&spec) {
+        let uses_session = session_paths
+            .iter()
+            .any(|p| path == *p || path.starts_with(&format!("{p}/")));
+        if uses_session {
+            assert_eq!(op["security"], optional_cookie, "{method} {path}");
+            assert!(
+                op["responses"]["503"].is_object(),
+                "{method} {path} lacks 503"
+            );
+        } else {
+            assert!(
+                op["security"].is_null(),
+                "{method} {path} does not use the session"
+            );
+        }
+    }
+}
+
+/// What the spec says a write answers to another site's page is what it
+/// answers, on every write.
+#[tokio::test]
+async fn every_write_refuses_a_cross_site_request_as_the_spec_says() {
+    let spec = committed();
+    let app = spawn_app().await;
+    for (method, path, op) in operations(&spec).into_iter().filter(|(m, ..)| is_write(m)) {
+        let mut req = app
+            .client
+            .request(method.clone(), app.url(&concrete(&path)))
+            .header("Origin", "https://elsewhere.example");
+        if let Some(body) = example_body(&spec, &op) {
+            req = req.json(&body);
+        }
+        let res = req.send().await.unwrap();
+        assert_eq!(res.status(), 403, "{method} {path}");
+        assert_problem(res, 403, "cross-site-request").await;
+    }
+}
+
+/// Every operation that reads a body answers a body that is not JSON, not
+/// sent as JSON, or too large as its spec says.
+#[tokio::test]
+async fn every_body_reading_operation_answers_bad_bodies_as_the_spec_says() {
+    let spec = committed();
+    let app = spawn_app().await;
+    let too_large = format!("{{\"x\":\"{}\"}}", "a".repeat(70 * 1024));
+    for (method, path, op) in operations(&spec) {
+        if op["requestBody"].is_null() {
+            continue;
+        }
+        let url = app.url(&concrete(&path));
+        for (content_type, body, status, slug) in [
+            ("application/json", "{".to_owned(), 400, "malformed-request"),
+            ("text/plain", "{}".to_owned(), 415, "unsupported-media-type"),
+            (
+                "application/json",
+                too_large.clone(),
+                413,
+                "payload-too-large",
+            ),
+        ] {
+            let res = app
+                .client
+                .request(method.clone(), &url)
+                .header("Content-Type", content_type)
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), status, "{method} {path} with {content_type}");
+            assert_problem(res, status, slug).await;
+            assert!(
+                op["responses"][status.to_string()].is_object(),
+                "{method} {path}: {status}"
+            );
+        }
+    }
+}
+
+/// With the session store broken, exactly the operations the spec marks
+/// with the session cookie answer 503: the spec's marking is the truth.
+#[tokio::test]
+async fn exactly_the_operations_marked_with_the_session_cookie_use_the_session_store() {
+    let spec = committed();
+    let app = app().backend(Backend::Database).spawn().await;
+    let visit = app
+        .client
+        .post(app.url("/api/v1/visits"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(visit.status(), 200);
+    app.sql("ALTER TABLE sessions RENAME TO sessions_away")
+        .await;
+
+    for (method, path, op) in operations(&spec) {
+        if !path.starts_with("/api/v1/") {
+            continue;
+        }
+        let mut req = app
+            .client
+            .request(method.clone(), app.url(&concrete(&path)));
+        if let Some(body) = example_body(&spec, &op) {
+            req = req.json(&body);
+        }
+        let res = req.send().await.unwrap();
+        let marked = op["security"].to_string().contains("session_cookie");
+        assert_eq!(
+            res.status() == 503,
+            marked,
+            "{method} {path} answered {} with the session store gone; marked as using the session: {marked}",
+            res.status()
+        );
+    }
+}
+
+/// Found by schemathesis: a path id below the spec's minimum of 1 was
+/// answered 204 by DELETE, as if the line were gone.
+#[tokio::test]
+async fn removing_a_cart_line_with_an_id_below_one_is_a_bad_request() {
+    let app = spawn_app().await;
+    for id in ["0", "-3"] {
+        let res = app.delete(&format!("/api/v1/cart/items/{id}")).await;
+        let problem = assert_problem(res, 400, "malformed-request").await;
+        assert!(
+            problem["detail"].as_str().unwrap().contains("positive"),
+            "{problem}"
+        );
+    }
+    let res = app.delete("/api/v1/cart/items/12345").await;
+    assert_eq!(res.status(), 204, "an absent line is still a 204");
+}
+
+/// Found by schemathesis: POST /vip and POST /orders accept no body at
+/// all, so the spec must not require one, nor invite a JSON `null`.
+#[tokio::test]
+async fn optional_bodies_are_documented_as_optional_objects() {
+    let spec = committed();
+    for path in ["/api/v1/vip", "/api/v1/orders"] {
+        let body = &spec["paths"][path]["post"]["requestBody"];
+        assert_ne!(body["required"], true, "POST {path}");
+        let schema = &body["content"]["application/json"]["schema"];
+        assert!(schema["$ref"].is_string(), "POST {path}: {schema}");
+    }
+    let app = spawn_app().await;
+    let res = app
+        .client
+        .post(app.url("/api/v1/vip"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let res = app
+        .client
+        .post(app.url("/api/v1/vip"))
+        .header("Content-Type", "application/json")
+        .body("null")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 422, "a JSON null is not the optional body");
+}
+
+/// Found by schemathesis: a page past the spec's (missing) maximum was
+/// refused with "page starts at 1".
+#[tokio::test]
+async fn the_page_range_in_the_spec_is_the_one_the_service_accepts() {
+    let spec = committed();
+    let params = spec["paths"]["/api/v1/products"]["get"]["parameters"]
+        .as_array()
+        .unwrap();
+    let page = params.iter().find(|p| p["name"] == "page").unwrap();
+    let max = page["schema"]["maximum"]
+        .as_i64()
+        .expect("page has a maximum");
+
+    let app = spawn_app().await;
+    let last = app.get(&format!("/api/v1/products?page={max}")).await;
+    assert_eq!(last.status(), 200);
+    let body: Value = last.json().await.unwrap();
+    assert_eq!(body["items"], json!([]));
+    let beyond = app.get(&format!("/api/v1/products?page={}", max + 1)).await;
+    let problem = assert_problem(beyond, 422, "validation-failed").await;
+    let message = problem["errors"][0]["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!("between 1 and {max}")),
+        "{message}"
     );
 }

@@ -2,10 +2,13 @@
 //! `/api-docs/openapi.json`, committed as `openapi/openapi.json`.
 
 use strum::VariantArray;
-use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+use utoipa::openapi::path::{Operation, ParameterIn};
+use utoipa::openapi::schema::{Schema, SchemaType, Type};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::{Content, Ref, RefOr, Required, Response};
 use utoipa::{Modify, OpenApi};
 
-use crate::error::{FieldError, Problem, ProblemKind, ProblemLine};
+use crate::error::{FieldError, PROBLEM_JSON, Problem, ProblemKind, ProblemLine};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -32,6 +35,9 @@ use crate::error::{FieldError, Problem, ProblemKind, ProblemLine};
 )]
 pub struct ApiDoc;
 
+/// The name of the session cookie's security scheme.
+pub const SESSION_COOKIE_SCHEME: &str = "session_cookie";
+
 /// The session cookie as a security scheme, so clients see which calls use it.
 struct SessionCookie;
 
@@ -39,7 +45,7 @@ impl Modify for SessionCookie {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
-            "session_cookie",
+            SESSION_COOKIE_SCHEME,
             SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
                 "km_session",
                 "The signed session cookie (name set by SESSION_COOKIE_NAME). Set by the first response that stores something in the session; send it back on every request (`credentials: \"include\"`, `curl -b jar -c jar`).",
@@ -67,4 +73,173 @@ impl Modify for ProblemTypes {
             d.push_str(&table);
         }
     }
+}
+
+/// The tags whose operations read or write the visitor's session (the
+/// handlers take a `VisitorSession`). The others keep their state in their
+/// own cookies (`preferences`, `loyalty`, `vip`) or use no state at all.
+pub const SESSION_TAGS: [&str; 6] = ["cart", "profile", "visits", "session", "menu", "orders"];
+
+/// The answers that middleware and extractors give to any operation, added
+/// to each operation of the finished spec (after the routers have put their
+/// paths in), so that no handler has to repeat them and none can forget one:
+///
+/// - 408 on every operation: the request timeout wraps the whole service;
+/// - 403 `/problems/cross-site-request` on every write (see `origin.rs`);
+/// - 400, 413, 415 and 422 where a JSON body is read (`AppJson`), and 400
+///   where a path parameter is read (`AppPath`);
+/// - 503 where the session store is used, and on every write under
+///   `/api/v1`: a write that carries a session cookie waits for its turn on
+///   the session (`session/lock.rs`), which can fail or take too long;
+/// - the `session_cookie` security scheme, as optional, where the session is
+///   used: those calls work without a cookie and start a session.
+///
+/// An operation's own description of a status is kept when it has one.
+/// No rate limit applies today, so there is no 429.
+pub struct CommonResponses;
+
+impl Modify for CommonResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let operations = [
+                (false, item.get.as_mut()),
+                (false, item.head.as_mut()),
+                (true, item.post.as_mut()),
+                (true, item.put.as_mut()),
+                (true, item.patch.as_mut()),
+                (true, item.delete.as_mut()),
+            ];
+            for (write, op) in operations {
+                if let Some(op) = op {
+                    complete_operation(path, write, op);
+                }
+            }
+        }
+    }
+}
+
+fn complete_operation(path: &str, write: bool, op: &mut Operation) {
+    let uses_session = op
+        .tags
+        .iter()
+        .flatten()
+        .any(|t| SESSION_TAGS.contains(&t.as_str()));
+    let reads_body = op.request_body.is_some();
+    optional_body_is_absent_not_null(op);
+    let reads_path = op.parameters.iter().flatten().any(|p| match p {
+        RefOr::T(p) => p.parameter_in == ParameterIn::Path,
+        RefOr::Ref(_) => false,
+    });
+
+    let mut malformed = Vec::new();
+    if reads_body {
+        malformed.push("the body is not valid JSON");
+    }
+    if reads_path {
+        malformed.push("a path id is not a positive integer");
+    }
+    if !malformed.is_empty() {
+        let text = format!("Sent when {}.", malformed.join(", or "));
+        add(op, "400", ProblemKind::MalformedRequest, &text);
+    }
+    if write {
+        add(
+            op,
+            "403",
+            ProblemKind::CrossSiteRequest,
+            "A browser sent this change from a page whose origin is neither this API's nor one in CORS_ALLOWED_ORIGINS; nothing was changed.",
+        );
+    }
+    add(
+        op,
+        "408",
+        ProblemKind::RequestTimeout,
+        "The request did not finish within the service's time limit (REQUEST_TIMEOUT_MS, 10 s by default).",
+    );
+    if reads_body {
+        add(
+            op,
+            "413",
+            ProblemKind::PayloadTooLarge,
+            "The body is larger than the 64 KiB this API accepts.",
+        );
+        add(
+            op,
+            "415",
+            ProblemKind::UnsupportedMediaType,
+            "The body is not sent with `Content-Type: application/json`.",
+        );
+        add(
+            op,
+            "422",
+            ProblemKind::ValidationFailed,
+            "The body is JSON but not the expected object: an unknown field or a wrong type, named in `errors`.",
+        );
+    }
+    let api = path.starts_with("/api/");
+    if uses_session || (api && write) {
+        add(
+            op,
+            "503",
+            ProblemKind::ServiceUnavailable,
+            "A store this call depends on (the session store, the database) does not answer, or another change to this session is still running; try again in a moment.",
+        );
+    }
+    if uses_session {
+        // Optional: without a cookie the call works on a fresh, empty session.
+        op.security = Some(vec![
+            SecurityRequirement::default(),
+            SecurityRequirement::new(SESSION_COOKIE_SCHEME, Vec::<String>::new()),
+        ]);
+    }
+}
+
+/// utoipa writes an optional body (`Option<T>`) as `oneOf: [T, null]`, which
+/// would invite a JSON `null`; the service means "send T, or no body at all",
+/// which is what `required: false` with T alone says.
+fn optional_body_is_absent_not_null(op: &mut Operation) {
+    let Some(RefOr::T(body)) = op.request_body.as_mut() else {
+        return;
+    };
+    if body.required == Some(Required::True) {
+        return;
+    }
+    for content in body.content.values_mut() {
+        let RefOr::T(content) = content else { continue };
+        let Some(RefOr::T(Schema::OneOf(one_of))) = content.schema.as_ref() else {
+            continue;
+        };
+        let is_null = |s: &RefOr<Schema>| matches!(s, RefOr::T(Schema::Object(o)) if o.schema_type == SchemaType::Type(Type::Null));
+        if let [only] = one_of
+            .items
+            .iter()
+            .filter(|s| !is_null(s))
+            .collect::<Vec<_>>()[..]
+        {
+            let only = only.clone();
+            content.schema = Some(only);
+        }
+    }
+}
+
+/// Adds a problem+json response for `status`, unless the operation already
+/// describes that status.
+fn add(op: &mut Operation, status: &str, kind: ProblemKind, description: &str) {
+    let responses = &mut op.responses.responses;
+    if responses.contains_key(status) {
+        return;
+    }
+    let text = format!(
+        "{} (`/problems/{}`). {description}",
+        kind.title(),
+        kind.slug()
+    );
+    let response = Response::builder()
+        .description(text)
+        .content(
+            PROBLEM_JSON,
+            Content::new(Some(Ref::from_schema_name("Problem"))),
+        )
+        .build();
+    responses.insert(status.to_owned(), RefOr::T(response));
 }

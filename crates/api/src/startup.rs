@@ -24,7 +24,7 @@ use tower_sessions_redis_store::fred::prelude::{
     Builder, ClientLike, Config as RedisConfig, ReconnectPolicy,
 };
 use tracing::Level;
-use utoipa::OpenApi;
+use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::{Config as SwaggerConfig, SwaggerUi};
 
@@ -35,7 +35,7 @@ use crate::db;
 use crate::db::catalog::Catalog;
 use crate::error::{ApiError, problem_for_bare_errors};
 use crate::extract::BodyLimit;
-use crate::openapi::ApiDoc;
+use crate::openapi::{ApiDoc, CommonResponses};
 use crate::origin::{AllowedOrigins, refuse_cross_site_writes};
 use crate::routes;
 use crate::session::keys::SessionCookieKeys;
@@ -67,6 +67,7 @@ fn route_parts() -> RouteParts {
     spec.merge(session_spec);
     let (probes, probe_spec) = routes::health::router().split_for_parts();
     spec.merge(probe_spec);
+    CommonResponses.modify(&mut spec);
     RouteParts {
         public,
         session,

@@ -295,12 +295,19 @@ async fn set_item_quantity(
     params(("product_id" = i64, Path, description = "Dish id", minimum = 1, example = 1)),
     responses(
         (status = 204, description = "The line is not in the cart (any more)"),
-        (status = 400, description = "The id is not an integer", body = Problem, content_type = PROBLEM_JSON),
+        (status = 400, description = "The id is not a positive integer", body = Problem, content_type = PROBLEM_JSON),
     ))]
 async fn remove_item(
     session: VisitorSession,
     AppPath(product_id): AppPath<i64>,
 ) -> Result<StatusCode, ApiError> {
+    // No line can ever have an id below 1: such an id is the client's
+    // mistake to show, not a line that is already gone.
+    if product_id < 1 {
+        return Err(ApiError::malformed(format!(
+            "Dish ids are positive integers; got {product_id}."
+        )));
+    }
     let Ok(product_id) = ProductId::parse(product_id) else {
         return Ok(StatusCode::NO_CONTENT);
     };

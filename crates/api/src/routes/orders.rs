@@ -124,7 +124,7 @@ pub struct PlaceOrder {
         ("loyalty" = Option<String>, Cookie, description = LOYALTY_COOKIE_DOC),
         ("vip" = Option<String>, Cookie, description = VIP_COOKIE_DOC),
     ),
-    request_body(content = PlaceOrder, description = "Optional: send no body, or `{}`, for no special requests"),
+    request_body(content = Option<PlaceOrder>, description = "Optional: send no body, or `{}`, for no special requests"),
     responses(
         (status = 201, description = "The order", body = OrderView,
             headers(("Location" = String, description = "/api/v1/orders/{id}"),

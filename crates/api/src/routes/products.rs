@@ -83,6 +83,9 @@ pub struct ProductPage {
 
 pub const DEFAULT_PER_PAGE: u32 = 20;
 pub const MAX_PER_PAGE: u32 = 100;
+/// The last page one can ask for (a menu of a million dishes at 100 a
+/// page); the spec gives the same maximum.
+pub const MAX_PAGE: u32 = 10_000;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -97,8 +100,8 @@ pub struct ProductQuery {
     /// Only dishes whose name contains this text, ignoring case (at most 100 characters).
     #[param(example = "curry")]
     q: Option<String>,
-    /// Page number, from 1.
-    #[param(minimum = 1, default = 1, example = 1)]
+    /// Page number, 1 to 10000 (a page past the last is empty).
+    #[param(minimum = 1, maximum = 10_000, default = 1, example = 1)]
     page: Option<i64>,
     /// Dishes per page, 1 to 100.
     #[param(minimum = 1, maximum = 100, default = 20, example = 20)]
@@ -182,10 +185,10 @@ fn parse_paging(
     errors: &mut Vec<FieldError>,
 ) -> (u32, u32) {
     let page = page.unwrap_or(1);
-    if !(1..=i64::from(u32::MAX)).contains(&page) {
+    if !(1..=i64::from(MAX_PAGE)).contains(&page) {
         errors.push(FieldError {
             field: "page".into(),
-            message: format!("page starts at 1; got {page}"),
+            message: format!("page must be between 1 and {MAX_PAGE}; got {page}"),
         });
     }
     let per_page = per_page.unwrap_or(i64::from(DEFAULT_PER_PAGE));
@@ -196,7 +199,7 @@ fn parse_paging(
         });
     }
     (
-        page.clamp(1, i64::from(u32::MAX)) as u32,
+        page.clamp(1, i64::from(MAX_PAGE)) as u32,
         per_page.clamp(1, i64::from(MAX_PER_PAGE)) as u32,
     )
 }

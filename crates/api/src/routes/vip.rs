@@ -64,7 +64,7 @@ pub struct JoinVip {
 /// and replaces the special requests.
 #[utoipa::path(post, path = "/vip", tag = "vip",
     params(("vip" = Option<String>, Cookie, description = VIP_COOKIE_DOC)),
-    request_body = JoinVip,
+    request_body(content = Option<JoinVip>, description = "Optional: send no body, or `{}`, to join without special requests"),
     responses(
         (status = 201, description = "Joined", body = VipView,
             headers(("Set-Cookie" = String, description = "Sets `vip`: signed cookie (purpose `vip`), Max-Age one year, HttpOnly, with the membership as JSON"), ("Location" = String, description = "/api/v1/vip"))),
