@@ -254,7 +254,10 @@ fn with_security_headers(router: Router, config: &Config) -> Router {
     }
     // Two years, as browsers' preload lists ask; subdomains are left to
     // whoever runs them.
-    router.layer(always(header::STRICT_TRANSPORT_SECURITY, "max-age=63072000"))
+    router.layer(always(
+        header::STRICT_TRANSPORT_SECURITY,
+        "max-age=63072000",
+    ))
 }
 
 /// Sets `name` to a fixed `value` on every response, replacing any value a

@@ -29,7 +29,6 @@ impl FavoriteDish {
     }
 }
 
-
 vocabulary!(
     /// A dietary restriction a customer has, and a tag a dish carries when it suits it.
     DietaryTag, "dietary_restrictions" {

@@ -10,6 +10,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use crate::clock::to_the_second;
 use crate::cookies::{AppCookies, VISIT_SUMMARY};
 use crate::error::{ApiError, PROBLEM_JSON, Problem};
+use crate::openapi::SessionStoreUnreachable;
 use crate::responses::WithCookies;
 use crate::session::visitor::VisitorSession;
 use crate::state::AppState;
@@ -83,7 +84,7 @@ pub struct SessionState {
 #[utoipa::path(get, path = "/session", tag = "session",
     responses(
         (status = 200, description = "The session's state", body = SessionState),
-        (status = 503, description = "The session store is unreachable", body = Problem, content_type = PROBLEM_JSON),
+        SessionStoreUnreachable,
     ))]
 async fn get_session(
     State(state): State<AppState>,
