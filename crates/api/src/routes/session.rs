@@ -33,27 +33,21 @@ pub fn router() -> OpenApiRouter<AppState> {
 async fn end_session(
     State(state): State<AppState>,
     session: VisitorSession,
-    mut cookies: AppCookies,
+    cookies: AppCookies,
 ) -> WithCookies<Json<VisitSummary>> {
-    let result = say_goodbye(&state, &session, &mut cookies).await;
-    WithCookies::new(cookies, result)
-}
-
-async fn say_goodbye(
-    state: &AppState,
-    session: &VisitorSession,
-    cookies: &mut AppCookies,
-) -> Result<Json<VisitSummary>, ApiError> {
-    let visits = session.visits().await?;
-    let profile = session.profile().await?;
-    session.end().await?;
-    let summary = VisitSummary {
-        name: profile.map(|p| p.name.as_str().to_owned()),
-        visit_count: visits.count,
-        date: state.clock.now(),
-    };
-    cookies.write(&VISIT_SUMMARY, &summary)?;
-    Ok(Json(summary))
+    WithCookies::run(cookies, async |cookies| {
+        let visits = session.visits().await?;
+        let profile = session.profile().await?;
+        session.end().await?;
+        let summary = VisitSummary {
+            name: profile.map(|p| p.name.as_str().to_owned()),
+            visit_count: visits.count,
+            date: state.clock.now(),
+        };
+        cookies.write(&VISIT_SUMMARY, &summary)?;
+        Ok(Json(summary))
+    })
+    .await
 }
 
 /// What the session knows, without changing it.
