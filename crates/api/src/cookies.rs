@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::FromRequestParts;
+use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponseParts, ResponseParts};
 use axum_extra::extract::cookie::{Cookie, CookieJar};
@@ -323,6 +324,13 @@ impl AppCookies {
     pub fn remove(&mut self, spec: &CookieSpec) {
         let removal = self.kit.removal(spec);
         self.jar = std::mem::take(&mut self.jar).remove(removal);
+    }
+
+    /// The answer of a DELETE on a cookie-held resource: the cookie removed,
+    /// 204 No Content (also when there was no cookie: DELETE is idempotent).
+    pub fn forget(mut self, spec: &CookieSpec) -> (Self, StatusCode) {
+        self.remove(spec);
+        (self, StatusCode::NO_CONTENT)
     }
 }
 

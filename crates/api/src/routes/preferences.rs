@@ -189,7 +189,6 @@ async fn patch_preferences(
 #[utoipa::path(delete, path = "/preferences", tag = "preferences",
     responses((status = 204, description = "Removed",
         headers(("Set-Cookie" = String, description = "Removes `preferences` (Max-Age=0, same path and domain)")))))]
-async fn delete_preferences(mut cookies: AppCookies) -> (AppCookies, StatusCode) {
-    cookies.remove(&PREFERENCES);
-    (cookies, StatusCode::NO_CONTENT)
+async fn delete_preferences(cookies: AppCookies) -> (AppCookies, StatusCode) {
+    cookies.forget(&PREFERENCES)
 }
