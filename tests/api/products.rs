@@ -124,6 +124,36 @@ async fn bad_paging_names_the_offending_parameters() {
 }
 
 #[tokio::test]
+async fn a_bad_path_id_or_query_value_is_explained_in_our_words() {
+    let app = spawn_app().await;
+    let body = assert_problem(
+        app.get("/api/v1/products/abc").await,
+        400,
+        "malformed-request",
+    )
+    .await;
+    let detail = body["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.starts_with("A path parameter is invalid: ")
+            && detail.ends_with("Ids are positive integers."),
+        "{body}"
+    );
+
+    let body = assert_problem(
+        app.get("/api/v1/products?page=first").await,
+        400,
+        "malformed-request",
+    )
+    .await;
+    let detail = body["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.starts_with("The query string is invalid: "),
+        "{body}"
+    );
+    assert!(!detail.contains("Failed to deserialize"), "{body}");
+}
+
+#[tokio::test]
 async fn browsing_the_menu_creates_no_session() {
     let app = spawn_app().await;
     let res = app.get("/api/v1/products").await;

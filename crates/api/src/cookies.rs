@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::FromRequestParts;
+use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponseParts, ResponseParts};
 use axum_extra::extract::cookie::{Cookie, CookieJar};
@@ -54,33 +55,31 @@ pub struct CookieSpec {
 
 const DAY: u64 = 24 * 3600;
 
-pub const PREFERENCES: CookieSpec = CookieSpec {
-    name: "preferences",
-    purpose: "preferences",
-    seal: Seal::Private,
-    max_age: Duration::from_secs(365 * DAY),
-};
+impl CookieSpec {
+    /// A signed cookie (readable, tamper-proof) kept for `days`.
+    pub const fn signed(name: &'static str, purpose: &'static str, days: u64) -> Self {
+        CookieSpec::sealed(name, purpose, Seal::Signed, days)
+    }
 
-pub const LOYALTY: CookieSpec = CookieSpec {
-    name: "loyalty",
-    purpose: "loyalty",
-    seal: Seal::Signed,
-    max_age: Duration::from_secs(30 * DAY),
-};
+    /// A private cookie (encrypted and authenticated) kept for `days`.
+    pub const fn private(name: &'static str, purpose: &'static str, days: u64) -> Self {
+        CookieSpec::sealed(name, purpose, Seal::Private, days)
+    }
 
-pub const VIP: CookieSpec = CookieSpec {
-    name: "vip",
-    purpose: "vip",
-    seal: Seal::Signed,
-    max_age: Duration::from_secs(365 * DAY),
-};
+    const fn sealed(name: &'static str, purpose: &'static str, seal: Seal, days: u64) -> Self {
+        CookieSpec {
+            name,
+            purpose,
+            seal,
+            max_age: Duration::from_secs(days * DAY),
+        }
+    }
+}
 
-pub const VISIT_SUMMARY: CookieSpec = CookieSpec {
-    name: "last_visit_summary",
-    purpose: "visit-summary",
-    seal: Seal::Signed,
-    max_age: Duration::from_secs(30 * DAY),
-};
+pub const PREFERENCES: CookieSpec = CookieSpec::private("preferences", "preferences", 365);
+pub const LOYALTY: CookieSpec = CookieSpec::signed("loyalty", "loyalty", 30);
+pub const VIP: CookieSpec = CookieSpec::signed("vip", "vip", 365);
+pub const VISIT_SUMMARY: CookieSpec = CookieSpec::signed("last_visit_summary", "visit-summary", 30);
 
 /// Keys and attributes for every cookie the API issues.
 #[derive(Debug)]
@@ -325,6 +324,13 @@ impl AppCookies {
     pub fn remove(&mut self, spec: &CookieSpec) {
         let removal = self.kit.removal(spec);
         self.jar = std::mem::take(&mut self.jar).remove(removal);
+    }
+
+    /// The answer of a DELETE on a cookie-held resource: the cookie removed,
+    /// 204 No Content (also when there was no cookie: DELETE is idempotent).
+    pub fn forget(mut self, spec: &CookieSpec) -> (Self, StatusCode) {
+        self.remove(spec);
+        (self, StatusCode::NO_CONTENT)
     }
 }
 

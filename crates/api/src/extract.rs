@@ -9,7 +9,6 @@ use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{
     DefaultBodyLimit, FromRequest, FromRequestParts, OptionalFromRequest, Request,
 };
-use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use serde::de::DeserializeOwned;
 use tower::layer::util::Stack;
@@ -70,9 +69,7 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let json = is_json(req.headers());
-        let bytes = body_bytes(req, state).await?;
-        parse_json(json, &bytes).map(AppJson)
+        JsonBody::read(req, state).await?.parse().map(AppJson)
     }
 }
 
@@ -85,12 +82,29 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Option<Self>, Self::Rejection> {
-        let json = is_json(req.headers());
-        let bytes = body_bytes(req, state).await?;
-        if bytes.iter().all(u8::is_ascii_whitespace) {
+        let body = JsonBody::read(req, state).await?;
+        if body.bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(None);
         }
-        parse_json(json, &bytes).map(|v| Some(AppJson(v)))
+        body.parse().map(|v| Some(AppJson(v)))
+    }
+}
+
+/// A request body as read, with what its `Content-Type` said.
+struct JsonBody {
+    is_json: bool,
+    bytes: Bytes,
+}
+
+impl JsonBody {
+    async fn read<S: Send + Sync>(req: Request, state: &S) -> Result<Self, ApiError> {
+        let is_json = is_json(req.headers());
+        let bytes = body_bytes(req, state).await?;
+        Ok(JsonBody { is_json, bytes })
+    }
+
+    fn parse<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
+        parse_json(self.is_json, &self.bytes)
     }
 }
 
@@ -196,56 +210,46 @@ fn named_field(message: &str) -> Option<&str> {
 }
 
 /// `Path<T>` with problem+json rejections: a path id that is not an integer is a 400.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
 pub struct AppPath<T>(pub T);
 
-impl<S, T> FromRequestParts<S> for AppPath<T>
-where
-    T: DeserializeOwned + Send,
-    S: Send + Sync,
-{
-    type Rejection = ApiError;
+/// `Query<T>` with problem+json rejections.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+pub struct AppQuery<T>(pub T);
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
-            Ok(axum::extract::Path(value)) => Ok(AppPath(value)),
-            Err(PathRejection::FailedToDeserializePathParams(e)) => {
-                Err(ApiError::malformed(format!(
-                    "A path parameter is invalid: {}. Ids are positive integers.",
-                    e.body_text()
-                )))
-            }
-            Err(other) => Err(ApiError::internal(anyhow::anyhow!(other.body_text()))),
+// What axum's own rejections become: the problems a client is sent.
+
+impl From<PathRejection> for ApiError {
+    fn from(rejection: PathRejection) -> Self {
+        match rejection {
+            PathRejection::FailedToDeserializePathParams(e) => ApiError::malformed(format!(
+                "A path parameter is invalid: {}. Ids are positive integers.",
+                e.body_text()
+            )),
+            other => ApiError::internal(anyhow::anyhow!(other.body_text())),
         }
     }
 }
 
-/// `Query<T>` with problem+json rejections.
-pub struct AppQuery<T>(pub T);
-
-impl<S, T> FromRequestParts<S> for AppQuery<T>
-where
-    T: DeserializeOwned,
-    S: Send + Sync,
-{
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
-            Ok(axum::extract::Query(value)) => Ok(AppQuery(value)),
-            Err(QueryRejection::FailedToDeserializeQueryString(e)) => {
+impl From<QueryRejection> for ApiError {
+    fn from(rejection: QueryRejection) -> Self {
+        match rejection {
+            QueryRejection::FailedToDeserializeQueryString(e) => {
                 let text = e.body_text();
                 let message = text
                     .strip_prefix("Failed to deserialize query string: ")
                     .unwrap_or(&text)
                     .to_owned();
-                Err(ApiError::new(
+                ApiError::new(
                     ProblemKind::MalformedRequest,
                     format!("The query string is invalid: {message}"),
-                ))
+                )
             }
-            Err(other) => {
+            other => {
                 tracing::warn!(error = %other, "reading a query string failed");
-                Err(ApiError::malformed("The query string cannot be read."))
+                ApiError::malformed("The query string cannot be read.")
             }
         }
     }

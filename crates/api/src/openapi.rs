@@ -234,12 +234,46 @@ fn add(op: &mut Operation, status: &str, kind: ProblemKind, description: &str) {
         kind.title(),
         kind.slug()
     );
-    let response = Response::builder()
-        .description(text)
+    responses.insert(status.to_owned(), RefOr::T(problem_response(text)));
+}
+
+/// A problem+json answer, described as `description`.
+pub fn problem_response(description: impl Into<String>) -> Response {
+    Response::builder()
+        .description(description)
         .content(
             PROBLEM_JSON,
             Content::new(Some(Ref::from_schema_name("Problem"))),
         )
-        .build();
-    responses.insert(status.to_owned(), RefOr::T(response));
+        .build()
+}
+
+/// Declares problem answers that several operations give in the same words:
+/// each is a type (utoipa's `IntoResponses`) to name in an operation's
+/// `responses(...)`, so its status and description are written once.
+macro_rules! problem_answers {
+    ($($(#[$doc:meta])* $name:ident = $status:literal, $description:literal;)+) => {$(
+        $(#[$doc])*
+        pub struct $name;
+
+        impl utoipa::IntoResponses for $name {
+            fn responses() -> std::collections::BTreeMap<
+                String,
+                utoipa::openapi::RefOr<utoipa::openapi::Response>,
+            > {
+                let answer = $crate::openapi::problem_response($description);
+                [(stringify!($status).to_owned(), answer.into())].into()
+            }
+        }
+    )+};
+}
+pub(crate) use problem_answers;
+
+problem_answers! {
+    /// The session store did not answer.
+    SessionStoreUnreachable = 503, "The session store is unreachable";
+    /// A path id that is not an integer.
+    IdNotInteger = 400, "The id is not an integer";
+    /// A dish id that names no dish on the menu.
+    NoSuchDish = 404, "No dish has this id";
 }

@@ -16,9 +16,8 @@ use crate::error::ApiError;
 /// from the jar and the result of its work:
 ///
 /// ```ignore
-/// async fn handler(mut cookies: AppCookies) -> WithCookies<Json<View>> {
-///     let result = work(&mut cookies).await;
-///     WithCookies::new(cookies, result)
+/// async fn handler(cookies: AppCookies) -> WithCookies<Json<View>> {
+///     WithCookies::run(cookies, async |cookies| work(cookies).await).await
 /// }
 /// ```
 #[must_use]
@@ -29,6 +28,15 @@ pub struct WithCookies<T> {
 
 impl<T> WithCookies<T> {
     pub fn new(cookies: AppCookies, result: Result<T, ApiError>) -> Self {
+        WithCookies { cookies, result }
+    }
+
+    /// Runs `work` on the jar, then answers with its result and the jar.
+    pub async fn run(
+        mut cookies: AppCookies,
+        work: impl AsyncFnOnce(&mut AppCookies) -> Result<T, ApiError>,
+    ) -> Self {
+        let result = work(&mut cookies).await;
         WithCookies { cookies, result }
     }
 }

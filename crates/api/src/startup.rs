@@ -241,18 +241,9 @@ fn with_outer_layers(router: Router, config: &Config) -> Router {
 fn with_security_headers(router: Router, config: &Config) -> Router {
     let router = router.layer(
         ServiceBuilder::new()
-            .layer(SetResponseHeaderLayer::overriding(
-                header::X_CONTENT_TYPE_OPTIONS,
-                HeaderValue::from_static("nosniff"),
-            ))
-            .layer(SetResponseHeaderLayer::overriding(
-                header::REFERRER_POLICY,
-                HeaderValue::from_static("no-referrer"),
-            ))
-            .layer(SetResponseHeaderLayer::overriding(
-                header::X_FRAME_OPTIONS,
-                HeaderValue::from_static("DENY"),
-            ))
+            .layer(always(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+            .layer(always(header::REFERRER_POLICY, "no-referrer"))
+            .layer(always(header::X_FRAME_OPTIONS, "DENY"))
             .layer(SetResponseHeaderLayer::if_not_present(
                 header::CONTENT_SECURITY_POLICY,
                 HeaderValue::from_static("frame-ancestors 'none'"),
@@ -263,10 +254,16 @@ fn with_security_headers(router: Router, config: &Config) -> Router {
     }
     // Two years, as browsers' preload lists ask; subdomains are left to
     // whoever runs them.
-    router.layer(SetResponseHeaderLayer::overriding(
+    router.layer(always(
         header::STRICT_TRANSPORT_SECURITY,
-        HeaderValue::from_static("max-age=63072000"),
+        "max-age=63072000",
     ))
+}
+
+/// Sets `name` to a fixed `value` on every response, replacing any value a
+/// handler gave it.
+fn always(name: HeaderName, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {
+    SetResponseHeaderLayer::overriding(name, HeaderValue::from_static(value))
 }
 
 fn session_locks(

@@ -43,3 +43,50 @@ pub(crate) fn bounded_text(
     }
     Ok(trimmed.to_owned())
 }
+
+/// Declares a text value: a `String` newtype kept valid by its own
+/// `parse(&str) -> Result<Self, InvalidField>`, which serde goes through too,
+/// so a stored or sent value is checked exactly as a new one is.
+///
+/// `text_value!(Name, field "name", max 100)` also writes that `parse`:
+/// [`bounded_text`] for `field`, with `MAX_CHARS` set to `max`.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! text_value {
+    ($(#[$meta:meta])* $name:ident, field $field:literal, max $max:literal) => {
+        $crate::text_value!($(#[$meta])* $name);
+
+        impl $name {
+            pub const MAX_CHARS: usize = $max;
+
+            pub fn parse(raw: &str) -> Result<Self, $crate::invalid::InvalidField> {
+                $crate::invalid::bounded_text($field, raw, Self::MAX_CHARS).map($name)
+            }
+        }
+    };
+    ($(#[$meta:meta])* $name:ident) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Eq, ::serde::Serialize, ::serde::Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = $crate::invalid::InvalidField;
+            fn try_from(s: String) -> Result<Self, Self::Error> {
+                $name::parse(&s)
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(value: $name) -> String {
+                value.0
+            }
+        }
+    };
+}

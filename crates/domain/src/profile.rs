@@ -6,74 +6,26 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::invalid::{InvalidField, bounded_text};
-use crate::vocabulary;
+use crate::invalid::InvalidField;
+use crate::{text_value, vocabulary};
 
-/// The customer's name: 1 to 100 characters, trimmed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct CustomerName(String);
+text_value!(
+    /// The customer's name: 1 to 100 characters, trimmed.
+    CustomerName, field "name", max 100
+);
 
-impl CustomerName {
-    pub const MAX_CHARS: usize = 100;
-
-    pub fn parse(raw: &str) -> Result<Self, InvalidField> {
-        bounded_text("name", raw, Self::MAX_CHARS).map(CustomerName)
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl TryFrom<String> for CustomerName {
-    type Error = InvalidField;
-    fn try_from(s: String) -> Result<Self, InvalidField> {
-        CustomerName::parse(&s)
-    }
-}
-
-impl From<CustomerName> for String {
-    fn from(n: CustomerName) -> String {
-        n.0
-    }
-}
-
-/// A favorite dish, as the customer names it: 1 to 100 characters, trimmed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct FavoriteDish(String);
+text_value!(
+    /// A favorite dish, as the customer names it: 1 to 100 characters, trimmed.
+    FavoriteDish, field "favorite_dish", max 100
+);
 
 impl FavoriteDish {
-    pub const MAX_CHARS: usize = 100;
-
-    pub fn parse(raw: &str) -> Result<Self, InvalidField> {
-        bounded_text("favorite_dish", raw, Self::MAX_CHARS).map(FavoriteDish)
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
     /// Whether a dish on the menu is this favorite: the same name, or one
     /// name containing the other, ignoring case ("curry" matches "Chicken Curry").
     pub fn matches(&self, dish_name: &str) -> bool {
         let favorite = self.0.to_lowercase();
         let dish = dish_name.to_lowercase();
         dish.contains(&favorite) || favorite.contains(&dish)
-    }
-}
-
-impl TryFrom<String> for FavoriteDish {
-    type Error = InvalidField;
-    fn try_from(s: String) -> Result<Self, InvalidField> {
-        FavoriteDish::parse(&s)
-    }
-}
-
-impl From<FavoriteDish> for String {
-    fn from(n: FavoriteDish) -> String {
-        n.0
     }
 }
 

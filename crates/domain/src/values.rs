@@ -43,13 +43,6 @@ impl TryFrom<i32> for ProductId {
     }
 }
 
-impl TryFrom<i64> for ProductId {
-    type Error = ValueError;
-    fn try_from(id: i64) -> Result<Self, ValueError> {
-        ProductId::parse(id)
-    }
-}
-
 impl From<ProductId> for i64 {
     fn from(id: ProductId) -> i64 {
         i64::from(id.0)
@@ -90,12 +83,20 @@ impl Quantity {
     }
 }
 
-impl TryFrom<i64> for Quantity {
-    type Error = ValueError;
-    fn try_from(n: i64) -> Result<Self, ValueError> {
-        Quantity::parse(n)
-    }
+/// serde reads these from JSON integers through `parse`, so a value out of
+/// range never deserializes, whatever its width.
+macro_rules! parsed_from_i64 {
+    ($($name:ident),+) => {$(
+        impl TryFrom<i64> for $name {
+            type Error = ValueError;
+            fn try_from(n: i64) -> Result<Self, ValueError> {
+                $name::parse(n)
+            }
+        }
+    )+};
 }
+
+parsed_from_i64!(ProductId, Quantity);
 
 impl From<Quantity> for u32 {
     fn from(q: Quantity) -> u32 {

@@ -6,14 +6,14 @@ use time::Date;
 
 use crate::invalid::InvalidField;
 use crate::money::Money;
-use crate::vocabulary;
+use crate::{text_value, vocabulary};
 
-/// A VIP member's standing request, kept with the membership and meant for
-/// every visit ("gluten-free", "window table"): 1 to 100 characters. Not the
-/// same rule as an order line's [`KitchenRequest`](crate::order::KitchenRequest).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct StandingRequest(String);
+text_value!(
+    /// A VIP member's standing request, kept with the membership and meant for
+    /// every visit ("gluten-free", "window table"): 1 to 100 characters. Not the
+    /// same rule as an order line's [`KitchenRequest`](crate::order::KitchenRequest).
+    StandingRequest
+);
 
 impl StandingRequest {
     pub const MAX_CHARS: usize = 100;
@@ -55,23 +55,6 @@ impl StandingRequest {
             ));
         }
         raw.map(Self::parse).collect()
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl TryFrom<String> for StandingRequest {
-    type Error = InvalidField;
-    fn try_from(s: String) -> Result<Self, InvalidField> {
-        StandingRequest::parse(&s)
-    }
-}
-
-impl From<StandingRequest> for String {
-    fn from(r: StandingRequest) -> String {
-        r.0
     }
 }
 

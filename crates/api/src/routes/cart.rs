@@ -11,6 +11,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use crate::db::catalog::Snapshot;
 use crate::error::{ApiError, PROBLEM_JSON, Problem, ProblemKind};
 use crate::extract::{AppJson, AppPath};
+use crate::openapi::{NoSuchDish, SessionStoreUnreachable, problem_answers};
 use crate::responses::{Created, CreatedOrUpdated};
 use crate::session::visitor::VisitorSession;
 use crate::state::AppState;
@@ -195,11 +196,16 @@ fn cart_error(e: CartError, menu: &Snapshot) -> ApiError {
     }
 }
 
+problem_answers! {
+    /// Why adding a dish, or more of it, is refused.
+    DishUnavailable = 409, "The dish is unavailable, or not enough is in stock";
+}
+
 /// The cart, priced from the current menu.
 #[utoipa::path(get, path = "/cart", tag = "cart",
     responses(
         (status = 200, description = "The cart (empty when the visitor has none)", body = CartView),
-        (status = 503, description = "The session store is unreachable", body = Problem, content_type = PROBLEM_JSON),
+        SessionStoreUnreachable,
     ))]
 async fn get_cart(
     State(state): State<AppState>,
@@ -221,7 +227,7 @@ async fn get_cart(
             headers(("Location" = String, description = "The new line, /api/v1/cart/items/{product_id}"))),
         (status = 200, description = "The dish's line grew; the cart", body = CartView),
         (status = 400, description = "The body is not valid JSON", body = Problem, content_type = PROBLEM_JSON),
-        (status = 409, description = "The dish is unavailable, or not enough is in stock", body = Problem, content_type = PROBLEM_JSON),
+        DishUnavailable,
         (status = 413, description = "The body is over 64 KiB", body = Problem, content_type = PROBLEM_JSON),
         (status = 415, description = "The body is not sent as application/json", body = Problem, content_type = PROBLEM_JSON),
         (status = 422, description = "Unknown dish, quantity outside 1 to 99 (also after adding), unknown field, wrong type, or a full cart", body = Problem, content_type = PROBLEM_JSON),
@@ -264,8 +270,8 @@ async fn add_item(
     responses(
         (status = 200, description = "The cart", body = CartView),
         (status = 400, description = "The body is not valid JSON, or the id is not an integer", body = Problem, content_type = PROBLEM_JSON),
-        (status = 404, description = "No dish has this id", body = Problem, content_type = PROBLEM_JSON),
-        (status = 409, description = "The dish is unavailable, or not enough is in stock", body = Problem, content_type = PROBLEM_JSON),
+        NoSuchDish,
+        DishUnavailable,
         (status = 422, description = "Quantity outside 1 to 99, unknown field, wrong type, or a full cart", body = Problem, content_type = PROBLEM_JSON),
     ))]
 async fn set_item_quantity(

@@ -8,7 +8,6 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::cookies::AppCookies;
-use crate::error::ApiError;
 use crate::responses::WithCookies;
 use crate::session::visitor::VisitorSession;
 use crate::state::AppState;
@@ -48,39 +47,33 @@ pub struct PersonalMenu {
 async fn get_menu(
     State(state): State<AppState>,
     session: VisitorSession,
-    mut cookies: AppCookies,
+    cookies: AppCookies,
 ) -> WithCookies<Json<PersonalMenu>> {
-    let result = menu_for(&state, &session, &mut cookies).await;
-    WithCookies::new(cookies, result)
-}
-
-async fn menu_for(
-    state: &AppState,
-    session: &VisitorSession,
-    cookies: &mut AppCookies,
-) -> Result<Json<PersonalMenu>, ApiError> {
-    let profile = session.profile().await?;
-    let preferred_cuisine = display_preferences(cookies).preferred_cuisine;
-    let menu = state.catalog.snapshot().await;
-    let facts: Vec<_> = menu.available().map(|d| d.facts()).collect();
-    let tastes = profile.as_ref().map(|p| Tastes {
-        dietary_restrictions: &p.dietary_restrictions,
-        spice_level: p.spice_level,
-        favorite_dish: p.favorite_dish.as_ref(),
-    });
-    let result = personal_menu(&facts, tastes, preferred_cuisine);
-    let product = |id| menu.get(id).map(Product::from);
-    Ok(Json(PersonalMenu {
-        recommended: result
-            .recommended
-            .into_iter()
-            .filter_map(|r| {
-                Some(RecommendedDish {
-                    product: product(r.id)?,
-                    reasons: r.reasons.iter().map(|reason| reason.describe()).collect(),
+    WithCookies::run(cookies, async |cookies| {
+        let profile = session.profile().await?;
+        let preferred_cuisine = display_preferences(cookies).preferred_cuisine;
+        let menu = state.catalog.snapshot().await;
+        let facts: Vec<_> = menu.available().map(|d| d.facts()).collect();
+        let tastes = profile.as_ref().map(|p| Tastes {
+            dietary_restrictions: &p.dietary_restrictions,
+            spice_level: p.spice_level,
+            favorite_dish: p.favorite_dish.as_ref(),
+        });
+        let result = personal_menu(&facts, tastes, preferred_cuisine);
+        let product = |id| menu.get(id).map(Product::from);
+        Ok(Json(PersonalMenu {
+            recommended: result
+                .recommended
+                .into_iter()
+                .filter_map(|r| {
+                    Some(RecommendedDish {
+                        product: product(r.id)?,
+                        reasons: r.reasons.iter().map(|reason| reason.describe()).collect(),
+                    })
                 })
-            })
-            .collect(),
-        others: result.others.into_iter().filter_map(product).collect(),
-    }))
+                .collect(),
+            others: result.others.into_iter().filter_map(product).collect(),
+        }))
+    })
+    .await
 }

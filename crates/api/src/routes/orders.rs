@@ -15,6 +15,7 @@ use crate::cookies::AppCookies;
 use crate::db::orders::{self, NewLine, PlaceError, Refusal, StoredOrder};
 use crate::error::{ApiError, PROBLEM_JSON, Problem, ProblemKind, ProblemLine};
 use crate::extract::{AppJson, AppPath};
+use crate::openapi::IdNotInteger;
 use crate::responses::{Created, WithCookies};
 use crate::rewards::{self, LOYALTY_COOKIE_DOC, VIP_COOKIE_DOC};
 use crate::session::lock::SessionTurn;
@@ -303,7 +304,7 @@ async fn list_orders(
     responses(
         (status = 200, description = "The order", body = OrderView),
         (status = 404, description = "This session has no order with this id", body = Problem, content_type = PROBLEM_JSON),
-        (status = 400, description = "The id is not an integer", body = Problem, content_type = PROBLEM_JSON),
+        IdNotInteger,
     ))]
 async fn get_order(
     State(state): State<AppState>,

@@ -1,16 +1,20 @@
 //! Display preferences, in one private (encrypted) cookie: `/preferences`.
 //! The session is not touched, so preferences outlive logout and expiry.
 
+use std::collections::BTreeMap;
+
 use axum::Json;
 use axum::http::StatusCode;
 use domain::preferences::{Cuisine, DisplayPreferences, FontSize, Theme};
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::openapi::{Content, HeaderBuilder, Object, Ref, RefOr, Response, Type};
+use utoipa::{IntoResponses, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::cookies::{AppCookies, PREFERENCES};
-use crate::error::{ApiError, FieldError, PROBLEM_JSON, Problem};
+use crate::error::{ApiError, FieldError};
 use crate::extract::AppJson;
+use crate::openapi::problem_answers;
 use crate::responses::WithCookies;
 use crate::state::AppState;
 use crate::views::{PREFERENCES_COOKIE_DOC, display_preferences};
@@ -102,6 +106,32 @@ impl PreferencesInput {
     }
 }
 
+/// The answer of both writes, PUT and PATCH.
+struct PreferencesStored;
+
+impl IntoResponses for PreferencesStored {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        let set_cookie = HeaderBuilder::new()
+            .schema(Some(Object::with_type(Type::String)))
+            .description(Some("Sets `preferences`: private cookie (encrypted and authenticated, purpose `preferences`), Max-Age one year, HttpOnly, Path and Domain as configured"))
+            .build();
+        let answer = Response::builder()
+            .description("The stored preferences")
+            .header("Set-Cookie", set_cookie)
+            .content(
+                "application/json",
+                Content::new(Some(Ref::from_schema_name("PreferencesView"))),
+            )
+            .build();
+        [("200".to_owned(), answer.into())].into()
+    }
+}
+
+problem_answers! {
+    /// Why both writes, PUT and PATCH, refuse a value.
+    InvalidPreferences = 422, "An unknown cuisine, theme or font size";
+}
+
 /// The browser's preferences, or the defaults.
 #[utoipa::path(get, path = "/preferences", tag = "preferences",
     params(("preferences" = Option<String>, Cookie, description = PREFERENCES_COOKIE_DOC)),
@@ -116,26 +146,27 @@ async fn get_preferences(mut cookies: AppCookies) -> (AppCookies, Json<Preferenc
 #[utoipa::path(put, path = "/preferences", tag = "preferences",
     request_body = PreferencesInput,
     responses(
-        (status = 200, description = "The stored preferences", body = PreferencesView,
-            headers(("Set-Cookie" = String, description = "Sets `preferences`: private cookie (encrypted and authenticated, purpose `preferences`), Max-Age one year, HttpOnly, Path and Domain as configured"))),
-        (status = 422, description = "An unknown cuisine, theme or font size", body = Problem, content_type = PROBLEM_JSON),
+        PreferencesStored,
+        InvalidPreferences,
     ))]
 async fn put_preferences(
-    mut cookies: AppCookies,
+    cookies: AppCookies,
     AppJson(input): AppJson<PreferencesInput>,
 ) -> WithCookies<Json<PreferencesView>> {
-    let result = input
-        .apply(DisplayPreferences::default())
-        .and_then(|prefs| save(&mut cookies, prefs));
-    WithCookies::new(cookies, result)
+    store(cookies, input, DisplayPreferences::default())
 }
 
-fn save(
-    cookies: &mut AppCookies,
-    prefs: DisplayPreferences,
-) -> Result<Json<PreferencesView>, ApiError> {
-    cookies.write(&PREFERENCES, &prefs)?;
-    Ok(Json(prefs.into()))
+/// Applies `input` over `base` and keeps the result in the cookie.
+fn store(
+    mut cookies: AppCookies,
+    input: PreferencesInput,
+    base: DisplayPreferences,
+) -> WithCookies<Json<PreferencesView>> {
+    let result = input.apply(base).and_then(|prefs| {
+        cookies.write(&PREFERENCES, &prefs)?;
+        Ok(Json(prefs.into()))
+    });
+    WithCookies::new(cookies, result)
 }
 
 /// Change some preferences.
@@ -143,26 +174,21 @@ fn save(
     params(("preferences" = Option<String>, Cookie, description = PREFERENCES_COOKIE_DOC)),
     request_body = PreferencesInput,
     responses(
-        (status = 200, description = "The stored preferences", body = PreferencesView,
-            headers(("Set-Cookie" = String, description = "Sets `preferences`: private cookie (encrypted and authenticated, purpose `preferences`), Max-Age one year, HttpOnly, Path and Domain as configured"))),
-        (status = 422, description = "An unknown cuisine, theme or font size", body = Problem, content_type = PROBLEM_JSON),
+        PreferencesStored,
+        InvalidPreferences,
     ))]
 async fn patch_preferences(
     mut cookies: AppCookies,
     AppJson(input): AppJson<PreferencesInput>,
 ) -> WithCookies<Json<PreferencesView>> {
     let base = display_preferences(&mut cookies);
-    let result = input
-        .apply(base)
-        .and_then(|prefs| save(&mut cookies, prefs));
-    WithCookies::new(cookies, result)
+    store(cookies, input, base)
 }
 
 /// Forget the preferences: the cookie is removed.
 #[utoipa::path(delete, path = "/preferences", tag = "preferences",
     responses((status = 204, description = "Removed",
         headers(("Set-Cookie" = String, description = "Removes `preferences` (Max-Age=0, same path and domain)")))))]
-async fn delete_preferences(mut cookies: AppCookies) -> (AppCookies, StatusCode) {
-    cookies.remove(&PREFERENCES);
-    (cookies, StatusCode::NO_CONTENT)
+async fn delete_preferences(cookies: AppCookies) -> (AppCookies, StatusCode) {
+    cookies.forget(&PREFERENCES)
 }

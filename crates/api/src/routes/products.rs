@@ -11,18 +11,20 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use headers::{ETag, HeaderMapExt, IfNoneMatch};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use domain::ProductId;
 use domain::profile::{DietaryTag, SpiceLevel, parse_dietary_tags};
 use domain::recommend::satisfies_all;
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::openapi::{self, HeaderBuilder, Object, RefOr, Type};
+use utoipa::{IntoParams, IntoResponses, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::db::catalog::{Dish, Snapshot};
 use crate::error::{ApiError, FieldError, PROBLEM_JSON, Problem};
 use crate::extract::{AppPath, AppQuery};
+use crate::openapi::{IdNotInteger, NoSuchDish};
 use crate::state::AppState;
 use crate::views::Product;
 
@@ -204,18 +206,36 @@ fn parse_paging(
     )
 }
 
+/// The request header both catalog reads answer 304 to.
+const IF_NONE_MATCH_DOC: &str = "An `ETag` from an earlier answer: while the menu keeps that version, the answer is a 304 without a body.";
+
+/// The 304 of both catalog reads (see [`MenuAnswer`]).
+struct NotModified;
+
+impl IntoResponses for NotModified {
+    fn responses() -> BTreeMap<String, RefOr<openapi::Response>> {
+        let etag = HeaderBuilder::new()
+            .schema(Some(Object::with_type(Type::String)))
+            .description(Some("The menu's version"))
+            .build();
+        let answer = openapi::Response::builder()
+            .description("The menu has not changed since the version named in If-None-Match")
+            .header("ETag", etag)
+            .build();
+        [("304".to_owned(), answer.into())].into()
+    }
+}
+
 /// List the available dishes, in menu order, a page at a time, optionally
 /// filtered by dietary tags (all must hold), spice level and name.
 #[utoipa::path(get, path = "/products", tag = "products",
-    params(ProductQuery, ("If-None-Match" = Option<String>, Header, description = "An `ETag` from an earlier answer: while the menu keeps that version, the answer is a 304 without a body.")),
+    params(ProductQuery, ("If-None-Match" = Option<String>, Header, description = IF_NONE_MATCH_DOC)),
     responses(
         (status = 200, description = "A page of available dishes", body = ProductPage, headers(
             ("ETag" = String, description = "The menu's version"),
             ("Cache-Control" = String, description = "`public, max-age=N`: the same for every visitor"),
         )),
-        (status = 304, description = "The menu has not changed since the version named in If-None-Match", headers(
-            ("ETag" = String, description = "The menu's version"),
-        )),
+        NotModified,
         (status = "4XX", description = "An unknown dietary tag or spice level, or invalid paging", body = Problem, content_type = PROBLEM_JSON),
     ))]
 async fn list_products(
@@ -246,17 +266,15 @@ async fn list_products(
 
 /// One dish, available or not.
 #[utoipa::path(get, path = "/products/{id}", tag = "products",
-    params(("id" = i64, Path, description = "Dish id", minimum = 1, example = 1), ("If-None-Match" = Option<String>, Header, description = "An `ETag` from an earlier answer: while the menu keeps that version, the answer is a 304 without a body.")),
+    params(("id" = i64, Path, description = "Dish id", minimum = 1, example = 1), ("If-None-Match" = Option<String>, Header, description = IF_NONE_MATCH_DOC)),
     responses(
         (status = 200, description = "The dish", body = Product, headers(
             ("ETag" = String, description = "The menu's version"),
             ("Cache-Control" = String, description = "`public, max-age=N`: the same for every visitor"),
         )),
-        (status = 304, description = "The menu has not changed since the version named in If-None-Match", headers(
-            ("ETag" = String, description = "The menu's version"),
-        )),
-        (status = 404, description = "No dish has this id", body = Problem, content_type = PROBLEM_JSON),
-        (status = 400, description = "The id is not an integer", body = Problem, content_type = PROBLEM_JSON),
+        NotModified,
+        NoSuchDish,
+        IdNotInteger,
     ))]
 async fn get_product(
     State(state): State<AppState>,

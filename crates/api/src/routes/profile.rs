@@ -15,6 +15,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::error::{ApiError, FieldError, PROBLEM_JSON, Problem};
 use crate::extract::AppJson;
+use crate::openapi::problem_answers;
 use crate::session::visitor::VisitorSession;
 use crate::state::AppState;
 use crate::views::ProfileView;
@@ -104,11 +105,18 @@ fn no_profile() -> ApiError {
     ApiError::not_found("This visitor has no profile yet; create one with PUT /api/v1/profile.")
 }
 
+problem_answers! {
+    /// The visitor has no profile to read or change.
+    NoProfile = 404, "No profile yet";
+    /// A profile field the visitor sent is refused.
+    InvalidProfile = 422, "A field is invalid: each is named in `errors`";
+}
+
 /// The visitor's profile.
 #[utoipa::path(get, path = "/profile", tag = "profile",
     responses(
         (status = 200, description = "The profile", body = ProfileView),
-        (status = 404, description = "No profile yet", body = Problem, content_type = PROBLEM_JSON),
+        NoProfile,
     ))]
 async fn get_profile(session: VisitorSession) -> Result<Json<ProfileView>, ApiError> {
     let profile = session.profile().await?.ok_or_else(no_profile)?;
@@ -122,7 +130,7 @@ async fn get_profile(session: VisitorSession) -> Result<Json<ProfileView>, ApiEr
         (status = 201, description = "Created", body = ProfileView),
         (status = 200, description = "Replaced", body = ProfileView),
         (status = 400, description = "Not JSON", body = Problem, content_type = PROBLEM_JSON),
-        (status = 422, description = "A field is invalid: each is named in `errors`", body = Problem, content_type = PROBLEM_JSON),
+        InvalidProfile,
     ))]
 async fn put_profile(
     State(state): State<AppState>,
@@ -166,8 +174,8 @@ async fn put_profile(
     request_body = ProfilePatch,
     responses(
         (status = 200, description = "The changed profile", body = ProfileView),
-        (status = 404, description = "No profile yet", body = Problem, content_type = PROBLEM_JSON),
-        (status = 422, description = "A field is invalid: each is named in `errors`", body = Problem, content_type = PROBLEM_JSON),
+        NoProfile,
+        InvalidProfile,
     ))]
 async fn patch_profile(
     session: VisitorSession,

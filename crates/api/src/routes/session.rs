@@ -10,6 +10,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use crate::clock::to_the_second;
 use crate::cookies::{AppCookies, VISIT_SUMMARY};
 use crate::error::{ApiError, PROBLEM_JSON, Problem};
+use crate::openapi::SessionStoreUnreachable;
 use crate::responses::WithCookies;
 use crate::session::visitor::VisitorSession;
 use crate::state::AppState;
@@ -32,27 +33,21 @@ pub fn router() -> OpenApiRouter<AppState> {
 async fn end_session(
     State(state): State<AppState>,
     session: VisitorSession,
-    mut cookies: AppCookies,
+    cookies: AppCookies,
 ) -> WithCookies<Json<VisitSummary>> {
-    let result = say_goodbye(&state, &session, &mut cookies).await;
-    WithCookies::new(cookies, result)
-}
-
-async fn say_goodbye(
-    state: &AppState,
-    session: &VisitorSession,
-    cookies: &mut AppCookies,
-) -> Result<Json<VisitSummary>, ApiError> {
-    let visits = session.visits().await?;
-    let profile = session.profile().await?;
-    session.end().await?;
-    let summary = VisitSummary {
-        name: profile.map(|p| p.name.as_str().to_owned()),
-        visit_count: visits.count,
-        date: state.clock.now(),
-    };
-    cookies.write(&VISIT_SUMMARY, &summary)?;
-    Ok(Json(summary))
+    WithCookies::run(cookies, async |cookies| {
+        let visits = session.visits().await?;
+        let profile = session.profile().await?;
+        session.end().await?;
+        let summary = VisitSummary {
+            name: profile.map(|p| p.name.as_str().to_owned()),
+            visit_count: visits.count,
+            date: state.clock.now(),
+        };
+        cookies.write(&VISIT_SUMMARY, &summary)?;
+        Ok(Json(summary))
+    })
+    .await
 }
 
 /// What the session knows, without changing it.
@@ -83,7 +78,7 @@ pub struct SessionState {
 #[utoipa::path(get, path = "/session", tag = "session",
     responses(
         (status = 200, description = "The session's state", body = SessionState),
-        (status = 503, description = "The session store is unreachable", body = Problem, content_type = PROBLEM_JSON),
+        SessionStoreUnreachable,
     ))]
 async fn get_session(
     State(state): State<AppState>,

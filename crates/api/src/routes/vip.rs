@@ -126,7 +126,6 @@ async fn get_vip(mut cookies: AppCookies) -> WithCookies<Json<VipView>> {
 #[utoipa::path(delete, path = "/vip", tag = "vip",
     responses((status = 204, description = "Not a member (any more)",
         headers(("Set-Cookie" = String, description = "Removes `vip` (Max-Age=0, same path and domain)")))))]
-async fn leave_vip(mut cookies: AppCookies) -> (AppCookies, StatusCode) {
-    cookies.remove(&VIP);
-    (cookies, StatusCode::NO_CONTENT)
+async fn leave_vip(cookies: AppCookies) -> (AppCookies, StatusCode) {
+    cookies.forget(&VIP)
 }

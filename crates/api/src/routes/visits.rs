@@ -10,7 +10,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use domain::visits::Visits;
 
 use crate::cookies::{AppCookies, VISIT_SUMMARY};
-use crate::error::{ApiError, PROBLEM_JSON, Problem};
+use crate::openapi::SessionStoreUnreachable;
 use crate::responses::WithCookies;
 use crate::session::visitor::VisitorSession;
 use crate::state::AppState;
@@ -48,51 +48,45 @@ pub struct Welcome {
     params(("last_visit_summary" = Option<String>, Cookie, description = SUMMARY_COOKIE_DOC)),
     responses(
         (status = 200, description = "The visit is recorded", body = Welcome),
-        (status = 503, description = "The session store is unreachable", body = Problem, content_type = PROBLEM_JSON),
+        SessionStoreUnreachable,
     ))]
 async fn record_visit(
     State(state): State<AppState>,
     session: VisitorSession,
-    mut cookies: AppCookies,
+    cookies: AppCookies,
 ) -> WithCookies<Json<Welcome>> {
-    let result = record(&state, &session, &mut cookies).await;
-    WithCookies::new(cookies, result)
-}
-
-async fn record(
-    state: &AppState,
-    session: &VisitorSession,
-    cookies: &mut AppCookies,
-) -> Result<Json<Welcome>, ApiError> {
-    let mut visits = session.visits().await?;
-    let mut summary_name = None;
-    // A new session of a browser that said goodbye continues its count.
-    let summary = if visits.returning() {
-        None
-    } else {
-        cookies.read::<VisitSummary>(&VISIT_SUMMARY).map(|(s, _)| s)
-    };
-    if let Some(summary) = summary {
-        visits = Visits {
-            count: summary.visit_count,
-            last_visit: Some(summary.date),
+    WithCookies::run(cookies, async |cookies| {
+        let mut visits = session.visits().await?;
+        let mut summary_name = None;
+        // A new session of a browser that said goodbye continues its count.
+        let summary = if visits.returning() {
+            None
+        } else {
+            cookies.read::<VisitSummary>(&VISIT_SUMMARY).map(|(s, _)| s)
         };
-        summary_name = summary.name;
-    }
-    let before = visits.record(state.clock.now());
-    session.set_visits(&visits).await?;
-    let profile = session.profile().await?;
-    Ok(Json(Welcome {
-        returning: before.returning(),
-        visit_count: visits.count,
-        last_visit: before.last_visit,
-        name: profile
-            .as_ref()
-            .map(|p| p.name.as_str().to_owned())
-            .or(summary_name),
-        favorite_dish: profile
-            .as_ref()
-            .and_then(|p| p.favorite_dish.as_ref())
-            .map(|f| f.as_str().to_owned()),
-    }))
+        if let Some(summary) = summary {
+            visits = Visits {
+                count: summary.visit_count,
+                last_visit: Some(summary.date),
+            };
+            summary_name = summary.name;
+        }
+        let before = visits.record(state.clock.now());
+        session.set_visits(&visits).await?;
+        let profile = session.profile().await?;
+        Ok(Json(Welcome {
+            returning: before.returning(),
+            visit_count: visits.count,
+            last_visit: before.last_visit,
+            name: profile
+                .as_ref()
+                .map(|p| p.name.as_str().to_owned())
+                .or(summary_name),
+            favorite_dish: profile
+                .as_ref()
+                .and_then(|p| p.favorite_dish.as_ref())
+                .map(|f| f.as_str().to_owned()),
+        }))
+    })
+    .await
 }
