@@ -489,6 +489,57 @@ async fn a_change_waiting_behind_a_stuck_checkout_gets_a_503_with_retry_after_no
     }
 }
 
+/// A checkout stuck on the database holds its session's turn only up to
+/// its limit (three request timeouts): then its transaction is rolled back,
+/// nothing is ordered, and the visitor's next change goes through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stuck_checkout_gives_up_its_sessions_turn_and_orders_nothing() {
+    // Sessions in memory: the held database lock must stop only the order.
+    let app = app()
+        .backend(Backend::Memory)
+        .var("REQUEST_TIMEOUT_MS", "400")
+        .spawn()
+        .await;
+    assert_eq!(app.add(1, 1).await.status(), 201);
+    let stock_before = app.get_json("/api/v1/products/1").await["stock"].clone();
+
+    // Another writer holds the dish's row (SQLite: the whole database), so
+    // the checkout's stock update waits far longer than its limit.
+    let blocker = sea_orm::TransactionTrait::begin(&app.db).await.unwrap();
+    blocker
+        .execute_unprepared("UPDATE products SET stock = stock WHERE id = 1")
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let res = app.client.post(app.url("/api/v1/orders")).send().await.unwrap();
+    crate::helpers::assert_problem(res, 408, "request-timeout").await;
+
+    // Past the limit (1.2 s), the session takes changes again.
+    tokio::time::sleep(Duration::from_millis(1800).saturating_sub(started.elapsed())).await;
+    let res = app.add(2, 1).await;
+    assert_eq!(
+        res.status(),
+        201,
+        "the stuck checkout still holds the session's turn: {}",
+        res.text().await.unwrap()
+    );
+    blocker.rollback().await.unwrap();
+
+    // Nothing was ordered: no order, the stock untouched, the cart intact.
+    let orders: Value = app.get_json("/api/v1/orders").await;
+    assert_eq!(orders["items"], json!([]), "{orders}");
+    assert_eq!(app.cart().await["item_count"], 2);
+    let mut stock = Value::Null;
+    for _ in 0..50 {
+        stock = app.get_json("/api/v1/products/1").await["stock"].clone();
+        if stock == stock_before {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(stock, stock_before, "the stuck order's stock update was kept");
+}
+
 #[tokio::test]
 async fn a_session_store_that_does_not_answer_is_a_503_and_keeps_the_cookie() {
     let app = app().backend(Backend::Database).spawn().await;

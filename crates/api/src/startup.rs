@@ -353,6 +353,7 @@ impl Application {
             sessions: sessions.clone(),
             cookies: Arc::new(CookieKit::new(&config)),
             clock,
+            checkout_limit: routes::orders::checkout_limit(config.request_timeout),
         };
 
         let mut background = Vec::new();
