@@ -522,9 +522,9 @@ pub fn session_cookie(headers: &HeaderMap) -> Option<String> {
 
 /// A `Set-Cookie` header of a response for `name`, if any.
 pub fn set_cookie_for(headers: &HeaderMap, name: &str) -> Option<String> {
-    set_cookies(headers).into_iter().find(|c| {
-        cookie::Cookie::parse(c.as_str()).is_ok_and(|parsed| parsed.name() == name)
-    })
+    set_cookies(headers)
+        .into_iter()
+        .find(|c| cookie::Cookie::parse(c.as_str()).is_ok_and(|parsed| parsed.name() == name))
 }
 
 /// The value part of a `Set-Cookie` header.
@@ -549,10 +549,8 @@ pub fn is_removal(set_cookie: &str) -> bool {
 /// The session id a session cookie's value carries, verified as the
 /// service verifies it (under the test secret key).
 pub fn session_id(cookie_value: &str) -> String {
-    let config = api::Config::from_vars(
-        [("SECRET_KEY".to_owned(), SECRET_KEY.to_owned())].into(),
-    )
-    .expect("test configuration");
+    let config = api::Config::from_vars([("SECRET_KEY".to_owned(), SECRET_KEY.to_owned())].into())
+        .expect("test configuration");
     let keys = api::session::keys::SessionCookieKeys::new(&config);
     let mut headers = HeaderMap::new();
     headers.insert(

@@ -30,7 +30,9 @@ async fn store_with_clock(backend: Backend, clock: &Clock) -> (AnyStore, TestDat
     let config = api::Config::from_vars(vars).unwrap();
     let db = api::db::connect(&config).await.unwrap();
     api::db::migrate(&db).await.unwrap();
-    let store = api::startup::session_store(&config, &db, clock).await.unwrap();
+    let store = api::startup::session_store(&config, &db, clock)
+        .await
+        .unwrap();
     (store, database)
 }
 

@@ -511,7 +511,12 @@ async fn a_stuck_checkout_gives_up_its_sessions_turn_and_orders_nothing() {
         .await
         .unwrap();
     let started = std::time::Instant::now();
-    let res = app.client.post(app.url("/api/v1/orders")).send().await.unwrap();
+    let res = app
+        .client
+        .post(app.url("/api/v1/orders"))
+        .send()
+        .await
+        .unwrap();
     crate::helpers::assert_problem(res, 408, "request-timeout").await;
 
     // Past the limit (1.2 s), the session takes changes again.
@@ -537,7 +542,10 @@ async fn a_stuck_checkout_gives_up_its_sessions_turn_and_orders_nothing() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(stock, stock_before, "the stuck order's stock update was kept");
+    assert_eq!(
+        stock, stock_before,
+        "the stuck order's stock update was kept"
+    );
 }
 
 #[tokio::test]

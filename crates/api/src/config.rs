@@ -562,11 +562,12 @@ mod tests {
         let err = Config::from_vars(vars(&[("SECRET_KEY", KEY), ("REQUEST_TIMEOUT_MS", "0")]))
             .unwrap_err();
         assert!(
-            err.to_string().contains("REQUEST_TIMEOUT_MS must be at least 1"),
+            err.to_string()
+                .contains("REQUEST_TIMEOUT_MS must be at least 1"),
             "{err}"
         );
-        let c = Config::from_vars(vars(&[("SECRET_KEY", KEY), ("REQUEST_TIMEOUT_MS", "1")]))
-            .unwrap();
+        let c =
+            Config::from_vars(vars(&[("SECRET_KEY", KEY), ("REQUEST_TIMEOUT_MS", "1")])).unwrap();
         assert_eq!(c.request_timeout, Duration::from_millis(1));
     }
 

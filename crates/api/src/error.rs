@@ -389,7 +389,9 @@ mod tests {
         use tower_sessions::session_store::Error as StoreError;
         let kind = |e: Error| ApiError::from(e).kind;
         assert_eq!(
-            kind(Error::Store(StoreError::Backend("connection refused".into()))),
+            kind(Error::Store(StoreError::Backend(
+                "connection refused".into()
+            ))),
             ProblemKind::ServiceUnavailable
         );
         assert_eq!(

@@ -133,7 +133,9 @@ fn with_session(api: Router<AppState>, config: &Config, state: &AppState) -> Rou
             HeaderValue::from_static("no-store"),
         ))
         .layer(session::layer(config, state.sessions.clone()))
-        .layer(middleware::map_response(session::unavailable_when_save_fails));
+        .layer(middleware::map_response(
+            session::unavailable_when_save_fails,
+        ));
     if config.session_cookie.expire_at_browser_close {
         api = api.layer(middleware::map_response_with_state(
             Arc::new(config.session_cookie.clone()),
@@ -299,7 +301,9 @@ pub async fn session_store(
 ) -> anyhow::Result<AnyStore> {
     Ok(match config.session_backend {
         SessionBackend::Memory => AnyStore::Memory(MemoryStore::default()),
-        SessionBackend::Database => AnyStore::Database(DatabaseStore::new(db.clone(), clock.clone())),
+        SessionBackend::Database => {
+            AnyStore::Database(DatabaseStore::new(db.clone(), clock.clone()))
+        }
         SessionBackend::Redis => {
             let url = config
                 .redis_url

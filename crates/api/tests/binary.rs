@@ -309,13 +309,13 @@ fn the_binary_speaks_http2_with_prior_knowledge() {
     let (status, body) = add("http://evil.example");
     assert_eq!(status, 403, "{body}");
     assert!(body.contains("/problems/cross-site-request"), "{body}");
-    let (status, cart) = curl(
-        &jar,
-        &["--http2-prior-knowledge", &url("/api/v1/cart")],
-    );
+    let (status, cart) = curl(&jar, &["--http2-prior-knowledge", &url("/api/v1/cart")]);
     assert_eq!(status, 200, "{cart}");
     let cart: serde_json::Value = serde_json::from_str(&cart).unwrap();
-    assert_eq!(cart["item_count"], 2, "the session cookie came back: {cart}");
+    assert_eq!(
+        cart["item_count"], 2,
+        "the session cookie came back: {cart}"
+    );
 
     Command::new("kill")
         .args(["-TERM", &child.id().to_string()])

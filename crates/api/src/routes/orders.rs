@@ -229,18 +229,23 @@ async fn store_and_record(
             .await
             .map_err(|_| stuck_checkout(limit))?
             .map_err(place_error)?;
-        let recorded = tokio::time::timeout_at(deadline, record_in_session(&session, stored.order.id))
-            .await
-            .unwrap_or_else(|_| {
-                Err(ApiError::unavailable(
-                    "session store",
-                    anyhow::anyhow!("saving the session took longer than {limit:?}"),
-                ))
-            });
+        let recorded =
+            tokio::time::timeout_at(deadline, record_in_session(&session, stored.order.id))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(ApiError::unavailable(
+                        "session store",
+                        anyhow::anyhow!("saving the session took longer than {limit:?}"),
+                    ))
+                });
         match tokio::time::timeout_at(deadline, catalog.invalidate()).await {
             Ok(Ok(_)) => {}
-            Ok(Err(e)) => tracing::warn!(error = %e, "menu reload after an order failed; the cache catches up within its TTL"),
-            Err(_) => tracing::warn!("menu reload after an order took too long; the cache catches up within its TTL"),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "menu reload after an order failed; the cache catches up within its TTL")
+            }
+            Err(_) => tracing::warn!(
+                "menu reload after an order took too long; the cache catches up within its TTL"
+            ),
         }
         Ok::<_, ApiError>((stored, recorded))
     });
@@ -275,7 +280,9 @@ fn stuck_checkout(limit: Duration) -> ApiError {
         "database",
         anyhow::anyhow!("storing the order took longer than {limit:?}; rolled back"),
     )
-    .with_detail("The order could not be stored in time and nothing was ordered. Try again in a moment.")
+    .with_detail(
+        "The order could not be stored in time and nothing was ordered. Try again in a moment.",
+    )
 }
 
 /// Empties the cart and remembers the order, and writes the session.
