@@ -306,9 +306,14 @@ fn the_binary_speaks_http2_with_prior_knowledge() {
     };
 
     assert_eq!(add(&format!("http://{addr}")).0, 201, "same origin");
-    let (status, body) = add("http://evil.example");
-    assert_eq!(status, 403, "{body}");
-    assert!(body.contains("/problems/cross-site-request"), "{body}");
+    // Refused before the body is needed; curl 7.88 reported a framing error
+    // instead of the 403 in about one try in three while the service
+    // answered without reading the body, so try it a number of times.
+    for attempt in 0..20 {
+        let (status, body) = add("http://evil.example");
+        assert_eq!(status, 403, "attempt {attempt}: {body}");
+        assert!(body.contains("/problems/cross-site-request"), "{body}");
+    }
     let (status, cart) = curl(&jar, &["--http2-prior-knowledge", &url("/api/v1/cart")]);
     assert_eq!(status, 200, "{cart}");
     let cart: serde_json::Value = serde_json::from_str(&cart).unwrap();
