@@ -320,7 +320,8 @@ async fn a_cookie_from_a_fallback_key_is_accepted_and_reissued_under_the_current
         .var("SECRET_KEY_FALLBACKS", SECRET_KEY)
         .spawn()
         .await;
-    let now = OffsetDateTime::now_utc();
+    // Ages are counted on the service's clock.
+    let now = app.clock.now();
     let issued = now - time::Duration::days(3);
     let old = seal(SECRET_KEY, &LOYALTY, &json!({"spent": "250.00"}), issued);
 
@@ -518,4 +519,28 @@ async fn cookie_attributes_follow_the_configuration_and_removal_matches_them() {
         a.contains(&"domain=127.0.0.1".to_owned()) && a.contains(&"path=/".to_owned()),
         "{removal}"
     );
+}
+
+/// A cookie's age is judged by the service's clock, the one it stamps
+/// orders and visits with, not by the wall clock.
+#[tokio::test]
+async fn a_cookie_expires_by_the_service_clock() {
+    let app = spawn_app().await;
+    let res = app
+        .put_json("/api/v1/preferences", &json!({"theme": "dark"}))
+        .await;
+    assert_eq!(res.status(), 200);
+
+    app.clock.advance(time::Duration::days(364));
+    let res = app.get("/api/v1/preferences").await;
+    assert!(set_cookie_for(res.headers(), "preferences").is_none());
+    assert_eq!(res.json::<Value>().await.unwrap()["theme"], "dark");
+
+    // A year and a day after it was issued: expired, removed, defaults apply.
+    app.clock.advance(time::Duration::days(2));
+    let res = app.get("/api/v1/preferences").await;
+    assert!(is_removal(
+        &set_cookie_for(res.headers(), "preferences").unwrap_or_default()
+    ));
+    assert_eq!(res.json::<Value>().await.unwrap()["theme"], "system");
 }

@@ -71,3 +71,42 @@ async fn a_change_whose_origin_is_not_visible_ascii_is_refused_and_changes_nothi
     }
     assert_eq!(app.cart().await["item_count"], 1);
 }
+
+/// The service speaks HTTP/2 as well (cleartext, with prior knowledge, as a
+/// proxy in front of it does): there the API's own origin is judged from
+/// the `:authority`, a cross-site change is refused, and cookies work.
+#[tokio::test]
+async fn over_http2_a_same_origin_change_passes_a_cross_site_one_is_refused_and_cookies_work() {
+    let app = app().spawn().await;
+    let h2 = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    let add = |origin: &str| {
+        h2.post(app.url("/api/v1/cart/items"))
+            .header("origin", origin)
+            .json(&json!({"product_id": 1, "quantity": 2}))
+            .send()
+    };
+
+    // The same origin: the scheme and the authority the request went to.
+    let res = add(&app.base).await.unwrap();
+    assert_eq!(res.version(), reqwest::Version::HTTP_2);
+    assert_eq!(res.status(), 201);
+    assert!(
+        crate::helpers::session_cookie(res.headers()).is_some(),
+        "a session cookie"
+    );
+
+    // Another site: refused, and nothing changes.
+    let res = add("http://evil.example").await.unwrap();
+    assert_eq!(res.version(), reqwest::Version::HTTP_2);
+    assert_problem(res, 403, "cross-site-request").await;
+
+    // The session cookie comes back over HTTP/2 and finds the cart.
+    let res = h2.get(app.url("/api/v1/cart")).send().await.unwrap();
+    assert_eq!(res.version(), reqwest::Version::HTTP_2);
+    let cart: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(cart["item_count"], 2, "{cart}");
+}

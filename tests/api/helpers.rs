@@ -504,32 +504,63 @@ pub fn set_cookies(headers: &HeaderMap) -> Vec<String> {
         .collect()
 }
 
+/// The `Set-Cookie` headers of a response, parsed.
+fn parsed_set_cookies(headers: &HeaderMap) -> Vec<cookie::Cookie<'static>> {
+    set_cookies(headers)
+        .into_iter()
+        .filter_map(|c| cookie::Cookie::parse(c).ok())
+        .collect()
+}
+
 /// The session cookie's value as set by a response, if it sets one.
 pub fn session_cookie(headers: &HeaderMap) -> Option<String> {
-    set_cookies(headers).into_iter().find_map(|c| {
-        let (pair, _) = c.split_once(';').unwrap_or((&c, ""));
-        let (name, value) = pair.split_once('=')?;
-        (name.trim() == COOKIE).then(|| value.trim().to_owned())
-    })
+    parsed_set_cookies(headers)
+        .into_iter()
+        .find(|c| c.name() == COOKIE)
+        .map(|c| c.value().to_owned())
 }
 
 /// A `Set-Cookie` header of a response for `name`, if any.
 pub fn set_cookie_for(headers: &HeaderMap, name: &str) -> Option<String> {
     set_cookies(headers)
         .into_iter()
-        .find(|c| c.starts_with(&format!("{name}=")))
+        .find(|c| cookie::Cookie::parse(c.as_str()).is_ok_and(|parsed| parsed.name() == name))
 }
 
 /// The value part of a `Set-Cookie` header.
 pub fn cookie_value(set_cookie: &str) -> String {
-    let pair = set_cookie.split(';').next().unwrap_or("");
-    pair.split_once('=')
-        .map(|(_, v)| v.to_owned())
+    cookie::Cookie::parse(set_cookie)
+        .map(|c| c.value().to_owned())
         .unwrap_or_default()
 }
 
-/// Whether a `Set-Cookie` header removes its cookie.
+/// Whether a `Set-Cookie` header removes its cookie: no age left, or an
+/// expiry in the past.
 pub fn is_removal(set_cookie: &str) -> bool {
-    let lower = set_cookie.to_ascii_lowercase();
-    lower.contains("max-age=0") || lower.contains("expires=thu, 01 jan 1970")
+    let Ok(parsed) = cookie::Cookie::parse(set_cookie) else {
+        return false;
+    };
+    parsed.max_age() == Some(time::Duration::ZERO)
+        || parsed
+            .expires_datetime()
+            .is_some_and(|at| at <= time::OffsetDateTime::now_utc())
+}
+
+/// The session id a session cookie's value carries, verified as the
+/// service verifies it (under the test secret key).
+pub fn session_id(cookie_value: &str) -> String {
+    let config = api::Config::from_vars([("SECRET_KEY".to_owned(), SECRET_KEY.to_owned())].into())
+        .expect("test configuration");
+    let keys = api::session::keys::SessionCookieKeys::new(&config);
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        reqwest::header::COOKIE,
+        format!("{COOKIE}={cookie_value}")
+            .parse()
+            .expect("a cookie header"),
+    );
+    let (id, _) = keys
+        .session_id(&headers)
+        .expect("a session cookie signed with the test key");
+    id.to_string()
 }

@@ -4,20 +4,21 @@
 //! when the suite runs against the services.
 
 use std::collections::HashMap;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
+use api::Clock;
 use api::session::AnyStore;
-use api::session::db_store::Clock;
 use time::OffsetDateTime;
 use tower_sessions::SessionStore;
 use tower_sessions::session::{Id, Record};
-use tower_sessions::session_store::ExpiredDeletion;
 
 use crate::helpers::{Backend, TestDatabase, backends, services};
 
 async fn store(backend: Backend) -> (AnyStore, TestDatabase) {
+    store_with_clock(backend, &Clock::system()).await
+}
+
+async fn store_with_clock(backend: Backend, clock: &Clock) -> (AnyStore, TestDatabase) {
     let database = TestDatabase::create().await;
     let mut vars: HashMap<String, String> = HashMap::new();
     vars.insert("DATABASE_URL".into(), database.url.clone());
@@ -29,7 +30,9 @@ async fn store(backend: Backend) -> (AnyStore, TestDatabase) {
     let config = api::Config::from_vars(vars).unwrap();
     let db = api::db::connect(&config).await.unwrap();
     api::db::migrate(&db).await.unwrap();
-    let store = api::startup::session_store(&config, &db).await.unwrap();
+    let store = api::startup::session_store(&config, &db, clock)
+        .await
+        .unwrap();
     (store, database)
 }
 
@@ -122,16 +125,9 @@ async fn an_expired_record_is_not_loaded_by_the_memory_and_redis_stores() {
 
 #[tokio::test]
 async fn the_database_store_neither_loads_nor_keeps_an_expired_record() {
-    let (store, _db) = store(Backend::Database).await;
-    let AnyStore::Database(real_time) = store else {
-        panic!("a database store");
-    };
-    let ahead = Arc::new(AtomicI64::new(0));
-    let seconds_ahead = ahead.clone();
-    let clock = Clock::from_fn(move || {
-        OffsetDateTime::now_utc() + time::Duration::seconds(seconds_ahead.load(Ordering::SeqCst))
-    });
-    let store = real_time.with_clock(clock);
+    // The store judges expiry by the service's clock.
+    let clock = Clock::manual(OffsetDateTime::now_utc());
+    let (store, _db) = store_with_clock(Backend::Database, &clock).await;
 
     let mut short = record(&[("k", serde_json::json!(1))], Duration::from_secs(60));
     let mut long = record(&[("k", serde_json::json!(2))], 3 * HOUR);
@@ -139,13 +135,13 @@ async fn the_database_store_neither_loads_nor_keeps_an_expired_record() {
     store.create(&mut long).await.unwrap();
     assert!(store.load(&short.id).await.unwrap().is_some());
 
-    ahead.store(3600, Ordering::SeqCst);
+    clock.advance(time::Duration::hours(1));
     assert!(store.load(&short.id).await.unwrap().is_none(), "expired");
     assert!(store.load(&long.id).await.unwrap().is_some());
 
     store.delete_expired().await.unwrap();
     // Back to the real time: the expired record is gone, not merely hidden.
-    ahead.store(-3600, Ordering::SeqCst);
+    clock.advance(time::Duration::hours(-2));
     assert!(store.load(&short.id).await.unwrap().is_none(), "deleted");
     assert!(
         store.load(&long.id).await.unwrap().is_some(),

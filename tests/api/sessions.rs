@@ -168,17 +168,23 @@ async fn a_session_is_stored_only_when_something_is_put_in_it_and_reads_never_wr
     let rows = session_rows(&app).await;
     assert_eq!(rows.len(), 1);
 
-    // Later reads leave the record exactly as it was (expiry included) and set no cookie.
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // Later reads write nothing (so the expiry cannot move) and set no cookie.
+    app.count_session_writes().await;
     let res = app.get("/api/v1/cart").await;
     assert!(set_cookies(res.headers()).is_empty(), "a read set a cookie");
+    assert_eq!(app.session_writes().await, 0);
     assert_eq!(session_rows(&app).await, rows);
 
-    // A write moves the expiry forward (sessions expire two weeks after the last change).
+    // A write moves the expiry forward (sessions expire two weeks after the
+    // last change): from a minute earlier back to two weeks from now.
+    app.sql("UPDATE sessions SET expires_at = expires_at - 60")
+        .await;
+    let before = app.session_writes().await;
     app.add(1, 1).await;
+    assert_eq!(app.session_writes().await, before + 1);
     let after = session_rows(&app).await;
     assert_eq!(after[0].0, rows[0].0);
-    assert!(after[0].1 > rows[0].1);
+    assert!(after[0].1 >= rows[0].1, "{after:?} {rows:?}");
 }
 
 #[tokio::test]
@@ -370,6 +376,22 @@ async fn damage_stored_session(app: &crate::helpers::TestApp, id: &str) {
     }
 }
 
+async fn stored_session_exists(app: &crate::helpers::TestApp, id: &str) -> bool {
+    match app.backend {
+        Backend::Database => session_rows(app).await.iter().any(|(row, _)| row == id),
+        Backend::Redis => {
+            use fred::prelude::KeysInterface;
+            let Some(api::session::AnyStore::Redis(_, pool)) =
+                app.state.as_ref().map(|s| &s.sessions)
+            else {
+                panic!("a Redis store");
+            };
+            pool.exists::<u32, _>(id).await.unwrap() == 1
+        }
+        Backend::Memory => unreachable!("the memory store holds no bytes"),
+    }
+}
+
 #[tokio::test]
 async fn a_stored_session_that_does_not_decode_gives_its_visitor_a_fresh_working_session() {
     for backend in backends() {
@@ -380,9 +402,8 @@ async fn a_stored_session_that_does_not_decode_gives_its_visitor_a_fresh_working
         let res = app.add(1, 1).await;
         assert_eq!(res.status(), 201);
         let old = session_cookie(res.headers()).unwrap();
-        // A signed session cookie is the signature followed by the id (22 characters).
-        let id = &old[old.len() - 22..];
-        damage_stored_session(&app, id).await;
+        let id = crate::helpers::session_id(&old);
+        damage_stored_session(&app, &id).await;
 
         // Reading: an empty cart, and the cookie of the lost session removed.
         let res = app.get("/api/v1/cart").await;
@@ -393,6 +414,12 @@ async fn a_stored_session_that_does_not_decode_gives_its_visitor_a_fresh_working
         assert!(removed, "{backend:?}: the bad session's cookie is removed");
         let cart: Value = res.json().await.unwrap();
         assert_eq!(cart["lines"], json!([]), "{backend:?}");
+        // A read writes nothing, not even a deletion: the record may be one
+        // a newer release wrote, and it expires by itself.
+        assert!(
+            stored_session_exists(&app, &id).await,
+            "{backend:?}: a read deleted the stored session"
+        );
 
         // The next change starts a fresh session, under a new cookie, that works.
         let res = app
@@ -462,6 +489,65 @@ async fn a_change_waiting_behind_a_stuck_checkout_gets_a_503_with_retry_after_no
     }
 }
 
+/// A checkout stuck on the database holds its session's turn only up to
+/// its limit (three request timeouts): then its transaction is rolled back,
+/// nothing is ordered, and the visitor's next change goes through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stuck_checkout_gives_up_its_sessions_turn_and_orders_nothing() {
+    // Sessions in memory: the held database lock must stop only the order.
+    let app = app()
+        .backend(Backend::Memory)
+        .var("REQUEST_TIMEOUT_MS", "400")
+        .spawn()
+        .await;
+    assert_eq!(app.add(1, 1).await.status(), 201);
+    let stock_before = app.get_json("/api/v1/products/1").await["stock"].clone();
+
+    // Another writer holds the dish's row (SQLite: the whole database), so
+    // the checkout's stock update waits far longer than its limit.
+    let blocker = sea_orm::TransactionTrait::begin(&app.db).await.unwrap();
+    blocker
+        .execute_unprepared("UPDATE products SET stock = stock WHERE id = 1")
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let res = app
+        .client
+        .post(app.url("/api/v1/orders"))
+        .send()
+        .await
+        .unwrap();
+    crate::helpers::assert_problem(res, 408, "request-timeout").await;
+
+    // Past the limit (1.2 s), the session takes changes again.
+    tokio::time::sleep(Duration::from_millis(1800).saturating_sub(started.elapsed())).await;
+    let res = app.add(2, 1).await;
+    assert_eq!(
+        res.status(),
+        201,
+        "the stuck checkout still holds the session's turn: {}",
+        res.text().await.unwrap()
+    );
+    blocker.rollback().await.unwrap();
+
+    // Nothing was ordered: no order, the stock untouched, the cart intact.
+    let orders: Value = app.get_json("/api/v1/orders").await;
+    assert_eq!(orders["items"], json!([]), "{orders}");
+    assert_eq!(app.cart().await["item_count"], 2);
+    let mut stock = Value::Null;
+    for _ in 0..50 {
+        stock = app.get_json("/api/v1/products/1").await["stock"].clone();
+        if stock == stock_before {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        stock, stock_before,
+        "the stuck order's stock update was kept"
+    );
+}
+
 #[tokio::test]
 async fn a_session_store_that_does_not_answer_is_a_503_and_keeps_the_cookie() {
     let app = app().backend(Backend::Database).spawn().await;
@@ -477,4 +563,33 @@ async fn a_session_store_that_does_not_answer_is_a_503_and_keeps_the_cookie() {
         "the session is not given up while the store is down"
     );
     crate::helpers::assert_problem(res, 503, "service-unavailable").await;
+}
+
+/// A new visitor has no session to load: the store is first needed when
+/// the session is saved after the handler ran, and that failing is a 503
+/// worth a retry, not a 500.
+#[tokio::test]
+async fn a_new_visitors_first_change_while_the_store_is_down_is_a_503_with_retry_after() {
+    let app = app().backend(Backend::Database).spawn().await;
+    app.sql("ALTER TABLE sessions RENAME TO sessions_away")
+        .await;
+
+    let res = app.add(1, 1).await;
+    assert!(
+        session_cookie(res.headers()).is_none(),
+        "no cookie for a session that was not stored"
+    );
+    assert_eq!(
+        res.headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok()),
+        Some("1")
+    );
+    crate::helpers::assert_problem(res, 503, "service-unavailable").await;
+
+    // Back up: the same visitor's change goes through.
+    app.sql("ALTER TABLE sessions_away RENAME TO sessions")
+        .await;
+    assert_eq!(app.add(1, 1).await.status(), 201);
+    assert_eq!(app.cart().await["item_count"], 1);
 }

@@ -319,6 +319,12 @@ impl Config {
         )?;
         let session_cookie = session_cookie(&v, production)?;
         let cors_allowed_origins = cors_origins(v.cors_allowed_origins.as_deref())?;
+        if v.request_timeout_ms == 0 {
+            // Zero would stop every request before it starts.
+            return Err(ConfigError::new(
+                "REQUEST_TIMEOUT_MS must be at least 1 (milliseconds); the default is 10000",
+            ));
+        }
         Ok(Config {
             environment: v.app_env,
             listen_addr: v.listen_addr,
@@ -549,6 +555,20 @@ mod tests {
         ]))
         .unwrap_err();
         assert!(err.to_string().contains("SECRET_KEY_FALLBACKS"), "{err}");
+    }
+
+    #[test]
+    fn a_request_timeout_of_zero_is_refused_and_one_millisecond_is_not() {
+        let err = Config::from_vars(vars(&[("SECRET_KEY", KEY), ("REQUEST_TIMEOUT_MS", "0")]))
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("REQUEST_TIMEOUT_MS must be at least 1"),
+            "{err}"
+        );
+        let c =
+            Config::from_vars(vars(&[("SECRET_KEY", KEY), ("REQUEST_TIMEOUT_MS", "1")])).unwrap();
+        assert_eq!(c.request_timeout, Duration::from_millis(1));
     }
 
     #[test]

@@ -27,6 +27,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use time::OffsetDateTime;
 
+use crate::clock::Clock;
 use crate::config::{Config, SecretKey, SessionCookieConfig};
 use crate::error::{ApiError, ProblemKind};
 use crate::state::AppState;
@@ -231,6 +232,8 @@ impl CookieKit {
 pub struct AppCookies {
     jar: CookieJar,
     kit: Arc<CookieKit>,
+    /// The service's clock: issue times and ages are read from it.
+    clock: Clock,
 }
 
 impl FromRequestParts<AppState> for AppCookies {
@@ -243,6 +246,7 @@ impl FromRequestParts<AppState> for AppCookies {
         Ok(AppCookies {
             jar: CookieJar::from_headers(&parts.headers),
             kit: state.cookies.clone(),
+            clock: state.clock.clone(),
         })
     }
 }
@@ -263,7 +267,8 @@ impl AppCookies {
         spec: &CookieSpec,
     ) -> Option<(T, OffsetDateTime)> {
         let raw = self.jar.get(spec.name)?.value().to_owned();
-        match self.kit.open::<T>(spec, &raw, OffsetDateTime::now_utc()) {
+        let now = self.clock.now();
+        match self.kit.open::<T>(spec, &raw, now) {
             Opened::Current { value, issued_at } => Some((value, issued_at)),
             Opened::Fallback { value, issued_at } => {
                 // Re-issued under the current key, with its original issue time and age.
@@ -271,7 +276,7 @@ impl AppCookies {
                     Ok(sealed) => {
                         let left = time::Duration::try_from(spec.max_age)
                             .unwrap_or(time::Duration::MAX)
-                            - (OffsetDateTime::now_utc() - issued_at);
+                            - (now - issued_at);
                         let left = Duration::try_from(left).unwrap_or(Duration::ZERO);
                         let cookie = self.kit.build(spec, sealed, left);
                         self.jar = std::mem::take(&mut self.jar).add(cookie);
@@ -301,9 +306,8 @@ impl AppCookies {
     /// Sets the cookie to `value`, issued now. Refused with a 422 when the
     /// cookie would exceed 4096 bytes.
     pub fn write<T: Serialize>(&mut self, spec: &CookieSpec, value: &T) -> Result<(), ApiError> {
-        let sealed =
-            CookieKit::seal_with(&self.kit.current, spec, value, OffsetDateTime::now_utc())
-                .map_err(ApiError::internal)?;
+        let sealed = CookieKit::seal_with(&self.kit.current, spec, value, self.clock.now())
+            .map_err(ApiError::internal)?;
         let cookie = self.kit.build(spec, sealed, spec.max_age);
         // As it goes on the wire: percent-encoded.
         let size = cookie.encoded().to_string().len();

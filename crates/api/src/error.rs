@@ -283,8 +283,15 @@ impl From<sea_orm::DbErr> for ApiError {
 }
 
 impl From<tower_sessions::session::Error> for ApiError {
+    /// Only a store that does not answer is worth a retry (503); a record
+    /// that does not encode or decode is a defect of ours (a logged 500).
     fn from(e: tower_sessions::session::Error) -> Self {
-        ApiError::unavailable("session store", e)
+        use tower_sessions::session::Error;
+        use tower_sessions::session_store::Error as StoreError;
+        match e {
+            Error::Store(StoreError::Backend(_)) => ApiError::unavailable("session store", e),
+            other => ApiError::internal(other),
+        }
     }
 }
 
@@ -374,5 +381,28 @@ mod tests {
         );
         assert_eq!(ProblemKind::CartNotOrderable.slug(), "cart-not-orderable");
         assert_eq!(ProblemKind::Internal.slug(), "internal-error");
+    }
+
+    #[test]
+    fn only_a_session_store_that_does_not_answer_is_unavailable() {
+        use tower_sessions::session::Error;
+        use tower_sessions::session_store::Error as StoreError;
+        let kind = |e: Error| ApiError::from(e).kind;
+        assert_eq!(
+            kind(Error::Store(StoreError::Backend(
+                "connection refused".into()
+            ))),
+            ProblemKind::ServiceUnavailable
+        );
+        assert_eq!(
+            kind(Error::Store(StoreError::Encode("not msgpack".into()))),
+            ProblemKind::Internal
+        );
+        assert_eq!(
+            kind(Error::Store(StoreError::Decode("not msgpack".into()))),
+            ProblemKind::Internal
+        );
+        let json = serde_json::from_str::<u8>("\"not a number\"").unwrap_err();
+        assert_eq!(kind(Error::SerdeJson(json)), ProblemKind::Internal);
     }
 }

@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Request, State};
+use axum::extract::{FromRequest, Request, State};
 use axum::http::uri::Authority;
 use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::middleware::Next;
@@ -108,6 +108,12 @@ pub async fn refuse_cross_site_writes(
         None => next.run(req).await,
         Some(origin) => {
             tracing::warn!(origin = %origin, method = %req.method(), "refused a cross-site request that would change something");
+            // The body is read (and dropped) before answering: an HTTP/2
+            // client still sending it would otherwise meet the stream reset
+            // that follows an early answer, and some (curl 7.88) then report
+            // a framing error instead of the 403. The extractor reads no
+            // more than the configured body limit.
+            let _ = axum::body::Bytes::from_request(req, &()).await;
             ApiError::new(
                 ProblemKind::CrossSiteRequest,
                 format!(

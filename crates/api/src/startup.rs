@@ -132,7 +132,10 @@ fn with_session(api: Router<AppState>, config: &Config, state: &AppState) -> Rou
             header::CACHE_CONTROL,
             HeaderValue::from_static("no-store"),
         ))
-        .layer(session::layer(config, state.sessions.clone()));
+        .layer(session::layer(config, state.sessions.clone()))
+        .layer(middleware::map_response(
+            session::unavailable_when_save_fails,
+        ));
     if config.session_cookie.expire_at_browser_close {
         api = api.layer(middleware::map_response_with_state(
             Arc::new(config.session_cookie.clone()),
@@ -291,10 +294,13 @@ async fn not_found(req: Request) -> ApiError {
 pub async fn session_store(
     config: &Config,
     db: &sea_orm::DatabaseConnection,
+    clock: &Clock,
 ) -> anyhow::Result<AnyStore> {
     Ok(match config.session_backend {
         SessionBackend::Memory => AnyStore::Memory(MemoryStore::default()),
-        SessionBackend::Database => AnyStore::Database(DatabaseStore::new(db.clone())),
+        SessionBackend::Database => {
+            AnyStore::Database(DatabaseStore::new(db.clone(), clock.clone()))
+        }
         SessionBackend::Redis => {
             let url = config
                 .redis_url
@@ -338,7 +344,7 @@ impl Application {
     pub async fn build_with_clock(config: Config, clock: Clock) -> anyhow::Result<Self> {
         let db = db::connect(&config).await?;
         db::migrate(&db).await?;
-        let sessions = session_store(&config, &db).await?;
+        let sessions = session_store(&config, &db, &clock).await?;
         let catalog = Catalog::load(db.clone(), config.catalog_cache_ttl)
             .await
             .map_err(|e| anyhow::anyhow!("cannot read the menu: {e}"))?;
@@ -348,6 +354,7 @@ impl Application {
             sessions: sessions.clone(),
             cookies: Arc::new(CookieKit::new(&config)),
             clock,
+            checkout_limit: routes::orders::checkout_limit(config.request_timeout),
         };
 
         let mut background = Vec::new();

@@ -1,6 +1,7 @@
 //! The state every handler shares.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use sea_orm::DatabaseConnection;
 
@@ -17,4 +18,6 @@ pub struct AppState {
     pub cookies: Arc<CookieKit>,
     /// The time stamped on orders, visits and memberships.
     pub clock: Clock,
+    /// How long a checkout may hold its session's turn.
+    pub checkout_limit: Duration,
 }

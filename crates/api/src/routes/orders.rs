@@ -1,6 +1,7 @@
 //! Checkout and order tracking: `/orders`.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use axum::extract::State;
 use axum::{Extension, Json};
@@ -193,10 +194,21 @@ fn order_lines(cart: &Cart, request: &PlaceOrder) -> Result<Vec<NewLine>, ApiErr
         .collect())
 }
 
+/// How long a checkout may hold its session's turn: well past the request
+/// timeout, so only a stuck database or session store reaches it.
+pub fn checkout_limit(request_timeout: Duration) -> Duration {
+    request_timeout.saturating_mul(3)
+}
+
 /// Stores the order and records it in the session (cart emptied, order
 /// remembered), in a task of its own: a timeout or a client hanging up
 /// cannot stop it half-way (order stored, cart still full), and a retry
 /// cannot start before it ends, because the session's turn goes with it.
+///
+/// The task ends by `state.checkout_limit` whatever happens, so a stuck
+/// database or store cannot hold the turn forever: an order not yet stored
+/// by then is rolled back (its transaction is dropped); one stored whose
+/// session is not yet saved gets the "order placed" 503 below.
 ///
 /// The session record is written once, by this task, through a detached
 /// handle: the request's handle is left unchanged, so the session layer does
@@ -210,14 +222,33 @@ async fn store_and_record(
 ) -> Result<StoredOrder, ApiError> {
     let session = request_session.detached(state.sessions.clone());
     let (db, catalog, now) = (state.db.clone(), state.catalog.clone(), state.clock.now());
+    let limit = state.checkout_limit;
     let task = tokio::spawn(async move {
         let _turn = turn;
-        let stored = orders::place(&db, lines, now).await?;
-        let recorded = record_in_session(&session, stored.order.id).await;
-        if let Err(e) = catalog.invalidate().await {
-            tracing::warn!(error = %e, "menu reload after an order failed; the cache catches up within its TTL");
+        let deadline = tokio::time::Instant::now() + limit;
+        let stored = tokio::time::timeout_at(deadline, orders::place(&db, lines, now))
+            .await
+            .map_err(|_| stuck_checkout(limit))?
+            .map_err(place_error)?;
+        let recorded =
+            tokio::time::timeout_at(deadline, record_in_session(&session, stored.order.id))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(ApiError::unavailable(
+                        "session store",
+                        anyhow::anyhow!("saving the session took longer than {limit:?}"),
+                    ))
+                });
+        match tokio::time::timeout_at(deadline, catalog.invalidate()).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "menu reload after an order failed; the cache catches up within its TTL")
+            }
+            Err(_) => tracing::warn!(
+                "menu reload after an order took too long; the cache catches up within its TTL"
+            ),
         }
-        Ok::<_, PlaceError>((stored, recorded))
+        Ok::<_, ApiError>((stored, recorded))
     });
     match task.await.map_err(ApiError::internal)? {
         Ok((stored, Ok(()))) => Ok(stored),
@@ -232,9 +263,27 @@ async fn store_and_record(
                 "Order {id} was placed and the stock taken, but this session could not be updated: the cart still shows the ordered dishes. Do not order again; quote order {id} to the restaurant."
             )))
         }
-        Err(PlaceError::Refused(refused)) => Err(refused_error(refused)),
-        Err(PlaceError::Db(e)) => Err(e.into()),
+        Err(e) => Err(e),
     }
+}
+
+fn place_error(e: PlaceError) -> ApiError {
+    match e {
+        PlaceError::Refused(refused) => refused_error(refused),
+        PlaceError::Db(e) => e.into(),
+    }
+}
+
+/// The order's transaction outlived the checkout limit and was dropped,
+/// which rolls it back.
+fn stuck_checkout(limit: Duration) -> ApiError {
+    ApiError::unavailable(
+        "database",
+        anyhow::anyhow!("storing the order took longer than {limit:?}; rolled back"),
+    )
+    .with_detail(
+        "The order could not be stored in time and nothing was ordered. Try again in a moment.",
+    )
 }
 
 /// Empties the cart and remembers the order, and writes the session.

@@ -1,7 +1,5 @@
 //! A `SessionStore` over sea-orm, for SQLite and PostgreSQL alike.
 
-use std::sync::Arc;
-
 use async_trait::async_trait;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
@@ -12,37 +10,15 @@ use tower_sessions::SessionStore;
 use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::{self, ExpiredDeletion};
 
+use crate::clock::Clock;
 use crate::db::entities::session::{ActiveModel, Column, Entity};
 
 #[derive(Debug, Clone)]
 pub struct DatabaseStore {
     db: DatabaseConnection,
+    /// The service's clock: what has expired is judged by it, so a test
+    /// moves it instead of waiting.
     clock: Clock,
-}
-
-/// Where the store reads the time: the system clock, or one a test moves,
-/// so expiry is tested without waiting for it.
-#[derive(Clone)]
-pub struct Clock(Arc<dyn Fn() -> OffsetDateTime + Send + Sync>);
-
-impl Clock {
-    pub fn system() -> Self {
-        Clock(Arc::new(OffsetDateTime::now_utc))
-    }
-
-    pub fn from_fn(now: impl Fn() -> OffsetDateTime + Send + Sync + 'static) -> Self {
-        Clock(Arc::new(now))
-    }
-
-    fn now(&self) -> OffsetDateTime {
-        (self.0)()
-    }
-}
-
-impl std::fmt::Debug for Clock {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Clock")
-    }
 }
 
 fn backend(e: DbErr) -> session_store::Error {
@@ -50,16 +26,8 @@ fn backend(e: DbErr) -> session_store::Error {
 }
 
 impl DatabaseStore {
-    pub fn new(db: DatabaseConnection) -> Self {
-        DatabaseStore {
-            db,
-            clock: Clock::system(),
-        }
-    }
-
-    /// The same store, reading the time from `clock`.
-    pub fn with_clock(self, clock: Clock) -> Self {
-        DatabaseStore { clock, ..self }
+    pub fn new(db: DatabaseConnection, clock: Clock) -> Self {
+        DatabaseStore { db, clock }
     }
 
     pub async fn ping(&self) -> Result<(), DbErr> {

@@ -11,14 +11,15 @@ pub mod visitor;
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::{HeaderValue, header};
-use axum::response::Response;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use tower_sessions::cookie::time::Duration as CookieDuration;
 use tower_sessions::cookie::{Cookie, SameSite};
 use tower_sessions::service::SignedCookie;
 use tower_sessions::{Expiry, SessionManagerLayer};
 
 use crate::config::{Config, SessionCookieConfig};
+use crate::error::ApiError;
 pub use keys::SESSION_COOKIE_PURPOSE;
 pub use store::AnyStore;
 
@@ -46,6 +47,27 @@ pub fn layer(config: &Config, store: AnyStore) -> SessionManagerLayer<AnyStore, 
         layer = layer.with_domain(domain.to_owned());
     }
     layer.with_signed(config.secret_key.derive(SESSION_COOKIE_PURPOSE))
+}
+
+/// Response middleware just outside [`layer`]: when the store fails while
+/// the layer saves a session after the handler ran (a new visitor's first
+/// change, say), tower-sessions answers a bare 500 with no body. The store
+/// not answering is a 503 worth a retry, as it is when loading fails.
+/// Handlers' own errors are problem+json and pass unchanged.
+pub async fn unavailable_when_save_fails(res: Response) -> Response {
+    let bare = res.status() == StatusCode::INTERNAL_SERVER_ERROR
+        && !res.headers().contains_key(header::CONTENT_TYPE);
+    if !bare {
+        return res;
+    }
+    let mut res = ApiError::unavailable(
+        "session store",
+        anyhow::anyhow!("saving the session failed (see the session layer's log line)"),
+    )
+    .into_response();
+    res.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    res
 }
 
 /// Response middleware for `SESSION_EXPIRE_AT_BROWSER_CLOSE`: the session

@@ -68,9 +68,11 @@ impl SessionStore for AnyStore {
     }
 
     /// A record that does not decode (an older format, a damaged store) is
-    /// treated as absent and deleted: the visitor gets a fresh session and a
-    /// new cookie instead of a 503 on every request until it expires. A store
-    /// that does not answer is still an error.
+    /// treated as absent: the visitor gets a fresh session and a new cookie
+    /// instead of an error on every request until it expires. It is not
+    /// deleted: a read must not write (a GET takes no turn), an instance of
+    /// a newer release may have written it during a rolling deploy, and it
+    /// expires by itself. A store that does not answer is still an error.
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
         let loaded = match self {
             AnyStore::Memory(s) => s.load(id).await,
@@ -85,9 +87,6 @@ impl SessionStore for AnyStore {
                     %reason,
                     "a stored session does not decode; starting a fresh one"
                 );
-                if let Err(e) = self.delete(id).await {
-                    tracing::warn!(error = %e, "deleting an undecodable session failed; it expires by itself");
-                }
                 Ok(None)
             }
             other => other,
