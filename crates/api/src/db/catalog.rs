@@ -78,6 +78,15 @@ impl Snapshot {
     pub fn version(&self) -> &str {
         &self.version
     }
+
+    /// An empty menu with the given version, for tests of what is built on it.
+    #[cfg(test)]
+    pub fn empty_with_version(version: &str) -> Snapshot {
+        Snapshot {
+            version: version.to_owned(),
+            ..Snapshot::default()
+        }
+    }
 }
 
 struct Cached {

@@ -259,7 +259,7 @@ async fn add_item(
 
 /// Set how many of a dish the cart holds (adding the line if needed).
 #[utoipa::path(put, path = "/cart/items/{product_id}", tag = "cart",
-    params(("product_id" = i64, Path, description = "Dish id", minimum = 1, example = 1)),
+    params(("product_id" = i64, Path, description = "Dish id", minimum = 1, maximum = 2_147_483_647, example = 1)),
     request_body = SetQuantity,
     responses(
         (status = 200, description = "The cart", body = CartView),
@@ -271,7 +271,7 @@ async fn add_item(
 async fn set_item_quantity(
     State(state): State<AppState>,
     session: VisitorSession,
-    AppPath(product_id): AppPath<i64>,
+    AppPath(product_id): AppPath<ProductId>,
     AppJson(body): AppJson<SetQuantity>,
 ) -> Result<Json<CartView>, ApiError> {
     let not_found = || {
@@ -280,7 +280,6 @@ async fn set_item_quantity(
         ))
     };
     let quantity = parse_quantity(body.quantity)?;
-    let product_id = ProductId::parse(product_id).map_err(|_| not_found())?;
     let menu = state.catalog.snapshot().await;
     let dish = menu.entry(product_id).ok_or_else(not_found)?;
     let mut cart = session.cart().await?;
@@ -292,25 +291,14 @@ async fn set_item_quantity(
 
 /// Remove a dish's line. Succeeds also when the cart has no such line.
 #[utoipa::path(delete, path = "/cart/items/{product_id}", tag = "cart",
-    params(("product_id" = i64, Path, description = "Dish id", minimum = 1, example = 1)),
+    params(("product_id" = i64, Path, description = "Dish id", minimum = 1, maximum = 2_147_483_647, example = 1)),
     responses(
         (status = 204, description = "The line is not in the cart (any more)"),
-        (status = 400, description = "The id is not a positive integer", body = Problem, content_type = PROBLEM_JSON),
     ))]
 async fn remove_item(
     session: VisitorSession,
-    AppPath(product_id): AppPath<i64>,
+    AppPath(product_id): AppPath<ProductId>,
 ) -> Result<StatusCode, ApiError> {
-    // No line can ever have an id below 1: such an id is the client's
-    // mistake to show, not a line that is already gone.
-    if product_id < 1 {
-        return Err(ApiError::malformed(format!(
-            "Dish ids are positive integers; got {product_id}."
-        )));
-    }
-    let Ok(product_id) = ProductId::parse(product_id) else {
-        return Ok(StatusCode::NO_CONTENT);
-    };
     let mut cart = session.cart().await?;
     if cart.remove(product_id) {
         session.set_cart(&cart).await?;

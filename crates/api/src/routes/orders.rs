@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use axum::extract::State;
 use axum::{Extension, Json};
 use domain::order::parse_kitchen_requests;
-use domain::{Cart, Money};
+use domain::{Cart, Money, OrderId};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
@@ -299,19 +299,18 @@ async fn list_orders(
 
 /// One of this session's orders.
 #[utoipa::path(get, path = "/orders/{id}", tag = "orders",
-    params(("id" = i64, Path, description = "Order id", minimum = 1, example = 42)),
+    params(("id" = i64, Path, description = "Order id", minimum = 1, maximum = 2_147_483_647, example = 42)),
     responses(
         (status = 200, description = "The order", body = OrderView),
         (status = 404, description = "This session has no order with this id", body = Problem, content_type = PROBLEM_JSON),
-        (status = 400, description = "The id is not an integer", body = Problem, content_type = PROBLEM_JSON),
     ))]
 async fn get_order(
     State(state): State<AppState>,
     session: VisitorSession,
-    AppPath(id): AppPath<i64>,
+    AppPath(id): AppPath<OrderId>,
 ) -> Result<Json<OrderView>, ApiError> {
     let not_found = || ApiError::not_found(format!("This session has no order {id}."));
-    let id = i32::try_from(id).map_err(|_| not_found())?;
+    let id = id.get();
     if !session.order_ids().await?.contains(&id) {
         return Err(not_found());
     }

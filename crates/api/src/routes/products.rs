@@ -35,7 +35,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// A menu answer with the menu's version as its `ETag`, or `304 Not
 /// Modified` when the client already holds that version.
 pub enum MenuAnswer<T> {
-    Fresh(ETag, T),
+    Fresh(Option<ETag>, T),
     NotModified(ETag),
 }
 
@@ -45,28 +45,39 @@ impl<T> MenuAnswer<T> {
     /// otherwise builds the body. A malformed `If-None-Match` is ignored,
     /// as if absent.
     fn new(menu: &Snapshot, request: &HeaderMap, body: impl FnOnce() -> T) -> Self {
-        let etag = menu_etag(menu);
+        let Some(etag) = menu_etag(menu) else {
+            return MenuAnswer::Fresh(None, body());
+        };
         match request.typed_get::<IfNoneMatch>() {
             Some(held) if !held.precondition_passes(&etag) => MenuAnswer::NotModified(etag),
-            _ => MenuAnswer::Fresh(etag, body()),
+            _ => MenuAnswer::Fresh(Some(etag), body()),
         }
     }
 }
 
-fn menu_etag(menu: &Snapshot) -> ETag {
+/// The menu's version as an entity tag. The version is hex digits, always a
+/// valid tag; were it ever not, the menu is still served, only without an
+/// `ETag` (so never answered with a 304), and the log says why.
+fn menu_etag(menu: &Snapshot) -> Option<ETag> {
     format!("\"{}\"", menu.version())
         .parse()
-        // The version is hex digits: always a valid entity tag.
-        .expect("a quoted hex digest is an entity tag")
+        .map_err(|e| {
+            tracing::warn!(version = menu.version(), error = ?e, "the menu's version is no entity tag; serving the menu without an ETag");
+        })
+        .ok()
 }
 
 impl<T: IntoResponse> IntoResponse for MenuAnswer<T> {
     fn into_response(self) -> Response {
         let (etag, mut res) = match self {
             MenuAnswer::Fresh(etag, body) => (etag, body.into_response()),
-            MenuAnswer::NotModified(etag) => (etag, StatusCode::NOT_MODIFIED.into_response()),
+            MenuAnswer::NotModified(etag) => {
+                (Some(etag), StatusCode::NOT_MODIFIED.into_response())
+            }
         };
-        res.headers_mut().typed_insert(etag);
+        if let Some(etag) = etag {
+            res.headers_mut().typed_insert(etag);
+        }
         res
     }
 }
@@ -246,7 +257,7 @@ async fn list_products(
 
 /// One dish, available or not.
 #[utoipa::path(get, path = "/products/{id}", tag = "products",
-    params(("id" = i64, Path, description = "Dish id", minimum = 1, example = 1), ("If-None-Match" = Option<String>, Header, description = "An `ETag` from an earlier answer: while the menu keeps that version, the answer is a 304 without a body.")),
+    params(("id" = i64, Path, description = "Dish id", minimum = 1, maximum = 2_147_483_647, example = 1), ("If-None-Match" = Option<String>, Header, description = "An `ETag` from an earlier answer: while the menu keeps that version, the answer is a 304 without a body.")),
     responses(
         (status = 200, description = "The dish", body = Product, headers(
             ("ETag" = String, description = "The menu's version"),
@@ -256,18 +267,33 @@ async fn list_products(
             ("ETag" = String, description = "The menu's version"),
         )),
         (status = 404, description = "No dish has this id", body = Problem, content_type = PROBLEM_JSON),
-        (status = 400, description = "The id is not an integer", body = Problem, content_type = PROBLEM_JSON),
     ))]
 async fn get_product(
     State(state): State<AppState>,
     request: HeaderMap,
-    AppPath(id): AppPath<i64>,
+    AppPath(id): AppPath<ProductId>,
 ) -> Result<MenuAnswer<Json<Product>>, ApiError> {
     let not_found = || ApiError::not_found(format!("There is no dish with id {id} on the menu."));
-    let id = ProductId::parse(id).map_err(|_| not_found())?;
     let menu = state.catalog.snapshot().await;
     let dish = menu.get(id).ok_or_else(not_found)?;
     Ok(MenuAnswer::new(&menu, &request, || {
         Json(Product::from(dish))
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_menu_version_that_is_no_entity_tag_is_served_without_an_etag_rather_than_failing() {
+        let menu = Snapshot::empty_with_version("not\"hex");
+        let res = MenuAnswer::new(&menu, &HeaderMap::new(), || "the menu").into_response();
+        assert_eq!(res.status(), StatusCode::OK);
+        assert!(res.headers().get(axum::http::header::ETAG).is_none());
+
+        let menu = Snapshot::empty_with_version("0a1b");
+        let res = MenuAnswer::new(&menu, &HeaderMap::new(), || "the menu").into_response();
+        assert_eq!(res.headers()[axum::http::header::ETAG], "\"0a1b\"");
+    }
 }
