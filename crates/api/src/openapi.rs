@@ -3,12 +3,15 @@
 
 use strum::VariantArray;
 use utoipa::openapi::path::{Operation, ParameterIn};
-use utoipa::openapi::schema::{Schema, SchemaType, Type};
+use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::schema::{Object, Schema, SchemaType, Type};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{Content, Ref, RefOr, Required, Response};
 use utoipa::{Modify, OpenApi};
 
+use crate::config::{BODY_LIMIT_BYTES, DEFAULT_REQUEST_TIMEOUT};
 use crate::error::{FieldError, PROBLEM_JSON, Problem, ProblemKind, ProblemLine};
+use crate::extract::BodyLimit;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -131,17 +134,7 @@ fn complete_operation(path: &str, write: bool, op: &mut Operation) {
         RefOr::Ref(_) => false,
     });
 
-    let mut malformed = Vec::new();
-    if reads_body {
-        malformed.push("the body is not valid JSON");
-    }
-    if reads_path {
-        malformed.push("a path id is not a positive integer");
-    }
-    if !malformed.is_empty() {
-        let text = format!("Sent when {}.", malformed.join(", or "));
-        add(op, "400", ProblemKind::MalformedRequest, &text);
-    }
+    add_malformed(op, reads_body, reads_path);
     if write {
         add(
             op,
@@ -154,36 +147,16 @@ fn complete_operation(path: &str, write: bool, op: &mut Operation) {
         op,
         "408",
         ProblemKind::RequestTimeout,
-        "The request did not finish within the service's time limit (REQUEST_TIMEOUT_MS, 10 s by default).",
+        &format!(
+            "The request did not finish within the service's time limit (REQUEST_TIMEOUT_MS, {} by default).",
+            duration_text(DEFAULT_REQUEST_TIMEOUT)
+        ),
     );
     if reads_body {
-        add(
-            op,
-            "413",
-            ProblemKind::PayloadTooLarge,
-            "The body is larger than the 64 KiB this API accepts.",
-        );
-        add(
-            op,
-            "415",
-            ProblemKind::UnsupportedMediaType,
-            "The body is not sent with `Content-Type: application/json`.",
-        );
-        add(
-            op,
-            "422",
-            ProblemKind::ValidationFailed,
-            "The body is JSON but not the expected object: an unknown field or a wrong type, named in `errors`.",
-        );
+        add_body_problems(op);
     }
-    let api = path.starts_with("/api/");
-    if uses_session || (api && write) {
-        add(
-            op,
-            "503",
-            ProblemKind::ServiceUnavailable,
-            "A store this call depends on (the session store, the database) does not answer, or another change to this session is still running; try again in a moment.",
-        );
+    if uses_session || (path.starts_with("/api/") && write) {
+        add_unavailable(op);
     }
     if uses_session {
         // Optional: without a cookie the call works on a fresh, empty session.
@@ -191,6 +164,84 @@ fn complete_operation(path: &str, write: bool, op: &mut Operation) {
             SecurityRequirement::default(),
             SecurityRequirement::new(SESSION_COOKIE_SCHEME, Vec::<String>::new()),
         ]);
+    }
+}
+
+/// The 400 for a body that is not JSON or a path id out of range.
+fn add_malformed(op: &mut Operation, reads_body: bool, reads_path: bool) {
+    let mut malformed = Vec::new();
+    if reads_body {
+        malformed.push("the body is not valid JSON".to_owned());
+    }
+    if reads_path {
+        malformed.push(format!(
+            "a path id is not an integer from 1 to {}",
+            i32::MAX
+        ));
+    }
+    if !malformed.is_empty() {
+        let text = format!("Sent when {}.", malformed.join(", or "));
+        add(op, "400", ProblemKind::MalformedRequest, &text);
+    }
+}
+
+/// What reading a JSON body can refuse.
+fn add_body_problems(op: &mut Operation) {
+    add(
+        op,
+        "413",
+        ProblemKind::PayloadTooLarge,
+        &format!(
+            "The body is larger than the {} this API accepts.",
+            BodyLimit::new(BODY_LIMIT_BYTES)
+        ),
+    );
+    add(
+        op,
+        "415",
+        ProblemKind::UnsupportedMediaType,
+        "The body is not sent with `Content-Type: application/json`.",
+    );
+    add(
+        op,
+        "422",
+        ProblemKind::ValidationFailed,
+        "The body is JSON but not the expected object: an unknown field or a wrong type, named in `errors`.",
+    );
+}
+
+/// The 503 of a store that does not answer or a session busy with another
+/// change, with the `Retry-After` that says when to try again.
+fn add_unavailable(op: &mut Operation) {
+    add(
+        op,
+        "503",
+        ProblemKind::ServiceUnavailable,
+        "A store this call depends on (the session store, the database) does not answer, or another change to this session is still running; try again in a moment.",
+    );
+    if let Some(RefOr::T(response)) = op.responses.responses.get_mut("503") {
+        let seconds = Object::builder()
+            .schema_type(Type::Integer)
+            .minimum(Some(1))
+            .build();
+        response.headers.entry("Retry-After".to_owned()).or_insert(
+            HeaderBuilder::new()
+                .schema(Some(seconds))
+                .description(Some(
+                    "When present, how many seconds to wait before trying again.",
+                ))
+                .build()
+                .into(),
+        );
+    }
+}
+
+/// "10 s" for whole seconds, "1500 ms" otherwise.
+fn duration_text(d: std::time::Duration) -> String {
+    if d.subsec_nanos() == 0 {
+        format!("{} s", d.as_secs())
+    } else {
+        format!("{} ms", d.as_millis())
     }
 }
 

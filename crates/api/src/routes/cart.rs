@@ -199,7 +199,6 @@ fn cart_error(e: CartError, menu: &Snapshot) -> ApiError {
 #[utoipa::path(get, path = "/cart", tag = "cart",
     responses(
         (status = 200, description = "The cart (empty when the visitor has none)", body = CartView),
-        (status = 503, description = "The session store is unreachable", body = Problem, content_type = PROBLEM_JSON),
     ))]
 async fn get_cart(
     State(state): State<AppState>,
@@ -220,10 +219,7 @@ async fn get_cart(
         (status = 201, description = "The dish was added as a new line; the cart", body = CartView,
             headers(("Location" = String, description = "The new line, /api/v1/cart/items/{product_id}"))),
         (status = 200, description = "The dish's line grew; the cart", body = CartView),
-        (status = 400, description = "The body is not valid JSON", body = Problem, content_type = PROBLEM_JSON),
         (status = 409, description = "The dish is unavailable, or not enough is in stock", body = Problem, content_type = PROBLEM_JSON),
-        (status = 413, description = "The body is over 64 KiB", body = Problem, content_type = PROBLEM_JSON),
-        (status = 415, description = "The body is not sent as application/json", body = Problem, content_type = PROBLEM_JSON),
         (status = 422, description = "Unknown dish, quantity outside 1 to 99 (also after adding), unknown field, wrong type, or a full cart", body = Problem, content_type = PROBLEM_JSON),
     ))]
 async fn add_item(
@@ -263,7 +259,6 @@ async fn add_item(
     request_body = SetQuantity,
     responses(
         (status = 200, description = "The cart", body = CartView),
-        (status = 400, description = "The body is not valid JSON, or the id is not an integer", body = Problem, content_type = PROBLEM_JSON),
         (status = 404, description = "No dish has this id", body = Problem, content_type = PROBLEM_JSON),
         (status = 409, description = "The dish is unavailable, or not enough is in stock", body = Problem, content_type = PROBLEM_JSON),
         (status = 422, description = "Quantity outside 1 to 99, unknown field, wrong type, or a full cart", body = Problem, content_type = PROBLEM_JSON),

@@ -15,6 +15,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::error::{ApiError, FieldError, PROBLEM_JSON, Problem};
 use crate::extract::AppJson;
+use crate::responses::{Created, CreatedOrUpdated};
 use crate::session::visitor::VisitorSession;
 use crate::state::AppState;
 use crate::views::ProfileView;
@@ -71,26 +72,6 @@ impl Checks {
         result.map_err(|e| self.0.push(e.into())).ok()
     }
 
-    fn favorite(&mut self, raw: Option<&str>) -> Option<Option<FavoriteDish>> {
-        match raw {
-            None => Some(None),
-            Some(s) => self.take(FavoriteDish::parse(s)).map(Some),
-        }
-    }
-
-    fn restrictions(&mut self, raw: Option<&[String]>) -> Option<BTreeSet<DietaryTag>> {
-        self.take(parse_dietary_tags(
-            raw.unwrap_or_default().iter().map(String::as_str),
-        ))
-    }
-
-    fn spice(&mut self, raw: Option<&str>) -> Option<Option<SpiceLevel>> {
-        match raw {
-            None => Some(None),
-            Some(s) => self.take(s.parse()).map(Some),
-        }
-    }
-
     fn finish(self) -> Result<(), ApiError> {
         if self.0.is_empty() {
             Ok(())
@@ -98,6 +79,18 @@ impl Checks {
             Err(ApiError::invalid_fields(self.0))
         }
     }
+}
+
+fn favorite(raw: Option<&str>) -> Result<Option<FavoriteDish>, InvalidField> {
+    raw.map(FavoriteDish::parse).transpose()
+}
+
+fn restrictions(raw: Option<&[String]>) -> Result<BTreeSet<DietaryTag>, InvalidField> {
+    parse_dietary_tags(raw.unwrap_or_default().iter().map(String::as_str))
+}
+
+fn spice(raw: Option<&str>) -> Result<Option<SpiceLevel>, InvalidField> {
+    raw.map(str::parse).transpose()
 }
 
 fn no_profile() -> ApiError {
@@ -119,28 +112,33 @@ async fn get_profile(session: VisitorSession) -> Result<Json<ProfileView>, ApiEr
 #[utoipa::path(put, path = "/profile", tag = "profile",
     request_body = ProfileInput,
     responses(
-        (status = 201, description = "Created", body = ProfileView),
+        (status = 201, description = "Created", body = ProfileView,
+            headers(("Location" = String, description = "The profile, /api/v1/profile"))),
         (status = 200, description = "Replaced", body = ProfileView),
-        (status = 400, description = "Not JSON", body = Problem, content_type = PROBLEM_JSON),
         (status = 422, description = "A field is invalid: each is named in `errors`", body = Problem, content_type = PROBLEM_JSON),
     ))]
 async fn put_profile(
     State(state): State<AppState>,
     session: VisitorSession,
     AppJson(input): AppJson<ProfileInput>,
-) -> Result<(StatusCode, Json<ProfileView>), ApiError> {
-    let mut checks = Checks::default();
-    let name = checks.take(CustomerName::parse(&input.name));
-    let favorite = checks.favorite(input.favorite_dish.as_deref());
-    let restrictions = checks.restrictions(input.dietary_restrictions.as_deref());
-    let spice = checks.spice(input.spice_level.as_deref());
-    checks.finish()?;
-    let (Some(name), Some(favorite_dish), Some(dietary_restrictions), Some(spice_level)) =
-        (name, favorite, restrictions, spice)
-    else {
-        return Err(ApiError::internal(anyhow::anyhow!(
-            "profile checks passed without values"
-        )));
+) -> Result<CreatedOrUpdated<Json<ProfileView>>, ApiError> {
+    let checked = (
+        CustomerName::parse(&input.name),
+        favorite(input.favorite_dish.as_deref()),
+        restrictions(input.dietary_restrictions.as_deref()),
+        spice(input.spice_level.as_deref()),
+    );
+    let (name, favorite_dish, dietary_restrictions, spice_level) = match checked {
+        (Ok(name), Ok(favorite), Ok(restrictions), Ok(spice)) => {
+            (name, favorite, restrictions, spice)
+        }
+        // Every field's problem at once, not only the first.
+        (name, favorite, restrictions, spice) => {
+            let errors = [name.err(), favorite.err(), restrictions.err(), spice.err()];
+            return Err(ApiError::invalid_fields(
+                errors.into_iter().flatten().map(FieldError::from).collect(),
+            ));
+        }
     };
     let existing = session.profile().await?;
     let profile = Profile {
@@ -153,12 +151,12 @@ async fn put_profile(
             .map_or_else(|| state.clock.now(), |p| p.created_at),
     };
     session.set_profile(Some(&profile)).await?;
-    let status = if existing.is_some() {
-        StatusCode::OK
+    let body = Json(ProfileView::from(&profile));
+    Ok(if existing.is_some() {
+        CreatedOrUpdated::Updated(body)
     } else {
-        StatusCode::CREATED
-    };
-    Ok((status, Json(ProfileView::from(&profile))))
+        CreatedOrUpdated::Created(Created::at("/api/v1/profile", body)?)
+    })
 }
 
 /// Change some fields of the profile.
@@ -189,15 +187,15 @@ async fn patch_profile(
     let favorite = patch
         .favorite_dish
         .as_ref()
-        .map(|raw| checks.favorite(raw.as_deref()));
+        .map(|raw| checks.take(favorite(raw.as_deref())));
     let restrictions = patch
         .dietary_restrictions
         .as_ref()
-        .map(|raw| checks.restrictions(raw.as_deref()));
+        .map(|raw| checks.take(restrictions(raw.as_deref())));
     let spice = patch
         .spice_level
         .as_ref()
-        .map(|raw| checks.spice(raw.as_deref()));
+        .map(|raw| checks.take(spice(raw.as_deref())));
     checks.finish()?;
     if let Some(name) = name {
         profile.name = name;

@@ -83,7 +83,6 @@ pub struct SessionState {
 #[utoipa::path(get, path = "/session", tag = "session",
     responses(
         (status = 200, description = "The session's state", body = SessionState),
-        (status = 503, description = "The session store is unreachable", body = Problem, content_type = PROBLEM_JSON),
     ))]
 async fn get_session(
     State(state): State<AppState>,

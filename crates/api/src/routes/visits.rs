@@ -10,7 +10,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use domain::visits::Visits;
 
 use crate::cookies::{AppCookies, VISIT_SUMMARY};
-use crate::error::{ApiError, PROBLEM_JSON, Problem};
+use crate::error::ApiError;
 use crate::responses::WithCookies;
 use crate::session::visitor::VisitorSession;
 use crate::state::AppState;
@@ -48,7 +48,6 @@ pub struct Welcome {
     params(("last_visit_summary" = Option<String>, Cookie, description = SUMMARY_COOKIE_DOC)),
     responses(
         (status = 200, description = "The visit is recorded", body = Welcome),
-        (status = 503, description = "The session store is unreachable", body = Problem, content_type = PROBLEM_JSON),
     ))]
 async fn record_visit(
     State(state): State<AppState>,
