@@ -271,11 +271,7 @@ fn refused_error(refused: Vec<orders::RefusedLine>) -> ApiError {
                 name: l.name,
                 requested: l.requested,
                 in_stock: l.in_stock,
-                reason: match l.refusal {
-                    Refusal::InsufficientStock => "insufficient-stock",
-                    Refusal::Unavailable => "unavailable",
-                    Refusal::Removed => "removed",
-                },
+                reason: l.refusal,
             })
             .collect(),
     )
