@@ -1,13 +1,18 @@
 //! The OpenAPI document: generated from the routes (utoipa), served at
 //! `/api-docs/openapi.json`, committed as `openapi/openapi.json`.
 
+use domain::profile::{DietaryTag, SpiceLevel};
+use domain::vocabulary::Vocabulary;
+use serde_json::Value;
 use strum::VariantArray;
 use utoipa::openapi::path::{Operation, ParameterIn};
 use utoipa::openapi::header::HeaderBuilder;
-use utoipa::openapi::schema::{Object, Schema, SchemaType, Type};
+use utoipa::openapi::schema::{
+    Array, ArrayBuilder, Object, ObjectBuilder, Schema, SchemaType, Type,
+};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{Content, Ref, RefOr, Required, Response};
-use utoipa::{Modify, OpenApi};
+use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
 
 use crate::config::{BODY_LIMIT_BYTES, DEFAULT_REQUEST_TIMEOUT};
 use crate::error::{FieldError, PROBLEM_JSON, Problem, ProblemKind, ProblemLine};
@@ -293,4 +298,127 @@ fn add(op: &mut Operation, status: &str, kind: ProblemKind, description: &str) {
         )
         .build();
     responses.insert(status.to_owned(), RefOr::T(response));
+}
+
+// Schemas for rules that the Rust types of request bodies cannot state by
+// themselves (their fields are plain strings that the domain parses), used
+// with `#[schema(schema_with = ...)]` and `#[param(schema_with = ...)]`, so
+// that what a client may send is in the spec, not only in a 422.
+
+/// Text the domain's bounded text accepts: something besides spaces, and no
+/// control characters (C0, DEL, C1).
+const PLAIN_TEXT: &str = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$";
+
+/// A kitchen request: any text without control characters but line breaks,
+/// blank meaning no request.
+const KITCHEN_TEXT: &str = r"^[^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*$";
+
+/// One word of a vocabulary, as an `enum` of its canonical spellings.
+pub fn word<V: Vocabulary>() -> Object {
+    word_schema::<V>(false)
+}
+
+/// One word of a vocabulary, or `null`.
+pub fn word_or_null<V: Vocabulary>() -> Object {
+    word_schema::<V>(true)
+}
+
+fn word_schema<V: Vocabulary>(nullable: bool) -> Object {
+    let mut values: Vec<Value> = V::VARIANTS
+        .iter()
+        .map(|&v| Value::from(Into::<&'static str>::into(v)))
+        .collect();
+    let schema_type = if nullable {
+        values.push(Value::Null);
+        SchemaType::from_iter([Type::String, Type::Null])
+    } else {
+        SchemaType::Type(Type::String)
+    };
+    ObjectBuilder::new()
+        .schema_type(schema_type)
+        .enum_values(Some(values))
+        .description(Some(
+            "The canonical spelling is listed; other capitalisation and surrounding spaces are read as the same word.",
+        ))
+        .build()
+}
+
+/// A list of vocabulary words, or `null`.
+pub fn words_or_null<V: Vocabulary>() -> Array {
+    ArrayBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::Array, Type::Null]))
+        .items(word::<V>())
+        .build()
+}
+
+/// A comma-separated list of vocabulary words in a query string
+/// (`style: form, explode: false`).
+pub fn word_list<V: Vocabulary>() -> Array {
+    ArrayBuilder::new().items(word::<V>()).build()
+}
+
+/// Bounded text: 1 to `MAX` characters, not blank, no control characters.
+pub fn plain_text<const MAX: usize>() -> Object {
+    plain_text_schema(MAX, false)
+}
+
+/// Bounded text, or `null`.
+pub fn plain_text_or_null<const MAX: usize>() -> Object {
+    plain_text_schema(MAX, true)
+}
+
+fn plain_text_schema(max_chars: usize, nullable: bool) -> Object {
+    let schema_type = if nullable {
+        SchemaType::from_iter([Type::String, Type::Null])
+    } else {
+        SchemaType::Type(Type::String)
+    };
+    ObjectBuilder::new()
+        .schema_type(schema_type)
+        .min_length(Some(1))
+        .max_length(Some(max_chars))
+        .pattern(Some(PLAIN_TEXT))
+        .build()
+}
+
+/// The checkout's kitchen requests: a map from a cart line's dish id to its
+/// request, each at most `MAX` characters.
+pub fn kitchen_requests<const MAX: usize>() -> Object {
+    let request = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .max_length(Some(MAX))
+        .pattern(Some(KITCHEN_TEXT))
+        .build();
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .additional_properties(Some(Schema::Object(request)))
+        .description(Some(format!(
+            "Per-line requests for the kitchen, keyed by the dish id of a cart line; each up to {MAX} characters, line breaks allowed."
+        )))
+        .build()
+}
+
+/// Query parameters typed as vocabularies, for `#[param(inline, value_type
+/// = ...)]`: unlike `schema_with`, which drops a parameter's description,
+/// style and example, these keep them.
+macro_rules! parameter_schema {
+    ($($(#[$doc:meta])* $name:ident = $schema:expr;)+) => {$(
+        $(#[$doc])*
+        pub struct $name;
+
+        impl PartialSchema for $name {
+            fn schema() -> RefOr<Schema> {
+                $schema.into()
+            }
+        }
+
+        impl ToSchema for $name {}
+    )+};
+}
+
+parameter_schema! {
+    /// A spice level.
+    SpiceWord = Schema::Object(word::<SpiceLevel>());
+    /// Dietary tags, comma-separated.
+    DietaryTagList = Schema::Array(word_list::<DietaryTag>());
 }

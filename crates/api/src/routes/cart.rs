@@ -129,6 +129,7 @@ fn default_quantity() -> i64 {
 #[schema(example = json!({"product_id": 1, "quantity": 2}))]
 pub struct AddItem {
     /// The dish to add.
+    #[schema(minimum = 1, maximum = 2_147_483_647)]
     pub product_id: i64,
     /// How many to add to what the cart already holds; 1 when absent.
     #[serde(default = "default_quantity")]

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use axum::extract::State;
 use axum::{Extension, Json};
-use domain::order::parse_kitchen_requests;
+use domain::order::{KitchenRequest, parse_kitchen_requests};
 use domain::{Cart, Money, OrderId};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -15,6 +15,7 @@ use crate::cookies::AppCookies;
 use crate::db::orders::{self, NewLine, PlaceError, Refusal, StoredOrder};
 use crate::error::{ApiError, PROBLEM_JSON, Problem, ProblemKind, ProblemLine};
 use crate::extract::{AppJson, AppPath};
+use crate::openapi;
 use crate::responses::{Created, WithCookies};
 use crate::rewards::{self, LOYALTY_COOKIE_DOC, VIP_COOKIE_DOC};
 use crate::session::lock::SessionTurn;
@@ -106,9 +107,8 @@ pub struct OrderList {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"special_requests": {"1": "extra basil, no garlic"}}))]
 pub struct PlaceOrder {
-    /// Per-line requests for the kitchen, keyed by the dish id of a cart
-    /// line; each up to 200 characters.
     #[serde(default)]
+    #[schema(schema_with = openapi::kitchen_requests::<{ KitchenRequest::MAX_CHARS }>)]
     pub special_requests: HashMap<String, String>,
 }
 

@@ -23,6 +23,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use crate::db::catalog::{Dish, Snapshot};
 use crate::error::{ApiError, FieldError, PROBLEM_JSON, Problem};
 use crate::extract::{AppPath, AppQuery};
+use crate::openapi;
 use crate::state::AppState;
 use crate::views::Product;
 
@@ -102,14 +103,15 @@ pub const MAX_PAGE: u32 = 10_000;
 #[into_params(parameter_in = Query)]
 pub struct ProductQuery {
     /// Only dishes satisfying all of these dietary tags, comma-separated
-    /// (vegetarian, vegan, gluten-free, dairy-free, nut-free, halal, kosher).
-    #[param(example = "vegan,gluten-free")]
+    /// (vegetarian, vegan, gluten-free, dairy-free, nut-free, halal, kosher;
+    /// case is ignored).
+    #[param(inline, value_type = Option<openapi::DietaryTagList>, style = Form, explode = false, example = json!(["vegan", "gluten-free"]))]
     dietary: Option<String>,
-    /// Only dishes of this spice level: mild, medium or hot.
-    #[param(example = "mild")]
+    /// Only dishes of this spice level: mild, medium or hot (case is ignored).
+    #[param(inline, value_type = Option<openapi::SpiceWord>, example = "mild")]
     spice: Option<String>,
     /// Only dishes whose name contains this text, ignoring case (at most 100 characters).
-    #[param(example = "curry")]
+    #[param(max_length = 100, example = "curry")]
     q: Option<String>,
     /// Page number, 1 to 10000 (a page past the last is empty).
     #[param(minimum = 1, maximum = 10_000, default = 1, example = 1)]
@@ -168,13 +170,9 @@ impl ProductQuery {
                 Some,
             ),
         };
-        let q = self
-            .q
-            .as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_lowercase);
-        if q.as_ref().is_some_and(|q| q.chars().count() > 100) {
+        let q = self.q.as_deref().map(str::trim).filter(|s| !s.is_empty());
+        // Counted as sent: lower-casing can lengthen text ("İ" is two chars).
+        if q.is_some_and(|q| q.chars().count() > 100) {
             errors.push(FieldError {
                 field: "q".into(),
                 message: "at most 100 characters".into(),
@@ -182,6 +180,7 @@ impl ProductQuery {
         }
         let (page, per_page) = parse_paging(self.page, self.per_page, &mut errors);
         if errors.is_empty() {
+            let q = q.map(str::to_lowercase);
             Ok((Filter { dietary, spice, q }, page, per_page))
         } else {
             Err(ApiError::invalid_fields(errors))

@@ -15,6 +15,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::error::{ApiError, FieldError, PROBLEM_JSON, Problem};
 use crate::extract::AppJson;
+use crate::openapi;
 use crate::responses::{Created, CreatedOrUpdated};
 use crate::session::visitor::VisitorSession;
 use crate::state::AppState;
@@ -34,32 +35,37 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"name": "Ada", "favorite_dish": "Pad Thai", "dietary_restrictions": ["vegan", "gluten-free"], "spice_level": "medium"}))]
 pub struct ProfileInput {
+    #[schema(schema_with = openapi::plain_text::<{ CustomerName::MAX_CHARS }>)]
     pub name: String,
     #[serde(default)]
+    #[schema(schema_with = openapi::plain_text_or_null::<{ FavoriteDish::MAX_CHARS }>)]
     pub favorite_dish: Option<String>,
     #[serde(default)]
+    #[schema(schema_with = openapi::words_or_null::<DietaryTag>)]
     pub dietary_restrictions: Option<Vec<String>>,
     #[serde(default)]
+    #[schema(schema_with = openapi::word_or_null::<SpiceLevel>)]
     pub spice_level: Option<String>,
 }
 
 /// Some fields of the profile (PATCH): absent fields stay as they are;
-/// `null` clears `favorite_dish`, `spice_level` or `dietary_restrictions`.
+/// `null` clears `favorite_dish`, `spice_level` or `dietary_restrictions`
+/// (the name cannot be cleared).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"spice_level": "hot", "favorite_dish": null}))]
 pub struct ProfilePatch {
     #[serde(default, with = "::serde_with::rust::double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = openapi::plain_text::<{ CustomerName::MAX_CHARS }>)]
     pub name: Option<Option<String>>,
     #[serde(default, with = "::serde_with::rust::double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = openapi::plain_text_or_null::<{ FavoriteDish::MAX_CHARS }>)]
     pub favorite_dish: Option<Option<String>>,
     #[serde(default, with = "::serde_with::rust::double_option")]
-    #[schema(value_type = Option<Vec<String>>)]
+    #[schema(schema_with = openapi::words_or_null::<DietaryTag>)]
     pub dietary_restrictions: Option<Option<Vec<String>>>,
     #[serde(default, with = "::serde_with::rust::double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = openapi::word_or_null::<SpiceLevel>)]
     pub spice_level: Option<Option<String>>,
 }
 
