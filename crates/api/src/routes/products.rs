@@ -144,6 +144,15 @@ impl ProductQuery {
         let mut errors = Vec::new();
         let dietary = match self.dietary.as_deref() {
             None => BTreeSet::new(),
+            // The spec's list holds tags only: `dietary=` or `vegan,,halal`
+            // has an empty entry, which is a mistake to show, not "no filter".
+            Some(list) if list.split(',').any(|t| t.trim().is_empty()) => {
+                errors.push(FieldError {
+                    field: "dietary".into(),
+                    message: "an entry is empty; list tags separated by commas, or leave the parameter out".into(),
+                });
+                BTreeSet::new()
+            }
             Some(list) => parse_dietary_tags(list.split(',')).unwrap_or_else(|e| {
                 errors.push(FieldError {
                     field: "dietary".into(),
@@ -152,12 +161,8 @@ impl ProductQuery {
                 BTreeSet::new()
             }),
         };
-        let spice = match self
-            .spice
-            .as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-        {
+        // A blank `spice=` is no level, refused like any other unknown word.
+        let spice = match self.spice.as_deref() {
             None => None,
             Some(s) => s.parse::<SpiceLevel>().map_or_else(
                 |e| {
