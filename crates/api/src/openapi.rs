@@ -352,9 +352,13 @@ pub fn words_or_null<V: Vocabulary>() -> Array {
 }
 
 /// A comma-separated list of vocabulary words in a query string
-/// (`style: form, explode: false`).
+/// (`style: form, explode: false`). At least one: an empty list would be
+/// sent as `name=`, the same text as a list of one empty word.
 pub fn word_list<V: Vocabulary>() -> Array {
-    ArrayBuilder::new().items(word::<V>()).build()
+    ArrayBuilder::new()
+        .items(word::<V>())
+        .min_items(Some(1))
+        .build()
 }
 
 /// Bounded text: 1 to `MAX` characters, not blank, no control characters.
