@@ -6,9 +6,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use domain::InvalidField;
-use domain::profile::{
-    CustomerName, DietaryTag, FavoriteDish, Profile, SpiceLevel, parse_dietary_tags,
-};
+use domain::profile::{CustomerName, DietaryTag, FavoriteDish, Profile, SpiceLevel};
 use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -91,8 +89,9 @@ fn favorite(raw: Option<&str>) -> Result<Option<FavoriteDish>, InvalidField> {
     raw.map(FavoriteDish::parse).transpose()
 }
 
+/// Each entry must be a tag: a blank one is refused, as the spec's `enum` says.
 fn restrictions(raw: Option<&[String]>) -> Result<BTreeSet<DietaryTag>, InvalidField> {
-    parse_dietary_tags(raw.unwrap_or_default().iter().map(String::as_str))
+    raw.unwrap_or_default().iter().map(|t| t.parse()).collect()
 }
 
 fn spice(raw: Option<&str>) -> Result<Option<SpiceLevel>, InvalidField> {
