@@ -152,6 +152,9 @@ async fn a_script_on_a_configured_spa_origin_can_read_the_menus_etag_and_when_to
         .map(|h| h.trim().to_ascii_lowercase())
         .collect();
     for header in ["etag", "retry-after", "x-request-id", "location"] {
-        assert!(exposed.iter().any(|h| h == header), "{header} in {exposed:?}");
+        assert!(
+            exposed.iter().any(|h| h == header),
+            "{header} in {exposed:?}"
+        );
     }
 }

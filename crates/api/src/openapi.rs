@@ -5,8 +5,8 @@ use domain::profile::{DietaryTag, SpiceLevel};
 use domain::vocabulary::Vocabulary;
 use serde_json::Value;
 use strum::VariantArray;
-use utoipa::openapi::path::{Operation, ParameterIn};
 use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::path::{Operation, ParameterIn};
 use utoipa::openapi::schema::{
     Array, ArrayBuilder, Object, ObjectBuilder, Schema, SchemaType, Type,
 };

@@ -123,8 +123,7 @@ fn with_public_caching(public: Router<AppState>, config: &Config) -> Router<AppS
         header::CACHE_CONTROL,
         move |res: &axum::response::Response| {
             use axum::http::StatusCode;
-            matches!(res.status(), StatusCode::OK | StatusCode::NOT_MODIFIED)
-                .then(|| value.clone())
+            matches!(res.status(), StatusCode::OK | StatusCode::NOT_MODIFIED).then(|| value.clone())
         },
     ))
 }
@@ -205,7 +204,12 @@ fn with_cors(router: Router, config: &Config) -> Router {
             .allow_headers([header::CONTENT_TYPE, header::ACCEPT])
             // What a script must read: the request id to report, where a new
             // resource is, when to retry a 503, and the menu's version.
-            .expose_headers([REQUEST_ID, header::LOCATION, header::RETRY_AFTER, header::ETAG])
+            .expose_headers([
+                REQUEST_ID,
+                header::LOCATION,
+                header::RETRY_AFTER,
+                header::ETAG,
+            ])
             .max_age(Duration::from_secs(600)),
     )
 }

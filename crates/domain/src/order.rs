@@ -38,7 +38,6 @@ impl KitchenRequest {
     pub fn as_str(&self) -> &str {
         &self.0
     }
-
 }
 
 /// Reads the checkout's `special_requests`, keyed by the dish id of a cart

@@ -72,9 +72,7 @@ impl<T: IntoResponse> IntoResponse for MenuAnswer<T> {
     fn into_response(self) -> Response {
         let (etag, mut res) = match self {
             MenuAnswer::Fresh(etag, body) => (etag, body.into_response()),
-            MenuAnswer::NotModified(etag) => {
-                (Some(etag), StatusCode::NOT_MODIFIED.into_response())
-            }
+            MenuAnswer::NotModified(etag) => (Some(etag), StatusCode::NOT_MODIFIED.into_response()),
         };
         if let Some(etag) = etag {
             res.headers_mut().typed_insert(etag);
