@@ -333,6 +333,26 @@ async fn a_non_integer_path_id_is_a_400() {
 }
 
 #[tokio::test]
+async fn a_path_id_below_one_or_past_the_largest_is_the_same_400_on_every_route() {
+    let (app, before) = with_a_cart().await;
+    for id in ["0", "-1", "2147483648"] {
+        let answers = [
+            app.get(&format!("/api/v1/products/{id}")).await,
+            app.get(&format!("/api/v1/orders/{id}")).await,
+            app.put_json(&format!("/api/v1/cart/items/{id}"), &json!({"quantity": 1}))
+                .await,
+            app.delete(&format!("/api/v1/cart/items/{id}")).await,
+        ];
+        for res in answers {
+            let problem = assert_problem(res, 400, "malformed-request").await;
+            let detail = problem["detail"].as_str().unwrap();
+            assert!(detail.contains(&format!("got {id}")), "{detail}");
+        }
+    }
+    assert_eq!(app.cart().await, before);
+}
+
+#[tokio::test]
 async fn a_garbage_or_forged_session_cookie_starts_a_fresh_session() {
     let app = app().spawn().await;
     assert_eq!(app.add(1, 1).await.status(), 201);

@@ -129,3 +129,32 @@ async fn a_configured_spa_origin_may_call_with_credentials_and_others_may_not() 
         "{exposed}"
     );
 }
+
+#[tokio::test]
+async fn a_script_on_a_configured_spa_origin_can_read_the_menus_etag_and_when_to_retry() {
+    let app = crate::helpers::app()
+        .var("CORS_ALLOWED_ORIGINS", "http://localhost:5173")
+        .spawn()
+        .await;
+    let res = app
+        .client
+        .get(app.url("/api/v1/products/1"))
+        .header("origin", "http://localhost:5173")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.headers().get("etag").is_some());
+    let exposed: Vec<String> = res.headers()["access-control-expose-headers"]
+        .to_str()
+        .unwrap()
+        .split(',')
+        .map(|h| h.trim().to_ascii_lowercase())
+        .collect();
+    for header in ["etag", "retry-after", "x-request-id", "location"] {
+        assert!(
+            exposed.iter().any(|h| h == header),
+            "{header} in {exposed:?}"
+        );
+    }
+}

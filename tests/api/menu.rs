@@ -77,6 +77,18 @@ async fn products_carry_spice_and_dietary_tags_and_filter_by_them() {
         .map(|e| e["field"].as_str().unwrap())
         .collect();
     assert_eq!(fields, ["dietary", "spice"]);
+
+    // What the spec's lists cannot hold: an empty tag or an empty level.
+    for query in ["dietary=", "dietary=vegan,,halal", "spice=", "spice=%20"] {
+        let body = assert_problem(
+            app.get(&format!("/api/v1/products?{query}")).await,
+            422,
+            "validation-failed",
+        )
+        .await;
+        let field = query.split('=').next().unwrap();
+        assert_eq!(body["errors"][0]["field"], field, "{query}");
+    }
 }
 
 #[tokio::test]

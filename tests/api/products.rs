@@ -77,11 +77,7 @@ async fn an_unavailable_dish_leaves_the_list_but_can_still_be_looked_up() {
 #[tokio::test]
 async fn an_unknown_dish_is_a_404_problem() {
     let app = spawn_app().await;
-    for path in [
-        "/api/v1/products/999",
-        "/api/v1/products/0",
-        "/api/v1/products/-3",
-    ] {
+    for path in ["/api/v1/products/999", "/api/v1/products/2147483647"] {
         assert_problem(app.get(path).await, 404, "not-found").await;
     }
 }
@@ -93,6 +89,9 @@ async fn a_non_integer_dish_id_is_a_400_problem() {
         "/api/v1/products/abc",
         "/api/v1/products/1.5",
         "/api/v1/products/99999999999999999999",
+        "/api/v1/products/0",
+        "/api/v1/products/-3",
+        "/api/v1/products/2147483648",
     ] {
         assert_problem(app.get(path).await, 400, "malformed-request").await;
     }
@@ -193,6 +192,29 @@ async fn the_menu_may_be_kept_by_shared_caches_for_as_long_as_the_service_keeps_
         assert!(
             etag.len() > 2 && etag.starts_with('"') && etag.ends_with('"'),
             "{path}: a strong entity tag: {etag}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_error_from_the_menu_is_never_marked_for_shared_caches() {
+    let app = spawn_app().await;
+    for (path, status) in [
+        ("/api/v1/products/999", 404),
+        ("/api/v1/products/abc", 400),
+        ("/api/v1/products?page=0", 422),
+        ("/api/v1/products?spice=volcanic", 422),
+    ] {
+        let res = app.get(path).await;
+        assert_eq!(res.status(), status, "{path}");
+        let cache_control = res
+            .headers()
+            .get("cache-control")
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        assert!(
+            !cache_control.contains("public") && !cache_control.contains("max-age"),
+            "{path}: Cache-Control: {cache_control}"
         );
     }
 }

@@ -126,6 +126,16 @@ async fn invalid_profiles_are_refused_field_by_field_and_change_nothing() {
         .await
         .unwrap();
     assert_problem(res, 422, "validation-failed").await;
+    // A blank entry is no tag either (the spec lists the tags as an enum).
+    let res = app
+        .client
+        .patch(app.url("/api/v1/profile"))
+        .json(&json!({"dietary_restrictions": ["vegan", " "]}))
+        .send()
+        .await
+        .unwrap();
+    let problem = assert_problem(res, 422, "validation-failed").await;
+    assert_eq!(problem["errors"][0]["field"], "dietary_restrictions");
 
     assert_eq!(app.get_json("/api/v1/profile").await, before);
 }

@@ -161,6 +161,10 @@ impl ConfigError {
     }
 }
 
+/// The largest request body the API reads, in bytes; the spec's 413 names it.
+pub const BODY_LIMIT_BYTES: usize = 64 * 1024;
+/// REQUEST_TIMEOUT_MS when it is not set; the spec's 408 names it.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Two weeks, Django's `SESSION_COOKIE_AGE` default.
 pub const DEFAULT_SESSION_AGE: Duration = Duration::from_secs(14 * 24 * 3600);
 
@@ -236,7 +240,7 @@ impl Default for Vars {
             session_expire_at_browser_close: false,
             session_cleanup_interval_secs: 300,
             cors_allowed_origins: None,
-            request_timeout_ms: 10_000,
+            request_timeout_ms: DEFAULT_REQUEST_TIMEOUT.as_millis() as u64,
             catalog_cache_ttl_ms: 1_000,
             log_format: LogFormat::Pretty,
         }
@@ -341,7 +345,7 @@ impl Config {
             session_cleanup_interval: Duration::from_secs(v.session_cleanup_interval_secs.max(1)),
             cors_allowed_origins,
             request_timeout: Duration::from_millis(v.request_timeout_ms),
-            body_limit_bytes: 64 * 1024,
+            body_limit_bytes: BODY_LIMIT_BYTES,
             catalog_cache_ttl: Duration::from_millis(v.catalog_cache_ttl_ms),
             log_format: v.log_format,
         })

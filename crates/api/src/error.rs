@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::db::orders::Refusal;
 use crate::extract::BodyLimit;
 
 /// The media type of every error response; route modules declare their
@@ -144,8 +145,7 @@ pub struct ProblemLine {
     pub requested: u32,
     /// What is left, when the dish is still on the menu.
     pub in_stock: Option<u32>,
-    /// `insufficient-stock`, `unavailable` or `removed`.
-    pub reason: &'static str,
+    pub reason: Refusal,
 }
 
 /// One field that failed validation.

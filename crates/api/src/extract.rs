@@ -209,7 +209,9 @@ fn named_field(message: &str) -> Option<&str> {
         .map(|(name, _)| name)
 }
 
-/// `Path<T>` with problem+json rejections: a path id that is not an integer is a 400.
+/// `Path<T>` with problem+json rejections. Path ids are read as their domain
+/// types (`ProductId`, `OrderId`), so an id that is not an integer from 1 to
+/// 2147483647 is a 400 on every route, before any lookup.
 #[derive(FromRequestParts)]
 #[from_request(via(axum::extract::Path), rejection(ApiError))]
 pub struct AppPath<T>(pub T);

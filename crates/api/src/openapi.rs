@@ -1,14 +1,22 @@
 //! The OpenAPI document: generated from the routes (utoipa), served at
 //! `/api-docs/openapi.json`, committed as `openapi/openapi.json`.
 
+use domain::profile::{DietaryTag, SpiceLevel};
+use domain::vocabulary::Vocabulary;
+use serde_json::Value;
 use strum::VariantArray;
+use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::{Operation, ParameterIn};
-use utoipa::openapi::schema::{Schema, SchemaType, Type};
+use utoipa::openapi::schema::{
+    Array, ArrayBuilder, Object, ObjectBuilder, Schema, SchemaType, Type,
+};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{Content, Ref, RefOr, Required, Response};
-use utoipa::{Modify, OpenApi};
+use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
 
+use crate::config::{BODY_LIMIT_BYTES, DEFAULT_REQUEST_TIMEOUT};
 use crate::error::{FieldError, PROBLEM_JSON, Problem, ProblemKind, ProblemLine};
+use crate::extract::BodyLimit;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -131,17 +139,7 @@ fn complete_operation(path: &str, write: bool, op: &mut Operation) {
         RefOr::Ref(_) => false,
     });
 
-    let mut malformed = Vec::new();
-    if reads_body {
-        malformed.push("the body is not valid JSON");
-    }
-    if reads_path {
-        malformed.push("a path id is not a positive integer");
-    }
-    if !malformed.is_empty() {
-        let text = format!("Sent when {}.", malformed.join(", or "));
-        add(op, "400", ProblemKind::MalformedRequest, &text);
-    }
+    add_malformed(op, reads_body, reads_path);
     if write {
         add(
             op,
@@ -154,36 +152,16 @@ fn complete_operation(path: &str, write: bool, op: &mut Operation) {
         op,
         "408",
         ProblemKind::RequestTimeout,
-        "The request did not finish within the service's time limit (REQUEST_TIMEOUT_MS, 10 s by default).",
+        &format!(
+            "The request did not finish within the service's time limit (REQUEST_TIMEOUT_MS, {} by default).",
+            duration_text(DEFAULT_REQUEST_TIMEOUT)
+        ),
     );
     if reads_body {
-        add(
-            op,
-            "413",
-            ProblemKind::PayloadTooLarge,
-            "The body is larger than the 64 KiB this API accepts.",
-        );
-        add(
-            op,
-            "415",
-            ProblemKind::UnsupportedMediaType,
-            "The body is not sent with `Content-Type: application/json`.",
-        );
-        add(
-            op,
-            "422",
-            ProblemKind::ValidationFailed,
-            "The body is JSON but not the expected object: an unknown field or a wrong type, named in `errors`.",
-        );
+        add_body_problems(op);
     }
-    let api = path.starts_with("/api/");
-    if uses_session || (api && write) {
-        add(
-            op,
-            "503",
-            ProblemKind::ServiceUnavailable,
-            "A store this call depends on (the session store, the database) does not answer, or another change to this session is still running; try again in a moment.",
-        );
+    if uses_session || (path.starts_with("/api/") && write) {
+        add_unavailable(op);
     }
     if uses_session {
         // Optional: without a cookie the call works on a fresh, empty session.
@@ -191,6 +169,84 @@ fn complete_operation(path: &str, write: bool, op: &mut Operation) {
             SecurityRequirement::default(),
             SecurityRequirement::new(SESSION_COOKIE_SCHEME, Vec::<String>::new()),
         ]);
+    }
+}
+
+/// The 400 for a body that is not JSON or a path id out of range.
+fn add_malformed(op: &mut Operation, reads_body: bool, reads_path: bool) {
+    let mut malformed = Vec::new();
+    if reads_body {
+        malformed.push("the body is not valid JSON".to_owned());
+    }
+    if reads_path {
+        malformed.push(format!(
+            "a path id is not an integer from 1 to {}",
+            i32::MAX
+        ));
+    }
+    if !malformed.is_empty() {
+        let text = format!("Sent when {}.", malformed.join(", or "));
+        add(op, "400", ProblemKind::MalformedRequest, &text);
+    }
+}
+
+/// What reading a JSON body can refuse.
+fn add_body_problems(op: &mut Operation) {
+    add(
+        op,
+        "413",
+        ProblemKind::PayloadTooLarge,
+        &format!(
+            "The body is larger than the {} this API accepts.",
+            BodyLimit::new(BODY_LIMIT_BYTES)
+        ),
+    );
+    add(
+        op,
+        "415",
+        ProblemKind::UnsupportedMediaType,
+        "The body is not sent with `Content-Type: application/json`.",
+    );
+    add(
+        op,
+        "422",
+        ProblemKind::ValidationFailed,
+        "The body is JSON but not the expected object: an unknown field or a wrong type, named in `errors`.",
+    );
+}
+
+/// The 503 of a store that does not answer or a session busy with another
+/// change, with the `Retry-After` that says when to try again.
+fn add_unavailable(op: &mut Operation) {
+    add(
+        op,
+        "503",
+        ProblemKind::ServiceUnavailable,
+        "A store this call depends on (the session store, the database) does not answer, or another change to this session is still running; try again in a moment.",
+    );
+    if let Some(RefOr::T(response)) = op.responses.responses.get_mut("503") {
+        let seconds = Object::builder()
+            .schema_type(Type::Integer)
+            .minimum(Some(1))
+            .build();
+        response.headers.entry("Retry-After".to_owned()).or_insert(
+            HeaderBuilder::new()
+                .schema(Some(seconds))
+                .description(Some(
+                    "When present, how many seconds to wait before trying again.",
+                ))
+                .build()
+                .into(),
+        );
+    }
+}
+
+/// "10 s" for whole seconds, "1500 ms" otherwise.
+fn duration_text(d: std::time::Duration) -> String {
+    if d.subsec_nanos() == 0 {
+        format!("{} s", d.as_secs())
+    } else {
+        format!("{} ms", d.as_millis())
     }
 }
 
@@ -270,10 +326,133 @@ macro_rules! problem_answers {
 pub(crate) use problem_answers;
 
 problem_answers! {
-    /// The session store did not answer.
-    SessionStoreUnreachable = 503, "The session store is unreachable";
-    /// A path id that is not an integer.
-    IdNotInteger = 400, "The id is not an integer";
     /// A dish id that names no dish on the menu.
     NoSuchDish = 404, "No dish has this id";
+}
+
+// Schemas for rules that the Rust types of request bodies cannot state by
+// themselves (their fields are plain strings that the domain parses), used
+// with `#[schema(schema_with = ...)]` and `#[param(schema_with = ...)]`, so
+// that what a client may send is in the spec, not only in a 422.
+
+/// Text the domain's bounded text accepts: something besides spaces, and no
+/// control characters (C0, DEL, C1).
+const PLAIN_TEXT: &str = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$";
+
+/// A kitchen request: any text without control characters but line breaks,
+/// blank meaning no request.
+const KITCHEN_TEXT: &str = r"^[^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*$";
+
+/// One word of a vocabulary, as an `enum` of its canonical spellings.
+pub fn word<V: Vocabulary>() -> Object {
+    word_schema::<V>(false)
+}
+
+/// One word of a vocabulary, or `null`.
+pub fn word_or_null<V: Vocabulary>() -> Object {
+    word_schema::<V>(true)
+}
+
+fn word_schema<V: Vocabulary>(nullable: bool) -> Object {
+    let mut values: Vec<Value> = V::VARIANTS
+        .iter()
+        .map(|&v| Value::from(Into::<&'static str>::into(v)))
+        .collect();
+    let schema_type = if nullable {
+        values.push(Value::Null);
+        SchemaType::from_iter([Type::String, Type::Null])
+    } else {
+        SchemaType::Type(Type::String)
+    };
+    ObjectBuilder::new()
+        .schema_type(schema_type)
+        .enum_values(Some(values))
+        .description(Some(
+            "The canonical spelling is listed; other capitalisation and surrounding spaces are read as the same word.",
+        ))
+        .build()
+}
+
+/// A list of vocabulary words, or `null`.
+pub fn words_or_null<V: Vocabulary>() -> Array {
+    ArrayBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::Array, Type::Null]))
+        .items(word::<V>())
+        .build()
+}
+
+/// A comma-separated list of vocabulary words in a query string
+/// (`style: form, explode: false`). At least one: an empty list would be
+/// sent as `name=`, the same text as a list of one empty word.
+pub fn word_list<V: Vocabulary>() -> Array {
+    ArrayBuilder::new()
+        .items(word::<V>())
+        .min_items(Some(1))
+        .build()
+}
+
+/// Bounded text: 1 to `MAX` characters, not blank, no control characters.
+pub fn plain_text<const MAX: usize>() -> Object {
+    plain_text_schema(MAX, false)
+}
+
+/// Bounded text, or `null`.
+pub fn plain_text_or_null<const MAX: usize>() -> Object {
+    plain_text_schema(MAX, true)
+}
+
+fn plain_text_schema(max_chars: usize, nullable: bool) -> Object {
+    let schema_type = if nullable {
+        SchemaType::from_iter([Type::String, Type::Null])
+    } else {
+        SchemaType::Type(Type::String)
+    };
+    ObjectBuilder::new()
+        .schema_type(schema_type)
+        .min_length(Some(1))
+        .max_length(Some(max_chars))
+        .pattern(Some(PLAIN_TEXT))
+        .build()
+}
+
+/// The checkout's kitchen requests: a map from a cart line's dish id to its
+/// request, each at most `MAX` characters.
+pub fn kitchen_requests<const MAX: usize>() -> Object {
+    let request = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .max_length(Some(MAX))
+        .pattern(Some(KITCHEN_TEXT))
+        .build();
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .additional_properties(Some(Schema::Object(request)))
+        .description(Some(format!(
+            "Per-line requests for the kitchen, keyed by the dish id of a cart line; each up to {MAX} characters, line breaks allowed."
+        )))
+        .build()
+}
+
+/// Query parameters typed as vocabularies, for `#[param(inline, value_type
+/// = ...)]`: unlike `schema_with`, which drops a parameter's description,
+/// style and example, these keep them.
+macro_rules! parameter_schema {
+    ($($(#[$doc:meta])* $name:ident = $schema:expr;)+) => {$(
+        $(#[$doc])*
+        pub struct $name;
+
+        impl PartialSchema for $name {
+            fn schema() -> RefOr<Schema> {
+                $schema.into()
+            }
+        }
+
+        impl ToSchema for $name {}
+    )+};
+}
+
+parameter_schema! {
+    /// A spice level.
+    SpiceWord = Schema::Object(word::<SpiceLevel>());
+    /// Dietary tags, comma-separated.
+    DietaryTagList = Schema::Array(word_list::<DietaryTag>());
 }

@@ -111,7 +111,9 @@ pub fn app(config: &Config, state: AppState) -> Router {
 
 /// The catalog is the same for every visitor, so shared caches may keep it
 /// as long as this service keeps its own copy of the menu (rounded up to a
-/// whole second); its `ETag` lets them revalidate after that.
+/// whole second); its `ETag` lets them revalidate after that. Only a menu
+/// answer (200, or 304 for a held version) is cacheable: an error depends on
+/// the request (or on a passing outage) and is not kept.
 fn with_public_caching(public: Router<AppState>, config: &Config) -> Router<AppState> {
     let max_age =
         config.catalog_cache_ttl.as_secs() + u64::from(config.catalog_cache_ttl.subsec_nanos() > 0);
@@ -119,7 +121,10 @@ fn with_public_caching(public: Router<AppState>, config: &Config) -> Router<AppS
         .unwrap_or_else(|_| HeaderValue::from_static("no-cache"));
     public.layer(SetResponseHeaderLayer::overriding(
         header::CACHE_CONTROL,
-        value,
+        move |res: &axum::response::Response| {
+            use axum::http::StatusCode;
+            matches!(res.status(), StatusCode::OK | StatusCode::NOT_MODIFIED).then(|| value.clone())
+        },
     ))
 }
 
@@ -200,7 +205,14 @@ fn with_cors(router: Router, config: &Config) -> Router {
                 Method::DELETE,
             ])
             .allow_headers([header::CONTENT_TYPE, header::ACCEPT])
-            .expose_headers([REQUEST_ID, header::LOCATION])
+            // What a script must read: the request id to report, where a new
+            // resource is, when to retry a 503, and the menu's version.
+            .expose_headers([
+                REQUEST_ID,
+                header::LOCATION,
+                header::RETRY_AFTER,
+                header::ETAG,
+            ])
             .max_age(Duration::from_secs(600)),
     )
 }

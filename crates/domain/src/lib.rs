@@ -21,4 +21,4 @@ pub use cart::{
 };
 pub use invalid::InvalidField;
 pub use money::{Money, MoneyError};
-pub use values::{ProductId, Quantity, ValueError};
+pub use values::{OrderId, ProductId, Quantity, ValueError};

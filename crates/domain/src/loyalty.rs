@@ -17,23 +17,18 @@ vocabulary!(
 );
 
 impl LoyaltyLevel {
-    /// The least spent that reaches each level above Bronze, in minor units.
-    const THRESHOLDS: [(LoyaltyLevel, i64); 3] = [
-        (LoyaltyLevel::Silver, 5_000),
-        (LoyaltyLevel::Gold, 20_000),
-        (LoyaltyLevel::Platinum, 50_000),
+    /// The least spent that reaches each level above Bronze.
+    const THRESHOLDS: [(LoyaltyLevel, Money); 3] = [
+        (LoyaltyLevel::Silver, Money::cents(5_000)),
+        (LoyaltyLevel::Gold, Money::cents(20_000)),
+        (LoyaltyLevel::Platinum, Money::cents(50_000)),
     ];
-
-    fn thresholds() -> impl DoubleEndedIterator<Item = (LoyaltyLevel, Money)> {
-        Self::THRESHOLDS.into_iter().filter_map(|(level, cents)| {
-            Money::from_minor_units(cents).ok().map(|min| (level, min))
-        })
-    }
 
     /// The level a total spent earns: Bronze below 50, Silver from 50, Gold
     /// from 200, Platinum from 500.
     pub fn for_spent(spent: Money) -> LoyaltyLevel {
-        Self::thresholds()
+        Self::THRESHOLDS
+            .into_iter()
             .rev()
             .find(|(_, min)| spent >= *min)
             .map_or(LoyaltyLevel::Bronze, |(level, _)| level)
@@ -41,7 +36,8 @@ impl LoyaltyLevel {
 
     /// The next level and what is left to spend to reach it; `None` at Platinum.
     pub fn next(spent: Money) -> Option<(LoyaltyLevel, Money)> {
-        Self::thresholds()
+        Self::THRESHOLDS
+            .into_iter()
             .find(|(_, min)| spent < *min)
             .and_then(|(level, min)| Some((level, min.checked_sub(spent)?)))
     }

@@ -83,10 +83,6 @@ impl Money {
         Ok(Money(d))
     }
 
-    pub fn as_decimal(&self) -> Decimal {
-        self.0
-    }
-
     /// The sum, or `None` past [`Money::MAX`].
     pub fn checked_add(self, other: Money) -> Option<Money> {
         self.0

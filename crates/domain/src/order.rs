@@ -15,25 +15,28 @@ impl KitchenRequest {
     /// The longest request for one line.
     pub const MAX_CHARS: usize = 200;
 
-    /// Reads one line's request; blank text is no request (`None`).
-    pub fn parse(raw: &str) -> Result<Option<Self>, String> {
+    /// Reads one line's request; blank text is no request (`None`). The
+    /// error names `special_requests`; the checkout names the line's key.
+    pub fn parse(raw: &str) -> Result<Option<Self>, InvalidField> {
         let text = raw.trim();
         let len = text.chars().count();
         if len > Self::MAX_CHARS {
-            return Err(format!("at most {} characters; got {len}", Self::MAX_CHARS));
+            return Err(InvalidField::new(
+                "special_requests",
+                format!("at most {} characters; got {len}", Self::MAX_CHARS),
+            ));
         }
         if text.chars().any(|c| c.is_control() && c != '\n') {
-            return Err("must not contain control characters".into());
+            return Err(InvalidField::new(
+                "special_requests",
+                "must not contain control characters",
+            ));
         }
         Ok((len > 0).then(|| KitchenRequest(text.to_owned())))
     }
 
     pub fn as_str(&self) -> &str {
         &self.0
-    }
-
-    pub fn into_string(self) -> String {
-        self.0
     }
 }
 
@@ -74,7 +77,7 @@ pub fn parse_kitchen_requests<'a>(
                 parsed.insert(id, request);
             }
             Ok(None) => {}
-            Err(message) => errors.push(InvalidField::new(field, message)),
+            Err(refused) => errors.push(InvalidField { field, ..refused }),
         }
     }
     if errors.is_empty() {
@@ -99,7 +102,7 @@ mod tests {
         assert_eq!(KitchenRequest::parse("   "), Ok(None));
         assert!(KitchenRequest::parse(&"x".repeat(200)).is_ok());
         assert_eq!(
-            KitchenRequest::parse(&"x".repeat(201)),
+            KitchenRequest::parse(&"x".repeat(201)).map_err(|e| e.message),
             Err("at most 200 characters; got 201".into())
         );
         assert!(KitchenRequest::parse("tab\there").is_err());

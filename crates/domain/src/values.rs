@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 pub enum ValueError {
     #[error("a product id is an integer from 1 to {max}; got {0}", max = ProductId::MAX)]
     ProductId(i64),
+    #[error("an order id is an integer from 1 to {max}; got {0}", max = OrderId::MAX)]
+    OrderId(i64),
     #[error("quantity must be between {min} and {max}; got {got}", min = Quantity::MIN, max = Quantity::MAX)]
     Quantity { got: i64 },
 }
@@ -50,6 +52,49 @@ impl From<ProductId> for i64 {
 }
 
 impl fmt::Display for ProductId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// The id of a placed order: a positive integer as wide as the database's
+/// key, like `ProductId`, so an id read from a request is refused here
+/// rather than narrowed or looked up in vain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "i64", into = "i64")]
+pub struct OrderId(i32);
+
+impl OrderId {
+    /// The largest id the database can hold.
+    pub const MAX: i32 = i32::MAX;
+
+    pub fn parse(id: i64) -> Result<Self, ValueError> {
+        match i32::try_from(id) {
+            Ok(n) if n > 0 => Ok(OrderId(n)),
+            _ => Err(ValueError::OrderId(id)),
+        }
+    }
+
+    /// The id as the database stores it.
+    pub fn get(self) -> i32 {
+        self.0
+    }
+}
+
+impl TryFrom<i64> for OrderId {
+    type Error = ValueError;
+    fn try_from(id: i64) -> Result<Self, ValueError> {
+        OrderId::parse(id)
+    }
+}
+
+impl From<OrderId> for i64 {
+    fn from(id: OrderId) -> i64 {
+        i64::from(id.0)
+    }
+}
+
+impl fmt::Display for OrderId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.0.fmt(f)
     }

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use time::Date;
 
-use crate::invalid::InvalidField;
+use crate::invalid::{InvalidField, bounded_text};
 use crate::money::Money;
 use crate::{text_value, vocabulary};
 
@@ -22,27 +22,7 @@ impl StandingRequest {
     const FIELD: &'static str = "special_requests";
 
     pub fn parse(raw: &str) -> Result<Self, InvalidField> {
-        let t = raw.trim();
-        let len = t.chars().count();
-        if len == 0 {
-            return Err(InvalidField::new(Self::FIELD, "an entry must not be blank"));
-        }
-        if len > Self::MAX_CHARS {
-            return Err(InvalidField::new(
-                Self::FIELD,
-                format!(
-                    "an entry is at most {} characters; got {len}",
-                    Self::MAX_CHARS
-                ),
-            ));
-        }
-        if t.chars().any(char::is_control) {
-            return Err(InvalidField::new(
-                Self::FIELD,
-                "must not contain control characters",
-            ));
-        }
-        Ok(StandingRequest(t.to_owned()))
+        bounded_text(Self::FIELD, raw, Self::MAX_CHARS).map(StandingRequest)
     }
 
     pub fn parse_list<'a>(

@@ -78,6 +78,15 @@ impl Snapshot {
     pub fn version(&self) -> &str {
         &self.version
     }
+
+    /// An empty menu with the given version, for tests of what is built on it.
+    #[cfg(test)]
+    pub fn empty_with_version(version: &str) -> Snapshot {
+        Snapshot {
+            version: version.to_owned(),
+            ..Snapshot::default()
+        }
+    }
 }
 
 struct Cached {
@@ -181,59 +190,62 @@ async fn fetch(db: &DatabaseConnection) -> Result<Snapshot, sea_orm::DbErr> {
         version: version_of(&rows),
         ..Snapshot::default()
     };
-    for row in rows {
-        let Ok(id) = ProductId::try_from(row.id) else {
-            tracing::warn!(
-                dish = row.id,
-                "a dish id below 1 in the menu; leaving the dish out"
-            );
-            continue;
-        };
-        let Ok(price) = Money::from_minor_units(row.price_cents) else {
-            tracing::warn!(
-                dish = row.id,
-                price_cents = row.price_cents,
-                "a negative price in the menu; leaving the dish out"
-            );
-            continue;
-        };
-        if row.available {
-            snapshot.available.push(id);
+    for dish in rows.into_iter().filter_map(dish_of) {
+        if dish.entry.available {
+            snapshot.available.push(dish.id);
         }
-        // The columns hold the fixed vocabulary; a value written by hand
-        // that is not in it is logged and read as the safe default.
-        let spice_level = row.spice_level.parse().unwrap_or_else(|e| {
-            tracing::warn!(dish = row.id, error = %e, "unknown spice level in the menu; reading it as mild");
-            SpiceLevel::Mild
-        });
-        let cuisine = row.cuisine.as_deref().and_then(|c| {
-            c.parse::<Cuisine>()
-                .map_err(|e| tracing::warn!(dish = row.id, error = %e, "unknown cuisine in the menu; reading it as none"))
-                .ok()
-        });
-        let dietary_tags = parse_dietary_tags(row.dietary_tags.split(',')).unwrap_or_else(|e| {
-            tracing::warn!(dish = row.id, error = %e, "unknown dietary tag in the menu; reading the dish as untagged");
-            BTreeSet::new()
-        });
-        snapshot.by_id.insert(
-            id,
-            Dish {
-                id,
-                description: row.description,
-                image_url: row.image_url,
-                spice_level,
-                dietary_tags,
-                cuisine,
-                entry: CatalogEntry {
-                    name: row.name,
-                    price,
-                    stock: super::orders::stock(row.stock),
-                    available: row.available,
-                },
-            },
-        );
+        snapshot.by_id.insert(dish.id, dish);
     }
     Ok(snapshot)
+}
+
+/// A menu row as a dish, or `None` (logged) for a row no dish can be made
+/// of: an id below 1 or a negative price.
+fn dish_of(row: product::Model) -> Option<Dish> {
+    let Ok(id) = ProductId::try_from(row.id) else {
+        tracing::warn!(
+            dish = row.id,
+            "a dish id below 1 in the menu; leaving the dish out"
+        );
+        return None;
+    };
+    let Ok(price) = Money::from_minor_units(row.price_cents) else {
+        tracing::warn!(
+            dish = row.id,
+            price_cents = row.price_cents,
+            "a negative price in the menu; leaving the dish out"
+        );
+        return None;
+    };
+    // The columns hold the fixed vocabulary; a value written by hand
+    // that is not in it is logged and read as the safe default.
+    let spice_level = row.spice_level.parse().unwrap_or_else(|e| {
+        tracing::warn!(dish = row.id, error = %e, "unknown spice level in the menu; reading it as mild");
+        SpiceLevel::Mild
+    });
+    let cuisine = row.cuisine.as_deref().and_then(|c| {
+        c.parse::<Cuisine>()
+            .map_err(|e| tracing::warn!(dish = row.id, error = %e, "unknown cuisine in the menu; reading it as none"))
+            .ok()
+    });
+    let dietary_tags = parse_dietary_tags(row.dietary_tags.split(',')).unwrap_or_else(|e| {
+        tracing::warn!(dish = row.id, error = %e, "unknown dietary tag in the menu; reading the dish as untagged");
+        BTreeSet::new()
+    });
+    Some(Dish {
+        id,
+        description: row.description,
+        image_url: row.image_url,
+        spice_level,
+        dietary_tags,
+        cuisine,
+        entry: CatalogEntry {
+            name: row.name,
+            price,
+            stock: super::orders::stock(row.stock),
+            available: row.available,
+        },
+    })
 }
 
 /// A digest of every column of every row, in id order. Each field is written

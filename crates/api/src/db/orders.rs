@@ -31,11 +31,15 @@ pub struct NewLine {
     pub special_requests: Option<KitchenRequest>,
 }
 
-/// Why a line cannot be ordered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Why a line cannot be ordered; sent as a refused line's `reason`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "kebab-case")]
 pub enum Refusal {
+    /// Fewer are in stock than the line asks for.
     InsufficientStock,
+    /// The dish is on the menu but not available now.
     Unavailable,
+    /// The dish is no longer on the menu.
     Removed,
 }
 

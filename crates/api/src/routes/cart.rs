@@ -11,7 +11,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use crate::db::catalog::Snapshot;
 use crate::error::{ApiError, PROBLEM_JSON, Problem, ProblemKind};
 use crate::extract::{AppJson, AppPath};
-use crate::openapi::{NoSuchDish, SessionStoreUnreachable, problem_answers};
+use crate::openapi::{NoSuchDish, problem_answers};
 use crate::responses::{Created, CreatedOrUpdated};
 use crate::session::visitor::VisitorSession;
 use crate::state::AppState;
@@ -130,6 +130,7 @@ fn default_quantity() -> i64 {
 #[schema(example = json!({"product_id": 1, "quantity": 2}))]
 pub struct AddItem {
     /// The dish to add.
+    #[schema(minimum = 1, maximum = 2_147_483_647)]
     pub product_id: i64,
     /// How many to add to what the cart already holds; 1 when absent.
     #[serde(default = "default_quantity")]
@@ -205,7 +206,6 @@ problem_answers! {
 #[utoipa::path(get, path = "/cart", tag = "cart",
     responses(
         (status = 200, description = "The cart (empty when the visitor has none)", body = CartView),
-        SessionStoreUnreachable,
     ))]
 async fn get_cart(
     State(state): State<AppState>,
@@ -226,10 +226,7 @@ async fn get_cart(
         (status = 201, description = "The dish was added as a new line; the cart", body = CartView,
             headers(("Location" = String, description = "The new line, /api/v1/cart/items/{product_id}"))),
         (status = 200, description = "The dish's line grew; the cart", body = CartView),
-        (status = 400, description = "The body is not valid JSON", body = Problem, content_type = PROBLEM_JSON),
         DishUnavailable,
-        (status = 413, description = "The body is over 64 KiB", body = Problem, content_type = PROBLEM_JSON),
-        (status = 415, description = "The body is not sent as application/json", body = Problem, content_type = PROBLEM_JSON),
         (status = 422, description = "Unknown dish, quantity outside 1 to 99 (also after adding), unknown field, wrong type, or a full cart", body = Problem, content_type = PROBLEM_JSON),
     ))]
 async fn add_item(
@@ -265,11 +262,10 @@ async fn add_item(
 
 /// Set how many of a dish the cart holds (adding the line if needed).
 #[utoipa::path(put, path = "/cart/items/{product_id}", tag = "cart",
-    params(("product_id" = i64, Path, description = "Dish id", minimum = 1, example = 1)),
+    params(("product_id" = i64, Path, description = "Dish id", minimum = 1, maximum = 2_147_483_647, example = 1)),
     request_body = SetQuantity,
     responses(
         (status = 200, description = "The cart", body = CartView),
-        (status = 400, description = "The body is not valid JSON, or the id is not an integer", body = Problem, content_type = PROBLEM_JSON),
         NoSuchDish,
         DishUnavailable,
         (status = 422, description = "Quantity outside 1 to 99, unknown field, wrong type, or a full cart", body = Problem, content_type = PROBLEM_JSON),
@@ -277,7 +273,7 @@ async fn add_item(
 async fn set_item_quantity(
     State(state): State<AppState>,
     session: VisitorSession,
-    AppPath(product_id): AppPath<i64>,
+    AppPath(product_id): AppPath<ProductId>,
     AppJson(body): AppJson<SetQuantity>,
 ) -> Result<Json<CartView>, ApiError> {
     let not_found = || {
@@ -286,7 +282,6 @@ async fn set_item_quantity(
         ))
     };
     let quantity = parse_quantity(body.quantity)?;
-    let product_id = ProductId::parse(product_id).map_err(|_| not_found())?;
     let menu = state.catalog.snapshot().await;
     let dish = menu.entry(product_id).ok_or_else(not_found)?;
     let mut cart = session.cart().await?;
@@ -298,25 +293,14 @@ async fn set_item_quantity(
 
 /// Remove a dish's line. Succeeds also when the cart has no such line.
 #[utoipa::path(delete, path = "/cart/items/{product_id}", tag = "cart",
-    params(("product_id" = i64, Path, description = "Dish id", minimum = 1, example = 1)),
+    params(("product_id" = i64, Path, description = "Dish id", minimum = 1, maximum = 2_147_483_647, example = 1)),
     responses(
         (status = 204, description = "The line is not in the cart (any more)"),
-        (status = 400, description = "The id is not a positive integer", body = Problem, content_type = PROBLEM_JSON),
     ))]
 async fn remove_item(
     session: VisitorSession,
-    AppPath(product_id): AppPath<i64>,
+    AppPath(product_id): AppPath<ProductId>,
 ) -> Result<StatusCode, ApiError> {
-    // No line can ever have an id below 1: such an id is the client's
-    // mistake to show, not a line that is already gone.
-    if product_id < 1 {
-        return Err(ApiError::malformed(format!(
-            "Dish ids are positive integers; got {product_id}."
-        )));
-    }
-    let Ok(product_id) = ProductId::parse(product_id) else {
-        return Ok(StatusCode::NO_CONTENT);
-    };
     let mut cart = session.cart().await?;
     if cart.remove(product_id) {
         session.set_cart(&cart).await?;

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use axum::extract::State;
 use axum::{Extension, Json};
-use domain::order::parse_kitchen_requests;
-use domain::{Cart, Money};
+use domain::order::{KitchenRequest, parse_kitchen_requests};
+use domain::{Cart, Money, OrderId};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
@@ -16,7 +16,7 @@ use crate::cookies::AppCookies;
 use crate::db::orders::{self, NewLine, PlaceError, Refusal, StoredOrder};
 use crate::error::{ApiError, PROBLEM_JSON, Problem, ProblemKind, ProblemLine};
 use crate::extract::{AppJson, AppPath};
-use crate::openapi::IdNotInteger;
+use crate::openapi;
 use crate::responses::{Created, WithCookies};
 use crate::rewards::{self, LOYALTY_COOKIE_DOC, VIP_COOKIE_DOC};
 use crate::session::lock::SessionTurn;
@@ -108,9 +108,8 @@ pub struct OrderList {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"special_requests": {"1": "extra basil, no garlic"}}))]
 pub struct PlaceOrder {
-    /// Per-line requests for the kitchen, keyed by the dish id of a cart
-    /// line; each up to 200 characters.
     #[serde(default)]
+    #[schema(schema_with = openapi::kitchen_requests::<{ KitchenRequest::MAX_CHARS }>)]
     pub special_requests: HashMap<String, String>,
 }
 
@@ -321,11 +320,7 @@ fn refused_error(refused: Vec<orders::RefusedLine>) -> ApiError {
                 name: l.name,
                 requested: l.requested,
                 in_stock: l.in_stock,
-                reason: match l.refusal {
-                    Refusal::InsufficientStock => "insufficient-stock",
-                    Refusal::Unavailable => "unavailable",
-                    Refusal::Removed => "removed",
-                },
+                reason: l.refusal,
             })
             .collect(),
     )
@@ -349,19 +344,18 @@ async fn list_orders(
 
 /// One of this session's orders.
 #[utoipa::path(get, path = "/orders/{id}", tag = "orders",
-    params(("id" = i64, Path, description = "Order id", minimum = 1, example = 42)),
+    params(("id" = i64, Path, description = "Order id", minimum = 1, maximum = 2_147_483_647, example = 42)),
     responses(
         (status = 200, description = "The order", body = OrderView),
         (status = 404, description = "This session has no order with this id", body = Problem, content_type = PROBLEM_JSON),
-        IdNotInteger,
     ))]
 async fn get_order(
     State(state): State<AppState>,
     session: VisitorSession,
-    AppPath(id): AppPath<i64>,
+    AppPath(id): AppPath<OrderId>,
 ) -> Result<Json<OrderView>, ApiError> {
     let not_found = || ApiError::not_found(format!("This session has no order {id}."));
-    let id = i32::try_from(id).map_err(|_| not_found())?;
+    let id = id.get();
     if !session.order_ids().await?.contains(&id) {
         return Err(not_found());
     }

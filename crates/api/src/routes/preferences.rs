@@ -14,7 +14,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use crate::cookies::{AppCookies, PREFERENCES};
 use crate::error::{ApiError, FieldError};
 use crate::extract::AppJson;
-use crate::openapi::problem_answers;
+use crate::openapi::{self, problem_answers};
 use crate::responses::WithCookies;
 use crate::state::AppState;
 use crate::views::{PREFERENCES_COOKIE_DOC, display_preferences};
@@ -62,11 +62,11 @@ impl From<DisplayPreferences> for PreferencesView {
 #[schema(example = json!({"theme": "dark", "font_size": "large"}))]
 pub struct PreferencesInput {
     #[serde(default, with = "::serde_with::rust::double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = openapi::word_or_null::<Cuisine>)]
     pub preferred_cuisine: Option<Option<String>>,
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = openapi::word_or_null::<Theme>)]
     pub theme: Option<String>,
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = openapi::word_or_null::<FontSize>)]
     pub font_size: Option<String>,
     pub reduced_motion: Option<bool>,
 }

@@ -24,7 +24,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use crate::db::catalog::{Dish, Snapshot};
 use crate::error::{ApiError, FieldError, PROBLEM_JSON, Problem};
 use crate::extract::{AppPath, AppQuery};
-use crate::openapi::{IdNotInteger, NoSuchDish};
+use crate::openapi::NoSuchDish;
 use crate::state::AppState;
 use crate::views::Product;
 
@@ -37,7 +37,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// A menu answer with the menu's version as its `ETag`, or `304 Not
 /// Modified` when the client already holds that version.
 pub enum MenuAnswer<T> {
-    Fresh(ETag, T),
+    Fresh(Option<ETag>, T),
     NotModified(ETag),
 }
 
@@ -47,28 +47,37 @@ impl<T> MenuAnswer<T> {
     /// otherwise builds the body. A malformed `If-None-Match` is ignored,
     /// as if absent.
     fn new(menu: &Snapshot, request: &HeaderMap, body: impl FnOnce() -> T) -> Self {
-        let etag = menu_etag(menu);
+        let Some(etag) = menu_etag(menu) else {
+            return MenuAnswer::Fresh(None, body());
+        };
         match request.typed_get::<IfNoneMatch>() {
             Some(held) if !held.precondition_passes(&etag) => MenuAnswer::NotModified(etag),
-            _ => MenuAnswer::Fresh(etag, body()),
+            _ => MenuAnswer::Fresh(Some(etag), body()),
         }
     }
 }
 
-fn menu_etag(menu: &Snapshot) -> ETag {
+/// The menu's version as an entity tag. The version is hex digits, always a
+/// valid tag; were it ever not, the menu is still served, only without an
+/// `ETag` (so never answered with a 304), and the log says why.
+fn menu_etag(menu: &Snapshot) -> Option<ETag> {
     format!("\"{}\"", menu.version())
         .parse()
-        // The version is hex digits: always a valid entity tag.
-        .expect("a quoted hex digest is an entity tag")
+        .map_err(|e| {
+            tracing::warn!(version = menu.version(), error = ?e, "the menu's version is no entity tag; serving the menu without an ETag");
+        })
+        .ok()
 }
 
 impl<T: IntoResponse> IntoResponse for MenuAnswer<T> {
     fn into_response(self) -> Response {
         let (etag, mut res) = match self {
             MenuAnswer::Fresh(etag, body) => (etag, body.into_response()),
-            MenuAnswer::NotModified(etag) => (etag, StatusCode::NOT_MODIFIED.into_response()),
+            MenuAnswer::NotModified(etag) => (Some(etag), StatusCode::NOT_MODIFIED.into_response()),
         };
-        res.headers_mut().typed_insert(etag);
+        if let Some(etag) = etag {
+            res.headers_mut().typed_insert(etag);
+        }
         res
     }
 }
@@ -93,14 +102,15 @@ pub const MAX_PAGE: u32 = 10_000;
 #[into_params(parameter_in = Query)]
 pub struct ProductQuery {
     /// Only dishes satisfying all of these dietary tags, comma-separated
-    /// (vegetarian, vegan, gluten-free, dairy-free, nut-free, halal, kosher).
-    #[param(example = "vegan,gluten-free")]
+    /// (vegetarian, vegan, gluten-free, dairy-free, nut-free, halal, kosher;
+    /// case is ignored).
+    #[param(inline, value_type = Option<crate::openapi::DietaryTagList>, style = Form, explode = false, example = json!(["vegan", "gluten-free"]))]
     dietary: Option<String>,
-    /// Only dishes of this spice level: mild, medium or hot.
-    #[param(example = "mild")]
+    /// Only dishes of this spice level: mild, medium or hot (case is ignored).
+    #[param(inline, value_type = Option<crate::openapi::SpiceWord>, example = "mild")]
     spice: Option<String>,
     /// Only dishes whose name contains this text, ignoring case (at most 100 characters).
-    #[param(example = "curry")]
+    #[param(max_length = 100, example = "curry")]
     q: Option<String>,
     /// Page number, 1 to 10000 (a page past the last is empty).
     #[param(minimum = 1, maximum = 10_000, default = 1, example = 1)]
@@ -133,6 +143,15 @@ impl ProductQuery {
         let mut errors = Vec::new();
         let dietary = match self.dietary.as_deref() {
             None => BTreeSet::new(),
+            // The spec's list holds tags only: `dietary=` or `vegan,,halal`
+            // has an empty entry, which is a mistake to show, not "no filter".
+            Some(list) if list.split(',').any(|t| t.trim().is_empty()) => {
+                errors.push(FieldError {
+                    field: "dietary".into(),
+                    message: "an entry is empty; list tags separated by commas, or leave the parameter out".into(),
+                });
+                BTreeSet::new()
+            }
             Some(list) => parse_dietary_tags(list.split(',')).unwrap_or_else(|e| {
                 errors.push(FieldError {
                     field: "dietary".into(),
@@ -141,12 +160,8 @@ impl ProductQuery {
                 BTreeSet::new()
             }),
         };
-        let spice = match self
-            .spice
-            .as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-        {
+        // A blank `spice=` is no level, refused like any other unknown word.
+        let spice = match self.spice.as_deref() {
             None => None,
             Some(s) => s.parse::<SpiceLevel>().map_or_else(
                 |e| {
@@ -159,13 +174,9 @@ impl ProductQuery {
                 Some,
             ),
         };
-        let q = self
-            .q
-            .as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_lowercase);
-        if q.as_ref().is_some_and(|q| q.chars().count() > 100) {
+        let q = self.q.as_deref().map(str::trim).filter(|s| !s.is_empty());
+        // Counted as sent: lower-casing can lengthen text ("İ" is two chars).
+        if q.is_some_and(|q| q.chars().count() > 100) {
             errors.push(FieldError {
                 field: "q".into(),
                 message: "at most 100 characters".into(),
@@ -173,6 +184,7 @@ impl ProductQuery {
         }
         let (page, per_page) = parse_paging(self.page, self.per_page, &mut errors);
         if errors.is_empty() {
+            let q = q.map(str::to_lowercase);
             Ok((Filter { dietary, spice, q }, page, per_page))
         } else {
             Err(ApiError::invalid_fields(errors))
@@ -266,7 +278,7 @@ async fn list_products(
 
 /// One dish, available or not.
 #[utoipa::path(get, path = "/products/{id}", tag = "products",
-    params(("id" = i64, Path, description = "Dish id", minimum = 1, example = 1), ("If-None-Match" = Option<String>, Header, description = IF_NONE_MATCH_DOC)),
+    params(("id" = i64, Path, description = "Dish id", minimum = 1, maximum = 2_147_483_647, example = 1), ("If-None-Match" = Option<String>, Header, description = IF_NONE_MATCH_DOC)),
     responses(
         (status = 200, description = "The dish", body = Product, headers(
             ("ETag" = String, description = "The menu's version"),
@@ -274,18 +286,33 @@ async fn list_products(
         )),
         NotModified,
         NoSuchDish,
-        IdNotInteger,
     ))]
 async fn get_product(
     State(state): State<AppState>,
     request: HeaderMap,
-    AppPath(id): AppPath<i64>,
+    AppPath(id): AppPath<ProductId>,
 ) -> Result<MenuAnswer<Json<Product>>, ApiError> {
     let not_found = || ApiError::not_found(format!("There is no dish with id {id} on the menu."));
-    let id = ProductId::parse(id).map_err(|_| not_found())?;
     let menu = state.catalog.snapshot().await;
     let dish = menu.get(id).ok_or_else(not_found)?;
     Ok(MenuAnswer::new(&menu, &request, || {
         Json(Product::from(dish))
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_menu_version_that_is_no_entity_tag_is_served_without_an_etag_rather_than_failing() {
+        let menu = Snapshot::empty_with_version("not\"hex");
+        let res = MenuAnswer::new(&menu, &HeaderMap::new(), || "the menu").into_response();
+        assert_eq!(res.status(), StatusCode::OK);
+        assert!(res.headers().get(axum::http::header::ETAG).is_none());
+
+        let menu = Snapshot::empty_with_version("0a1b");
+        let res = MenuAnswer::new(&menu, &HeaderMap::new(), || "the menu").into_response();
+        assert_eq!(res.headers()[axum::http::header::ETAG], "\"0a1b\"");
+    }
 }

@@ -6,16 +6,15 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use domain::InvalidField;
-use domain::profile::{
-    CustomerName, DietaryTag, FavoriteDish, Profile, SpiceLevel, parse_dietary_tags,
-};
+use domain::profile::{CustomerName, DietaryTag, FavoriteDish, Profile, SpiceLevel};
 use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::error::{ApiError, FieldError, PROBLEM_JSON, Problem};
+use crate::error::{ApiError, FieldError};
 use crate::extract::AppJson;
-use crate::openapi::problem_answers;
+use crate::openapi::{self, problem_answers};
+use crate::responses::{Created, CreatedOrUpdated};
 use crate::session::visitor::VisitorSession;
 use crate::state::AppState;
 use crate::views::ProfileView;
@@ -34,32 +33,37 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"name": "Ada", "favorite_dish": "Pad Thai", "dietary_restrictions": ["vegan", "gluten-free"], "spice_level": "medium"}))]
 pub struct ProfileInput {
+    #[schema(schema_with = openapi::plain_text::<{ CustomerName::MAX_CHARS }>)]
     pub name: String,
     #[serde(default)]
+    #[schema(schema_with = openapi::plain_text_or_null::<{ FavoriteDish::MAX_CHARS }>)]
     pub favorite_dish: Option<String>,
     #[serde(default)]
+    #[schema(schema_with = openapi::words_or_null::<DietaryTag>)]
     pub dietary_restrictions: Option<Vec<String>>,
     #[serde(default)]
+    #[schema(schema_with = openapi::word_or_null::<SpiceLevel>)]
     pub spice_level: Option<String>,
 }
 
 /// Some fields of the profile (PATCH): absent fields stay as they are;
-/// `null` clears `favorite_dish`, `spice_level` or `dietary_restrictions`.
+/// `null` clears `favorite_dish`, `spice_level` or `dietary_restrictions`
+/// (the name cannot be cleared).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"spice_level": "hot", "favorite_dish": null}))]
 pub struct ProfilePatch {
     #[serde(default, with = "::serde_with::rust::double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = openapi::plain_text::<{ CustomerName::MAX_CHARS }>)]
     pub name: Option<Option<String>>,
     #[serde(default, with = "::serde_with::rust::double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = openapi::plain_text_or_null::<{ FavoriteDish::MAX_CHARS }>)]
     pub favorite_dish: Option<Option<String>>,
     #[serde(default, with = "::serde_with::rust::double_option")]
-    #[schema(value_type = Option<Vec<String>>)]
+    #[schema(schema_with = openapi::words_or_null::<DietaryTag>)]
     pub dietary_restrictions: Option<Option<Vec<String>>>,
     #[serde(default, with = "::serde_with::rust::double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = openapi::word_or_null::<SpiceLevel>)]
     pub spice_level: Option<Option<String>>,
 }
 
@@ -72,26 +76,6 @@ impl Checks {
         result.map_err(|e| self.0.push(e.into())).ok()
     }
 
-    fn favorite(&mut self, raw: Option<&str>) -> Option<Option<FavoriteDish>> {
-        match raw {
-            None => Some(None),
-            Some(s) => self.take(FavoriteDish::parse(s)).map(Some),
-        }
-    }
-
-    fn restrictions(&mut self, raw: Option<&[String]>) -> Option<BTreeSet<DietaryTag>> {
-        self.take(parse_dietary_tags(
-            raw.unwrap_or_default().iter().map(String::as_str),
-        ))
-    }
-
-    fn spice(&mut self, raw: Option<&str>) -> Option<Option<SpiceLevel>> {
-        match raw {
-            None => Some(None),
-            Some(s) => self.take(s.parse()).map(Some),
-        }
-    }
-
     fn finish(self) -> Result<(), ApiError> {
         if self.0.is_empty() {
             Ok(())
@@ -99,6 +83,19 @@ impl Checks {
             Err(ApiError::invalid_fields(self.0))
         }
     }
+}
+
+fn favorite(raw: Option<&str>) -> Result<Option<FavoriteDish>, InvalidField> {
+    raw.map(FavoriteDish::parse).transpose()
+}
+
+/// Each entry must be a tag: a blank one is refused, as the spec's `enum` says.
+fn restrictions(raw: Option<&[String]>) -> Result<BTreeSet<DietaryTag>, InvalidField> {
+    raw.unwrap_or_default().iter().map(|t| t.parse()).collect()
+}
+
+fn spice(raw: Option<&str>) -> Result<Option<SpiceLevel>, InvalidField> {
+    raw.map(str::parse).transpose()
 }
 
 fn no_profile() -> ApiError {
@@ -127,28 +124,33 @@ async fn get_profile(session: VisitorSession) -> Result<Json<ProfileView>, ApiEr
 #[utoipa::path(put, path = "/profile", tag = "profile",
     request_body = ProfileInput,
     responses(
-        (status = 201, description = "Created", body = ProfileView),
+        (status = 201, description = "Created", body = ProfileView,
+            headers(("Location" = String, description = "The profile, /api/v1/profile"))),
         (status = 200, description = "Replaced", body = ProfileView),
-        (status = 400, description = "Not JSON", body = Problem, content_type = PROBLEM_JSON),
         InvalidProfile,
     ))]
 async fn put_profile(
     State(state): State<AppState>,
     session: VisitorSession,
     AppJson(input): AppJson<ProfileInput>,
-) -> Result<(StatusCode, Json<ProfileView>), ApiError> {
-    let mut checks = Checks::default();
-    let name = checks.take(CustomerName::parse(&input.name));
-    let favorite = checks.favorite(input.favorite_dish.as_deref());
-    let restrictions = checks.restrictions(input.dietary_restrictions.as_deref());
-    let spice = checks.spice(input.spice_level.as_deref());
-    checks.finish()?;
-    let (Some(name), Some(favorite_dish), Some(dietary_restrictions), Some(spice_level)) =
-        (name, favorite, restrictions, spice)
-    else {
-        return Err(ApiError::internal(anyhow::anyhow!(
-            "profile checks passed without values"
-        )));
+) -> Result<CreatedOrUpdated<Json<ProfileView>>, ApiError> {
+    let checked = (
+        CustomerName::parse(&input.name),
+        favorite(input.favorite_dish.as_deref()),
+        restrictions(input.dietary_restrictions.as_deref()),
+        spice(input.spice_level.as_deref()),
+    );
+    let (name, favorite_dish, dietary_restrictions, spice_level) = match checked {
+        (Ok(name), Ok(favorite), Ok(restrictions), Ok(spice)) => {
+            (name, favorite, restrictions, spice)
+        }
+        // Every field's problem at once, not only the first.
+        (name, favorite, restrictions, spice) => {
+            let errors = [name.err(), favorite.err(), restrictions.err(), spice.err()];
+            return Err(ApiError::invalid_fields(
+                errors.into_iter().flatten().map(FieldError::from).collect(),
+            ));
+        }
     };
     let existing = session.profile().await?;
     let profile = Profile {
@@ -161,12 +163,12 @@ async fn put_profile(
             .map_or_else(|| state.clock.now(), |p| p.created_at),
     };
     session.set_profile(Some(&profile)).await?;
-    let status = if existing.is_some() {
-        StatusCode::OK
+    let body = Json(ProfileView::from(&profile));
+    Ok(if existing.is_some() {
+        CreatedOrUpdated::Updated(body)
     } else {
-        StatusCode::CREATED
-    };
-    Ok((status, Json(ProfileView::from(&profile))))
+        CreatedOrUpdated::Created(Created::at("/api/v1/profile", body)?)
+    })
 }
 
 /// Change some fields of the profile.
@@ -197,15 +199,15 @@ async fn patch_profile(
     let favorite = patch
         .favorite_dish
         .as_ref()
-        .map(|raw| checks.favorite(raw.as_deref()));
+        .map(|raw| checks.take(favorite(raw.as_deref())));
     let restrictions = patch
         .dietary_restrictions
         .as_ref()
-        .map(|raw| checks.restrictions(raw.as_deref()));
+        .map(|raw| checks.take(restrictions(raw.as_deref())));
     let spice = patch
         .spice_level
         .as_ref()
-        .map(|raw| checks.spice(raw.as_deref()));
+        .map(|raw| checks.take(spice(raw.as_deref())));
     checks.finish()?;
     if let Some(name) = name {
         profile.name = name;

@@ -10,7 +10,6 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use crate::clock::to_the_second;
 use crate::cookies::{AppCookies, VISIT_SUMMARY};
 use crate::error::{ApiError, PROBLEM_JSON, Problem};
-use crate::openapi::SessionStoreUnreachable;
 use crate::responses::WithCookies;
 use crate::session::visitor::VisitorSession;
 use crate::state::AppState;
@@ -78,7 +77,6 @@ pub struct SessionState {
 #[utoipa::path(get, path = "/session", tag = "session",
     responses(
         (status = 200, description = "The session's state", body = SessionState),
-        SessionStoreUnreachable,
     ))]
 async fn get_session(
     State(state): State<AppState>,

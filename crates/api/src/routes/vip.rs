@@ -12,6 +12,7 @@ use crate::clock::Clock;
 use crate::cookies::{AppCookies, VIP};
 use crate::error::{ApiError, PROBLEM_JSON, Problem};
 use crate::extract::AppJson;
+use crate::openapi;
 use crate::responses::{Created, CreatedOrUpdated, WithCookies};
 use crate::rewards::{VIP_COOKIE_DOC, vip_membership};
 use crate::state::AppState;
@@ -55,9 +56,21 @@ impl From<&Vip> for VipView {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"special_requests": ["gluten-free", "extra-spicy"]}))]
 pub struct JoinVip {
-    /// At most 10, each 1 to 100 characters.
     #[serde(default)]
+    #[schema(schema_with = standing_requests)]
     pub special_requests: Vec<String>,
+}
+
+fn standing_requests() -> utoipa::openapi::schema::Array {
+    utoipa::openapi::schema::ArrayBuilder::new()
+        .items(openapi::plain_text::<{ StandingRequest::MAX_CHARS }>())
+        .max_items(Some(StandingRequest::MAX_COUNT))
+        .description(Some(format!(
+            "At most {}, each 1 to {} characters.",
+            StandingRequest::MAX_COUNT,
+            StandingRequest::MAX_CHARS
+        )))
+        .build()
 }
 
 /// Become a VIP member; a member who joins again keeps the date and points

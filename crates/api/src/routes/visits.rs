@@ -10,7 +10,6 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use domain::visits::Visits;
 
 use crate::cookies::{AppCookies, VISIT_SUMMARY};
-use crate::openapi::SessionStoreUnreachable;
 use crate::responses::WithCookies;
 use crate::session::visitor::VisitorSession;
 use crate::state::AppState;
@@ -48,7 +47,6 @@ pub struct Welcome {
     params(("last_visit_summary" = Option<String>, Cookie, description = SUMMARY_COOKIE_DOC)),
     responses(
         (status = 200, description = "The visit is recorded", body = Welcome),
-        SessionStoreUnreachable,
     ))]
 async fn record_visit(
     State(state): State<AppState>,

@@ -124,15 +124,6 @@ impl SessionLocks {
         fresh
     }
 
-    /// How many sessions have a request holding or waiting for a turn.
-    pub fn in_use(&self) -> usize {
-        let locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());
-        locks
-            .values()
-            .filter(|lock| lock.strong_count() > 0)
-            .count()
-    }
-
     /// Every entry in the table, live or dead.
     #[cfg(test)]
     fn entries(&self) -> usize {
