@@ -14,91 +14,65 @@ pub enum ValueError {
     Quantity { got: i64 },
 }
 
-/// The id of a dish on the menu: a positive integer, as wide as the
-/// database's key (`i32`), so an id read from a request either names a row
-/// that can exist or is refused here, never narrowed on the way in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(try_from = "i64", into = "i64")]
-pub struct ProductId(i32);
+/// A positive integer id as wide as the database's key (`i32`): an id read
+/// from a request either names a row that can exist or is refused here,
+/// never narrowed or looked up in vain on the way in.
+macro_rules! database_id {
+    ($(#[$doc:meta])* $name:ident, $error:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(try_from = "i64", into = "i64")]
+        pub struct $name(i32);
 
-impl ProductId {
-    /// The largest id the database can hold.
-    pub const MAX: i32 = i32::MAX;
+        impl $name {
+            /// The largest id the database can hold.
+            pub const MAX: i32 = i32::MAX;
 
-    pub fn parse(id: i64) -> Result<Self, ValueError> {
-        match i32::try_from(id) {
-            Ok(n) if n > 0 => Ok(ProductId(n)),
-            _ => Err(ValueError::ProductId(id)),
+            pub fn parse(id: i64) -> Result<Self, ValueError> {
+                match i32::try_from(id) {
+                    Ok(n) if n > 0 => Ok($name(n)),
+                    _ => Err(ValueError::$error(id)),
+                }
+            }
+
+            /// The id as the database stores it.
+            pub fn get(self) -> i32 {
+                self.0
+            }
         }
-    }
 
-    /// The id as the database stores it.
-    pub fn get(self) -> i32 {
-        self.0
-    }
-}
-
-impl TryFrom<i32> for ProductId {
-    type Error = ValueError;
-    fn try_from(id: i32) -> Result<Self, ValueError> {
-        ProductId::parse(i64::from(id))
-    }
-}
-
-impl From<ProductId> for i64 {
-    fn from(id: ProductId) -> i64 {
-        i64::from(id.0)
-    }
-}
-
-impl fmt::Display for ProductId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-/// The id of a placed order: a positive integer as wide as the database's
-/// key, like `ProductId`, so an id read from a request is refused here
-/// rather than narrowed or looked up in vain.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(try_from = "i64", into = "i64")]
-pub struct OrderId(i32);
-
-impl OrderId {
-    /// The largest id the database can hold.
-    pub const MAX: i32 = i32::MAX;
-
-    pub fn parse(id: i64) -> Result<Self, ValueError> {
-        match i32::try_from(id) {
-            Ok(n) if n > 0 => Ok(OrderId(n)),
-            _ => Err(ValueError::OrderId(id)),
+        impl TryFrom<i32> for $name {
+            type Error = ValueError;
+            fn try_from(id: i32) -> Result<Self, ValueError> {
+                $name::parse(i64::from(id))
+            }
         }
-    }
 
-    /// The id as the database stores it.
-    pub fn get(self) -> i32 {
-        self.0
-    }
+        impl From<$name> for i64 {
+            fn from(id: $name) -> i64 {
+                i64::from(id.0)
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+    };
 }
 
-impl TryFrom<i64> for OrderId {
-    type Error = ValueError;
-    fn try_from(id: i64) -> Result<Self, ValueError> {
-        OrderId::parse(id)
-    }
-}
+database_id!(
+    /// The id of a dish on the menu.
+    ProductId,
+    ProductId
+);
 
-impl From<OrderId> for i64 {
-    fn from(id: OrderId) -> i64 {
-        i64::from(id.0)
-    }
-}
-
-impl fmt::Display for OrderId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
+database_id!(
+    /// The id of a placed order.
+    OrderId,
+    OrderId
+);
 
 /// How many of one dish a cart line holds: 1 to 99.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -141,7 +115,7 @@ macro_rules! parsed_from_i64 {
     )+};
 }
 
-parsed_from_i64!(ProductId, Quantity);
+parsed_from_i64!(ProductId, OrderId, Quantity);
 
 impl From<Quantity> for u32 {
     fn from(q: Quantity) -> u32 {
