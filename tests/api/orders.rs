@@ -382,3 +382,39 @@ async fn a_checkout_cut_off_by_the_request_timeout_still_records_the_order_and_e
     assert_eq!(app.cart().await["lines"], json!([]));
     assert_eq!(stock(&app, 1).await, stock1 - 2);
 }
+
+/// When the order is stored but the session cannot be updated, the 503 says
+/// so and, unlike every other 503, carries no `Retry-After`: a client that
+/// retries on it would order the same dishes twice.
+#[tokio::test]
+async fn an_order_placed_whose_session_cannot_be_saved_is_a_503_that_invites_no_retry() {
+    let app = app().backend(Backend::Database).spawn().await;
+    assert_eq!(app.add(1, 1).await.status(), 201);
+    // Session records can still be read, but no longer written.
+    if app.db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+        app.sql(
+            "CREATE FUNCTION refuse_session_writes() RETURNS trigger AS $$ \
+             BEGIN RAISE EXCEPTION 'session writes refused'; END $$ LANGUAGE plpgsql",
+        )
+        .await;
+        app.sql(
+            "CREATE TRIGGER refuse_session_writes BEFORE INSERT OR UPDATE ON sessions \
+             FOR EACH ROW EXECUTE FUNCTION refuse_session_writes()",
+        )
+        .await;
+    } else {
+        for event in ["INSERT", "UPDATE"] {
+            app.sql(&format!(
+                "CREATE TRIGGER refuse_session_{event} BEFORE {event} ON sessions \
+                 BEGIN SELECT RAISE(ABORT, 'session writes refused'); END"
+            ))
+            .await;
+        }
+    }
+
+    let res = place(&app, &app.client, None).await;
+    assert_eq!(res.headers().get("retry-after"), None);
+    let problem = assert_problem(res, 503, "service-unavailable").await;
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(detail.contains("Do not order again"), "{detail}");
+}
