@@ -193,8 +193,9 @@ fn order_lines(cart: &Cart, request: &PlaceOrder) -> Result<Vec<NewLine>, ApiErr
         .collect())
 }
 
-/// How long a checkout may hold its session's turn: well past the request
-/// timeout, so only a stuck database or session store reaches it.
+/// How long writing an order may take before it is rolled back, holding
+/// its session's turn: well past the request timeout, so only a stuck
+/// database reaches it.
 pub fn checkout_limit(request_timeout: Duration) -> Duration {
     request_timeout.saturating_mul(3)
 }
