@@ -382,3 +382,99 @@ async fn a_checkout_cut_off_by_the_request_timeout_still_records_the_order_and_e
     assert_eq!(app.cart().await["lines"], json!([]));
     assert_eq!(stock(&app, 1).await, stock1 - 2);
 }
+
+/// When the order is stored but the session cannot be updated, the 503 says
+/// so and, unlike every other 503, carries no `Retry-After`: a client that
+/// retries on it would order the same dishes twice.
+#[tokio::test]
+async fn an_order_placed_whose_session_cannot_be_saved_is_a_503_that_invites_no_retry() {
+    let app = app().backend(Backend::Database).spawn().await;
+    assert_eq!(app.add(1, 1).await.status(), 201);
+    // Session records can still be read, but no longer written.
+    if app.db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+        app.sql(
+            "CREATE FUNCTION refuse_session_writes() RETURNS trigger AS $$ \
+             BEGIN RAISE EXCEPTION 'session writes refused'; END $$ LANGUAGE plpgsql",
+        )
+        .await;
+        app.sql(
+            "CREATE TRIGGER refuse_session_writes BEFORE INSERT OR UPDATE ON sessions \
+             FOR EACH ROW EXECUTE FUNCTION refuse_session_writes()",
+        )
+        .await;
+    } else {
+        for event in ["INSERT", "UPDATE"] {
+            app.sql(&format!(
+                "CREATE TRIGGER refuse_session_{event} BEFORE {event} ON sessions \
+                 BEGIN SELECT RAISE(ABORT, 'session writes refused'); END"
+            ))
+            .await;
+        }
+    }
+
+    let res = place(&app, &app.client, None).await;
+    assert_eq!(res.headers().get("retry-after"), None);
+    let problem = assert_problem(res, 503, "service-unavailable").await;
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(detail.contains("Do not order again"), "{detail}");
+}
+
+/// The checkout's time limit (three request timeouts) bounds the waiting
+/// before the commit, never the commit: a `COMMIT` cut off half-way may
+/// still take effect, and the order would be stored while the session never
+/// learns of it. Here a check deferred to commit time makes the commit
+/// outlast the limit; the order is stored and recorded all the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs TEST_DATABASE_URL and TEST_REDIS_URL; run with -- --include-ignored"]
+async fn a_commit_slower_than_the_checkout_limit_is_completed_and_recorded() {
+    use sea_orm::{ConnectionTrait, Statement};
+
+    assert!(
+        crate::helpers::services().is_some(),
+        "set TEST_DATABASE_URL and TEST_REDIS_URL"
+    );
+    let app = app().var("REQUEST_TIMEOUT_MS", "300").spawn().await;
+    assert_eq!(app.add(1, 2).await.status(), 201);
+    let stock_before = stock(&app, 1).await;
+    app.sql(
+        "CREATE FUNCTION slow_commit() RETURNS trigger AS $$ \
+         BEGIN PERFORM pg_sleep(2); RETURN NULL; END $$ LANGUAGE plpgsql",
+    )
+    .await;
+    app.sql(
+        "CREATE CONSTRAINT TRIGGER slow_commit AFTER INSERT ON orders \
+         DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION slow_commit()",
+    )
+    .await;
+
+    assert_problem(place(&app, &app.client, None).await, 408, "request-timeout").await;
+
+    // The order goes on without the request; waited for, with a bound.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let orders = loop {
+        let list: Value = app.get_json("/api/v1/orders").await;
+        if !list["items"].as_array().unwrap().is_empty() || std::time::Instant::now() > deadline {
+            break list["items"].clone();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    let stored = app
+        .db
+        .query_one_raw(Statement::from_string(
+            app.db.get_database_backend(),
+            "SELECT COUNT(*) AS n FROM orders",
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get::<i64>("", "n")
+        .unwrap();
+    assert_eq!(stored, 1, "one order stored");
+    assert_eq!(
+        orders.as_array().unwrap().len(),
+        1,
+        "the stored order is not in the session: {orders}"
+    );
+    assert_eq!(app.cart().await["item_count"], 0);
+    assert_eq!(stock(&app, 1).await, stock_before - 2);
+}

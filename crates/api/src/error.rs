@@ -15,6 +15,11 @@ use crate::extract::BodyLimit;
 /// problem responses with it (`content_type = PROBLEM_JSON`).
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
+/// How long a client should wait before retrying a 503, in seconds
+/// (`Retry-After`): outages of the database or the session store that are
+/// worth a retry at all are usually short.
+const RETRY_AFTER_SECONDS: &str = "1";
+
 /// What a client reads for any 5xx that is not a dependency being down.
 const INTERNAL_DETAIL: &str = "Something went wrong on our side. Try again; if it keeps happening, report the x-request-id of this response.";
 
@@ -173,6 +178,9 @@ pub struct ApiError {
     lines: Vec<ProblemLine>,
     /// The cause of a 5xx; logged, never sent.
     source: Option<anyhow::Error>,
+    /// A 503 says when to try again (`Retry-After`) unless retrying could
+    /// do harm (see [`ApiError::not_to_be_retried`]).
+    retry: bool,
 }
 
 impl ApiError {
@@ -183,6 +191,7 @@ impl ApiError {
             errors: Vec::new(),
             lines: Vec::new(),
             source: None,
+            retry: true,
         }
     }
 
@@ -206,6 +215,7 @@ impl ApiError {
             }],
             lines: Vec::new(),
             source: None,
+            retry: true,
         }
     }
 
@@ -222,6 +232,7 @@ impl ApiError {
             errors,
             lines: Vec::new(),
             source: None,
+            retry: true,
         }
     }
 
@@ -233,6 +244,7 @@ impl ApiError {
             errors: Vec::new(),
             lines: Vec::new(),
             source: Some(source.into()),
+            retry: true,
         }
     }
 
@@ -244,12 +256,20 @@ impl ApiError {
             errors: Vec::new(),
             lines: Vec::new(),
             source: Some(source.into()),
+            retry: true,
         }
     }
 
     /// Replaces the detail a client reads.
     pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
         self.detail = detail.into();
+        self
+    }
+
+    /// Sends a 503 without `Retry-After`: for an outcome a retry could
+    /// repeat rather than complete (an order already placed).
+    pub fn not_to_be_retried(mut self) -> Self {
+        self.retry = false;
         self
     }
 
@@ -304,8 +324,20 @@ impl IntoResponse for ApiError {
         {
             tracing::error!(error = ?source, kind = self.kind.slug(), "request failed");
         }
-        problem_response(&self.to_problem())
+        let mut res = problem_response(&self.to_problem());
+        if self.kind == ProblemKind::ServiceUnavailable && self.retry {
+            retry_soon(&mut res);
+        }
+        res
     }
+}
+
+/// Says when a 503 is worth trying again; a `Retry-After` already given
+/// (the session lock's, from how long it waits) is kept.
+fn retry_soon(res: &mut Response) {
+    res.headers_mut()
+        .entry(header::RETRY_AFTER)
+        .or_insert(HeaderValue::from_static(RETRY_AFTER_SECONDS));
 }
 
 /// Renders a problem with its status and media type.
@@ -319,8 +351,10 @@ pub fn problem_response(problem: &Problem) -> Response {
 }
 
 /// Middleware: a 4xx or 5xx made outside our handlers (a body limit, a
-/// timeout, an unknown method, a failed session save) becomes problem+json
-/// too, so clients meet one error shape everywhere.
+/// timeout, an unknown method) becomes problem+json too, so clients meet one
+/// error shape everywhere. (A failed session save is turned into a 503
+/// earlier, by `session::unavailable_when_save_fails`.) A bare 503 gets the
+/// same `Retry-After` as ours.
 pub async fn problem_for_bare_errors(
     State(body_limit): State<BodyLimit>,
     res: Response,
@@ -358,6 +392,12 @@ pub async fn problem_for_bare_errors(
     let mut problem = error.to_problem();
     problem.status = status.as_u16();
     let (mut parts, _) = res.into_parts();
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        parts
+            .headers
+            .entry(header::RETRY_AFTER)
+            .or_insert(HeaderValue::from_static(RETRY_AFTER_SECONDS));
+    }
     let fresh = problem_response(&problem);
     parts.headers.remove(header::CONTENT_LENGTH);
     parts

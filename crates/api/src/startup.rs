@@ -128,15 +128,13 @@ fn with_public_caching(public: Router<AppState>, config: &Config) -> Router<AppS
     ))
 }
 
-/// The session and what guards it: no caching, the session itself, turns
-/// for writes to one session, re-signing under the current key, and the
-/// cross-site write check (outermost, so a refused write touches nothing).
+/// The session and what guards it: the session itself, turns for writes to
+/// one session, re-signing under the current key, the cross-site write check
+/// (so a refused write touches nothing), and no caching outermost, so every
+/// answer of these routes carries it, also those the layers make themselves
+/// (a failed session save, a busy session, a refused cross-site write).
 fn with_session(api: Router<AppState>, config: &Config, state: &AppState) -> Router<AppState> {
     let mut api = api
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("no-store"),
-        ))
         .layer(session::layer(config, state.sessions.clone()))
         .layer(middleware::map_response(
             session::unavailable_when_save_fails,
@@ -159,6 +157,10 @@ fn with_session(api: Router<AppState>, config: &Config, state: &AppState) -> Rou
     .layer(middleware::from_fn_with_state(
         AllowedOrigins::new(&config.cors_allowed_origins, config.session_cookie.secure),
         refuse_cross_site_writes,
+    ))
+    .layer(SetResponseHeaderLayer::if_not_present(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store"),
     ))
 }
 

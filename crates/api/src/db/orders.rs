@@ -92,13 +92,34 @@ pub fn stock(column: i32) -> u32 {
     Ord::max(column, 0).unsigned_abs()
 }
 
-/// Places an order of `lines` at `now`: takes the stock and stores the order
-/// and its lines, or takes and stores nothing.
-pub async fn place(
+/// An order written inside its transaction, not yet committed: dropping it
+/// rolls everything back (stock and order), [`Prepared::commit`] keeps it.
+///
+/// The two steps are apart so that a caller can bound the waiting for locks
+/// and writes, which may be cancelled at any point, without ever cancelling
+/// the commit itself: a `COMMIT` dropped half-way may still take effect on
+/// the server while the caller believes the order rolled back.
+pub struct Prepared {
+    txn: DatabaseTransaction,
+    stored: StoredOrder,
+}
+
+impl Prepared {
+    /// Commits the order; await it to the end.
+    pub async fn commit(self) -> Result<StoredOrder, DbErr> {
+        self.txn.commit().await?;
+        Ok(self.stored)
+    }
+}
+
+/// Writes an order of `lines` at `now` inside a transaction: takes the stock
+/// and stores the order and its lines, or takes and stores nothing. Nothing
+/// is kept until the caller commits.
+pub async fn prepare(
     db: &DatabaseConnection,
     mut lines: Vec<NewLine>,
     now: OffsetDateTime,
-) -> Result<StoredOrder, PlaceError> {
+) -> Result<Prepared, PlaceError> {
     lines.sort_by_key(|l| l.product_id);
     let txn = db.begin().await?;
     let short = take_stock(&txn, &lines).await?;
@@ -113,8 +134,7 @@ pub async fn place(
     }
     let priced = price(&lines, &dishes)?;
     let stored = store(&txn, priced, now).await?;
-    txn.commit().await?;
-    Ok(stored)
+    Ok(Prepared { txn, stored })
 }
 
 /// Decrements each line's stock where enough is left and the dish is

@@ -193,8 +193,9 @@ fn order_lines(cart: &Cart, request: &PlaceOrder) -> Result<Vec<NewLine>, ApiErr
         .collect())
 }
 
-/// How long a checkout may hold its session's turn: well past the request
-/// timeout, so only a stuck database or session store reaches it.
+/// How long writing an order may take before it is rolled back, holding
+/// its session's turn: well past the request timeout, so only a stuck
+/// database reaches it.
 pub fn checkout_limit(request_timeout: Duration) -> Duration {
     request_timeout.saturating_mul(3)
 }
@@ -204,10 +205,15 @@ pub fn checkout_limit(request_timeout: Duration) -> Duration {
 /// cannot stop it half-way (order stored, cart still full), and a retry
 /// cannot start before it ends, because the session's turn goes with it.
 ///
-/// The task ends by `state.checkout_limit` whatever happens, so a stuck
-/// database or store cannot hold the turn forever: an order not yet stored
-/// by then is rolled back (its transaction is dropped); one stored whose
-/// session is not yet saved gets the "order placed" 503 below.
+/// A stuck database or store cannot hold the turn for ever: writing the
+/// order (stock updates and inserts, which wait on other writers' locks)
+/// must end within `state.checkout_limit`, or its transaction is dropped,
+/// which rolls it back and nothing is ordered. The commit is never cut
+/// short: once sent, a `COMMIT` may take effect whatever the caller does, so
+/// it runs to its end, and its outcome is the one reported. Recording the
+/// order in the session then has what is left of the limit, and at least a
+/// third of it; an order stored whose session is not saved by then gets the
+/// "order placed" 503 below.
 ///
 /// The session record is written once, by this task, through a detached
 /// handle: the request's handle is left unchanged, so the session layer does
@@ -225,10 +231,12 @@ async fn store_and_record(
     let task = tokio::spawn(async move {
         let _turn = turn;
         let deadline = tokio::time::Instant::now() + limit;
-        let stored = tokio::time::timeout_at(deadline, orders::place(&db, lines, now))
+        let prepared = tokio::time::timeout_at(deadline, orders::prepare(&db, lines, now))
             .await
             .map_err(|_| stuck_checkout(limit))?
             .map_err(place_error)?;
+        let stored = prepared.commit().await.map_err(ApiError::from)?;
+        let deadline = deadline.max(tokio::time::Instant::now() + limit / 3);
         let recorded =
             tokio::time::timeout_at(deadline, record_in_session(&session, stored.order.id))
                 .await
@@ -254,13 +262,16 @@ async fn store_and_record(
         Ok((stored, Err(e))) => {
             let id = stored.order.id;
             tracing::error!(order_id = id, error = ?e, "order stored but the session was not updated");
+            // No `Retry-After`, unlike every other 503: the order exists, and
+            // a client that retries on the header would order it twice.
             Err(ApiError::unavailable(
                 "session store",
                 anyhow::anyhow!("session save after order {id}"),
             )
             .with_detail(format!(
                 "Order {id} was placed and the stock taken, but this session could not be updated: the cart still shows the ordered dishes. Do not order again; quote order {id} to the restaurant."
-            )))
+            ))
+            .not_to_be_retried())
         }
         Err(e) => Err(e),
     }
@@ -273,8 +284,8 @@ fn place_error(e: PlaceError) -> ApiError {
     }
 }
 
-/// The order's transaction outlived the checkout limit and was dropped,
-/// which rolls it back.
+/// Writing the order outlived the checkout limit; its transaction, not yet
+/// committed, was dropped, which rolls it back.
 fn stuck_checkout(limit: Duration) -> ApiError {
     ApiError::unavailable(
         "database",

@@ -52,7 +52,8 @@ pub fn layer(config: &Config, store: AnyStore) -> SessionManagerLayer<AnyStore, 
 /// Response middleware just outside [`layer`]: when the store fails while
 /// the layer saves a session after the handler ran (a new visitor's first
 /// change, say), tower-sessions answers a bare 500 with no body. The store
-/// not answering is a 503 worth a retry, as it is when loading fails.
+/// not answering is a 503 worth a retry (with `Retry-After`), as it is when
+/// loading fails.
 /// Handlers' own errors are problem+json and pass unchanged.
 pub async fn unavailable_when_save_fails(res: Response) -> Response {
     let bare = res.status() == StatusCode::INTERNAL_SERVER_ERROR
@@ -60,14 +61,11 @@ pub async fn unavailable_when_save_fails(res: Response) -> Response {
     if !bare {
         return res;
     }
-    let mut res = ApiError::unavailable(
+    ApiError::unavailable(
         "session store",
         anyhow::anyhow!("saving the session failed (see the session layer's log line)"),
     )
-    .into_response();
-    res.headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-    res
+    .into_response()
 }
 
 /// Response middleware for `SESSION_EXPIRE_AT_BROWSER_CLOSE`: the session
