@@ -228,7 +228,9 @@ fn dish_of(row: product::Model) -> Option<Dish> {
             .map_err(|e| tracing::warn!(dish = row.id, error = %e, "unknown cuisine in the menu; reading it as none"))
             .ok()
     });
-    let dietary_tags = parse_dietary_tags(row.dietary_tags.split(',')).unwrap_or_else(|e| {
+    // The column holds no tags as an empty text, and may hold stray commas.
+    let tags = row.dietary_tags.split(',').filter(|t| !t.trim().is_empty());
+    let dietary_tags = parse_dietary_tags(tags).unwrap_or_else(|e| {
         tracing::warn!(dish = row.id, error = %e, "unknown dietary tag in the menu; reading the dish as untagged");
         BTreeSet::new()
     });

@@ -97,6 +97,9 @@ pub const MAX_PER_PAGE: u32 = 100;
 /// The last page one can ask for (a menu of a million dishes at 100 a
 /// page); the spec gives the same maximum.
 pub const MAX_PAGE: u32 = 10_000;
+/// The longest name filter `q`, in characters as sent; the spec's
+/// `maxLength` on `q` gives the same.
+const MAX_QUERY_CHARS: usize = 100;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -144,14 +147,7 @@ impl ProductQuery {
         let dietary = match self.dietary.as_deref() {
             None => BTreeSet::new(),
             // The spec's list holds tags only: `dietary=` or `vegan,,halal`
-            // has an empty entry, which is a mistake to show, not "no filter".
-            Some(list) if list.split(',').any(|t| t.trim().is_empty()) => {
-                errors.push(FieldError {
-                    field: "dietary".into(),
-                    message: "an entry is empty; list tags separated by commas, or leave the parameter out".into(),
-                });
-                BTreeSet::new()
-            }
+            // has an empty entry, which the domain refuses like a wrong tag.
             Some(list) => parse_dietary_tags(list.split(',')).unwrap_or_else(|e| {
                 errors.push(FieldError {
                     field: "dietary".into(),
@@ -174,14 +170,16 @@ impl ProductQuery {
                 Some,
             ),
         };
-        let q = self.q.as_deref().map(str::trim).filter(|s| !s.is_empty());
-        // Counted as sent: lower-casing can lengthen text ("İ" is two chars).
-        if q.is_some_and(|q| q.chars().count() > 100) {
+        // Counted as sent, surrounding spaces included, as the spec's
+        // maxLength counts (and before lower-casing, which can lengthen
+        // text: "İ" becomes two chars).
+        if self.q.as_deref().is_some_and(|q| q.chars().count() > MAX_QUERY_CHARS) {
             errors.push(FieldError {
                 field: "q".into(),
-                message: "at most 100 characters".into(),
+                message: format!("at most {MAX_QUERY_CHARS} characters"),
             });
         }
+        let q = self.q.as_deref().map(str::trim).filter(|s| !s.is_empty());
         let (page, per_page) = parse_paging(self.page, self.per_page, &mut errors);
         if errors.is_empty() {
             let q = q.map(str::to_lowercase);

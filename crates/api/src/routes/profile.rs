@@ -6,7 +6,9 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use domain::InvalidField;
-use domain::profile::{CustomerName, DietaryTag, FavoriteDish, Profile, SpiceLevel};
+use domain::profile::{
+    CustomerName, DietaryTag, FavoriteDish, Profile, SpiceLevel, parse_dietary_tags,
+};
 use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -91,7 +93,7 @@ fn favorite(raw: Option<&str>) -> Result<Option<FavoriteDish>, InvalidField> {
 
 /// Each entry must be a tag: a blank one is refused, as the spec's `enum` says.
 fn restrictions(raw: Option<&[String]>) -> Result<BTreeSet<DietaryTag>, InvalidField> {
-    raw.unwrap_or_default().iter().map(|t| t.parse()).collect()
+    parse_dietary_tags(raw.unwrap_or_default().iter().map(String::as_str))
 }
 
 fn spice(raw: Option<&str>) -> Result<Option<SpiceLevel>, InvalidField> {
