@@ -304,31 +304,13 @@ pub fn problem_response(description: impl Into<String>) -> Response {
         .build()
 }
 
-/// Declares problem answers that several operations give in the same words:
-/// each is a type (utoipa's `IntoResponses`) to name in an operation's
-/// `responses(...)`, so its status and description are written once.
-macro_rules! problem_answers {
-    ($($(#[$doc:meta])* $name:ident = $status:literal, $description:literal;)+) => {$(
-        $(#[$doc])*
-        pub struct $name;
-
-        impl utoipa::IntoResponses for $name {
-            fn responses() -> std::collections::BTreeMap<
-                String,
-                utoipa::openapi::RefOr<utoipa::openapi::Response>,
-            > {
-                let answer = $crate::openapi::problem_response($description);
-                [(stringify!($status).to_owned(), answer.into())].into()
-            }
-        }
-    )+};
-}
-pub(crate) use problem_answers;
-
-problem_answers! {
-    /// A dish id that names no dish on the menu.
-    NoSuchDish = 404, "No dish has this id";
-}
+/// A dish id that names no dish on the menu. Like every problem answer
+/// named in an operation's `responses(...)`, it is a type whose
+/// `IntoResponses` gives its status and description once; its field is the
+/// body's schema and is never built.
+#[derive(utoipa::IntoResponses)]
+#[response(status = 404, description = "No dish has this id", content_type = PROBLEM_JSON)]
+pub struct NoSuchDish(#[allow(dead_code)] Problem);
 
 // Schemas for rules that the Rust types of request bodies cannot state by
 // themselves (their fields are plain strings that the domain parses), used

@@ -5,13 +5,13 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use domain::{Cart, CartError, Money, PricedCart, ProductId, Quantity};
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoResponses, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::db::catalog::Snapshot;
 use crate::error::{ApiError, PROBLEM_JSON, Problem, ProblemKind};
 use crate::extract::{AppJson, AppPath};
-use crate::openapi::{NoSuchDish, problem_answers};
+use crate::openapi::NoSuchDish;
 use crate::responses::{Created, CreatedOrUpdated};
 use crate::session::visitor::VisitorSession;
 use crate::state::AppState;
@@ -197,10 +197,10 @@ fn cart_error(e: CartError, menu: &Snapshot) -> ApiError {
     }
 }
 
-problem_answers! {
-    /// Why adding a dish, or more of it, is refused.
-    DishUnavailable = 409, "The dish is unavailable, or not enough is in stock";
-}
+/// Why adding a dish, or more of it, is refused.
+#[derive(IntoResponses)]
+#[response(status = 409, description = "The dish is unavailable, or not enough is in stock", content_type = PROBLEM_JSON)]
+struct DishUnavailable(#[allow(dead_code)] Problem);
 
 /// The cart, priced from the current menu.
 #[utoipa::path(get, path = "/cart", tag = "cart",

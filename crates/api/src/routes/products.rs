@@ -11,13 +11,12 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use headers::{ETag, HeaderMapExt, IfNoneMatch};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use domain::ProductId;
 use domain::profile::{DietaryTag, SpiceLevel, parse_dietary_tags};
 use domain::recommend::satisfies_all;
 use serde::{Deserialize, Serialize};
-use utoipa::openapi::{self, HeaderBuilder, Object, RefOr, Type};
 use utoipa::{IntoParams, IntoResponses, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -220,21 +219,10 @@ fn parse_paging(
 const IF_NONE_MATCH_DOC: &str = "An `ETag` from an earlier answer: while the menu keeps that version, the answer is a 304 without a body.";
 
 /// The 304 of both catalog reads (see [`MenuAnswer`]).
+#[derive(IntoResponses)]
+#[response(status = 304, description = "The menu has not changed since the version named in If-None-Match",
+    headers(("ETag" = String, description = "The menu's version")))]
 struct NotModified;
-
-impl IntoResponses for NotModified {
-    fn responses() -> BTreeMap<String, RefOr<openapi::Response>> {
-        let etag = HeaderBuilder::new()
-            .schema(Some(Object::with_type(Type::String)))
-            .description(Some("The menu's version"))
-            .build();
-        let answer = openapi::Response::builder()
-            .description("The menu has not changed since the version named in If-None-Match")
-            .header("ETag", etag)
-            .build();
-        [("304".to_owned(), answer.into())].into()
-    }
-}
 
 /// List the available dishes, in menu order, a page at a time, optionally
 /// filtered by dietary tags (all must hold), spice level and name.

@@ -10,12 +10,12 @@ use domain::profile::{
     CustomerName, DietaryTag, FavoriteDish, Profile, SpiceLevel, parse_dietary_tags,
 };
 use serde::Deserialize;
-use utoipa::ToSchema;
+use utoipa::{IntoResponses, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::error::{ApiError, FieldError};
+use crate::error::{ApiError, FieldError, PROBLEM_JSON, Problem};
 use crate::extract::AppJson;
-use crate::openapi::{self, problem_answers};
+use crate::openapi;
 use crate::responses::{Created, CreatedOrUpdated};
 use crate::session::visitor::VisitorSession;
 use crate::state::AppState;
@@ -104,12 +104,15 @@ fn no_profile() -> ApiError {
     ApiError::not_found("This visitor has no profile yet; create one with PUT /api/v1/profile.")
 }
 
-problem_answers! {
-    /// The visitor has no profile to read or change.
-    NoProfile = 404, "No profile yet";
-    /// A profile field the visitor sent is refused.
-    InvalidProfile = 422, "A field is invalid: each is named in `errors`";
-}
+/// The visitor has no profile to read or change.
+#[derive(IntoResponses)]
+#[response(status = 404, description = "No profile yet", content_type = PROBLEM_JSON)]
+struct NoProfile(#[allow(dead_code)] Problem);
+
+/// A profile field the visitor sent is refused.
+#[derive(IntoResponses)]
+#[response(status = 422, description = "A field is invalid: each is named in `errors`", content_type = PROBLEM_JSON)]
+struct InvalidProfile(#[allow(dead_code)] Problem);
 
 /// The visitor's profile.
 #[utoipa::path(get, path = "/profile", tag = "profile",
