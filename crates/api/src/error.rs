@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::db::orders::Refusal;
+use domain::cart::Refusal;
 use crate::extract::BodyLimit;
 
 /// The media type of every error response; route modules declare their
@@ -145,6 +145,7 @@ pub struct ProblemLine {
     pub requested: u32,
     /// What is left, when the dish is still on the menu.
     pub in_stock: Option<u32>,
+    #[schema(value_type = crate::openapi::RefusalSchema)]
     pub reason: Refusal,
 }
 

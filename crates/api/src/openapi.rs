@@ -1,6 +1,9 @@
 //! The OpenAPI document: generated from the routes (utoipa), served at
 //! `/api-docs/openapi.json`, committed as `openapi/openapi.json`.
 
+use std::borrow::Cow;
+
+use domain::cart::Refusal;
 use domain::profile::{DietaryTag, SpiceLevel};
 use domain::vocabulary::Vocabulary;
 use serde_json::Value;
@@ -437,4 +440,49 @@ parameter_schema! {
     SpiceWord = Schema::Object(word::<SpiceLevel>());
     /// Dietary tags, comma-separated.
     DietaryTagList = Schema::Array(word_list::<DietaryTag>());
+}
+
+/// A checkout's refused line's `reason`: any [`Refusal`].
+pub struct RefusalSchema;
+
+impl PartialSchema for RefusalSchema {
+    fn schema() -> RefOr<Schema> {
+        refusal_schema(
+            "Why a line cannot be ordered; sent as a refused line's `reason`.",
+            Refusal::VARIANTS,
+        )
+    }
+}
+
+impl ToSchema for RefusalSchema {
+    fn name() -> Cow<'static, str> {
+        "Refusal".into()
+    }
+}
+
+/// A cart's unavailable line's `reason`: only the refusals that do not
+/// depend on the quantity (stock is checked at checkout).
+pub struct UnavailableReasonSchema;
+
+impl PartialSchema for UnavailableReasonSchema {
+    fn schema() -> RefOr<Schema> {
+        refusal_schema(
+            "Why a line cannot be ordered.",
+            &[Refusal::Unavailable, Refusal::Removed],
+        )
+    }
+}
+
+impl ToSchema for UnavailableReasonSchema {
+    fn name() -> Cow<'static, str> {
+        "UnavailableReason".into()
+    }
+}
+
+fn refusal_schema(description: &str, words: &[Refusal]) -> RefOr<Schema> {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some(description))
+        .enum_values(Some(words.iter().map(|w| w.as_str())))
+        .into()
 }

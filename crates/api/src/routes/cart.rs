@@ -3,6 +3,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use domain::cart::Refusal;
 use domain::{Cart, CartError, Money, PricedCart, ProductId, Quantity};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoResponses, ToSchema};
@@ -36,16 +37,6 @@ pub struct CartLineView {
     pub line_total: Money,
 }
 
-/// Why a line cannot be ordered.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum UnavailableReason {
-    /// The dish is on the menu but not available now.
-    Unavailable,
-    /// The dish is no longer on the menu.
-    Removed,
-}
-
 /// A line kept in the cart whose dish cannot be ordered now; it is not
 /// counted in `item_count` or `total`. Remove it, or wait for the dish to return.
 #[derive(Debug, Serialize, ToSchema)]
@@ -55,7 +46,8 @@ pub struct UnavailableLineView {
     /// Null when the dish is gone from the menu.
     pub name: Option<String>,
     pub quantity: u32,
-    pub reason: UnavailableReason,
+    #[schema(value_type = crate::openapi::UnavailableReasonSchema)]
+    pub reason: Refusal,
 }
 
 /// The visitor's cart.
@@ -97,11 +89,7 @@ impl From<PricedCart> for CartView {
                 .into_iter()
                 .map(|l| UnavailableLineView {
                     product_id: l.product_id.into(),
-                    reason: if l.name.is_some() {
-                        UnavailableReason::Unavailable
-                    } else {
-                        UnavailableReason::Removed
-                    },
+                    reason: l.refusal(),
                     name: l.name,
                     quantity: l.quantity.get(),
                 })

@@ -137,20 +137,21 @@ async fn put_preferences(
     cookies: AppCookies,
     AppJson(input): AppJson<PreferencesInput>,
 ) -> WithCookies<Json<PreferencesView>> {
-    store(cookies, input, DisplayPreferences::default())
+    store(cookies, input, DisplayPreferences::default()).await
 }
 
 /// Applies `input` over `base` and keeps the result in the cookie.
-fn store(
-    mut cookies: AppCookies,
+async fn store(
+    cookies: AppCookies,
     input: PreferencesInput,
     base: DisplayPreferences,
 ) -> WithCookies<Json<PreferencesView>> {
-    let result = input.apply(base).and_then(|prefs| {
+    WithCookies::run(cookies, async |cookies| {
+        let prefs = input.apply(base)?;
         cookies.write(&PREFERENCES, &prefs)?;
         Ok(Json(prefs.into()))
-    });
-    WithCookies::new(cookies, result)
+    })
+    .await
 }
 
 /// Change some preferences.
@@ -166,7 +167,7 @@ async fn patch_preferences(
     AppJson(input): AppJson<PreferencesInput>,
 ) -> WithCookies<Json<PreferencesView>> {
     let base = display_preferences(&mut cookies);
-    store(cookies, input, base)
+    store(cookies, input, base).await
 }
 
 /// Forget the preferences: the cookie is removed.

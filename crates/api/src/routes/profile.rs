@@ -139,23 +139,19 @@ async fn put_profile(
     session: VisitorSession,
     AppJson(input): AppJson<ProfileInput>,
 ) -> Result<CreatedOrUpdated<Json<ProfileView>>, ApiError> {
-    let checked = (
-        CustomerName::parse(&input.name),
-        favorite(input.favorite_dish.as_deref()),
-        restrictions(input.dietary_restrictions.as_deref()),
-        spice(input.spice_level.as_deref()),
-    );
-    let (name, favorite_dish, dietary_restrictions, spice_level) = match checked {
-        (Ok(name), Ok(favorite), Ok(restrictions), Ok(spice)) => {
-            (name, favorite, restrictions, spice)
-        }
-        // Every field's problem at once, not only the first.
-        (name, favorite, restrictions, spice) => {
-            let errors = [name.err(), favorite.err(), restrictions.err(), spice.err()];
-            return Err(ApiError::invalid_fields(
-                errors.into_iter().flatten().map(FieldError::from).collect(),
-            ));
-        }
+    let mut checks = Checks::default();
+    let name = checks.take(CustomerName::parse(&input.name));
+    let favorite_dish = checks.take(favorite(input.favorite_dish.as_deref()));
+    let dietary_restrictions = checks.take(restrictions(input.dietary_restrictions.as_deref()));
+    let spice_level = checks.take(spice(input.spice_level.as_deref()));
+    checks.finish()?;
+    // A field is `None` only when its check failed, and then `finish` did.
+    let (Some(name), Some(favorite_dish), Some(dietary_restrictions), Some(spice_level)) =
+        (name, favorite_dish, dietary_restrictions, spice_level)
+    else {
+        return Err(ApiError::internal(anyhow::anyhow!(
+            "a profile field passed its check but was not kept"
+        )));
     };
     let existing = session.profile().await?;
     let profile = Profile {
