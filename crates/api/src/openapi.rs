@@ -3,6 +3,7 @@
 
 use std::borrow::Cow;
 
+use domain::ProductId;
 use domain::cart::Refusal;
 use domain::profile::{DietaryTag, SpiceLevel};
 use domain::vocabulary::Vocabulary;
@@ -156,8 +157,8 @@ fn complete_operation(path: &str, write: bool, op: &mut Operation) {
         "408",
         ProblemKind::RequestTimeout,
         &format!(
-            "The request did not finish within the service's time limit (REQUEST_TIMEOUT_MS, {} by default).",
-            duration_text(DEFAULT_REQUEST_TIMEOUT)
+            "The request did not finish within the service's time limit (REQUEST_TIMEOUT_MS, {} s by default).",
+            DEFAULT_REQUEST_TIMEOUT.as_secs()
         ),
     );
     if reads_body {
@@ -182,9 +183,10 @@ fn add_malformed(op: &mut Operation, reads_body: bool, reads_path: bool) {
         malformed.push("the body is not valid JSON".to_owned());
     }
     if reads_path {
+        // Product and order ids share their range.
         malformed.push(format!(
             "a path id is not an integer from 1 to {}",
-            i32::MAX
+            ProductId::MAX
         ));
     }
     if !malformed.is_empty() {
@@ -241,15 +243,6 @@ fn add_unavailable(op: &mut Operation) {
                 .build()
                 .into(),
         );
-    }
-}
-
-/// "10 s" for whole seconds, "1500 ms" otherwise.
-fn duration_text(d: std::time::Duration) -> String {
-    if d.subsec_nanos() == 0 {
-        format!("{} s", d.as_secs())
-    } else {
-        format!("{} ms", d.as_millis())
     }
 }
 
