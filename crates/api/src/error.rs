@@ -8,8 +8,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use domain::cart::Refusal;
 use crate::extract::BodyLimit;
+use domain::cart::Refusal;
 
 /// The media type of every error response; route modules declare their
 /// problem responses with it (`content_type = PROBLEM_JSON`).

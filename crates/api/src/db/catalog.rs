@@ -274,9 +274,9 @@ fn version_of(rows: &[product::Model]) -> Result<ETag, sea_orm::DbErr> {
     let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
     // Quoted hex digits are always an entity tag; were they ever refused,
     // loading the menu fails (and is logged) rather than serving it untagged.
-    format!("\"{hex}\"")
-        .parse()
-        .map_err(|e| sea_orm::DbErr::Custom(format!("the menu's digest {hex} is no entity tag: {e}")))
+    format!("\"{hex}\"").parse().map_err(|e| {
+        sea_orm::DbErr::Custom(format!("the menu's digest {hex} is no entity tag: {e}"))
+    })
 }
 
 #[cfg(test)]

@@ -1,7 +1,6 @@
 //! Display preferences, in one private (encrypted) cookie: `/preferences`.
 //! The session is not touched, so preferences outlive logout and expiry.
 
-
 use axum::Json;
 use axum::http::StatusCode;
 use domain::preferences::{Cuisine, DisplayPreferences, FontSize, Theme};

@@ -156,7 +156,11 @@ impl ProductQuery {
         // Counted as sent, surrounding spaces included, as the spec's
         // maxLength counts (and before lower-casing, which can lengthen
         // text: "İ" becomes two chars).
-        if self.q.as_deref().is_some_and(|q| q.chars().count() > MAX_QUERY_CHARS) {
+        if self
+            .q
+            .as_deref()
+            .is_some_and(|q| q.chars().count() > MAX_QUERY_CHARS)
+        {
             errors.push(FieldError {
                 field: "q".into(),
                 message: format!("at most {MAX_QUERY_CHARS} characters"),
