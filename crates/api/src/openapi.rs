@@ -306,7 +306,7 @@ pub fn problem_response(description: impl Into<String>) -> Response {
 /// body's schema and is never built.
 #[derive(utoipa::IntoResponses)]
 #[response(status = 404, description = "No dish has this id", content_type = PROBLEM_JSON)]
-pub struct NoSuchDish(#[allow(dead_code)] Problem);
+pub struct NoSuchDish(#[allow(dead_code, reason = "only its schema, for the spec")] Problem);
 
 // Schemas for rules that the Rust types of request bodies cannot state by
 // themselves (their fields are plain strings that the domain parses), used

@@ -188,7 +188,7 @@ fn cart_error(e: CartError, menu: &Snapshot) -> ApiError {
 /// Why adding a dish, or more of it, is refused.
 #[derive(IntoResponses)]
 #[response(status = 409, description = "The dish is unavailable, or not enough is in stock", content_type = PROBLEM_JSON)]
-struct DishUnavailable(#[allow(dead_code)] Problem);
+struct DishUnavailable(#[allow(dead_code, reason = "only its schema, for the spec")] Problem);
 
 /// The cart, priced from the current menu.
 #[utoipa::path(get, path = "/cart", tag = "cart",

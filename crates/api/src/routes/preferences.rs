@@ -108,12 +108,14 @@ impl PreferencesInput {
 #[derive(IntoResponses)]
 #[response(status = 200, description = "The stored preferences",
     headers(("Set-Cookie" = String, description = "Sets `preferences`: private cookie (encrypted and authenticated, purpose `preferences`), Max-Age one year, HttpOnly, Path and Domain as configured")))]
-struct PreferencesStored(#[allow(dead_code)] PreferencesView);
+struct PreferencesStored(
+    #[allow(dead_code, reason = "only its schema, for the spec")] PreferencesView,
+);
 
 /// Why both writes, PUT and PATCH, refuse a value.
 #[derive(IntoResponses)]
 #[response(status = 422, description = "An unknown cuisine, theme or font size", content_type = PROBLEM_JSON)]
-struct InvalidPreferences(#[allow(dead_code)] Problem);
+struct InvalidPreferences(#[allow(dead_code, reason = "only its schema, for the spec")] Problem);
 
 /// The browser's preferences, or the defaults.
 #[utoipa::path(get, path = "/preferences", tag = "preferences",

@@ -107,12 +107,12 @@ fn no_profile() -> ApiError {
 /// The visitor has no profile to read or change.
 #[derive(IntoResponses)]
 #[response(status = 404, description = "No profile yet", content_type = PROBLEM_JSON)]
-struct NoProfile(#[allow(dead_code)] Problem);
+struct NoProfile(#[allow(dead_code, reason = "only its schema, for the spec")] Problem);
 
 /// A profile field the visitor sent is refused.
 #[derive(IntoResponses)]
 #[response(status = 422, description = "A field is invalid: each is named in `errors`", content_type = PROBLEM_JSON)]
-struct InvalidProfile(#[allow(dead_code)] Problem);
+struct InvalidProfile(#[allow(dead_code, reason = "only its schema, for the spec")] Problem);
 
 /// The visitor's profile.
 #[utoipa::path(get, path = "/profile", tag = "profile",
