@@ -170,6 +170,12 @@ async fn bad_special_requests_are_refused_and_change_nothing() {
             json!({"special_requests": {"1": "x".repeat(201)}}),
             "special_requests.1",
         ),
+        // Line breaks are allowed, other control characters are not, even
+        // at an end where trimming would have hidden them.
+        (
+            json!({"special_requests": {"1": "\tno garlic"}}),
+            "special_requests.1",
+        ),
         (
             json!({"special_requests": {"5": "not in the cart"}}),
             "special_requests.5",

@@ -99,6 +99,9 @@ async fn invalid_profiles_are_refused_field_by_field_and_change_nothing() {
 
     for bad in [
         json!({"name": "   "}),
+        // The spec's pattern refuses control characters anywhere, ends included.
+        json!({"name": "\tBob\n"}),
+        json!({"name": "Ada", "favorite_dish": "curry\r"}),
         json!({"name": "Ada", "extra": 1}),
         json!({"name": 7}),
         json!({"name": "Ada", "dietary_restrictions": "vegan"}),

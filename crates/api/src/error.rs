@@ -8,8 +8,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::db::orders::Refusal;
 use crate::extract::BodyLimit;
+use domain::cart::Refusal;
 
 /// The media type of every error response; route modules declare their
 /// problem responses with it (`content_type = PROBLEM_JSON`).
@@ -150,6 +150,7 @@ pub struct ProblemLine {
     pub requested: u32,
     /// What is left, when the dish is still on the menu.
     pub in_stock: Option<u32>,
+    #[schema(value_type = crate::openapi::RefusalSchema)]
     pub reason: Refusal,
 }
 

@@ -211,7 +211,7 @@ fn named_field(message: &str) -> Option<&str> {
 
 /// `Path<T>` with problem+json rejections. Path ids are read as their domain
 /// types (`ProductId`, `OrderId`), so an id that is not an integer from 1 to
-/// 2147483647 is a 400 on every route, before any lookup.
+/// their `MAX` is a 400 on every route, before any lookup.
 #[derive(FromRequestParts)]
 #[from_request(via(axum::extract::Path), rejection(ApiError))]
 pub struct AppPath<T>(pub T);

@@ -1,6 +1,10 @@
 //! The OpenAPI document: generated from the routes (utoipa), served at
 //! `/api-docs/openapi.json`, committed as `openapi/openapi.json`.
 
+use std::borrow::Cow;
+
+use domain::ProductId;
+use domain::cart::Refusal;
 use domain::profile::{DietaryTag, SpiceLevel};
 use domain::vocabulary::Vocabulary;
 use serde_json::Value;
@@ -153,8 +157,8 @@ fn complete_operation(path: &str, write: bool, op: &mut Operation) {
         "408",
         ProblemKind::RequestTimeout,
         &format!(
-            "The request did not finish within the service's time limit (REQUEST_TIMEOUT_MS, {} by default).",
-            duration_text(DEFAULT_REQUEST_TIMEOUT)
+            "The request did not finish within the service's time limit (REQUEST_TIMEOUT_MS, {} s by default).",
+            DEFAULT_REQUEST_TIMEOUT.as_secs()
         ),
     );
     if reads_body {
@@ -179,9 +183,10 @@ fn add_malformed(op: &mut Operation, reads_body: bool, reads_path: bool) {
         malformed.push("the body is not valid JSON".to_owned());
     }
     if reads_path {
+        // Product and order ids share their range.
         malformed.push(format!(
             "a path id is not an integer from 1 to {}",
-            i32::MAX
+            ProductId::MAX
         ));
     }
     if !malformed.is_empty() {
@@ -241,15 +246,6 @@ fn add_unavailable(op: &mut Operation) {
     }
 }
 
-/// "10 s" for whole seconds, "1500 ms" otherwise.
-fn duration_text(d: std::time::Duration) -> String {
-    if d.subsec_nanos() == 0 {
-        format!("{} s", d.as_secs())
-    } else {
-        format!("{} ms", d.as_millis())
-    }
-}
-
 /// utoipa writes an optional body (`Option<T>`) as `oneOf: [T, null]`, which
 /// would invite a JSON `null`; the service means "send T, or no body at all",
 /// which is what `required: false` with T alone says.
@@ -304,31 +300,13 @@ pub fn problem_response(description: impl Into<String>) -> Response {
         .build()
 }
 
-/// Declares problem answers that several operations give in the same words:
-/// each is a type (utoipa's `IntoResponses`) to name in an operation's
-/// `responses(...)`, so its status and description are written once.
-macro_rules! problem_answers {
-    ($($(#[$doc:meta])* $name:ident = $status:literal, $description:literal;)+) => {$(
-        $(#[$doc])*
-        pub struct $name;
-
-        impl utoipa::IntoResponses for $name {
-            fn responses() -> std::collections::BTreeMap<
-                String,
-                utoipa::openapi::RefOr<utoipa::openapi::Response>,
-            > {
-                let answer = $crate::openapi::problem_response($description);
-                [(stringify!($status).to_owned(), answer.into())].into()
-            }
-        }
-    )+};
-}
-pub(crate) use problem_answers;
-
-problem_answers! {
-    /// A dish id that names no dish on the menu.
-    NoSuchDish = 404, "No dish has this id";
-}
+/// A dish id that names no dish on the menu. Like every problem answer
+/// named in an operation's `responses(...)`, it is a type whose
+/// `IntoResponses` gives its status and description once; its field is the
+/// body's schema and is never built.
+#[derive(utoipa::IntoResponses)]
+#[response(status = 404, description = "No dish has this id", content_type = PROBLEM_JSON)]
+pub struct NoSuchDish(#[allow(dead_code, reason = "only its schema, for the spec")] Problem);
 
 // Schemas for rules that the Rust types of request bodies cannot state by
 // themselves (their fields are plain strings that the domain parses), used
@@ -455,4 +433,49 @@ parameter_schema! {
     SpiceWord = Schema::Object(word::<SpiceLevel>());
     /// Dietary tags, comma-separated.
     DietaryTagList = Schema::Array(word_list::<DietaryTag>());
+}
+
+/// A checkout's refused line's `reason`: any [`Refusal`].
+pub struct RefusalSchema;
+
+impl PartialSchema for RefusalSchema {
+    fn schema() -> RefOr<Schema> {
+        refusal_schema(
+            "Why a line cannot be ordered; sent as a refused line's `reason`.",
+            Refusal::VARIANTS,
+        )
+    }
+}
+
+impl ToSchema for RefusalSchema {
+    fn name() -> Cow<'static, str> {
+        "Refusal".into()
+    }
+}
+
+/// A cart's unavailable line's `reason`: only the refusals that do not
+/// depend on the quantity (stock is checked at checkout).
+pub struct UnavailableReasonSchema;
+
+impl PartialSchema for UnavailableReasonSchema {
+    fn schema() -> RefOr<Schema> {
+        refusal_schema(
+            "Why a line cannot be ordered.",
+            &[Refusal::Unavailable, Refusal::Removed],
+        )
+    }
+}
+
+impl ToSchema for UnavailableReasonSchema {
+    fn name() -> Cow<'static, str> {
+        "UnavailableReason".into()
+    }
+}
+
+fn refusal_schema(description: &str, words: &[Refusal]) -> RefOr<Schema> {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some(description))
+        .enum_values(Some(words.iter().map(|w| w.as_str())))
+        .into()
 }

@@ -27,10 +27,6 @@ pub struct WithCookies<T> {
 }
 
 impl<T> WithCookies<T> {
-    pub fn new(cookies: AppCookies, result: Result<T, ApiError>) -> Self {
-        WithCookies { cookies, result }
-    }
-
     /// Runs `work` on the jar, then answers with its result and the jar.
     pub async fn run(
         mut cookies: AppCookies,

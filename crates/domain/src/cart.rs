@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::money::Money;
 use crate::values::{ProductId, Quantity};
+use crate::vocabulary;
 
 /// The most distinct dishes one cart may hold.
 pub const MAX_LINES: usize = 100;
@@ -255,6 +256,20 @@ pub struct PricedLine {
     pub line_total: Money,
 }
 
+vocabulary!(
+    /// Why a cart line cannot be ordered, in one vocabulary for the cart
+    /// (which shows `unavailable` and `removed` lines) and the checkout
+    /// (which also refuses a line for want of stock).
+    Refusal, "reason" {
+        /// Fewer are in stock than the line asks for.
+        InsufficientStock,
+        /// The dish is on the menu but not available now.
+        Unavailable,
+        /// The dish is no longer on the menu.
+        Removed,
+    }
+);
+
 /// A cart line that cannot be ordered: its dish is unavailable (`name` known)
 /// or gone from the menu (`name` unknown).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -262,6 +277,17 @@ pub struct UnpricedLine {
     pub product_id: ProductId,
     pub name: Option<String>,
     pub quantity: Quantity,
+}
+
+impl UnpricedLine {
+    /// [`Refusal::Unavailable`] or [`Refusal::Removed`].
+    pub fn refusal(&self) -> Refusal {
+        if self.name.is_some() {
+            Refusal::Unavailable
+        } else {
+            Refusal::Removed
+        }
+    }
 }
 
 /// The cart as priced now.

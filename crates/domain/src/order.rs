@@ -17,22 +17,25 @@ impl KitchenRequest {
 
     /// Reads one line's request; blank text is no request (`None`). The
     /// error names `special_requests`; the checkout names the line's key.
+    /// The length and the control characters are checked on the text as
+    /// sent, as the spec's `maxLength` and `pattern` state them: only line
+    /// breaks are allowed, and a tab at either end is refused, not trimmed.
     pub fn parse(raw: &str) -> Result<Option<Self>, InvalidField> {
-        let text = raw.trim();
-        let len = text.chars().count();
+        let len = raw.chars().count();
         if len > Self::MAX_CHARS {
             return Err(InvalidField::new(
                 "special_requests",
                 format!("at most {} characters; got {len}", Self::MAX_CHARS),
             ));
         }
-        if text.chars().any(|c| c.is_control() && c != '\n') {
+        if raw.chars().any(|c| c.is_control() && c != '\n') {
             return Err(InvalidField::new(
                 "special_requests",
-                "must not contain control characters",
+                "must not contain control characters other than line breaks",
             ));
         }
-        Ok((len > 0).then(|| KitchenRequest(text.to_owned())))
+        let text = raw.trim();
+        Ok((!text.is_empty()).then(|| KitchenRequest(text.to_owned())))
     }
 
     pub fn as_str(&self) -> &str {
@@ -106,6 +109,13 @@ mod tests {
             Err("at most 200 characters; got 201".into())
         );
         assert!(KitchenRequest::parse("tab\there").is_err());
+        assert!(KitchenRequest::parse("\tno garlic").is_err());
+        assert!(KitchenRequest::parse("no garlic\r\n").is_err());
+        assert_eq!(
+            KitchenRequest::parse(&format!(" {} ", "x".repeat(199))).map_err(|e| e.message),
+            Err("at most 200 characters; got 201".into()),
+            "spaces count, as the spec's maxLength counts them"
+        );
     }
 
     #[test]

@@ -6,8 +6,8 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::invalid::InvalidField;
-use crate::{text_value, vocabulary};
+use crate::invalid::{InvalidField, text_value};
+use crate::vocabulary;
 
 text_value!(
     /// The customer's name: 1 to 100 characters, trimmed.
@@ -66,14 +66,25 @@ impl SpiceLevel {
     }
 }
 
-/// Parses a list of tags: unknown values are refused, duplicates merge.
+/// Parses a list of tags: unknown values are refused, and so is a blank
+/// entry (a mistake to show, not "no tag"); duplicates merge.
 pub fn parse_dietary_tags<'a>(
     raw: impl IntoIterator<Item = &'a str>,
 ) -> Result<BTreeSet<DietaryTag>, InvalidField> {
     raw.into_iter()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::parse)
+        .map(|tag| {
+            if tag.trim().is_empty() {
+                Err(InvalidField::new(
+                    <DietaryTag as crate::vocabulary::Vocabulary>::FIELD,
+                    format!(
+                        "an entry is empty; each must be one of: {}",
+                        DietaryTag::choices()
+                    ),
+                ))
+            } else {
+                tag.parse()
+            }
+        })
         .collect()
 }
 
@@ -105,6 +116,14 @@ mod tests {
         assert_eq!(err.field, "name");
         assert!(err.message.contains("at most 100"));
         assert!(CustomerName::parse("Ada\u{0}").is_err());
+        assert!(
+            CustomerName::parse("\tBob\n").is_err(),
+            "a control character at an end is refused, not trimmed away"
+        );
+        assert!(
+            CustomerName::parse(&format!(" {} ", "a".repeat(99))).is_err(),
+            "surrounding spaces count toward the length"
+        );
     }
 
     #[test]
@@ -112,6 +131,7 @@ mod tests {
         let err = parse_dietary_tags(["vegan", "carnivore"]).unwrap_err();
         assert_eq!(err.field, "dietary_restrictions");
         assert!(err.message.contains("carnivore") && err.message.contains("gluten-free"));
+        assert!(parse_dietary_tags(["vegan", " "]).is_err());
         let set = parse_dietary_tags(["vegan", "Gluten-Free", "vegan"]).unwrap();
         assert_eq!(set.len(), 2);
     }

@@ -14,16 +14,22 @@ pub enum ValueError {
     Quantity { got: i64 },
 }
 
-/// A positive integer id as wide as the database's key (`i32`): an id read
-/// from a request either names a row that can exist or is refused here,
-/// never narrowed or looked up in vain on the way in.
-macro_rules! database_id {
-    ($(#[$doc:meta])* $name:ident, $error:ident) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-        #[serde(try_from = "i64", into = "i64")]
-        pub struct $name(i32);
+/// The id of a dish on the menu.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "i64", into = "i64")]
+pub struct ProductId(i32);
 
+/// The id of a placed order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "i64", into = "i64")]
+pub struct OrderId(i32);
+
+/// What [`ProductId`] and [`OrderId`] share: each is a positive integer as
+/// wide as the database's key (`i32`), so an id read from a request either
+/// names a row that can exist or is refused here, never narrowed or looked
+/// up in vain on the way in. serde reads them through `parse` too.
+macro_rules! database_id_impls {
+    ($name:ident, $error:ident) => {
         impl $name {
             /// The largest id the database can hold.
             pub const MAX: i32 = i32::MAX;
@@ -38,6 +44,13 @@ macro_rules! database_id {
             /// The id as the database stores it.
             pub fn get(self) -> i32 {
                 self.0
+            }
+        }
+
+        impl TryFrom<i64> for $name {
+            type Error = ValueError;
+            fn try_from(id: i64) -> Result<Self, ValueError> {
+                $name::parse(id)
             }
         }
 
@@ -62,17 +75,8 @@ macro_rules! database_id {
     };
 }
 
-database_id!(
-    /// The id of a dish on the menu.
-    ProductId,
-    ProductId
-);
-
-database_id!(
-    /// The id of a placed order.
-    OrderId,
-    OrderId
-);
+database_id_impls!(ProductId, ProductId);
+database_id_impls!(OrderId, OrderId);
 
 /// How many of one dish a cart line holds: 1 to 99.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -102,20 +106,14 @@ impl Quantity {
     }
 }
 
-/// serde reads these from JSON integers through `parse`, so a value out of
-/// range never deserializes, whatever its width.
-macro_rules! parsed_from_i64 {
-    ($($name:ident),+) => {$(
-        impl TryFrom<i64> for $name {
-            type Error = ValueError;
-            fn try_from(n: i64) -> Result<Self, ValueError> {
-                $name::parse(n)
-            }
-        }
-    )+};
+/// serde reads a quantity through `parse`, so a value out of range never
+/// deserializes, whatever its width.
+impl TryFrom<i64> for Quantity {
+    type Error = ValueError;
+    fn try_from(n: i64) -> Result<Self, ValueError> {
+        Quantity::parse(n)
+    }
 }
-
-parsed_from_i64!(ProductId, OrderId, Quantity);
 
 impl From<Quantity> for u32 {
     fn from(q: Quantity) -> u32 {

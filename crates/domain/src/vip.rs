@@ -4,26 +4,20 @@
 use serde::{Deserialize, Serialize};
 use time::Date;
 
-use crate::invalid::{InvalidField, bounded_text};
+use crate::invalid::{InvalidField, text_value};
 use crate::money::Money;
-use crate::{text_value, vocabulary};
+use crate::vocabulary;
 
 text_value!(
     /// A VIP member's standing request, kept with the membership and meant for
     /// every visit ("gluten-free", "window table"): 1 to 100 characters. Not the
     /// same rule as an order line's [`KitchenRequest`](crate::order::KitchenRequest).
-    StandingRequest
+    StandingRequest, field "special_requests", max 100
 );
 
 impl StandingRequest {
-    pub const MAX_CHARS: usize = 100;
     /// The most a membership keeps.
     pub const MAX_COUNT: usize = 10;
-    const FIELD: &'static str = "special_requests";
-
-    pub fn parse(raw: &str) -> Result<Self, InvalidField> {
-        bounded_text(Self::FIELD, raw, Self::MAX_CHARS).map(StandingRequest)
-    }
 
     pub fn parse_list<'a>(
         raw: impl ExactSizeIterator<Item = &'a str>,

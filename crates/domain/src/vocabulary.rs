@@ -42,7 +42,7 @@ pub trait Vocabulary: Copy + VariantArray + Into<&'static str> + 'static {
 #[macro_export]
 #[doc(hidden)]
 macro_rules! vocabulary {
-    ($(#[$meta:meta])* $name:ident, $field:literal { $($variant:ident),+ $(,)? }) => {
+    ($(#[$meta:meta])* $name:ident, $field:literal { $($(#[$vmeta:meta])* $variant:ident),+ $(,)? }) => {
         $(#[$meta])*
         #[derive(
             Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash,
@@ -52,7 +52,7 @@ macro_rules! vocabulary {
         )]
         #[strum(serialize_all = "kebab-case")]
         #[serde(try_from = "String", into = "&'static str")]
-        pub enum $name { $($variant),+ }
+        pub enum $name { $($(#[$vmeta])* $variant),+ }
 
         impl $crate::vocabulary::Vocabulary for $name {
             const FIELD: &'static str = $field;

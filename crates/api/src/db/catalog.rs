@@ -19,6 +19,7 @@ use domain::preferences::Cuisine;
 use domain::profile::{DietaryTag, SpiceLevel, parse_dietary_tags};
 use domain::recommend::DishFacts;
 use domain::{CatalogEntry, Money, ProductId};
+use headers::ETag;
 use sea_orm::{DatabaseConnection, EntityTrait, QueryOrder};
 use sha2::{Digest, Sha256};
 
@@ -50,13 +51,13 @@ impl Dish {
 }
 
 /// One consistent view of the whole menu.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Snapshot {
     by_id: HashMap<ProductId, Dish>,
     /// Available dishes in menu order (by id).
     available: Vec<ProductId>,
-    /// A digest of the rows this snapshot was read from, in hex.
-    version: String,
+    /// A digest of the rows this snapshot was read from, as an entity tag.
+    version: ETag,
 }
 
 impl Snapshot {
@@ -73,19 +74,11 @@ impl Snapshot {
         self.available.iter().filter_map(|id| self.by_id.get(id))
     }
 
-    /// Changes whenever anything a client can see in the menu changes, and
-    /// is the same for the same menu on every instance.
-    pub fn version(&self) -> &str {
+    /// The menu's version as an entity tag: it changes whenever anything a
+    /// client can see in the menu changes, and is the same for the same menu
+    /// on every instance.
+    pub fn version(&self) -> &ETag {
         &self.version
-    }
-
-    /// An empty menu with the given version, for tests of what is built on it.
-    #[cfg(test)]
-    pub fn empty_with_version(version: &str) -> Snapshot {
-        Snapshot {
-            version: version.to_owned(),
-            ..Snapshot::default()
-        }
     }
 }
 
@@ -187,8 +180,9 @@ async fn fetch(db: &DatabaseConnection) -> Result<Snapshot, sea_orm::DbErr> {
         .all(db)
         .await?;
     let mut snapshot = Snapshot {
-        version: version_of(&rows),
-        ..Snapshot::default()
+        by_id: HashMap::new(),
+        available: Vec::new(),
+        version: version_of(&rows)?,
     };
     for dish in rows.into_iter().filter_map(dish_of) {
         if dish.entry.available {
@@ -228,7 +222,9 @@ fn dish_of(row: product::Model) -> Option<Dish> {
             .map_err(|e| tracing::warn!(dish = row.id, error = %e, "unknown cuisine in the menu; reading it as none"))
             .ok()
     });
-    let dietary_tags = parse_dietary_tags(row.dietary_tags.split(',')).unwrap_or_else(|e| {
+    // The column holds no tags as an empty text, and may hold stray commas.
+    let tags = row.dietary_tags.split(',').filter(|t| !t.trim().is_empty());
+    let dietary_tags = parse_dietary_tags(tags).unwrap_or_else(|e| {
         tracing::warn!(dish = row.id, error = %e, "unknown dietary tag in the menu; reading the dish as untagged");
         BTreeSet::new()
     });
@@ -251,7 +247,7 @@ fn dish_of(row: product::Model) -> Option<Dish> {
 /// A digest of every column of every row, in id order. Each field is written
 /// with its length (or a presence byte) first, so that no two different
 /// menus can feed the digest the same bytes.
-fn version_of(rows: &[product::Model]) -> String {
+fn version_of(rows: &[product::Model]) -> Result<ETag, sea_orm::DbErr> {
     fn text(hash: &mut Sha256, value: &str) {
         hash.update((value.len() as u64).to_le_bytes());
         hash.update(value.as_bytes());
@@ -275,5 +271,28 @@ fn version_of(rows: &[product::Model]) -> String {
     }
     let digest = hash.finalize();
     // 128 bits are plenty to tell menus apart, and keep the header short.
-    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    // Quoted hex digits are always an entity tag; were they ever refused,
+    // loading the menu fails (and is logged) rather than serving it untagged.
+    format!("\"{hex}\"").parse().map_err(|e| {
+        sea_orm::DbErr::Custom(format!("the menu's digest {hex} is no entity tag: {e}"))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::HeaderMap;
+    use headers::HeaderMapExt;
+
+    use super::*;
+
+    #[test]
+    fn a_menu_version_is_a_quoted_entity_tag_of_32_hex_digits() {
+        let mut headers = HeaderMap::new();
+        headers.typed_insert(version_of(&[]).unwrap());
+        let tag = headers[axum::http::header::ETAG].to_str().unwrap();
+        assert_eq!(tag.len(), 34, "{tag}");
+        assert!(tag.starts_with('"') && tag.ends_with('"'), "{tag}");
+        assert!(tag[1..33].bytes().all(|b| b.is_ascii_hexdigit()), "{tag}");
+    }
 }

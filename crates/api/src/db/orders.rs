@@ -11,6 +11,7 @@
 
 use std::collections::HashMap;
 
+use domain::cart::Refusal;
 use domain::order::KitchenRequest;
 use domain::{Money, ProductId, Quantity};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
@@ -29,18 +30,6 @@ pub struct NewLine {
     pub product_id: ProductId,
     pub quantity: Quantity,
     pub special_requests: Option<KitchenRequest>,
-}
-
-/// Why a line cannot be ordered; sent as a refused line's `reason`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "kebab-case")]
-pub enum Refusal {
-    /// Fewer are in stock than the line asks for.
-    InsufficientStock,
-    /// The dish is on the menu but not available now.
-    Unavailable,
-    /// The dish is no longer on the menu.
-    Removed,
 }
 
 #[derive(Debug, Clone)]

@@ -3,15 +3,16 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use domain::cart::Refusal;
 use domain::{Cart, CartError, Money, PricedCart, ProductId, Quantity};
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoResponses, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::db::catalog::Snapshot;
 use crate::error::{ApiError, PROBLEM_JSON, Problem, ProblemKind};
 use crate::extract::{AppJson, AppPath};
-use crate::openapi::{NoSuchDish, problem_answers};
+use crate::openapi::NoSuchDish;
 use crate::responses::{Created, CreatedOrUpdated};
 use crate::session::visitor::VisitorSession;
 use crate::state::AppState;
@@ -36,16 +37,6 @@ pub struct CartLineView {
     pub line_total: Money,
 }
 
-/// Why a line cannot be ordered.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum UnavailableReason {
-    /// The dish is on the menu but not available now.
-    Unavailable,
-    /// The dish is no longer on the menu.
-    Removed,
-}
-
 /// A line kept in the cart whose dish cannot be ordered now; it is not
 /// counted in `item_count` or `total`. Remove it, or wait for the dish to return.
 #[derive(Debug, Serialize, ToSchema)]
@@ -55,7 +46,8 @@ pub struct UnavailableLineView {
     /// Null when the dish is gone from the menu.
     pub name: Option<String>,
     pub quantity: u32,
-    pub reason: UnavailableReason,
+    #[schema(value_type = crate::openapi::UnavailableReasonSchema)]
+    pub reason: Refusal,
 }
 
 /// The visitor's cart.
@@ -97,11 +89,7 @@ impl From<PricedCart> for CartView {
                 .into_iter()
                 .map(|l| UnavailableLineView {
                     product_id: l.product_id.into(),
-                    reason: if l.name.is_some() {
-                        UnavailableReason::Unavailable
-                    } else {
-                        UnavailableReason::Removed
-                    },
+                    reason: l.refusal(),
                     name: l.name,
                     quantity: l.quantity.get(),
                 })
@@ -197,10 +185,10 @@ fn cart_error(e: CartError, menu: &Snapshot) -> ApiError {
     }
 }
 
-problem_answers! {
-    /// Why adding a dish, or more of it, is refused.
-    DishUnavailable = 409, "The dish is unavailable, or not enough is in stock";
-}
+/// Why adding a dish, or more of it, is refused.
+#[derive(IntoResponses)]
+#[response(status = 409, description = "The dish is unavailable, or not enough is in stock", content_type = PROBLEM_JSON)]
+struct DishUnavailable(#[allow(dead_code, reason = "only its schema, for the spec")] Problem);
 
 /// The cart, priced from the current menu.
 #[utoipa::path(get, path = "/cart", tag = "cart",

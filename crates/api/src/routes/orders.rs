@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use axum::extract::State;
 use axum::{Extension, Json};
+use domain::cart::Refusal;
 use domain::order::{KitchenRequest, parse_kitchen_requests};
 use domain::{Cart, Money, OrderId};
 use serde::{Deserialize, Serialize};
@@ -13,7 +14,7 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::cookies::AppCookies;
-use crate::db::orders::{self, NewLine, PlaceError, Refusal, StoredOrder};
+use crate::db::orders::{self, NewLine, PlaceError, StoredOrder};
 use crate::error::{ApiError, PROBLEM_JSON, Problem, ProblemKind, ProblemLine};
 use crate::extract::{AppJson, AppPath};
 use crate::openapi;
@@ -137,11 +138,13 @@ async fn place_order(
     State(state): State<AppState>,
     session: VisitorSession,
     turn: Option<Extension<SessionTurn>>,
-    mut cookies: AppCookies,
+    cookies: AppCookies,
     body: Option<AppJson<PlaceOrder>>,
 ) -> WithCookies<Created<Json<OrderView>>> {
-    let result = checkout(state, session, turn, &mut cookies, body).await;
-    WithCookies::new(cookies, result)
+    WithCookies::run(cookies, async |cookies| {
+        checkout(state, session, turn, cookies, body).await
+    })
+    .await
 }
 
 async fn checkout(

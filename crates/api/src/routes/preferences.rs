@@ -1,20 +1,17 @@
 //! Display preferences, in one private (encrypted) cookie: `/preferences`.
 //! The session is not touched, so preferences outlive logout and expiry.
 
-use std::collections::BTreeMap;
-
 use axum::Json;
 use axum::http::StatusCode;
 use domain::preferences::{Cuisine, DisplayPreferences, FontSize, Theme};
 use serde::{Deserialize, Serialize};
-use utoipa::openapi::{Content, HeaderBuilder, Object, Ref, RefOr, Response, Type};
 use utoipa::{IntoResponses, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::cookies::{AppCookies, PREFERENCES};
-use crate::error::{ApiError, FieldError};
+use crate::error::{ApiError, FieldError, PROBLEM_JSON, Problem};
 use crate::extract::AppJson;
-use crate::openapi::{self, problem_answers};
+use crate::openapi;
 use crate::responses::WithCookies;
 use crate::state::AppState;
 use crate::views::{PREFERENCES_COOKIE_DOC, display_preferences};
@@ -106,31 +103,19 @@ impl PreferencesInput {
     }
 }
 
-/// The answer of both writes, PUT and PATCH.
-struct PreferencesStored;
+/// The answer of both writes, PUT and PATCH; its field is the body's
+/// schema and is never built.
+#[derive(IntoResponses)]
+#[response(status = 200, description = "The stored preferences",
+    headers(("Set-Cookie" = String, description = "Sets `preferences`: private cookie (encrypted and authenticated, purpose `preferences`), Max-Age one year, HttpOnly, Path and Domain as configured")))]
+struct PreferencesStored(
+    #[allow(dead_code, reason = "only its schema, for the spec")] PreferencesView,
+);
 
-impl IntoResponses for PreferencesStored {
-    fn responses() -> BTreeMap<String, RefOr<Response>> {
-        let set_cookie = HeaderBuilder::new()
-            .schema(Some(Object::with_type(Type::String)))
-            .description(Some("Sets `preferences`: private cookie (encrypted and authenticated, purpose `preferences`), Max-Age one year, HttpOnly, Path and Domain as configured"))
-            .build();
-        let answer = Response::builder()
-            .description("The stored preferences")
-            .header("Set-Cookie", set_cookie)
-            .content(
-                "application/json",
-                Content::new(Some(Ref::from_schema_name("PreferencesView"))),
-            )
-            .build();
-        [("200".to_owned(), answer.into())].into()
-    }
-}
-
-problem_answers! {
-    /// Why both writes, PUT and PATCH, refuse a value.
-    InvalidPreferences = 422, "An unknown cuisine, theme or font size";
-}
+/// Why both writes, PUT and PATCH, refuse a value.
+#[derive(IntoResponses)]
+#[response(status = 422, description = "An unknown cuisine, theme or font size", content_type = PROBLEM_JSON)]
+struct InvalidPreferences(#[allow(dead_code, reason = "only its schema, for the spec")] Problem);
 
 /// The browser's preferences, or the defaults.
 #[utoipa::path(get, path = "/preferences", tag = "preferences",
@@ -153,20 +138,21 @@ async fn put_preferences(
     cookies: AppCookies,
     AppJson(input): AppJson<PreferencesInput>,
 ) -> WithCookies<Json<PreferencesView>> {
-    store(cookies, input, DisplayPreferences::default())
+    store(cookies, input, DisplayPreferences::default()).await
 }
 
 /// Applies `input` over `base` and keeps the result in the cookie.
-fn store(
-    mut cookies: AppCookies,
+async fn store(
+    cookies: AppCookies,
     input: PreferencesInput,
     base: DisplayPreferences,
 ) -> WithCookies<Json<PreferencesView>> {
-    let result = input.apply(base).and_then(|prefs| {
+    WithCookies::run(cookies, async |cookies| {
+        let prefs = input.apply(base)?;
         cookies.write(&PREFERENCES, &prefs)?;
         Ok(Json(prefs.into()))
-    });
-    WithCookies::new(cookies, result)
+    })
+    .await
 }
 
 /// Change some preferences.
@@ -182,7 +168,7 @@ async fn patch_preferences(
     AppJson(input): AppJson<PreferencesInput>,
 ) -> WithCookies<Json<PreferencesView>> {
     let base = display_preferences(&mut cookies);
-    store(cookies, input, base)
+    store(cookies, input, base).await
 }
 
 /// Forget the preferences: the cookie is removed.

@@ -6,14 +6,16 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use domain::InvalidField;
-use domain::profile::{CustomerName, DietaryTag, FavoriteDish, Profile, SpiceLevel};
+use domain::profile::{
+    CustomerName, DietaryTag, FavoriteDish, Profile, SpiceLevel, parse_dietary_tags,
+};
 use serde::Deserialize;
-use utoipa::ToSchema;
+use utoipa::{IntoResponses, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::error::{ApiError, FieldError};
+use crate::error::{ApiError, FieldError, PROBLEM_JSON, Problem};
 use crate::extract::AppJson;
-use crate::openapi::{self, problem_answers};
+use crate::openapi;
 use crate::responses::{Created, CreatedOrUpdated};
 use crate::session::visitor::VisitorSession;
 use crate::state::AppState;
@@ -91,7 +93,7 @@ fn favorite(raw: Option<&str>) -> Result<Option<FavoriteDish>, InvalidField> {
 
 /// Each entry must be a tag: a blank one is refused, as the spec's `enum` says.
 fn restrictions(raw: Option<&[String]>) -> Result<BTreeSet<DietaryTag>, InvalidField> {
-    raw.unwrap_or_default().iter().map(|t| t.parse()).collect()
+    parse_dietary_tags(raw.unwrap_or_default().iter().map(String::as_str))
 }
 
 fn spice(raw: Option<&str>) -> Result<Option<SpiceLevel>, InvalidField> {
@@ -102,12 +104,15 @@ fn no_profile() -> ApiError {
     ApiError::not_found("This visitor has no profile yet; create one with PUT /api/v1/profile.")
 }
 
-problem_answers! {
-    /// The visitor has no profile to read or change.
-    NoProfile = 404, "No profile yet";
-    /// A profile field the visitor sent is refused.
-    InvalidProfile = 422, "A field is invalid: each is named in `errors`";
-}
+/// The visitor has no profile to read or change.
+#[derive(IntoResponses)]
+#[response(status = 404, description = "No profile yet", content_type = PROBLEM_JSON)]
+struct NoProfile(#[allow(dead_code, reason = "only its schema, for the spec")] Problem);
+
+/// A profile field the visitor sent is refused.
+#[derive(IntoResponses)]
+#[response(status = 422, description = "A field is invalid: each is named in `errors`", content_type = PROBLEM_JSON)]
+struct InvalidProfile(#[allow(dead_code, reason = "only its schema, for the spec")] Problem);
 
 /// The visitor's profile.
 #[utoipa::path(get, path = "/profile", tag = "profile",
@@ -134,23 +139,19 @@ async fn put_profile(
     session: VisitorSession,
     AppJson(input): AppJson<ProfileInput>,
 ) -> Result<CreatedOrUpdated<Json<ProfileView>>, ApiError> {
-    let checked = (
-        CustomerName::parse(&input.name),
-        favorite(input.favorite_dish.as_deref()),
-        restrictions(input.dietary_restrictions.as_deref()),
-        spice(input.spice_level.as_deref()),
-    );
-    let (name, favorite_dish, dietary_restrictions, spice_level) = match checked {
-        (Ok(name), Ok(favorite), Ok(restrictions), Ok(spice)) => {
-            (name, favorite, restrictions, spice)
-        }
-        // Every field's problem at once, not only the first.
-        (name, favorite, restrictions, spice) => {
-            let errors = [name.err(), favorite.err(), restrictions.err(), spice.err()];
-            return Err(ApiError::invalid_fields(
-                errors.into_iter().flatten().map(FieldError::from).collect(),
-            ));
-        }
+    let mut checks = Checks::default();
+    let name = checks.take(CustomerName::parse(&input.name));
+    let favorite_dish = checks.take(favorite(input.favorite_dish.as_deref()));
+    let dietary_restrictions = checks.take(restrictions(input.dietary_restrictions.as_deref()));
+    let spice_level = checks.take(spice(input.spice_level.as_deref()));
+    checks.finish()?;
+    // A field is `None` only when its check failed, and then `finish` did.
+    let (Some(name), Some(favorite_dish), Some(dietary_restrictions), Some(spice_level)) =
+        (name, favorite_dish, dietary_restrictions, spice_level)
+    else {
+        return Err(ApiError::internal(anyhow::anyhow!(
+            "a profile field passed its check but was not kept"
+        )));
     };
     let existing = session.profile().await?;
     let profile = Profile {

@@ -87,11 +87,10 @@ fn standing_requests() -> utoipa::openapi::schema::Array {
     ))]
 async fn join_vip(
     State(state): State<AppState>,
-    mut cookies: AppCookies,
+    cookies: AppCookies,
     body: Option<AppJson<JoinVip>>,
 ) -> WithCookies<CreatedOrUpdated<Json<VipView>>> {
-    let result = join(&mut cookies, &state.clock, body);
-    WithCookies::new(cookies, result)
+    WithCookies::run(cookies, async |cookies| join(cookies, &state.clock, body)).await
 }
 
 fn join(
@@ -126,13 +125,15 @@ fn join(
         (status = 200, description = "The membership", body = VipView),
         (status = 404, description = "Not a member (or the cookie cannot be trusted, and is removed)", body = Problem, content_type = PROBLEM_JSON),
     ))]
-async fn get_vip(mut cookies: AppCookies) -> WithCookies<Json<VipView>> {
-    let result = vip_membership(&mut cookies)
-        .map(|vip| Json(VipView::from(&vip)))
-        .ok_or_else(|| {
-            ApiError::not_found("This browser is not a VIP member; join with POST /api/v1/vip.")
-        });
-    WithCookies::new(cookies, result)
+async fn get_vip(cookies: AppCookies) -> WithCookies<Json<VipView>> {
+    WithCookies::run(cookies, async |cookies| {
+        vip_membership(cookies)
+            .map(|vip| Json(VipView::from(&vip)))
+            .ok_or_else(|| {
+                ApiError::not_found("This browser is not a VIP member; join with POST /api/v1/vip.")
+            })
+    })
+    .await
 }
 
 /// End the membership: the cookie is removed.
