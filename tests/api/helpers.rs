@@ -371,6 +371,30 @@ impl TestApp {
         self.db.execute_unprepared(statement).await.expect("sql");
     }
 
+    /// Runs a statement at every insert or update of a session record in
+    /// the database store, through triggers named after `name`: `postgres`
+    /// is the body of a PL/pgSQL trigger function, `sqlite` of a trigger.
+    pub async fn on_session_write(&self, name: &str, timing: &str, postgres: &str, sqlite: &str) {
+        if self.db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+            self.sql(&format!(
+                "CREATE FUNCTION {name}() RETURNS trigger AS $$ BEGIN {postgres} END $$ LANGUAGE plpgsql"
+            ))
+            .await;
+            self.sql(&format!(
+                "CREATE TRIGGER {name} {timing} INSERT OR UPDATE ON sessions \
+                 FOR EACH ROW EXECUTE FUNCTION {name}()"
+            ))
+            .await;
+        } else {
+            for event in ["INSERT", "UPDATE"] {
+                self.sql(&format!(
+                    "CREATE TRIGGER {name}_{event} {timing} {event} ON sessions BEGIN {sqlite} END"
+                ))
+                .await;
+            }
+        }
+    }
+
     /// Starts counting the writes (inserts and updates) of session records
     /// in the database store, with triggers on its table; read the count
     /// with [`TestApp::session_writes`].
@@ -383,26 +407,13 @@ impl TestApp {
         self.sql("CREATE TABLE session_writes (n BIGINT NOT NULL)")
             .await;
         self.sql("INSERT INTO session_writes (n) VALUES (0)").await;
-        if services().is_some() {
-            self.sql(
-                "CREATE FUNCTION count_session_write() RETURNS trigger AS $$ \
-                 BEGIN UPDATE session_writes SET n = n + 1; RETURN NULL; END $$ LANGUAGE plpgsql",
-            )
-            .await;
-            self.sql(
-                "CREATE TRIGGER session_written AFTER INSERT OR UPDATE ON sessions \
-                 FOR EACH ROW EXECUTE FUNCTION count_session_write()",
-            )
-            .await;
-        } else {
-            for event in ["INSERT", "UPDATE"] {
-                self.sql(&format!(
-                    "CREATE TRIGGER session_written_{event} AFTER {event} ON sessions \
-                     BEGIN UPDATE session_writes SET n = n + 1; END"
-                ))
-                .await;
-            }
-        }
+        self.on_session_write(
+            "count_session_write",
+            "AFTER",
+            "UPDATE session_writes SET n = n + 1; RETURN NULL;",
+            "UPDATE session_writes SET n = n + 1;",
+        )
+        .await;
     }
 
     /// Session records written since [`TestApp::count_session_writes`].

@@ -397,26 +397,13 @@ async fn an_order_placed_whose_session_cannot_be_saved_is_a_503_that_invites_no_
     let app = app().backend(Backend::Database).spawn().await;
     assert_eq!(app.add(1, 1).await.status(), 201);
     // Session records can still be read, but no longer written.
-    if app.db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
-        app.sql(
-            "CREATE FUNCTION refuse_session_writes() RETURNS trigger AS $$ \
-             BEGIN RAISE EXCEPTION 'session writes refused'; END $$ LANGUAGE plpgsql",
-        )
-        .await;
-        app.sql(
-            "CREATE TRIGGER refuse_session_writes BEFORE INSERT OR UPDATE ON sessions \
-             FOR EACH ROW EXECUTE FUNCTION refuse_session_writes()",
-        )
-        .await;
-    } else {
-        for event in ["INSERT", "UPDATE"] {
-            app.sql(&format!(
-                "CREATE TRIGGER refuse_session_{event} BEFORE {event} ON sessions \
-                 BEGIN SELECT RAISE(ABORT, 'session writes refused'); END"
-            ))
-            .await;
-        }
-    }
+    app.on_session_write(
+        "refuse_session_writes",
+        "BEFORE",
+        "RAISE EXCEPTION 'session writes refused';",
+        "SELECT RAISE(ABORT, 'session writes refused');",
+    )
+    .await;
 
     let res = place(&app, &app.client, None).await;
     assert_eq!(res.headers().get("retry-after"), None);
