@@ -44,6 +44,18 @@ pub enum ProblemKind {
     CookieTooLarge,
     CrossSiteRequest,
     ServiceUnavailable,
+    /// Signing in is needed and the request carries no signed-in session.
+    Unauthorized,
+    /// The signed-in session ended (idle, absolute limit, revoked).
+    SessionExpired,
+    /// The signed-in session was used from another client IP (`SESSION_BIND_IP`).
+    SessionIpChanged,
+    /// Signed in, but not allowed (a customer on an admin route).
+    Forbidden,
+    /// The session got a new id while this request waited its turn.
+    SessionRenewed,
+    UsernameTaken,
+    TooManyRequests,
     #[strum(serialize = "internal-error")]
     Internal,
 }
@@ -71,6 +83,13 @@ impl ProblemKind {
             ProblemKind::CookieTooLarge => "Cookie too large",
             ProblemKind::CrossSiteRequest => "Cross-site request refused",
             ProblemKind::ServiceUnavailable => "Service unavailable",
+            ProblemKind::Unauthorized => "Sign-in required",
+            ProblemKind::SessionExpired => "Session expired",
+            ProblemKind::SessionIpChanged => "Session used from another address",
+            ProblemKind::Forbidden => "Forbidden",
+            ProblemKind::SessionRenewed => "Session renewed",
+            ProblemKind::UsernameTaken => "Username taken",
+            ProblemKind::TooManyRequests => "Too many requests",
             ProblemKind::Internal => "Internal server error",
         }
     }
@@ -92,6 +111,13 @@ impl ProblemKind {
             ProblemKind::CookieTooLarge => StatusCode::UNPROCESSABLE_ENTITY,
             ProblemKind::CrossSiteRequest => StatusCode::FORBIDDEN,
             ProblemKind::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ProblemKind::Unauthorized => StatusCode::UNAUTHORIZED,
+            ProblemKind::SessionExpired => StatusCode::UNAUTHORIZED,
+            ProblemKind::SessionIpChanged => StatusCode::UNAUTHORIZED,
+            ProblemKind::Forbidden => StatusCode::FORBIDDEN,
+            ProblemKind::SessionRenewed => StatusCode::CONFLICT,
+            ProblemKind::UsernameTaken => StatusCode::CONFLICT,
+            ProblemKind::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             ProblemKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -108,6 +134,8 @@ impl ProblemKind {
             StatusCode::REQUEST_TIMEOUT => ProblemKind::RequestTimeout,
             StatusCode::UNPROCESSABLE_ENTITY => ProblemKind::ValidationFailed,
             StatusCode::SERVICE_UNAVAILABLE => ProblemKind::ServiceUnavailable,
+            StatusCode::UNAUTHORIZED => ProblemKind::Unauthorized,
+            StatusCode::TOO_MANY_REQUESTS => ProblemKind::TooManyRequests,
             s if s.is_server_error() => ProblemKind::Internal,
             _ => ProblemKind::MalformedRequest,
         }
@@ -182,6 +210,8 @@ pub struct ApiError {
     /// A 503 says when to try again (`Retry-After`) unless retrying could
     /// do harm (see [`ApiError::not_to_be_retried`]).
     retry: bool,
+    /// A 429's `Retry-After`, in whole seconds.
+    retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -193,6 +223,7 @@ impl ApiError {
             lines: Vec::new(),
             source: None,
             retry: true,
+            retry_after: None,
         }
     }
 
@@ -217,6 +248,7 @@ impl ApiError {
             lines: Vec::new(),
             source: None,
             retry: true,
+            retry_after: None,
         }
     }
 
@@ -234,6 +266,7 @@ impl ApiError {
             lines: Vec::new(),
             source: None,
             retry: true,
+            retry_after: None,
         }
     }
 
@@ -246,6 +279,7 @@ impl ApiError {
             lines: Vec::new(),
             source: Some(source.into()),
             retry: true,
+            retry_after: None,
         }
     }
 
@@ -258,7 +292,17 @@ impl ApiError {
             lines: Vec::new(),
             source: Some(source.into()),
             retry: true,
+            retry_after: None,
         }
+    }
+
+    /// A rate limit was reached: `Retry-After` says, in whole seconds
+    /// (rounded up, at least 1), when the next attempt can succeed.
+    pub fn too_many_requests(detail: impl Into<String>, retry_after: std::time::Duration) -> Self {
+        let mut e = Self::new(ProblemKind::TooManyRequests, detail);
+        let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+        e.retry_after = Some(secs.max(1));
+        e
     }
 
     /// Replaces the detail a client reads.
@@ -328,6 +372,10 @@ impl IntoResponse for ApiError {
         let mut res = problem_response(&self.to_problem());
         if self.kind == ProblemKind::ServiceUnavailable && self.retry {
             retry_soon(&mut res);
+        }
+        if let Some(secs) = self.retry_after {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         res
     }
@@ -415,7 +463,7 @@ mod tests {
 
     #[test]
     fn problem_types_are_the_kebab_case_names_and_internal_keeps_its_own() {
-        assert_eq!(ProblemKind::VARIANTS.len(), 16);
+        assert_eq!(ProblemKind::VARIANTS.len(), 23);
         assert_eq!(
             ProblemKind::UnsupportedMediaType.slug(),
             "unsupported-media-type"

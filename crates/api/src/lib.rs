@@ -1,12 +1,15 @@
 //! Kitchen Memory's HTTP API. `main.rs` only wires; everything here can be
 //! started in-process by tests through [`startup::Application`].
 
+pub mod auth;
+pub mod client_ip;
 pub mod clock;
 pub mod config;
 pub mod cookies;
 pub mod db;
 pub mod error;
 pub mod extract;
+pub mod limits;
 pub mod openapi;
 pub mod origin;
 pub mod responses;

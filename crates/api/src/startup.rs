@@ -369,6 +369,7 @@ impl Application {
             cookies: Arc::new(CookieKit::new(&config)),
             clock,
             checkout_limit: routes::orders::checkout_limit(config.request_timeout),
+            limits: Arc::new(crate::limits::RateLimits::default()),
         };
 
         let mut background = Vec::new();

@@ -8,6 +8,7 @@ use sea_orm::DatabaseConnection;
 use crate::clock::Clock;
 use crate::cookies::CookieKit;
 use crate::db::catalog::Catalog;
+use crate::limits::RateLimits;
 use crate::session::AnyStore;
 
 #[derive(Clone)]
@@ -20,4 +21,6 @@ pub struct AppState {
     pub clock: Clock,
     /// How long a checkout may hold its session's turn.
     pub checkout_limit: Duration,
+    /// Sign-in, registration and new-session rate limits.
+    pub limits: Arc<RateLimits>,
 }

@@ -112,3 +112,29 @@ pub mod order_line {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod user {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "users")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i32,
+        /// Lower case, `a-z 0-9 _ . -`, 3 to 32 characters.
+        pub username: String,
+        pub display_name: String,
+        /// An argon2id PHC string.
+        pub password_hash: String,
+        /// `customer` or `admin`.
+        pub role: String,
+        pub created_at: TimeDateTimeWithTimeZone,
+        pub last_login_at: Option<TimeDateTimeWithTimeZone>,
+        pub disabled: bool,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

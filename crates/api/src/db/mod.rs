@@ -3,6 +3,7 @@
 pub mod catalog;
 pub mod entities;
 pub mod orders;
+pub mod users;
 
 use std::time::Duration;
 

@@ -1,6 +1,7 @@
 //! The session engine: tower-sessions over one of three stores, chosen by
 //! `SESSION_BACKEND`, and typed views of what the session holds.
 
+pub mod carry;
 pub mod db_store;
 pub mod keys;
 pub mod lock;

@@ -13,12 +13,14 @@ use tower_sessions::{Session, SessionStore};
 
 use super::AnyStore;
 
+use crate::auth::logins::SignIn;
 use crate::error::ApiError;
 
 const CART: &str = "cart";
 const PROFILE: &str = "profile";
 const VISITS: &str = "visits";
 const ORDERS: &str = "orders";
+const SIGN_IN: &str = "sign_in";
 
 /// The most orders a session remembers; older ones drop off the list (the
 /// orders themselves stay in the database).
@@ -89,6 +91,15 @@ impl VisitorSession {
 
     pub async fn set_visits(&self, visits: &Visits) -> Result<(), ApiError> {
         self.write(VISITS, Some(visits)).await
+    }
+
+    /// Who this session is signed in as, as the sign-in check reads it.
+    pub async fn sign_in(&self) -> Result<Option<SignIn>, ApiError> {
+        self.read(SIGN_IN).await
+    }
+
+    pub async fn set_sign_in(&self, sign_in: Option<&SignIn>) -> Result<(), ApiError> {
+        self.write(SIGN_IN, sign_in).await
     }
 
     /// The ids of this session's orders, oldest first.
