@@ -17,6 +17,7 @@ use serde::de::{Error as _, IntoDeserializer};
 use serde::{Deserialize, Deserializer};
 use tower_sessions::cookie::SameSite;
 
+use crate::client_ip::TrustedProxies;
 pub use crate::secret::SecretKey;
 use crate::secret::Secrets;
 
@@ -149,6 +150,8 @@ pub struct Config {
     pub body_limit_bytes: usize,
     pub catalog_cache_ttl: Duration,
     pub log_format: LogFormat,
+    /// The proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: TrustedProxies,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -214,6 +217,8 @@ struct Vars {
     #[serde(deserialize_with = "whole_number")]
     catalog_cache_ttl_ms: u64,
     log_format: LogFormat,
+    #[serde(deserialize_with = "trusted_proxies")]
+    trusted_proxies: TrustedProxies,
 }
 
 impl Default for Vars {
@@ -243,6 +248,7 @@ impl Default for Vars {
             request_timeout_ms: DEFAULT_REQUEST_TIMEOUT.as_millis() as u64,
             catalog_cache_ttl_ms: 1_000,
             log_format: LogFormat::Pretty,
+            trusted_proxies: TrustedProxies::default(),
         }
     }
 }
@@ -297,6 +303,10 @@ fn socket_address<'de, D: Deserializer<'de>>(d: D) -> Result<SocketAddr, D::Erro
     })
 }
 
+fn trusted_proxies<'de, D: Deserializer<'de>>(d: D) -> Result<TrustedProxies, D::Error> {
+    TrustedProxies::parse(&String::deserialize(d)?).map_err(D::Error::custom)
+}
+
 fn case_insensitive<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<T, D::Error> {
     let text = String::deserialize(d)?.to_ascii_lowercase();
     T::deserialize(IntoDeserializer::<D::Error>::into_deserializer(text))
@@ -348,6 +358,7 @@ impl Config {
             body_limit_bytes: BODY_LIMIT_BYTES,
             catalog_cache_ttl: Duration::from_millis(v.catalog_cache_ttl_ms),
             log_format: v.log_format,
+            trusted_proxies: v.trusted_proxies,
         })
     }
 
@@ -608,6 +619,33 @@ mod tests {
                 assert!(message.contains(accepted), "{message}");
             }
         }
+    }
+
+    #[test]
+    fn a_malformed_trusted_proxy_is_named_and_a_good_list_reads() {
+        for bad in [
+            "10.0.0.0/8, 10.0.0.300",
+            "10.0.0.0/8,10.0.0.0/40",
+            "proxy.internal",
+        ] {
+            let err = Config::from_vars(vars(&[("SECRET_KEY", KEY), ("TRUSTED_PROXIES", bad)]))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("TRUSTED_PROXIES: "), "{err}");
+            assert!(err.contains("like 10.0.0.0/8"), "{err}");
+            let wrong = bad.rsplit(',').next().unwrap().trim();
+            assert!(err.contains(&format!("`{wrong}`")), "{err}");
+        }
+        let c = Config::from_vars(vars(&[
+            ("SECRET_KEY", KEY),
+            ("TRUSTED_PROXIES", " 10.0.0.0/8 , 192.0.2.10,fd00::/8 "),
+        ]))
+        .unwrap();
+        assert!(c.trusted_proxies.contains("192.0.2.10".parse().unwrap()));
+        assert!(c.trusted_proxies.contains("10.20.30.40".parse().unwrap()));
+        assert!(!c.trusted_proxies.contains("192.0.2.11".parse().unwrap()));
+        let c = Config::from_vars(vars(&[("SECRET_KEY", KEY)])).unwrap();
+        assert!(c.trusted_proxies.is_empty());
     }
 
     #[test]

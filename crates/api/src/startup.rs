@@ -369,6 +369,7 @@ impl Application {
             cookies: Arc::new(CookieKit::new(&config)),
             clock,
             checkout_limit: routes::orders::checkout_limit(config.request_timeout),
+            trusted_proxies: Arc::new(config.trusted_proxies.clone()),
             limits: Arc::new(crate::limits::RateLimits::default()),
         };
 
