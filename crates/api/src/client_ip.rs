@@ -34,8 +34,8 @@ use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, FromRequestParts};
-use axum::http::HeaderMap;
 use axum::http::request::Parts;
+use axum::http::{Extensions, HeaderMap};
 use ipnet::{IpNet, Ipv4Net};
 
 use crate::error::ApiError;
@@ -52,7 +52,7 @@ impl FromRequestParts<AppState> for ClientIp {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let peer = peer(parts)?;
+        let peer = peer(&parts.extensions)?;
         Ok(ClientIp(
             state.trusted_proxies.client_ip(peer, &parts.headers),
         ))
@@ -60,9 +60,8 @@ impl FromRequestParts<AppState> for ClientIp {
 }
 
 /// The socket's peer, which the server records for every connection.
-pub fn peer(parts: &Parts) -> Result<IpAddr, ApiError> {
-    parts
-        .extensions
+pub fn peer(extensions: &Extensions) -> Result<IpAddr, ApiError> {
+    extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(addr)| addr.ip())
         .ok_or_else(|| {

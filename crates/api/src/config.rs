@@ -18,6 +18,7 @@ use serde::{Deserialize, Deserializer};
 use tower_sessions::cookie::SameSite;
 
 use crate::client_ip::TrustedProxies;
+use crate::limits::{Limit, Rate, Rates};
 pub use crate::secret::SecretKey;
 use crate::secret::Secrets;
 
@@ -152,6 +153,8 @@ pub struct Config {
     pub log_format: LogFormat,
     /// The proxies whose `X-Forwarded-For` names the client.
     pub trusted_proxies: TrustedProxies,
+    /// The budget of each rate limit (see [`crate::limits`]).
+    pub rate_limits: Rates,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -219,6 +222,14 @@ struct Vars {
     log_format: LogFormat,
     #[serde(deserialize_with = "trusted_proxies")]
     trusted_proxies: TrustedProxies,
+    #[serde(deserialize_with = "rate")]
+    login_limit_per_ip: Option<Rate>,
+    #[serde(deserialize_with = "rate")]
+    login_limit_per_username: Option<Rate>,
+    #[serde(deserialize_with = "rate")]
+    register_limit_per_ip: Option<Rate>,
+    #[serde(deserialize_with = "rate")]
+    new_session_limit_per_ip: Option<Rate>,
 }
 
 impl Default for Vars {
@@ -249,6 +260,10 @@ impl Default for Vars {
             catalog_cache_ttl_ms: 1_000,
             log_format: LogFormat::Pretty,
             trusted_proxies: TrustedProxies::default(),
+            login_limit_per_ip: Some(Limit::LoginPerIp.default_rate()),
+            login_limit_per_username: Some(Limit::LoginPerUsername.default_rate()),
+            register_limit_per_ip: Some(Limit::RegisterPerIp.default_rate()),
+            new_session_limit_per_ip: Some(Limit::NewSessionPerIp.default_rate()),
         }
     }
 }
@@ -307,6 +322,10 @@ fn trusted_proxies<'de, D: Deserializer<'de>>(d: D) -> Result<TrustedProxies, D:
     TrustedProxies::parse(&String::deserialize(d)?).map_err(D::Error::custom)
 }
 
+fn rate<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Rate>, D::Error> {
+    Rate::parse(&String::deserialize(d)?).map_err(D::Error::custom)
+}
+
 fn case_insensitive<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<T, D::Error> {
     let text = String::deserialize(d)?.to_ascii_lowercase();
     T::deserialize(IntoDeserializer::<D::Error>::into_deserializer(text))
@@ -333,6 +352,7 @@ impl Config {
         )?;
         let session_cookie = session_cookie(&v, production)?;
         let cors_allowed_origins = cors_origins(v.cors_allowed_origins.as_deref())?;
+        let rate_limits = rate_limits(&v);
         if v.request_timeout_ms == 0 {
             // Zero would stop every request before it starts.
             return Err(ConfigError::new(
@@ -359,6 +379,7 @@ impl Config {
             catalog_cache_ttl: Duration::from_millis(v.catalog_cache_ttl_ms),
             log_format: v.log_format,
             trusted_proxies: v.trusted_proxies,
+            rate_limits,
         })
     }
 
@@ -401,6 +422,15 @@ fn session_lock(v: &Vars) -> Result<SessionLock, ConfigError> {
         ));
     }
     Ok(v.session_lock)
+}
+
+fn rate_limits(v: &Vars) -> Rates {
+    let mut rates = Rates::default();
+    rates.set(Limit::LoginPerIp, v.login_limit_per_ip);
+    rates.set(Limit::LoginPerUsername, v.login_limit_per_username);
+    rates.set(Limit::RegisterPerIp, v.register_limit_per_ip);
+    rates.set(Limit::NewSessionPerIp, v.new_session_limit_per_ip);
+    rates
 }
 
 /// The cookie's attributes; `Secure` defaults on in production.
@@ -646,6 +676,39 @@ mod tests {
         assert!(!c.trusted_proxies.contains("192.0.2.11".parse().unwrap()));
         let c = Config::from_vars(vars(&[("SECRET_KEY", KEY)])).unwrap();
         assert!(c.trusted_proxies.is_empty());
+    }
+
+    #[test]
+    fn each_rate_limit_reads_its_own_variable_and_a_malformed_one_is_named() {
+        let c = Config::from_vars(vars(&[("SECRET_KEY", KEY)])).unwrap();
+        for limit in Limit::ALL {
+            assert_eq!(c.rate_limits.get(limit), Some(limit.default_rate()));
+        }
+        let c = Config::from_vars(vars(&[
+            ("SECRET_KEY", KEY),
+            ("LOGIN_LIMIT_PER_IP", "5/60"),
+            ("LOGIN_LIMIT_PER_USERNAME", "0"),
+            ("REGISTER_LIMIT_PER_IP", "3/7200"),
+            ("NEW_SESSION_LIMIT_PER_IP", "off"),
+        ]))
+        .unwrap();
+        assert_eq!(c.rate_limits.get(Limit::LoginPerIp), Rate::new(5, 60));
+        assert_eq!(c.rate_limits.get(Limit::LoginPerUsername), None);
+        assert_eq!(c.rate_limits.get(Limit::RegisterPerIp), Rate::new(3, 7200));
+        assert_eq!(c.rate_limits.get(Limit::NewSessionPerIp), None);
+        for limit in Limit::ALL {
+            let err = Config::from_vars(vars(&[
+                ("SECRET_KEY", KEY),
+                (limit.variable(), "20 per 5m"),
+            ]))
+            .unwrap_err()
+            .to_string();
+            assert!(err.contains(&format!("{}: ", limit.variable())), "{err}");
+            assert!(
+                err.contains("`20 per 5m`") && err.contains("like 20/300"),
+                "{err}"
+            );
+        }
     }
 
     #[test]
