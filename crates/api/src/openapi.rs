@@ -31,6 +31,7 @@ use crate::limits::Limit;
         license(name = "MIT", identifier = "MIT"),
     ),
     tags(
+        (name = "auth", description = "Accounts and signing in; a new session id at every change"),
         (name = "products", description = "The menu"),
         (name = "cart", description = "The visitor's cart, kept in the session"),
         (name = "profile", description = "The customer profile, kept in the session"),
@@ -91,7 +92,9 @@ impl Modify for ProblemTypes {
 /// The tags whose operations read or write the visitor's session (the
 /// handlers take a `VisitorSession`). The others keep their state in their
 /// own cookies (`preferences`, `loyalty`, `vip`) or use no state at all.
-pub const SESSION_TAGS: [&str; 6] = ["cart", "profile", "visits", "session", "menu", "orders"];
+pub const SESSION_TAGS: [&str; 7] = [
+    "auth", "cart", "profile", "visits", "session", "menu", "orders",
+];
 
 /// The answers that middleware and extractors give to any operation, added
 /// to each operation of the finished spec (after the routers have put their
