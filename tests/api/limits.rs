@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::json;
+use tower_sessions::session::Id;
 
 use crate::auth::PASSWORD;
 use crate::helpers::{AppBuilder, Backend, TestApp, app, assert_problem, services};
@@ -118,6 +119,33 @@ async fn a_client_that_keeps_its_session_cookie_is_not_limited() {
         .await
         .unwrap();
     assert_too_many(res, 600).await;
+}
+
+#[tokio::test]
+async fn a_replayed_cookie_whose_session_is_gone_counts_as_a_new_session() {
+    let secret = format!("limits-test-secret-{:032x}", rand::random::<u128>());
+    let app = app()
+        .var("NEW_SESSION_LIMIT_PER_IP", "2/600")
+        .var("SECRET_KEY", &secret)
+        .spawn()
+        .await;
+    // A correctly signed cookie for an id no store holds, as a script
+    // replays one whose session was ended long ago.
+    let config = api::Config::from_vars([("SECRET_KEY".to_owned(), secret)].into()).unwrap();
+    let keys = api::session::keys::SessionCookieKeys::new(&config);
+    let stale = || format!("km_session={}", keys.sign(Id::default()));
+    let replay = |cookie: String| {
+        cookieless()
+            .post(app.url("/api/v1/visits"))
+            .header("cookie", cookie)
+            .send()
+    };
+    // The browser's session (one of the two), then one replay (the other).
+    assert_eq!(app.visit().await["visit_count"], 1);
+    assert_eq!(replay(stale()).await.unwrap().status(), 200);
+    assert_too_many(replay(stale()).await.unwrap(), 600).await;
+    // The live session is not affected.
+    assert_eq!(app.visit().await["visit_count"], 2);
 }
 
 #[tokio::test]
