@@ -16,8 +16,15 @@
 //! - Otherwise in this process, with `governor` (GCRA): the budget is a
 //!   bucket of `count` that refills one attempt every `window / count`, so a
 //!   client that spent it may try again a little later instead of waiting
-//!   for the whole window. Both hold "at most `count` from a standing start
-//!   within `window`". The in-process counters run on the service's clock.
+//!   for the whole window. Keys whose bucket is full again are swept away
+//!   every minute, so memory holds only recently active keys (32 bytes and
+//!   a counter each). The in-process counters run on the service's clock.
+//!
+//! Both let `count` through at once from rest and average at most `count`
+//! per `window` over time; either can let up to twice `count` through in an
+//! unlucky `window` (the fixed window across its boundary, the bucket as it
+//! refills), which for these limits is an acceptable price for one counter
+//! per key.
 //!
 //! A failing Redis (down, or slower than [`REDIS_TIMEOUT`]) neither refuses
 //! everyone (signing in must not stop because the limiter's store did) nor
@@ -29,7 +36,8 @@
 //! secret derived from `SECRET_KEY`, the limit and the key, so neither Redis
 //! nor memory holds usernames or addresses, Redis's names cannot be reversed
 //! by trying every IPv4 address, two deployments sharing one Redis count
-//! apart, and a 64 KiB username costs 32 bytes. Usernames are counted
+//! apart, and a 64 KiB username costs 32 bytes (rotating `SECRET_KEY`
+//! starts every count afresh). Usernames are counted
 //! without regard to case or surrounding space, as they sign in. IPv6
 //! clients are counted per /64, the block one subscriber usually holds, so
 //! that walking through one's own addresses does not reset the budget.
