@@ -41,6 +41,7 @@ use crate::extract::BodyLimit;
         (name = "loyalty", description = "The loyalty level, in a signed cookie"),
         (name = "vip", description = "VIP membership, in a signed cookie"),
         (name = "health", description = "Liveness and readiness probes"),
+        (name = "auth", description = "Accounts, signing in and out, and a user's own sessions"),
     ),
     components(schemas(Problem, FieldError, ProblemLine)),
     modifiers(&SessionCookie, &ProblemTypes),
@@ -90,7 +91,9 @@ impl Modify for ProblemTypes {
 /// The tags whose operations read or write the visitor's session (the
 /// handlers take a `VisitorSession`). The others keep their state in their
 /// own cookies (`preferences`, `loyalty`, `vip`) or use no state at all.
-pub const SESSION_TAGS: [&str; 6] = ["cart", "profile", "visits", "session", "menu", "orders"];
+pub const SESSION_TAGS: [&str; 7] = [
+    "cart", "profile", "visits", "session", "menu", "orders", "auth",
+];
 
 /// The answers that middleware and extractors give to any operation, added
 /// to each operation of the finished spec (after the routers have put their
@@ -103,8 +106,9 @@ pub const SESSION_TAGS: [&str; 6] = ["cart", "profile", "visits", "session", "me
 /// - 503 where the session store is used, and on every write under
 ///   `/api/v1`: a write that carries a session cookie waits for its turn on
 ///   the session (`session/lock.rs`), which can fail or take too long;
-/// - the `session_cookie` security scheme, as optional, where the session is
-///   used: those calls work without a cookie and start a session.
+/// - the `session_cookie` security scheme where the session is used: as
+///   optional (those calls work without a cookie and start a session),
+///   except where the operation answers 401 (it needs a signed-in session).
 ///
 /// An operation's own description of a status is kept when it has one.
 /// No rate limit applies today, so there is no 429.
@@ -138,8 +142,9 @@ fn complete_operation(path: &str, write: bool, op: &mut Operation) {
         .any(|t| SESSION_TAGS.contains(&t.as_str()));
     let reads_body = op.request_body.is_some();
     optional_body_is_absent_not_null(op);
+    // Text path parameters (a session's handle) take any value.
     let reads_path = op.parameters.iter().flatten().any(|p| match p {
-        RefOr::T(p) => p.parameter_in == ParameterIn::Path,
+        RefOr::T(p) => p.parameter_in == ParameterIn::Path && !is_text(p.schema.as_ref()),
         RefOr::Ref(_) => false,
     });
 
@@ -168,12 +173,19 @@ fn complete_operation(path: &str, write: bool, op: &mut Operation) {
         add_unavailable(op);
     }
     if uses_session {
-        // Optional: without a cookie the call works on a fresh, empty session.
-        op.security = Some(vec![
-            SecurityRequirement::default(),
-            SecurityRequirement::new(SESSION_COOKIE_SCHEME, Vec::<String>::new()),
-        ]);
+        let cookie = SecurityRequirement::new(SESSION_COOKIE_SCHEME, Vec::<String>::new());
+        op.security = Some(if op.responses.responses.contains_key("401") {
+            // Only a signed-in session's cookie will do.
+            vec![cookie]
+        } else {
+            // Optional: without a cookie the call works on a fresh, empty session.
+            vec![SecurityRequirement::default(), cookie]
+        });
     }
+}
+
+fn is_text(schema: Option<&RefOr<Schema>>) -> bool {
+    matches!(schema, Some(RefOr::T(Schema::Object(o))) if o.schema_type == SchemaType::Type(Type::String))
 }
 
 /// The 400 for a body that is not JSON or a path id out of range.

@@ -128,23 +128,29 @@ fn with_public_caching(public: Router<AppState>, config: &Config) -> Router<AppS
     ))
 }
 
-/// The session and what guards it: the session itself, turns for writes to
+/// The session and what guards it: the session itself (with the lifetime
+/// of its sign-in, see `auth::logins`), turns for writes to
 /// one session, re-signing under the current key, the cross-site write check
 /// (so a refused write touches nothing), and no caching outermost, so every
 /// answer of these routes carries it, also those the layers make themselves
 /// (a failed session save, a busy session, a refused cross-site write).
 fn with_session(api: Router<AppState>, config: &Config, state: &AppState) -> Router<AppState> {
-    let mut api = api
+    let api = api
+        .layer(middleware::from_fn_with_state(
+            session::anonymous_age(config),
+            session::fit_lifetime_to_sign_in,
+        ))
         .layer(session::layer(config, state.sessions.clone()))
         .layer(middleware::map_response(
             session::unavailable_when_save_fails,
+        ))
+        .layer(middleware::map_response_with_state(
+            Arc::new(session::CookieLifetimes {
+                config: config.session_cookie.clone(),
+                clock: state.clock.clone(),
+            }),
+            session::session_cookie_lifetime,
         ));
-    if config.session_cookie.expire_at_browser_close {
-        api = api.layer(middleware::map_response_with_state(
-            Arc::new(config.session_cookie.clone()),
-            session::browser_session_cookie,
-        ));
-    }
     let keys = SessionCookieKeys::new(config);
     api.layer(middleware::from_fn_with_state(
         session_locks(config, keys.clone(), &state.sessions),
@@ -370,6 +376,7 @@ impl Application {
             clock,
             checkout_limit: routes::orders::checkout_limit(config.request_timeout),
             limits: Arc::new(crate::limits::RateLimits::default()),
+            sign_in: config.sign_in,
         };
 
         let mut background = Vec::new();

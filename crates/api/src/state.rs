@@ -6,6 +6,7 @@ use std::time::Duration;
 use sea_orm::DatabaseConnection;
 
 use crate::clock::Clock;
+use crate::config::SignInLimits;
 use crate::cookies::CookieKit;
 use crate::db::catalog::Catalog;
 use crate::limits::RateLimits;
@@ -23,4 +24,7 @@ pub struct AppState {
     pub checkout_limit: Duration,
     /// Sign-in, registration and new-session rate limits.
     pub limits: Arc<RateLimits>,
+    /// How long a signed-in session lasts, and whether it is bound to its
+    /// client IP.
+    pub sign_in: SignInLimits,
 }
