@@ -30,6 +30,7 @@ use crate::extract::BodyLimit;
         license(name = "MIT", identifier = "MIT"),
     ),
     tags(
+        (name = "auth", description = "Accounts and signing in; a new session id at every change"),
         (name = "products", description = "The menu"),
         (name = "cart", description = "The visitor's cart, kept in the session"),
         (name = "profile", description = "The customer profile, kept in the session"),
@@ -41,7 +42,6 @@ use crate::extract::BodyLimit;
         (name = "loyalty", description = "The loyalty level, in a signed cookie"),
         (name = "vip", description = "VIP membership, in a signed cookie"),
         (name = "health", description = "Liveness and readiness probes"),
-        (name = "auth", description = "Accounts, signing in and out, and a user's own sessions"),
     ),
     components(schemas(Problem, FieldError, ProblemLine)),
     modifiers(&SessionCookie, &ProblemTypes),
@@ -92,7 +92,7 @@ impl Modify for ProblemTypes {
 /// handlers take a `VisitorSession`). The others keep their state in their
 /// own cookies (`preferences`, `loyalty`, `vip`) or use no state at all.
 pub const SESSION_TAGS: [&str; 7] = [
-    "cart", "profile", "visits", "session", "menu", "orders", "auth",
+    "auth", "cart", "profile", "visits", "session", "menu", "orders",
 ];
 
 /// The answers that middleware and extractors give to any operation, added

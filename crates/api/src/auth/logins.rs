@@ -327,8 +327,9 @@ pub async fn renewed(state: &AppState, session: &VisitorSession) -> Result<(), A
 /// The sign-in check, run once per request by [`crate::auth::current`]:
 /// whether `session` is signed in, and as whom. A session past a limit, used
 /// from another IP (with `SESSION_BIND_IP`), whose row was deleted or whose
-/// user was disabled is ended: its row and record deleted, its cookie
-/// removed; the request goes on as anonymous and the answer says why.
+/// user was disabled is ended: its row deleted, its record replaced by the
+/// short tombstone every ended session leaves (`VisitorSession::close`), its
+/// cookie removed; the request goes on as anonymous and the answer says why.
 pub async fn check(
     state: &AppState,
     session: &VisitorSession,
@@ -369,7 +370,7 @@ pub async fn check(
     if let Some(row) = &row {
         login::Entity::delete_by_id(row.id).exec(&state.db).await?;
     }
-    session.end().await?;
+    session.close(state).await?;
     tracing::info!(
         user_id = sign_in.user_id,
         handle = %sign_in.handle,
@@ -456,7 +457,7 @@ pub async fn end_one(
     let current = session.sign_in().await?.map(|s| s.handle);
     if current.as_deref() == Some(handle) {
         end(state, session).await?;
-        session.end().await?;
+        session.close(state).await?;
         return Ok(Ended::This);
     }
     end_row(state, &row).await?;

@@ -9,6 +9,7 @@ use time::OffsetDateTime;
 use utoipa::{IntoResponses, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
+use super::auth::NotSignedIn;
 use crate::auth::AuthUser;
 use crate::auth::logins::{self, ActiveLogin, Ended};
 use crate::error::{ApiError, PROBLEM_JSON, Problem};
@@ -72,12 +73,6 @@ pub struct SessionList {
     /// The most recently used first.
     pub items: Vec<SessionView>,
 }
-
-/// No signed-in session: none was sent, or it has ended (the `type` and
-/// `detail` say which limit ended it).
-#[derive(IntoResponses)]
-#[response(status = 401, description = "Not signed in (`/problems/unauthorized`), or the session has ended: `/problems/session-expired` (idle or absolute timeout, or ended from another session; the detail says which) or `/problems/session-ip-changed`", content_type = PROBLEM_JSON)]
-struct NotSignedIn(#[allow(dead_code, reason = "only its schema, for the spec")] Problem);
 
 /// The user has no session with this handle.
 #[derive(IntoResponses)]
