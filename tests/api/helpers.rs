@@ -21,6 +21,8 @@ use tokio::task::JoinHandle;
 
 pub const SECRET_KEY: &str = "test-secret-key-0123456789abcdef-0123456789abcdef";
 pub const COOKIE: &str = "km_session";
+/// A rate limit no test reaches: a million per second.
+pub const GENEROUS_LIMIT: &str = "1000000/1";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -203,6 +205,13 @@ impl AppBuilder {
             ("SECRET_KEY", SECRET_KEY),
             ("CATALOG_CACHE_TTL_MS", "0"),
             ("SESSION_BACKEND", self.backend.env_name()),
+            // Every test client is 127.0.0.1, and most start sessions
+            // freely: limits far above what any test sends, except in the
+            // tests of limits, which set their own.
+            ("LOGIN_LIMIT_PER_IP", GENEROUS_LIMIT),
+            ("LOGIN_LIMIT_PER_USERNAME", GENEROUS_LIMIT),
+            ("REGISTER_LIMIT_PER_IP", GENEROUS_LIMIT),
+            ("NEW_SESSION_LIMIT_PER_IP", GENEROUS_LIMIT),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))

@@ -33,11 +33,16 @@ impl Clock {
 
     /// Now, in UTC, to the second.
     pub fn now(&self) -> OffsetDateTime {
-        let now = match &self.0 {
+        to_the_second(self.now_exact())
+    }
+
+    /// Now, in UTC, with its fraction of a second: for measuring short spans
+    /// (rate limits), never for stamping.
+    pub fn now_exact(&self) -> OffsetDateTime {
+        match &self.0 {
             Source::System => OffsetDateTime::now_utc(),
             Source::Manual(at) => *at.lock().unwrap_or_else(PoisonError::into_inner),
-        };
-        to_the_second(now)
+        }
     }
 
     /// Today's date in UTC.

@@ -17,6 +17,8 @@ use serde::de::{Error as _, IntoDeserializer};
 use serde::{Deserialize, Deserializer};
 use tower_sessions::cookie::SameSite;
 
+use crate::client_ip::TrustedProxies;
+use crate::limits::{Limit, Rate, Rates};
 pub use crate::secret::SecretKey;
 use crate::secret::Secrets;
 
@@ -177,6 +179,10 @@ pub struct Config {
     pub body_limit_bytes: usize,
     pub catalog_cache_ttl: Duration,
     pub log_format: LogFormat,
+    /// The proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: TrustedProxies,
+    /// The budget of each rate limit (see [`crate::limits`]).
+    pub rate_limits: Rates,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -256,6 +262,16 @@ struct Vars {
     #[serde(deserialize_with = "whole_number")]
     catalog_cache_ttl_ms: u64,
     log_format: LogFormat,
+    #[serde(deserialize_with = "trusted_proxies")]
+    trusted_proxies: TrustedProxies,
+    #[serde(deserialize_with = "rate")]
+    login_limit_per_ip: Option<Rate>,
+    #[serde(deserialize_with = "rate")]
+    login_limit_per_username: Option<Rate>,
+    #[serde(deserialize_with = "rate")]
+    register_limit_per_ip: Option<Rate>,
+    #[serde(deserialize_with = "rate")]
+    new_session_limit_per_ip: Option<Rate>,
 }
 
 impl Default for Vars {
@@ -289,6 +305,11 @@ impl Default for Vars {
             request_timeout_ms: DEFAULT_REQUEST_TIMEOUT.as_millis() as u64,
             catalog_cache_ttl_ms: 1_000,
             log_format: LogFormat::Pretty,
+            trusted_proxies: TrustedProxies::default(),
+            login_limit_per_ip: Some(Limit::LoginPerIp.default_rate()),
+            login_limit_per_username: Some(Limit::LoginPerUsername.default_rate()),
+            register_limit_per_ip: Some(Limit::RegisterPerIp.default_rate()),
+            new_session_limit_per_ip: Some(Limit::NewSessionPerIp.default_rate()),
         }
     }
 }
@@ -343,6 +364,14 @@ fn socket_address<'de, D: Deserializer<'de>>(d: D) -> Result<SocketAddr, D::Erro
     })
 }
 
+fn trusted_proxies<'de, D: Deserializer<'de>>(d: D) -> Result<TrustedProxies, D::Error> {
+    TrustedProxies::parse(&String::deserialize(d)?).map_err(D::Error::custom)
+}
+
+fn rate<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Rate>, D::Error> {
+    Rate::parse(&String::deserialize(d)?).map_err(D::Error::custom)
+}
+
 fn case_insensitive<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<T, D::Error> {
     let text = String::deserialize(d)?.to_ascii_lowercase();
     T::deserialize(IntoDeserializer::<D::Error>::into_deserializer(text))
@@ -370,6 +399,7 @@ impl Config {
         let session_cookie = session_cookie(&v, production)?;
         let sign_in = sign_in_limits(&v)?;
         let cors_allowed_origins = cors_origins(v.cors_allowed_origins.as_deref())?;
+        let rate_limits = rate_limits(&v);
         if v.request_timeout_ms == 0 {
             // Zero would stop every request before it starts.
             return Err(ConfigError::new(
@@ -396,6 +426,8 @@ impl Config {
             body_limit_bytes: BODY_LIMIT_BYTES,
             catalog_cache_ttl: Duration::from_millis(v.catalog_cache_ttl_ms),
             log_format: v.log_format,
+            trusted_proxies: v.trusted_proxies,
+            rate_limits,
         })
     }
 
@@ -438,6 +470,15 @@ fn session_lock(v: &Vars) -> Result<SessionLock, ConfigError> {
         ));
     }
     Ok(v.session_lock)
+}
+
+fn rate_limits(v: &Vars) -> Rates {
+    let mut rates = Rates::default();
+    rates.set(Limit::LoginPerIp, v.login_limit_per_ip);
+    rates.set(Limit::LoginPerUsername, v.login_limit_per_username);
+    rates.set(Limit::RegisterPerIp, v.register_limit_per_ip);
+    rates.set(Limit::NewSessionPerIp, v.new_session_limit_per_ip);
+    rates
 }
 
 /// The cookie's attributes; `Secure` defaults on in production.
@@ -726,6 +767,66 @@ mod tests {
             for accepted in accepts {
                 assert!(message.contains(accepted), "{message}");
             }
+        }
+    }
+
+    #[test]
+    fn a_malformed_trusted_proxy_is_named_and_a_good_list_reads() {
+        for bad in [
+            "10.0.0.0/8, 10.0.0.300",
+            "10.0.0.0/8,10.0.0.0/40",
+            "proxy.internal",
+        ] {
+            let err = Config::from_vars(vars(&[("SECRET_KEY", KEY), ("TRUSTED_PROXIES", bad)]))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("TRUSTED_PROXIES: "), "{err}");
+            assert!(err.contains("like 10.0.0.0/8"), "{err}");
+            let wrong = bad.rsplit(',').next().unwrap().trim();
+            assert!(err.contains(&format!("`{wrong}`")), "{err}");
+        }
+        let c = Config::from_vars(vars(&[
+            ("SECRET_KEY", KEY),
+            ("TRUSTED_PROXIES", " 10.0.0.0/8 , 192.0.2.10,fd00::/8 "),
+        ]))
+        .unwrap();
+        assert!(c.trusted_proxies.contains("192.0.2.10".parse().unwrap()));
+        assert!(c.trusted_proxies.contains("10.20.30.40".parse().unwrap()));
+        assert!(!c.trusted_proxies.contains("192.0.2.11".parse().unwrap()));
+        let c = Config::from_vars(vars(&[("SECRET_KEY", KEY)])).unwrap();
+        assert!(c.trusted_proxies.is_empty());
+    }
+
+    #[test]
+    fn each_rate_limit_reads_its_own_variable_and_a_malformed_one_is_named() {
+        let c = Config::from_vars(vars(&[("SECRET_KEY", KEY)])).unwrap();
+        for limit in Limit::ALL {
+            assert_eq!(c.rate_limits.get(limit), Some(limit.default_rate()));
+        }
+        let c = Config::from_vars(vars(&[
+            ("SECRET_KEY", KEY),
+            ("LOGIN_LIMIT_PER_IP", "5/60"),
+            ("LOGIN_LIMIT_PER_USERNAME", "0"),
+            ("REGISTER_LIMIT_PER_IP", "3/7200"),
+            ("NEW_SESSION_LIMIT_PER_IP", "off"),
+        ]))
+        .unwrap();
+        assert_eq!(c.rate_limits.get(Limit::LoginPerIp), Rate::new(5, 60));
+        assert_eq!(c.rate_limits.get(Limit::LoginPerUsername), None);
+        assert_eq!(c.rate_limits.get(Limit::RegisterPerIp), Rate::new(3, 7200));
+        assert_eq!(c.rate_limits.get(Limit::NewSessionPerIp), None);
+        for limit in Limit::ALL {
+            let err = Config::from_vars(vars(&[
+                ("SECRET_KEY", KEY),
+                (limit.variable(), "20 per 5m"),
+            ]))
+            .unwrap_err()
+            .to_string();
+            assert!(err.contains(&format!("{}: ", limit.variable())), "{err}");
+            assert!(
+                err.contains("`20 per 5m`") && err.contains("like 20/300"),
+                "{err}"
+            );
         }
     }
 

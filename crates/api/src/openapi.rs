@@ -21,6 +21,7 @@ use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
 use crate::config::{BODY_LIMIT_BYTES, DEFAULT_REQUEST_TIMEOUT};
 use crate::error::{FieldError, PROBLEM_JSON, Problem, ProblemKind, ProblemLine};
 use crate::extract::BodyLimit;
+use crate::limits::Limit;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -110,8 +111,11 @@ pub const SESSION_TAGS: [&str; 7] = [
 ///   optional (those calls work without a cookie and start a session),
 ///   except where the operation answers 401 (it needs a signed-in session).
 ///
+/// - 429 on every write under `/api/v1`: one sent without a session cookie
+///   starts a session, and a client IP may start only so many
+///   (`NEW_SESSION_LIMIT_PER_IP`, see `limits.rs`).
+///
 /// An operation's own description of a status is kept when it has one.
-/// No rate limit applies today, so there is no 429.
 pub struct CommonResponses;
 
 impl Modify for CommonResponses {
@@ -171,6 +175,9 @@ fn complete_operation(path: &str, write: bool, op: &mut Operation) {
     }
     if uses_session || (path.starts_with("/api/") && write) {
         add_unavailable(op);
+    }
+    if path.starts_with("/api/") && write {
+        add_too_many_new_sessions(op);
     }
     if uses_session {
         let cookie = SecurityRequirement::new(SESSION_COOKIE_SCHEME, Vec::<String>::new());
@@ -241,21 +248,46 @@ fn add_unavailable(op: &mut Operation) {
         ProblemKind::ServiceUnavailable,
         "A store this call depends on (the session store, the database) does not answer, or another change to this session is still running; try again in a moment.",
     );
-    if let Some(RefOr::T(response)) = op.responses.responses.get_mut("503") {
+    add_retry_after(op, "503", false);
+}
+
+/// Documents the `Retry-After` header of the `status` answer, which is
+/// always sent when `always`.
+fn add_retry_after(op: &mut Operation, status: &str, always: bool) {
+    if let Some(RefOr::T(response)) = op.responses.responses.get_mut(status) {
         let seconds = Object::builder()
             .schema_type(Type::Integer)
             .minimum(Some(1))
             .build();
-        response.headers.entry("Retry-After".to_owned()).or_insert(
-            HeaderBuilder::new()
-                .schema(Some(seconds))
-                .description(Some(
-                    "When present, how many seconds to wait before trying again.",
-                ))
-                .build()
-                .into(),
-        );
+        let description = if always {
+            "How many seconds to wait before trying again."
+        } else {
+            "When present, how many seconds to wait before trying again."
+        };
+        let header = HeaderBuilder::new()
+            .schema(Some(seconds))
+            .description(Some(description));
+        response
+            .headers
+            .entry("Retry-After".to_owned())
+            .or_insert(header.build().into());
     }
+}
+
+/// The 429 of a client IP that started too many sessions.
+fn add_too_many_new_sessions(op: &mut Operation) {
+    let default = Limit::NewSessionPerIp.default_rate();
+    add(
+        op,
+        "429",
+        ProblemKind::TooManyRequests,
+        &format!(
+            "Sent without a session cookie, this change would start a new session, and this client IP started too many (NEW_SESSION_LIMIT_PER_IP, {} per {} s by default). Send back the session cookie a previous answer set, or wait `Retry-After` seconds.",
+            default.count,
+            default.window.as_secs()
+        ),
+    );
+    add_retry_after(op, "429", true);
 }
 
 /// utoipa writes an optional body (`Option<T>`) as `oneOf: [T, null]`, which

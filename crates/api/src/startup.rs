@@ -35,6 +35,7 @@ use crate::db;
 use crate::db::catalog::Catalog;
 use crate::error::{ApiError, problem_for_bare_errors};
 use crate::extract::BodyLimit;
+use crate::limits::{NewSessionLimit, RateLimits, limit_new_sessions};
 use crate::openapi::{ApiDoc, CommonResponses};
 use crate::origin::{AllowedOrigins, refuse_cross_site_writes};
 use crate::routes;
@@ -130,10 +131,13 @@ fn with_public_caching(public: Router<AppState>, config: &Config) -> Router<AppS
 
 /// The session and what guards it: the session itself (with the lifetime
 /// of its sign-in, see `auth::logins`), turns for writes to
-/// one session, re-signing under the current key, the cross-site write check
-/// (so a refused write touches nothing), and no caching outermost, so every
-/// answer of these routes carries it, also those the layers make themselves
-/// (a failed session save, a busy session, a refused cross-site write).
+/// one session, the limit on new sessions per client IP (before a turn is
+/// taken or anything is loaded), re-signing under the current key, the
+/// cross-site write check (so a refused write touches nothing, and is not
+/// counted as a new session), and no caching outermost, so every answer of
+/// these routes carries it, also those the layers make themselves (a failed
+/// session save, a busy session, a refused cross-site write, a refused new
+/// session).
 fn with_session(api: Router<AppState>, config: &Config, state: &AppState) -> Router<AppState> {
     let api = api
         .layer(middleware::from_fn_with_state(
@@ -152,9 +156,18 @@ fn with_session(api: Router<AppState>, config: &Config, state: &AppState) -> Rou
             session::session_cookie_lifetime,
         ));
     let keys = SessionCookieKeys::new(config);
+    let new_sessions = Arc::new(NewSessionLimit {
+        keys: keys.clone(),
+        limits: state.limits.clone(),
+        trusted_proxies: state.trusted_proxies.clone(),
+    });
     api.layer(middleware::from_fn_with_state(
         session_locks(config, keys.clone(), &state.sessions),
         serialize_session_writes,
+    ))
+    .layer(middleware::from_fn_with_state(
+        new_sessions,
+        limit_new_sessions,
     ))
     .layer(middleware::from_fn_with_state(
         keys,
@@ -344,6 +357,25 @@ pub async fn session_store(
     })
 }
 
+/// How often the in-process rate-limit counters forget the keys whose
+/// budget is full again.
+const RATE_LIMIT_SWEEP: Duration = Duration::from_secs(60);
+
+/// The rate limits, counted in Redis with Redis sessions, in process
+/// otherwise (see [`crate::limits`]).
+fn rate_limits(config: &Config, sessions: &AnyStore, clock: &Clock) -> RateLimits {
+    let redis = match sessions {
+        AnyStore::Redis(_, pool) => Some(pool.clone()),
+        _ => None,
+    };
+    RateLimits::new(
+        &config.rate_limits,
+        &config.secret_key,
+        clock.clone(),
+        redis,
+    )
+}
+
 /// A built application: bound to its port, ready to serve.
 pub struct Application {
     listener: TcpListener,
@@ -371,6 +403,7 @@ impl Application {
         let catalog = Catalog::load(db.clone(), config.catalog_cache_ttl)
             .await
             .map_err(|e| anyhow::anyhow!("cannot read the menu: {e}"))?;
+        let limits = Arc::new(rate_limits(&config, &sessions, &clock));
         let state = AppState {
             db,
             catalog: Arc::new(catalog),
@@ -378,7 +411,8 @@ impl Application {
             cookies: Arc::new(CookieKit::new(&config)),
             clock,
             checkout_limit: routes::orders::checkout_limit(config.request_timeout),
-            limits: Arc::new(crate::limits::RateLimits::default()),
+            trusted_proxies: Arc::new(config.trusted_proxies.clone()),
+            limits,
             sign_in: config.sign_in,
         };
 
@@ -395,6 +429,15 @@ impl Application {
                 }
             }));
         }
+
+        let limits = state.limits.clone();
+        background.push(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(RATE_LIMIT_SWEEP);
+            loop {
+                tick.tick().await;
+                limits.sweep();
+            }
+        }));
 
         let router = app(&config, state.clone());
         let listener = TcpListener::bind(config.listen_addr)

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use sea_orm::DatabaseConnection;
 
+use crate::client_ip::TrustedProxies;
 use crate::clock::Clock;
 use crate::config::SignInLimits;
 use crate::cookies::CookieKit;
@@ -22,6 +23,8 @@ pub struct AppState {
     pub clock: Clock,
     /// How long a checkout may hold its session's turn.
     pub checkout_limit: Duration,
+    /// Whose `X-Forwarded-For` names the client (see [`crate::client_ip`]).
+    pub trusted_proxies: Arc<TrustedProxies>,
     /// Sign-in, registration and new-session rate limits.
     pub limits: Arc<RateLimits>,
     /// How long a signed-in session lasts, and whether it is bound to its
