@@ -508,3 +508,76 @@ async fn the_session_list_needs_a_signed_in_session() {
     )
     .await;
 }
+
+/// A request through the trusted proxy (the tests' 127.0.0.1) for a client
+/// at `client_ip`.
+fn via_proxy(req: reqwest::RequestBuilder, client_ip: &str) -> reqwest::RequestBuilder {
+    req.header("x-forwarded-for", format!("{client_ip}, 127.0.0.1"))
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_a_bound_session_follows_the_forwarded_address_on_every_store() {
+    for backend in backends() {
+        let app = app()
+            .backend(backend)
+            .var("SESSION_BIND_IP", "true")
+            .var("TRUSTED_PROXIES", "127.0.0.1/32")
+            .spawn()
+            .await;
+        let res = via_proxy(
+            app.client.post(app.url("/api/v1/auth/register")),
+            "203.0.113.7",
+        )
+        .json(&json!({"username": "ada", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+        assert_eq!(res.status(), 201);
+        let me_via =
+            |ip: &'static str| via_proxy(app.client.get(app.url("/api/v1/auth/me")), ip).send();
+        assert_eq!(me_via("203.0.113.7").await.unwrap().status(), 200);
+        let listed = via_proxy(
+            app.client.get(app.url("/api/v1/auth/sessions")),
+            "203.0.113.7",
+        )
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+        assert_eq!(
+            listed["items"][0]["client_ip"], "203.0.113.7",
+            "{backend:?}"
+        );
+
+        let res = me_via("198.51.100.9").await.unwrap();
+
+        assert_problem(res, 401, "session-ip-changed").await;
+        let res = me_via("203.0.113.7").await.unwrap();
+        assert_problem(res, 401, "unauthorized").await;
+    }
+}
+
+#[tokio::test]
+async fn a_forwarded_address_from_an_untrusted_peer_neither_binds_nor_ends_a_session() {
+    let app = app().var("SESSION_BIND_IP", "true").spawn().await;
+    let res = via_proxy(
+        app.client.post(app.url("/api/v1/auth/register")),
+        "203.0.113.7",
+    )
+    .json(&json!({"username": "ada", "password": PASSWORD}))
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 201);
+
+    let res = via_proxy(app.client.get(app.url("/api/v1/auth/me")), "198.51.100.9")
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(res.status(), 200, "the forged header is ignored");
+    let listed = sessions_of(&app, &app.client).await;
+    assert_eq!(listed[0]["client_ip"], "127.0.0.1");
+}
