@@ -107,10 +107,12 @@ pub const SESSION_TAGS: [&str; 7] = [
 /// - 503 where the session store is used, and on every write under
 ///   `/api/v1`: a write that carries a session cookie waits for its turn on
 ///   the session (`session/lock.rs`), which can fail or take too long;
+/// - 409 `/problems/session-renewed` on every write that uses the session:
+///   one that waited for its turn behind a sign-in or sign-out of the same
+///   session finds its id renewed (see `session/renew.rs`);
 /// - the `session_cookie` security scheme where the session is used: as
 ///   optional (those calls work without a cookie and start a session),
 ///   except where the operation answers 401 (it needs a signed-in session).
-///
 /// - 429 on every write under `/api/v1`: one sent without a session cookie
 ///   starts a session, and a client IP may start only so many
 ///   (`NEW_SESSION_LIMIT_PER_IP`, see `limits.rs`).
@@ -179,6 +181,9 @@ fn complete_operation(path: &str, write: bool, op: &mut Operation) {
     if path.starts_with("/api/") && write {
         add_too_many_new_sessions(op);
     }
+    if uses_session && write {
+        add_session_renewed(op);
+    }
     if uses_session {
         let cookie = SecurityRequirement::new(SESSION_COOKIE_SCHEME, Vec::<String>::new());
         op.security = Some(if op.responses.responses.contains_key("401") {
@@ -193,6 +198,23 @@ fn complete_operation(path: &str, write: bool, op: &mut Operation) {
 
 fn is_text(schema: Option<&RefOr<Schema>>) -> bool {
     matches!(schema, Some(RefOr::T(Schema::Object(o))) if o.schema_type == SchemaType::Type(Type::String))
+}
+
+/// The 409 of a write whose session id was renewed while it waited; added
+/// to the operation's own 409 when it has one.
+fn add_session_renewed(op: &mut Operation) {
+    const WHY: &str = "The session's id was renewed (a sign-in, sign-out or password change) while this request waited for its turn; nothing was changed. Send it again with the new cookie.";
+    let kind = ProblemKind::SessionRenewed;
+    match op.responses.responses.get_mut("409") {
+        Some(RefOr::T(own)) => {
+            let slug = format!("/problems/{}", kind.slug());
+            if !own.description.contains(&slug) {
+                let own_text = own.description.trim_end_matches('.');
+                own.description = format!("{own_text}. Or `{slug}`: {WHY}");
+            }
+        }
+        _ => add(op, "409", kind, WHY),
+    }
 }
 
 /// The 400 for a body that is not JSON or a path id out of range.
