@@ -581,3 +581,32 @@ async fn a_forwarded_address_from_an_untrusted_peer_neither_binds_nor_ends_a_ses
     let listed = sessions_of(&app, &app.client).await;
     assert_eq!(listed[0]["client_ip"], "127.0.0.1");
 }
+
+#[tokio::test]
+async fn a_sign_in_that_is_never_used_again_is_deleted_once_its_record_is_gone() {
+    let app = app()
+        .var("SESSION_ABSOLUTE_TIMEOUT", "600")
+        .var("SESSION_CLEANUP_INTERVAL_SECS", "1")
+        .spawn()
+        .await;
+    register(&app, "ada").await;
+    let (phone, _) = second_device(&app, "ada").await;
+    drop(phone);
+
+    // Past the absolute limit, the row stays for the record's grace hour, so
+    // that a late request is told which limit ended it.
+    app.clock.advance(Duration::seconds(601));
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert_eq!(logins_of(&app).await, 2);
+    app.clock.advance(Duration::hours(1));
+
+    let mut left = logins_of(&app).await;
+    for _ in 0..50 {
+        if left == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        left = logins_of(&app).await;
+    }
+    assert_eq!(left, 1, "the remember-me sign-in lives on");
+}

@@ -417,6 +417,19 @@ impl Application {
         };
 
         let mut background = Vec::new();
+        {
+            // On every backend: sign-ins whose records are gone from the store.
+            let (state, period) = (state.clone(), config.session_cleanup_interval);
+            background.push(tokio::spawn(async move {
+                let mut tick = tokio::time::interval(period);
+                loop {
+                    tick.tick().await;
+                    if let Err(e) = crate::auth::logins::delete_ended(&state).await {
+                        tracing::warn!(error = %e, "deleting ended sign-ins failed; will retry");
+                    }
+                }
+            }));
+        }
         if matches!(sessions, AnyStore::Database(_)) {
             let period = config.session_cleanup_interval;
             background.push(tokio::spawn(async move {

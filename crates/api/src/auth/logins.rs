@@ -28,7 +28,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore;
 use sea_orm::ActiveValue::{NotSet, Set};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder};
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 use tower_sessions::SessionStore;
@@ -394,6 +394,30 @@ async fn touch(state: &AppState, row: &login::Model, now: OffsetDateTime) -> Res
         .exec(&state.db)
         .await?;
     Ok(())
+}
+
+/// Deletes the rows of sign-ins whose records the store has forgotten too
+/// (their absolute limit plus [`RECORD_GRACE`] is past): a session that
+/// simply stops sending requests is never checked again. Until then, a row
+/// stays so that the session's next request is told which limit ended it.
+pub async fn delete_ended(state: &AppState) -> Result<u64, sea_orm::DbErr> {
+    let now = state.clock.now();
+    let forgotten = |remember_me: bool| {
+        let (_, absolute) = limits(state, remember_me);
+        let before = now.saturating_sub(absolute).saturating_sub(RECORD_GRACE);
+        Condition::all()
+            .add(login::Column::RememberMe.eq(remember_me))
+            .add(login::Column::CreatedAt.lte(before))
+    };
+    let deleted = login::Entity::delete_many()
+        .filter(Condition::any().add(forgotten(false)).add(forgotten(true)))
+        .exec(&state.db)
+        .await?
+        .rows_affected;
+    if deleted > 0 {
+        tracing::debug!(deleted, "ended sign-ins deleted");
+    }
+    Ok(deleted)
 }
 
 /// The user's active sessions, the most recently used first.
