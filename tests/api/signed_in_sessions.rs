@@ -610,3 +610,31 @@ async fn a_sign_in_that_is_never_used_again_is_deleted_once_its_record_is_gone()
     }
     assert_eq!(left, 1, "the remember-me sign-in lives on");
 }
+
+#[tokio::test]
+async fn a_cookie_reissued_under_a_new_secret_key_keeps_the_lifetime_of_its_sign_in() {
+    let mut app = app().var("REMEMBER_ME_AGE", "86400").spawn().await;
+    register(&app, "ada").await;
+    let (phone, _) = second_device(&app, "ada").await;
+    app.clock.advance(Duration::seconds(600));
+
+    const NEW: &str = "the-new-secret-key-0123456789abcdef-0123456789";
+    app.set_var("SECRET_KEY", Some(NEW));
+    app.set_var("SECRET_KEY_FALLBACKS", Some(crate::helpers::SECRET_KEY));
+    app.restart().await;
+    let laptop = me(&app, &app.client).await;
+    let remembered = me(&app, &phone).await;
+
+    assert_eq!(laptop.status(), 200);
+    assert_eq!(
+        session_cookie_max_age(&laptop),
+        None,
+        "still a browser-session cookie"
+    );
+    assert_eq!(remembered.status(), 200);
+    assert_eq!(
+        session_cookie_max_age(&remembered),
+        Some(Duration::seconds(86400 - 600)),
+        "still persistent until the same end"
+    );
+}

@@ -147,13 +147,6 @@ fn with_session(api: Router<AppState>, config: &Config, state: &AppState) -> Rou
         .layer(session::layer(config, state.sessions.clone()))
         .layer(middleware::map_response(
             session::unavailable_when_save_fails,
-        ))
-        .layer(middleware::map_response_with_state(
-            Arc::new(session::CookieLifetimes {
-                config: config.session_cookie.clone(),
-                clock: state.clock.clone(),
-            }),
-            session::session_cookie_lifetime,
         ));
     let keys = SessionCookieKeys::new(config);
     let new_sessions = Arc::new(NewSessionLimit {
@@ -172,6 +165,13 @@ fn with_session(api: Router<AppState>, config: &Config, state: &AppState) -> Rou
     .layer(middleware::from_fn_with_state(
         keys,
         resign_with_current_key,
+    ))
+    .layer(middleware::map_response_with_state(
+        Arc::new(session::CookieLifetimes {
+            config: config.session_cookie.clone(),
+            clock: state.clock.clone(),
+        }),
+        session::session_cookie_lifetime,
     ))
     .layer(middleware::from_fn_with_state(
         AllowedOrigins::new(&config.cors_allowed_origins, config.session_cookie.secure),

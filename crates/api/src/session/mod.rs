@@ -97,22 +97,32 @@ pub enum CookieLifetime {
 /// the layer writes the record: a session the request changed gets the
 /// expiry of its sign-in (or the anonymous one, `age` after its last change),
 /// and the response says how long its cookie must live. A request that
-/// changed nothing writes nothing and sets no cookie, so it is left alone.
+/// changed nothing writes nothing and sets no cookie, so it is left alone,
+/// unless its cookie is re-issued under the current key
+/// ([`rotation::Resigned`]): that cookie keeps its sign-in's lifetime too.
 pub async fn fit_lifetime_to_sign_in(
     State(age): State<CookieDuration>,
     req: Request,
     next: Next,
 ) -> Response {
+    let resigned = req.extensions().get::<rotation::Resigned>().is_some();
     let session = req
         .extensions()
         .get::<Session>()
         .cloned()
         .map(VisitorSession::of);
     let mut res = next.run(req).await;
-    let Some(session) = session.filter(VisitorSession::is_modified) else {
+    let Some(session) = session else {
         return res;
     };
-    match session.fit_expiry(Expiry::OnInactivity(age)).await {
+    let sign_in = if session.is_modified() {
+        session.fit_expiry(Expiry::OnInactivity(age)).await
+    } else if resigned {
+        session.sign_in().await
+    } else {
+        return res;
+    };
+    match sign_in {
         Ok(Some(sign_in)) => {
             res.extensions_mut().insert(sign_in.cookie_lifetime());
             res
@@ -130,7 +140,8 @@ pub struct CookieLifetimes {
     pub clock: Clock,
 }
 
-/// Response middleware outside [`layer`]: the session cookie goes out as
+/// Response middleware outside [`layer`] and outside the re-signing under
+/// the current key (`rotation`): the session cookie goes out as
 /// `SessionCookieConfig::session_cookie` makes it, with the lifetime the
 /// response asks for ([`CookieLifetime`]), else without `Max-Age` under
 /// `SESSION_EXPIRE_AT_BROWSER_CLOSE`, else as the layer made it. Removals
