@@ -554,3 +554,35 @@ async fn registering_without_a_display_name_shows_the_username() {
     let user: Value = res.json().await.unwrap();
     assert_eq!(user["display_name"], "grace.h");
 }
+
+#[tokio::test]
+async fn signing_in_as_another_account_hands_over_nothing_of_the_first() {
+    for backend in backends() {
+        let app = crate::helpers::app().backend(backend).spawn().await;
+        let res = app
+            .another_visitor()
+            .post(app.url("/api/v1/auth/register"))
+            .json(&json!({"username": "bob", "password": PASSWORD}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 201);
+        let first = session_cookie(app.register("ada", PASSWORD).await.headers()).unwrap();
+        assert_eq!(app.add(1, 3).await.status(), 201);
+
+        let res = app.sign_in("bob", PASSWORD).await;
+
+        assert_eq!(res.status(), 200, "{backend:?}");
+        let second = session_cookie(res.headers()).expect("a new session cookie");
+        assert_ne!(session_id(&second), session_id(&first), "{backend:?}");
+        assert_eq!(
+            app.get_json("/api/v1/auth/me").await["user"]["username"],
+            "bob"
+        );
+        assert_eq!(
+            app.cart().await["lines"],
+            json!([]),
+            "{backend:?}: ada's cart stays hers"
+        );
+    }
+}
