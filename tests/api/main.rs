@@ -11,6 +11,7 @@ mod cookies;
 mod cross_site;
 mod health;
 mod helpers;
+mod limits;
 mod menu;
 mod openapi;
 mod orders;

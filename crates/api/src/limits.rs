@@ -16,8 +16,15 @@
 //! - Otherwise in this process, with `governor` (GCRA): the budget is a
 //!   bucket of `count` that refills one attempt every `window / count`, so a
 //!   client that spent it may try again a little later instead of waiting
-//!   for the whole window. Both hold "at most `count` from a standing start
-//!   within `window`". The in-process counters run on the service's clock.
+//!   for the whole window. Keys whose bucket is full again are swept away
+//!   every minute, so memory holds only recently active keys (32 bytes and
+//!   a counter each). The in-process counters run on the service's clock.
+//!
+//! Both let `count` through at once from rest and average at most `count`
+//! per `window` over time; either can let up to twice `count` through in an
+//! unlucky `window` (the fixed window across its boundary, the bucket as it
+//! refills), which for these limits is an acceptable price for one counter
+//! per key.
 //!
 //! A failing Redis (down, or slower than [`REDIS_TIMEOUT`]) neither refuses
 //! everyone (signing in must not stop because the limiter's store did) nor
@@ -29,7 +36,8 @@
 //! secret derived from `SECRET_KEY`, the limit and the key, so neither Redis
 //! nor memory holds usernames or addresses, Redis's names cannot be reversed
 //! by trying every IPv4 address, two deployments sharing one Redis count
-//! apart, and a 64 KiB username costs 32 bytes. Usernames are counted
+//! apart, and a 64 KiB username costs 32 bytes (rotating `SECRET_KEY`
+//! starts every count afresh). Usernames are counted
 //! without regard to case or surrounding space, as they sign in. IPv6
 //! clients are counted per /64, the block one subscriber usually holds, so
 //! that walking through one's own addresses does not reset the budget.
@@ -424,9 +432,8 @@ pub struct NewSessionLimit {
 /// Middleware on the session routes, outside the session layer: a request
 /// that may change state (anything but GET, HEAD and OPTIONS) and carries no
 /// session cookie that verifies would start a new session if it writes one,
-/// so it counts against [`Limit::NewSessionPerIp`] before anything runs. A
-/// request with a session goes on uncounted, and so does every read (reads
-/// never store a session).
+/// so it counts against [`Limit::NewSessionPerIp`] before anything runs.
+/// Reads are never counted (they never store a session).
 ///
 /// Counting before, not after: a count taken once the response shows a new
 /// session cookie would come after the session was stored, so it could only
@@ -434,32 +441,57 @@ pub struct NewSessionLimit {
 /// check before any was counted. The price is that a cookie-less write that
 /// ends up storing nothing (a refused body, deleting what is not there, a
 /// failed sign-in) spends the budget too; the default budget leaves room
-/// for that. A client that replays a signed cookie whose session is gone
-/// (ended, expired) is not counted here: its write starts a new session
-/// under a new id. Telling that apart needs the store's answer before the
-/// handler runs, an extra load on every write with a cookie.
+/// for that.
+///
+/// A change with a cookie that verifies is not counted here, but it may
+/// carry the id of a session that is gone (ended, expired, or replayed on
+/// purpose): the session layer then starts a new session under a new id.
+/// Only loading the record tells, so the request is handed a [`CountIfNew`]
+/// that the session extractor uses once it has loaded it (still before the
+/// handler does anything), at no extra load.
 pub async fn limit_new_sessions(
     State(guard): State<Arc<NewSessionLimit>>,
-    req: Request,
+    mut req: Request,
     next: Next,
 ) -> Response {
-    let reads = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    if reads || guard.keys.session_id(req.headers()).is_some() {
+    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
         return next.run(req).await;
     }
-    let counted = match client_ip::peer(req.extensions()) {
-        Ok(peer) => {
-            let ip = guard.trusted_proxies.client_ip(peer, req.headers());
-            guard
-                .limits
-                .hit(Limit::NewSessionPerIp, &ip.to_string())
-                .await
-        }
-        Err(e) => Err(e),
+    let ip = match client_ip::peer(req.extensions()) {
+        Ok(peer) => guard.trusted_proxies.client_ip(peer, req.headers()),
+        Err(e) => return e.into_response(),
     };
-    match counted {
+    if guard.keys.session_id(req.headers()).is_some() {
+        req.extensions_mut().insert(CountIfNew {
+            limits: guard.limits.clone(),
+            ip,
+        });
+        return next.run(req).await;
+    }
+    match guard
+        .limits
+        .hit(Limit::NewSessionPerIp, &ip.to_string())
+        .await
+    {
         Ok(()) => next.run(req).await,
         Err(refused) => refused.into_response(),
+    }
+}
+
+/// Carried by a change whose session cookie verifies: when its session
+/// turns out to be gone from the store, the change would start a new one,
+/// and [`CountIfNew::count`] counts it against [`Limit::NewSessionPerIp`].
+#[derive(Clone)]
+pub struct CountIfNew {
+    limits: Arc<RateLimits>,
+    ip: IpAddr,
+}
+
+impl CountIfNew {
+    pub async fn count(&self) -> Result<(), ApiError> {
+        self.limits
+            .hit(Limit::NewSessionPerIp, &self.ip.to_string())
+            .await
     }
 }
 

@@ -16,6 +16,7 @@ use super::AnyStore;
 
 use crate::auth::logins::SignIn;
 use crate::error::ApiError;
+use crate::limits::CountIfNew;
 
 const CART: &str = "cart";
 const PROFILE: &str = "profile";
@@ -47,6 +48,15 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for VisitorSession {
         // finds an empty, anonymous session.
         if !parts.method.is_safe() && session.is_tombstone().await? {
             return Err(super::renew::renewed());
+        }
+        // A change whose verified cookie named a session that is gone (the
+        // load above found no record) starts a new one: it counts against
+        // the new-session limit now, before the handler changes anything.
+        if !parts.method.is_safe()
+            && session.0.id().is_none()
+            && let Some(check) = parts.extensions.remove::<CountIfNew>()
+        {
+            check.count().await?;
         }
         Ok(session)
     }
