@@ -638,3 +638,22 @@ async fn a_cookie_reissued_under_a_new_secret_key_keeps_the_lifetime_of_its_sign
         "still persistent until the same end"
     );
 }
+
+#[tokio::test]
+async fn ending_this_sessions_own_handle_signs_it_out() {
+    let app = crate::helpers::spawn_app().await;
+    let cookie = register(&app, "ada").await;
+    let own = sessions_of(&app, &app.client).await[0]["handle"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let res = app.delete(&format!("/api/v1/auth/sessions/{own}")).await;
+
+    assert_eq!(res.status(), 204);
+    let removal = set_cookie_for(res.headers(), COOKIE).expect("the cookie is removed");
+    assert!(is_removal(&removal), "{removal}");
+    assert_eq!(stored_sign_in(&app, &cookie).await, None);
+    assert_problem(me(&app, &app.client).await, 401, "unauthorized").await;
+    assert_eq!(logins_of(&app).await, 0);
+}

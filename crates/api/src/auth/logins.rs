@@ -44,7 +44,7 @@ use crate::state::AppState;
 
 /// How long a session's record outlives its absolute limit in the store, so
 /// that a request just after the limit is told which limit ended it (the
-/// check then deletes the record) rather than meeting an anonymous session.
+/// check then ends the session) rather than meeting an anonymous session.
 pub const RECORD_GRACE: Duration = Duration::hours(1);
 
 /// A read writes `last_seen_at` only when it is older than this: the idle
