@@ -35,7 +35,7 @@ use tower_sessions::SessionStore;
 use tower_sessions::session::Id;
 
 use crate::auth::{CurrentUser, SessionEnded, SignInState};
-use crate::db::entities::login;
+use crate::db::entities::{login, user};
 use crate::db::users;
 use crate::error::ApiError;
 use crate::session::CookieLifetime;
@@ -339,7 +339,17 @@ pub async fn check(
         return Ok(SignInState::Anonymous);
     };
     let now = state.clock.now();
-    let row = row_of(state, &sign_in).await?;
+    // The row and its account in one query.
+    let found = login::Entity::find()
+        .filter(login::Column::Handle.eq(&sign_in.handle))
+        .filter(login::Column::UserId.eq(sign_in.user_id))
+        .find_also_related(user::Entity)
+        .one(&state.db)
+        .await?;
+    let (row, account) = match found {
+        Some((row, account)) => (Some(row), account),
+        None => (None, None),
+    };
     let why = match &row {
         None => SessionEnded::Revoked,
         Some(row) => {
@@ -357,7 +367,7 @@ pub async fn check(
             } else if state.sign_in.bind_ip && row.client_ip != ip_text(client_ip) {
                 SessionEnded::IpChanged
             } else {
-                match users::signed_in(&state.db, row.user_id).await? {
+                match account.and_then(users::as_signed_in) {
                     Some(user) => {
                         touch(state, row, now).await?;
                         return Ok(SignInState::SignedIn(user));
