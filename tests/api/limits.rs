@@ -71,7 +71,7 @@ async fn wait_out(app: &TestApp, secs: u64) {
 
 /// A window short enough to wait out on Redis, long enough for a test's
 /// requests to fit in it.
-const WINDOW: u64 = 2;
+const WINDOW: u64 = 3;
 
 #[tokio::test]
 async fn new_sessions_past_the_limit_are_refused_until_the_window_passes() {
