@@ -110,9 +110,10 @@ pub const SESSION_TAGS: [&str; 7] = [
 /// - 409 `/problems/session-renewed` on every write that uses the session:
 ///   one that waited for its turn behind a sign-in or sign-out of the same
 ///   session finds its id renewed (see `session/renew.rs`);
-/// - the `session_cookie` security scheme where the session is used: as
+/// - the `session_cookie` security scheme where the session is used, as
 ///   optional (those calls work without a cookie and start a session),
-///   except where the operation answers 401 (it needs a signed-in session).
+///   unless the operation states its own: one that needs a signed-in
+///   session says `security(("session_cookie" = []))`.
 /// - 429 on every write under `/api/v1`: one sent without a session cookie
 ///   starts a session, and a client IP may start only so many
 ///   (`NEW_SESSION_LIMIT_PER_IP`, see `limits.rs`).
@@ -184,15 +185,12 @@ fn complete_operation(path: &str, write: bool, op: &mut Operation) {
     if uses_session && write {
         add_session_renewed(op);
     }
-    if uses_session {
-        let cookie = SecurityRequirement::new(SESSION_COOKIE_SCHEME, Vec::<String>::new());
-        op.security = Some(if op.responses.responses.contains_key("401") {
-            // Only a signed-in session's cookie will do.
-            vec![cookie]
-        } else {
-            // Optional: without a cookie the call works on a fresh, empty session.
-            vec![SecurityRequirement::default(), cookie]
-        });
+    if uses_session && op.security.is_none() {
+        // Optional: without a cookie the call works on a fresh, empty session.
+        op.security = Some(vec![
+            SecurityRequirement::default(),
+            SecurityRequirement::new(SESSION_COOKIE_SCHEME, Vec::<String>::new()),
+        ]);
     }
 }
 

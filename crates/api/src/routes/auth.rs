@@ -346,6 +346,7 @@ async fn logout(
 /// end: after a time without requests (idle) or at its limit from sign-in
 /// (absolute), whichever comes first.
 #[utoipa::path(get, path = "/auth/me", tag = "auth",
+    security(("session_cookie" = [])),
     responses(
         (status = 200, description = "The signed-in account", body = Me),
         NotSignedIn,
@@ -369,6 +370,7 @@ async fn me(
 /// stays signed in under a new id. A wrong current password is a 422 on
 /// `current_password` (not a 401: the session itself is fine).
 #[utoipa::path(put, path = "/auth/password", tag = "auth",
+    security(("session_cookie" = [])),
     request_body = PasswordChange,
     responses(
         (status = 204, description = "Changed; the other sessions are ended",

@@ -82,6 +82,7 @@ struct NoSuchSession(#[allow(dead_code, reason = "only its schema, for the spec"
 /// Your signed-in sessions, on every device: when each signed in, when it
 /// was last used, from where and with what, and which one is this.
 #[utoipa::path(get, path = "/auth/sessions", tag = "auth",
+    security(("session_cookie" = [])),
     responses(
         (status = 200, description = "Your active sessions", body = SessionList),
         NotSignedIn,
@@ -102,6 +103,7 @@ async fn list_sessions(
 /// Sign out one of your sessions, by its handle: its next request is
 /// anonymous. Ending this session's own handle signs this session out.
 #[utoipa::path(delete, path = "/auth/sessions/{handle}", tag = "auth",
+    security(("session_cookie" = [])),
     params(("handle" = String, Path, description = "The session's handle, from `GET /api/v1/auth/sessions`")),
     responses(
         (status = 204, description = "The session is ended"),
@@ -125,6 +127,7 @@ async fn end_session(
 /// Sign out every other session of yours, on every device; this one stays
 /// signed in.
 #[utoipa::path(delete, path = "/auth/sessions", tag = "auth",
+    security(("session_cookie" = [])),
     responses(
         (status = 204, description = "Every other session is ended"),
         NotSignedIn,
