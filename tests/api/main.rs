@@ -19,4 +19,5 @@ mod products;
 mod profile;
 mod session_stores;
 mod sessions;
+mod signed_in_sessions;
 mod visits;

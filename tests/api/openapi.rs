@@ -231,9 +231,11 @@ fn every_operation_documents_the_statuses_middleware_and_extractors_send() {
 }
 
 /// The operations that read or write the session say so with the
-/// `session_cookie` scheme, as optional: they work without a cookie.
+/// `session_cookie` scheme: as optional where they work without a cookie,
+/// as required where they answer 401 without a signed-in session (signing
+/// in answers 401 too, to wrong credentials, and needs no cookie).
 #[test]
-fn operations_that_use_the_session_reference_the_session_cookie_as_optional() {
+fn operations_that_use_the_session_reference_the_session_cookie() {
     let spec = committed();
     let session_paths = [
         "/api/v1/auth",
@@ -245,12 +247,21 @@ fn operations_that_use_the_session_reference_the_session_cookie_as_optional() {
         "/api/v1/orders",
     ];
     let optional_cookie = json!([{}, {"session_cookie": []}]);
+    let required_cookie = json!([{"session_cookie": []}]);
     for (method, path, op) in operations(&spec) {
         let uses_session = session_paths
             .iter()
             .any(|p| path == *p || path.starts_with(&format!("{p}/")));
         if uses_session {
-            assert_eq!(op["security"], optional_cookie, "{method} {path}");
+            let needs_sign_in = op["responses"]["401"]["description"]
+                .as_str()
+                .is_some_and(|d| d.starts_with("Not signed in"));
+            let expected = if needs_sign_in {
+                &required_cookie
+            } else {
+                &optional_cookie
+            };
+            assert_eq!(&op["security"], expected, "{method} {path}");
             assert!(
                 op["responses"]["503"].is_object(),
                 "{method} {path} lacks 503"

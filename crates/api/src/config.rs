@@ -129,6 +129,32 @@ impl SessionCookieConfig {
     }
 }
 
+/// The limits of a signed-in session (anonymous ones keep
+/// `SESSION_COOKIE_AGE`). Enforced by the server at every request that asks
+/// who is signed in, whatever the cookie says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignInLimits {
+    /// Without a request for this long, the session ends.
+    pub idle: Duration,
+    /// This long after sign-in, the session ends whatever happens.
+    pub absolute: Duration,
+    /// Both limits of a "remember me" sign-in, whose cookie is persistent.
+    pub remember_me: Duration,
+    /// End a signed-in session used from another client IP.
+    pub bind_ip: bool,
+}
+
+impl Default for SignInLimits {
+    fn default() -> Self {
+        SignInLimits {
+            idle: DEFAULT_SESSION_IDLE_TIMEOUT,
+            absolute: DEFAULT_SESSION_ABSOLUTE_TIMEOUT,
+            remember_me: DEFAULT_REMEMBER_ME_AGE,
+            bind_ip: false,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub environment: Environment,
@@ -145,6 +171,8 @@ pub struct Config {
     /// with them keep working (and are re-issued) after a rotation.
     pub secret_key_fallbacks: Vec<SecretKey>,
     pub session_cookie: SessionCookieConfig,
+    /// How long a signed-in session lasts.
+    pub sign_in: SignInLimits,
     pub session_cleanup_interval: Duration,
     pub cors_allowed_origins: Vec<HeaderValue>,
     pub request_timeout: Duration,
@@ -173,6 +201,12 @@ pub const BODY_LIMIT_BYTES: usize = 64 * 1024;
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Two weeks, Django's `SESSION_COOKIE_AGE` default.
 pub const DEFAULT_SESSION_AGE: Duration = Duration::from_secs(14 * 24 * 3600);
+/// A signed-in session ends after 30 minutes without a request...
+pub const DEFAULT_SESSION_IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+/// ...and 8 hours after sign-in at the latest...
+pub const DEFAULT_SESSION_ABSOLUTE_TIMEOUT: Duration = Duration::from_secs(8 * 3600);
+/// ...or, with "remember me", 30 days after sign-in (both limits).
+pub const DEFAULT_REMEMBER_ME_AGE: Duration = Duration::from_secs(30 * 24 * 3600);
 
 /// The variables as given, each parsed on its own. `None` where the default
 /// depends on another variable.
@@ -211,6 +245,14 @@ struct Vars {
     session_cookie_path: String,
     #[serde(deserialize_with = "flag")]
     session_expire_at_browser_close: bool,
+    #[serde(deserialize_with = "whole_number")]
+    session_idle_timeout: u64,
+    #[serde(deserialize_with = "whole_number")]
+    session_absolute_timeout: u64,
+    #[serde(deserialize_with = "whole_number")]
+    remember_me_age: u64,
+    #[serde(deserialize_with = "flag")]
+    session_bind_ip: bool,
     #[serde(deserialize_with = "whole_number")]
     session_cleanup_interval_secs: u64,
     #[serde(deserialize_with = "some")]
@@ -254,6 +296,10 @@ impl Default for Vars {
             session_cookie_domain: None,
             session_cookie_path: "/".into(),
             session_expire_at_browser_close: false,
+            session_idle_timeout: DEFAULT_SESSION_IDLE_TIMEOUT.as_secs(),
+            session_absolute_timeout: DEFAULT_SESSION_ABSOLUTE_TIMEOUT.as_secs(),
+            remember_me_age: DEFAULT_REMEMBER_ME_AGE.as_secs(),
+            session_bind_ip: false,
             session_cleanup_interval_secs: 300,
             cors_allowed_origins: None,
             request_timeout_ms: DEFAULT_REQUEST_TIMEOUT.as_millis() as u64,
@@ -351,6 +397,7 @@ impl Config {
             &v.data_dir,
         )?;
         let session_cookie = session_cookie(&v, production)?;
+        let sign_in = sign_in_limits(&v)?;
         let cors_allowed_origins = cors_origins(v.cors_allowed_origins.as_deref())?;
         let rate_limits = rate_limits(&v);
         if v.request_timeout_ms == 0 {
@@ -372,6 +419,7 @@ impl Config {
             secret_key: secrets.current,
             secret_key_fallbacks: secrets.fallbacks,
             session_cookie,
+            sign_in,
             session_cleanup_interval: Duration::from_secs(v.session_cleanup_interval_secs.max(1)),
             cors_allowed_origins,
             request_timeout: Duration::from_millis(v.request_timeout_ms),
@@ -461,6 +509,27 @@ fn session_cookie(v: &Vars, production: bool) -> Result<SessionCookieConfig, Con
         domain: v.session_cookie_domain.clone(),
         path: v.session_cookie_path.clone(),
         expire_at_browser_close: v.session_expire_at_browser_close,
+    })
+}
+
+/// The signed-in limits, each at least a second.
+fn sign_in_limits(v: &Vars) -> Result<SignInLimits, ConfigError> {
+    for (name, value) in [
+        ("SESSION_IDLE_TIMEOUT", v.session_idle_timeout),
+        ("SESSION_ABSOLUTE_TIMEOUT", v.session_absolute_timeout),
+        ("REMEMBER_ME_AGE", v.remember_me_age),
+    ] {
+        if value == 0 {
+            return Err(ConfigError::new(format!(
+                "{name} must be at least 1 second"
+            )));
+        }
+    }
+    Ok(SignInLimits {
+        idle: Duration::from_secs(v.session_idle_timeout),
+        absolute: Duration::from_secs(v.session_absolute_timeout),
+        remember_me: Duration::from_secs(v.remember_me_age),
+        bind_ip: v.session_bind_ip,
     })
 }
 
@@ -617,6 +686,44 @@ mod tests {
     }
 
     #[test]
+    fn the_signed_in_limits_default_to_half_an_hour_eight_hours_and_thirty_days() {
+        let c = Config::from_vars(vars(&[("SECRET_KEY", KEY)])).unwrap();
+        assert_eq!(c.sign_in, SignInLimits::default());
+        assert_eq!(c.sign_in.idle, Duration::from_secs(1800));
+        assert_eq!(c.sign_in.absolute, Duration::from_secs(28800));
+        assert_eq!(c.sign_in.remember_me, Duration::from_secs(30 * 86400));
+        assert!(!c.sign_in.bind_ip);
+        let c = Config::from_vars(vars(&[
+            ("SECRET_KEY", KEY),
+            ("SESSION_IDLE_TIMEOUT", "60"),
+            ("SESSION_ABSOLUTE_TIMEOUT", "600"),
+            ("REMEMBER_ME_AGE", "86400"),
+            ("SESSION_BIND_IP", "on"),
+        ]))
+        .unwrap();
+        assert_eq!(c.sign_in.idle, Duration::from_secs(60));
+        assert_eq!(c.sign_in.absolute, Duration::from_secs(600));
+        assert_eq!(c.sign_in.remember_me, Duration::from_secs(86400));
+        assert!(c.sign_in.bind_ip);
+    }
+
+    #[test]
+    fn a_signed_in_limit_of_zero_is_refused() {
+        for name in [
+            "SESSION_IDLE_TIMEOUT",
+            "SESSION_ABSOLUTE_TIMEOUT",
+            "REMEMBER_ME_AGE",
+        ] {
+            let err = Config::from_vars(vars(&[("SECRET_KEY", KEY), (name, "0")])).unwrap_err();
+            assert!(
+                err.to_string()
+                    .contains(&format!("{name} must be at least 1 second")),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
     fn each_malformed_variable_is_named_with_what_it_accepts() {
         for (name, value, accepts) in [
             ("APP_ENV", "staging", &["`development`", "`production`"][..]),
@@ -639,6 +746,18 @@ mod tests {
                 &["non-negative whole number"],
             ),
             ("SESSION_COOKIE_SECURE", "maybe", &["true or false"]),
+            (
+                "SESSION_IDLE_TIMEOUT",
+                "30m",
+                &["non-negative whole number"],
+            ),
+            (
+                "SESSION_ABSOLUTE_TIMEOUT",
+                "-5",
+                &["non-negative whole number"],
+            ),
+            ("REMEMBER_ME_AGE", "1e6", &["non-negative whole number"]),
+            ("SESSION_BIND_IP", "sometimes", &["true or false"]),
             ("LISTEN_ADDR", "localhost", &["like 127.0.0.1:8080"]),
         ] {
             let err = Config::from_vars(vars(&[("SECRET_KEY", KEY), (name, value)])).unwrap_err();

@@ -110,9 +110,10 @@ pub const SESSION_TAGS: [&str; 7] = [
 /// - 409 `/problems/session-renewed` on every write that uses the session:
 ///   one that waited for its turn behind a sign-in or sign-out of the same
 ///   session finds its id renewed (see `session/renew.rs`);
-/// - the `session_cookie` security scheme, as optional, where the session is
-///   used: those calls work without a cookie and start a session.
-///
+/// - the `session_cookie` security scheme where the session is used, as
+///   optional (those calls work without a cookie and start a session),
+///   unless the operation states its own: one that needs a signed-in
+///   session says `security(("session_cookie" = []))`.
 /// - 429 on every write under `/api/v1`: one sent without a session cookie
 ///   starts a session, and a client IP may start only so many
 ///   (`NEW_SESSION_LIMIT_PER_IP`, see `limits.rs`).
@@ -148,8 +149,9 @@ fn complete_operation(path: &str, write: bool, op: &mut Operation) {
         .any(|t| SESSION_TAGS.contains(&t.as_str()));
     let reads_body = op.request_body.is_some();
     optional_body_is_absent_not_null(op);
+    // Text path parameters (a session's handle) take any value.
     let reads_path = op.parameters.iter().flatten().any(|p| match p {
-        RefOr::T(p) => p.parameter_in == ParameterIn::Path,
+        RefOr::T(p) => p.parameter_in == ParameterIn::Path && !is_text(p.schema.as_ref()),
         RefOr::Ref(_) => false,
     });
 
@@ -183,13 +185,17 @@ fn complete_operation(path: &str, write: bool, op: &mut Operation) {
     if uses_session && write {
         add_session_renewed(op);
     }
-    if uses_session {
+    if uses_session && op.security.is_none() {
         // Optional: without a cookie the call works on a fresh, empty session.
         op.security = Some(vec![
             SecurityRequirement::default(),
             SecurityRequirement::new(SESSION_COOKIE_SCHEME, Vec::<String>::new()),
         ]);
     }
+}
+
+fn is_text(schema: Option<&RefOr<Schema>>) -> bool {
+    matches!(schema, Some(RefOr::T(Schema::Object(o))) if o.schema_type == SchemaType::Type(Type::String))
 }
 
 /// The 409 of a write whose session id was renewed while it waited; added

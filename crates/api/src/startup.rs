@@ -129,7 +129,8 @@ fn with_public_caching(public: Router<AppState>, config: &Config) -> Router<AppS
     ))
 }
 
-/// The session and what guards it: the session itself, turns for writes to
+/// The session and what guards it: the session itself (with the lifetime
+/// of its sign-in, see `auth::logins`), turns for writes to
 /// one session, the limit on new sessions per client IP (before a turn is
 /// taken or anything is loaded), re-signing under the current key, the
 /// cross-site write check (so a refused write touches nothing, and is not
@@ -138,17 +139,15 @@ fn with_public_caching(public: Router<AppState>, config: &Config) -> Router<AppS
 /// session save, a busy session, a refused cross-site write, a refused new
 /// session).
 fn with_session(api: Router<AppState>, config: &Config, state: &AppState) -> Router<AppState> {
-    let mut api = api
+    let api = api
+        .layer(middleware::from_fn_with_state(
+            session::anonymous_age(config),
+            session::fit_lifetime_to_sign_in,
+        ))
         .layer(session::layer(config, state.sessions.clone()))
         .layer(middleware::map_response(
             session::unavailable_when_save_fails,
         ));
-    if config.session_cookie.expire_at_browser_close {
-        api = api.layer(middleware::map_response_with_state(
-            Arc::new(config.session_cookie.clone()),
-            session::browser_session_cookie,
-        ));
-    }
     let keys = SessionCookieKeys::new(config);
     let new_sessions = Arc::new(NewSessionLimit {
         keys: keys.clone(),
@@ -166,6 +165,13 @@ fn with_session(api: Router<AppState>, config: &Config, state: &AppState) -> Rou
     .layer(middleware::from_fn_with_state(
         keys,
         resign_with_current_key,
+    ))
+    .layer(middleware::map_response_with_state(
+        Arc::new(session::CookieLifetimes {
+            config: config.session_cookie.clone(),
+            clock: state.clock.clone(),
+        }),
+        session::session_cookie_lifetime,
     ))
     .layer(middleware::from_fn_with_state(
         AllowedOrigins::new(&config.cors_allowed_origins, config.session_cookie.secure),
@@ -407,9 +413,23 @@ impl Application {
             checkout_limit: routes::orders::checkout_limit(config.request_timeout),
             trusted_proxies: Arc::new(config.trusted_proxies.clone()),
             limits,
+            sign_in: config.sign_in,
         };
 
         let mut background = Vec::new();
+        {
+            // On every backend: sign-ins whose records are gone from the store.
+            let (state, period) = (state.clone(), config.session_cleanup_interval);
+            background.push(tokio::spawn(async move {
+                let mut tick = tokio::time::interval(period);
+                loop {
+                    tick.tick().await;
+                    if let Err(e) = crate::auth::logins::delete_ended(&state).await {
+                        tracing::warn!(error = %e, "deleting ended sign-ins failed; will retry");
+                    }
+                }
+            }));
+        }
         if matches!(sessions, AnyStore::Database(_)) {
             let period = config.session_cleanup_interval;
             background.push(tokio::spawn(async move {

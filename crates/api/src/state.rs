@@ -7,6 +7,7 @@ use sea_orm::DatabaseConnection;
 
 use crate::client_ip::TrustedProxies;
 use crate::clock::Clock;
+use crate::config::SignInLimits;
 use crate::cookies::CookieKit;
 use crate::db::catalog::Catalog;
 use crate::limits::RateLimits;
@@ -26,4 +27,7 @@ pub struct AppState {
     pub trusted_proxies: Arc<TrustedProxies>,
     /// Sign-in, registration and new-session rate limits.
     pub limits: Arc<RateLimits>,
+    /// How long a signed-in session lasts, and whether it is bound to its
+    /// client IP.
+    pub sign_in: SignInLimits,
 }

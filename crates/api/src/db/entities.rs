@@ -138,3 +138,46 @@ pub mod user {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod login {
+    use sea_orm::entity::prelude::*;
+
+    /// A signed-in session (see `auth::logins`).
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "logins")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i32,
+        /// Its public name: random, never the session id.
+        pub handle: String,
+        pub user_id: i32,
+        /// The session store's key for its record.
+        pub session_id: String,
+        /// When the user signed in.
+        pub created_at: TimeDateTimeWithTimeZone,
+        /// The last request, to the minute.
+        pub last_seen_at: TimeDateTimeWithTimeZone,
+        pub remember_me: bool,
+        /// The address it signed in from.
+        pub client_ip: String,
+        pub user_agent: Option<String>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {
+        #[sea_orm(
+            belongs_to = "super::user::Entity",
+            from = "Column::UserId",
+            to = "super::user::Column::Id"
+        )]
+        User,
+    }
+
+    impl Related<super::user::Entity> for Entity {
+        fn to() -> RelationDef {
+            Relation::User.def()
+        }
+    }
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -170,7 +170,9 @@ struct TooMany(#[allow(dead_code, reason = "only its schema, for the spec")] Pro
 /// The request needs a signed-in session.
 #[derive(IntoResponses)]
 #[response(status = 401, description = "Not signed in (`/problems/unauthorized`), or the session ended: `/problems/session-expired` or `/problems/session-ip-changed` says which limit ended it", content_type = PROBLEM_JSON)]
-struct NotSignedIn(#[allow(dead_code, reason = "only its schema, for the spec")] Problem);
+pub(crate) struct NotSignedIn(
+    #[allow(dead_code, reason = "only its schema, for the spec")] Problem,
+);
 
 /// The user agent, as the list of a user's sessions shows it.
 fn user_agent(headers: &HeaderMap) -> Option<String> {
@@ -344,6 +346,7 @@ async fn logout(
 /// end: after a time without requests (idle) or at its limit from sign-in
 /// (absolute), whichever comes first.
 #[utoipa::path(get, path = "/auth/me", tag = "auth",
+    security(("session_cookie" = [])),
     responses(
         (status = 200, description = "The signed-in account", body = Me),
         NotSignedIn,
@@ -367,6 +370,7 @@ async fn me(
 /// stays signed in under a new id. A wrong current password is a 422 on
 /// `current_password` (not a 401: the session itself is fine).
 #[utoipa::path(put, path = "/auth/password", tag = "auth",
+    security(("session_cookie" = [])),
     request_body = PasswordChange,
     responses(
         (status = 204, description = "Changed; the other sessions are ended",

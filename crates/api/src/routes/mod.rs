@@ -1,6 +1,7 @@
 //! One module per resource; each owns its router and its OpenAPI paths.
 
 pub mod auth;
+pub mod auth_sessions;
 pub mod cart;
 pub mod health;
 pub mod loyalty;
@@ -36,4 +37,5 @@ pub fn api_v1() -> OpenApiRouter<AppState> {
         .merge(preferences::router())
         .merge(loyalty::router())
         .merge(vip::router())
+        .merge(auth_sessions::router())
 }

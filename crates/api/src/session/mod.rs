@@ -12,30 +12,34 @@ pub mod visitor;
 
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use time::OffsetDateTime;
 use tower_sessions::cookie::time::Duration as CookieDuration;
 use tower_sessions::cookie::{Cookie, SameSite};
 use tower_sessions::service::SignedCookie;
-use tower_sessions::{Expiry, SessionManagerLayer};
+use tower_sessions::{Expiry, Session, SessionManagerLayer};
 
+use crate::clock::Clock;
 use crate::config::{Config, SessionCookieConfig};
 use crate::error::ApiError;
 pub use keys::SESSION_COOKIE_PURPOSE;
 pub use store::AnyStore;
+use visitor::VisitorSession;
 
 /// The session layer. The cookie is signed, so a forged or garbled cookie is
 /// ignored and the visitor starts a fresh session. A session is written only
 /// when a handler changes it; a request that only reads writes nothing.
 pub fn layer(config: &Config, store: AnyStore) -> SessionManagerLayer<AnyStore, SignedCookie> {
     let c = &config.session_cookie;
-    let age = CookieDuration::seconds(i64::try_from(c.idle_age.as_secs()).unwrap_or(i64::MAX));
-    // The server forgets a session `idle_age` after its last change, also
-    // when the browser is told to drop the cookie on close (see
-    // `browser_session_cookie`): tower-sessions' `OnSessionEnd` would keep the
-    // record for two weeks whatever the configured age.
-    let expiry = Expiry::OnInactivity(age);
+    // The server forgets an anonymous session `idle_age` after its last
+    // change, also when the browser is told to drop the cookie on close (see
+    // `session_cookie_lifetime`): tower-sessions' `OnSessionEnd` would keep
+    // the record for two weeks whatever the configured age. A signed-in
+    // session gets its own expiry (`fit_lifetime_to_sign_in`).
+    let expiry = Expiry::OnInactivity(anonymous_age(config));
     // The attributes come from the one place that decides them.
     let template = c.session_cookie("");
     let mut layer = SessionManagerLayer::new(store)
@@ -49,6 +53,12 @@ pub fn layer(config: &Config, store: AnyStore) -> SessionManagerLayer<AnyStore, 
         layer = layer.with_domain(domain.to_owned());
     }
     layer.with_signed(config.secret_key.derive(SESSION_COOKIE_PURPOSE))
+}
+
+/// How long an anonymous session lives after its last change.
+pub fn anonymous_age(config: &Config) -> CookieDuration {
+    let age = config.session_cookie.idle_age.as_secs();
+    CookieDuration::seconds(i64::try_from(age).unwrap_or(i64::MAX))
 }
 
 /// Response middleware just outside [`layer`]: when the store fails while
@@ -70,14 +80,82 @@ pub async fn unavailable_when_save_fails(res: Response) -> Response {
     .into_response()
 }
 
-/// Response middleware for `SESSION_EXPIRE_AT_BROWSER_CLOSE`: the session
-/// cookie goes out as `SessionCookieConfig::session_cookie` makes it, without
-/// `Max-Age`/`Expires`, so the browser drops it when it closes. Removals
+/// How long the browser keeps the session cookie a response sets, when it
+/// is not the configured default (`SESSION_COOKIE_AGE`, or none at all with
+/// `SESSION_EXPIRE_AT_BROWSER_CLOSE`). Put in the response's extensions by
+/// [`fit_lifetime_to_sign_in`] for a signed-in session; read by
+/// [`session_cookie_lifetime`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CookieLifetime {
+    /// No `Max-Age`: the browser drops the cookie when it closes.
+    BrowserSession,
+    /// `Max-Age` until this time.
+    Until(OffsetDateTime),
+}
+
+/// Middleware just inside [`layer`], so it runs after the handler and before
+/// the layer writes the record: a session the request changed gets the
+/// expiry of its sign-in (or the anonymous one, `age` after its last change),
+/// and the response says how long its cookie must live. A request that
+/// changed nothing writes nothing and sets no cookie, so it is left alone,
+/// unless its cookie is re-issued under the current key
+/// ([`rotation::Resigned`]): that cookie keeps its sign-in's lifetime too.
+pub async fn fit_lifetime_to_sign_in(
+    State(age): State<CookieDuration>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let resigned = req.extensions().get::<rotation::Resigned>().is_some();
+    let session = req
+        .extensions()
+        .get::<Session>()
+        .cloned()
+        .map(VisitorSession::of);
+    let mut res = next.run(req).await;
+    let Some(session) = session else {
+        return res;
+    };
+    let sign_in = if session.is_modified() {
+        session.fit_expiry(Expiry::OnInactivity(age)).await
+    } else if resigned {
+        session.sign_in().await
+    } else {
+        return res;
+    };
+    match sign_in {
+        Ok(Some(sign_in)) => {
+            res.extensions_mut().insert(sign_in.cookie_lifetime());
+            res
+        }
+        Ok(None) => res,
+        Err(e) => e.into_response(),
+    }
+}
+
+/// What [`session_cookie_lifetime`] needs: the cookie's attributes and the
+/// clock a `Max-Age` counts from.
+#[derive(Debug, Clone)]
+pub struct CookieLifetimes {
+    pub config: SessionCookieConfig,
+    pub clock: Clock,
+}
+
+/// Response middleware outside [`layer`] and outside the re-signing under
+/// the current key (`rotation`): the session cookie goes out as
+/// `SessionCookieConfig::session_cookie` makes it, with the lifetime the
+/// response asks for ([`CookieLifetime`]), else without `Max-Age` under
+/// `SESSION_EXPIRE_AT_BROWSER_CLOSE`, else as the layer made it. Removals
 /// (`Max-Age=0`) are left as they are.
-pub async fn browser_session_cookie(
-    State(config): State<Arc<SessionCookieConfig>>,
+pub async fn session_cookie_lifetime(
+    State(lifetimes): State<Arc<CookieLifetimes>>,
     mut res: Response,
 ) -> Response {
+    let config = &lifetimes.config;
+    let lifetime = match res.extensions_mut().remove::<CookieLifetime>() {
+        Some(lifetime) => lifetime,
+        None if config.expire_at_browser_close => CookieLifetime::BrowserSession,
+        None => return res,
+    };
     let session_cookie = |value: &HeaderValue| {
         let text = std::str::from_utf8(value.as_bytes()).ok()?;
         let cookie = Cookie::parse_encoded(text.to_owned()).ok()?;
@@ -93,11 +171,17 @@ pub async fn browser_session_cookie(
     if !cookies.iter().any(|c| session_cookie(c).is_some()) {
         return res;
     }
+    let max_age = match lifetime {
+        CookieLifetime::BrowserSession => None,
+        // At least a second: zero would remove the cookie.
+        CookieLifetime::Until(at) => Some((at - lifetimes.clock.now()).max(CookieDuration::SECOND)),
+    };
     res.headers_mut().remove(header::SET_COOKIE);
     for original in cookies {
         let rewritten = session_cookie(&original)
             .and_then(|value| {
-                let cookie = config.session_cookie(value);
+                let mut cookie = config.session_cookie(value);
+                cookie.set_max_age(max_age);
                 HeaderValue::from_str(&cookie.encoded().to_string()).ok()
             })
             .unwrap_or(original);

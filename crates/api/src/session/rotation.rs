@@ -13,6 +13,13 @@ use cookie::Cookie;
 
 use super::keys::{SessionCookieKeys, SignedWith, request_jar};
 
+/// Put in a request's extensions when its session cookie was signed with a
+/// fallback key: the response re-issues the cookie even if the session is
+/// not written, and it must keep the lifetime of its sign-in (see
+/// `super::fit_lifetime_to_sign_in`).
+#[derive(Debug, Clone, Copy)]
+pub struct Resigned;
+
 /// Middleware, outside the session layer.
 pub async fn resign_with_current_key(
     State(keys): State<Arc<SessionCookieKeys>>,
@@ -46,6 +53,7 @@ pub async fn resign_with_current_key(
     if let Ok(value) = HeaderValue::from_str(&rewritten) {
         req.headers_mut().insert(header::COOKIE, value);
     }
+    req.extensions_mut().insert(Resigned);
 
     let mut res = next.run(req).await;
     let sets_it = res

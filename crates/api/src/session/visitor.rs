@@ -9,7 +9,8 @@ use domain::visits::Visits;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use time::OffsetDateTime;
-use tower_sessions::{Session, SessionStore};
+use tower_sessions::session::Id;
+use tower_sessions::{Expiry, Session, SessionStore};
 
 use super::AnyStore;
 
@@ -62,6 +63,37 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for VisitorSession {
 }
 
 impl VisitorSession {
+    /// The typed view of the session the session layer put in a request.
+    pub fn of(session: Session) -> Self {
+        VisitorSession(session)
+    }
+
+    /// The session's id in the store; `None` until it is first saved (or
+    /// after it was ended or given a new id and not saved since).
+    pub fn id(&self) -> Option<Id> {
+        self.0.id()
+    }
+
+    /// Whether this request changed the session, so that the session layer
+    /// will write it.
+    pub fn is_modified(&self) -> bool {
+        self.0.is_modified()
+    }
+
+    /// Gives the record the expiry its sign-in calls for (see
+    /// [`SignIn::record_expiry`]), or `anonymous` when it is not signed in;
+    /// says which sign-in it found. The session layer starts every request
+    /// with the anonymous expiry, so a signed-in session's lifetime is set
+    /// again each time its record is written.
+    pub async fn fit_expiry(&self, anonymous: Expiry) -> Result<Option<SignIn>, ApiError> {
+        let sign_in = self.sign_in().await?;
+        let expiry = sign_in
+            .as_ref()
+            .map_or(anonymous, |s| Expiry::AtDateTime(s.record_expiry()));
+        self.0.set_expiry(Some(expiry));
+        Ok(sign_in)
+    }
+
     pub(super) fn inner(&self) -> &Session {
         &self.0
     }
@@ -148,7 +180,12 @@ impl VisitorSession {
 
     /// Writes the session to the store now, rather than when the response
     /// goes out: for work that must be recorded even if the request ends.
+    /// A signed-in session keeps the lifetime of its sign-in.
     pub async fn save(&self) -> Result<(), ApiError> {
+        if let Some(sign_in) = self.sign_in().await? {
+            self.0
+                .set_expiry(Some(Expiry::AtDateTime(sign_in.record_expiry())));
+        }
         self.0.save().await?;
         Ok(())
     }
