@@ -4,6 +4,7 @@
 //! a `parse`/`new` that checks it, so code that holds one never re-checks it.
 
 pub mod cart;
+pub mod dish;
 pub mod invalid;
 pub mod loyalty;
 pub mod money;
