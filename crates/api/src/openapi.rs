@@ -5,6 +5,7 @@ use std::borrow::Cow;
 
 use domain::ProductId;
 use domain::cart::Refusal;
+use domain::dish::{DishPrice, ImageUrl, Stock};
 use domain::profile::{DietaryTag, SpiceLevel};
 use domain::vocabulary::Vocabulary;
 use serde_json::Value;
@@ -41,6 +42,7 @@ use crate::extract::BodyLimit;
         (name = "loyalty", description = "The loyalty level, in a signed cookie"),
         (name = "vip", description = "VIP membership, in a signed cookie"),
         (name = "health", description = "Liveness and readiness probes"),
+        (name = "admin", description = "Running the menu: for signed-in admins only"),
     ),
     components(schemas(Problem, FieldError, ProblemLine)),
     modifiers(&SessionCookie, &ProblemTypes),
@@ -90,7 +92,9 @@ impl Modify for ProblemTypes {
 /// The tags whose operations read or write the visitor's session (the
 /// handlers take a `VisitorSession`). The others keep their state in their
 /// own cookies (`preferences`, `loyalty`, `vip`) or use no state at all.
-pub const SESSION_TAGS: [&str; 6] = ["cart", "profile", "visits", "session", "menu", "orders"];
+pub const SESSION_TAGS: [&str; 8] = [
+    "cart", "profile", "visits", "session", "menu", "orders", "auth", "admin",
+];
 
 /// The answers that middleware and extractors give to any operation, added
 /// to each operation of the finished spec (after the routers have put their
@@ -103,8 +107,9 @@ pub const SESSION_TAGS: [&str; 6] = ["cart", "profile", "visits", "session", "me
 /// - 503 where the session store is used, and on every write under
 ///   `/api/v1`: a write that carries a session cookie waits for its turn on
 ///   the session (`session/lock.rs`), which can fail or take too long;
-/// - the `session_cookie` security scheme, as optional, where the session is
-///   used: those calls work without a cookie and start a session.
+/// - the `session_cookie` security scheme where the session is used: as
+///   optional (those calls work without a cookie and start a session),
+///   except where the operation answers 401 (it needs a signed-in session).
 ///
 /// An operation's own description of a status is kept when it has one.
 /// No rate limit applies today, so there is no 429.
@@ -168,11 +173,14 @@ fn complete_operation(path: &str, write: bool, op: &mut Operation) {
         add_unavailable(op);
     }
     if uses_session {
-        // Optional: without a cookie the call works on a fresh, empty session.
-        op.security = Some(vec![
-            SecurityRequirement::default(),
-            SecurityRequirement::new(SESSION_COOKIE_SCHEME, Vec::<String>::new()),
-        ]);
+        let cookie = SecurityRequirement::new(SESSION_COOKIE_SCHEME, Vec::<String>::new());
+        op.security = Some(if op.responses.responses.contains_key("401") {
+            // Only a signed-in session's cookie will do.
+            vec![cookie]
+        } else {
+            // Optional: without a cookie the call works on a fresh, empty session.
+            vec![SecurityRequirement::default(), cookie]
+        });
     }
 }
 
@@ -348,6 +356,47 @@ fn word_schema<V: Vocabulary>(nullable: bool) -> Object {
         .description(Some(
             "The canonical spelling is listed; other capitalisation and surrounding spaces are read as the same word.",
         ))
+        .build()
+}
+
+/// A list of vocabulary words.
+pub fn words<V: Vocabulary>() -> Array {
+    ArrayBuilder::new().items(word::<V>()).build()
+}
+
+/// A dish's price: a decimal string, more than zero and at most
+/// [`DishPrice::MAX`].
+pub fn price() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(DishPrice::PATTERN))
+        .description(Some(format!(
+            "A decimal string with at most two decimals, more than 0 and at most {}.",
+            DishPrice::MAX
+        )))
+        .examples([Value::from("12.50")])
+        .build()
+}
+
+/// How many of a dish can still be ordered.
+pub fn stock() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::Integer)
+        .minimum(Some(0))
+        .maximum(Some(Stock::MAX))
+        .examples([Value::from(40)])
+        .build()
+}
+
+/// A picture of a dish: an absolute http(s) URL, or `null`.
+pub fn image_url_or_null() -> Object {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .max_length(Some(ImageUrl::MAX_CHARS))
+        .pattern(Some(ImageUrl::PATTERN))
+        .examples([Value::from(
+            "https://images.example.com/dishes/pad-thai.jpg",
+        )])
         .build()
 }
 

@@ -29,8 +29,27 @@ impl DishPrice {
     /// enough that no cart of them passes what an order total can hold.
     pub const MAX: Money = Money::cents(10_000_000);
 
-    /// Parses a decimal string such as `"12.50"`.
+    /// The form a price is written in, for the spec: digits, then at most
+    /// two decimals after a point.
+    pub const PATTERN: &'static str = r"^[0-9]+(\.[0-9]{1,2})?$";
+
+    /// Parses a decimal string such as `"12.50"`, written as
+    /// [`DishPrice::PATTERN`] says (no sign, exponent or spaces).
     pub fn parse(raw: &str) -> Result<Self, InvalidField> {
+        let (whole, decimals) = raw.split_once('.').unwrap_or((raw, "1"));
+        let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        if !(digits(whole) && digits(decimals)) {
+            return Err(InvalidField::new(
+                Self::FIELD,
+                format!("must be a decimal string such as \"12.50\"; got {raw:?}"),
+            ));
+        }
+        if decimals.len() > 2 {
+            return Err(InvalidField::new(
+                Self::FIELD,
+                "an amount has at most two decimal places",
+            ));
+        }
         let money = Money::parse(raw).map_err(|e| InvalidField::new(Self::FIELD, e.to_string()))?;
         if money == Money::ZERO {
             return Err(InvalidField::new(
@@ -86,7 +105,8 @@ impl ImageUrl {
     pub const FIELD: &'static str = "image_url";
     pub const MAX_CHARS: usize = 500;
     /// The rule as a pattern, for the spec.
-    pub const PATTERN: &'static str = r"^https?://[^\s/?#]+[^\s]*$";
+    pub const PATTERN: &'static str =
+        r"^https?://[^\s/?#\u0000-\u001F\u007F-\u009F]+[^\s\u0000-\u001F\u007F-\u009F]*$";
 
     pub fn parse(raw: &str) -> Result<Self, InvalidField> {
         let invalid = |message: String| InvalidField::new(Self::FIELD, message);
@@ -97,7 +117,12 @@ impl ImageUrl {
                 Self::MAX_CHARS
             )));
         }
-        if raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        // What the pattern's `\s` and control ranges refuse (a byte-order
+        // mark is a space to ECMAScript's `\s`).
+        if raw
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '\u{feff}')
+        {
             return Err(invalid(
                 "must not contain spaces or control characters; percent-encode them".into(),
             ));
@@ -142,7 +167,21 @@ mod tests {
     fn a_price_is_positive_with_at_most_two_decimals_and_bounded() {
         assert_eq!(DishPrice::parse("12.5").unwrap().get().to_string(), "12.50");
         assert_eq!(DishPrice::parse("0.01").unwrap().get().to_string(), "0.01");
-        for bad in ["0", "0.00", "-1", "12.505", "twelve", "100000.01"] {
+        for bad in [
+            "0",
+            "0.00",
+            "-1",
+            "12.505",
+            "12.500",
+            "twelve",
+            "100000.01",
+            " 1",
+            "1.",
+            ".5",
+            "1e2",
+            "+5",
+            "",
+        ] {
             let err = DishPrice::parse(bad).unwrap_err();
             assert_eq!(err.field, "price", "{bad}");
         }

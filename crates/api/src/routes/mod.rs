@@ -1,5 +1,6 @@
 //! One module per resource; each owns its router and its OpenAPI paths.
 
+pub mod admin;
 pub mod cart;
 pub mod health;
 pub mod loyalty;
@@ -34,4 +35,5 @@ pub fn api_v1() -> OpenApiRouter<AppState> {
         .merge(preferences::router())
         .merge(loyalty::router())
         .merge(vip::router())
+        .merge(admin::router())
 }
