@@ -31,6 +31,7 @@ use crate::extract::BodyLimit;
         license(name = "MIT", identifier = "MIT"),
     ),
     tags(
+        (name = "auth", description = "Accounts and signing in; a new session id at every change"),
         (name = "products", description = "The menu"),
         (name = "cart", description = "The visitor's cart, kept in the session"),
         (name = "profile", description = "The customer profile, kept in the session"),
@@ -93,7 +94,7 @@ impl Modify for ProblemTypes {
 /// handlers take a `VisitorSession`). The others keep their state in their
 /// own cookies (`preferences`, `loyalty`, `vip`) or use no state at all.
 pub const SESSION_TAGS: [&str; 8] = [
-    "cart", "profile", "visits", "session", "menu", "orders", "auth", "admin",
+    "auth", "cart", "profile", "visits", "session", "menu", "orders", "admin",
 ];
 
 /// The answers that middleware and extractors give to any operation, added
