@@ -149,3 +149,137 @@ async fn listen(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use fred::prelude::{Config, ReconnectPolicy};
+    use fred::types::{ClusterHash, CustomCommand};
+    use migration::MigratorTrait;
+    use sea_orm::ConnectionTrait;
+
+    use super::*;
+
+    /// A builder on the suite's Redis that reconnects as the service's does.
+    fn builder() -> Builder {
+        let url = std::env::var("TEST_REDIS_URL").expect("set TEST_REDIS_URL");
+        let mut builder = Builder::from_config(Config::from_url(&url).unwrap());
+        builder.set_policy(ReconnectPolicy::new_exponential(0, 100, 5_000, 2));
+        builder
+    }
+
+    async fn price_of_dish_1(catalog: &Catalog) -> String {
+        let menu = catalog.snapshot().await;
+        let id = domain::ProductId::parse(1).unwrap();
+        menu.entry(id).unwrap().price.to_string()
+    }
+
+    /// Polls until dish 1 has `price` in the catalog, for up to 10 s.
+    async fn wait_for_price(catalog: &Catalog, price: &str) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while price_of_dish_1(catalog).await != price {
+            assert!(Instant::now() < deadline, "the menu never showed {price}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    #[tokio::test]
+    #[ignore = "needs TEST_REDIS_URL; run with -- --include-ignored"]
+    async fn the_listener_reloads_after_its_connection_is_cut_and_hears_announcements_again() {
+        let dir = std::env::temp_dir().join(format!("km-sync-{:016x}", rand::random::<u64>()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.join("menu.db").display());
+        let db = sea_orm::Database::connect(&url).await.unwrap();
+        migration::Migrator::up(&db, None).await.unwrap();
+        // Only an invalidation, never the TTL, reloads during this test.
+        let catalog = Arc::new(
+            Catalog::load(db.clone(), Duration::from_secs(600))
+                .await
+                .unwrap(),
+        );
+        let pool = builder().build_pool(1).unwrap();
+        pool.init().await.unwrap();
+        let this_instance = Announcer::new(pool.clone());
+        let other_instance = Announcer::new(pool.clone());
+        let subscriber = Subscriber::start(&builder(), catalog.clone(), &this_instance)
+            .await
+            .unwrap();
+        assert_eq!(price_of_dish_1(&catalog).await, "12.50");
+
+        // Heard at all.
+        db.execute_unprepared("UPDATE products SET price_cents = 1100 WHERE id = 1")
+            .await
+            .unwrap();
+        other_instance.announce().await;
+        wait_for_price(&catalog, "11.00").await;
+
+        // The listener's connection is cut (found in CLIENT LIST by its name);
+        // a change made meanwhile, announced to no one, shows once it is back.
+        let list: String = pool
+            .next()
+            .custom(
+                CustomCommand::new("CLIENT", ClusterHash::FirstKey, false),
+                vec!["LIST", "TYPE", "pubsub"],
+            )
+            .await
+            .unwrap();
+        let name = format!("name={}", subscriber.client.id());
+        let id = list
+            .lines()
+            .find(|l| l.split(' ').any(|f| f == name))
+            .and_then(|l| l.split(' ').find_map(|f| f.strip_prefix("id=")))
+            .unwrap_or_else(|| panic!("no {name} in {list}"))
+            .to_owned();
+        db.execute_unprepared("UPDATE products SET price_cents = 1200 WHERE id = 1")
+            .await
+            .unwrap();
+        let killed: i64 = pool
+            .next()
+            .custom(
+                CustomCommand::new("CLIENT", ClusterHash::FirstKey, false),
+                vec!["KILL", "ID", id.as_str()],
+            )
+            .await
+            .unwrap();
+        assert_eq!(killed, 1);
+        wait_for_price(&catalog, "12.00").await;
+
+        // Subscribed again: the next announcement is heard.
+        db.execute_unprepared("UPDATE products SET price_cents = 1300 WHERE id = 1")
+            .await
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while price_of_dish_1(&catalog).await != "13.00" {
+            assert!(
+                Instant::now() < deadline,
+                "no announcement heard after the reconnect"
+            );
+            other_instance.announce().await;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+
+        // Its own announcements cost it no reload.
+        db.execute_unprepared("UPDATE products SET price_cents = 1400 WHERE id = 1")
+            .await
+            .unwrap();
+        this_instance.announce().await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(price_of_dish_1(&catalog).await, "13.00");
+
+        // Stopped, its connection is closed.
+        subscriber.stop().await;
+        let list: String = pool
+            .next()
+            .custom(
+                CustomCommand::new("CLIENT", ClusterHash::FirstKey, false),
+                vec!["LIST", "TYPE", "pubsub"],
+            )
+            .await
+            .unwrap();
+        assert!(!list.split([' ', '\n']).any(|f| f == name), "{list}");
+        let _ = pool.quit().await;
+        db.close().await.ok();
+        std::fs::remove_dir_all(dir).ok();
+    }
+}
