@@ -446,7 +446,7 @@ fn create_admin_makes_an_admin_from_a_piped_password_or_promotes_a_customer_who_
         "{stdout}"
     );
 
-    let (mut child, addr, _logs) = start(&dir);
+    let (mut child, addr, logs) = start(&dir);
     let url = |path: &str| format!("http://{addr}{path}");
     let json = |jar: &std::path::Path, path: &str, body: &str| {
         curl(
@@ -471,6 +471,30 @@ fn create_admin_makes_an_admin_from_a_piped_password_or_promotes_a_customer_who_
     assert_eq!(code, 200, "{body}");
     let (code, body) = json(&admin_jar, "/api/v1/admin/products", dish);
     assert_eq!(code, 201, "{body}");
+    let created: serde_json::Value = serde_json::from_str(&body).unwrap();
+
+    // One log line says who changed what.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let change = loop {
+        let line = logs
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .expect("a log line for the change");
+        let json: serde_json::Value = serde_json::from_str(&line).unwrap();
+        if json["fields"]["message"] == "menu changed by an admin" {
+            break json;
+        }
+    };
+    assert_eq!(change["fields"]["admin"], "chef.ana", "{change}");
+    assert_eq!(change["fields"]["admin_id"], 1, "{change}");
+    assert_eq!(change["fields"]["product_id"], created["id"], "{change}");
+    assert_eq!(change["fields"]["action"], "create", "{change}");
+    assert!(
+        change["fields"]["changed"]
+            .as_str()
+            .unwrap()
+            .contains("price"),
+        "{change}"
+    );
 
     // A customer cannot, until promoted; promotion keeps their password.
     let customer_password = "quiet-otter-copper-58";
