@@ -231,7 +231,8 @@ fn every_operation_documents_the_statuses_middleware_and_extractors_send() {
 }
 
 /// The operations that read or write the session say so with the
-/// `session_cookie` scheme, as optional: they work without a cookie.
+/// `session_cookie` scheme, as optional: they work without a cookie. The
+/// admin's need it, signed in as an admin.
 #[test]
 fn operations_that_use_the_session_reference_the_session_cookie_as_optional() {
     let spec = committed();
@@ -249,7 +250,20 @@ fn operations_that_use_the_session_reference_the_session_cookie_as_optional() {
         let uses_session = session_paths
             .iter()
             .any(|p| path == *p || path.starts_with(&format!("{p}/")));
-        if uses_session {
+        if path.starts_with("/api/v1/admin/") {
+            // Only a signed-in admin's session will do.
+            assert_eq!(
+                op["security"],
+                json!([{"session_cookie": []}]),
+                "{method} {path}"
+            );
+            for status in ["401", "403", "503"] {
+                assert!(
+                    op["responses"][status].is_object(),
+                    "{method} {path} lacks {status}"
+                );
+            }
+        } else if uses_session {
             assert_eq!(op["security"], optional_cookie, "{method} {path}");
             assert!(
                 op["responses"]["503"].is_object(),

@@ -97,6 +97,10 @@ pub const SESSION_TAGS: [&str; 8] = [
     "auth", "cart", "profile", "visits", "session", "menu", "orders", "admin",
 ];
 
+/// The tags whose every operation needs a signed-in session (and answers
+/// 401 without one): their cookie is required, not optional.
+pub const SIGNED_IN_TAGS: [&str; 1] = ["admin"];
+
 /// The answers that middleware and extractors give to any operation, added
 /// to each operation of the finished spec (after the routers have put their
 /// paths in), so that no handler has to repeat them and none can forget one:
@@ -110,7 +114,7 @@ pub const SESSION_TAGS: [&str; 8] = [
 ///   the session (`session/lock.rs`), which can fail or take too long;
 /// - the `session_cookie` security scheme where the session is used: as
 ///   optional (those calls work without a cookie and start a session),
-///   except where the operation answers 401 (it needs a signed-in session).
+///   except for the tags of [`SIGNED_IN_TAGS`] (they need a signed-in session).
 ///
 /// An operation's own description of a status is kept when it has one.
 /// No rate limit applies today, so there is no 429.
@@ -175,7 +179,12 @@ fn complete_operation(path: &str, write: bool, op: &mut Operation) {
     }
     if uses_session {
         let cookie = SecurityRequirement::new(SESSION_COOKIE_SCHEME, Vec::<String>::new());
-        op.security = Some(if op.responses.responses.contains_key("401") {
+        let signed_in_only = op
+            .tags
+            .iter()
+            .flatten()
+            .any(|t| SIGNED_IN_TAGS.contains(&t.as_str()));
+        op.security = Some(if signed_in_only {
             // Only a signed-in session's cookie will do.
             vec![cookie]
         } else {
