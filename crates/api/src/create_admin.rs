@@ -129,9 +129,11 @@ pub async fn run(
 ) -> Result<Outcome, CreateAdminError> {
     let username = Username::parse(username)
         .map_err(|e| CreateAdminError::Refused(format!("Username refused: {}", e.message)))?;
-    let db = db::connect(config)
-        .await
-        .map_err(CreateAdminError::Failed)?;
+    let db = db::connect(config).await.map_err(|e| {
+        CreateAdminError::Failed(
+            e.context("No admin was made: is the database of DATABASE_URL up?"),
+        )
+    })?;
     let result = create_or_promote(&db, &username, read_password).await;
     db.close().await.ok();
     result

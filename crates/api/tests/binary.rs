@@ -526,3 +526,29 @@ fn create_admin_makes_an_admin_from_a_piped_password_or_promotes_a_customer_who_
     child.wait().unwrap();
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[test]
+fn create_admin_without_a_database_exits_with_status_1_and_says_so() {
+    let dir = temp_dir();
+    let mut child = api()
+        .args(["create-admin", "chef"])
+        .env("DATA_DIR", &dir)
+        // Nothing listens on port 1.
+        .env("DATABASE_URL", "postgres://nobody@127.0.0.1:1/kitchen")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let _ = child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{ADMIN_PASSWORD}\n").as_bytes());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("No admin was made"), "{stderr}");
+    assert!(stderr.contains("DATABASE_URL"), "{stderr}");
+    std::fs::remove_dir_all(dir).ok();
+}
