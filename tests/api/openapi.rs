@@ -245,6 +245,7 @@ fn operations_that_use_the_session_reference_the_session_cookie() {
         "/api/v1/session",
         "/api/v1/menu",
         "/api/v1/orders",
+        "/api/v1/admin",
     ];
     let optional_cookie = json!([{}, {"session_cookie": []}]);
     let required_cookie = json!([{"session_cookie": []}]);
@@ -252,6 +253,14 @@ fn operations_that_use_the_session_reference_the_session_cookie() {
         let uses_session = session_paths
             .iter()
             .any(|p| path == *p || path.starts_with(&format!("{p}/")));
+        if path.starts_with("/api/v1/admin/") {
+            for status in ["401", "403", "503"] {
+                assert!(
+                    op["responses"][status].is_object(),
+                    "{method} {path} lacks {status}"
+                );
+            }
+        }
         if uses_session {
             let needs_sign_in = op["responses"]["401"]["description"]
                 .as_str()

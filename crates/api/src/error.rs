@@ -198,6 +198,26 @@ impl From<domain::InvalidField> for FieldError {
     }
 }
 
+/// Collects every field's problem, so one response names them all.
+#[derive(Debug, Default)]
+pub struct FieldChecks(pub Vec<FieldError>);
+
+impl FieldChecks {
+    /// The value, or `None` with its problem kept.
+    pub fn take<T>(&mut self, result: Result<T, domain::InvalidField>) -> Option<T> {
+        result.map_err(|e| self.0.push(e.into())).ok()
+    }
+
+    /// A 422 naming every problem kept, if there is one.
+    pub fn finish(self) -> Result<(), ApiError> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::invalid_fields(self.0))
+        }
+    }
+}
+
 /// The error every handler returns.
 #[derive(Debug)]
 pub struct ApiError {

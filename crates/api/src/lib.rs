@@ -6,6 +6,7 @@ pub mod client_ip;
 pub mod clock;
 pub mod config;
 pub mod cookies;
+pub mod create_admin;
 pub mod db;
 pub mod error;
 pub mod extract;

@@ -1,16 +1,30 @@
-//! `api` serves; `api migrate` runs the migrations; `api openapi` prints the spec.
+//! `api` serves; `api migrate` runs the migrations; `api openapi` prints the
+//! spec; `api create-admin USERNAME` makes an admin.
 
 use std::process::ExitCode;
 
-use api::{Application, Config, db, startup, telemetry};
+use api::{Application, Config, create_admin, db, startup, telemetry};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let command = std::env::args().nth(1);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let command = args.first().cloned();
     if command.as_deref() == Some("openapi") {
         print!("{}", startup::openapi_json());
         return ExitCode::SUCCESS;
     }
+    let admin_username = match (command.as_deref(), args.get(1..).unwrap_or_default()) {
+        (Some("create-admin"), [flag]) if flag == "--help" || flag == "-h" => {
+            print!("{}", create_admin::HELP);
+            return ExitCode::SUCCESS;
+        }
+        (Some("create-admin"), [username]) if !username.starts_with('-') => Some(username.clone()),
+        (Some("create-admin"), _) => {
+            eprint!("{}", create_admin::HELP);
+            return ExitCode::from(2);
+        }
+        _ => None,
+    };
     let config = match Config::from_env() {
         Ok(c) => c,
         Err(e) => {
@@ -19,12 +33,24 @@ async fn main() -> ExitCode {
         }
     };
     telemetry::init(config.log_format);
+    if let Some(username) = admin_username {
+        return match create_admin::run(&config, &username, create_admin::read_password).await {
+            Ok(outcome) => {
+                println!("{}", outcome.describe());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::from(e.exit_code())
+            }
+        };
+    }
     let result = match command.as_deref() {
         None | Some("serve") => serve(config).await,
         Some("migrate") => migrate(config).await,
         Some(other) => {
             eprintln!(
-                "unknown command `{other}`; use `api` (serve), `api migrate` or `api openapi`"
+                "unknown command `{other}`; use `api` (serve), `api migrate`, `api openapi` or `api create-admin USERNAME`"
             );
             return ExitCode::from(2);
         }

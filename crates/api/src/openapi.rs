@@ -5,6 +5,7 @@ use std::borrow::Cow;
 
 use domain::ProductId;
 use domain::cart::Refusal;
+use domain::dish::{DishPrice, ImageUrl, Stock};
 use domain::profile::{DietaryTag, SpiceLevel};
 use domain::vocabulary::Vocabulary;
 use serde_json::Value;
@@ -43,6 +44,7 @@ use crate::limits::Limit;
         (name = "loyalty", description = "The loyalty level, in a signed cookie"),
         (name = "vip", description = "VIP membership, in a signed cookie"),
         (name = "health", description = "Liveness and readiness probes"),
+        (name = "admin", description = "Running the menu: for signed-in admins only"),
     ),
     components(schemas(Problem, FieldError, ProblemLine)),
     modifiers(&SessionCookie, &ProblemTypes),
@@ -92,8 +94,8 @@ impl Modify for ProblemTypes {
 /// The tags whose operations read or write the visitor's session (the
 /// handlers take a `VisitorSession`). The others keep their state in their
 /// own cookies (`preferences`, `loyalty`, `vip`) or use no state at all.
-pub const SESSION_TAGS: [&str; 7] = [
-    "auth", "cart", "profile", "visits", "session", "menu", "orders",
+pub const SESSION_TAGS: [&str; 8] = [
+    "auth", "cart", "profile", "visits", "session", "menu", "orders", "admin",
 ];
 
 /// The answers that middleware and extractors give to any operation, added
@@ -412,6 +414,47 @@ fn word_schema<V: Vocabulary>(nullable: bool) -> Object {
         .description(Some(
             "The canonical spelling is listed; other capitalisation and surrounding spaces are read as the same word.",
         ))
+        .build()
+}
+
+/// A list of vocabulary words.
+pub fn words<V: Vocabulary>() -> Array {
+    ArrayBuilder::new().items(word::<V>()).build()
+}
+
+/// A dish's price: a decimal string, more than zero and at most
+/// [`DishPrice::MAX`].
+pub fn price() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(DishPrice::PATTERN))
+        .description(Some(format!(
+            "A decimal string with at most two decimals, more than 0 and at most {}.",
+            DishPrice::MAX
+        )))
+        .examples([Value::from("12.50")])
+        .build()
+}
+
+/// How many of a dish can still be ordered.
+pub fn stock() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::Integer)
+        .minimum(Some(0))
+        .maximum(Some(Stock::MAX))
+        .examples([Value::from(40)])
+        .build()
+}
+
+/// A picture of a dish: an absolute http(s) URL, or `null`.
+pub fn image_url_or_null() -> Object {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .max_length(Some(ImageUrl::MAX_CHARS))
+        .pattern(Some(ImageUrl::PATTERN))
+        .examples([Value::from(
+            "https://images.example.com/dishes/pad-thai.jpg",
+        )])
         .build()
 }
 

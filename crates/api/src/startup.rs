@@ -33,6 +33,7 @@ use crate::config::{Config, SessionBackend, SessionLock};
 use crate::cookies::CookieKit;
 use crate::db;
 use crate::db::catalog::Catalog;
+use crate::db::catalog_sync::{Announcer, Subscriber};
 use crate::error::{ApiError, problem_for_bare_errors};
 use crate::extract::BodyLimit;
 use crate::limits::{NewSessionLimit, RateLimits, limit_new_sessions};
@@ -335,18 +336,7 @@ pub async fn session_store(
             AnyStore::Database(DatabaseStore::new(db.clone(), clock.clone()))
         }
         SessionBackend::Redis => {
-            let url = config
-                .redis_url
-                .as_deref()
-                .ok_or_else(|| anyhow::anyhow!("SESSION_BACKEND=redis needs REDIS_URL"))?;
-            let redis_config = RedisConfig::from_url(url)
-                .map_err(|e| anyhow::anyhow!("REDIS_URL is not a valid Redis URL: {e}"))?;
-            let pool = Builder::from_config(redis_config)
-                .with_connection_config(|c| {
-                    c.connection_timeout = Duration::from_secs(5);
-                    c.internal_command_timeout = Duration::from_secs(5);
-                })
-                .set_policy(ReconnectPolicy::new_exponential(0, 100, 5_000, 2))
+            let pool = redis_builder(config)?
                 .build_pool(config.redis_pool_size)
                 .map_err(|e| anyhow::anyhow!("cannot set up the Redis pool: {e}"))?;
             pool.init().await.map_err(|e| {
@@ -376,11 +366,32 @@ fn rate_limits(config: &Config, sessions: &AnyStore, clock: &Clock) -> RateLimit
     )
 }
 
+/// How every Redis client of the service is set up: the server of
+/// `REDIS_URL`, short timeouts, and reconnecting for as long as it takes.
+fn redis_builder(config: &Config) -> anyhow::Result<Builder> {
+    let url = config
+        .redis_url
+        .as_deref()
+        .ok_or_else(|| anyhow::anyhow!("SESSION_BACKEND=redis needs REDIS_URL"))?;
+    let redis_config = RedisConfig::from_url(url)
+        .map_err(|e| anyhow::anyhow!("REDIS_URL is not a valid Redis URL: {e}"))?;
+    let mut builder = Builder::from_config(redis_config);
+    builder
+        .with_connection_config(|c| {
+            c.connection_timeout = Duration::from_secs(5);
+            c.internal_command_timeout = Duration::from_secs(5);
+        })
+        .set_policy(ReconnectPolicy::new_exponential(0, 100, 5_000, 2));
+    Ok(builder)
+}
+
 /// A built application: bound to its port, ready to serve.
 pub struct Application {
     listener: TcpListener,
     router: Router,
     background: Vec<JoinHandle<()>>,
+    /// Listens for menu changes made on other instances (Redis only).
+    catalog_subscriber: Option<Subscriber>,
     state: AppState,
 }
 
@@ -404,9 +415,22 @@ impl Application {
             .await
             .map_err(|e| anyhow::anyhow!("cannot read the menu: {e}"))?;
         let limits = Arc::new(rate_limits(&config, &sessions, &clock));
+        // With Redis, menu changes are announced to the other instances and
+        // heard from them, on a connection of the listener's own.
+        let (catalog, catalog_subscriber) = match &sessions {
+            AnyStore::Redis(_, pool) => {
+                let announcer = Announcer::new(pool.clone());
+                let catalog = Arc::new(catalog.announcing_to(announcer.clone()));
+                let subscriber =
+                    Subscriber::start(&redis_builder(&config)?, catalog.clone(), &announcer)
+                        .await?;
+                (catalog, Some(subscriber))
+            }
+            _ => (Arc::new(catalog), None),
+        };
         let state = AppState {
             db,
-            catalog: Arc::new(catalog),
+            catalog,
             sessions: sessions.clone(),
             cookies: Arc::new(CookieKit::new(&config)),
             clock,
@@ -460,6 +484,7 @@ impl Application {
             listener,
             router,
             background,
+            catalog_subscriber,
             state,
         })
     }
@@ -493,6 +518,9 @@ impl Application {
         .await;
         for task in self.background {
             task.abort();
+        }
+        if let Some(subscriber) = self.catalog_subscriber {
+            subscriber.stop().await;
         }
         if let AnyStore::Redis(_, pool) = &self.state.sessions {
             let _ = pool.quit().await;

@@ -374,3 +374,181 @@ fn a_bad_cookie_is_logged_by_name_and_never_by_value() {
     );
     std::fs::remove_dir_all(dir).ok();
 }
+
+/// `api create-admin USERNAME` with `input` piped to its standard input.
+fn create_admin(dir: &std::path::Path, username: &str, input: &str) -> std::process::Output {
+    let mut child = api()
+        .args(["create-admin", username])
+        .env("DATA_DIR", dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A command that does not read its input may have closed it already.
+    let _ = child.stdin.take().unwrap().write_all(input.as_bytes());
+    child.wait_with_output().unwrap()
+}
+
+const ADMIN_PASSWORD: &str = "saffron-lantern-harbor-71";
+
+#[test]
+fn create_admin_refuses_bad_input_with_exit_status_2_and_a_reason() {
+    let dir = temp_dir();
+    let weak = create_admin(&dir, "chef", "password\n");
+    assert_eq!(weak.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&weak.stderr);
+    assert!(stderr.contains("Password refused"), "{stderr}");
+
+    let bad_name = create_admin(&dir, "chef ana", &format!("{ADMIN_PASSWORD}\n"));
+    assert_eq!(bad_name.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&bad_name.stderr);
+    assert!(stderr.contains("Username refused"), "{stderr}");
+
+    let nothing_piped = create_admin(&dir, "chef", "");
+    assert_eq!(nothing_piped.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&nothing_piped.stderr);
+    assert!(stderr.contains("standard input is empty"), "{stderr}");
+
+    let no_username = api()
+        .arg("create-admin")
+        .env("DATA_DIR", &dir)
+        .output()
+        .unwrap();
+    assert_eq!(no_username.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&no_username.stderr).contains("Usage: api create-admin USERNAME")
+    );
+
+    let help = api().args(["create-admin", "--help"]).output().unwrap();
+    assert!(help.status.success());
+    assert!(String::from_utf8_lossy(&help.stdout).contains("keeps its password"));
+
+    // Nothing was created by the refused attempts: a good password now creates.
+    let created = create_admin(&dir, "chef", &format!("{ADMIN_PASSWORD}\n"));
+    assert!(created.status.success(), "{created:?}");
+    assert!(String::from_utf8_lossy(&created.stdout).contains("Created the admin account chef"));
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn create_admin_makes_an_admin_from_a_piped_password_or_promotes_a_customer_who_keeps_theirs() {
+    let dir = temp_dir();
+    let created = create_admin(&dir, "Chef.Ana", &format!("{ADMIN_PASSWORD}\n"));
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&created.stdout);
+    assert!(
+        stdout.contains("Created the admin account chef.ana"),
+        "{stdout}"
+    );
+
+    let (mut child, addr, logs) = start(&dir);
+    let url = |path: &str| format!("http://{addr}{path}");
+    let json = |jar: &std::path::Path, path: &str, body: &str| {
+        curl(
+            jar,
+            &[
+                "-H",
+                "content-type: application/json",
+                "-d",
+                body,
+                &url(path),
+            ],
+        )
+    };
+    let dish = r#"{"name": "Miso Ramen", "description": "Pork broth, miso, egg.", "price": "14.50", "stock": 12}"#;
+
+    // The admin signs in with the piped password and changes the menu.
+    let admin_jar = dir.join("admin-jar");
+    let login = format!(
+        r#"{{"username": "chef.ana", "password": "{ADMIN_PASSWORD}", "remember_me": false}}"#
+    );
+    let (code, body) = json(&admin_jar, "/api/v1/auth/login", &login);
+    assert_eq!(code, 200, "{body}");
+    let (code, body) = json(&admin_jar, "/api/v1/admin/products", dish);
+    assert_eq!(code, 201, "{body}");
+    let created: serde_json::Value = serde_json::from_str(&body).unwrap();
+
+    // One log line says who changed what.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let change = loop {
+        let line = logs
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .expect("a log line for the change");
+        let json: serde_json::Value = serde_json::from_str(&line).unwrap();
+        if json["fields"]["message"] == "menu changed by an admin" {
+            break json;
+        }
+    };
+    assert_eq!(change["fields"]["admin"], "chef.ana", "{change}");
+    assert_eq!(change["fields"]["admin_id"], 1, "{change}");
+    assert_eq!(change["fields"]["product_id"], created["id"], "{change}");
+    assert_eq!(change["fields"]["action"], "create", "{change}");
+    assert!(
+        change["fields"]["changed"]
+            .as_str()
+            .unwrap()
+            .contains("price"),
+        "{change}"
+    );
+
+    // A customer cannot, until promoted; promotion keeps their password.
+    let customer_password = "quiet-otter-copper-58";
+    let customer_jar = dir.join("customer-jar");
+    let register = format!(r#"{{"username": "sam", "password": "{customer_password}"}}"#);
+    let (code, body) = json(&customer_jar, "/api/v1/auth/register", &register);
+    assert_eq!(code, 201, "{body}");
+    let (code, _) = json(&customer_jar, "/api/v1/admin/products", dish);
+    assert_eq!(code, 403);
+
+    let promoted = create_admin(&dir, "sam", "");
+    assert!(promoted.status.success(), "{promoted:?}");
+    let stdout = String::from_utf8_lossy(&promoted.stdout);
+    assert!(stdout.contains("password is unchanged"), "{stdout}");
+    // The role is read at every request: the signed-in session is now an admin's.
+    let (code, body) = json(&customer_jar, "/api/v1/admin/products", dish);
+    assert_eq!(code, 201, "{body}");
+    let fresh_jar = dir.join("fresh-jar");
+    let login = format!(
+        r#"{{"username": "sam", "password": "{customer_password}", "remember_me": false}}"#
+    );
+    let (code, body) = json(&fresh_jar, "/api/v1/auth/login", &login);
+    assert_eq!(code, 200, "the old password still signs in: {body}");
+
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    child.wait().unwrap();
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn create_admin_without_a_database_exits_with_status_1_and_says_so() {
+    let dir = temp_dir();
+    let mut child = api()
+        .args(["create-admin", "chef"])
+        .env("DATA_DIR", &dir)
+        // Nothing listens on port 1.
+        .env("DATABASE_URL", "postgres://nobody@127.0.0.1:1/kitchen")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let _ = child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{ADMIN_PASSWORD}\n").as_bytes());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("No admin was made"), "{stderr}");
+    assert!(stderr.contains("DATABASE_URL"), "{stderr}");
+    std::fs::remove_dir_all(dir).ok();
+}

@@ -5,6 +5,7 @@
 
 pub mod account;
 pub mod cart;
+pub mod dish;
 pub mod invalid;
 pub mod loyalty;
 pub mod money;

@@ -5,13 +5,20 @@
 //! trip per request. The catalog is small, so the whole of it is kept as one
 //! immutable snapshot, reloaded when older than the configured TTL (one
 //! request reloads while the others keep using the previous snapshot) and
-//! reloaded at once after this service changes a dish.
+//! reloaded at once after this service changes a dish or takes stock.
+//!
+//! A dish changed by the admin is announced to the other instances when
+//! they share a Redis (see `catalog_sync`): each reloads as the announcement
+//! arrives, and until it has, its reads wait for that reload instead of
+//! serving the menu they know is old. Without Redis, another instance shows
+//! the change once its snapshot passes the TTL.
 //!
 //! Each snapshot carries a version: a digest of the rows it was read from.
 //! The public menu routes send it as their `ETag`, so two instances that read
 //! the same menu give the same tag, and a changed dish (or stock) a new one.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -23,6 +30,7 @@ use headers::ETag;
 use sea_orm::{DatabaseConnection, EntityTrait, QueryOrder};
 use sha2::{Digest, Sha256};
 
+use super::catalog_sync::Announcer;
 use super::entities::product;
 
 /// A dish as the API shows it.
@@ -83,15 +91,37 @@ impl Snapshot {
 }
 
 struct Cached {
-    loaded_at: Instant,
+    /// When the snapshot was read; `None` when the last reload failed, so
+    /// the next read tries again.
+    fetched_at: Option<Instant>,
+    /// The invalidation count when its read started (see `Catalog::wanted`).
+    generation: u64,
     snapshot: Arc<Snapshot>,
+}
+
+/// How a cached snapshot stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Standing {
+    /// Within its TTL, and no change is known since it was read.
+    Fresh,
+    /// Older than the TTL: one caller reloads, the others serve it meanwhile.
+    Expired,
+    /// A dish changed since it was read (here or on another instance):
+    /// callers wait for the reload rather than serve a menu known to be old.
+    Invalidated,
 }
 
 pub struct Catalog {
     db: DatabaseConnection,
     ttl: Duration,
     current: RwLock<Cached>,
+    /// How many changes have been announced; a snapshot read before the
+    /// latest is stale whatever its age. Counting (rather than a flag) keeps
+    /// a reload that started before a change from passing for one after it.
+    wanted: AtomicU64,
     reload: tokio::sync::Mutex<()>,
+    /// Where changes are announced to the other instances, when there are any.
+    announcer: Option<Announcer>,
 }
 
 impl std::fmt::Debug for Catalog {
@@ -110,11 +140,21 @@ impl Catalog {
             db,
             ttl,
             current: RwLock::new(Cached {
-                loaded_at: Instant::now(),
+                fetched_at: Some(Instant::now()),
+                generation: 0,
                 snapshot,
             }),
+            wanted: AtomicU64::new(0),
             reload: tokio::sync::Mutex::new(()),
+            announcer: None,
         })
+    }
+
+    /// Announces each change made here to the other instances (see
+    /// [`Catalog::changed`]).
+    pub fn announcing_to(mut self, announcer: Announcer) -> Self {
+        self.announcer = Some(announcer);
+        self
     }
 
     /// How long a snapshot is served before it is read again.
@@ -124,53 +164,107 @@ impl Catalog {
 
     /// The current menu. When the cached one is older than the TTL, one
     /// caller reloads it; callers that find a reload under way use the
-    /// previous snapshot rather than wait. There is always a menu to serve:
-    /// when a reload fails, the previous one is served and the failure logged.
+    /// previous snapshot rather than wait. When a dish is known to have
+    /// changed since the snapshot was read, callers wait for the reload.
+    /// There is always a menu to serve: when a reload fails, the previous
+    /// one is served and the failure logged.
     pub async fn snapshot(&self) -> Arc<Snapshot> {
-        let (fresh, snapshot) = self.peek();
-        if fresh {
-            return snapshot;
-        }
-        let Ok(_guard) = self.reload.try_lock() else {
-            return snapshot;
-        };
-        // Another caller may have reloaded between the peek and the lock.
-        let (fresh, snapshot) = self.peek();
-        if fresh {
-            return snapshot;
-        }
-        match fetch(&self.db).await {
-            Ok(new) => self.store(new),
-            Err(e) => {
-                tracing::warn!(error = %e, "catalog reload failed; serving the previous menu");
-                snapshot
+        let (standing, snapshot) = self.peek();
+        match standing {
+            Standing::Fresh => snapshot,
+            Standing::Expired => {
+                let Ok(_guard) = self.reload.try_lock() else {
+                    return snapshot;
+                };
+                // Another caller may have reloaded between the peek and the lock.
+                match self.peek() {
+                    (Standing::Fresh, snapshot) => snapshot,
+                    (_, snapshot) => self.reload_or_serve(snapshot).await,
+                }
+            }
+            Standing::Invalidated => {
+                let _guard = self.reload.lock().await;
+                // The reload waited for is usually the one that was needed;
+                // after a failed one, this caller does not try again.
+                match self.peek() {
+                    (Standing::Invalidated, snapshot) => self.reload_or_serve(snapshot).await,
+                    (_, snapshot) => snapshot,
+                }
             }
         }
     }
 
-    /// Reloads now: called after this service changes a dish.
+    /// A dish was changed by this instance: reloads now, so the next read
+    /// here shows the change, and announces it to the other instances. A
+    /// reload that fails is reported, and the next read tries again.
+    pub async fn changed(&self) -> Result<Arc<Snapshot>, sea_orm::DbErr> {
+        let reloaded = self.invalidate().await;
+        if let Some(announcer) = &self.announcer {
+            announcer.announce().await;
+        }
+        reloaded
+    }
+
+    /// Reloads now: called after this service changes stock or a dish.
     pub async fn invalidate(&self) -> Result<Arc<Snapshot>, sea_orm::DbErr> {
+        self.wanted.fetch_add(1, Ordering::SeqCst);
         let _guard = self.reload.lock().await;
-        let new = fetch(&self.db).await?;
-        Ok(self.store(new))
+        let (standing, snapshot) = self.peek();
+        if standing != Standing::Invalidated {
+            return Ok(snapshot);
+        }
+        self.fetch_and_store().await
     }
 
-    fn peek(&self) -> (bool, Arc<Snapshot>) {
-        let cached = self.current.read().unwrap_or_else(|p| p.into_inner());
-        (
-            cached.loaded_at.elapsed() < self.ttl,
-            cached.snapshot.clone(),
-        )
+    /// Another instance changed a dish (or the announcements may have been
+    /// missed): reads wait for a reload, which starts now.
+    pub async fn changed_elsewhere(&self) {
+        if let Err(e) = self.invalidate().await {
+            tracing::warn!(error = %e, "menu reload after a change on another instance failed; the next read tries again");
+        }
     }
 
-    fn store(&self, snapshot: Snapshot) -> Arc<Snapshot> {
-        let snapshot = Arc::new(snapshot);
+    async fn reload_or_serve(&self, previous: Arc<Snapshot>) -> Arc<Snapshot> {
+        match self.fetch_and_store().await {
+            Ok(new) => new,
+            Err(e) => {
+                tracing::warn!(error = %e, "catalog reload failed; serving the previous menu");
+                previous
+            }
+        }
+    }
+
+    /// Reads the menu (the reload lock held). On failure the snapshot is
+    /// kept but marked for a reload at the next read, by one caller at a
+    /// time, so an outage does not queue every request behind it.
+    async fn fetch_and_store(&self) -> Result<Arc<Snapshot>, sea_orm::DbErr> {
+        let generation = self.wanted.load(Ordering::SeqCst);
+        let fetched = fetch(&self.db).await;
         let mut cached = self.current.write().unwrap_or_else(|p| p.into_inner());
-        *cached = Cached {
-            loaded_at: Instant::now(),
-            snapshot: snapshot.clone(),
+        cached.generation = generation;
+        match fetched {
+            Ok(new) => {
+                cached.snapshot = Arc::new(new);
+                cached.fetched_at = Some(Instant::now());
+                Ok(cached.snapshot.clone())
+            }
+            Err(e) => {
+                cached.fetched_at = None;
+                Err(e)
+            }
+        }
+    }
+
+    fn peek(&self) -> (Standing, Arc<Snapshot>) {
+        let cached = self.current.read().unwrap_or_else(|p| p.into_inner());
+        let standing = if cached.generation < self.wanted.load(Ordering::SeqCst) {
+            Standing::Invalidated
+        } else if cached.fetched_at.is_some_and(|t| t.elapsed() < self.ttl) {
+            Standing::Fresh
+        } else {
+            Standing::Expired
         };
-        snapshot
+        (standing, cached.snapshot.clone())
     }
 }
 
@@ -195,7 +289,7 @@ async fn fetch(db: &DatabaseConnection) -> Result<Snapshot, sea_orm::DbErr> {
 
 /// A menu row as a dish, or `None` (logged) for a row no dish can be made
 /// of: an id below 1 or a negative price.
-fn dish_of(row: product::Model) -> Option<Dish> {
+pub(crate) fn dish_of(row: product::Model) -> Option<Dish> {
     let Ok(id) = ProductId::try_from(row.id) else {
         tracing::warn!(
             dish = row.id,

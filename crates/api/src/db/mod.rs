@@ -1,6 +1,7 @@
 //! Database access: the connection, the entities and the catalog cache.
 
 pub mod catalog;
+pub mod catalog_sync;
 pub mod entities;
 pub mod orders;
 pub mod users;

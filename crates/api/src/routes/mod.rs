@@ -1,5 +1,6 @@
 //! One module per resource; each owns its router and its OpenAPI paths.
 
+pub mod admin;
 pub mod auth;
 pub mod auth_sessions;
 pub mod cart;
@@ -38,4 +39,5 @@ pub fn api_v1() -> OpenApiRouter<AppState> {
         .merge(loyalty::router())
         .merge(vip::router())
         .merge(auth_sessions::router())
+        .merge(admin::router())
 }

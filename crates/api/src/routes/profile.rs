@@ -13,7 +13,7 @@ use serde::Deserialize;
 use utoipa::{IntoResponses, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::error::{ApiError, FieldError, PROBLEM_JSON, Problem};
+use crate::error::{ApiError, FieldChecks as Checks, FieldError, PROBLEM_JSON, Problem};
 use crate::extract::AppJson;
 use crate::openapi;
 use crate::responses::{Created, CreatedOrUpdated};
@@ -67,24 +67,6 @@ pub struct ProfilePatch {
     #[serde(default, with = "::serde_with::rust::double_option")]
     #[schema(schema_with = openapi::word_or_null::<SpiceLevel>)]
     pub spice_level: Option<Option<String>>,
-}
-
-/// Collects every field's problem, so one response names them all.
-#[derive(Default)]
-struct Checks(Vec<FieldError>);
-
-impl Checks {
-    fn take<T>(&mut self, result: Result<T, InvalidField>) -> Option<T> {
-        result.map_err(|e| self.0.push(e.into())).ok()
-    }
-
-    fn finish(self) -> Result<(), ApiError> {
-        if self.0.is_empty() {
-            Ok(())
-        } else {
-            Err(ApiError::invalid_fields(self.0))
-        }
-    }
 }
 
 fn favorite(raw: Option<&str>) -> Result<Option<FavoriteDish>, InvalidField> {
