@@ -10,6 +10,7 @@ mod m20261125_000004_dish_spice_and_dietary_tags;
 mod m20261125_000005_create_orders;
 mod m20261125_000006_dish_cuisine;
 mod m20261126_000007_create_users;
+mod m20261126_000009_account_state;
 
 pub struct Migrator;
 
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000005_create_orders::Migration),
             Box::new(m20261125_000006_dish_cuisine::Migration),
             Box::new(m20261126_000007_create_users::Migration),
+            Box::new(m20261126_000009_account_state::Migration),
         ]
     }
 }

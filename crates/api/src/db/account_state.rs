@@ -1,0 +1,173 @@
+//! A signed-in user's cart and profile, kept with the account.
+//!
+//! The session lock makes one session's changes take turns, but two
+//! devices of one user are two sessions. So each value carries a version:
+//! a write names the version it read (`UPDATE ... WHERE version = read`)
+//! and learns whether another session wrote in between, in which case the
+//! caller reads again and re-applies its change, or gives up with a 409.
+//! A value that no longer decodes is treated like the session's: dropped
+//! with a warning, and replaced by the next write.
+
+use domain::Cart;
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::entities::{order, user_state};
+
+/// Which of the account's values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    Cart,
+    Profile,
+}
+
+impl Part {
+    fn name(self) -> &'static str {
+        match self {
+            Part::Cart => "cart",
+            Part::Profile => "profile",
+        }
+    }
+
+    fn columns(self) -> (user_state::Column, user_state::Column) {
+        match self {
+            Part::Cart => (user_state::Column::Cart, user_state::Column::CartVersion),
+            Part::Profile => (
+                user_state::Column::Profile,
+                user_state::Column::ProfileVersion,
+            ),
+        }
+    }
+
+    fn stored(self, row: &user_state::Model) -> (Option<&str>, i64) {
+        match self {
+            Part::Cart => (row.cart.as_deref(), row.cart_version),
+            Part::Profile => (row.profile.as_deref(), row.profile_version),
+        }
+    }
+}
+
+/// A value as read, with the version to name when writing it back;
+/// `version` is `None` when the account has no row yet.
+#[derive(Debug, Clone)]
+pub struct Versioned<T> {
+    pub value: Option<T>,
+    pub version: Option<i64>,
+}
+
+/// Reads one of the account's values.
+pub async fn read<T: DeserializeOwned>(
+    db: &impl ConnectionTrait,
+    user_id: i32,
+    part: Part,
+) -> Result<Versioned<T>, DbErr> {
+    let Some(row) = user_state::Entity::find_by_id(user_id).one(db).await? else {
+        return Ok(Versioned {
+            value: None,
+            version: None,
+        });
+    };
+    let (text, version) = part.stored(&row);
+    let value = text.and_then(|text| match serde_json::from_str(text) {
+        Ok(value) => Some(value),
+        Err(e) => {
+            tracing::warn!(user_id, part = part.name(), error = %e, "stored account value does not decode; ignoring it");
+            None
+        }
+    });
+    Ok(Versioned {
+        value,
+        version: Some(version),
+    })
+}
+
+/// Writes one of the account's values (`None` clears it) if it is still at
+/// `seen`, the version it was read at. Returns the new version, or `None`
+/// when another session wrote it first and nothing was written.
+pub async fn write<T: Serialize>(
+    db: &impl ConnectionTrait,
+    user_id: i32,
+    part: Part,
+    value: Option<&T>,
+    seen: Option<i64>,
+) -> Result<Option<i64>, DbErr> {
+    let text = value
+        .map(serde_json::to_string)
+        .transpose()
+        .map_err(|e| DbErr::Custom(format!("the account's {} does not encode: {e}", part.name())))?;
+    let (column, version) = part.columns();
+    let Some(seen) = seen else {
+        // No row was there: create it, unless another session just did.
+        let insert = Query::insert()
+            .into_table(user_state::Entity)
+            .columns([user_state::Column::UserId, column, version])
+            .values_panic([user_id.into(), text.into(), 1i64.into()])
+            .on_conflict(
+                OnConflict::column(user_state::Column::UserId)
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .to_owned();
+        let inserted = db.execute(&insert).await?.rows_affected() == 1;
+        return Ok(inserted.then_some(1));
+    };
+    let update = Query::update()
+        .table(user_state::Entity)
+        .value(column, text)
+        .value(version, Expr::col(version).add(1))
+        .and_where(user_state::Column::UserId.eq(user_id))
+        .and_where(version.eq(seen))
+        .to_owned();
+    let updated = db.execute(&update).await?.rows_affected() == 1;
+    Ok(updated.then_some(seen + 1))
+}
+
+/// Makes sure the account has its row, so that a transaction's first
+/// statement is a write (SQLite then takes its write lock at once).
+pub async fn ensure_row(db: &impl ConnectionTrait, user_id: i32) -> Result<(), DbErr> {
+    let insert = Query::insert()
+        .into_table(user_state::Entity)
+        .columns([user_state::Column::UserId])
+        .values_panic([user_id.into()])
+        .on_conflict(
+            OnConflict::column(user_state::Column::UserId)
+                .do_nothing()
+                .to_owned(),
+        )
+        .to_owned();
+    db.execute(&insert).await?;
+    Ok(())
+}
+
+/// The account's cart, emptied inside an order's transaction if it is
+/// still the version the order was made from. Returns whether it was.
+pub async fn empty_cart_if_unchanged(
+    db: &impl ConnectionTrait,
+    user_id: i32,
+    seen: i64,
+) -> Result<bool, DbErr> {
+    Ok(write::<Cart>(db, user_id, Part::Cart, None, Some(seen))
+        .await?
+        .is_some())
+}
+
+/// Gives the account `user_id` the anonymous orders among `ids`; orders
+/// already owned by an account are left alone. Returns how many it got.
+pub async fn claim_orders(
+    db: &impl ConnectionTrait,
+    user_id: i32,
+    ids: &[i32],
+) -> Result<u64, DbErr> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let claimed = order::Entity::update_many()
+        .col_expr(order::Column::UserId, Expr::value(user_id))
+        .filter(order::Column::Id.is_in(ids.to_vec()))
+        .filter(order::Column::UserId.is_null())
+        .exec(db)
+        .await?;
+    Ok(claimed.rows_affected)
+}
