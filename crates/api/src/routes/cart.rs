@@ -188,7 +188,7 @@ fn cart_error(e: CartError, menu: &Snapshot) -> ApiError {
 
 /// Why adding a dish, or more of it, is refused.
 #[derive(IntoResponses)]
-#[response(status = 409, description = "The dish is unavailable, or not enough is in stock", content_type = PROBLEM_JSON)]
+#[response(status = 409, description = "The dish is unavailable, or not enough is in stock (`/problems/product-unavailable`, `/problems/insufficient-stock`); or, signed in, another session of the account kept changing the cart at the same time (`/problems/changed-in-another-session`: send it again)", content_type = PROBLEM_JSON)]
 struct DishUnavailable(#[allow(dead_code, reason = "only its schema, for the spec")] Problem);
 
 /// The cart, priced from the current menu.

@@ -119,7 +119,8 @@ pub struct PlaceOrder {
 /// Stock is taken in the same transaction; when any line no longer fits
 /// (not enough left, unavailable, removed from the menu) nothing is ordered,
 /// nothing is taken, and the 409 names the lines. The cart is emptied only
-/// once the order is stored. The order's total is added to the signed
+/// once the order is stored. A signed-in visitor's order is their
+/// account's, and their account's cart is emptied with it. The order's total is added to the signed
 /// `loyalty` cookie, and to a VIP member's points in the `vip` cookie.
 #[utoipa::path(post, path = "/orders", tag = "orders",
     params(
@@ -131,7 +132,7 @@ pub struct PlaceOrder {
         (status = 201, description = "The order", body = OrderView,
             headers(("Location" = String, description = "/api/v1/orders/{id}"),
                 ("Set-Cookie" = String, description = "`loyalty` re-issued with the new total; `vip` with the new points for a member"))),
-        (status = 409, description = "Some lines cannot be ordered; `lines` names each", body = Problem, content_type = PROBLEM_JSON),
+        (status = 409, description = "Some lines cannot be ordered; `lines` names each (`/problems/cart-not-orderable`). Or, signed in, the account's cart changed in another session while ordering (`/problems/changed-in-another-session`): check the cart and order again", body = Problem, content_type = PROBLEM_JSON),
         (status = 422, description = "The cart is empty, or a special request is invalid", body = Problem, content_type = PROBLEM_JSON),
     ))]
 async fn place_order(

@@ -269,16 +269,6 @@ impl VisitorSession {
         self.read_part(Part::Profile).await
     }
 
-    /// Stores the profile (or forgets it); as [`VisitorSession::set_cart`],
-    /// a 409 when another session of the account changed it since.
-    pub async fn set_profile(&self, profile: Option<&Profile>) -> Result<(), ApiError> {
-        if self.write_part(Part::Profile, profile).await? {
-            Ok(())
-        } else {
-            Err(changed_elsewhere("profile"))
-        }
-    }
-
     /// Changes the profile with `change` (which may create or forget it), as
     /// [`VisitorSession::change_cart`] changes the cart.
     pub async fn change_profile<T>(
