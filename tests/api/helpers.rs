@@ -367,6 +367,45 @@ impl TestApp {
         .await
     }
 
+    /// `POST /api/v1/auth/register` with the app's own client: a 201 signs
+    /// this visitor in as the new account.
+    pub async fn register(&self, username: &str, password: &str) -> reqwest::Response {
+        self.post_json(
+            "/api/v1/auth/register",
+            &serde_json::json!({"username": username, "password": password}),
+        )
+        .await
+    }
+
+    /// `POST /api/v1/auth/login` with the app's own client.
+    pub async fn sign_in(&self, username: &str, password: &str) -> reqwest::Response {
+        self.post_json(
+            "/api/v1/auth/login",
+            &serde_json::json!({"username": username, "password": password, "remember_me": false}),
+        )
+        .await
+    }
+
+    /// Makes the account `username` an admin, straight in the database.
+    pub async fn make_admin(&self, username: &str) {
+        let backend = self.db.get_database_backend();
+        let changed = self
+            .db
+            .execute_raw(sea_orm::Statement::from_sql_and_values(
+                backend,
+                match backend {
+                    sea_orm::DatabaseBackend::Postgres => {
+                        "UPDATE users SET role = 'admin' WHERE username = $1"
+                    }
+                    _ => "UPDATE users SET role = 'admin' WHERE username = ?",
+                },
+                [username.to_lowercase().into()],
+            ))
+            .await
+            .expect("make admin");
+        assert_eq!(changed.rows_affected(), 1, "no account {username}");
+    }
+
     pub async fn sql(&self, statement: &str) {
         self.db.execute_unprepared(statement).await.expect("sql");
     }

@@ -30,6 +30,7 @@ use crate::extract::BodyLimit;
         license(name = "MIT", identifier = "MIT"),
     ),
     tags(
+        (name = "auth", description = "Accounts and signing in; a new session id at every change"),
         (name = "products", description = "The menu"),
         (name = "cart", description = "The visitor's cart, kept in the session"),
         (name = "profile", description = "The customer profile, kept in the session"),
@@ -90,7 +91,9 @@ impl Modify for ProblemTypes {
 /// The tags whose operations read or write the visitor's session (the
 /// handlers take a `VisitorSession`). The others keep their state in their
 /// own cookies (`preferences`, `loyalty`, `vip`) or use no state at all.
-pub const SESSION_TAGS: [&str; 6] = ["cart", "profile", "visits", "session", "menu", "orders"];
+pub const SESSION_TAGS: [&str; 7] = [
+    "auth", "cart", "profile", "visits", "session", "menu", "orders",
+];
 
 /// The tags whose state is kept with the account when the visitor is signed
 /// in, where two devices may change it at once.

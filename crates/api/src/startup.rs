@@ -356,6 +356,9 @@ impl Application {
     /// [`Application::build`] with the clock the service stamps times with;
     /// tests pass a manual one.
     pub async fn build_with_clock(config: Config, clock: Clock) -> anyhow::Result<Self> {
+        // The dummy hash an unknown username is checked against is made
+        // now, so the first such sign-in does not stand out by its time.
+        tokio::task::spawn_blocking(crate::auth::password::warm_up).await?;
         let db = db::connect(&config).await?;
         db::migrate(&db).await?;
         let sessions = session_store(&config, &db, &clock).await?;

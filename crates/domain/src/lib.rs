@@ -3,6 +3,7 @@
 //! Every value type here is valid by construction: it can only be made through
 //! a `parse`/`new` that checks it, so code that holds one never re-checks it.
 
+pub mod account;
 pub mod cart;
 pub mod invalid;
 pub mod loyalty;

@@ -1,5 +1,6 @@
 //! One module per resource; each owns its router and its OpenAPI paths.
 
+pub mod auth;
 pub mod cart;
 pub mod health;
 pub mod loyalty;
@@ -25,6 +26,7 @@ pub fn public_v1() -> OpenApiRouter<AppState> {
 /// Everything else under `/api/v1`: it depends on the visitor's session.
 pub fn api_v1() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
+        .merge(auth::router())
         .merge(cart::router())
         .merge(profile::router())
         .merge(visits::router())

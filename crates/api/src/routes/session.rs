@@ -7,6 +7,7 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
+use crate::auth::logins;
 use crate::clock::to_the_second;
 use crate::cookies::{AppCookies, VISIT_SUMMARY};
 use crate::error::{ApiError, PROBLEM_JSON, Problem};
@@ -35,18 +36,32 @@ async fn end_session(
     cookies: AppCookies,
 ) -> WithCookies<Json<VisitSummary>> {
     WithCookies::run(cookies, async |cookies| {
-        let visits = session.visits().await?;
-        let profile = session.profile().await?;
-        session.end().await?;
-        let summary = VisitSummary {
-            name: profile.map(|p| p.name.as_str().to_owned()),
-            visit_count: visits.count,
-            date: state.clock.now(),
-        };
-        cookies.write(&VISIT_SUMMARY, &summary)?;
-        Ok(Json(summary))
+        say_goodbye(&state, &session, cookies).await.map(Json)
     })
     .await
+}
+
+/// Ends the visitor's session (signing it out first, if signed in) and
+/// leaves the signed summary of the visit in the browser: for
+/// `DELETE /session` and `POST /auth/logout` alike.
+pub(crate) async fn say_goodbye(
+    state: &AppState,
+    session: &VisitorSession,
+    cookies: &mut AppCookies,
+) -> Result<VisitSummary, ApiError> {
+    let visits = session.visits().await?;
+    let profile = session.profile().await?;
+    if session.sign_in().await?.is_some() {
+        logins::end(state, session).await?;
+    }
+    session.close(state).await?;
+    let summary = VisitSummary {
+        name: profile.map(|p| p.name.as_str().to_owned()),
+        visit_count: visits.count,
+        date: state.clock.now(),
+    };
+    cookies.write(&VISIT_SUMMARY, &summary)?;
+    Ok(summary)
 }
 
 /// What the session knows, without changing it.

@@ -5,6 +5,7 @@ pub mod carry;
 pub mod db_store;
 pub mod keys;
 pub mod lock;
+pub mod renew;
 pub mod rotation;
 pub mod store;
 pub mod visitor;

@@ -6,7 +6,8 @@ use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::{self, ExpiredDeletion};
 use tower_sessions::{MemoryStore, SessionStore};
 use tower_sessions_redis_store::RedisStore;
-use tower_sessions_redis_store::fred::prelude::{ClientLike, Pool};
+use tower_sessions_redis_store::fred::prelude::{ClientLike, KeysInterface, Pool};
+use tower_sessions_redis_store::fred::types::Expiration;
 
 use super::db_store::DatabaseStore;
 
@@ -36,6 +37,33 @@ impl AnyStore {
             AnyStore::Memory(_) => Ok(()),
             AnyStore::Database(store) => store.ping().await.map_err(|e| e.to_string()),
             AnyStore::Redis(_, pool) => pool.ping::<()>(None).await.map_err(|e| e.to_string()),
+        }
+    }
+
+    /// Writes `record` whether or not one is stored under its id (the Redis
+    /// store's own `save` writes only over an existing key, `create` only a
+    /// new one under an id it may change).
+    pub async fn put(&self, record: &Record) -> session_store::Result<()> {
+        match self {
+            AnyStore::Memory(s) => s.save(record).await,
+            AnyStore::Database(s) => s.save(record).await,
+            AnyStore::Redis(_, pool) => {
+                // Written as the Redis store writes it: msgpack, expiring at its time.
+                let value = rmp_serde::to_vec(record)
+                    .map_err(|e| session_store::Error::Encode(e.to_string()))?;
+                let expire = Expiration::EXAT(record.expiry_date.unix_timestamp());
+                let _: Option<String> = pool
+                    .set(
+                        record.id.to_string(),
+                        value.as_slice(),
+                        Some(expire),
+                        None,
+                        false,
+                    )
+                    .await
+                    .map_err(|e| session_store::Error::Backend(e.to_string()))?;
+                Ok(())
+            }
         }
     }
 

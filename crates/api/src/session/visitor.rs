@@ -147,12 +147,23 @@ impl VisitorSession {
         let session = Session::from_request_parts(parts, &())
             .await
             .map_err(|(_, msg)| ApiError::internal(anyhow::anyhow!(msg)))?;
-        Ok(VisitorSession(session, None))
+        let session = VisitorSession(session, None);
+        // A change sent with an id that was renewed while it waited: refused
+        // before anything changes (see `super::renew`). A read goes on and
+        // finds an empty, anonymous session.
+        if !parts.method.is_safe() && session.is_tombstone().await? {
+            return Err(super::renew::renewed());
+        }
+        Ok(session)
     }
 
     /// The signed-in account whose cart and profile this session shows.
     pub fn user_id(&self) -> Option<i32> {
         self.1.as_ref().map(|a| a.user_id)
+    }
+
+    pub(super) fn inner(&self) -> &Session {
+        &self.0
     }
 
     /// A stored value that no longer decodes (an older format, a tampered
@@ -348,13 +359,6 @@ impl VisitorSession {
         Ok(())
     }
 
-    /// Ends the session: its record is deleted from the store and the
-    /// session cookie removed.
-    pub async fn end(&self) -> Result<(), ApiError> {
-        self.0.flush().await?;
-        Ok(())
-    }
-
     /// When the stored record expires unless changed again; `None` when
     /// nothing is stored for this visitor. Read from the store: the session
     /// itself only knows the expiry a save now would give it.
@@ -369,6 +373,9 @@ impl VisitorSession {
             .load(&id)
             .await
             .map_err(|e| ApiError::unavailable("session store", e))?;
-        Ok(record.map(|r| r.expiry_date))
+        // A tombstone is no session of the visitor's.
+        Ok(record
+            .filter(|r| !r.data.contains_key(super::renew::RENEWED))
+            .map(|r| r.expiry_date))
     }
 }

@@ -1,0 +1,393 @@
+//! Accounts and signing in: `/auth/register`, `/auth/login`,
+//! `/auth/logout`, `/auth/me`, `/auth/password`.
+//!
+//! Every change of privilege gives the session a new id (see
+//! `session::renew`): what the visitor had (cart, profile, visits, orders)
+//! moves to the new id, and the old one loads nothing.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use domain::InvalidField;
+use domain::account::{DisplayName, NewPassword, Username};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use utoipa::{IntoResponses, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::auth::logins::{self, LoginOptions};
+use crate::auth::{AuthUser, CurrentUser, Role, password};
+use crate::client_ip::ClientIp;
+use crate::cookies::AppCookies;
+use crate::db::users;
+use crate::error::{ApiError, FieldError, PROBLEM_JSON, Problem, ProblemKind};
+use crate::extract::AppJson;
+use crate::limits::Limit;
+use crate::openapi;
+use crate::responses::{Created, WithCookies};
+use crate::session::carry;
+use crate::session::visitor::VisitorSession;
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(register))
+        .routes(routes!(login))
+        .routes(routes!(logout))
+        .routes(routes!(me))
+        .routes(routes!(change_password))
+}
+
+/// A new account.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"username": "ada", "password": "plum orbit candle seventy", "display_name": "Ada", "remember_me": false}))]
+pub struct RegisterInput {
+    /// 3 to 32 of `a-z 0-9 _ . -`; capitals are folded to lower case.
+    #[schema(min_length = 3, max_length = 32, pattern = "^[A-Za-z0-9_.-]{3,32}$")]
+    pub username: String,
+    /// 8 to 128 characters, and not easy to guess (no common password, no
+    /// password made of the username).
+    #[schema(min_length = 8, max_length = 128)]
+    pub password: String,
+    /// The name shown for the account; the username when absent.
+    #[serde(default)]
+    #[schema(schema_with = openapi::plain_text_or_null::<{ DisplayName::MAX_CHARS }>)]
+    pub display_name: Option<String>,
+    /// Stay signed in after the browser closes (a persistent cookie).
+    #[serde(default)]
+    pub remember_me: bool,
+}
+
+/// A username and password to sign in with.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"username": "ada", "password": "plum orbit candle seventy", "remember_me": true}))]
+pub struct LoginInput {
+    pub username: String,
+    pub password: String,
+    /// Stay signed in after the browser closes (a persistent cookie).
+    #[serde(default)]
+    pub remember_me: bool,
+}
+
+/// A new password, confirmed by the current one.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"current_password": "plum orbit candle seventy", "new_password": "quartz ladder mango river"}))]
+pub struct PasswordChange {
+    pub current_password: String,
+    /// 8 to 128 characters, and not easy to guess.
+    #[schema(min_length = 8, max_length = 128)]
+    pub new_password: String,
+}
+
+/// An account.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"id": 7, "username": "ada", "display_name": "Ada", "role": "customer"}))]
+pub struct UserView {
+    pub id: i32,
+    pub username: String,
+    pub display_name: String,
+    pub role: Role,
+}
+
+impl From<&CurrentUser> for UserView {
+    fn from(user: &CurrentUser) -> Self {
+        UserView {
+            id: user.id,
+            username: user.username.clone(),
+            display_name: user.display_name.clone(),
+            role: user.role,
+        }
+    }
+}
+
+/// The signed-in account and the life of its session.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "user": {"id": 7, "username": "ada", "display_name": "Ada", "role": "customer"},
+    "signed_in_at": "2026-11-26T18:00:00Z", "idle_ends_at": "2026-11-26T18:30:00Z",
+    "absolute_ends_at": "2026-11-27T02:00:00Z", "remember_me": false
+}))]
+pub struct Me {
+    pub user: UserView,
+    /// When this session signed in.
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub signed_in_at: Option<OffsetDateTime>,
+    /// When the session ends unless a request comes first (idle timeout).
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub idle_ends_at: Option<OffsetDateTime>,
+    /// When the session ends whatever happens (absolute timeout).
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub absolute_ends_at: Option<OffsetDateTime>,
+    /// Whether the sign-in asked to be remembered (a persistent cookie).
+    pub remember_me: bool,
+}
+
+/// Collects every field's problem, so one response names them all.
+#[derive(Default)]
+struct Checks(Vec<FieldError>);
+
+impl Checks {
+    fn take<T>(&mut self, result: Result<T, InvalidField>) -> Option<T> {
+        result.map_err(|e| self.0.push(e.into())).ok()
+    }
+
+    fn finish(self) -> Result<(), ApiError> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::invalid_fields(self.0))
+        }
+    }
+}
+
+/// The one answer to a refused sign-in, whatever the reason: the same body
+/// for an unknown username, a wrong password and a disabled account, so
+/// the answer does not tell which accounts exist.
+fn wrong_credentials() -> ApiError {
+    ApiError::new(
+        ProblemKind::Unauthorized,
+        "The username or password is wrong, or the account cannot sign in.",
+    )
+}
+
+/// The sign-in was refused: wrong username or password, or a disabled account.
+#[derive(IntoResponses)]
+#[response(status = 401, description = "Wrong username or password, or a disabled account: one answer for all three", content_type = PROBLEM_JSON)]
+struct WrongCredentials(#[allow(dead_code, reason = "only its schema, for the spec")] Problem);
+
+/// Too many attempts.
+#[derive(IntoResponses)]
+#[response(status = 429, description = "Too many attempts from this address or for this username; `Retry-After` says when to try again", content_type = PROBLEM_JSON,
+    headers(("Retry-After" = u64, description = "Seconds to wait")))]
+struct TooMany(#[allow(dead_code, reason = "only its schema, for the spec")] Problem);
+
+/// The request needs a signed-in session.
+#[derive(IntoResponses)]
+#[response(status = 401, description = "Not signed in (`/problems/unauthorized`), or the session ended: `/problems/session-expired` or `/problems/session-ip-changed` says which limit ended it", content_type = PROBLEM_JSON)]
+struct NotSignedIn(#[allow(dead_code, reason = "only its schema, for the spec")] Problem);
+
+/// The user agent, as the list of a user's sessions shows it.
+fn user_agent(headers: &HeaderMap) -> Option<String> {
+    const MAX_CHARS: usize = 256;
+    let text = headers.get(header::USER_AGENT)?.to_str().ok()?;
+    Some(text.chars().take(MAX_CHARS).collect())
+}
+
+/// Signs `user` in on `session`: a new session id first (also when the
+/// session was signed in already), then the sign-in, then what the visitor
+/// had as anonymous handed over to the account.
+async fn sign_in(
+    state: &AppState,
+    session: &VisitorSession,
+    user: &CurrentUser,
+    options: &LoginOptions,
+) -> Result<(), ApiError> {
+    if let Some(previous) = session.sign_in().await? {
+        logins::end(state, session).await?;
+        if previous.user_id != user.id {
+            // Another account's session: what it holds is not this account's.
+            session.clear().await;
+        }
+    }
+    session.renew(state).await?;
+    logins::start(state, session, user, options).await?;
+    carry::carry_over(state, session, user.id).await?;
+    users::record_login(&state.db, user.id, state.clock.now()).await
+}
+
+/// Create an account and sign in to it. The session gets a new id; the
+/// cart, profile, visits and orders the visitor had move to the account.
+#[utoipa::path(post, path = "/auth/register", tag = "auth",
+    request_body = RegisterInput,
+    responses(
+        (status = 201, description = "Created and signed in", body = UserView,
+            headers(
+                ("Location" = String, description = "The signed-in account, /api/v1/auth/me"),
+                ("Set-Cookie" = String, description = "The session cookie, under a new id"))),
+        (status = 409, description = "The username is taken (`/problems/username-taken`), or the session was renewed while this request waited (`/problems/session-renewed`): send it again", body = Problem, content_type = PROBLEM_JSON),
+        (status = 422, description = "A field is invalid, each named in `errors`: a username outside the rule, a password too short, too long or too easy to guess (the message says why)", body = Problem, content_type = PROBLEM_JSON),
+        TooMany,
+    ))]
+async fn register(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    session: VisitorSession,
+    AppJson(input): AppJson<RegisterInput>,
+) -> Result<Created<Json<UserView>>, ApiError> {
+    state
+        .limits
+        .hit(Limit::RegisterPerIp, &ip.to_string())
+        .await?;
+    let mut checks = Checks::default();
+    let username = checks.take(Username::parse(&input.username));
+    let display_name = match input.display_name.as_deref() {
+        Some(raw) => checks.take(DisplayName::parse(raw)),
+        None => username.as_ref().map(DisplayName::from_username),
+    };
+    let mut user_inputs = vec![input.username.as_str()];
+    user_inputs.extend(input.display_name.as_deref());
+    let password = checks.take(NewPassword::parse(
+        NewPassword::FIELD,
+        &input.password,
+        &user_inputs,
+    ));
+    checks.finish()?;
+    let (Some(username), Some(display_name), Some(password)) = (username, display_name, password)
+    else {
+        return Err(ApiError::internal(anyhow::anyhow!(
+            "a checked registration lacks a field"
+        )));
+    };
+    let hash = password::hash(password.into_string()).await?;
+    let user = users::create(&state.db, &username, &display_name, hash, state.clock.now()).await?;
+    let options = LoginOptions {
+        remember_me: input.remember_me,
+        client_ip: ip,
+        user_agent: user_agent(&headers),
+    };
+    sign_in(&state, &session, &user, &options).await?;
+    tracing::info!(user_id = user.id, "account registered");
+    Created::at("/api/v1/auth/me", Json(UserView::from(&user)))
+}
+
+/// Sign in. The session gets a new id; the cart, profile, visits and
+/// orders the visitor had move to the account. An unknown username, a
+/// wrong password and a disabled account get the same answer, in about
+/// the same time.
+#[utoipa::path(post, path = "/auth/login", tag = "auth",
+    request_body = LoginInput,
+    responses(
+        (status = 200, description = "Signed in", body = UserView,
+            headers(("Set-Cookie" = String, description = "The session cookie, under a new id"))),
+        WrongCredentials,
+        (status = 409, description = "The session was renewed while this request waited (`/problems/session-renewed`): send it again", body = Problem, content_type = PROBLEM_JSON),
+        TooMany,
+    ))]
+async fn login(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    session: VisitorSession,
+    AppJson(input): AppJson<LoginInput>,
+) -> Result<Json<UserView>, ApiError> {
+    state.limits.hit(Limit::LoginPerIp, &ip.to_string()).await?;
+    // A name no account can have is looked up as no one, at the same cost.
+    let username = Username::parse(&input.username).ok();
+    if let Some(username) = &username {
+        state
+            .limits
+            .hit(Limit::LoginPerUsername, username.as_str())
+            .await?;
+    }
+    let account = match &username {
+        Some(username) => users::find_by_username(&state.db, username).await?,
+        None => None,
+    };
+    let stored_hash = account.as_ref().map(|a| a.password_hash.clone());
+    // Verified also when the account is disabled: all three refusals cost one hash.
+    let matches = password::verify(input.password, stored_hash).await?;
+    let user = account
+        .filter(|_| matches)
+        .and_then(users::as_signed_in)
+        .ok_or_else(wrong_credentials)?;
+    let options = LoginOptions {
+        remember_me: input.remember_me,
+        client_ip: ip,
+        user_agent: user_agent(&headers),
+    };
+    sign_in(&state, &session, &user, &options).await?;
+    tracing::info!(user_id = user.id, "signed in");
+    Ok(Json(UserView::from(&user)))
+}
+
+/// Sign out: the session ends (its record is deleted from the store, the
+/// session cookie removed) and a signed summary of the visit stays in the
+/// browser, as `DELETE /session` leaves it. Also answers 204 when not
+/// signed in.
+#[utoipa::path(post, path = "/auth/logout", tag = "auth",
+    responses(
+        (status = 204, description = "Signed out; the session is gone",
+            headers(("Set-Cookie" = String, description = "Removes the session cookie; sets `last_visit_summary`"))),
+        (status = 409, description = "The session was renewed while this request waited (`/problems/session-renewed`): send it again", body = Problem, content_type = PROBLEM_JSON),
+    ))]
+async fn logout(
+    State(state): State<AppState>,
+    session: VisitorSession,
+    cookies: AppCookies,
+) -> WithCookies<StatusCode> {
+    WithCookies::run(cookies, async |cookies| {
+        super::session::say_goodbye(&state, &session, cookies).await?;
+        Ok(StatusCode::NO_CONTENT)
+    })
+    .await
+}
+
+/// The signed-in account, when this session signed in, and when it will
+/// end: after a time without requests (idle) or at its limit from sign-in
+/// (absolute), whichever comes first.
+#[utoipa::path(get, path = "/auth/me", tag = "auth",
+    responses(
+        (status = 200, description = "The signed-in account", body = Me),
+        NotSignedIn,
+    ))]
+async fn me(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    session: VisitorSession,
+) -> Result<Json<Me>, ApiError> {
+    let times = logins::times(&state, &session).await?;
+    Ok(Json(Me {
+        user: UserView::from(&user),
+        signed_in_at: times.as_ref().map(|t| t.signed_in_at),
+        idle_ends_at: times.as_ref().map(|t| t.idle_ends_at),
+        absolute_ends_at: times.as_ref().map(|t| t.absolute_ends_at),
+        remember_me: times.is_some_and(|t| t.remember_me),
+    }))
+}
+
+/// Change the password. Every other session of the account ends; this one
+/// stays signed in under a new id. A wrong current password is a 422 on
+/// `current_password` (not a 401: the session itself is fine).
+#[utoipa::path(put, path = "/auth/password", tag = "auth",
+    request_body = PasswordChange,
+    responses(
+        (status = 204, description = "Changed; the other sessions are ended",
+            headers(("Set-Cookie" = String, description = "The session cookie, under a new id"))),
+        NotSignedIn,
+        (status = 409, description = "The session was renewed while this request waited (`/problems/session-renewed`): send it again", body = Problem, content_type = PROBLEM_JSON),
+        (status = 422, description = "The current password is wrong (`current_password`), or the new one is too short, too long or too easy to guess (`new_password`, saying why)", body = Problem, content_type = PROBLEM_JSON),
+    ))]
+async fn change_password(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    session: VisitorSession,
+    AppJson(input): AppJson<PasswordChange>,
+) -> Result<StatusCode, ApiError> {
+    let stored = users::password_hash(&state.db, user.id).await?;
+    if !password::verify(input.current_password, stored).await? {
+        return Err(ApiError::invalid_field(
+            "current_password",
+            "is not the account's current password",
+        ));
+    }
+    let new_password = NewPassword::parse(
+        "new_password",
+        &input.new_password,
+        &[&user.username, &user.display_name],
+    )
+    .map_err(|e| ApiError::invalid_fields(vec![e.into()]))?;
+    let hash = password::hash(new_password.into_string()).await?;
+    users::set_password_hash(&state.db, user.id, hash).await?;
+    logins::end_others(&state, &session, &user).await?;
+    session.renew(&state).await?;
+    logins::renewed(&state, &session).await?;
+    tracing::info!(user_id = user.id, "password changed");
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,94 @@
+//! A new session id at every change of privilege (sign-in, registration,
+//! sign-out, password change), so an id someone learned before cannot ride
+//! on the new privilege (session fixation), and the old id loads nothing.
+//!
+//! A change of the same session that was waiting for its turn (the turn is
+//! keyed on the id its cookie carried: see [`super::lock`]) would otherwise
+//! load nothing under the old id and go on as a fresh visitor, silently
+//! dropping what it changes. So the old id keeps, for [`TOMBSTONE_TTL`], a
+//! record that holds only a marker: a request that may change the session
+//! and loads it is answered 409 `/problems/session-renewed` before anything
+//! changes, and the client sends it again with its new cookie. A read sees
+//! an empty, anonymous session. This costs nothing on requests that meet no
+//! marker: the session layer loads the record anyway.
+
+use std::time::Duration;
+
+use tower_sessions::session::{Id, Record};
+
+use super::visitor::VisitorSession;
+use crate::error::{ApiError, ProblemKind};
+use crate::state::AppState;
+
+/// How long an old session id answers 409 to changes rather than nothing.
+pub const TOMBSTONE_TTL: Duration = Duration::from_secs(30);
+
+/// The only key of a tombstone record.
+pub(super) const RENEWED: &str = "renewed";
+
+/// The answer to a change sent with a session id that was just renewed.
+pub fn renewed() -> ApiError {
+    ApiError::new(
+        ProblemKind::SessionRenewed,
+        "Your session was renewed (a sign-in, sign-out or password change) while this request waited for its turn; nothing was changed. Send the request again.",
+    )
+}
+
+impl VisitorSession {
+    /// Gives the session a new id and stores it under that id at once (so
+    /// what is recorded about the sign-in can name it); everything the
+    /// session holds moves over. The old id keeps only a tombstone.
+    pub async fn renew(&self, state: &AppState) -> Result<(), ApiError> {
+        let old = self.stored_id().await;
+        self.inner().cycle_id().await?;
+        self.inner().save().await?;
+        if let Some(old) = old {
+            leave_tombstone(state, old).await?;
+        }
+        Ok(())
+    }
+
+    /// Ends the session: its record is deleted from the store (the old id
+    /// keeps only a tombstone) and the session cookie removed.
+    pub async fn close(&self, state: &AppState) -> Result<(), ApiError> {
+        let old = self.stored_id().await;
+        self.inner().flush().await?;
+        if let Some(old) = old {
+            leave_tombstone(state, old).await?;
+        }
+        Ok(())
+    }
+
+    /// Forgets everything the session holds (it is written, empty or
+    /// refilled, at the end of the request).
+    pub async fn clear(&self) {
+        self.inner().clear().await;
+    }
+
+    /// The id of the stored record this request loaded; `None` when
+    /// nothing is stored for it (no cookie, or an id the store forgot).
+    async fn stored_id(&self) -> Option<Id> {
+        // Loading the record tells whether one is stored under the cookie's
+        // id (a store that fails here fails the renewal that follows).
+        self.inner().is_empty().await;
+        self.inner().id()
+    }
+
+    /// Whether this is the tombstone of a renewed session.
+    pub(super) async fn is_tombstone(&self) -> Result<bool, ApiError> {
+        Ok(self.inner().get::<bool>(RENEWED).await?.unwrap_or(false))
+    }
+}
+
+async fn leave_tombstone(state: &AppState, old: Id) -> Result<(), ApiError> {
+    let record = Record {
+        id: old,
+        data: [(RENEWED.to_owned(), serde_json::Value::Bool(true))].into(),
+        expiry_date: state.clock.now() + TOMBSTONE_TTL,
+    };
+    state
+        .sessions
+        .put(&record)
+        .await
+        .map_err(|e| ApiError::unavailable("session store", e))
+}
