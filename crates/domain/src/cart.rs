@@ -575,8 +575,18 @@ mod tests {
         assert_eq!(
             losses,
             vec![
-                MergeLoss { product_id: id(1), wanted: 110, kept: 99, reason: MergeLossReason::LineCap },
-                MergeLoss { product_id: id(2), wanted: 9, kept: 6, reason: MergeLossReason::Stock },
+                MergeLoss {
+                    product_id: id(1),
+                    wanted: 110,
+                    kept: 99,
+                    reason: MergeLossReason::LineCap
+                },
+                MergeLoss {
+                    product_id: id(2),
+                    wanted: 9,
+                    kept: 6,
+                    reason: MergeLossReason::Stock
+                },
             ]
         );
     }
@@ -617,7 +627,10 @@ mod tests {
 
         assert_eq!(account.lines().len(), 100);
         assert_eq!(account.quantity_of(id(103)), Some(q(1)));
-        let reasons: Vec<_> = losses.iter().map(|l| (l.product_id.get(), l.reason, l.kept)).collect();
+        let reasons: Vec<_> = losses
+            .iter()
+            .map(|l| (l.product_id.get(), l.reason, l.kept))
+            .collect();
         assert_eq!(
             reasons,
             vec![

@@ -191,7 +191,13 @@ mod tests {
         assert!(serde_json::from_str::<Profile>(&bad).is_err());
     }
 
-    fn profile(name: &str, favorite: Option<&str>, tags: &[&str], spice: Option<SpiceLevel>, day: u8) -> Profile {
+    fn profile(
+        name: &str,
+        favorite: Option<&str>,
+        tags: &[&str],
+        spice: Option<SpiceLevel>,
+        day: u8,
+    ) -> Profile {
         Profile {
             name: CustomerName::parse(name).unwrap(),
             favorite_dish: favorite.map(|f| FavoriteDish::parse(f).unwrap()),
@@ -207,17 +213,44 @@ mod tests {
     #[test]
     fn a_visitor_profile_fills_what_the_account_lacks_and_overwrites_nothing() {
         let account = profile("Ada", None, &[], Some(SpiceLevel::Hot), 20);
-        let visitor = profile("Guest", Some("Pad Thai"), &["vegan"], Some(SpiceLevel::Mild), 25);
+        let visitor = profile(
+            "Guest",
+            Some("Pad Thai"),
+            &["vegan"],
+            Some(SpiceLevel::Mild),
+            25,
+        );
 
         let filled = Profile::filled_from(Some(account), Some(visitor)).unwrap();
 
-        assert_eq!(filled, profile("Ada", Some("Pad Thai"), &["vegan"], Some(SpiceLevel::Hot), 20));
+        assert_eq!(
+            filled,
+            profile(
+                "Ada",
+                Some("Pad Thai"),
+                &["vegan"],
+                Some(SpiceLevel::Hot),
+                20
+            )
+        );
     }
 
     #[test]
     fn an_account_profile_with_every_field_stays_as_it_is() {
-        let account = profile("Ada", Some("Curry"), &["halal"], Some(SpiceLevel::Medium), 20);
-        let visitor = profile("Guest", Some("Pad Thai"), &["vegan"], Some(SpiceLevel::Mild), 10);
+        let account = profile(
+            "Ada",
+            Some("Curry"),
+            &["halal"],
+            Some(SpiceLevel::Medium),
+            20,
+        );
+        let visitor = profile(
+            "Guest",
+            Some("Pad Thai"),
+            &["vegan"],
+            Some(SpiceLevel::Mild),
+            10,
+        );
 
         let filled = Profile::filled_from(Some(account.clone()), Some(visitor)).unwrap();
 
@@ -225,13 +258,20 @@ mod tests {
         assert_eq!(filled.favorite_dish, account.favorite_dish);
         assert_eq!(filled.dietary_restrictions, account.dietary_restrictions);
         assert_eq!(filled.spice_level, account.spice_level);
-        assert_eq!(filled.created_at, profile("x", None, &[], None, 10).created_at, "the earlier creation");
+        assert_eq!(
+            filled.created_at,
+            profile("x", None, &[], None, 10).created_at,
+            "the earlier creation"
+        );
     }
 
     #[test]
     fn with_one_profile_missing_the_other_is_kept_whole() {
         let one = profile("Ada", Some("Curry"), &[], None, 20);
-        assert_eq!(Profile::filled_from(None, Some(one.clone())), Some(one.clone()));
+        assert_eq!(
+            Profile::filled_from(None, Some(one.clone())),
+            Some(one.clone())
+        );
         assert_eq!(Profile::filled_from(Some(one.clone()), None), Some(one));
         assert_eq!(Profile::filled_from(None, None), None);
     }

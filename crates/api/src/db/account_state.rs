@@ -93,10 +93,12 @@ pub async fn write<T: Serialize>(
     value: Option<&T>,
     seen: Option<i64>,
 ) -> Result<Option<i64>, DbErr> {
-    let text = value
-        .map(serde_json::to_string)
-        .transpose()
-        .map_err(|e| DbErr::Custom(format!("the account's {} does not encode: {e}", part.name())))?;
+    let text = value.map(serde_json::to_string).transpose().map_err(|e| {
+        DbErr::Custom(format!(
+            "the account's {} does not encode: {e}",
+            part.name()
+        ))
+    })?;
     let (column, version) = part.columns();
     let Some(seen) = seen else {
         // No row was there: create it, unless another session just did.

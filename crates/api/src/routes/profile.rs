@@ -168,9 +168,8 @@ async fn put_profile(
             Ok(existed)
         })
         .await?;
-    let profile = profile.ok_or_else(|| {
-        ApiError::internal(anyhow::anyhow!("a profile just stored is not there"))
-    })?;
+    let profile = profile
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("a profile just stored is not there")))?;
     let body = Json(ProfileView::from(&profile));
     Ok(if existed {
         CreatedOrUpdated::Updated(body)

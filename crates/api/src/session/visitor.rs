@@ -13,6 +13,7 @@ use axum::http::request::Parts;
 use domain::Cart;
 use domain::profile::Profile;
 use domain::visits::Visits;
+use rand::Rng;
 use sea_orm::DatabaseConnection;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -48,7 +49,7 @@ pub const MAX_REMEMBERED_ORDERS: usize = 100;
 /// How many times a change to the account's cart or profile is re-applied
 /// when other sessions keep writing it in between, before the visitor is
 /// asked to send it again.
-const ATTEMPTS: usize = 5;
+const ATTEMPTS: usize = 8;
 
 /// The visitor's session. Handlers reach it only through the typed methods
 /// below, never as a raw `Session` with ad-hoc keys.
@@ -104,9 +105,11 @@ impl Account {
         let read = *self.seen().of(part);
         let seen = match read {
             Some(seen) => seen,
-            None => account_state::read::<serde_json::Value>(&self.db, self.user_id, part)
-                .await?
-                .version,
+            None => {
+                account_state::read::<serde_json::Value>(&self.db, self.user_id, part)
+                    .await?
+                    .version
+            }
         };
         let written = account_state::write(&self.db, self.user_id, part, value, seen).await?;
         if let Some(version) = written {
@@ -121,7 +124,9 @@ impl Account {
 fn changed_elsewhere(what: &str) -> ApiError {
     ApiError::new(
         ProblemKind::ChangedInAnotherSession,
-        format!("Your {what} changed in another session while this change was made; send it again."),
+        format!(
+            "Your {what} changed in another session while this change was made; send it again."
+        ),
     )
 }
 
@@ -130,7 +135,10 @@ impl FromRequestParts<AppState> for VisitorSession {
 
     /// The session, and the account when it is signed in (the sign-in
     /// check runs here, once per request).
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let VisitorSession(session, _) = VisitorSession::of_session(parts).await?;
         let account = match auth::current(parts, state).await? {
             SignInState::SignedIn(user) => Some(Account::new(user.id, state.db.clone())),
@@ -199,7 +207,11 @@ impl VisitorSession {
 
     /// Writes a value that is the account's when signed in; `false` when
     /// another session of the account wrote it since this handle read it.
-    async fn write_part<T: Serialize>(&self, part: Part, value: Option<&T>) -> Result<bool, ApiError> {
+    async fn write_part<T: Serialize>(
+        &self,
+        part: Part,
+        value: Option<&T>,
+    ) -> Result<bool, ApiError> {
         match &self.1 {
             Some(account) => account.write(part, value).await,
             None => self.write(session_key(part), value).await.map(|()| true),
@@ -218,13 +230,17 @@ impl VisitorSession {
         V: Clone + PartialEq + Serialize + DeserializeOwned,
         F: FnMut(&mut Option<V>) -> Result<T, ApiError>,
     {
-        for _ in 0..ATTEMPTS {
+        for attempt in 1..=ATTEMPTS {
             let mut value: Option<V> = self.read_part(part).await?;
             let before = value.clone();
             let out = change(&mut value)?;
             if value == before || self.write_part(part, value.as_ref()).await? {
                 return Ok((out, value));
             }
+            // Another session won this round: step aside for a random few
+            // milliseconds, so that two devices do not keep colliding.
+            let pause = rand::thread_rng().gen_range(1..=5 * attempt as u64);
+            tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
         }
         Err(changed_elsewhere(session_key(part)))
     }
@@ -237,7 +253,10 @@ impl VisitorSession {
     /// signed-in cart changed in another session since it was read here is
     /// not overwritten: that is a 409.
     pub async fn set_cart(&self, cart: &Cart) -> Result<(), ApiError> {
-        if self.write_part(Part::Cart, Some(cart).filter(|c| !c.is_empty())).await? {
+        if self
+            .write_part(Part::Cart, Some(cart).filter(|c| !c.is_empty()))
+            .await?
+        {
             Ok(())
         } else {
             Err(changed_elsewhere("cart"))
