@@ -61,6 +61,8 @@ impl MigrationTrait for Migration {
         // key to an existing table through `ALTER TABLE ... ADD CONSTRAINT`,
         // only with the column itself.
         match manager.get_database_backend() {
+            // Left by a `down` on SQLite (see there).
+            DatabaseBackend::Sqlite if manager.has_column("orders", "user_id").await? => {}
             DatabaseBackend::Sqlite => {
                 manager
                     .get_connection()
@@ -109,24 +111,19 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
+        // SQLite cannot drop a column that a foreign key uses: there the
+        // (nullable, unused) column stays.
         if manager.get_database_backend() != DatabaseBackend::Sqlite {
             manager
                 .alter_table(
                     Table::alter()
                         .table(Orders::Table)
                         .drop_foreign_key("fk_orders_user")
+                        .drop_column(Orders::UserId)
                         .to_owned(),
                 )
                 .await?;
         }
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(Orders::Table)
-                    .drop_column(Orders::UserId)
-                    .to_owned(),
-            )
-            .await?;
         manager
             .drop_table(Table::drop().table(UserState::Table).to_owned())
             .await

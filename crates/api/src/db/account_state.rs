@@ -173,3 +173,57 @@ pub async fn claim_orders(
         .await?;
     Ok(claimed.rows_affected)
 }
+
+#[cfg(test)]
+mod tests {
+    use migration::{Migrator, MigratorTrait};
+    use sea_orm::Database;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn the_account_state_migration_goes_down_and_up_again_on_sqlite() {
+        let dir = std::env::temp_dir().join(format!("km-account-state-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("db.sqlite");
+        let _ = std::fs::remove_file(&file);
+        let db = Database::connect(format!("sqlite://{}?mode=rwc", file.display()))
+            .await
+            .unwrap();
+        Migrator::up(&db, None).await.unwrap();
+        Migrator::down(&db, Some(1)).await.unwrap();
+        Migrator::up(&db, None).await.unwrap();
+
+        // The table is back and takes a versioned write.
+        db.execute_unprepared(
+            "INSERT INTO users (username, display_name, password_hash, created_at) VALUES ('ada', 'Ada', 'x', '2026-11-26T00:00:00Z')",
+        )
+        .await
+        .unwrap();
+        let cart = Cart::new();
+        assert_eq!(
+            write(&db, 1, Part::Cart, Some(&cart), None).await.unwrap(),
+            Some(1)
+        );
+        assert_eq!(
+            write(&db, 1, Part::Cart, Some(&cart), None).await.unwrap(),
+            None,
+            "the row exists"
+        );
+        assert_eq!(
+            write(&db, 1, Part::Cart, Some(&cart), Some(1))
+                .await
+                .unwrap(),
+            Some(2)
+        );
+        assert_eq!(
+            write(&db, 1, Part::Cart, Some(&cart), Some(1))
+                .await
+                .unwrap(),
+            None,
+            "stale"
+        );
+        drop(db);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
