@@ -468,12 +468,16 @@ mod tests {
 
     #[test]
     fn problem_types_are_the_kebab_case_names_and_internal_keeps_its_own() {
-        assert_eq!(ProblemKind::VARIANTS.len(), 23);
+        assert_eq!(ProblemKind::VARIANTS.len(), 24);
         assert_eq!(
             ProblemKind::UnsupportedMediaType.slug(),
             "unsupported-media-type"
         );
         assert_eq!(ProblemKind::CartNotOrderable.slug(), "cart-not-orderable");
+        assert_eq!(
+            ProblemKind::ChangedInAnotherSession.slug(),
+            "changed-in-another-session"
+        );
         assert_eq!(ProblemKind::Internal.slug(), "internal-error");
     }
 
