@@ -112,6 +112,9 @@ pub const ACCOUNT_TAGS: [&str; 2] = ["cart", "profile"];
 /// - 503 where the session store is used, and on every write under
 ///   `/api/v1`: a write that carries a session cookie waits for its turn on
 ///   the session (`session/lock.rs`), which can fail or take too long;
+/// - 409 `/problems/session-renewed` on every write that uses the session:
+///   one that waited for its turn behind a sign-in or sign-out of the same
+///   session finds its id renewed (see `session/renew.rs`);
 /// - the `session_cookie` security scheme, as optional, where the session is
 ///   used: those calls work without a cookie and start a session.
 ///
@@ -189,12 +192,32 @@ fn complete_operation(path: &str, write: bool, op: &mut Operation) {
     if uses_session || (path.starts_with("/api/") && write) {
         add_unavailable(op);
     }
+    if uses_session && write {
+        add_session_renewed(op);
+    }
     if uses_session {
         // Optional: without a cookie the call works on a fresh, empty session.
         op.security = Some(vec![
             SecurityRequirement::default(),
             SecurityRequirement::new(SESSION_COOKIE_SCHEME, Vec::<String>::new()),
         ]);
+    }
+}
+
+/// The 409 of a write whose session id was renewed while it waited; added
+/// to the operation's own 409 when it has one.
+fn add_session_renewed(op: &mut Operation) {
+    const WHY: &str = "The session's id was renewed (a sign-in, sign-out or password change) while this request waited for its turn; nothing was changed. Send it again with the new cookie.";
+    let kind = ProblemKind::SessionRenewed;
+    match op.responses.responses.get_mut("409") {
+        Some(RefOr::T(own)) => {
+            let slug = format!("/problems/{}", kind.slug());
+            if !own.description.contains(&slug) {
+                let own_text = own.description.trim_end_matches('.');
+                own.description = format!("{own_text}. Or `{slug}`: {WHY}");
+            }
+        }
+        _ => add(op, "409", kind, WHY),
     }
 }
 

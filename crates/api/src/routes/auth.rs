@@ -179,6 +179,22 @@ fn user_agent(headers: &HeaderMap) -> Option<String> {
     Some(text.chars().take(MAX_CHARS).collect())
 }
 
+/// Checks a new password on the blocking pool: estimating its strength
+/// takes up to tens of milliseconds of CPU for a long one, too long for an
+/// async worker.
+async fn new_password(
+    field: &'static str,
+    raw: String,
+    user_inputs: Vec<String>,
+) -> Result<Result<NewPassword, InvalidField>, ApiError> {
+    tokio::task::spawn_blocking(move || {
+        let inputs: Vec<&str> = user_inputs.iter().map(String::as_str).collect();
+        NewPassword::parse(field, &raw, &inputs)
+    })
+    .await
+    .map_err(ApiError::internal)
+}
+
 /// Signs `user` in on `session`: a new session id first (also when the
 /// session was signed in already), then the sign-in, then what the visitor
 /// had as anonymous handed over to the account.
@@ -231,13 +247,10 @@ async fn register(
         Some(raw) => checks.take(DisplayName::parse(raw)),
         None => username.as_ref().map(DisplayName::from_username),
     };
-    let mut user_inputs = vec![input.username.as_str()];
-    user_inputs.extend(input.display_name.as_deref());
-    let password = checks.take(NewPassword::parse(
-        NewPassword::FIELD,
-        &input.password,
-        &user_inputs,
-    ));
+    let mut user_inputs = vec![input.username.clone()];
+    user_inputs.extend(input.display_name.clone());
+    let password =
+        checks.take(new_password(NewPassword::FIELD, input.password, user_inputs).await?);
     checks.finish()?;
     let (Some(username), Some(display_name), Some(password)) = (username, display_name, password)
     else {
@@ -267,7 +280,6 @@ async fn register(
         (status = 200, description = "Signed in", body = UserView,
             headers(("Set-Cookie" = String, description = "The session cookie, under a new id"))),
         WrongCredentials,
-        (status = 409, description = "The session was renewed while this request waited (`/problems/session-renewed`): send it again", body = Problem, content_type = PROBLEM_JSON),
         TooMany,
     ))]
 async fn login(
@@ -315,7 +327,6 @@ async fn login(
     responses(
         (status = 204, description = "Signed out; the session is gone",
             headers(("Set-Cookie" = String, description = "Removes the session cookie; sets `last_visit_summary`"))),
-        (status = 409, description = "The session was renewed while this request waited (`/problems/session-renewed`): send it again", body = Problem, content_type = PROBLEM_JSON),
     ))]
 async fn logout(
     State(state): State<AppState>,
@@ -361,7 +372,6 @@ async fn me(
         (status = 204, description = "Changed; the other sessions are ended",
             headers(("Set-Cookie" = String, description = "The session cookie, under a new id"))),
         NotSignedIn,
-        (status = 409, description = "The session was renewed while this request waited (`/problems/session-renewed`): send it again", body = Problem, content_type = PROBLEM_JSON),
         (status = 422, description = "The current password is wrong (`current_password`), or the new one is too short, too long or too easy to guess (`new_password`, saying why)", body = Problem, content_type = PROBLEM_JSON),
     ))]
 async fn change_password(
@@ -377,11 +387,12 @@ async fn change_password(
             "is not the account's current password",
         ));
     }
-    let new_password = NewPassword::parse(
+    let new_password = new_password(
         "new_password",
-        &input.new_password,
-        &[&user.username, &user.display_name],
+        input.new_password,
+        vec![user.username.clone(), user.display_name.clone()],
     )
+    .await?
     .map_err(|e| ApiError::invalid_fields(vec![e.into()]))?;
     let hash = password::hash(new_password.into_string()).await?;
     users::set_password_hash(&state.db, user.id, hash).await?;
