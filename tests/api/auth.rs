@@ -226,6 +226,16 @@ async fn after_logging_out_the_old_cookie_replayed_loads_nothing() {
 
         let me = replay(&app, reqwest::Method::GET, "/api/v1/auth/me", &signed_in).await;
         assert_problem(me, 401, "unauthorized").await;
+        // A change sent with it meanwhile is told to send it again, not
+        // applied to a fresh session unseen.
+        let change = replay(
+            &app,
+            reqwest::Method::POST,
+            "/api/v1/cart/items",
+            &signed_in,
+        )
+        .await;
+        assert_problem(change, 409, "session-renewed").await;
         let cart: Value = replay(&app, reqwest::Method::GET, "/api/v1/cart", &signed_in)
             .await
             .json()
@@ -269,72 +279,86 @@ async fn a_change_sent_with_a_renewed_id_is_a_409_until_the_tombstone_expires_th
 async fn a_change_that_waited_behind_a_sign_in_gets_a_409_and_goes_through_when_sent_again() {
     for backend in backends() {
         let app = crate::helpers::app().backend(backend).spawn().await;
-        let res = app
-            .another_visitor()
-            .post(app.url("/api/v1/auth/register"))
-            .json(&json!({"username": "ada", "password": PASSWORD}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 201);
-        assert_eq!(app.add(1, 1).await.status(), 201);
-
-        // The account's row is held by another writer, so the sign-in, once
-        // it has its turn on the session, waits on the database.
-        let blocker = sea_orm::TransactionTrait::begin(&app.db).await.unwrap();
-        blocker
-            .execute_unprepared(
-                "UPDATE users SET display_name = display_name WHERE username = 'ada'",
-            )
-            .await
-            .unwrap();
-        let sign_in = {
-            let client = app.client.clone();
-            let url = app.url("/api/v1/auth/login");
-            tokio::spawn(async move {
-                client
-                    .post(url)
-                    .json(&json!({"username": "ada", "password": PASSWORD, "remember_me": false}))
-                    .send()
-                    .await
-                    .unwrap()
-            })
-        };
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        let change = {
-            let client = app.client.clone();
-            let url = app.url("/api/v1/cart/items");
-            tokio::spawn(async move {
-                client
-                    .post(url)
-                    .json(&json!({"product_id": 2, "quantity": 1}))
-                    .send()
-                    .await
-                    .unwrap()
-            })
-        };
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        assert!(
-            !change.is_finished(),
-            "{backend:?}: the change waits for its turn"
-        );
-        blocker.rollback().await.unwrap();
-
-        assert_eq!(sign_in.await.unwrap().status(), 200, "{backend:?}");
-        let res = change.await.unwrap();
-        assert_problem(res, 409, "session-renewed").await;
-        assert_eq!(
-            app.cart().await["lines"].as_array().unwrap().len(),
-            1,
-            "{backend:?}"
-        );
-        assert_eq!(app.add(2, 1).await.status(), 201, "{backend:?}: sent again");
-        assert_eq!(
-            app.cart().await["lines"].as_array().unwrap().len(),
-            2,
-            "{backend:?}"
-        );
+        change_waiting_behind_a_sign_in(&app, &app.base, &format!("{backend:?}")).await;
     }
+}
+
+/// The same across two instances: the turn is taken in Redis, the
+/// tombstone is in the shared store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs TEST_DATABASE_URL and TEST_REDIS_URL; run with -- --include-ignored"]
+async fn a_change_that_waited_on_another_instance_behind_a_sign_in_gets_a_409() {
+    assert!(
+        crate::helpers::services().is_some(),
+        "set TEST_DATABASE_URL and TEST_REDIS_URL"
+    );
+    let app = crate::helpers::app()
+        .var("SESSION_LOCK", "redis")
+        .spawn()
+        .await;
+    let other = app.another_instance().await;
+    change_waiting_behind_a_sign_in(&app, &other.base, "another instance").await;
+}
+
+/// Signs `app`'s visitor in while a change of the same session, sent to
+/// `change_base`, waits for its turn; checks the change's 409 and its resend.
+async fn change_waiting_behind_a_sign_in(app: &TestApp, change_base: &str, label: &str) {
+    let res = app
+        .another_visitor()
+        .post(app.url("/api/v1/auth/register"))
+        .json(&json!({"username": "ada", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    assert_eq!(app.add(1, 1).await.status(), 201);
+
+    // The account's row is held by another writer, so the sign-in, once
+    // it has its turn on the session, waits on the database.
+    let blocker = sea_orm::TransactionTrait::begin(&app.db).await.unwrap();
+    blocker
+        .execute_unprepared("UPDATE users SET display_name = display_name WHERE username = 'ada'")
+        .await
+        .unwrap();
+    let sign_in = {
+        let client = app.client.clone();
+        let url = app.url("/api/v1/auth/login");
+        tokio::spawn(async move {
+            client
+                .post(url)
+                .json(&json!({"username": "ada", "password": PASSWORD, "remember_me": false}))
+                .send()
+                .await
+                .unwrap()
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let change = {
+        let client = app.client.clone();
+        let url = format!("{change_base}/api/v1/cart/items");
+        tokio::spawn(async move {
+            client
+                .post(url)
+                .json(&json!({"product_id": 2, "quantity": 1}))
+                .send()
+                .await
+                .unwrap()
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !change.is_finished(),
+        "{label}: the change waits for its turn"
+    );
+    blocker.rollback().await.unwrap();
+
+    assert_eq!(sign_in.await.unwrap().status(), 200, "{label}");
+    let res = change.await.unwrap();
+    assert_problem(res, 409, "session-renewed").await;
+    let lines = |cart: Value| cart["lines"].as_array().unwrap().len();
+    assert_eq!(lines(app.cart().await), 1, "{label}: nothing changed");
+    assert_eq!(app.add(2, 1).await.status(), 201, "{label}: sent again");
+    assert_eq!(lines(app.cart().await), 2, "{label}");
 }
 
 #[tokio::test]
@@ -356,6 +380,7 @@ async fn an_unknown_user_a_wrong_password_and_a_disabled_account_get_the_same_an
         ("unknown user", "nobody", PASSWORD),
         ("wrong password", "ada", "not the password at all"),
         ("disabled account", "bob", PASSWORD),
+        ("a name no account can have", "no such name!", PASSWORD),
     ];
 
     // The cases take turns, so that the machine's load falls on each alike.
@@ -391,8 +416,9 @@ async fn an_unknown_user_a_wrong_password_and_a_disabled_account_get_the_same_an
         "login refusal timings over 15 tries each: {}",
         report.join("; ")
     );
-    assert_eq!(bodies[0], bodies[1]);
-    assert_eq!(bodies[1], bodies[2]);
+    for body in &bodies[1..] {
+        assert_eq!(&bodies[0], body);
+    }
     assert_eq!(app.sign_in("ada", PASSWORD).await.status(), 200);
 }
 
@@ -495,4 +521,68 @@ async fn sign_in_with(
         .send()
         .await
         .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_registrations_racing_for_one_username_give_one_account_and_one_conflict() {
+    let app = spawn_app().await;
+    let register = |name: &'static str| {
+        let url = app.url("/api/v1/auth/register");
+        async move {
+            new_client()
+                .post(url)
+                .json(&json!({"username": name, "password": PASSWORD}))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+
+    let (first, second) = tokio::join!(register("ada"), register("ADA"));
+
+    let mut statuses = [first.status().as_u16(), second.status().as_u16()];
+    statuses.sort();
+    assert_eq!(statuses, [201, 409]);
+    let loser = if first.status() == 409 { first } else { second };
+    assert_problem(loser, 409, "username-taken").await;
+}
+
+#[tokio::test]
+async fn registering_without_a_display_name_shows_the_username() {
+    let app = spawn_app().await;
+    let res = app.register("Grace.H", PASSWORD).await;
+    let user: Value = res.json().await.unwrap();
+    assert_eq!(user["display_name"], "grace.h");
+}
+
+#[tokio::test]
+async fn signing_in_as_another_account_hands_over_nothing_of_the_first() {
+    for backend in backends() {
+        let app = crate::helpers::app().backend(backend).spawn().await;
+        let res = app
+            .another_visitor()
+            .post(app.url("/api/v1/auth/register"))
+            .json(&json!({"username": "bob", "password": PASSWORD}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 201);
+        let first = session_cookie(app.register("ada", PASSWORD).await.headers()).unwrap();
+        assert_eq!(app.add(1, 3).await.status(), 201);
+
+        let res = app.sign_in("bob", PASSWORD).await;
+
+        assert_eq!(res.status(), 200, "{backend:?}");
+        let second = session_cookie(res.headers()).expect("a new session cookie");
+        assert_ne!(session_id(&second), session_id(&first), "{backend:?}");
+        assert_eq!(
+            app.get_json("/api/v1/auth/me").await["user"]["username"],
+            "bob"
+        );
+        assert_eq!(
+            app.cart().await["lines"],
+            json!([]),
+            "{backend:?}: ada's cart stays hers"
+        );
+    }
 }

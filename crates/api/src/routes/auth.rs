@@ -373,6 +373,7 @@ async fn me(
             headers(("Set-Cookie" = String, description = "The session cookie, under a new id"))),
         NotSignedIn,
         (status = 422, description = "The current password is wrong (`current_password`), or the new one is too short, too long or too easy to guess (`new_password`, saying why)", body = Problem, content_type = PROBLEM_JSON),
+        TooMany,
     ))]
 async fn change_password(
     State(state): State<AppState>,
@@ -380,6 +381,12 @@ async fn change_password(
     session: VisitorSession,
     AppJson(input): AppJson<PasswordChange>,
 ) -> Result<StatusCode, ApiError> {
+    // Guessing the current password from a session left open counts
+    // against the account like guessing at sign-in.
+    state
+        .limits
+        .hit(Limit::LoginPerUsername, &user.username)
+        .await?;
     let stored = users::password_hash(&state.db, user.id).await?;
     if !password::verify(input.current_password, stored).await? {
         return Err(ApiError::invalid_field(

@@ -43,7 +43,7 @@ impl VisitorSession {
         self.inner().cycle_id().await?;
         self.inner().save().await?;
         if let Some(old) = old {
-            leave_tombstone(state, old).await?;
+            leave_tombstone(state, old).await;
         }
         Ok(())
     }
@@ -54,7 +54,7 @@ impl VisitorSession {
         let old = self.stored_id().await;
         self.inner().flush().await?;
         if let Some(old) = old {
-            leave_tombstone(state, old).await?;
+            leave_tombstone(state, old).await;
         }
         Ok(())
     }
@@ -80,15 +80,18 @@ impl VisitorSession {
     }
 }
 
-async fn leave_tombstone(state: &AppState, old: Id) -> Result<(), ApiError> {
+/// Stores the tombstone of `old`. When the store refuses it, the renewal
+/// still stands (the old id is already gone, which is what protects the
+/// visitor): a change that waited then starts a fresh session, as it would
+/// once the tombstone expired. Failing the request instead would leave the
+/// visitor's things under a new id whose cookie never reaches them.
+async fn leave_tombstone(state: &AppState, old: Id) {
     let record = Record {
         id: old,
         data: [(RENEWED.to_owned(), serde_json::Value::Bool(true))].into(),
         expiry_date: state.clock.now() + TOMBSTONE_TTL,
     };
-    state
-        .sessions
-        .put(&record)
-        .await
-        .map_err(|e| ApiError::unavailable("session store", e))
+    if let Err(e) = state.sessions.put(&record).await {
+        tracing::warn!(error = %e, "storing the tombstone of a renewed session id failed");
+    }
 }

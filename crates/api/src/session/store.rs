@@ -129,3 +129,30 @@ impl SessionStore for AnyStore {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(id: Id, value: i32) -> Record {
+        Record {
+            id,
+            data: [("n".to_owned(), serde_json::json!(value))].into(),
+            expiry_date: time::OffsetDateTime::now_utc() + time::Duration::minutes(1),
+        }
+    }
+
+    #[tokio::test]
+    async fn put_writes_a_record_whether_or_not_one_is_stored_under_its_id() {
+        let store = AnyStore::Memory(MemoryStore::default());
+        let id = Id::default();
+
+        store.put(&record(id, 1)).await.unwrap();
+        assert_eq!(store.load(&id).await.unwrap().unwrap().data["n"], 1);
+        store.put(&record(id, 2)).await.unwrap();
+        assert_eq!(store.load(&id).await.unwrap().unwrap().data["n"], 2);
+        store.delete(&id).await.unwrap();
+        store.put(&record(id, 3)).await.unwrap();
+        assert_eq!(store.load(&id).await.unwrap().unwrap().data["n"], 3);
+    }
+}
