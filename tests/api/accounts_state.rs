@@ -379,9 +379,10 @@ async fn devices_adding_to_one_account_cart_at_once_lose_nothing() {
 
         for res in answers {
             let status = res.status();
+            let body = res.text().await.unwrap();
             assert!(
                 status == 200 || status == 201,
-                "an add answered {status} ({backend:?})"
+                "an add answered {status} {body} ({backend:?})"
             );
         }
         let lines = devices[0].cart_lines().await;

@@ -1,20 +1,32 @@
 //! A signed-in user's cart and profile, kept with the account.
 //!
 //! The session lock makes one session's changes take turns, but two
-//! devices of one user are two sessions. So each value carries a version:
-//! a write names the version it read (`UPDATE ... WHERE version = read`)
-//! and learns whether another session wrote in between, in which case the
-//! caller reads again and re-applies its change, or gives up with a 409.
+//! devices of one user are two sessions. So a change of the account's cart
+//! or profile is a read-change-write inside one transaction that holds the
+//! account's row ([`change`]: `SELECT ... FOR UPDATE` on PostgreSQL, the
+//! database's write lock on SQLite, taken by the transaction's first
+//! statement), so changes from several devices, on any instance, take
+//! turns and each starts from the previous one's result.
+//!
+//! Each value also carries a version, which every write names (`UPDATE ...
+//! WHERE version = read`): a write that was not made under the row's lock
+//! (checkout's emptying of the cart, made from a cart read earlier) learns
+//! that another session wrote in between, and nothing is written.
+//!
 //! A value that no longer decodes is treated like the session's: dropped
 //! with a warning, and replaced by the next write.
 
 use domain::Cart;
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
-use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect,
+    TransactionTrait,
+};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::entities::{order, user_state};
+use crate::error::ApiError;
 
 /// Which of the account's values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,7 +75,56 @@ pub async fn read<T: DeserializeOwned>(
     user_id: i32,
     part: Part,
 ) -> Result<Versioned<T>, DbErr> {
-    let Some(row) = user_state::Entity::find_by_id(user_id).one(db).await? else {
+    read_row(db, user_id, part, false).await
+}
+
+/// Reads one of the account's values, changes it with `change` and writes
+/// it back (unless `change` fails or leaves it as it was), holding the
+/// account's row all the while. Returns what `change` returned and the
+/// value as it is now; `None` when the write found another version after
+/// all (only without row locks), and nothing was written.
+pub async fn change<V, T, F>(
+    db: &DatabaseConnection,
+    user_id: i32,
+    part: Part,
+    change: &mut F,
+) -> Result<Option<(T, Option<V>)>, ApiError>
+where
+    V: PartialEq + Clone + Serialize + DeserializeOwned,
+    F: FnMut(&mut Option<V>) -> Result<T, ApiError>,
+{
+    let txn = db.begin().await?;
+    // A write first: on SQLite the transaction holds the write lock from here.
+    ensure_row(&txn, user_id).await?;
+    let read = read_row::<V>(&txn, user_id, part, true).await?;
+    let mut value = read.value.clone();
+    // A refused change drops the transaction, which rolls it back.
+    let out = change(&mut value)?;
+    if value != read.value
+        && write(&txn, user_id, part, value.as_ref(), read.version)
+            .await?
+            .is_none()
+    {
+        txn.rollback().await?;
+        return Ok(None);
+    }
+    txn.commit().await?;
+    Ok(Some((out, value)))
+}
+
+async fn read_row<T: DeserializeOwned>(
+    db: &impl ConnectionTrait,
+    user_id: i32,
+    part: Part,
+    for_update: bool,
+) -> Result<Versioned<T>, DbErr> {
+    let mut query = user_state::Entity::find_by_id(user_id);
+    if for_update {
+        // `FOR UPDATE` on PostgreSQL; nothing on SQLite, whose transaction
+        // already holds the write lock.
+        query = query.lock_exclusive();
+    }
+    let Some(row) = query.one(db).await? else {
         return Ok(Versioned {
             value: None,
             version: None,

@@ -218,9 +218,11 @@ impl VisitorSession {
         }
     }
 
-    /// Reads, changes and writes a value; re-applies the change when another
-    /// session of the account wrote in between. Writes nothing when the
-    /// change leaves the value as it was, or fails.
+    /// Reads, changes and writes a value. Writes nothing when the change
+    /// leaves the value as it was, or fails. An account's value is changed
+    /// holding its row, so devices take turns; should a write still find
+    /// another version (a database that does not lock the row), the change
+    /// is applied again to the value as it is now.
     async fn change_part<V, T, F>(
         &self,
         part: Part,
@@ -231,10 +233,19 @@ impl VisitorSession {
         F: FnMut(&mut Option<V>) -> Result<T, ApiError>,
     {
         for attempt in 1..=ATTEMPTS {
-            let mut value: Option<V> = self.read_part(part).await?;
-            let before = value.clone();
-            let out = change(&mut value)?;
-            if value == before || self.write_part(part, value.as_ref()).await? {
+            if let Some(account) = &self.1 {
+                if let Some(changed) =
+                    account_state::change(&account.db, account.user_id, part, &mut change).await?
+                {
+                    return Ok(changed);
+                }
+            } else {
+                let mut value: Option<V> = self.read_part(part).await?;
+                let before = value.clone();
+                let out = change(&mut value)?;
+                if value != before {
+                    self.write_part(part, value.as_ref()).await?;
+                }
                 return Ok((out, value));
             }
             // Another session won this round: step aside for a random few
