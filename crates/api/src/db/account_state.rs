@@ -19,8 +19,8 @@
 use domain::Cart;
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect,
-    TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
+    QueryFilter, QuerySelect, TransactionTrait,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -78,6 +78,16 @@ pub async fn read<T: DeserializeOwned>(
     read_row(db, user_id, part, false).await
 }
 
+/// Reads one of the account's values inside a transaction, holding the
+/// account's row until it ends (see the module's header).
+pub async fn read_for_update<T: DeserializeOwned>(
+    txn: &DatabaseTransaction,
+    user_id: i32,
+    part: Part,
+) -> Result<Versioned<T>, DbErr> {
+    read_row(txn, user_id, part, true).await
+}
+
 /// Reads one of the account's values, changes it with `change` and writes
 /// it back (unless `change` fails or leaves it as it was), holding the
 /// account's row all the while. Returns what `change` returned and the
@@ -96,7 +106,7 @@ where
     let txn = db.begin().await?;
     // A write first: on SQLite the transaction holds the write lock from here.
     ensure_row(&txn, user_id).await?;
-    let read = read_row::<V>(&txn, user_id, part, true).await?;
+    let read = read_for_update::<V>(&txn, user_id, part).await?;
     let mut value = read.value.clone();
     // A refused change drops the transaction, which rolls it back.
     let out = change(&mut value)?;

@@ -2,10 +2,11 @@
 //! sign-in: the cart (merged into the account's), the profile (filling what
 //! the account's lacks) and the orders (claimed).
 //!
-//! The account's side is changed in one database transaction: the cart and
-//! profile are written only if no other session of the account wrote them
-//! since they were read (their versions), and the whole hand-over is tried
-//! again from the start when one did. What the merged cart cannot hold
+//! The account's side is changed in one database transaction holding the
+//! account's row (as every change of it does: see
+//! [`crate::db::account_state`]); the cart and profile are also written only
+//! if they are still at the version read, and the whole hand-over is tried
+//! again from the start when one is not. What the merged cart cannot hold
 //! (over the line cap or the stock, a dish unavailable or gone, a 101st
 //! dish) is dropped and logged, and returned to the caller.
 //!
@@ -103,7 +104,7 @@ async fn hand_over<'a>(
     account_state::ensure_row(txn, user_id).await?;
     let mut carried = CarriedOver::default();
     if !cart.is_empty() {
-        let stored = account_state::read::<Cart>(txn, user_id, Part::Cart).await?;
+        let stored = account_state::read_for_update::<Cart>(txn, user_id, Part::Cart).await?;
         let mut merged = stored.value.unwrap_or_default();
         carried.cart_losses = merged.merge(cart, lookup);
         let written = account_state::write(
@@ -119,7 +120,7 @@ async fn hand_over<'a>(
         }
     }
     if profile.is_some() {
-        let stored = account_state::read::<Profile>(txn, user_id, Part::Profile).await?;
+        let stored = account_state::read_for_update::<Profile>(txn, user_id, Part::Profile).await?;
         let filled = Profile::filled_from(stored.value.clone(), profile.cloned());
         if filled != stored.value {
             let written =
