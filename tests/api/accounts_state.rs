@@ -438,3 +438,37 @@ async fn an_account_cart_that_no_longer_decodes_reads_as_empty_and_is_replaced()
     phone.added(2, 1).await;
     assert_eq!(phone.cart_lines().await, vec![(2, 1)]);
 }
+
+#[tokio::test]
+async fn profile_changes_from_two_devices_at_once_both_apply() {
+    for backend in backends() {
+        let app = spawn(backend).await;
+        let phone = Device::first(&app);
+        phone.register("ada").await;
+        phone.put_profile(json!({"name": "Ada"})).await;
+        let laptop = Device::another(&app);
+        laptop.sign_in("ada").await;
+
+        let (a, b) = tokio::join!(
+            phone.send(
+                reqwest::Method::PATCH,
+                "/api/v1/profile",
+                Some(json!({"spice_level": "hot"}))
+            ),
+            laptop.send(
+                reqwest::Method::PATCH,
+                "/api/v1/profile",
+                Some(json!({"favorite_dish": "Pad Thai"}))
+            ),
+        );
+
+        assert_eq!(
+            (a.status().as_u16(), b.status().as_u16()),
+            (200, 200),
+            "{backend:?}"
+        );
+        let profile = phone.get("/api/v1/profile").await;
+        assert_eq!(profile["spice_level"], "hot", "{backend:?}");
+        assert_eq!(profile["favorite_dish"], "Pad Thai", "{backend:?}");
+    }
+}
