@@ -586,3 +586,28 @@ async fn signing_in_as_another_account_hands_over_nothing_of_the_first() {
         );
     }
 }
+
+#[tokio::test]
+async fn registering_gives_a_new_session_id_keeps_the_visitors_things_and_the_old_id_loads_nothing()
+{
+    for backend in backends() {
+        let app = crate::helpers::app().backend(backend).spawn().await;
+        let old = anonymous_visitor_with_things(&app).await;
+
+        let res = app.register("ada", PASSWORD).await;
+
+        assert_eq!(res.status(), 201, "{backend:?}");
+        let new = session_cookie(res.headers()).expect("a new session cookie");
+        assert_ne!(session_id(&new), session_id(&old), "{backend:?}");
+        assert_eq!(app.cart().await["lines"][0]["quantity"], 2, "{backend:?}");
+        assert_eq!(app.get_json("/api/v1/profile").await["name"], "Ada");
+        let cart: Value = replay(&app, reqwest::Method::GET, "/api/v1/cart", &old)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(cart["lines"], json!([]), "{backend:?}: {cart}");
+        let me = replay(&app, reqwest::Method::GET, "/api/v1/auth/me", &old).await;
+        assert_problem(me, 401, "unauthorized").await;
+    }
+}
