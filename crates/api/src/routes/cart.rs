@@ -192,6 +192,9 @@ fn cart_error(e: CartError, menu: &Snapshot) -> ApiError {
 struct DishUnavailable(#[allow(dead_code, reason = "only its schema, for the spec")] Problem);
 
 /// The cart, priced from the current menu.
+///
+/// Signed in, it is the account's cart: the same on every device signed in
+/// to the account, and changed by any of them.
 #[utoipa::path(get, path = "/cart", tag = "cart",
     responses(
         (status = 200, description = "The cart (empty when the visitor has none)", body = CartView),

@@ -116,6 +116,8 @@ struct NoProfile(#[allow(dead_code, reason = "only its schema, for the spec")] P
 struct InvalidProfile(#[allow(dead_code, reason = "only its schema, for the spec")] Problem);
 
 /// The visitor's profile.
+///
+/// Signed in, it is the account's profile, the same on every device.
 #[utoipa::path(get, path = "/profile", tag = "profile",
     responses(
         (status = 200, description = "The profile", body = ProfileView),
