@@ -11,6 +11,7 @@ mod m20261125_000005_create_orders;
 mod m20261125_000006_dish_cuisine;
 mod m20261126_000007_create_users;
 mod m20261126_000008_create_logins;
+mod m20261126_000009_account_state;
 
 pub struct Migrator;
 
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000006_dish_cuisine::Migration),
             Box::new(m20261126_000007_create_users::Migration),
             Box::new(m20261126_000008_create_logins::Migration),
+            Box::new(m20261126_000009_account_state::Migration),
         ]
     }
 }

@@ -3,6 +3,7 @@
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]
 
+mod accounts_state;
 mod admin;
 mod auth;
 mod bad_input;

@@ -54,6 +54,9 @@ pub enum ProblemKind {
     Forbidden,
     /// The session got a new id while this request waited its turn.
     SessionRenewed,
+    /// The visitor's cart or profile changed in another session of their
+    /// account while this request changed or ordered it.
+    ChangedInAnotherSession,
     UsernameTaken,
     TooManyRequests,
     #[strum(serialize = "internal-error")]
@@ -88,6 +91,7 @@ impl ProblemKind {
             ProblemKind::SessionIpChanged => "Session used from another address",
             ProblemKind::Forbidden => "Forbidden",
             ProblemKind::SessionRenewed => "Session renewed",
+            ProblemKind::ChangedInAnotherSession => "Changed in another session",
             ProblemKind::UsernameTaken => "Username taken",
             ProblemKind::TooManyRequests => "Too many requests",
             ProblemKind::Internal => "Internal server error",
@@ -116,6 +120,7 @@ impl ProblemKind {
             ProblemKind::SessionIpChanged => StatusCode::UNAUTHORIZED,
             ProblemKind::Forbidden => StatusCode::FORBIDDEN,
             ProblemKind::SessionRenewed => StatusCode::CONFLICT,
+            ProblemKind::ChangedInAnotherSession => StatusCode::CONFLICT,
             ProblemKind::UsernameTaken => StatusCode::CONFLICT,
             ProblemKind::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             ProblemKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -483,12 +488,16 @@ mod tests {
 
     #[test]
     fn problem_types_are_the_kebab_case_names_and_internal_keeps_its_own() {
-        assert_eq!(ProblemKind::VARIANTS.len(), 23);
+        assert_eq!(ProblemKind::VARIANTS.len(), 24);
         assert_eq!(
             ProblemKind::UnsupportedMediaType.slug(),
             "unsupported-media-type"
         );
         assert_eq!(ProblemKind::CartNotOrderable.slug(), "cart-not-orderable");
+        assert_eq!(
+            ProblemKind::ChangedInAnotherSession.slug(),
+            "changed-in-another-session"
+        );
         assert_eq!(ProblemKind::Internal.slug(), "internal-error");
     }
 

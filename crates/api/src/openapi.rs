@@ -98,6 +98,10 @@ pub const SESSION_TAGS: [&str; 8] = [
     "auth", "cart", "profile", "visits", "session", "menu", "orders", "admin",
 ];
 
+/// The tags whose state is kept with the account when the visitor is signed
+/// in, where two devices may change it at once.
+pub const ACCOUNT_TAGS: [&str; 2] = ["cart", "profile"];
+
 /// The answers that middleware and extractors give to any operation, added
 /// to each operation of the finished spec (after the routers have put their
 /// paths in), so that no handler has to repeat them and none can forget one:
@@ -106,6 +110,8 @@ pub const SESSION_TAGS: [&str; 8] = [
 /// - 403 `/problems/cross-site-request` on every write (see `origin.rs`);
 /// - 400, 413, 415 and 422 where a JSON body is read (`AppJson`), and 400
 ///   where a path parameter is read (`AppPath`);
+/// - 409 `/problems/changed-in-another-session` on writes to what a
+///   signed-in visitor's account keeps (cart, profile);
 /// - 503 where the session store is used, and on every write under
 ///   `/api/v1`: a write that carries a session cookie waits for its turn on
 ///   the session (`session/lock.rs`), which can fail or take too long;
@@ -177,6 +183,19 @@ fn complete_operation(path: &str, write: bool, op: &mut Operation) {
     );
     if reads_body {
         add_body_problems(op);
+    }
+    let account_kept = op
+        .tags
+        .iter()
+        .flatten()
+        .any(|t| ACCOUNT_TAGS.contains(&t.as_str()));
+    if write && account_kept {
+        add(
+            op,
+            "409",
+            ProblemKind::ChangedInAnotherSession,
+            "Signed in: another session of the account kept changing this at the same time, and the change could not be applied; send it again.",
+        );
     }
     if uses_session || (path.starts_with("/api/") && write) {
         add_unavailable(op);

@@ -246,6 +246,91 @@ impl Cart {
     }
 }
 
+/// What merging a cart into another did to one of the added lines, when it
+/// could not add all of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MergeLoss {
+    pub product_id: ProductId,
+    /// How many the merged line would have held with everything added.
+    pub wanted: u32,
+    /// How many it holds (0: the added quantity was dropped).
+    pub kept: u32,
+    pub reason: MergeLossReason,
+}
+
+/// Why a merged line holds less than the two carts together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MergeLossReason {
+    /// A line holds at most [`Quantity::MAX`].
+    LineCap,
+    /// Fewer are in stock.
+    Stock,
+    /// The dish is unavailable now.
+    Unavailable,
+    /// The dish is no longer on the menu.
+    Removed,
+    /// The cart already holds [`MAX_LINES`] dishes.
+    TooManyLines,
+}
+
+impl Cart {
+    /// Adds `other`'s lines to this cart, as a visitor's cart joins their
+    /// account's at sign-in. Quantities of one dish add up; a line is capped
+    /// at the line cap and at the stock, but never below what this cart
+    /// already held of it. A dish that is unavailable or gone, or a new dish
+    /// once the cart holds [`MAX_LINES`], is not added. New dishes come after
+    /// this cart's, in `other`'s order. Returns what could not be added.
+    pub fn merge<'a, F>(&mut self, other: &Cart, lookup: F) -> Vec<MergeLoss>
+    where
+        F: Fn(ProductId) -> Option<&'a CatalogEntry>,
+    {
+        let mut losses = Vec::new();
+        for line in &other.lines {
+            let id = line.product_id;
+            let had = self.quantity_of(id).map_or(0, Quantity::get);
+            let wanted = had + line.quantity.get();
+            let mut loss = |kept: u32, reason| {
+                losses.push(MergeLoss {
+                    product_id: id,
+                    wanted,
+                    kept,
+                    reason,
+                })
+            };
+            let dish = match lookup(id) {
+                None => {
+                    loss(had, MergeLossReason::Removed);
+                    continue;
+                }
+                Some(d) if !d.available => {
+                    loss(had, MergeLossReason::Unavailable);
+                    continue;
+                }
+                Some(d) => d,
+            };
+            if had == 0 && self.lines.len() >= MAX_LINES {
+                loss(0, MergeLossReason::TooManyLines);
+                continue;
+            }
+            let (limit, reason) = if dish.stock < Quantity::MAX {
+                (dish.stock, MergeLossReason::Stock)
+            } else {
+                (Quantity::MAX, MergeLossReason::LineCap)
+            };
+            let kept = wanted.min(limit).max(had);
+            if kept < wanted {
+                loss(kept, reason);
+            }
+            // `kept` is at most the line cap, and 0 only for a new line
+            // whose dish is out of stock, which is not added.
+            if let Ok(quantity) = Quantity::parse(i64::from(kept)) {
+                self.put(id, quantity);
+            }
+        }
+        losses
+    }
+}
+
 /// A cart line priced from the catalog.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PricedLine {
@@ -447,6 +532,166 @@ mod tests {
         assert!(serde_json::from_str::<Cart>(json).is_err());
         let json = r#"{"lines":[{"product_id":1,"quantity":0}]}"#;
         assert!(serde_json::from_str::<Cart>(json).is_err());
+    }
+
+    #[test]
+    fn merging_adds_quantities_and_appends_new_dishes_in_order() {
+        let catalog: HashMap<ProductId, CatalogEntry> =
+            (1..=4).map(|n| (id(n), dish(100, 50))).collect();
+        let mut account = Cart::new();
+        account.add(id(2), q(1), &catalog[&id(2)]).unwrap();
+        account.add(id(1), q(2), &catalog[&id(1)]).unwrap();
+        let mut visitor = Cart::new();
+        visitor.add(id(3), q(1), &catalog[&id(3)]).unwrap();
+        visitor.add(id(1), q(3), &catalog[&id(1)]).unwrap();
+
+        let losses = account.merge(&visitor, |p| catalog.get(&p));
+
+        assert!(losses.is_empty());
+        let lines: Vec<_> = account
+            .lines()
+            .iter()
+            .map(|l| (l.product_id.get(), l.quantity.get()))
+            .collect();
+        assert_eq!(lines, vec![(2, 1), (1, 5), (3, 1)]);
+    }
+
+    #[test]
+    fn merging_caps_a_line_at_the_line_cap_and_at_the_stock() {
+        let mut catalog = HashMap::new();
+        catalog.insert(id(1), dish(100, 500));
+        catalog.insert(id(2), dish(100, 6));
+        let mut account = Cart::new();
+        account.add(id(1), q(60), &catalog[&id(1)]).unwrap();
+        account.add(id(2), q(4), &catalog[&id(2)]).unwrap();
+        let mut visitor = Cart::new();
+        visitor.add(id(1), q(50), &catalog[&id(1)]).unwrap();
+        visitor.add(id(2), q(5), &catalog[&id(2)]).unwrap();
+
+        let losses = account.merge(&visitor, |p| catalog.get(&p));
+
+        assert_eq!(account.quantity_of(id(1)), Some(q(99)));
+        assert_eq!(account.quantity_of(id(2)), Some(q(6)));
+        assert_eq!(
+            losses,
+            vec![
+                MergeLoss {
+                    product_id: id(1),
+                    wanted: 110,
+                    kept: 99,
+                    reason: MergeLossReason::LineCap
+                },
+                MergeLoss {
+                    product_id: id(2),
+                    wanted: 9,
+                    kept: 6,
+                    reason: MergeLossReason::Stock
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn merging_never_lowers_what_the_account_held() {
+        let mut catalog = HashMap::new();
+        catalog.insert(id(1), dish(100, 10));
+        let mut account = Cart::new();
+        account.add(id(1), q(8), &catalog[&id(1)]).unwrap();
+        // The stock fell below the account's line since.
+        catalog.get_mut(&id(1)).unwrap().stock = 3;
+        let mut visitor = Cart::new();
+        visitor.add(id(1), q(2), &dish(100, 10)).unwrap();
+
+        account.merge(&visitor, |p| catalog.get(&p));
+
+        assert_eq!(account.quantity_of(id(1)), Some(q(8)));
+    }
+
+    #[test]
+    fn merging_drops_unavailable_gone_and_sold_out_dishes_and_the_hundred_and_first() {
+        let mut catalog: HashMap<ProductId, CatalogEntry> =
+            (1..=104).map(|n| (id(n), dish(100, 10))).collect();
+        let mut account = Cart::new();
+        for n in 1..=99 {
+            account.add(id(n), q(1), &catalog[&id(n)]).unwrap();
+        }
+        let mut visitor = Cart::new();
+        for n in 100..=104 {
+            visitor.add(id(n), q(1), &catalog[&id(n)]).unwrap();
+        }
+        catalog.get_mut(&id(100)).unwrap().available = false;
+        catalog.remove(&id(101));
+        catalog.get_mut(&id(102)).unwrap().stock = 0;
+
+        let losses = account.merge(&visitor, |p| catalog.get(&p));
+
+        assert_eq!(account.lines().len(), 100);
+        assert_eq!(account.quantity_of(id(103)), Some(q(1)));
+        let reasons: Vec<_> = losses
+            .iter()
+            .map(|l| (l.product_id.get(), l.reason, l.kept))
+            .collect();
+        assert_eq!(
+            reasons,
+            vec![
+                (100, MergeLossReason::Unavailable, 0),
+                (101, MergeLossReason::Removed, 0),
+                (102, MergeLossReason::Stock, 0),
+                (104, MergeLossReason::TooManyLines, 0),
+            ]
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn a_merged_cart_keeps_the_cart_rules_and_loses_only_what_it_reports(
+            a in proptest::collection::vec((1i64..130, 1i64..99), 0..120),
+            b in proptest::collection::vec((1i64..130, 1i64..99), 0..120),
+        ) {
+            let catalog: HashMap<ProductId, CatalogEntry> = (1..130)
+                .map(|n| (id(n), CatalogEntry {
+                    name: format!("dish {n}"),
+                    price: Money::from_minor_units(n * 101).unwrap(),
+                    stock: (n % 120) as u32,
+                    available: n % 7 != 0,
+                }))
+                .collect();
+            let fill = |pairs: &[(i64, i64)]| {
+                let mut cart = Cart::new();
+                for &(p, n) in pairs {
+                    let _ = cart.add(id(p), q(n), &catalog[&id(p)]);
+                }
+                cart
+            };
+            let (mut merged, before, visitor) = (fill(&a), fill(&a), fill(&b));
+            let losses = merged.merge(&visitor, |p| catalog.get(&p));
+
+            prop_assert!(merged.lines().len() <= MAX_LINES);
+            let stored = serde_json::to_string(&merged).unwrap();
+            prop_assert_eq!(&serde_json::from_str::<Cart>(&stored).unwrap(), &merged);
+            // The account's lines come first, in their order, never lowered.
+            for (kept, old) in merged.lines().iter().zip(before.lines()) {
+                prop_assert_eq!(kept.product_id, old.product_id);
+                prop_assert!(kept.quantity >= old.quantity);
+            }
+            for line in visitor.lines() {
+                let had = before.quantity_of(line.product_id).map_or(0, Quantity::get);
+                let now = merged.quantity_of(line.product_id).map_or(0, Quantity::get);
+                let wanted = had + line.quantity.get();
+                match losses.iter().find(|l| l.product_id == line.product_id) {
+                    None => prop_assert_eq!(now, wanted),
+                    Some(loss) => {
+                        prop_assert_eq!(loss.wanted, wanted);
+                        prop_assert_eq!(loss.kept, now);
+                        prop_assert!(now < wanted);
+                    }
+                }
+                let dish = &catalog[&line.product_id];
+                if now > had {
+                    prop_assert!(dish.available && now <= dish.stock && now <= Quantity::MAX);
+                }
+            }
+        }
     }
 
     #[derive(Debug, Clone)]

@@ -19,7 +19,8 @@ pub mod visits;
 pub mod vocabulary;
 
 pub use cart::{
-    Cart, CartError, CartLine, CatalogEntry, PricedCart, PricedLine, PricingOverflow, UnpricedLine,
+    Cart, CartError, CartLine, CatalogEntry, MergeLoss, MergeLossReason, PricedCart, PricedLine,
+    PricingOverflow, UnpricedLine,
 };
 pub use invalid::InvalidField;
 pub use money::{Money, MoneyError};

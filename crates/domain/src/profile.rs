@@ -100,6 +100,31 @@ pub struct Profile {
     pub created_at: OffsetDateTime,
 }
 
+impl Profile {
+    /// The account's profile after a visitor signs in with `visitor`'s:
+    /// the visitor's fills what the account's lacks, field by field, and
+    /// overwrites nothing. A favorite dish or spice level is lacking when
+    /// absent, dietary restrictions when there are none; the name is always
+    /// there. With no account profile, the visitor's is taken whole.
+    pub fn filled_from(account: Option<Profile>, visitor: Option<Profile>) -> Option<Profile> {
+        match (account, visitor) {
+            (None, visitor) => visitor,
+            (Some(account), None) => Some(account),
+            (Some(account), Some(visitor)) => Some(Profile {
+                name: account.name,
+                favorite_dish: account.favorite_dish.or(visitor.favorite_dish),
+                dietary_restrictions: if account.dietary_restrictions.is_empty() {
+                    visitor.dietary_restrictions
+                } else {
+                    account.dietary_restrictions
+                },
+                spice_level: account.spice_level.or(visitor.spice_level),
+                created_at: account.created_at.min(visitor.created_at),
+            }),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,5 +189,90 @@ mod tests {
         );
         let bad = json.replace("vegan", "carnivore");
         assert!(serde_json::from_str::<Profile>(&bad).is_err());
+    }
+
+    fn profile(
+        name: &str,
+        favorite: Option<&str>,
+        tags: &[&str],
+        spice: Option<SpiceLevel>,
+        day: u8,
+    ) -> Profile {
+        Profile {
+            name: CustomerName::parse(name).unwrap(),
+            favorite_dish: favorite.map(|f| FavoriteDish::parse(f).unwrap()),
+            dietary_restrictions: parse_dietary_tags(tags.iter().copied()).unwrap(),
+            spice_level: spice,
+            created_at: time::Date::from_calendar_date(2026, time::Month::November, day)
+                .unwrap()
+                .midnight()
+                .assume_utc(),
+        }
+    }
+
+    #[test]
+    fn a_visitor_profile_fills_what_the_account_lacks_and_overwrites_nothing() {
+        let account = profile("Ada", None, &[], Some(SpiceLevel::Hot), 20);
+        let visitor = profile(
+            "Guest",
+            Some("Pad Thai"),
+            &["vegan"],
+            Some(SpiceLevel::Mild),
+            25,
+        );
+
+        let filled = Profile::filled_from(Some(account), Some(visitor)).unwrap();
+
+        assert_eq!(
+            filled,
+            profile(
+                "Ada",
+                Some("Pad Thai"),
+                &["vegan"],
+                Some(SpiceLevel::Hot),
+                20
+            )
+        );
+    }
+
+    #[test]
+    fn an_account_profile_with_every_field_stays_as_it_is() {
+        let account = profile(
+            "Ada",
+            Some("Curry"),
+            &["halal"],
+            Some(SpiceLevel::Medium),
+            20,
+        );
+        let visitor = profile(
+            "Guest",
+            Some("Pad Thai"),
+            &["vegan"],
+            Some(SpiceLevel::Mild),
+            10,
+        );
+
+        let filled = Profile::filled_from(Some(account.clone()), Some(visitor)).unwrap();
+
+        assert_eq!(filled.name, account.name);
+        assert_eq!(filled.favorite_dish, account.favorite_dish);
+        assert_eq!(filled.dietary_restrictions, account.dietary_restrictions);
+        assert_eq!(filled.spice_level, account.spice_level);
+        assert_eq!(
+            filled.created_at,
+            profile("x", None, &[], None, 10).created_at,
+            "the earlier creation"
+        );
+    }
+
+    #[test]
+    fn with_one_profile_missing_the_other_is_kept_whole() {
+        let one = profile("Ada", Some("Curry"), &[], None, 20);
+        assert_eq!(
+            Profile::filled_from(None, Some(one.clone())),
+            Some(one.clone())
+        );
+        assert_eq!(Profile::filled_from(Some(one.clone()), None), Some(one));
+        assert_eq!(Profile::filled_from(None, None), None);
     }
 }

@@ -120,7 +120,7 @@ pub async fn current(parts: &mut Parts, state: &AppState) -> Result<SignInState,
     if let Some(checked) = parts.extensions.get::<SignInState>() {
         return Ok(checked.clone());
     }
-    let session = VisitorSession::from_request_parts(parts, state).await?;
+    let session = VisitorSession::of_session(parts).await?;
     let ClientIp(ip) = ClientIp::from_request_parts(parts, state).await?;
     let checked = logins::check(state, &session, ip).await?;
     parts.extensions.insert(checked.clone());

@@ -60,6 +60,8 @@ pub mod order {
         pub status: String,
         pub total_cents: i64,
         pub created_at: TimeDateTimeWithTimeZone,
+        /// The account the order belongs to; `None` for an anonymous visitor's.
+        pub user_id: Option<i32>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -178,6 +180,32 @@ pub mod login {
             Relation::User.def()
         }
     }
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod user_state {
+    use sea_orm::entity::prelude::*;
+
+    /// A signed-in user's cart and profile, kept with the account so they
+    /// follow the user across devices.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "user_state")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub user_id: i32,
+        /// The cart as JSON, as the session holds it; `None` when empty.
+        pub cart: Option<String>,
+        /// Grows by one at every write of `cart`.
+        pub cart_version: i64,
+        /// The profile as JSON; `None` when there is none.
+        pub profile: Option<String>,
+        /// Grows by one at every write of `profile`.
+        pub profile_version: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
 
     impl ActiveModelBehavior for ActiveModel {}
 }

@@ -1,5 +1,6 @@
 //! Database access: the connection, the entities and the catalog cache.
 
+pub mod account_state;
 pub mod catalog;
 pub mod catalog_sync;
 pub mod entities;

@@ -8,6 +8,11 @@
 //! orders touching the same dishes lock them in the same order and cannot
 //! deadlock; on SQLite the first statement being a write takes the write lock
 //! at once.
+//!
+//! A signed-in visitor's order belongs to their account, and their cart is
+//! kept with the account: the order's transaction empties that cart, and
+//! only if it is still the one the order was made from (another device may
+//! have changed it since), so an order and its emptied cart are one change.
 
 use std::collections::HashMap;
 
@@ -18,10 +23,11 @@ use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
 use sea_orm::{
     ActiveValue::{NotSet, Set},
     ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
-    LoaderTrait, QueryFilter, QueryOrder, TransactionTrait,
+    LoaderTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
 };
 use time::OffsetDateTime;
 
+use super::account_state;
 use super::entities::{order, order_line, product};
 
 /// A line to order.
@@ -41,10 +47,21 @@ pub struct RefusedLine {
     pub refusal: Refusal,
 }
 
+/// The account an order is placed for, and the version of its cart the
+/// order was made from.
+#[derive(Debug, Clone, Copy)]
+pub struct AccountCart {
+    pub user_id: i32,
+    pub version: i64,
+}
+
 #[derive(Debug)]
 pub enum PlaceError {
     /// These lines do not fit; nothing was ordered.
     Refused(Vec<RefusedLine>),
+    /// The account's cart changed (in another session) since it was read;
+    /// nothing was ordered.
+    CartChanged,
     Db(DbErr),
 }
 
@@ -102,15 +119,26 @@ impl Prepared {
 }
 
 /// Writes an order of `lines` at `now` inside a transaction: takes the stock
-/// and stores the order and its lines, or takes and stores nothing. Nothing
-/// is kept until the caller commits.
+/// and stores the order and its lines, or takes and stores nothing. For an
+/// account, the order is the account's and its cart is emptied, or nothing
+/// happens when that cart changed since. Nothing is kept until the caller
+/// commits.
 pub async fn prepare(
     db: &DatabaseConnection,
     mut lines: Vec<NewLine>,
+    account: Option<AccountCart>,
     now: OffsetDateTime,
 ) -> Result<Prepared, PlaceError> {
     lines.sort_by_key(|l| l.product_id);
     let txn = db.begin().await?;
+    // First, so that two devices ordering one account's cart at once wait
+    // for each other here, and the second finds the cart changed.
+    if let Some(account) = account
+        && !account_state::empty_cart_if_unchanged(&txn, account.user_id, account.version).await?
+    {
+        txn.rollback().await?;
+        return Err(PlaceError::CartChanged);
+    }
     let short = take_stock(&txn, &lines).await?;
     let dishes = dishes_of(&txn, &lines).await?;
     if !short.is_empty() {
@@ -122,7 +150,7 @@ pub async fn prepare(
         return Err(PlaceError::Refused(refused));
     }
     let priced = price(&lines, &dishes)?;
-    let stored = store(&txn, priced, now).await?;
+    let stored = store(&txn, priced, account.map(|a| a.user_id), now).await?;
     Ok(Prepared { txn, stored })
 }
 
@@ -227,6 +255,7 @@ fn price<'l>(
 async fn store(
     txn: &DatabaseTransaction,
     (lines, total): (Vec<PricedLine<'_>>, Money),
+    user_id: Option<i32>,
     now: OffsetDateTime,
 ) -> Result<StoredOrder, DbErr> {
     let order = order::Entity::insert(order::ActiveModel {
@@ -234,6 +263,7 @@ async fn store(
         status: Set(RECEIVED.to_owned()),
         total_cents: Set(cents(total)?),
         created_at: Set(now),
+        user_id: Set(user_id),
     })
     .exec_with_returning(txn)
     .await?;
@@ -263,17 +293,58 @@ async fn store(
     })
 }
 
-/// The orders with these ids, newest first.
-pub async fn find(db: &impl ConnectionTrait, ids: &[i32]) -> Result<Vec<StoredOrder>, DbErr> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let orders = order::Entity::find()
-        .filter(order::Column::Id.is_in(ids.to_vec()))
+/// Whose orders to read.
+#[derive(Debug, Clone, Copy)]
+pub enum Owner<'a> {
+    /// A signed-in user: every order of their account.
+    Account(i32),
+    /// An anonymous visitor: the orders their session remembers, as long as
+    /// no account has claimed them.
+    Session(&'a [i32]),
+}
+
+/// The orders of `owner`, newest first; at most `limit` of them.
+pub async fn of(
+    db: &impl ConnectionTrait,
+    owner: Owner<'_>,
+    limit: u64,
+) -> Result<Vec<StoredOrder>, DbErr> {
+    let query = match owner {
+        Owner::Account(user_id) => order::Entity::find().filter(order::Column::UserId.eq(user_id)),
+        Owner::Session([]) => return Ok(Vec::new()),
+        Owner::Session(ids) => order::Entity::find()
+            .filter(order::Column::Id.is_in(ids.to_vec()))
+            .filter(order::Column::UserId.is_null()),
+    };
+    let orders = query
         .order_by_desc(order::Column::CreatedAt)
         .order_by_desc(order::Column::Id)
+        .limit(limit)
         .all(db)
         .await?;
+    with_lines(db, orders).await
+}
+
+/// The order `id` if it is one of `owner`'s.
+pub async fn one_of(
+    db: &impl ConnectionTrait,
+    owner: Owner<'_>,
+    id: i32,
+) -> Result<Option<StoredOrder>, DbErr> {
+    let query = order::Entity::find_by_id(id);
+    let query = match owner {
+        Owner::Account(user_id) => query.filter(order::Column::UserId.eq(user_id)),
+        Owner::Session(ids) if ids.contains(&id) => query.filter(order::Column::UserId.is_null()),
+        Owner::Session(_) => return Ok(None),
+    };
+    let orders = query.all(db).await?;
+    Ok(with_lines(db, orders).await?.into_iter().next())
+}
+
+async fn with_lines(
+    db: &impl ConnectionTrait,
+    orders: Vec<order::Model>,
+) -> Result<Vec<StoredOrder>, DbErr> {
     let lines = orders
         .load_many(
             order_line::Entity::find().order_by_asc(order_line::Column::Id),

@@ -436,7 +436,6 @@ async fn update(
     Ok(())
 }
 
-
 /// Signed in, but not as an admin.
 #[derive(IntoResponses)]
 #[response(status = 403, description = "Signed in as a customer: only an admin may change the menu (`/problems/forbidden`); or a cross-site request (`/problems/cross-site-request`)", content_type = PROBLEM_JSON)]

@@ -1,4 +1,5 @@
-//! The session cart: `/cart` and `/cart/items`.
+//! The visitor's cart: `/cart` and `/cart/items`. Kept in the session, or
+//! with the account when the visitor is signed in.
 
 use axum::Json;
 use axum::extract::State;
@@ -187,10 +188,13 @@ fn cart_error(e: CartError, menu: &Snapshot) -> ApiError {
 
 /// Why adding a dish, or more of it, is refused.
 #[derive(IntoResponses)]
-#[response(status = 409, description = "The dish is unavailable, or not enough is in stock", content_type = PROBLEM_JSON)]
+#[response(status = 409, description = "The dish is unavailable, or not enough is in stock (`/problems/product-unavailable`, `/problems/insufficient-stock`); or, signed in, another session of the account kept changing the cart at the same time (`/problems/changed-in-another-session`: send it again)", content_type = PROBLEM_JSON)]
 struct DishUnavailable(#[allow(dead_code, reason = "only its schema, for the spec")] Problem);
 
 /// The cart, priced from the current menu.
+///
+/// Signed in, it is the account's cart: the same on every device signed in
+/// to the account, and changed by any of them.
 #[utoipa::path(get, path = "/cart", tag = "cart",
     responses(
         (status = 200, description = "The cart (empty when the visitor has none)", body = CartView),
@@ -232,11 +236,14 @@ async fn add_item(
     let product_id = ProductId::parse(body.product_id).map_err(|_| unknown())?;
     let menu = state.catalog.snapshot().await;
     let dish = menu.entry(product_id).ok_or_else(unknown)?;
-    let mut cart = session.cart().await?;
-    let is_new = cart.quantity_of(product_id).is_none();
-    cart.add(product_id, quantity, dish)
-        .map_err(|e| cart_error(e, &menu))?;
-    session.set_cart(&cart).await?;
+    let (is_new, cart) = session
+        .change_cart(|cart| {
+            let is_new = cart.quantity_of(product_id).is_none();
+            cart.add(product_id, quantity, dish)
+                .map_err(|e| cart_error(e, &menu))?;
+            Ok(is_new)
+        })
+        .await?;
     let body = Json(view(&cart, &menu)?);
     Ok(if is_new {
         CreatedOrUpdated::Created(Created::at(
@@ -272,10 +279,12 @@ async fn set_item_quantity(
     let quantity = parse_quantity(body.quantity)?;
     let menu = state.catalog.snapshot().await;
     let dish = menu.entry(product_id).ok_or_else(not_found)?;
-    let mut cart = session.cart().await?;
-    cart.set_quantity(product_id, quantity, dish)
-        .map_err(|e| cart_error(e, &menu))?;
-    session.set_cart(&cart).await?;
+    let ((), cart) = session
+        .change_cart(|cart| {
+            cart.set_quantity(product_id, quantity, dish)
+                .map_err(|e| cart_error(e, &menu))
+        })
+        .await?;
     Ok(Json(view(&cart, &menu)?))
 }
 
@@ -289,10 +298,9 @@ async fn remove_item(
     session: VisitorSession,
     AppPath(product_id): AppPath<ProductId>,
 ) -> Result<StatusCode, ApiError> {
-    let mut cart = session.cart().await?;
-    if cart.remove(product_id) {
-        session.set_cart(&cart).await?;
-    }
+    session
+        .change_cart(|cart| Ok(cart.remove(product_id)))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -300,10 +308,11 @@ async fn remove_item(
 #[utoipa::path(delete, path = "/cart", tag = "cart",
     responses((status = 204, description = "The cart is empty")))]
 async fn clear_cart(session: VisitorSession) -> Result<StatusCode, ApiError> {
-    let mut cart = session.cart().await?;
-    if !cart.is_empty() {
-        cart.clear();
-        session.set_cart(&cart).await?;
-    }
+    session
+        .change_cart(|cart| {
+            cart.clear();
+            Ok(())
+        })
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

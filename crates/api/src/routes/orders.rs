@@ -14,14 +14,14 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::cookies::AppCookies;
-use crate::db::orders::{self, NewLine, PlaceError, StoredOrder};
+use crate::db::orders::{self, AccountCart, NewLine, Owner, PlaceError, StoredOrder};
 use crate::error::{ApiError, PROBLEM_JSON, Problem, ProblemKind, ProblemLine};
 use crate::extract::{AppJson, AppPath};
 use crate::openapi;
 use crate::responses::{Created, WithCookies};
 use crate::rewards::{self, LOYALTY_COOKIE_DOC, VIP_COOKIE_DOC};
 use crate::session::lock::SessionTurn;
-use crate::session::visitor::VisitorSession;
+use crate::session::visitor::{MAX_REMEMBERED_ORDERS, VisitorSession};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -119,7 +119,8 @@ pub struct PlaceOrder {
 /// Stock is taken in the same transaction; when any line no longer fits
 /// (not enough left, unavailable, removed from the menu) nothing is ordered,
 /// nothing is taken, and the 409 names the lines. The cart is emptied only
-/// once the order is stored. The order's total is added to the signed
+/// once the order is stored. A signed-in visitor's order is their
+/// account's, and their account's cart is emptied with it. The order's total is added to the signed
 /// `loyalty` cookie, and to a VIP member's points in the `vip` cookie.
 #[utoipa::path(post, path = "/orders", tag = "orders",
     params(
@@ -131,7 +132,7 @@ pub struct PlaceOrder {
         (status = 201, description = "The order", body = OrderView,
             headers(("Location" = String, description = "/api/v1/orders/{id}"),
                 ("Set-Cookie" = String, description = "`loyalty` re-issued with the new total; `vip` with the new points for a member"))),
-        (status = 409, description = "Some lines cannot be ordered; `lines` names each", body = Problem, content_type = PROBLEM_JSON),
+        (status = 409, description = "Some lines cannot be ordered; `lines` names each (`/problems/cart-not-orderable`). Or, signed in, the account's cart changed in another session while ordering (`/problems/changed-in-another-session`): check the cart and order again", body = Problem, content_type = PROBLEM_JSON),
         (status = 422, description = "The cart is empty, or a special request is invalid", body = Problem, content_type = PROBLEM_JSON),
     ))]
 async fn place_order(
@@ -155,9 +156,9 @@ async fn checkout(
     body: Option<AppJson<PlaceOrder>>,
 ) -> Result<Created<Json<OrderView>>, ApiError> {
     let request = body.map(|AppJson(b)| b).unwrap_or_default();
-    let cart = session.cart().await?;
+    let (cart, account) = session.cart_to_order().await?;
     let lines = order_lines(&cart, &request)?;
-    let stored = store_and_record(&state, &session, turn, lines).await?;
+    let stored = store_and_record(&state, &session, turn, lines, account).await?;
 
     // The order is stored: the browser's loyalty total and VIP points grow.
     let total = orders::money(stored.order.total_cents)?;
@@ -204,7 +205,8 @@ pub fn checkout_limit(request_timeout: Duration) -> Duration {
 }
 
 /// Stores the order and records it in the session (cart emptied, order
-/// remembered), in a task of its own: a timeout or a client hanging up
+/// remembered; a signed-in visitor's order is their account's, and their
+/// cart is emptied in the order's own transaction), in a task of its own: a timeout or a client hanging up
 /// cannot stop it half-way (order stored, cart still full), and a retry
 /// cannot start before it ends, because the session's turn goes with it.
 ///
@@ -227,6 +229,7 @@ async fn store_and_record(
     request_session: &VisitorSession,
     turn: Option<Extension<SessionTurn>>,
     lines: Vec<NewLine>,
+    account: Option<AccountCart>,
 ) -> Result<StoredOrder, ApiError> {
     let session = request_session.detached(state.sessions.clone());
     let (db, catalog, now) = (state.db.clone(), state.catalog.clone(), state.clock.now());
@@ -234,7 +237,7 @@ async fn store_and_record(
     let task = tokio::spawn(async move {
         let _turn = turn;
         let deadline = tokio::time::Instant::now() + limit;
-        let prepared = tokio::time::timeout_at(deadline, orders::prepare(&db, lines, now))
+        let prepared = tokio::time::timeout_at(deadline, orders::prepare(&db, lines, account, now))
             .await
             .map_err(|_| stuck_checkout(limit))?
             .map_err(place_error)?;
@@ -283,6 +286,10 @@ async fn store_and_record(
 fn place_error(e: PlaceError) -> ApiError {
     match e {
         PlaceError::Refused(refused) => refused_error(refused),
+        PlaceError::CartChanged => ApiError::new(
+            ProblemKind::ChangedInAnotherSession,
+            "Nothing was ordered: your cart changed in another session while you ordered. Check the cart, then order again.",
+        ),
         PlaceError::Db(e) => e.into(),
     }
 }
@@ -299,8 +306,13 @@ fn stuck_checkout(limit: Duration) -> ApiError {
     )
 }
 
-/// Empties the cart and remembers the order, and writes the session.
+/// Empties the cart and remembers the order, and writes the session. A
+/// signed-in visitor's order is found through their account, and their
+/// cart was emptied with the order: the session has nothing to record.
 async fn record_in_session(session: &VisitorSession, order_id: i32) -> Result<(), ApiError> {
+    if session.user_id().is_some() {
+        return Ok(());
+    }
     session.set_cart(&Cart::new()).await?;
     session.remember_order(order_id).await?;
     session.save().await
@@ -340,7 +352,9 @@ fn refused_error(refused: Vec<orders::RefusedLine>) -> ApiError {
     )
 }
 
-/// This session's orders, newest first.
+/// The visitor's orders, newest first: a signed-in visitor's are their
+/// account's (placed from any of their sessions, and those claimed at
+/// sign-in), the last 100; an anonymous visitor's are this session's.
 #[utoipa::path(get, path = "/orders", tag = "orders",
     responses((status = 200, description = "The orders", body = OrderList)))]
 async fn list_orders(
@@ -348,7 +362,8 @@ async fn list_orders(
     session: VisitorSession,
 ) -> Result<Json<OrderList>, ApiError> {
     let ids = session.order_ids().await?;
-    let items = orders::find(&state.db, &ids)
+    let limit = MAX_REMEMBERED_ORDERS as u64;
+    let items = orders::of(&state.db, owner(&session, &ids), limit)
         .await?
         .into_iter()
         .map(OrderView::try_from)
@@ -356,27 +371,31 @@ async fn list_orders(
     Ok(Json(OrderList { items }))
 }
 
-/// One of this session's orders.
+/// One of the visitor's orders (as listed by `GET /orders`).
 #[utoipa::path(get, path = "/orders/{id}", tag = "orders",
     params(("id" = i64, Path, description = "Order id", minimum = 1, maximum = 2_147_483_647, example = 42)),
     responses(
         (status = 200, description = "The order", body = OrderView),
-        (status = 404, description = "This session has no order with this id", body = Problem, content_type = PROBLEM_JSON),
+        (status = 404, description = "The visitor has no order with this id", body = Problem, content_type = PROBLEM_JSON),
     ))]
 async fn get_order(
     State(state): State<AppState>,
     session: VisitorSession,
     AppPath(id): AppPath<OrderId>,
 ) -> Result<Json<OrderView>, ApiError> {
-    let not_found = || ApiError::not_found(format!("This session has no order {id}."));
-    let id = id.get();
-    if !session.order_ids().await?.contains(&id) {
-        return Err(not_found());
-    }
-    let order = orders::find(&state.db, &[id])
+    let not_found = || ApiError::not_found(format!("You have no order {id}."));
+    let ids = session.order_ids().await?;
+    let order = orders::one_of(&state.db, owner(&session, &ids), id.get())
         .await?
-        .into_iter()
-        .next()
         .ok_or_else(not_found)?;
     Ok(Json(OrderView::try_from(order)?))
+}
+
+/// Whose orders the visitor sees: their account's when signed in, else the
+/// ones this session remembers.
+fn owner<'a>(session: &VisitorSession, remembered: &'a [i32]) -> Owner<'a> {
+    match session.user_id() {
+        Some(user_id) => Owner::Account(user_id),
+        None => Owner::Session(remembered),
+    }
 }

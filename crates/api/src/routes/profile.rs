@@ -1,4 +1,5 @@
-//! The customer profile, kept in the session: `/profile`.
+//! The customer profile: `/profile`. Kept in the session, or with the
+//! account when the visitor is signed in.
 
 use std::collections::BTreeSet;
 
@@ -97,6 +98,8 @@ struct NoProfile(#[allow(dead_code, reason = "only its schema, for the spec")] P
 struct InvalidProfile(#[allow(dead_code, reason = "only its schema, for the spec")] Problem);
 
 /// The visitor's profile.
+///
+/// Signed in, it is the account's profile, the same on every device.
 #[utoipa::path(get, path = "/profile", tag = "profile",
     responses(
         (status = 200, description = "The profile", body = ProfileView),
@@ -135,19 +138,24 @@ async fn put_profile(
             "a profile field passed its check but was not kept"
         )));
     };
-    let existing = session.profile().await?;
-    let profile = Profile {
-        name,
-        favorite_dish,
-        dietary_restrictions,
-        spice_level,
-        created_at: existing
-            .as_ref()
-            .map_or_else(|| state.clock.now(), |p| p.created_at),
-    };
-    session.set_profile(Some(&profile)).await?;
+    let now = state.clock.now();
+    let (existed, profile) = session
+        .change_profile(|stored| {
+            let existed = stored.is_some();
+            *stored = Some(Profile {
+                name: name.clone(),
+                favorite_dish: favorite_dish.clone(),
+                dietary_restrictions: dietary_restrictions.clone(),
+                spice_level,
+                created_at: stored.as_ref().map_or(now, |p| p.created_at),
+            });
+            Ok(existed)
+        })
+        .await?;
+    let profile = profile
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("a profile just stored is not there")))?;
     let body = Json(ProfileView::from(&profile));
-    Ok(if existing.is_some() {
+    Ok(if existed {
         CreatedOrUpdated::Updated(body)
     } else {
         CreatedOrUpdated::Created(Created::at("/api/v1/profile", body)?)
@@ -166,7 +174,6 @@ async fn patch_profile(
     session: VisitorSession,
     AppJson(patch): AppJson<ProfilePatch>,
 ) -> Result<Json<ProfileView>, ApiError> {
-    let mut profile = session.profile().await?.ok_or_else(no_profile)?;
     let mut checks = Checks::default();
     let name = match &patch.name {
         None => None,
@@ -192,19 +199,25 @@ async fn patch_profile(
         .as_ref()
         .map(|raw| checks.take(spice(raw.as_deref())));
     checks.finish()?;
-    if let Some(name) = name {
-        profile.name = name;
-    }
-    if let Some(Some(favorite)) = favorite {
-        profile.favorite_dish = favorite;
-    }
-    if let Some(Some(restrictions)) = restrictions {
-        profile.dietary_restrictions = restrictions;
-    }
-    if let Some(Some(spice)) = spice {
-        profile.spice_level = spice;
-    }
-    session.set_profile(Some(&profile)).await?;
+    let ((), profile) = session
+        .change_profile(|stored| {
+            let profile = stored.as_mut().ok_or_else(no_profile)?;
+            if let Some(name) = &name {
+                profile.name = name.clone();
+            }
+            if let Some(Some(favorite)) = &favorite {
+                profile.favorite_dish = favorite.clone();
+            }
+            if let Some(Some(restrictions)) = &restrictions {
+                profile.dietary_restrictions = restrictions.clone();
+            }
+            if let Some(Some(spice)) = spice {
+                profile.spice_level = spice;
+            }
+            Ok(())
+        })
+        .await?;
+    let profile = profile.ok_or_else(no_profile)?;
     Ok(Json(ProfileView::from(&profile)))
 }
 
@@ -212,8 +225,11 @@ async fn patch_profile(
 #[utoipa::path(delete, path = "/profile", tag = "profile",
     responses((status = 204, description = "There is no profile (any more)")))]
 async fn delete_profile(session: VisitorSession) -> Result<StatusCode, ApiError> {
-    if session.profile().await?.is_some() {
-        session.set_profile(None).await?;
-    }
+    session
+        .change_profile(|stored| {
+            *stored = None;
+            Ok(())
+        })
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -88,7 +88,8 @@ pub struct SessionState {
     pub expires_at: Option<OffsetDateTime>,
 }
 
-/// The state of the session; reading it changes nothing.
+/// The state of the session; reading it changes nothing. Signed in, the
+/// profile and the cart are the account's.
 #[utoipa::path(get, path = "/session", tag = "session",
     responses(
         (status = 200, description = "The session's state", body = SessionState),

@@ -2,11 +2,41 @@
 //! sign-in: the cart (merged into the account's), the profile (filling what
 //! the account's lacks) and the orders (claimed).
 //!
-//! SKELETON: hands over nothing yet.
+//! The account's side is changed in one database transaction holding the
+//! account's row (as every change of it does: see
+//! [`crate::db::account_state`]); the cart and profile are also written only
+//! if they are still at the version read, and the whole hand-over is tried
+//! again from the start when one is not. What the merged cart cannot hold
+//! (over the line cap or the stock, a dish unavailable or gone, a 101st
+//! dish) is dropped and logged, and returned to the caller.
+//!
+//! Then the session forgets its own cart, profile and order list: from now
+//! on they are the account's. The session is written when the response
+//! goes out; should that fail after the commit, the leftovers are ignored
+//! while signed in (the account's values are shown) and the session ends
+//! at sign-out anyway.
 
-use crate::error::ApiError;
+use domain::profile::Profile;
+use domain::{Cart, MergeLoss};
+use sea_orm::{DatabaseTransaction, TransactionTrait};
+
+use crate::db::account_state::{self, Part};
+use crate::error::{ApiError, ProblemKind};
 use crate::session::visitor::VisitorSession;
 use crate::state::AppState;
+
+/// How many times the hand-over starts again when another session of the
+/// account keeps changing its cart or profile meanwhile.
+const ATTEMPTS: usize = 5;
+
+/// What the hand-over did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CarriedOver {
+    /// The visitor's cart lines the account's cart could not take whole.
+    pub cart_losses: Vec<MergeLoss>,
+    /// How many of the session's orders became the account's.
+    pub orders_claimed: u64,
+}
 
 /// Moves what `session` holds for an anonymous visitor into the account
 /// `user_id`, and clears it from the session. Called by sign-in and
@@ -15,7 +45,92 @@ pub async fn carry_over(
     state: &AppState,
     session: &VisitorSession,
     user_id: i32,
-) -> Result<(), ApiError> {
-    let _ = (state, session, user_id);
-    Ok(())
+) -> Result<CarriedOver, ApiError> {
+    let cart = session.session_cart().await?;
+    let profile = session.session_profile().await?;
+    let order_ids = session.order_ids().await?;
+    if cart.is_empty() && profile.is_none() && order_ids.is_empty() {
+        return Ok(CarriedOver::default());
+    }
+    let menu = state.catalog.snapshot().await;
+    let mut attempt = 0;
+    let carried = loop {
+        attempt += 1;
+        let txn = state.db.begin().await?;
+        match hand_over(&txn, user_id, &cart, profile.as_ref(), &order_ids, |id| {
+            menu.entry(id)
+        })
+        .await?
+        {
+            Some(carried) => {
+                txn.commit().await?;
+                break carried;
+            }
+            None if attempt < ATTEMPTS => txn.rollback().await?,
+            None => {
+                txn.rollback().await?;
+                return Err(ApiError::new(
+                    ProblemKind::ChangedInAnotherSession,
+                    "Your account's cart or profile kept changing in another session while you signed in; sign in again.",
+                ));
+            }
+        }
+    };
+    for loss in &carried.cart_losses {
+        tracing::info!(
+            user_id,
+            product_id = loss.product_id.get(),
+            wanted = loss.wanted,
+            kept = loss.kept,
+            reason = ?loss.reason,
+            "a cart line did not fit whole into the account's cart at sign-in"
+        );
+    }
+    session.forget_handed_over().await?;
+    Ok(carried)
+}
+
+/// The hand-over inside `txn`; `None` when another session of the account
+/// wrote its cart or profile in between (nothing is to be kept then).
+async fn hand_over<'a>(
+    txn: &DatabaseTransaction,
+    user_id: i32,
+    cart: &Cart,
+    profile: Option<&Profile>,
+    order_ids: &[i32],
+    lookup: impl Fn(domain::ProductId) -> Option<&'a domain::CatalogEntry>,
+) -> Result<Option<CarriedOver>, ApiError> {
+    // A write first: on SQLite the transaction holds the write lock from here.
+    account_state::ensure_row(txn, user_id).await?;
+    let mut carried = CarriedOver::default();
+    if !cart.is_empty() {
+        let stored = account_state::read_for_update::<Cart>(txn, user_id, Part::Cart).await?;
+        let mut merged = stored.value.unwrap_or_default();
+        carried.cart_losses = merged.merge(cart, lookup);
+        let written = account_state::write(
+            txn,
+            user_id,
+            Part::Cart,
+            Some(&merged).filter(|c| !c.is_empty()),
+            stored.version,
+        )
+        .await?;
+        if written.is_none() {
+            return Ok(None);
+        }
+    }
+    if profile.is_some() {
+        let stored = account_state::read_for_update::<Profile>(txn, user_id, Part::Profile).await?;
+        let filled = Profile::filled_from(stored.value.clone(), profile.cloned());
+        if filled != stored.value {
+            let written =
+                account_state::write(txn, user_id, Part::Profile, filled.as_ref(), stored.version)
+                    .await?;
+            if written.is_none() {
+                return Ok(None);
+            }
+        }
+    }
+    carried.orders_claimed = account_state::claim_orders(txn, user_id, order_ids).await?;
+    Ok(Some(carried))
 }

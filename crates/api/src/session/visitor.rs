@@ -1,11 +1,20 @@
 //! What the session holds about a visitor, read and written through typed
 //! methods, one pair per concern, each under its own constant key.
+//!
+//! A signed-in visitor's cart and profile are the account's, kept in the
+//! database (see [`crate::db::account_state`]) so that every device of the
+//! user sees one cart; the same methods read and write them there. Visits,
+//! orders remembered and the sign-in stay in the session.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
 use domain::Cart;
 use domain::profile::Profile;
 use domain::visits::Visits;
+use rand::Rng;
+use sea_orm::DatabaseConnection;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use time::OffsetDateTime;
@@ -15,8 +24,12 @@ use tower_sessions::{Expiry, Session, SessionStore};
 use super::AnyStore;
 
 use crate::auth::logins::SignIn;
-use crate::error::ApiError;
+use crate::auth::{self, SignInState};
+use crate::db::account_state::{self, Part};
+use crate::db::orders::AccountCart;
+use crate::error::{ApiError, ProblemKind};
 use crate::limits::CountIfNew;
+use crate::state::AppState;
 
 const CART: &str = "cart";
 const PROFILE: &str = "profile";
@@ -24,25 +37,127 @@ const VISITS: &str = "visits";
 const ORDERS: &str = "orders";
 const SIGN_IN: &str = "sign_in";
 
+fn session_key(part: Part) -> &'static str {
+    match part {
+        Part::Cart => CART,
+        Part::Profile => PROFILE,
+    }
+}
+
 /// The most orders a session remembers; older ones drop off the list (the
 /// orders themselves stay in the database).
 pub const MAX_REMEMBERED_ORDERS: usize = 100;
 
+/// How many times a change to the account's cart or profile is re-applied
+/// when other sessions keep writing it in between, before the visitor is
+/// asked to send it again.
+const ATTEMPTS: usize = 8;
+
 /// The visitor's session. Handlers reach it only through the typed methods
 /// below, never as a raw `Session` with ad-hoc keys.
-pub struct VisitorSession(Session);
+pub struct VisitorSession(Session, Option<Account>);
 
-impl<S: Send + Sync> axum::extract::FromRequestParts<S> for VisitorSession {
+/// The account a signed-in session's cart and profile live in.
+struct Account {
+    user_id: i32,
+    db: DatabaseConnection,
+    /// The versions this handle last read or wrote, named by the next write.
+    seen: Mutex<Seen>,
+}
+
+/// Per value: `None` when not read yet; `Some(None)` when the account had
+/// no row.
+#[derive(Debug, Default, Clone, Copy)]
+struct Seen {
+    cart: Option<Option<i64>>,
+    profile: Option<Option<i64>>,
+}
+
+impl Seen {
+    fn of(&mut self, part: Part) -> &mut Option<Option<i64>> {
+        match part {
+            Part::Cart => &mut self.cart,
+            Part::Profile => &mut self.profile,
+        }
+    }
+}
+
+impl Account {
+    fn new(user_id: i32, db: DatabaseConnection) -> Self {
+        Account {
+            user_id,
+            db,
+            seen: Mutex::new(Seen::default()),
+        }
+    }
+
+    fn seen(&self) -> std::sync::MutexGuard<'_, Seen> {
+        self.seen.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    async fn read<T: DeserializeOwned>(&self, part: Part) -> Result<Option<T>, ApiError> {
+        let read = account_state::read(&self.db, self.user_id, part).await?;
+        *self.seen().of(part) = Some(read.version);
+        Ok(read.value)
+    }
+
+    /// Writes `value` if nobody wrote since this handle read it (or
+    /// unconditionally when it did not read it); `false` when someone did.
+    async fn write<T: Serialize>(&self, part: Part, value: Option<&T>) -> Result<bool, ApiError> {
+        let read = *self.seen().of(part);
+        let seen = match read {
+            Some(seen) => seen,
+            None => {
+                account_state::read::<serde_json::Value>(&self.db, self.user_id, part)
+                    .await?
+                    .version
+            }
+        };
+        let written = account_state::write(&self.db, self.user_id, part, value, seen).await?;
+        if let Some(version) = written {
+            *self.seen().of(part) = Some(Some(version));
+        }
+        Ok(written.is_some())
+    }
+}
+
+/// The visitor's cart or profile changed in another session of their
+/// account while this change was being made, again and again.
+fn changed_elsewhere(what: &str) -> ApiError {
+    ApiError::new(
+        ProblemKind::ChangedInAnotherSession,
+        format!(
+            "Your {what} changed in another session while this change was made; send it again."
+        ),
+    )
+}
+
+impl FromRequestParts<AppState> for VisitorSession {
     type Rejection = ApiError;
 
+    /// The session, and the account when it is signed in (the sign-in
+    /// check runs here, once per request).
     async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        state: &S,
+        parts: &mut Parts,
+        state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let session = Session::from_request_parts(parts, state)
+        let VisitorSession(session, _) = VisitorSession::of_session(parts).await?;
+        let account = match auth::current(parts, state).await? {
+            SignInState::SignedIn(user) => Some(Account::new(user.id, state.db.clone())),
+            SignInState::Anonymous | SignInState::Ended(_) => None,
+        };
+        Ok(VisitorSession(session, account))
+    }
+}
+
+impl VisitorSession {
+    /// The session alone, as if anonymous: for the sign-in check itself,
+    /// which runs before anyone knows whether the session is signed in.
+    pub(crate) async fn of_session(parts: &mut Parts) -> Result<VisitorSession, ApiError> {
+        let session = Session::from_request_parts(parts, &())
             .await
             .map_err(|(_, msg)| ApiError::internal(anyhow::anyhow!(msg)))?;
-        let session = VisitorSession(session);
+        let session = VisitorSession(session, None);
         // A change sent with an id that was renewed while it waited: refused
         // before anything changes (see `super::renew`). A read goes on and
         // finds an empty, anonymous session.
@@ -60,12 +175,10 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for VisitorSession {
         }
         Ok(session)
     }
-}
 
-impl VisitorSession {
     /// The typed view of the session the session layer put in a request.
     pub fn of(session: Session) -> Self {
-        VisitorSession(session)
+        VisitorSession(session, None)
     }
 
     /// The session's id in the store; `None` until it is first saved (or
@@ -92,6 +205,11 @@ impl VisitorSession {
             .map_or(anonymous, |s| Expiry::AtDateTime(s.record_expiry()));
         self.0.set_expiry(Some(expiry));
         Ok(sign_in)
+    }
+
+    /// The signed-in account whose cart and profile this session shows.
+    pub fn user_id(&self) -> Option<i32> {
+        self.1.as_ref().map(|a| a.user_id)
     }
 
     pub(super) fn inner(&self) -> &Session {
@@ -121,21 +239,144 @@ impl VisitorSession {
         Ok(())
     }
 
-    pub async fn cart(&self) -> Result<Cart, ApiError> {
-        Ok(self.read(CART).await?.unwrap_or_default())
+    /// A value that is the account's when signed in.
+    async fn read_part<T: DeserializeOwned>(&self, part: Part) -> Result<Option<T>, ApiError> {
+        match &self.1 {
+            Some(account) => account.read(part).await,
+            None => self.read(session_key(part)).await,
+        }
     }
 
-    /// Stores the cart; an empty cart is stored as no cart at all.
+    /// Writes a value that is the account's when signed in; `false` when
+    /// another session of the account wrote it since this handle read it.
+    async fn write_part<T: Serialize>(
+        &self,
+        part: Part,
+        value: Option<&T>,
+    ) -> Result<bool, ApiError> {
+        match &self.1 {
+            Some(account) => account.write(part, value).await,
+            None => self.write(session_key(part), value).await.map(|()| true),
+        }
+    }
+
+    /// Reads, changes and writes a value. Writes nothing when the change
+    /// leaves the value as it was, or fails. An account's value is changed
+    /// holding its row, so devices take turns; should a write still find
+    /// another version (a database that does not lock the row), the change
+    /// is applied again to the value as it is now.
+    async fn change_part<V, T, F>(
+        &self,
+        part: Part,
+        mut change: F,
+    ) -> Result<(T, Option<V>), ApiError>
+    where
+        V: Clone + PartialEq + Serialize + DeserializeOwned,
+        F: FnMut(&mut Option<V>) -> Result<T, ApiError>,
+    {
+        for attempt in 1..=ATTEMPTS {
+            if let Some(account) = &self.1 {
+                if let Some(changed) =
+                    account_state::change(&account.db, account.user_id, part, &mut change).await?
+                {
+                    return Ok(changed);
+                }
+            } else {
+                let mut value: Option<V> = self.read_part(part).await?;
+                let before = value.clone();
+                let out = change(&mut value)?;
+                if value != before {
+                    self.write_part(part, value.as_ref()).await?;
+                }
+                return Ok((out, value));
+            }
+            // Another session won this round: step aside for a random few
+            // milliseconds, so that two devices do not keep colliding.
+            let pause = rand::thread_rng().gen_range(1..=5 * attempt as u64);
+            tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+        }
+        Err(changed_elsewhere(session_key(part)))
+    }
+
+    pub async fn cart(&self) -> Result<Cart, ApiError> {
+        Ok(self.read_part(Part::Cart).await?.unwrap_or_default())
+    }
+
+    /// Stores the cart; an empty cart is stored as no cart at all. A
+    /// signed-in cart changed in another session since it was read here is
+    /// not overwritten: that is a 409.
     pub async fn set_cart(&self, cart: &Cart) -> Result<(), ApiError> {
-        self.write(CART, Some(cart).filter(|c| !c.is_empty())).await
+        if self
+            .write_part(Part::Cart, Some(cart).filter(|c| !c.is_empty()))
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(changed_elsewhere("cart"))
+        }
+    }
+
+    /// Changes the cart with `change` and stores it, unless `change` fails;
+    /// returns what `change` returned and the cart. On a signed-in cart that
+    /// another device changes at the same time, the change is re-applied to
+    /// the cart as that device left it, so neither change is lost.
+    pub async fn change_cart<T>(
+        &self,
+        mut change: impl FnMut(&mut Cart) -> Result<T, ApiError>,
+    ) -> Result<(T, Cart), ApiError> {
+        let (out, cart) = self
+            .change_part(Part::Cart, |stored: &mut Option<Cart>| {
+                let mut cart = stored.take().unwrap_or_default();
+                let out = change(&mut cart);
+                *stored = Some(cart).filter(|c| !c.is_empty());
+                out
+            })
+            .await?;
+        Ok((out, cart.unwrap_or_default()))
+    }
+
+    /// The cart to order, and for a signed-in visitor the account and the
+    /// version of its cart, which the order's transaction empties only if
+    /// it is still that version.
+    pub async fn cart_to_order(&self) -> Result<(Cart, Option<AccountCart>), ApiError> {
+        let cart = self.cart().await?;
+        let account = self.1.as_ref().map(|a| AccountCart {
+            user_id: a.user_id,
+            // No row (`None`) means no cart, which is never ordered.
+            version: a.seen().cart.flatten().unwrap_or_default(),
+        });
+        Ok((cart, account))
     }
 
     pub async fn profile(&self) -> Result<Option<Profile>, ApiError> {
+        self.read_part(Part::Profile).await
+    }
+
+    /// Changes the profile with `change` (which may create or forget it), as
+    /// [`VisitorSession::change_cart`] changes the cart.
+    pub async fn change_profile<T>(
+        &self,
+        change: impl FnMut(&mut Option<Profile>) -> Result<T, ApiError>,
+    ) -> Result<(T, Option<Profile>), ApiError> {
+        self.change_part(Part::Profile, change).await
+    }
+
+    /// What the session itself holds, signed in or not: for handing it to
+    /// the account at sign-in.
+    pub(crate) async fn session_cart(&self) -> Result<Cart, ApiError> {
+        Ok(self.read(CART).await?.unwrap_or_default())
+    }
+
+    pub(crate) async fn session_profile(&self) -> Result<Option<Profile>, ApiError> {
         self.read(PROFILE).await
     }
 
-    pub async fn set_profile(&self, profile: Option<&Profile>) -> Result<(), ApiError> {
-        self.write(PROFILE, profile).await
+    /// Forgets the session's own cart, profile and orders once they are the
+    /// account's.
+    pub(crate) async fn forget_handed_over(&self) -> Result<(), ApiError> {
+        self.write::<Cart>(CART, None).await?;
+        self.write::<Profile>(PROFILE, None).await?;
+        self.write::<Vec<i32>>(ORDERS, None).await
     }
 
     pub async fn visits(&self) -> Result<Visits, ApiError> {
@@ -175,7 +416,12 @@ impl VisitorSession {
     /// stays unchanged, so the session layer, which writes only a changed
     /// session, does not write the record a second time.
     pub fn detached(&self, store: AnyStore) -> VisitorSession {
-        VisitorSession(Session::new(self.0.id(), Arc::new(store), self.0.expiry()))
+        VisitorSession(
+            Session::new(self.0.id(), Arc::new(store), self.0.expiry()),
+            self.1
+                .as_ref()
+                .map(|a| Account::new(a.user_id, a.db.clone())),
+        )
     }
 
     /// Writes the session to the store now, rather than when the response

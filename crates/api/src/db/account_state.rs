@@ -1,0 +1,300 @@
+//! A signed-in user's cart and profile, kept with the account.
+//!
+//! The session lock makes one session's changes take turns, but two
+//! devices of one user are two sessions. So a change of the account's cart
+//! or profile is a read-change-write inside one transaction that holds the
+//! account's row ([`change`]: `SELECT ... FOR UPDATE` on PostgreSQL, the
+//! database's write lock on SQLite, taken by the transaction's first
+//! statement), so changes from several devices, on any instance, take
+//! turns and each starts from the previous one's result.
+//!
+//! Each value also carries a version, which every write names (`UPDATE ...
+//! WHERE version = read`): a write that was not made under the row's lock
+//! (checkout's emptying of the cart, made from a cart read earlier) learns
+//! that another session wrote in between, and nothing is written.
+//!
+//! A value that no longer decodes is treated like the session's: dropped
+//! with a warning, and replaced by the next write.
+
+use domain::Cart;
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
+    QueryFilter, QuerySelect, TransactionTrait,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::entities::{order, user_state};
+use crate::error::ApiError;
+
+/// Which of the account's values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    Cart,
+    Profile,
+}
+
+impl Part {
+    fn name(self) -> &'static str {
+        match self {
+            Part::Cart => "cart",
+            Part::Profile => "profile",
+        }
+    }
+
+    fn columns(self) -> (user_state::Column, user_state::Column) {
+        match self {
+            Part::Cart => (user_state::Column::Cart, user_state::Column::CartVersion),
+            Part::Profile => (
+                user_state::Column::Profile,
+                user_state::Column::ProfileVersion,
+            ),
+        }
+    }
+
+    fn stored(self, row: &user_state::Model) -> (Option<&str>, i64) {
+        match self {
+            Part::Cart => (row.cart.as_deref(), row.cart_version),
+            Part::Profile => (row.profile.as_deref(), row.profile_version),
+        }
+    }
+}
+
+/// A value as read, with the version to name when writing it back;
+/// `version` is `None` when the account has no row yet.
+#[derive(Debug, Clone)]
+pub struct Versioned<T> {
+    pub value: Option<T>,
+    pub version: Option<i64>,
+}
+
+/// Reads one of the account's values.
+pub async fn read<T: DeserializeOwned>(
+    db: &impl ConnectionTrait,
+    user_id: i32,
+    part: Part,
+) -> Result<Versioned<T>, DbErr> {
+    read_row(db, user_id, part, false).await
+}
+
+/// Reads one of the account's values inside a transaction, holding the
+/// account's row until it ends (see the module's header).
+pub async fn read_for_update<T: DeserializeOwned>(
+    txn: &DatabaseTransaction,
+    user_id: i32,
+    part: Part,
+) -> Result<Versioned<T>, DbErr> {
+    read_row(txn, user_id, part, true).await
+}
+
+/// Reads one of the account's values, changes it with `change` and writes
+/// it back (unless `change` fails or leaves it as it was), holding the
+/// account's row all the while. Returns what `change` returned and the
+/// value as it is now; `None` when the write found another version after
+/// all (only without row locks), and nothing was written.
+pub async fn change<V, T, F>(
+    db: &DatabaseConnection,
+    user_id: i32,
+    part: Part,
+    change: &mut F,
+) -> Result<Option<(T, Option<V>)>, ApiError>
+where
+    V: PartialEq + Clone + Serialize + DeserializeOwned,
+    F: FnMut(&mut Option<V>) -> Result<T, ApiError>,
+{
+    let txn = db.begin().await?;
+    // A write first: on SQLite the transaction holds the write lock from here.
+    ensure_row(&txn, user_id).await?;
+    let read = read_for_update::<V>(&txn, user_id, part).await?;
+    let mut value = read.value.clone();
+    // A refused change drops the transaction, which rolls it back.
+    let out = change(&mut value)?;
+    if value != read.value
+        && write(&txn, user_id, part, value.as_ref(), read.version)
+            .await?
+            .is_none()
+    {
+        txn.rollback().await?;
+        return Ok(None);
+    }
+    txn.commit().await?;
+    Ok(Some((out, value)))
+}
+
+async fn read_row<T: DeserializeOwned>(
+    db: &impl ConnectionTrait,
+    user_id: i32,
+    part: Part,
+    for_update: bool,
+) -> Result<Versioned<T>, DbErr> {
+    let mut query = user_state::Entity::find_by_id(user_id);
+    if for_update {
+        // `FOR UPDATE` on PostgreSQL; nothing on SQLite, whose transaction
+        // already holds the write lock.
+        query = query.lock_exclusive();
+    }
+    let Some(row) = query.one(db).await? else {
+        return Ok(Versioned {
+            value: None,
+            version: None,
+        });
+    };
+    let (text, version) = part.stored(&row);
+    let value = text.and_then(|text| match serde_json::from_str(text) {
+        Ok(value) => Some(value),
+        Err(e) => {
+            tracing::warn!(user_id, part = part.name(), error = %e, "stored account value does not decode; ignoring it");
+            None
+        }
+    });
+    Ok(Versioned {
+        value,
+        version: Some(version),
+    })
+}
+
+/// Writes one of the account's values (`None` clears it) if it is still at
+/// `seen`, the version it was read at. Returns the new version, or `None`
+/// when another session wrote it first and nothing was written.
+pub async fn write<T: Serialize>(
+    db: &impl ConnectionTrait,
+    user_id: i32,
+    part: Part,
+    value: Option<&T>,
+    seen: Option<i64>,
+) -> Result<Option<i64>, DbErr> {
+    let text = value.map(serde_json::to_string).transpose().map_err(|e| {
+        DbErr::Custom(format!(
+            "the account's {} does not encode: {e}",
+            part.name()
+        ))
+    })?;
+    let (column, version) = part.columns();
+    let Some(seen) = seen else {
+        // No row was there: create it, unless another session just did.
+        let insert = Query::insert()
+            .into_table(user_state::Entity)
+            .columns([user_state::Column::UserId, column, version])
+            .values_panic([user_id.into(), text.into(), 1i64.into()])
+            .on_conflict(
+                OnConflict::column(user_state::Column::UserId)
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .to_owned();
+        let inserted = db.execute(&insert).await?.rows_affected() == 1;
+        return Ok(inserted.then_some(1));
+    };
+    let update = Query::update()
+        .table(user_state::Entity)
+        .value(column, text)
+        .value(version, Expr::col(version).add(1))
+        .and_where(user_state::Column::UserId.eq(user_id))
+        .and_where(version.eq(seen))
+        .to_owned();
+    let updated = db.execute(&update).await?.rows_affected() == 1;
+    Ok(updated.then_some(seen + 1))
+}
+
+/// Makes sure the account has its row, so that a transaction's first
+/// statement is a write (SQLite then takes its write lock at once).
+pub async fn ensure_row(db: &impl ConnectionTrait, user_id: i32) -> Result<(), DbErr> {
+    let insert = Query::insert()
+        .into_table(user_state::Entity)
+        .columns([user_state::Column::UserId])
+        .values_panic([user_id.into()])
+        .on_conflict(
+            OnConflict::column(user_state::Column::UserId)
+                .do_nothing()
+                .to_owned(),
+        )
+        .to_owned();
+    db.execute(&insert).await?;
+    Ok(())
+}
+
+/// The account's cart, emptied inside an order's transaction if it is
+/// still the version the order was made from. Returns whether it was.
+pub async fn empty_cart_if_unchanged(
+    db: &impl ConnectionTrait,
+    user_id: i32,
+    seen: i64,
+) -> Result<bool, DbErr> {
+    Ok(write::<Cart>(db, user_id, Part::Cart, None, Some(seen))
+        .await?
+        .is_some())
+}
+
+/// Gives the account `user_id` the anonymous orders among `ids`; orders
+/// already owned by an account are left alone. Returns how many it got.
+pub async fn claim_orders(
+    db: &impl ConnectionTrait,
+    user_id: i32,
+    ids: &[i32],
+) -> Result<u64, DbErr> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let claimed = order::Entity::update_many()
+        .col_expr(order::Column::UserId, Expr::value(user_id))
+        .filter(order::Column::Id.is_in(ids.to_vec()))
+        .filter(order::Column::UserId.is_null())
+        .exec(db)
+        .await?;
+    Ok(claimed.rows_affected)
+}
+
+#[cfg(test)]
+mod tests {
+    use migration::{Migrator, MigratorTrait};
+    use sea_orm::Database;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn the_account_state_migration_goes_down_and_up_again_on_sqlite() {
+        let dir = std::env::temp_dir().join(format!("km-account-state-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("db.sqlite");
+        let _ = std::fs::remove_file(&file);
+        let db = Database::connect(format!("sqlite://{}?mode=rwc", file.display()))
+            .await
+            .unwrap();
+        Migrator::up(&db, None).await.unwrap();
+        Migrator::down(&db, Some(1)).await.unwrap();
+        Migrator::up(&db, None).await.unwrap();
+
+        // The table is back and takes a versioned write.
+        db.execute_unprepared(
+            "INSERT INTO users (username, display_name, password_hash, created_at) VALUES ('ada', 'Ada', 'x', '2026-11-26T00:00:00Z')",
+        )
+        .await
+        .unwrap();
+        let cart = Cart::new();
+        assert_eq!(
+            write(&db, 1, Part::Cart, Some(&cart), None).await.unwrap(),
+            Some(1)
+        );
+        assert_eq!(
+            write(&db, 1, Part::Cart, Some(&cart), None).await.unwrap(),
+            None,
+            "the row exists"
+        );
+        assert_eq!(
+            write(&db, 1, Part::Cart, Some(&cart), Some(1))
+                .await
+                .unwrap(),
+            Some(2)
+        );
+        assert_eq!(
+            write(&db, 1, Part::Cart, Some(&cart), Some(1))
+                .await
+                .unwrap(),
+            None,
+            "stale"
+        );
+        drop(db);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
