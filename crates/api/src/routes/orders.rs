@@ -313,7 +313,7 @@ async fn record_in_session(session: &VisitorSession, order_id: i32) -> Result<()
     if session.user_id().is_some() {
         return Ok(());
     }
-    session.set_cart(&Cart::new()).await?;
+    session.set_session_cart(&Cart::new()).await?;
     session.remember_order(order_id).await?;
     session.save().await
 }

@@ -100,25 +100,6 @@ impl Account {
         *self.seen().of(part) = Some(read.version);
         Ok(read.value)
     }
-
-    /// Writes `value` if nobody wrote since this handle read it (or
-    /// unconditionally when it did not read it); `false` when someone did.
-    async fn write<T: Serialize>(&self, part: Part, value: Option<&T>) -> Result<bool, ApiError> {
-        let read = *self.seen().of(part);
-        let seen = match read {
-            Some(seen) => seen,
-            None => {
-                account_state::read::<serde_json::Value>(&self.db, self.user_id, part)
-                    .await?
-                    .version
-            }
-        };
-        let written = account_state::write(&self.db, self.user_id, part, value, seen).await?;
-        if let Some(version) = written {
-            *self.seen().of(part) = Some(Some(version));
-        }
-        Ok(written.is_some())
-    }
 }
 
 /// The visitor's cart or profile changed in another session of their
@@ -247,19 +228,6 @@ impl VisitorSession {
         }
     }
 
-    /// Writes a value that is the account's when signed in; `false` when
-    /// another session of the account wrote it since this handle read it.
-    async fn write_part<T: Serialize>(
-        &self,
-        part: Part,
-        value: Option<&T>,
-    ) -> Result<bool, ApiError> {
-        match &self.1 {
-            Some(account) => account.write(part, value).await,
-            None => self.write(session_key(part), value).await.map(|()| true),
-        }
-    }
-
     /// Reads, changes and writes a value. Writes nothing when the change
     /// leaves the value as it was, or fails. An account's value is changed
     /// holding its row, so devices take turns; should a write still find
@@ -286,7 +254,7 @@ impl VisitorSession {
                 let before = value.clone();
                 let out = change(&mut value)?;
                 if value != before {
-                    self.write_part(part, value.as_ref()).await?;
+                    self.write(session_key(part), value.as_ref()).await?;
                 }
                 return Ok((out, value));
             }
@@ -302,18 +270,12 @@ impl VisitorSession {
         Ok(self.read_part(Part::Cart).await?.unwrap_or_default())
     }
 
-    /// Stores the cart; an empty cart is stored as no cart at all. A
-    /// signed-in cart changed in another session since it was read here is
-    /// not overwritten: that is a 409.
-    pub async fn set_cart(&self, cart: &Cart) -> Result<(), ApiError> {
-        if self
-            .write_part(Part::Cart, Some(cart).filter(|c| !c.is_empty()))
-            .await?
-        {
-            Ok(())
-        } else {
-            Err(changed_elsewhere("cart"))
-        }
+    /// Stores an anonymous visitor's cart in the session; an empty cart is
+    /// stored as no cart at all. A signed-in visitor's cart is the account's:
+    /// it changes through [`VisitorSession::change_cart`], and an order
+    /// empties it in the order's own transaction.
+    pub async fn set_session_cart(&self, cart: &Cart) -> Result<(), ApiError> {
+        self.write(CART, Some(cart).filter(|c| !c.is_empty())).await
     }
 
     /// Changes the cart with `change` and stores it, unless `change` fails;
