@@ -142,7 +142,7 @@ fn with_public_caching(public: Router<AppState>, config: &Config) -> Router<AppS
 fn with_session(api: Router<AppState>, config: &Config, state: &AppState) -> Router<AppState> {
     let api = api
         .layer(middleware::from_fn_with_state(
-            session::anonymous_age(config),
+            session::RecordLifetimes::of(config),
             session::fit_lifetime_to_sign_in,
         ))
         .layer(session::layer(config, state.sessions.clone()))

@@ -93,6 +93,28 @@ pub enum CookieLifetime {
     Until(OffsetDateTime),
 }
 
+/// The record lifetimes [`fit_lifetime_to_sign_in`] chooses from.
+#[derive(Debug, Clone, Copy)]
+pub struct RecordLifetimes {
+    /// An anonymous session's, after its last change (`SESSION_COOKIE_AGE`).
+    pub anonymous: CookieDuration,
+    /// When the sign-in cannot be read: the shorter of the anonymous age
+    /// and the signed-in idle limit, so that a signed-in record is not kept
+    /// for the anonymous two weeks.
+    pub unknown: CookieDuration,
+}
+
+impl RecordLifetimes {
+    pub fn of(config: &Config) -> Self {
+        let anonymous = anonymous_age(config);
+        let idle = CookieDuration::try_from(config.sign_in.idle).unwrap_or(CookieDuration::MAX);
+        RecordLifetimes {
+            anonymous,
+            unknown: anonymous.min(idle),
+        }
+    }
+}
+
 /// Middleware just inside [`layer`], so it runs after the handler and before
 /// the layer writes the record: a session the request changed gets the
 /// expiry of its sign-in (or the anonymous one, `age` after its last change),
@@ -100,8 +122,15 @@ pub enum CookieLifetime {
 /// changed nothing writes nothing and sets no cookie, so it is left alone,
 /// unless its cookie is re-issued under the current key
 /// ([`rotation::Resigned`]): that cookie keeps its sign-in's lifetime too.
+///
+/// The handler's answer stands whatever happens here. Should the sign-in
+/// not be read (the store failing to load a record the handler never
+/// touched), that is logged, the record gets the shorter
+/// [`RecordLifetimes::unknown`] and the cookie no `Max-Age`: neither can
+/// outlast a signed-in session's limits by much, and the next request
+/// that writes the session sets both right again.
 pub async fn fit_lifetime_to_sign_in(
-    State(age): State<CookieDuration>,
+    State(lifetimes): State<RecordLifetimes>,
     req: Request,
     next: Next,
 ) -> Response {
@@ -116,20 +145,28 @@ pub async fn fit_lifetime_to_sign_in(
         return res;
     };
     let sign_in = if session.is_modified() {
-        session.fit_expiry(Expiry::OnInactivity(age)).await
+        session
+            .fit_expiry(
+                Expiry::OnInactivity(lifetimes.anonymous),
+                Expiry::OnInactivity(lifetimes.unknown),
+            )
+            .await
     } else if resigned {
         session.sign_in().await
     } else {
         return res;
     };
-    match sign_in {
-        Ok(Some(sign_in)) => {
-            res.extensions_mut().insert(sign_in.cookie_lifetime());
-            res
+    let lifetime = match sign_in {
+        Ok(sign_in) => sign_in.map(|s| s.cookie_lifetime()),
+        Err(e) => {
+            tracing::warn!(error = ?e, "reading the sign-in to fit the session's lifetime failed; the record gets the shorter lifetime and the cookie none");
+            Some(CookieLifetime::BrowserSession)
         }
-        Ok(None) => res,
-        Err(e) => e.into_response(),
+    };
+    if let Some(lifetime) = lifetime {
+        res.extensions_mut().insert(lifetime);
     }
+    res
 }
 
 /// What [`session_cookie_lifetime`] needs: the cookie's attributes and the

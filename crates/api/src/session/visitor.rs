@@ -178,9 +178,20 @@ impl VisitorSession {
     /// [`SignIn::record_expiry`]), or `anonymous` when it is not signed in;
     /// says which sign-in it found. The session layer starts every request
     /// with the anonymous expiry, so a signed-in session's lifetime is set
-    /// again each time its record is written.
-    pub async fn fit_expiry(&self, anonymous: Expiry) -> Result<Option<SignIn>, ApiError> {
-        let sign_in = self.sign_in().await?;
+    /// again each time its record is written. When the sign-in cannot be
+    /// read, the record gets `unknown` and the error is returned.
+    pub async fn fit_expiry(
+        &self,
+        anonymous: Expiry,
+        unknown: Expiry,
+    ) -> Result<Option<SignIn>, ApiError> {
+        let sign_in = match self.sign_in().await {
+            Ok(sign_in) => sign_in,
+            Err(e) => {
+                self.0.set_expiry(Some(unknown));
+                return Err(e);
+            }
+        };
         let expiry = sign_in
             .as_ref()
             .map_or(anonymous, |s| Expiry::AtDateTime(s.record_expiry()));
