@@ -651,6 +651,40 @@ async fn a_cookie_reissued_under_a_new_secret_key_keeps_the_lifetime_of_its_sign
 }
 
 #[tokio::test]
+async fn a_reissued_cookie_whose_sign_in_cannot_be_read_keeps_the_answer_and_becomes_a_browser_session_cookie()
+ {
+    let mut app = app()
+        .backend(Backend::Database)
+        .var("REMEMBER_ME_AGE", "86400")
+        .spawn()
+        .await;
+    register(&app, "ada").await;
+    let (phone, _) = second_device(&app, "ada").await;
+    const NEW: &str = "the-new-secret-key-0123456789abcdef-0123456789";
+    app.set_var("SECRET_KEY", Some(NEW));
+    app.set_var("SECRET_KEY_FALLBACKS", Some(crate::helpers::SECRET_KEY));
+    app.restart().await;
+    // The store cannot load any record now.
+    app.sql("ALTER TABLE sessions RENAME TO sessions_away")
+        .await;
+
+    // The display preferences never read the session; only re-issuing the
+    // cookie does.
+    let res = phone
+        .get(app.url("/api/v1/preferences"))
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(res.status(), 200, "the preferences are still served");
+    assert_eq!(
+        session_cookie_max_age(&res),
+        None,
+        "a cookie whose lifetime is unknown lives no longer than the browser"
+    );
+}
+
+#[tokio::test]
 async fn ending_this_sessions_own_handle_signs_it_out() {
     let app = crate::helpers::spawn_app().await;
     let cookie = register(&app, "ada").await;
