@@ -560,3 +560,60 @@ async fn without_redis_another_instance_shows_a_price_change_within_the_cache_tt
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test]
+async fn two_admins_changing_one_dish_at_once_each_get_their_change_applied() {
+    let app = app().spawn().await;
+    sign_in_as_admin(&app).await;
+    let sous = app.another_visitor();
+    let res = send(
+        &sous,
+        reqwest::Method::POST,
+        app.url("/api/v1/auth/register"),
+        Some(&json!({"username": "sous", "password": PASSWORD})),
+    )
+    .await;
+    assert_eq!(res.status(), 201);
+    app.make_admin("sous").await;
+
+    // One changes the stock, the other the price, over and over, at once.
+    let url = app.url("/api/v1/admin/products/1");
+    let rounds = 15;
+    let stock = async {
+        let mut answers = Vec::new();
+        for n in 0..rounds {
+            let body = json!({"stock": 100 + n});
+            let res = send(
+                &app.client,
+                reqwest::Method::PATCH,
+                url.clone(),
+                Some(&body),
+            )
+            .await;
+            answers.push((res.status(), res.json::<Value>().await.unwrap()));
+        }
+        answers
+    };
+    let price = async {
+        let mut answers = Vec::new();
+        for n in 0..rounds {
+            let body = json!({"price": format!("{}.50", 10 + n)});
+            let res = send(&sous, reqwest::Method::PATCH, url.clone(), Some(&body)).await;
+            answers.push((res.status(), res.json::<Value>().await.unwrap()));
+        }
+        answers
+    };
+    let (stocks, prices) = tokio::join!(stock, price);
+
+    for (n, (status, dish)) in stocks.iter().enumerate() {
+        assert_eq!(*status, 200, "{dish}");
+        assert_eq!(dish["stock"], 100 + n, "each answer shows its own change");
+    }
+    for (n, (status, dish)) in prices.iter().enumerate() {
+        assert_eq!(*status, 200, "{dish}");
+        assert_eq!(dish["price"], format!("{}.50", 10 + n));
+    }
+    let shown = app.get_json("/api/v1/products/1").await;
+    assert_eq!(shown["stock"], 100 + rounds - 1);
+    assert_eq!(shown["price"], format!("{}.50", 10 + rounds - 1));
+}

@@ -17,7 +17,10 @@ use domain::preferences::Cuisine;
 use domain::profile::{DietaryTag, SpiceLevel, parse_dietary_tags};
 use domain::{InvalidField, ProductId};
 use sea_orm::sea_query::{Alias, Expr};
-use sea_orm::{ActiveValue, ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{
+    ActiveValue, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
+    TransactionTrait,
+};
 use serde::Deserialize;
 use utoipa::{IntoResponses, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -404,9 +407,36 @@ fn view(row: product::Model) -> Result<Product, ApiError> {
         .ok_or_else(|| ApiError::internal(anyhow::anyhow!("dish {id} as stored cannot be shown")))
 }
 
-async fn find(state: &AppState, id: ProductId) -> Result<product::Model, ApiError> {
+/// Starts a change of dish `id`: a transaction that holds the dish until it
+/// commits, and the dish as it is now. The hold is a write that changes
+/// nothing, made before the read: on PostgreSQL it locks the row, on SQLite
+/// it takes the database's write lock (a read first could find its snapshot
+/// stale when it came to write). A concurrent change of the same dish waits
+/// for this one, so what is read before and after names exactly this
+/// change. 404 when there is no such dish.
+async fn hold(
+    state: &AppState,
+    id: ProductId,
+) -> Result<(DatabaseTransaction, product::Model), ApiError> {
+    let txn = state.db.begin().await?;
+    let held = product::Entity::update_many()
+        .col_expr(
+            Alias::new("updated_at"),
+            Expr::col(Alias::new("updated_at")),
+        )
+        .filter(product::Column::Id.eq(id.get()))
+        .exec(&txn)
+        .await?;
+    if held.rows_affected == 0 {
+        return Err(no_such_dish(id));
+    }
+    let before = find(&txn, id).await?;
+    Ok((txn, before))
+}
+
+async fn find(db: &impl ConnectionTrait, id: ProductId) -> Result<product::Model, ApiError> {
     product::Entity::find_by_id(id.get())
-        .one(&state.db)
+        .one(db)
         .await?
         .ok_or_else(|| no_such_dish(id))
 }
@@ -417,10 +447,10 @@ fn no_such_dish(id: ProductId) -> ApiError {
     ))
 }
 
-/// Writes the columns of `row` that are set to dish `id`; 404 when there
-/// is no such dish.
+/// Writes the columns of `row` that are set to dish `id`, held by
+/// [`hold`] in `txn`.
 async fn update(
-    state: &AppState,
+    txn: &DatabaseTransaction,
     id: ProductId,
     row: product::ActiveModel,
 ) -> Result<(), ApiError> {
@@ -428,7 +458,7 @@ async fn update(
         .set(row)
         .col_expr(Alias::new("updated_at"), Expr::current_timestamp())
         .filter(product::Column::Id.eq(id.get()))
-        .exec(&state.db)
+        .exec(txn)
         .await?;
     if result.rows_affected == 0 {
         return Err(no_such_dish(id));
@@ -496,9 +526,10 @@ async fn replace_product(
     AppJson(input): AppJson<ProductInput>,
 ) -> Result<Json<Product>, ApiError> {
     let spec = input.parse()?;
-    let before = find(&state, id).await?;
     let row = row_of(id.get(), &spec)?;
-    update(&state, id, active(&row)).await?;
+    let (txn, before) = hold(&state, id).await?;
+    update(&txn, id, active(&row)).await?;
+    txn.commit().await?;
     log_change(
         &admin,
         "replace",
@@ -529,9 +560,10 @@ async fn patch_product(
     AppJson(patch): AppJson<ProductPatch>,
 ) -> Result<Json<Product>, ApiError> {
     let columns = patch.parse()?;
-    let before = find(&state, id).await?;
-    update(&state, id, columns).await?;
-    let after = find(&state, id).await?;
+    let (txn, before) = hold(&state, id).await?;
+    update(&txn, id, columns).await?;
+    let after = find(&txn, id).await?;
+    txn.commit().await?;
     log_change(
         &admin,
         "patch",
@@ -560,13 +592,14 @@ async fn delete_product(
     AdminUser(admin): AdminUser,
     AppPath(id): AppPath<ProductId>,
 ) -> Result<StatusCode, ApiError> {
-    let before = find(&state, id).await?;
+    let (txn, before) = hold(&state, id).await?;
     if before.available {
         let columns = product::ActiveModel {
             available: ActiveValue::Set(false),
             ..Default::default()
         };
-        update(&state, id, columns).await?;
+        update(&txn, id, columns).await?;
+        txn.commit().await?;
         log_change(&admin, "delete", id.get(), &["available"]);
         menu_changed(&state).await;
     } else {
