@@ -16,9 +16,26 @@
 //! [`RECORD_GRACE`]), set again each time the record is written.
 //!
 //! A user's sessions are listed and ended by the row's public `handle`,
-//! never by the session id. The row also keeps the session id, so that
-//! ending a session from another one deletes its record from the store; it
-//! is as sensitive as the session store itself and never leaves the service.
+//! never by the session id.
+//!
+//! The row also keeps the session id (`session_id`), and that is on
+//! purpose. Ending a session from another one (a password change,
+//! `DELETE /auth/sessions[/{handle}]`) deletes its record from the store at
+//! once, on every store, and a store finds a record only by its raw id (the
+//! key *is* the id, so a hash of it could not delete anything). Without the
+//! id the check would still end the session at its next request (its row is
+//! gone), but its record (the account's sign-in, the visits, the orders it
+//! remembers) would stay in the store until it expires, up to
+//! `REMEMBER_ME_AGE` plus [`RECORD_GRACE`], and a session never used again
+//! would never be cleaned. How the copy is protected:
+//! - it alone does not open the session: a cookie is the id *signed* with
+//!   `SECRET_KEY`, and the service accepts no unsigned one, so whoever reads
+//!   the table (a backup, a replica) also needs the key, as with the store;
+//! - it never leaves the service: no answer, log line or spec names it;
+//!   clients and the log see the `handle`;
+//! - it is short-lived: replaced when the session gets a new id
+//!   ([`renewed`]) and deleted with the row at sign-out, when a limit or the
+//!   user ends the session, and by [`delete_ended`] after the absolute limit.
 
 use std::net::IpAddr;
 use std::str::FromStr;

@@ -153,7 +153,10 @@ pub mod login {
         /// Its public name: random, never the session id.
         pub handle: String,
         pub user_id: i32,
-        /// The session store's key for its record.
+        /// The session store's key for its record, so that ending the
+        /// session from another one deletes the record at once. Never shown
+        /// nor logged; useless without `SECRET_KEY`, which signs every
+        /// cookie (see `auth::logins`).
         pub session_id: String,
         /// When the user signed in.
         pub created_at: TimeDateTimeWithTimeZone,
