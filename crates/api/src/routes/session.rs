@@ -94,7 +94,8 @@ pub struct SessionState {
 
 /// The state of the session. Signed in, the profile and the cart are the
 /// account's. Reading changes nothing of an anonymous session. A signed-in
-/// session is checked as at every request: the read counts as activity
+/// session is checked here as at every request that uses the session: the
+/// read counts as activity
 /// (the idle time starts again), and a session past its idle or absolute
 /// limit (or, with IP binding on, used from another address) is ended
 /// here, and shows as the anonymous, empty session it now is.
