@@ -658,3 +658,80 @@ async fn a_new_visitors_first_change_while_the_store_is_down_is_a_503_with_retry
     assert_eq!(app.add(1, 1).await.status(), 201);
     assert_eq!(app.cart().await["item_count"], 1);
 }
+
+fn time_of(value: &Value) -> time::OffsetDateTime {
+    time::OffsetDateTime::parse(
+        value.as_str().expect("a time"),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .expect("an RFC 3339 time")
+}
+
+/// Asserts that two times agree to the second (one of them is shown
+/// without its fraction).
+fn assert_same_second(a: time::OffsetDateTime, b: time::OffsetDateTime, what: &str) {
+    assert!(
+        (a - b).abs() < time::Duration::seconds(1),
+        "{what}: {a} vs {b}"
+    );
+}
+
+#[tokio::test]
+async fn a_signed_in_sessions_expiry_is_when_its_sign_in_ends_and_a_read_past_it_finds_it_ended_on_every_store()
+ {
+    for backend in backends() {
+        let app = app()
+            .backend(backend)
+            .var("SESSION_IDLE_TIMEOUT", "300")
+            .var("SESSION_ABSOLUTE_TIMEOUT", "600")
+            .spawn()
+            .await;
+        assert_eq!(
+            app.register("ada", crate::auth::PASSWORD).await.status(),
+            201
+        );
+        assert_eq!(app.add(1, 2).await.status(), 201);
+        let signed_in_at = time_of(&app.get_json("/api/v1/auth/me").await["signed_in_at"]);
+        let expires_at = |state: &Value| time_of(&state["expires_at"]);
+
+        // Idle time is what ends it first, as /auth/me says.
+        let state = app.get_json("/api/v1/session").await;
+        let me = app.get_json("/api/v1/auth/me").await;
+        assert_eq!(state["cart_item_count"], 2, "{backend:?}");
+        assert_same_second(
+            expires_at(&state),
+            time_of(&me["idle_ends_at"]),
+            &format!("{backend:?}: as /auth/me"),
+        );
+        assert_same_second(
+            expires_at(&state),
+            signed_in_at + time::Duration::seconds(300),
+            &format!("{backend:?}: the idle end"),
+        );
+
+        // A read is activity: the idle end moves with it.
+        app.clock.advance(time::Duration::seconds(250));
+        let state = app.get_json("/api/v1/session").await;
+        assert_same_second(
+            expires_at(&state),
+            signed_in_at + time::Duration::seconds(550),
+            &format!("{backend:?}: the idle end, moved"),
+        );
+        // Near the absolute end, that one comes first.
+        app.clock.advance(time::Duration::seconds(250));
+        let state = app.get_json("/api/v1/session").await;
+        assert_same_second(
+            expires_at(&state),
+            signed_in_at + time::Duration::seconds(600),
+            &format!("{backend:?}: the absolute end"),
+        );
+
+        // Past it, reading the session is what ends it: nothing is left.
+        app.clock.advance(time::Duration::seconds(101));
+        let state = app.get_json("/api/v1/session").await;
+        assert_eq!(state["expires_at"], Value::Null, "{backend:?}: {state}");
+        assert_eq!(state["cart_item_count"], 0, "{backend:?}: {state}");
+        let res = app.get("/api/v1/auth/me").await;
+        crate::helpers::assert_problem(res, 401, "unauthorized").await;
+    }
+}

@@ -34,8 +34,8 @@ use crate::limits::Limit;
     tags(
         (name = "auth", description = "Accounts and signing in; a new session id at every change"),
         (name = "products", description = "The menu"),
-        (name = "cart", description = "The visitor's cart, kept in the session"),
-        (name = "profile", description = "The customer profile, kept in the session"),
+        (name = "cart", description = "The visitor's cart: kept in the session, or with the account when signed in (shared by every device signed in to it)"),
+        (name = "profile", description = "The customer profile: kept in the session, or with the account when signed in (shared by every device signed in to it)"),
         (name = "visits", description = "Visit counting and the welcome"),
         (name = "session", description = "The state of the visitor's session"),
         (name = "menu", description = "The personalized menu"),

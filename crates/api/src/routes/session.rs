@@ -81,15 +81,24 @@ pub struct SessionState {
     pub profile: Option<ProfileView>,
     /// Items in the cart, all lines counted.
     pub cart_item_count: u32,
-    /// When the stored session expires unless changed again; null when
-    /// nothing is stored for this visitor.
+    /// When the session ends unless the visitor comes back first; null when
+    /// nothing is stored for this visitor. Anonymous: the stored record's
+    /// expiry, which only a change moves. Signed in: the earlier of the
+    /// idle and absolute ends, as `GET /auth/me` gives them; any request,
+    /// this one too, starts the idle time again (recorded at most once a
+    /// minute, so it may show up to a minute early).
     #[serde(with = "time::serde::rfc3339::option")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub expires_at: Option<OffsetDateTime>,
 }
 
-/// The state of the session; reading it changes nothing. Signed in, the
-/// profile and the cart are the account's.
+/// The state of the session. Signed in, the profile and the cart are the
+/// account's. Reading changes nothing of an anonymous session. A signed-in
+/// session is checked here as at every request that uses the session: the
+/// read counts as activity
+/// (the idle time starts again), and a session past its idle or absolute
+/// limit (or, with IP binding on, used from another address) is ended
+/// here, and shows as the anonymous, empty session it now is.
 #[utoipa::path(get, path = "/session", tag = "session",
     responses(
         (status = 200, description = "The session's state", body = SessionState),
@@ -101,11 +110,16 @@ async fn get_session(
     let visits = session.visits().await?;
     let profile = session.profile().await?;
     let cart = session.cart().await?;
-    // The stored record's expiry, not the one a save now would give it.
-    let expires_at = session
-        .stored_expiry(&state.sessions)
-        .await?
-        .map(to_the_second);
+    let signed_in = match session.user_id() {
+        Some(_) => logins::times(&state, &session).await?,
+        None => None,
+    };
+    let expires_at = match signed_in {
+        Some(times) => Some(times.idle_ends_at.min(times.absolute_ends_at)),
+        // The stored record's expiry, not the one a save now would give it.
+        None => session.stored_expiry(&state.sessions).await?,
+    }
+    .map(to_the_second);
     Ok(Json(SessionState {
         returning: visits.returning(),
         visit_count: visits.count,
