@@ -72,6 +72,13 @@ pub async fn create(
     })
 }
 
+/// Deletes an account that was just created and never signed in (its
+/// registration failed after the row went in).
+pub async fn delete_unused(db: &DatabaseConnection, id: i32) -> Result<(), ApiError> {
+    user::Entity::delete_by_id(id).exec(db).await?;
+    Ok(())
+}
+
 /// The account with this username, disabled or not.
 pub async fn find_by_username(
     db: &DatabaseConnection,

@@ -25,7 +25,7 @@ use crate::extract::AppJson;
 use crate::limits::Limit;
 use crate::openapi;
 use crate::responses::{Created, WithCookies};
-use crate::session::carry;
+use crate::session::carry::{self, CarriedOver};
 use crate::session::visitor::VisitorSession;
 use crate::state::AppState;
 
@@ -200,12 +200,16 @@ async fn new_password(
 /// Signs `user` in on `session`: a new session id first (also when the
 /// session was signed in already), then the sign-in, then what the visitor
 /// had as anonymous handed over to the account.
+///
+/// Once the id is renewed, the visitor's things live under the new id only,
+/// so a step that fails after it leaves the session anonymous (the sign-in
+/// taken back) and still sends the new cookie, whatever the answer.
 async fn sign_in(
     state: &AppState,
     session: &VisitorSession,
     user: &CurrentUser,
     options: &LoginOptions,
-) -> Result<(), ApiError> {
+) -> Result<CarriedOver, ApiError> {
     if let Some(previous) = session.sign_in().await? {
         logins::end(state, session).await?;
         if previous.user_id != user.id {
@@ -213,10 +217,43 @@ async fn sign_in(
             session.clear().await;
         }
     }
-    session.renew(state).await?;
+    session
+        .renew(state)
+        .await
+        .map_err(ApiError::keeping_session)?;
+    let carried = match start_and_carry_over(state, session, user, options).await {
+        Ok(carried) => carried,
+        Err(e) => {
+            logins::abandon(state, session).await;
+            return Err(e.keeping_session());
+        }
+    };
+    // Only a note: the sign-in stands without it.
+    if let Err(e) = users::record_login(&state.db, user.id, state.clock.now()).await {
+        tracing::warn!(user_id = user.id, error = ?e, "noting the time of a sign-in failed");
+    }
+    Ok(carried)
+}
+
+/// The one log line of a sign-in.
+fn signed_in_log(user: &CurrentUser, carried: &CarriedOver, new_account: bool) {
+    tracing::info!(
+        user_id = user.id,
+        new_account,
+        cart_lines_dropped = carried.cart_losses.len(),
+        orders_claimed = carried.orders_claimed,
+        "signed in"
+    );
+}
+
+async fn start_and_carry_over(
+    state: &AppState,
+    session: &VisitorSession,
+    user: &CurrentUser,
+    options: &LoginOptions,
+) -> Result<CarriedOver, ApiError> {
     logins::start(state, session, user, options).await?;
-    carry::carry_over(state, session, user.id).await?;
-    users::record_login(&state.db, user.id, state.clock.now()).await
+    carry::carry_over(state, session, user.id).await
 }
 
 /// Create an account and sign in to it. The session gets a new id; the
@@ -267,8 +304,18 @@ async fn register(
         client_ip: ip,
         user_agent: user_agent(&headers),
     };
-    sign_in(&state, &session, &user, &options).await?;
-    tracing::info!(user_id = user.id, "account registered");
+    // An account nobody could sign in to is not kept: the visitor can
+    // register the same username again.
+    let carried = match sign_in(&state, &session, &user, &options).await {
+        Ok(carried) => carried,
+        Err(e) => {
+            if let Err(e) = users::delete_unused(&state.db, user.id).await {
+                tracing::warn!(user_id = user.id, error = ?e, "deleting an account that could not sign in failed");
+            }
+            return Err(e);
+        }
+    };
+    signed_in_log(&user, &carried, true);
     Created::at("/api/v1/auth/me", Json(UserView::from(&user)))
 }
 
@@ -316,8 +363,8 @@ async fn login(
         client_ip: ip,
         user_agent: user_agent(&headers),
     };
-    sign_in(&state, &session, &user, &options).await?;
-    tracing::info!(user_id = user.id, "signed in");
+    let carried = sign_in(&state, &session, &user, &options).await?;
+    signed_in_log(&user, &carried, false);
     Ok(Json(UserView::from(&user)))
 }
 
@@ -408,8 +455,16 @@ async fn change_password(
     let hash = password::hash(new_password.into_string()).await?;
     users::set_password_hash(&state.db, user.id, hash).await?;
     logins::end_others(&state, &session, &user).await?;
-    session.renew(&state).await?;
-    logins::renewed(&state, &session).await?;
+    session
+        .renew(&state)
+        .await
+        .map_err(ApiError::keeping_session)?;
+    // The session stays signed in under its new id either way: the row's
+    // note of the id only lets another session delete this one's record,
+    // and the check ends this session anyway once its row is gone.
+    if let Err(e) = logins::renewed(&state, &session).await {
+        tracing::warn!(user_id = user.id, error = ?e, "noting a renewed session id failed");
+    }
     tracing::info!(user_id = user.id, "password changed");
     Ok(StatusCode::NO_CONTENT)
 }
