@@ -611,3 +611,109 @@ async fn registering_gives_a_new_session_id_keeps_the_visitors_things_and_the_ol
         assert_problem(me, 401, "unauthorized").await;
     }
 }
+
+/// How many sign-ins the `logins` table holds.
+async fn logins_rows(app: &TestApp) -> i64 {
+    let row = app
+        .db
+        .query_one_raw(sea_orm::Statement::from_string(
+            app.db.get_database_backend(),
+            "SELECT COUNT(*) AS n FROM logins",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    row.try_get::<i64>("", "n").unwrap()
+}
+
+/// Makes handing the visitor's things over to an account fail, as a
+/// database that stops answering halfway through a sign-in would.
+async fn break_the_hand_over(app: &TestApp) {
+    app.sql("ALTER TABLE user_state RENAME TO user_state_away")
+        .await;
+}
+
+async fn mend_the_hand_over(app: &TestApp) {
+    app.sql("ALTER TABLE user_state_away RENAME TO user_state")
+        .await;
+}
+
+#[tokio::test]
+async fn a_registration_that_fails_after_the_new_session_id_keeps_the_visitors_things_leaves_no_account_and_can_be_retried()
+ {
+    for backend in backends() {
+        let app = crate::helpers::app().backend(backend).spawn().await;
+        let old = anonymous_visitor_with_things(&app).await;
+        break_the_hand_over(&app).await;
+
+        let res = app.register("ada", PASSWORD).await;
+
+        assert!(
+            res.status().is_server_error(),
+            "{backend:?}: {}",
+            res.status()
+        );
+        let new = session_cookie(res.headers()).expect("the new session cookie, also on a failure");
+        assert_ne!(session_id(&new), session_id(&old), "{backend:?}");
+        mend_the_hand_over(&app).await;
+        assert_problem(app.get("/api/v1/auth/me").await, 401, "unauthorized").await;
+        assert_eq!(app.cart().await["lines"][0]["quantity"], 2, "{backend:?}");
+        assert_eq!(app.get_json("/api/v1/profile").await["name"], "Ada");
+        assert_eq!(logins_rows(&app).await, 0, "{backend:?}: no sign-in left");
+
+        let res = app.register("ada", PASSWORD).await;
+
+        assert_eq!(res.status(), 201, "{backend:?}: the username is free again");
+        assert_eq!(app.cart().await["lines"][0]["quantity"], 2, "{backend:?}");
+        assert_eq!(
+            app.get_json("/api/v1/auth/me").await["user"]["username"],
+            "ada"
+        );
+        assert_eq!(logins_rows(&app).await, 1, "{backend:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_sign_in_that_fails_after_the_new_session_id_leaves_the_visitor_anonymous_with_its_things()
+ {
+    for backend in backends() {
+        let app = crate::helpers::app().backend(backend).spawn().await;
+        let other = app.another_visitor();
+        let res = other
+            .post(app.url("/api/v1/auth/register"))
+            .json(&json!({"username": "ada", "password": PASSWORD}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 201);
+        let old = anonymous_visitor_with_things(&app).await;
+        break_the_hand_over(&app).await;
+
+        let res = app.sign_in("ada", PASSWORD).await;
+
+        assert!(
+            res.status().is_server_error(),
+            "{backend:?}: {}",
+            res.status()
+        );
+        let new = session_cookie(res.headers()).expect("the new session cookie, also on a failure");
+        assert_ne!(session_id(&new), session_id(&old), "{backend:?}");
+        mend_the_hand_over(&app).await;
+        assert_problem(app.get("/api/v1/auth/me").await, 401, "unauthorized").await;
+        assert_eq!(app.cart().await["lines"][0]["quantity"], 2, "{backend:?}");
+        assert_eq!(
+            logins_rows(&app).await,
+            1,
+            "{backend:?}: only the other device's sign-in"
+        );
+
+        let res = app.sign_in("ada", PASSWORD).await;
+
+        assert_eq!(res.status(), 200, "{backend:?}");
+        assert_eq!(app.cart().await["lines"][0]["quantity"], 2, "{backend:?}");
+        assert_eq!(
+            app.get_json("/api/v1/auth/me").await["user"]["username"],
+            "ada"
+        );
+    }
+}
