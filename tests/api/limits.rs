@@ -333,6 +333,41 @@ async fn registrations_past_the_limit_per_ip_are_refused_until_the_window_passes
 }
 
 #[tokio::test]
+async fn registrations_past_the_limit_per_username_are_refused_from_every_address() {
+    let app = limited("REGISTER_LIMIT_PER_USERNAME", &format!("2/{WINDOW}"))
+        .var("TRUSTED_PROXIES", "127.0.0.1")
+        .spawn()
+        .await;
+    let register = |from: &'static str, username: &'static str| {
+        app.another_visitor()
+            .post(app.url("/api/v1/auth/register"))
+            .header("x-forwarded-for", from)
+            .json(&json!({"username": username, "password": PASSWORD}))
+            .send()
+    };
+    // The account is made, then a second address asks for the name again...
+    assert_eq!(register("203.0.113.1", "ada").await.unwrap().status(), 201);
+    assert_problem(
+        register("203.0.113.2", "ADA").await.unwrap(),
+        409,
+        "username-taken",
+    )
+    .await;
+    // ...and the name's budget is spent for a third address, whatever the case.
+    assert_too_many(register("203.0.113.3", "Ada").await.unwrap(), WINDOW).await;
+    // Another username is not affected.
+    assert_eq!(register("203.0.113.3", "bob").await.unwrap().status(), 201);
+
+    wait_out(&app, WINDOW).await;
+    assert_problem(
+        register("203.0.113.3", "ada").await.unwrap(),
+        409,
+        "username-taken",
+    )
+    .await;
+}
+
+#[tokio::test]
 async fn a_limit_set_to_zero_is_off() {
     let app = limited("NEW_SESSION_LIMIT_PER_IP", "0").spawn().await;
     let script = cookieless();

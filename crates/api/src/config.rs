@@ -271,6 +271,8 @@ struct Vars {
     #[serde(deserialize_with = "rate")]
     register_limit_per_ip: Option<Rate>,
     #[serde(deserialize_with = "rate")]
+    register_limit_per_username: Option<Rate>,
+    #[serde(deserialize_with = "rate")]
     new_session_limit_per_ip: Option<Rate>,
 }
 
@@ -309,6 +311,7 @@ impl Default for Vars {
             login_limit_per_ip: Some(Limit::LoginPerIp.default_rate()),
             login_limit_per_username: Some(Limit::LoginPerUsername.default_rate()),
             register_limit_per_ip: Some(Limit::RegisterPerIp.default_rate()),
+            register_limit_per_username: Some(Limit::RegisterPerUsername.default_rate()),
             new_session_limit_per_ip: Some(Limit::NewSessionPerIp.default_rate()),
         }
     }
@@ -477,6 +480,7 @@ fn rate_limits(v: &Vars) -> Rates {
     rates.set(Limit::LoginPerIp, v.login_limit_per_ip);
     rates.set(Limit::LoginPerUsername, v.login_limit_per_username);
     rates.set(Limit::RegisterPerIp, v.register_limit_per_ip);
+    rates.set(Limit::RegisterPerUsername, v.register_limit_per_username);
     rates.set(Limit::NewSessionPerIp, v.new_session_limit_per_ip);
     rates
 }
@@ -808,12 +812,17 @@ mod tests {
             ("LOGIN_LIMIT_PER_IP", "5/60"),
             ("LOGIN_LIMIT_PER_USERNAME", "0"),
             ("REGISTER_LIMIT_PER_IP", "3/7200"),
+            ("REGISTER_LIMIT_PER_USERNAME", "4/600"),
             ("NEW_SESSION_LIMIT_PER_IP", "off"),
         ]))
         .unwrap();
         assert_eq!(c.rate_limits.get(Limit::LoginPerIp), Rate::new(5, 60));
         assert_eq!(c.rate_limits.get(Limit::LoginPerUsername), None);
         assert_eq!(c.rate_limits.get(Limit::RegisterPerIp), Rate::new(3, 7200));
+        assert_eq!(
+            c.rate_limits.get(Limit::RegisterPerUsername),
+            Rate::new(4, 600)
+        );
         assert_eq!(c.rate_limits.get(Limit::NewSessionPerIp), None);
         for limit in Limit::ALL {
             let err = Config::from_vars(vars(&[

@@ -83,6 +83,9 @@ pub const REDIS_TIMEOUT: Duration = Duration::from_secs(1);
 /// The purpose the key-naming secret is derived for.
 const KEY_PURPOSE: &str = "rate-limit-keys";
 
+/// How many limits there are.
+const COUNT: usize = 5;
+
 /// What is being limited; each has its own budget and variable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Limit {
@@ -99,6 +102,11 @@ pub enum Limit {
     /// office registers a few accounts; a script that makes accounts is
     /// slowed to 240 a day per address.
     RegisterPerIp,
+    /// Registration attempts for one username, from anywhere: 10 per hour.
+    /// Someone whose password is refused as too easy tries the same name a
+    /// few times; a script that keeps asking, from many addresses, whether
+    /// one name is taken, or keeps racing to claim it, is held to 240 a day.
+    RegisterPerUsername,
     /// New sessions from one client IP: 100 per 10 minutes. A browser keeps
     /// its cookie and starts one session; a client that drops its cookie
     /// starts one per change, so this bounds what one address can store
@@ -108,10 +116,11 @@ pub enum Limit {
 }
 
 impl Limit {
-    pub const ALL: [Limit; 4] = [
+    pub const ALL: [Limit; COUNT] = [
         Limit::LoginPerIp,
         Limit::LoginPerUsername,
         Limit::RegisterPerIp,
+        Limit::RegisterPerUsername,
         Limit::NewSessionPerIp,
     ];
 
@@ -121,6 +130,7 @@ impl Limit {
             Limit::LoginPerIp => "LOGIN_LIMIT_PER_IP",
             Limit::LoginPerUsername => "LOGIN_LIMIT_PER_USERNAME",
             Limit::RegisterPerIp => "REGISTER_LIMIT_PER_IP",
+            Limit::RegisterPerUsername => "REGISTER_LIMIT_PER_USERNAME",
             Limit::NewSessionPerIp => "NEW_SESSION_LIMIT_PER_IP",
         }
     }
@@ -131,6 +141,7 @@ impl Limit {
             Limit::LoginPerIp => (20, 300),
             Limit::LoginPerUsername => (10, 900),
             Limit::RegisterPerIp => (10, 3600),
+            Limit::RegisterPerUsername => (10, 3600),
             Limit::NewSessionPerIp => (100, 600),
         };
         Rate::new(count, secs).unwrap_or(Rate {
@@ -145,6 +156,7 @@ impl Limit {
             Limit::LoginPerIp => "login-ip",
             Limit::LoginPerUsername => "login-username",
             Limit::RegisterPerIp => "register-ip",
+            Limit::RegisterPerUsername => "register-username",
             Limit::NewSessionPerIp => "new-session-ip",
         }
     }
@@ -153,10 +165,15 @@ impl Limit {
         self as usize
     }
 
+    /// Whether its key is a username (otherwise a client IP).
+    fn per_username(self) -> bool {
+        matches!(self, Limit::LoginPerUsername | Limit::RegisterPerUsername)
+    }
+
     /// The key as it is counted.
     fn normalize(self, key: &str) -> String {
         match self {
-            Limit::LoginPerUsername => key.trim().to_lowercase(),
+            Limit::LoginPerUsername | Limit::RegisterPerUsername => key.trim().to_lowercase(),
             Limit::LoginPerIp | Limit::RegisterPerIp | Limit::NewSessionPerIp => {
                 match key.trim().parse::<IpAddr>().map(|ip| ip.to_canonical()) {
                     Ok(IpAddr::V6(v6)) => Ipv6Net::new_assert(v6, 64).trunc().to_string(),
@@ -181,6 +198,9 @@ impl Limit {
             Limit::RegisterPerIp => format!(
                 "Too many accounts registered from your network address. Try again in {secs} s."
             ),
+            Limit::RegisterPerUsername => {
+                format!("Too many attempts to register this username. Try again in {secs} s.")
+            }
             Limit::NewSessionPerIp => format!(
                 "Too many new sessions from your network address. Send back the session cookie you were given (a client that drops it starts a new session with every change), or try again in {secs} s."
             ),
@@ -241,7 +261,7 @@ impl fmt::Display for Rate {
 
 /// The budget of each limit; `None` is off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Rates([Option<Rate>; 4]);
+pub struct Rates([Option<Rate>; COUNT]);
 
 impl Default for Rates {
     fn default() -> Self {
@@ -289,7 +309,7 @@ struct Local {
 
 /// The counters behind every [`Limit`].
 pub struct RateLimits {
-    local: [Option<Local>; 4],
+    local: [Option<Local>; COUNT],
     redis: Option<Pool>,
     /// The secret counters are named with.
     salt: [u8; 32],
@@ -344,16 +364,23 @@ impl RateLimits {
             return Ok(());
         };
         let digest = self.digest(limit, key);
+        let mut counted = None;
         if let Some(pool) = &self.redis {
-            match self.hit_redis(pool, limit, local.rate, &digest).await {
-                Ok(outcome) => return outcome,
+            match self.hit_redis(pool, local.rate, limit, &digest).await {
+                Ok(outcome) => counted = Some(outcome),
                 Err(e) => self.warn(limit, &e),
             }
         }
-        match local.limiter.check_key(&digest) {
-            Ok(()) => Ok(()),
-            Err(not_until) => Err(limit.refusal(not_until.wait_time_from(local.clock.now()))),
-        }
+        let outcome = counted.unwrap_or_else(|| {
+            local
+                .limiter
+                .check_key(&digest)
+                .map_err(|not_until| not_until.wait_time_from(local.clock.now()))
+        });
+        outcome.map_err(|retry_after| {
+            log_refusal(limit, key, &digest, retry_after);
+            limit.refusal(retry_after)
+        })
     }
 
     /// Forgets the in-process counters that are full again, so the tables
@@ -380,13 +407,15 @@ impl RateLimits {
         hasher.finalize().into()
     }
 
+    /// Counts in Redis: `Ok(Err(retry_after))` once the budget is spent,
+    /// `Err` when Redis cannot count.
     async fn hit_redis(
         &self,
         pool: &Pool,
-        limit: Limit,
         rate: Rate,
+        limit: Limit,
         digest: &[u8; 32],
-    ) -> Result<Result<(), ApiError>, String> {
+    ) -> Result<Result<(), Duration>, String> {
         let key = format!("km:rate:{}:{}", limit.name(), hex(digest));
         let window_ms = rate.window.as_millis().to_string();
         let counted = tokio::time::timeout(
@@ -400,8 +429,9 @@ impl RateLimits {
         if count <= i64::from(rate.count.get()) {
             return Ok(Ok(()));
         }
-        let retry_after = Duration::from_millis(u64::try_from(ttl_ms).unwrap_or(0));
-        Ok(Err(limit.refusal(retry_after)))
+        Ok(Err(Duration::from_millis(
+            u64::try_from(ttl_ms).unwrap_or(0),
+        )))
     }
 
     fn warn(&self, limit: Limit, error: &str) {
@@ -492,6 +522,30 @@ impl CountIfNew {
         self.limits
             .hit(Limit::NewSessionPerIp, &self.ip.to_string())
             .await
+    }
+}
+
+/// One log line per refusal, naming the limit and whom it held back: the
+/// client's address (or /64) for a limit per IP; for a limit per username
+/// only the first 12 hex digits of its keyed digest, which tell refusals
+/// of one username apart from another's without naming it (a username may
+/// be a password typed into the wrong field).
+fn log_refusal(limit: Limit, key: &str, digest: &[u8; 32], retry_after: Duration) {
+    let retry_after_secs = retry_after.as_secs_f64().ceil() as u64;
+    if limit.per_username() {
+        tracing::warn!(
+            limit = limit.variable(),
+            username_digest = %hex(&digest[..6]),
+            retry_after_secs,
+            "rate limit reached; request refused"
+        );
+    } else {
+        tracing::warn!(
+            limit = limit.variable(),
+            client_ip = %limit.normalize(key),
+            retry_after_secs,
+            "rate limit reached; request refused"
+        );
     }
 }
 
@@ -595,6 +649,66 @@ mod tests {
             .hit(Limit::NewSessionPerIp, "2001:db8:1:3::1")
             .await
             .unwrap();
+    }
+
+    /// Collects what is logged while it is the default subscriber.
+    #[derive(Clone, Default)]
+    struct Logged(Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Logged {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn each_refusal_is_logged_with_the_limit_and_never_the_username_itself() {
+        let logged = Logged::default();
+        let sink = logged.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || sink.clone())
+            .with_ansi(false)
+            .finish();
+        let _default = tracing::subscriber::set_default(subscriber);
+        let clock = Clock::manual(OffsetDateTime::now_utc());
+        let mut rates = Rates::default();
+        rates.set(Limit::RegisterPerUsername, Rate::new(1, 60));
+        rates.set(Limit::LoginPerIp, Rate::new(1, 60));
+        let limits = RateLimits::new(&rates, &secret(), clock, None);
+
+        limits
+            .hit(Limit::RegisterPerUsername, "Secret-Name")
+            .await
+            .unwrap();
+        limits.hit(Limit::LoginPerIp, "192.0.2.7").await.unwrap();
+        assert!(logged.0.lock().unwrap().is_empty(), "what passes is quiet");
+        assert!(
+            limits
+                .hit(Limit::RegisterPerUsername, "secret-name")
+                .await
+                .is_err()
+        );
+        assert!(limits.hit(Limit::LoginPerIp, "192.0.2.7").await.is_err());
+
+        let text = String::from_utf8(logged.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<_> = text.lines().collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert!(
+            lines[0].contains("WARN")
+                && lines[0].contains("REGISTER_LIMIT_PER_USERNAME")
+                && lines[0].contains("username_digest=")
+                && lines[0].contains("retry_after_secs=60"),
+            "{text}"
+        );
+        assert!(!text.to_lowercase().contains("secret-name"), "{text}");
+        assert!(
+            lines[1].contains("LOGIN_LIMIT_PER_IP") && lines[1].contains("client_ip=192.0.2.7"),
+            "{text}"
+        );
     }
 
     #[tokio::test]
