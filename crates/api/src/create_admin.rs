@@ -280,6 +280,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_arguments_are_one_username_or_a_request_for_help() {
+        let parse =
+            |args: &[&str]| Args::parse(&args.iter().map(|a| (*a).to_owned()).collect::<Vec<_>>());
+        assert_eq!(parse(&["ada"]), Args::Username("ada".to_owned()));
+        assert_eq!(parse(&["--help"]), Args::Help);
+        assert_eq!(parse(&["-h"]), Args::Help);
+        assert_eq!(parse(&[]), Args::Invalid);
+        assert_eq!(parse(&["ada", "bob"]), Args::Invalid);
+        assert_eq!(parse(&["--force"]), Args::Invalid);
+    }
+
+    #[test]
     fn the_first_line_is_the_password_without_its_line_end() {
         let read = |s: &str| first_line(s.as_bytes()).unwrap();
         assert_eq!(read("correct horse\nsecond line\n"), "correct horse");
