@@ -601,3 +601,37 @@ async fn change_password(
     tracing::info!(user_id = user.id, "password changed");
     Ok(StatusCode::NO_CONTENT)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_never_show_in_debug_output() {
+        let secret = "plum orbit candle seventy";
+        let register = RegisterInput {
+            username: "ada".to_owned(),
+            password: secret.to_owned(),
+            display_name: None,
+            remember_me: false,
+        };
+        let login = LoginInput {
+            username: "ada".to_owned(),
+            password: secret.to_owned(),
+            remember_me: true,
+        };
+        let change = PasswordChange {
+            current_password: secret.to_owned(),
+            new_password: secret.to_owned(),
+        };
+        for shown in [
+            format!("{register:?}"),
+            format!("{login:?}"),
+            format!("{change:?}"),
+        ] {
+            assert!(!shown.contains(secret), "{shown}");
+            assert!(shown.contains("<redacted>"), "{shown}");
+        }
+        assert!(format!("{login:?}").contains("ada"));
+    }
+}
