@@ -350,7 +350,10 @@ async fn start_and_carry_over(
 }
 
 /// Create an account and sign in to it. The session gets a new id; the
-/// cart, profile, visits and orders the visitor had move to the account.
+/// cart, profile, visits and orders the visitor had move to the account
+/// (`cart_dropped` as for sign-in). Should signing in fail, no account is
+/// kept and the answer still carries the session's new cookie, so the
+/// request can be sent again.
 #[utoipa::path(post, path = "/auth/register", tag = "auth",
     request_body = RegisterInput,
     responses(
@@ -427,9 +430,12 @@ async fn register(
 }
 
 /// Sign in. The session gets a new id; the cart, profile, visits and
-/// orders the visitor had move to the account. An unknown username, a
-/// wrong password and a disabled account get the same answer, in about
-/// the same time.
+/// orders the visitor had move to the account, and `cart_dropped` lists
+/// the cart lines the account's cart could not take whole. An unknown
+/// username, a wrong password and a disabled account get the same answer,
+/// in about the same time. Should signing in fail after the session got its
+/// new id, the answer still carries the new cookie: the visitor stays
+/// anonymous with their things, and can send the request again.
 #[utoipa::path(post, path = "/auth/login", tag = "auth",
     request_body = LoginInput,
     responses(
