@@ -211,6 +211,7 @@ impl AppBuilder {
             ("LOGIN_LIMIT_PER_IP", GENEROUS_LIMIT),
             ("LOGIN_LIMIT_PER_USERNAME", GENEROUS_LIMIT),
             ("REGISTER_LIMIT_PER_IP", GENEROUS_LIMIT),
+            ("REGISTER_LIMIT_PER_USERNAME", GENEROUS_LIMIT),
             ("NEW_SESSION_LIMIT_PER_IP", GENEROUS_LIMIT),
         ]
         .into_iter()

@@ -463,3 +463,19 @@ async fn the_page_range_in_the_spec_is_the_one_the_service_accepts() {
         "{message}"
     );
 }
+
+/// Clients generate one function per operation from its `operationId`, so
+/// no two operations may share one.
+#[test]
+fn every_operation_id_is_unique() {
+    let spec = committed();
+    let mut seen = std::collections::HashSet::new();
+    for (method, path, op) in operations(&spec) {
+        let id = op["operationId"].as_str().unwrap_or_default().to_owned();
+        assert!(!id.is_empty(), "{method} {path} has no operationId");
+        assert!(
+            seen.insert(id.clone()),
+            "{method} {path} repeats operationId {id}"
+        );
+    }
+}

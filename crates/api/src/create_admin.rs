@@ -119,6 +119,27 @@ impl From<crate::error::ApiError> for CreateAdminError {
     }
 }
 
+/// What the arguments after `create-admin` ask for.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Args {
+    /// `--help` or `-h`: print [`HELP`].
+    Help,
+    /// Anything but one username: print [`HELP`] and fail.
+    Invalid,
+    /// Create or promote this username.
+    Username(String),
+}
+
+impl Args {
+    pub fn parse(args: &[String]) -> Args {
+        match args {
+            [flag] if flag == "--help" || flag == "-h" => Args::Help,
+            [username] if !username.starts_with('-') => Args::Username(username.clone()),
+            _ => Args::Invalid,
+        }
+    }
+}
+
 /// Creates or promotes the admin `username`. `read_password` is called only
 /// when an account is created, with the username to ask for; it runs on
 /// the blocking pool, since it may wait on a person at a terminal.
@@ -167,7 +188,8 @@ async fn create_or_promote(
     let hash = password::hash(password.into_string()).await?;
     let now = time::OffsetDateTime::now_utc();
     let display_name = DisplayName::from_username(username);
-    let created = users::create(db, username, &display_name, hash, now)
+    // Created with the role admin in one write: never a customer first.
+    let created = users::create(db, username, &display_name, hash, Role::Admin, now)
         .await
         .map_err(|e| {
             if e.to_problem().status == 409 {
@@ -178,20 +200,6 @@ async fn create_or_promote(
                 e.into()
             }
         })?;
-    let row = users::find_by_username(db, username)
-        .await?
-        .ok_or_else(|| {
-            CreateAdminError::Failed(anyhow::anyhow!(
-                "the account {username} (id {}) was created but is gone; run the command again",
-                created.id
-            ))
-        })?;
-    set_role_admin(db, row).await.map_err(|e| {
-        CreateAdminError::Failed(anyhow::anyhow!(
-            "the account {username} (id {}) was created as a customer but could not be made an admin ({e:#}); run the command again to promote it",
-            created.id
-        ))
-    })?;
     tracing::info!(
         user_id = created.id,
         username = %username,
@@ -270,6 +278,18 @@ fn first_line(input: impl BufRead) -> std::io::Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_arguments_are_one_username_or_a_request_for_help() {
+        let parse =
+            |args: &[&str]| Args::parse(&args.iter().map(|a| (*a).to_owned()).collect::<Vec<_>>());
+        assert_eq!(parse(&["ada"]), Args::Username("ada".to_owned()));
+        assert_eq!(parse(&["--help"]), Args::Help);
+        assert_eq!(parse(&["-h"]), Args::Help);
+        assert_eq!(parse(&[]), Args::Invalid);
+        assert_eq!(parse(&["ada", "bob"]), Args::Invalid);
+        assert_eq!(parse(&["--force"]), Args::Invalid);
+    }
 
     #[test]
     fn the_first_line_is_the_password_without_its_line_end() {

@@ -237,7 +237,17 @@ pub struct ApiError {
     retry: bool,
     /// A 429's `Retry-After`, in whole seconds.
     retry_after: Option<u64>,
+    /// The session layer must still write the session and send its cookie,
+    /// also on a 5xx (see [`ApiError::keeping_session`]).
+    keep_session: bool,
 }
+
+/// The status of a 5xx answer that still writes the session and sends its
+/// cookie: the session layer skips both on a 5xx, so the answer passes it
+/// as a 200 carrying this, and `session::unavailable_when_save_fails`
+/// puts the status back.
+#[derive(Debug, Clone, Copy)]
+pub struct HeldStatus(pub StatusCode);
 
 impl ApiError {
     pub fn new(kind: ProblemKind, detail: impl Into<String>) -> Self {
@@ -249,6 +259,7 @@ impl ApiError {
             source: None,
             retry: true,
             retry_after: None,
+            keep_session: false,
         }
     }
 
@@ -274,6 +285,7 @@ impl ApiError {
             source: None,
             retry: true,
             retry_after: None,
+            keep_session: false,
         }
     }
 
@@ -292,6 +304,7 @@ impl ApiError {
             source: None,
             retry: true,
             retry_after: None,
+            keep_session: false,
         }
     }
 
@@ -305,6 +318,7 @@ impl ApiError {
             source: Some(source.into()),
             retry: true,
             retry_after: None,
+            keep_session: false,
         }
     }
 
@@ -318,6 +332,7 @@ impl ApiError {
             source: Some(source.into()),
             retry: true,
             retry_after: None,
+            keep_session: false,
         }
     }
 
@@ -344,6 +359,14 @@ impl ApiError {
     }
 
     /// Names the cart lines behind the problem.
+    /// The session changed in ways the browser must learn even though the
+    /// request failed (it got a new id: the old one loads nothing), so the
+    /// session is written and its cookie sent also when this is a 5xx.
+    pub fn keeping_session(mut self) -> Self {
+        self.keep_session = true;
+        self
+    }
+
     pub fn with_lines(mut self, lines: Vec<ProblemLine>) -> Self {
         self.lines = lines;
         self
@@ -401,6 +424,10 @@ impl IntoResponse for ApiError {
         if let Some(secs) = self.retry_after {
             res.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if self.keep_session && res.status().is_server_error() {
+            let status = std::mem::replace(res.status_mut(), StatusCode::OK);
+            res.extensions_mut().insert(HeldStatus(status));
         }
         res
     }

@@ -13,15 +13,19 @@ async fn main() -> ExitCode {
         print!("{}", startup::openapi_json());
         return ExitCode::SUCCESS;
     }
-    let admin_username = match (command.as_deref(), args.get(1..).unwrap_or_default()) {
-        (Some("create-admin"), [flag]) if flag == "--help" || flag == "-h" => {
-            print!("{}", create_admin::HELP);
-            return ExitCode::SUCCESS;
-        }
-        (Some("create-admin"), [username]) if !username.starts_with('-') => Some(username.clone()),
-        (Some("create-admin"), _) => {
-            eprint!("{}", create_admin::HELP);
-            return ExitCode::from(2);
+    let admin_username = match command.as_deref() {
+        Some("create-admin") => {
+            match create_admin::Args::parse(args.get(1..).unwrap_or_default()) {
+                create_admin::Args::Help => {
+                    print!("{}", create_admin::HELP);
+                    return ExitCode::SUCCESS;
+                }
+                create_admin::Args::Invalid => {
+                    eprint!("{}", create_admin::HELP);
+                    return ExitCode::from(2);
+                }
+                create_admin::Args::Username(username) => Some(username),
+            }
         }
         _ => None,
     };

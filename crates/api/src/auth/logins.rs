@@ -268,13 +268,28 @@ pub async fn start(
     .exec(&state.db)
     .await?;
     session.set_sign_in(Some(&sign_in)).await?;
-    tracing::info!(
-        user_id = user.id,
-        handle = %sign_in.handle,
-        remember_me = options.remember_me,
-        "signed in"
-    );
     Ok(())
+}
+
+/// Takes back a sign-in [`start`] recorded when a later step of signing in
+/// failed: the session is anonymous again (in memory, written when the
+/// response goes out) and its row is deleted. Never fails: a row left
+/// behind names a handle no session carries, and is deleted in time by
+/// [`delete_ended`].
+pub async fn abandon(state: &AppState, session: &VisitorSession) {
+    let sign_in = session.sign_in().await.ok().flatten();
+    if let Err(e) = session.set_sign_in(None).await {
+        tracing::warn!(error = ?e, "forgetting an unfinished sign-in failed");
+    }
+    if let Some(sign_in) = sign_in {
+        let deleted = login::Entity::delete_many()
+            .filter(login::Column::Handle.eq(&sign_in.handle))
+            .exec(&state.db)
+            .await;
+        if let Err(e) = deleted {
+            tracing::warn!(error = %e, handle = %sign_in.handle, "deleting an unfinished sign-in failed");
+        }
+    }
 }
 
 /// Forgets the sign-in of `session`: at sign-out, before the session ends.

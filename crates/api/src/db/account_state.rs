@@ -28,6 +28,20 @@ use serde::de::DeserializeOwned;
 use super::entities::{order, user_state};
 use crate::error::ApiError;
 
+/// How many times a change to the account's cart or profile (a device's
+/// change, or the hand-over at sign-in) starts again when other sessions
+/// keep writing it in between, before the visitor is asked to send it again.
+pub const ATTEMPTS: usize = 8;
+
+/// After losing round `attempt` to another session: a random pause of a few
+/// milliseconds, longer each round, so two devices do not keep colliding.
+pub async fn step_aside(attempt: usize) {
+    use rand::Rng;
+    let most = 5 * Ord::max(u64::try_from(attempt).unwrap_or(1000), 1);
+    let pause = rand::thread_rng().gen_range(1..=most);
+    tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+}
+
 /// Which of the account's values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Part {

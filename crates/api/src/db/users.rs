@@ -11,15 +11,6 @@ use crate::auth::{CurrentUser, Role};
 use crate::db::entities::user;
 use crate::error::{ApiError, ProblemKind};
 
-/// The account `id` as a signed-in user; `None` when it is gone, disabled,
-/// or holds a role this release does not know.
-pub async fn signed_in(db: &DatabaseConnection, id: i32) -> Result<Option<CurrentUser>, ApiError> {
-    let Some(row) = user::Entity::find_by_id(id).one(db).await? else {
-        return Ok(None);
-    };
-    Ok(as_signed_in(row))
-}
-
 /// The account as a signed-in user; `None` when it is disabled or holds a
 /// role this release does not know: such an account cannot sign in.
 pub fn as_signed_in(row: user::Model) -> Option<CurrentUser> {
@@ -34,7 +25,7 @@ pub fn as_signed_in(row: user::Model) -> Option<CurrentUser> {
     })
 }
 
-/// A new customer account. A taken username is a 409, found by the unique
+/// A new account with `role`. A taken username is a 409, found by the unique
 /// index as the row goes in, so two registrations racing for one name
 /// cannot both win.
 pub async fn create(
@@ -42,13 +33,14 @@ pub async fn create(
     username: &Username,
     display_name: &DisplayName,
     password_hash: String,
+    role: Role,
     now: OffsetDateTime,
 ) -> Result<CurrentUser, ApiError> {
     let row = user::ActiveModel {
         username: Set(username.as_str().to_owned()),
         display_name: Set(display_name.as_str().to_owned()),
         password_hash: Set(password_hash),
-        role: Set(Role::Customer.as_str().to_owned()),
+        role: Set(role.as_str().to_owned()),
         created_at: Set(now),
         last_login_at: Set(None),
         disabled: Set(false),
@@ -68,8 +60,15 @@ pub async fn create(
         id: row.id,
         username: row.username,
         display_name: row.display_name,
-        role: Role::Customer,
+        role,
     })
+}
+
+/// Deletes an account that was just created and never signed in (its
+/// registration failed after the row went in).
+pub async fn delete_unused(db: &DatabaseConnection, id: i32) -> Result<(), ApiError> {
+    user::Entity::delete_by_id(id).exec(db).await?;
+    Ok(())
 }
 
 /// The account with this username, disabled or not.

@@ -20,7 +20,7 @@ use crate::state::AppState;
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_sessions, end_other_sessions))
-        .routes(routes!(end_session))
+        .routes(routes!(end_one_session))
 }
 
 /// One of the user's signed-in sessions.
@@ -110,7 +110,7 @@ async fn list_sessions(
         NotSignedIn,
         NoSuchSession,
     ))]
-async fn end_session(
+async fn end_one_session(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
     session: VisitorSession,

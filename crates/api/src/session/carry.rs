@@ -25,10 +25,6 @@ use crate::error::{ApiError, ProblemKind};
 use crate::session::visitor::VisitorSession;
 use crate::state::AppState;
 
-/// How many times the hand-over starts again when another session of the
-/// account keeps changing its cart or profile meanwhile.
-const ATTEMPTS: usize = 5;
-
 /// What the hand-over did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CarriedOver {
@@ -66,7 +62,10 @@ pub async fn carry_over(
                 txn.commit().await?;
                 break carried;
             }
-            None if attempt < ATTEMPTS => txn.rollback().await?,
+            None if attempt < account_state::ATTEMPTS => {
+                txn.rollback().await?;
+                account_state::step_aside(attempt).await;
+            }
             None => {
                 txn.rollback().await?;
                 return Err(ApiError::new(

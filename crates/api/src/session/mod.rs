@@ -24,7 +24,7 @@ use tower_sessions::{Expiry, Session, SessionManagerLayer};
 
 use crate::clock::Clock;
 use crate::config::{Config, SessionCookieConfig};
-use crate::error::ApiError;
+use crate::error::{ApiError, HeldStatus};
 pub use keys::SESSION_COOKIE_PURPOSE;
 pub use store::AnyStore;
 use visitor::VisitorSession;
@@ -66,8 +66,14 @@ pub fn anonymous_age(config: &Config) -> CookieDuration {
 /// change, say), tower-sessions answers a bare 500 with no body. The store
 /// not answering is a 503 worth a retry (with `Retry-After`), as it is when
 /// loading fails.
-/// Handlers' own errors are problem+json and pass unchanged.
-pub async fn unavailable_when_save_fails(res: Response) -> Response {
+/// Handlers' own errors are problem+json and pass unchanged; one that had
+/// the session written anyway ([`ApiError::keeping_session`]) gets its
+/// status back.
+pub async fn unavailable_when_save_fails(mut res: Response) -> Response {
+    if let Some(HeldStatus(status)) = res.extensions_mut().remove::<HeldStatus>() {
+        *res.status_mut() = status;
+        return res;
+    }
     let bare = res.status() == StatusCode::INTERNAL_SERVER_ERROR
         && !res.headers().contains_key(header::CONTENT_TYPE);
     if !bare {

@@ -50,10 +50,16 @@ impl VisitorSession {
 
     /// Ends the session: its record is deleted from the store (the old id
     /// keeps only a tombstone) and the session cookie removed.
+    ///
+    /// The session goes on, empty, under a fresh id that is stored only if
+    /// the request writes to it again: the old id's record is not reused
+    /// (so a sign-in later in the same request cannot delete the tombstone
+    /// with it, nor land under the old id should the tombstone not be stored).
     pub async fn close(&self, state: &AppState) -> Result<(), ApiError> {
         let old = self.stored_id().await;
-        self.inner().flush().await?;
+        self.inner().clear().await;
         if let Some(old) = old {
+            self.inner().cycle_id().await?;
             leave_tombstone(state, old).await;
         }
         Ok(())

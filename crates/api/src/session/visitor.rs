@@ -13,7 +13,6 @@ use axum::http::request::Parts;
 use domain::Cart;
 use domain::profile::Profile;
 use domain::visits::Visits;
-use rand::Rng;
 use sea_orm::DatabaseConnection;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -47,11 +46,6 @@ fn session_key(part: Part) -> &'static str {
 /// The most orders a session remembers; older ones drop off the list (the
 /// orders themselves stay in the database).
 pub const MAX_REMEMBERED_ORDERS: usize = 100;
-
-/// How many times a change to the account's cart or profile is re-applied
-/// when other sessions keep writing it in between, before the visitor is
-/// asked to send it again.
-const ATTEMPTS: usize = 8;
 
 /// The visitor's session. Handlers reach it only through the typed methods
 /// below, never as a raw `Session` with ad-hoc keys.
@@ -253,7 +247,7 @@ impl VisitorSession {
         V: Clone + PartialEq + Serialize + DeserializeOwned,
         F: FnMut(&mut Option<V>) -> Result<T, ApiError>,
     {
-        for attempt in 1..=ATTEMPTS {
+        for attempt in 1..=account_state::ATTEMPTS {
             if let Some(account) = &self.1 {
                 if let Some(changed) =
                     account_state::change(&account.db, account.user_id, part, &mut change).await?
@@ -269,10 +263,8 @@ impl VisitorSession {
                 }
                 return Ok((out, value));
             }
-            // Another session won this round: step aside for a random few
-            // milliseconds, so that two devices do not keep colliding.
-            let pause = rand::thread_rng().gen_range(1..=5 * attempt as u64);
-            tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+            // Another session won this round.
+            account_state::step_aside(attempt).await;
         }
         Err(changed_elsewhere(session_key(part)))
     }
