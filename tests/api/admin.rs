@@ -111,6 +111,11 @@ fn unit_price(cart: &Value, id: i64) -> String {
         .unwrap_or_else(|| panic!("no line for dish {id}: {cart}"))
 }
 
+/// A GET's JSON body, read by `client`.
+async fn json_at(client: &reqwest::Client, url: impl reqwest::IntoUrl) -> Value {
+    client.get(url).send().await.unwrap().json().await.unwrap()
+}
+
 async fn menu_etag(client: &reqwest::Client, base: &str) -> String {
     let res = client
         .get(format!("{base}/api/v1/products"))
@@ -203,24 +208,10 @@ async fn an_admin_creates_a_dish_that_shows_on_the_menu_and_goes_in_carts_at_onc
     );
 
     // The public read, the menu and a cart see it at once.
-    let shown: Value = customer
-        .get(app.url(&location))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let shown: Value = json_at(&customer, app.url(&location)).await;
     assert_eq!(shown, dish);
     assert_ne!(menu_etag(&customer, &app.base).await, etag_before);
-    let menu: Value = customer
-        .get(app.url("/api/v1/products?q=ramen"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let menu: Value = json_at(&customer, app.url("/api/v1/products?q=ramen")).await;
     assert_eq!(menu["items"], json!([dish]));
     assert_eq!(add_at(&customer, &app.base, id, 2).await.status(), 201);
     let cart = cart_at(&customer, &app.base).await;
@@ -377,26 +368,12 @@ async fn a_replaced_or_patched_dish_shows_in_carts_and_the_menu_at_once() {
     expected["image_url"] = Value::Null;
     expected["dietary_tags"] = json!(["vegan"]);
     assert_eq!(patched, expected);
-    let shown: Value = customer
-        .get(app.url("/api/v1/products/1"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let shown: Value = json_at(&customer, app.url("/api/v1/products/1")).await;
     assert_eq!(shown, patched);
     let cart = cart_at(&customer, &app.base).await;
     assert_eq!(unit_price(&cart, 1), "9.99");
     assert_eq!(cart["total"], "19.98");
-    let menu: Value = customer
-        .get(app.url("/api/v1/menu"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let menu: Value = json_at(&customer, app.url("/api/v1/menu")).await;
     let on_menu = menu["others"]
         .as_array()
         .unwrap()
@@ -436,23 +413,9 @@ async fn a_deleted_dish_leaves_the_menu_and_carts_but_stays_in_order_history() {
     );
 
     // Off the menu, out of the cart's total, refused when added.
-    let shown: Value = customer
-        .get(app.url("/api/v1/products/2"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let shown: Value = json_at(&customer, app.url("/api/v1/products/2")).await;
     assert_eq!(shown["available"], false);
-    let menu: Value = customer
-        .get(app.url("/api/v1/products?per_page=100"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let menu: Value = json_at(&customer, app.url("/api/v1/products?per_page=100")).await;
     assert!(
         menu["items"]
             .as_array()
@@ -475,14 +438,7 @@ async fn a_deleted_dish_leaves_the_menu_and_carts_but_stays_in_order_history() {
     .await;
 
     // The order placed before still shows its line as it was.
-    let again: Value = customer
-        .get(&order_url)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let again: Value = json_at(&customer, &order_url).await;
     assert_eq!(again, order);
     assert_eq!(again["lines"][0]["name"], "Chicken Tikka Masala");
 
@@ -561,6 +517,28 @@ async fn without_redis_another_instance_shows_a_price_change_within_the_cache_tt
     }
 }
 
+/// Sends `rounds` patches of dish `url` one after another, the `n`th with
+/// `body(n)`, and returns each answer's status and dish.
+async fn patch_rounds(
+    client: &reqwest::Client,
+    url: &str,
+    rounds: i64,
+    body: impl Fn(i64) -> Value,
+) -> Vec<(reqwest::StatusCode, Value)> {
+    let mut answers = Vec::new();
+    for n in 0..rounds {
+        let res = send(
+            client,
+            reqwest::Method::PATCH,
+            url.to_owned(),
+            Some(&body(n)),
+        )
+        .await;
+        answers.push((res.status(), res.json::<Value>().await.unwrap()));
+    }
+    answers
+}
+
 #[tokio::test]
 async fn two_admins_changing_one_dish_at_once_each_get_their_change_applied() {
     let app = app().spawn().await;
@@ -579,31 +557,12 @@ async fn two_admins_changing_one_dish_at_once_each_get_their_change_applied() {
     // One changes the stock, the other the price, over and over, at once.
     let url = app.url("/api/v1/admin/products/1");
     let rounds = 15;
-    let stock = async {
-        let mut answers = Vec::new();
-        for n in 0..rounds {
-            let body = json!({"stock": 100 + n});
-            let res = send(
-                &app.client,
-                reqwest::Method::PATCH,
-                url.clone(),
-                Some(&body),
-            )
-            .await;
-            answers.push((res.status(), res.json::<Value>().await.unwrap()));
-        }
-        answers
-    };
-    let price = async {
-        let mut answers = Vec::new();
-        for n in 0..rounds {
-            let body = json!({"price": format!("{}.50", 10 + n)});
-            let res = send(&sous, reqwest::Method::PATCH, url.clone(), Some(&body)).await;
-            answers.push((res.status(), res.json::<Value>().await.unwrap()));
-        }
-        answers
-    };
-    let (stocks, prices) = tokio::join!(stock, price);
+    let (stocks, prices) = tokio::join!(
+        patch_rounds(&app.client, &url, rounds, |n| json!({"stock": 100 + n})),
+        patch_rounds(&sous, &url, rounds, |n| {
+            json!({"price": format!("{}.50", 10 + n)})
+        }),
+    );
 
     for (n, (status, dish)) in stocks.iter().enumerate() {
         assert_eq!(*status, 200, "{dish}");

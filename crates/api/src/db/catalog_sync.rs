@@ -184,6 +184,17 @@ mod tests {
         }
     }
 
+    /// `CLIENT <args>` on the suite's Redis.
+    async fn client_command<R: fred::types::FromValue>(pool: &Pool, args: Vec<&str>) -> R {
+        pool.next()
+            .custom(
+                CustomCommand::new("CLIENT", ClusterHash::FirstKey, false),
+                args,
+            )
+            .await
+            .unwrap()
+    }
+
     #[tokio::test]
     #[ignore = "needs TEST_REDIS_URL; run with -- --include-ignored"]
     async fn the_listener_reloads_after_its_connection_is_cut_and_hears_announcements_again() {
@@ -216,14 +227,7 @@ mod tests {
 
         // The listener's connection is cut (found in CLIENT LIST by its name);
         // a change made meanwhile, announced to no one, shows once it is back.
-        let list: String = pool
-            .next()
-            .custom(
-                CustomCommand::new("CLIENT", ClusterHash::FirstKey, false),
-                vec!["LIST", "TYPE", "pubsub"],
-            )
-            .await
-            .unwrap();
+        let list: String = client_command(&pool, vec!["LIST", "TYPE", "pubsub"]).await;
         let name = format!("name={}", subscriber.client.id());
         let id = list
             .lines()
@@ -234,14 +238,7 @@ mod tests {
         db.execute_unprepared("UPDATE products SET price_cents = 1200 WHERE id = 1")
             .await
             .unwrap();
-        let killed: i64 = pool
-            .next()
-            .custom(
-                CustomCommand::new("CLIENT", ClusterHash::FirstKey, false),
-                vec!["KILL", "ID", id.as_str()],
-            )
-            .await
-            .unwrap();
+        let killed: i64 = client_command(&pool, vec!["KILL", "ID", id.as_str()]).await;
         assert_eq!(killed, 1);
         wait_for_price(&catalog, "12.00").await;
 
@@ -271,14 +268,7 @@ mod tests {
         subscriber.stop().await;
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
-            let list: String = pool
-                .next()
-                .custom(
-                    CustomCommand::new("CLIENT", ClusterHash::FirstKey, false),
-                    vec!["LIST", "TYPE", "pubsub"],
-                )
-                .await
-                .unwrap();
+            let list: String = client_command(&pool, vec!["LIST", "TYPE", "pubsub"]).await;
             if !list.split([' ', '\n']).any(|f| f == name) {
                 break;
             }

@@ -466,6 +466,29 @@ async fn update(
     Ok(())
 }
 
+/// Writes the set columns to dish `id` while holding it, logs which fields
+/// `action` changed and announces the new menu; returns the dish as stored.
+async fn change(
+    state: &AppState,
+    admin: &CurrentUser,
+    action: &str,
+    id: ProductId,
+    columns: product::ActiveModel,
+) -> Result<product::Model, ApiError> {
+    let (txn, before) = hold(state, id).await?;
+    update(&txn, id, columns).await?;
+    let after = find(&txn, id).await?;
+    txn.commit().await?;
+    log_change(
+        admin,
+        action,
+        id.get(),
+        &changed_fields(Some(&before), &after),
+    );
+    menu_changed(state).await;
+    Ok(after)
+}
+
 /// Signed in, but not as an admin.
 #[derive(IntoResponses)]
 #[response(status = 403, description = "Signed in as a customer: only an admin may change the menu (`/problems/forbidden`); or a cross-site request (`/problems/cross-site-request`)", content_type = PROBLEM_JSON)]
@@ -527,17 +550,8 @@ async fn replace_product(
 ) -> Result<Json<Product>, ApiError> {
     let spec = input.parse()?;
     let row = row_of(id.get(), &spec)?;
-    let (txn, before) = hold(&state, id).await?;
-    update(&txn, id, active(&row)).await?;
-    txn.commit().await?;
-    log_change(
-        &admin,
-        "replace",
-        row.id,
-        &changed_fields(Some(&before), &row),
-    );
-    menu_changed(&state).await;
-    Ok(Json(view(row)?))
+    let after = change(&state, &admin, "replace", id, active(&row)).await?;
+    Ok(Json(view(after)?))
 }
 
 /// Change some fields of a dish; the others stay as they are. `null`
@@ -560,17 +574,7 @@ async fn patch_product(
     AppJson(patch): AppJson<ProductPatch>,
 ) -> Result<Json<Product>, ApiError> {
     let columns = patch.parse()?;
-    let (txn, before) = hold(&state, id).await?;
-    update(&txn, id, columns).await?;
-    let after = find(&txn, id).await?;
-    txn.commit().await?;
-    log_change(
-        &admin,
-        "patch",
-        id.get(),
-        &changed_fields(Some(&before), &after),
-    );
-    menu_changed(&state).await;
+    let after = change(&state, &admin, "patch", id, columns).await?;
     Ok(Json(view(after)?))
 }
 
