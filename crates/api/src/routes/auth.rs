@@ -5,6 +5,8 @@
 //! `session::renew`): what the visitor had (cart, profile, visits, orders)
 //! moves to the new id, and the old one loads nothing.
 
+use std::net::IpAddr;
+
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -339,6 +341,28 @@ fn signed_in_log(user: &CurrentUser, carried: &CarriedOver, new_account: bool) {
     );
 }
 
+/// Counts an attempt against the limit per client address, then, when the
+/// username is valid, against the limit per username.
+async fn count_attempt(
+    state: &AppState,
+    (per_ip, ip): (Limit, IpAddr),
+    (per_username, username): (Limit, Option<&Username>),
+) -> Result<(), ApiError> {
+    state.limits.hit(per_ip, &ip.to_string()).await?;
+    if let Some(username) = username {
+        state.limits.hit(per_username, username.as_str()).await?;
+    }
+    Ok(())
+}
+
+fn login_options(remember_me: bool, client_ip: IpAddr, headers: &HeaderMap) -> LoginOptions {
+    LoginOptions {
+        remember_me,
+        client_ip,
+        user_agent: user_agent(headers),
+    }
+}
+
 async fn start_and_carry_over(
     state: &AppState,
     session: &VisitorSession,
@@ -372,18 +396,14 @@ async fn register(
     session: VisitorSession,
     AppJson(input): AppJson<RegisterInput>,
 ) -> Result<Created<Json<SignedInView>>, ApiError> {
-    state
-        .limits
-        .hit(Limit::RegisterPerIp, &ip.to_string())
-        .await?;
     let mut checks = FieldChecks::default();
     let username = checks.take(Username::parse(&input.username));
-    if let Some(username) = &username {
-        state
-            .limits
-            .hit(Limit::RegisterPerUsername, username.as_str())
-            .await?;
-    }
+    count_attempt(
+        &state,
+        (Limit::RegisterPerIp, ip),
+        (Limit::RegisterPerUsername, username.as_ref()),
+    )
+    .await?;
     let display_name = match input.display_name.as_deref() {
         Some(raw) => checks.take(DisplayName::parse(raw)),
         None => username.as_ref().map(DisplayName::from_username),
@@ -409,11 +429,7 @@ async fn register(
         state.clock.now(),
     )
     .await?;
-    let options = LoginOptions {
-        remember_me: input.remember_me,
-        client_ip: ip,
-        user_agent: user_agent(&headers),
-    };
+    let options = login_options(input.remember_me, ip, &headers);
     // An account nobody could sign in to is not kept: the visitor can
     // register the same username again.
     let carried = match sign_in(&state, &session, &user, &options).await {
@@ -452,15 +468,14 @@ async fn login(
     session: VisitorSession,
     AppJson(input): AppJson<LoginInput>,
 ) -> Result<Json<SignedInView>, ApiError> {
-    state.limits.hit(Limit::LoginPerIp, &ip.to_string()).await?;
     // A name no account can have is looked up as no one, at the same cost.
     let username = Username::parse(&input.username).ok();
-    if let Some(username) = &username {
-        state
-            .limits
-            .hit(Limit::LoginPerUsername, username.as_str())
-            .await?;
-    }
+    count_attempt(
+        &state,
+        (Limit::LoginPerIp, ip),
+        (Limit::LoginPerUsername, username.as_ref()),
+    )
+    .await?;
     let account = match &username {
         Some(username) => users::find_by_username(&state.db, username).await?,
         None => None,
@@ -486,11 +501,7 @@ async fn login(
             return Err(wrong_credentials());
         }
     };
-    let options = LoginOptions {
-        remember_me: input.remember_me,
-        client_ip: ip,
-        user_agent: user_agent(&headers),
-    };
+    let options = login_options(input.remember_me, ip, &headers);
     let carried = sign_in(&state, &session, &user, &options).await?;
     signed_in_log(&user, &carried, false);
     Ok(Json(SignedInView::new(&user, &carried)))
