@@ -7,8 +7,8 @@ use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    COOKIE, TestApp, assert_problem, backends, is_removal, new_client, session_cookie, session_id,
-    set_cookie_for, spawn_app,
+    Backend, COOKIE, TestApp, assert_problem, backends, is_removal, new_client, session_cookie,
+    session_id, set_cookie_for, spawn_app,
 };
 
 pub const PASSWORD: &str = "plum orbit candle seventy";
@@ -196,19 +196,25 @@ async fn replay(
     req.send().await.unwrap()
 }
 
+/// Creates the account `username` from another visitor, leaving the app's
+/// own client anonymous.
+async fn register_elsewhere(app: &TestApp, username: &str) {
+    let res = app
+        .another_visitor()
+        .post(app.url("/api/v1/auth/register"))
+        .json(&json!({"username": username, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+}
+
 #[tokio::test]
 async fn signing_in_gives_a_new_session_id_carries_the_visitors_things_and_the_old_id_loads_nothing()
  {
     for backend in backends() {
         let app = crate::helpers::app().backend(backend).spawn().await;
-        let account = app.another_visitor();
-        let res = account
-            .post(app.url("/api/v1/auth/register"))
-            .json(&json!({"username": "ada", "password": PASSWORD}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 201);
+        register_elsewhere(&app, "ada").await;
         let old = anonymous_visitor_with_things(&app).await;
 
         let res = app.sign_in("ada", PASSWORD).await;
@@ -334,14 +340,7 @@ async fn a_change_that_waited_on_another_instance_behind_a_sign_in_gets_a_409() 
 /// Signs `app`'s visitor in while a change of the same session, sent to
 /// `change_base`, waits for its turn; checks the change's 409 and its resend.
 async fn change_waiting_behind_a_sign_in(app: &TestApp, change_base: &str, label: &str) {
-    let res = app
-        .another_visitor()
-        .post(app.url("/api/v1/auth/register"))
-        .json(&json!({"username": "ada", "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 201);
+    register_elsewhere(&app, "ada").await;
     assert_eq!(app.add(1, 1).await.status(), 201);
 
     // The account's row is held by another writer, so the sign-in, once
@@ -396,14 +395,7 @@ async fn change_waiting_behind_a_sign_in(app: &TestApp, change_base: &str, label
 async fn an_unknown_user_a_wrong_password_and_a_disabled_account_get_the_same_answer() {
     let app = spawn_app().await;
     for name in ["ada", "bob"] {
-        let res = app
-            .another_visitor()
-            .post(app.url("/api/v1/auth/register"))
-            .json(&json!({"username": name, "password": PASSWORD}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 201);
+        register_elsewhere(&app, name).await;
     }
     app.sql("UPDATE users SET disabled = TRUE WHERE username = 'bob'")
         .await;
@@ -520,10 +512,7 @@ async fn changing_the_password_renews_the_id_and_only_the_new_password_signs_in(
         assert_eq!(res.status(), 204, "{backend:?}");
         let new = session_cookie(res.headers()).expect("a new session cookie");
         assert_ne!(session_id(&new), session_id(&old), "{backend:?}");
-        assert_eq!(
-            app.get_json("/api/v1/auth/me").await["user"]["username"],
-            "ada"
-        );
+        assert_signed_in_as(&app, "ada").await;
         let me = replay(&app, reqwest::Method::GET, "/api/v1/auth/me", &old).await;
         assert_eq!(
             me.status(),
@@ -599,14 +588,7 @@ async fn registering_without_a_display_name_shows_the_username() {
 async fn signing_in_as_another_account_hands_over_nothing_of_the_first() {
     for backend in backends() {
         let app = crate::helpers::app().backend(backend).spawn().await;
-        let res = app
-            .another_visitor()
-            .post(app.url("/api/v1/auth/register"))
-            .json(&json!({"username": "bob", "password": PASSWORD}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 201);
+        register_elsewhere(&app, "bob").await;
         let first = session_cookie(app.register("ada", PASSWORD).await.headers()).unwrap();
         assert_eq!(app.add(1, 3).await.status(), 201);
 
@@ -615,10 +597,7 @@ async fn signing_in_as_another_account_hands_over_nothing_of_the_first() {
         assert_eq!(res.status(), 200, "{backend:?}");
         let second = session_cookie(res.headers()).expect("a new session cookie");
         assert_ne!(session_id(&second), session_id(&first), "{backend:?}");
-        assert_eq!(
-            app.get_json("/api/v1/auth/me").await["user"]["username"],
-            "bob"
-        );
+        assert_signed_in_as(&app, "bob").await;
         assert_eq!(
             app.cart().await["lines"],
             json!([]),
@@ -678,6 +657,34 @@ async fn mend_the_hand_over(app: &TestApp) {
         .await;
 }
 
+/// `res` is a sign-in that failed after the session got its new id: it
+/// carries the new cookie, and once the database is mended the visitor is
+/// anonymous with the cart it had.
+async fn failed_under_a_new_id_keeping_the_things(
+    app: &TestApp,
+    res: reqwest::Response,
+    old: &str,
+    backend: Backend,
+) {
+    assert!(
+        res.status().is_server_error(),
+        "{backend:?}: {}",
+        res.status()
+    );
+    let new = session_cookie(res.headers()).expect("the new session cookie, also on a failure");
+    assert_ne!(session_id(&new), session_id(old), "{backend:?}");
+    mend_the_hand_over(app).await;
+    assert_problem(app.get("/api/v1/auth/me").await, 401, "unauthorized").await;
+    assert_eq!(app.cart().await["lines"][0]["quantity"], 2, "{backend:?}");
+}
+
+async fn assert_signed_in_as(app: &TestApp, username: &str) {
+    assert_eq!(
+        app.get_json("/api/v1/auth/me").await["user"]["username"],
+        username
+    );
+}
+
 #[tokio::test]
 async fn a_registration_that_fails_after_the_new_session_id_keeps_the_visitors_things_leaves_no_account_and_can_be_retried()
  {
@@ -688,16 +695,7 @@ async fn a_registration_that_fails_after_the_new_session_id_keeps_the_visitors_t
 
         let res = app.register("ada", PASSWORD).await;
 
-        assert!(
-            res.status().is_server_error(),
-            "{backend:?}: {}",
-            res.status()
-        );
-        let new = session_cookie(res.headers()).expect("the new session cookie, also on a failure");
-        assert_ne!(session_id(&new), session_id(&old), "{backend:?}");
-        mend_the_hand_over(&app).await;
-        assert_problem(app.get("/api/v1/auth/me").await, 401, "unauthorized").await;
-        assert_eq!(app.cart().await["lines"][0]["quantity"], 2, "{backend:?}");
+        failed_under_a_new_id_keeping_the_things(&app, res, &old, backend).await;
         assert_eq!(app.get_json("/api/v1/profile").await["name"], "Ada");
         assert_eq!(logins_rows(&app).await, 0, "{backend:?}: no sign-in left");
 
@@ -705,10 +703,7 @@ async fn a_registration_that_fails_after_the_new_session_id_keeps_the_visitors_t
 
         assert_eq!(res.status(), 201, "{backend:?}: the username is free again");
         assert_eq!(app.cart().await["lines"][0]["quantity"], 2, "{backend:?}");
-        assert_eq!(
-            app.get_json("/api/v1/auth/me").await["user"]["username"],
-            "ada"
-        );
+        assert_signed_in_as(&app, "ada").await;
         assert_eq!(logins_rows(&app).await, 1, "{backend:?}");
     }
 }
@@ -718,29 +713,13 @@ async fn a_sign_in_that_fails_after_the_new_session_id_leaves_the_visitor_anonym
  {
     for backend in backends() {
         let app = crate::helpers::app().backend(backend).spawn().await;
-        let other = app.another_visitor();
-        let res = other
-            .post(app.url("/api/v1/auth/register"))
-            .json(&json!({"username": "ada", "password": PASSWORD}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 201);
+        register_elsewhere(&app, "ada").await;
         let old = anonymous_visitor_with_things(&app).await;
         break_the_hand_over(&app).await;
 
         let res = app.sign_in("ada", PASSWORD).await;
 
-        assert!(
-            res.status().is_server_error(),
-            "{backend:?}: {}",
-            res.status()
-        );
-        let new = session_cookie(res.headers()).expect("the new session cookie, also on a failure");
-        assert_ne!(session_id(&new), session_id(&old), "{backend:?}");
-        mend_the_hand_over(&app).await;
-        assert_problem(app.get("/api/v1/auth/me").await, 401, "unauthorized").await;
-        assert_eq!(app.cart().await["lines"][0]["quantity"], 2, "{backend:?}");
+        failed_under_a_new_id_keeping_the_things(&app, res, &old, backend).await;
         assert_eq!(
             logins_rows(&app).await,
             1,
@@ -751,10 +730,7 @@ async fn a_sign_in_that_fails_after_the_new_session_id_leaves_the_visitor_anonym
 
         assert_eq!(res.status(), 200, "{backend:?}");
         assert_eq!(app.cart().await["lines"][0]["quantity"], 2, "{backend:?}");
-        assert_eq!(
-            app.get_json("/api/v1/auth/me").await["user"]["username"],
-            "ada"
-        );
+        assert_signed_in_as(&app, "ada").await;
     }
 }
 
@@ -781,10 +757,7 @@ async fn a_change_sent_with_the_cookie_of_a_session_the_check_ended_is_a_409_als
         // A change that waited behind it all, sent with the old cookie.
         let res = replay(&app, reqwest::Method::POST, "/api/v1/cart/items", &old).await;
         assert_problem(res, 409, "session-renewed").await;
-        assert_eq!(
-            app.get_json("/api/v1/auth/me").await["user"]["username"],
-            "ada"
-        );
+        assert_signed_in_as(&app, "ada").await;
     }
 }
 

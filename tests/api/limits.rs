@@ -43,6 +43,21 @@ async fn visit_from(
     req.send().await.expect("request")
 }
 
+/// Sends `budget` visits from `client`, each let through, then one more
+/// that is refused with a `Retry-After` of at most `max` seconds.
+async fn spend_the_budget(
+    app: &TestApp,
+    client: &reqwest::Client,
+    forwarded: Option<&str>,
+    budget: usize,
+    max: u64,
+) {
+    for _ in 0..budget {
+        assert_eq!(visit_from(app, client, forwarded).await.status(), 200);
+    }
+    assert_too_many(visit_from(app, client, forwarded).await, max).await;
+}
+
 /// Asserts a 429 problem with a `Retry-After` of at least one second and
 /// at most `max` seconds, and returns it.
 async fn assert_too_many(res: reqwest::Response, max: u64) -> u64 {
@@ -79,10 +94,7 @@ async fn new_sessions_past_the_limit_are_refused_until_the_window_passes() {
         .spawn()
         .await;
     let script = cookieless();
-    for _ in 0..2 {
-        assert_eq!(visit_from(&app, &script, None).await.status(), 200);
-    }
-    assert_too_many(visit_from(&app, &script, None).await, WINDOW).await;
+    spend_the_budget(&app, &script, None, 2, WINDOW).await;
     // Reads store no session and are not counted.
     assert_eq!(
         script
@@ -168,17 +180,9 @@ async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_budget() {
         .spawn()
         .await;
     let proxy = cookieless();
-    for _ in 0..2 {
-        let res = visit_from(&app, &proxy, Some("203.0.113.10")).await;
-        assert_eq!(res.status(), 200);
-    }
-    assert_too_many(visit_from(&app, &proxy, Some("203.0.113.10")).await, 600).await;
+    spend_the_budget(&app, &proxy, Some("203.0.113.10"), 2, 600).await;
     // Another client behind the same proxy still has its budget.
-    for _ in 0..2 {
-        let res = visit_from(&app, &proxy, Some("198.51.100.20")).await;
-        assert_eq!(res.status(), 200);
-    }
-    assert_too_many(visit_from(&app, &proxy, Some("198.51.100.20")).await, 600).await;
+    spend_the_budget(&app, &proxy, Some("198.51.100.20"), 2, 600).await;
 }
 
 #[tokio::test]
