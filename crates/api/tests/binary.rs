@@ -190,6 +190,15 @@ fn migrate_and_openapi_commands_work_alone() {
 }
 
 /// `curl -c jar -b jar` against the running binary.
+/// Stops the service with SIGTERM and waits for it to exit.
+fn stop(child: &mut Child) {
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    child.wait().unwrap();
+}
+
 fn curl(jar: &std::path::Path, args: &[&str]) -> (u16, String) {
     let out = Command::new("curl")
         .args(["-s", "-w", "\n%{http_code}", "-c"])
@@ -271,11 +280,7 @@ fn a_curl_session_with_a_cookie_jar_fills_changes_and_empties_a_cart_on_each_sto
         let cart: serde_json::Value = serde_json::from_str(&cart).unwrap();
         assert_eq!(cart["lines"], serde_json::json!([]), "{vars:?}");
 
-        Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .unwrap();
-        child.wait().unwrap();
+        stop(&mut child);
         std::fs::remove_dir_all(dir).ok();
     }
 }
@@ -322,11 +327,7 @@ fn the_binary_speaks_http2_with_prior_knowledge() {
         "the session cookie came back: {cart}"
     );
 
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    child.wait().unwrap();
+    stop(&mut child);
     std::fs::remove_dir_all(dir).ok();
 }
 
@@ -352,11 +353,7 @@ fn a_bad_cookie_is_logged_by_name_and_never_by_value() {
         "the bad cookie is removed: {response}"
     );
 
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    child.wait().unwrap();
+    stop(&mut child);
     // Every line, up to the end of the stopped process's output.
     let mut lines = Vec::new();
     while let Ok(line) = logs.recv_timeout(Duration::from_secs(5)) {
@@ -519,11 +516,7 @@ fn create_admin_makes_an_admin_from_a_piped_password_or_promotes_a_customer_who_
     let (code, body) = json(&fresh_jar, "/api/v1/auth/login", &login);
     assert_eq!(code, 200, "the old password still signs in: {body}");
 
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    child.wait().unwrap();
+    stop(&mut child);
     std::fs::remove_dir_all(dir).ok();
 }
 
