@@ -340,7 +340,7 @@ async fn a_change_that_waited_on_another_instance_behind_a_sign_in_gets_a_409() 
 /// Signs `app`'s visitor in while a change of the same session, sent to
 /// `change_base`, waits for its turn; checks the change's 409 and its resend.
 async fn change_waiting_behind_a_sign_in(app: &TestApp, change_base: &str, label: &str) {
-    register_elsewhere(&app, "ada").await;
+    register_elsewhere(app, "ada").await;
     assert_eq!(app.add(1, 1).await.status(), 201);
 
     // The account's row is held by another writer, so the sign-in, once
