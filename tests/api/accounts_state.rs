@@ -51,6 +51,15 @@ impl<'a> Device<'a> {
         res.json().await.unwrap()
     }
 
+    /// The app's own client registers `ada`; another device signs in to it.
+    async fn both_signed_in_as_ada(app: &'a TestApp) -> (Self, Self) {
+        let phone = Device::first(app);
+        phone.register("ada").await;
+        let laptop = Device::another(app);
+        laptop.sign_in("ada").await;
+        (phone, laptop)
+    }
+
     async fn register(&self, username: &str) {
         let res = self
             .send(
@@ -299,10 +308,7 @@ async fn orders_placed_anonymously_are_claimed_and_seen_from_another_device() {
 async fn a_cart_change_on_one_device_shows_on_the_other() {
     for backend in backends() {
         let app = spawn(backend).await;
-        let phone = Device::first(&app);
-        phone.register("ada").await;
-        let laptop = Device::another(&app);
-        laptop.sign_in("ada").await;
+        let (phone, laptop) = Device::both_signed_in_as_ada(&app).await;
 
         phone.added(1, 2).await;
         assert_eq!(laptop.cart_lines().await, vec![(1, 2)], "{backend:?}");
@@ -398,10 +404,7 @@ async fn devices_adding_to_one_account_cart_at_once_lose_nothing() {
 async fn two_devices_ordering_one_account_cart_at_once_order_it_once() {
     for backend in backends() {
         let app = spawn(backend).await;
-        let phone = Device::first(&app);
-        phone.register("ada").await;
-        let laptop = Device::another(&app);
-        laptop.sign_in("ada").await;
+        let (phone, laptop) = Device::both_signed_in_as_ada(&app).await;
         phone.added(1, 3).await;
         let before = phone.get("/api/v1/products/1").await["stock"]
             .as_i64()
