@@ -196,6 +196,19 @@ async fn replay(
     req.send().await.unwrap()
 }
 
+/// Sent with the `old` cookie, a request finds an empty cart and no one
+/// signed in.
+async fn old_id_has_no_cart_and_no_account(app: &TestApp, old: &str, backend: Backend) {
+    let cart: Value = replay(app, reqwest::Method::GET, "/api/v1/cart", old)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(cart["lines"], json!([]), "{backend:?}: {cart}");
+    let me = replay(app, reqwest::Method::GET, "/api/v1/auth/me", old).await;
+    assert_problem(me, 401, "unauthorized").await;
+}
+
 /// Creates the account `username` from another visitor, leaving the app's
 /// own client anonymous.
 async fn register_elsewhere(app: &TestApp, username: &str) {
@@ -232,14 +245,7 @@ async fn signing_in_gives_a_new_session_id_carries_the_visitors_things_and_the_o
         assert_eq!(app.get_json("/api/v1/profile").await["name"], "Ada");
         assert_eq!(app.get_json("/api/v1/session").await["visit_count"], 1);
         // The old id: nothing behind it.
-        let cart: Value = replay(&app, reqwest::Method::GET, "/api/v1/cart", &old)
-            .await
-            .json()
-            .await
-            .unwrap();
-        assert_eq!(cart["lines"], json!([]), "{backend:?}: {cart}");
-        let me = replay(&app, reqwest::Method::GET, "/api/v1/auth/me", &old).await;
-        assert_problem(me, 401, "unauthorized").await;
+        old_id_has_no_cart_and_no_account(&app, &old, backend).await;
         let session: Value = replay(&app, reqwest::Method::GET, "/api/v1/session", &old)
             .await
             .json()
@@ -620,14 +626,7 @@ async fn registering_gives_a_new_session_id_keeps_the_visitors_things_and_the_ol
         assert_ne!(session_id(&new), session_id(&old), "{backend:?}");
         assert_eq!(app.cart().await["lines"][0]["quantity"], 2, "{backend:?}");
         assert_eq!(app.get_json("/api/v1/profile").await["name"], "Ada");
-        let cart: Value = replay(&app, reqwest::Method::GET, "/api/v1/cart", &old)
-            .await
-            .json()
-            .await
-            .unwrap();
-        assert_eq!(cart["lines"], json!([]), "{backend:?}: {cart}");
-        let me = replay(&app, reqwest::Method::GET, "/api/v1/auth/me", &old).await;
-        assert_problem(me, 401, "unauthorized").await;
+        old_id_has_no_cart_and_no_account(&app, &old, backend).await;
     }
 }
 
