@@ -77,6 +77,14 @@ fn time_of(value: &Value) -> OffsetDateTime {
     .unwrap()
 }
 
+/// The session behind `cookie` holds no sign-in any more, and the app's
+/// client is anonymous.
+async fn assert_sign_in_gone(app: &TestApp, cookie: &str) {
+    let backend = app.backend;
+    assert_eq!(stored_sign_in(app, cookie).await, None, "{backend:?}");
+    assert_problem(me(app, &app.client).await, 401, "unauthorized").await;
+}
+
 /// The `Max-Age` of the session cookie a response sets.
 fn session_cookie_max_age(res: &reqwest::Response) -> Option<Duration> {
     let set = set_cookie_for(res.headers(), COOKIE).expect("the session cookie is set");
@@ -108,10 +116,9 @@ async fn requests_keep_a_signed_in_session_alive_and_the_idle_limit_ends_it_on_e
             body["detail"].as_str().unwrap().contains("idle"),
             "{backend:?}: {body}"
         );
-        assert_eq!(stored_sign_in(&app, &cookie).await, None, "{backend:?}");
         assert_eq!(logins_of(&app).await, 0, "{backend:?}");
         // Ended, not merely refused: the next request is anonymous.
-        assert_problem(me(&app, &app.client).await, 401, "unauthorized").await;
+        assert_sign_in_gone(&app, &cookie).await;
     }
 }
 
@@ -306,8 +313,7 @@ async fn a_bound_session_used_from_another_address_is_ended_on_every_store() {
         let res = me_from(&app, "127.0.0.2", &cookie).await;
 
         assert_problem(res, 401, "session-ip-changed").await;
-        assert_eq!(stored_sign_in(&app, &cookie).await, None, "{backend:?}");
-        assert_problem(me(&app, &app.client).await, 401, "unauthorized").await;
+        assert_sign_in_gone(&app, &cookie).await;
     }
 }
 
@@ -698,7 +704,6 @@ async fn ending_this_sessions_own_handle_signs_it_out() {
     assert_eq!(res.status(), 204);
     let removal = set_cookie_for(res.headers(), COOKIE).expect("the cookie is removed");
     assert!(is_removal(&removal), "{removal}");
-    assert_eq!(stored_sign_in(&app, &cookie).await, None);
-    assert_problem(me(&app, &app.client).await, 401, "unauthorized").await;
+    assert_sign_in_gone(&app, &cookie).await;
     assert_eq!(logins_of(&app).await, 0);
 }
