@@ -6,7 +6,7 @@ use reqwest::Client;
 use serde_json::{Value, json};
 
 use crate::auth::PASSWORD;
-use crate::helpers::{Backend, TestApp, app, assert_problem, backends};
+use crate::helpers::{Backend, TestApp, app, assert_problem, backends, send};
 
 /// One browser: the app's own client or another visitor's.
 struct Device<'a> {
@@ -35,14 +35,7 @@ impl<'a> Device<'a> {
         path: &str,
         body: Option<Value>,
     ) -> reqwest::Response {
-        let req = self.client.request(method, self.app.url(path));
-        match body {
-            Some(b) => req.json(&b),
-            None => req,
-        }
-        .send()
-        .await
-        .unwrap()
+        send(&self.client, method, self.app.url(path), body.as_ref()).await
     }
 
     async fn get(&self, path: &str) -> Value {

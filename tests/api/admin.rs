@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, TestApp, app, assert_problem, services};
+use crate::helpers::{Backend, TestApp, app, assert_problem, send, services};
 
 const PASSWORD: &str = "saffron-lantern-harbor-71";
 /// Long enough that only an invalidation, never the TTL, can explain a
@@ -16,22 +16,6 @@ const LONG_TTL_MS: &str = "600000";
 async fn sign_in_as_admin(app: &TestApp) {
     assert_eq!(app.register("chef", PASSWORD).await.status(), 201);
     app.make_admin("chef").await;
-}
-
-async fn send(
-    client: &reqwest::Client,
-    method: reqwest::Method,
-    url: String,
-    body: Option<&Value>,
-) -> reqwest::Response {
-    let req = client.request(method, url);
-    match body {
-        Some(b) => req.json(b),
-        None => req,
-    }
-    .send()
-    .await
-    .unwrap()
 }
 
 async fn post(app: &TestApp, body: &Value) -> reqwest::Response {

@@ -103,7 +103,7 @@ async fn logging_out_removes_the_cookie_and_leaves_the_visit_summary() {
         let signed_in = session_cookie(app.register("ada", PASSWORD).await.headers())
             .expect("a session cookie");
         app.visit().await;
-        assert_eq!(logins_rows(&app).await, 1);
+        assert_eq!(app.logins().await, 1);
 
         let res = app
             .client
@@ -123,11 +123,7 @@ async fn logging_out_removes_the_cookie_and_leaves_the_visit_summary() {
         // The cookie a thief kept signs no one in: the record and the sign-in are gone.
         let me = replay(&app, reqwest::Method::GET, "/api/v1/auth/me", &signed_in).await;
         assert_problem(me, 401, "unauthorized").await;
-        assert_eq!(
-            logins_rows(&app).await,
-            0,
-            "{backend:?}: the sign-in deleted"
-        );
+        assert_eq!(app.logins().await, 0, "{backend:?}: the sign-in deleted");
     }
 }
 
@@ -137,16 +133,12 @@ async fn ending_the_session_signed_in_deletes_its_sign_in() {
         let app = crate::helpers::app().backend(backend).spawn().await;
         let signed_in = session_cookie(app.register("ada", PASSWORD).await.headers())
             .expect("a session cookie");
-        assert_eq!(logins_rows(&app).await, 1);
+        assert_eq!(app.logins().await, 1);
 
         let res = app.delete("/api/v1/session").await;
 
         assert_eq!(res.status(), 200, "{backend:?}: the goodbye");
-        assert_eq!(
-            logins_rows(&app).await,
-            0,
-            "{backend:?}: the sign-in deleted"
-        );
+        assert_eq!(app.logins().await, 0, "{backend:?}: the sign-in deleted");
         let me = replay(&app, reqwest::Method::GET, "/api/v1/auth/me", &signed_in).await;
         assert_problem(me, 401, "unauthorized").await;
     }
@@ -630,20 +622,6 @@ async fn registering_gives_a_new_session_id_keeps_the_visitors_things_and_the_ol
     }
 }
 
-/// How many sign-ins the `logins` table holds.
-async fn logins_rows(app: &TestApp) -> i64 {
-    let row = app
-        .db
-        .query_one_raw(sea_orm::Statement::from_string(
-            app.db.get_database_backend(),
-            "SELECT COUNT(*) AS n FROM logins",
-        ))
-        .await
-        .unwrap()
-        .unwrap();
-    row.try_get::<i64>("", "n").unwrap()
-}
-
 /// Makes handing the visitor's things over to an account fail, as a
 /// database that stops answering halfway through a sign-in would.
 async fn break_the_hand_over(app: &TestApp) {
@@ -696,14 +674,14 @@ async fn a_registration_that_fails_after_the_new_session_id_keeps_the_visitors_t
 
         failed_under_a_new_id_keeping_the_things(&app, res, &old, backend).await;
         assert_eq!(app.get_json("/api/v1/profile").await["name"], "Ada");
-        assert_eq!(logins_rows(&app).await, 0, "{backend:?}: no sign-in left");
+        assert_eq!(app.logins().await, 0, "{backend:?}: no sign-in left");
 
         let res = app.register("ada", PASSWORD).await;
 
         assert_eq!(res.status(), 201, "{backend:?}: the username is free again");
         assert_eq!(app.cart().await["lines"][0]["quantity"], 2, "{backend:?}");
         assert_signed_in_as(&app, "ada").await;
-        assert_eq!(logins_rows(&app).await, 1, "{backend:?}");
+        assert_eq!(app.logins().await, 1, "{backend:?}");
     }
 }
 
@@ -720,7 +698,7 @@ async fn a_sign_in_that_fails_after_the_new_session_id_leaves_the_visitor_anonym
 
         failed_under_a_new_id_keeping_the_things(&app, res, &old, backend).await;
         assert_eq!(
-            logins_rows(&app).await,
+            app.logins().await,
             1,
             "{backend:?}: only the other device's sign-in"
         );

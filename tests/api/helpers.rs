@@ -467,13 +467,20 @@ impl TestApp {
 
     /// Session records written since [`TestApp::count_session_writes`].
     pub async fn session_writes(&self) -> i64 {
+        self.count("SELECT n FROM session_writes").await
+    }
+
+    /// How many sign-ins the `logins` table holds.
+    pub async fn logins(&self) -> i64 {
+        self.count("SELECT COUNT(*) AS n FROM logins").await
+    }
+
+    /// The number in column `n` of the one row `query` answers.
+    async fn count(&self, query: &str) -> i64 {
         let backend = self.db.get_database_backend();
         let row = self
             .db
-            .query_one_raw(sea_orm::Statement::from_string(
-                backend,
-                "SELECT n FROM session_writes",
-            ))
+            .query_one_raw(sea_orm::Statement::from_string(backend, query))
             .await
             .expect("count query")
             .expect("a count row");
@@ -531,6 +538,23 @@ impl Drop for Instance {
 }
 
 /// Asserts a problem+json response with the given status and type slug, and returns it.
+/// A request from `client`, with `body` as JSON when there is one.
+pub async fn send(
+    client: &reqwest::Client,
+    method: reqwest::Method,
+    url: impl reqwest::IntoUrl,
+    body: Option<&Value>,
+) -> reqwest::Response {
+    let req = client.request(method, url);
+    match body {
+        Some(b) => req.json(b),
+        None => req,
+    }
+    .send()
+    .await
+    .expect("request")
+}
+
 pub async fn assert_problem(res: reqwest::Response, status: u16, slug: &str) -> Value {
     assert_eq!(res.status().as_u16(), status, "status");
     let content_type = res

@@ -4,7 +4,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 use crate::helpers::{
-    Backend, COOKIE, SECRET_KEY, TestApp, app, assert_problem, cookie_value, is_removal,
+    Backend, COOKIE, SECRET_KEY, TestApp, app, assert_problem, cookie_value, is_removal, send,
     session_cookie, set_cookie_for, spawn_app,
 };
 
@@ -14,14 +14,13 @@ async fn stock(app: &TestApp, id: i64) -> i64 {
 }
 
 async fn place(app: &TestApp, client: &reqwest::Client, body: Option<Value>) -> reqwest::Response {
-    let req = client.post(app.url("/api/v1/orders"));
-    match body {
-        Some(b) => req.json(&b),
-        None => req,
-    }
-    .send()
+    send(
+        client,
+        reqwest::Method::POST,
+        app.url("/api/v1/orders"),
+        body.as_ref(),
+    )
     .await
-    .unwrap()
 }
 
 #[tokio::test]

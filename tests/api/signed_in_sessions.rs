@@ -5,7 +5,6 @@
 use std::net::IpAddr;
 use std::str::FromStr;
 
-use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 use time::{Duration, OffsetDateTime};
 use tower_sessions::SessionStore;
@@ -55,20 +54,6 @@ async fn stored_sign_in(app: &TestApp, cookie_value: &str) -> Option<Value> {
     record.data.get("sign_in").cloned()
 }
 
-async fn logins_of(app: &TestApp) -> i64 {
-    let backend = app.db.get_database_backend();
-    let row = app
-        .db
-        .query_one_raw(sea_orm::Statement::from_string(
-            backend,
-            "SELECT COUNT(*) AS n FROM logins",
-        ))
-        .await
-        .unwrap()
-        .unwrap();
-    row.try_get::<i64>("", "n").unwrap()
-}
-
 fn time_of(value: &Value) -> OffsetDateTime {
     OffsetDateTime::parse(
         value.as_str().unwrap(),
@@ -116,7 +101,7 @@ async fn requests_keep_a_signed_in_session_alive_and_the_idle_limit_ends_it_on_e
             body["detail"].as_str().unwrap().contains("idle"),
             "{backend:?}: {body}"
         );
-        assert_eq!(logins_of(&app).await, 0, "{backend:?}");
+        assert_eq!(app.logins().await, 0, "{backend:?}");
         // Ended, not merely refused: the next request is anonymous.
         assert_sign_in_gone(&app, &cookie).await;
     }
@@ -156,7 +141,7 @@ async fn the_absolute_limit_ends_a_session_even_while_it_is_in_use_on_every_stor
             body["detail"].as_str().unwrap().contains("absolute"),
             "{backend:?}: {body}"
         );
-        assert_eq!(logins_of(&app).await, 0, "{backend:?}");
+        assert_eq!(app.logins().await, 0, "{backend:?}");
     }
 }
 
@@ -511,7 +496,7 @@ async fn a_disabled_account_is_signed_out_at_its_next_request() {
     app.sql("UPDATE users SET disabled = TRUE").await;
 
     assert_problem(me(&app, &app.client).await, 401, "session-expired").await;
-    assert_eq!(logins_of(&app).await, 0);
+    assert_eq!(app.logins().await, 0);
 }
 
 #[tokio::test]
@@ -614,16 +599,16 @@ async fn a_sign_in_that_is_never_used_again_is_deleted_once_its_record_is_gone()
     // that a late request is told which limit ended it.
     app.clock.advance(Duration::seconds(601));
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
-    assert_eq!(logins_of(&app).await, 2);
+    assert_eq!(app.logins().await, 2);
     app.clock.advance(Duration::hours(1));
 
-    let mut left = logins_of(&app).await;
+    let mut left = app.logins().await;
     for _ in 0..50 {
         if left == 1 {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        left = logins_of(&app).await;
+        left = app.logins().await;
     }
     assert_eq!(left, 1, "the remember-me sign-in lives on");
 }
@@ -705,5 +690,5 @@ async fn ending_this_sessions_own_handle_signs_it_out() {
     let removal = set_cookie_for(res.headers(), COOKIE).expect("the cookie is removed");
     assert!(is_removal(&removal), "{removal}");
     assert_sign_in_gone(&app, &cookie).await;
-    assert_eq!(logins_of(&app).await, 0);
+    assert_eq!(app.logins().await, 0);
 }
