@@ -12,6 +12,8 @@ mod m20261125_000006_dish_cuisine;
 mod m20261126_000007_create_users;
 mod m20261126_000008_create_logins;
 mod m20261126_000009_account_state;
+mod m20261127_000010_create_books;
+mod m20261127_000011_account_reading;
 
 pub struct Migrator;
 
@@ -28,6 +30,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000007_create_users::Migration),
             Box::new(m20261126_000008_create_logins::Migration),
             Box::new(m20261126_000009_account_state::Migration),
+            Box::new(m20261127_000010_create_books::Migration),
+            Box::new(m20261127_000011_account_reading::Migration),
         ]
     }
 }

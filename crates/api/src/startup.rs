@@ -34,6 +34,7 @@ use crate::cookies::CookieKit;
 use crate::db;
 use crate::db::catalog::Catalog;
 use crate::db::catalog_sync::{Announcer, Subscriber};
+use crate::db::library::Library;
 use crate::error::{ApiError, problem_for_bare_errors};
 use crate::extract::BodyLimit;
 use crate::limits::{NewSessionLimit, RateLimits, limit_new_sessions};
@@ -414,6 +415,9 @@ impl Application {
         let catalog = Catalog::load(db.clone(), config.catalog_cache_ttl)
             .await
             .map_err(|e| anyhow::anyhow!("cannot read the menu: {e}"))?;
+        let library = Library::load(&db)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot read the library: {e}"))?;
         let limits = Arc::new(rate_limits(&config, &sessions, &clock));
         // With Redis, menu changes are announced to the other instances and
         // heard from them, on a connection of the listener's own.
@@ -431,6 +435,7 @@ impl Application {
         let state = AppState {
             db,
             catalog,
+            library: Arc::new(library),
             sessions: sessions.clone(),
             cookies: Arc::new(CookieKit::new(&config)),
             clock,

@@ -10,6 +10,7 @@ use crate::clock::Clock;
 use crate::config::SignInLimits;
 use crate::cookies::CookieKit;
 use crate::db::catalog::Catalog;
+use crate::db::library::Library;
 use crate::limits::RateLimits;
 use crate::session::AnyStore;
 
@@ -17,6 +18,8 @@ use crate::session::AnyStore;
 pub struct AppState {
     pub db: DatabaseConnection,
     pub catalog: Arc<Catalog>,
+    /// The library's books, read once at start (they change only by migration).
+    pub library: Arc<Library>,
     pub sessions: AnyStore,
     pub cookies: Arc<CookieKit>,
     /// The time stamped on orders, visits and memberships.

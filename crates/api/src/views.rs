@@ -1,8 +1,9 @@
-//! What more than one resource shows or reads: the dish, the profile and the
+//! What more than one resource shows or reads: the dish, the book, the profile and the
 //! goodbye summary as clients see them, and the display preferences cookie.
 //! Route modules share these through here, never through each other.
 
 use domain::Money;
+use domain::library::{Book, Genre};
 use domain::preferences::{Cuisine, DisplayPreferences};
 use domain::profile::{DietaryTag, Profile, SpiceLevel};
 use serde::{Deserialize, Serialize};
@@ -118,4 +119,45 @@ pub fn display_preferences(cookies: &mut AppCookies) -> DisplayPreferences {
         .read::<DisplayPreferences>(&PREFERENCES)
         .map(|(p, _)| p)
         .unwrap_or_default()
+}
+
+/// A book in the library.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "id": 7, "title": "Dracula", "author": "Bram Stoker",
+    "genres": ["fiction", "horror"], "total_pages": 418, "chapters": 27,
+    "published_year": 1897, "language": "en",
+    "description": "Jonathan Harker's journey to Transylvania, and what follows him back to England."
+}))]
+pub struct BookView {
+    pub id: i64,
+    pub title: String,
+    pub author: String,
+    /// From: fiction, mystery, science-fiction, fantasy, romance, history,
+    /// biography, science, philosophy, poetry, children, horror, adventure, drama.
+    #[schema(value_type = Vec<String>)]
+    pub genres: Vec<Genre>,
+    pub total_pages: u32,
+    pub chapters: u32,
+    /// Negative for a year before the common era.
+    pub published_year: i32,
+    /// ISO 639-1, such as `en`.
+    pub language: String,
+    pub description: String,
+}
+
+impl From<&Book> for BookView {
+    fn from(b: &Book) -> Self {
+        BookView {
+            id: b.id.into(),
+            title: b.title.clone(),
+            author: b.author.clone(),
+            genres: b.genres.iter().copied().collect(),
+            total_pages: b.total_pages,
+            chapters: b.chapters,
+            published_year: b.published_year,
+            language: b.language.clone(),
+            description: b.description.clone(),
+        }
+    }
 }

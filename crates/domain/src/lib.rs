@@ -4,14 +4,17 @@
 //! a `parse`/`new` that checks it, so code that holds one never re-checks it.
 
 pub mod account;
+pub mod book_recommend;
 pub mod cart;
 pub mod dish;
 pub mod invalid;
+pub mod library;
 pub mod loyalty;
 pub mod money;
 pub mod order;
 pub mod preferences;
 pub mod profile;
+pub mod reading;
 pub mod recommend;
 pub mod values;
 pub mod vip;
@@ -24,4 +27,4 @@ pub use cart::{
 };
 pub use invalid::InvalidField;
 pub use money::{Money, MoneyError};
-pub use values::{OrderId, ProductId, Quantity, ValueError};
+pub use values::{BookId, OrderId, ProductId, Quantity, ValueError};

@@ -10,6 +10,8 @@ pub enum ValueError {
     ProductId(i64),
     #[error("an order id is an integer from 1 to {max}; got {0}", max = OrderId::MAX)]
     OrderId(i64),
+    #[error("a book id is an integer from 1 to {max}; got {0}", max = BookId::MAX)]
+    BookId(i64),
     #[error("quantity must be between {min} and {max}; got {got}", min = Quantity::MIN, max = Quantity::MAX)]
     Quantity { got: i64 },
 }
@@ -24,7 +26,12 @@ pub struct ProductId(i32);
 #[serde(try_from = "i64", into = "i64")]
 pub struct OrderId(i32);
 
-/// What [`ProductId`] and [`OrderId`] share: each is a positive integer as
+/// The id of a book in the library.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "i64", into = "i64")]
+pub struct BookId(i32);
+
+/// What [`ProductId`], [`OrderId`] and [`BookId`] share: each is a positive integer as
 /// wide as the database's key (`i32`), so an id read from a request either
 /// names a row that can exist or is refused here, never narrowed or looked
 /// up in vain on the way in. serde reads them through `parse` too.
@@ -77,6 +84,7 @@ macro_rules! database_id_impls {
 
 database_id_impls!(ProductId, ProductId);
 database_id_impls!(OrderId, OrderId);
+database_id_impls!(BookId, BookId);
 
 /// How many of one dish a cart line holds: 1 to 99.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

@@ -4,6 +4,7 @@ pub mod account_state;
 pub mod catalog;
 pub mod catalog_sync;
 pub mod entities;
+pub mod library;
 pub mod orders;
 pub mod users;
 

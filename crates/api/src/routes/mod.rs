@@ -3,6 +3,8 @@
 pub mod admin;
 pub mod auth;
 pub mod auth_sessions;
+pub mod book_recommendations;
+pub mod books;
 pub mod cart;
 pub mod health;
 pub mod loyalty;
@@ -11,6 +13,8 @@ pub mod orders;
 pub mod preferences;
 pub mod products;
 pub mod profile;
+pub mod reading;
+pub mod reading_settings;
 pub mod session;
 pub mod vip;
 pub mod visits;
@@ -22,7 +26,9 @@ use crate::state::AppState;
 /// What under `/api/v1` is the same for every visitor: served without a
 /// session, and cacheable.
 pub fn public_v1() -> OpenApiRouter<AppState> {
-    products::router()
+    OpenApiRouter::new()
+        .merge(products::router())
+        .merge(books::router())
 }
 
 /// Everything else under `/api/v1`: it depends on the visitor's session.
@@ -40,4 +46,7 @@ pub fn api_v1() -> OpenApiRouter<AppState> {
         .merge(vip::router())
         .merge(auth_sessions::router())
         .merge(admin::router())
+        .merge(reading::router())
+        .merge(reading_settings::router())
+        .merge(book_recommendations::router())
 }

@@ -12,6 +12,7 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use domain::Cart;
 use domain::profile::Profile;
+use domain::reading::Reading;
 use domain::visits::Visits;
 use sea_orm::DatabaseConnection;
 use serde::Serialize;
@@ -35,6 +36,10 @@ const PROFILE: &str = "profile";
 const VISITS: &str = "visits";
 const ORDERS: &str = "orders";
 const SIGN_IN: &str = "sign_in";
+const READING_LIST: &str = "reading_list";
+const READING_PROGRESS: &str = "reading_progress";
+const READING_HISTORY: &str = "reading_history";
+const FAVORITE_GENRES: &str = "favorite_genres";
 
 fn session_key(part: Part) -> &'static str {
     match part {
@@ -342,6 +347,54 @@ impl VisitorSession {
         self.write::<Cart>(CART, None).await?;
         self.write::<Profile>(PROFILE, None).await?;
         self.write::<Vec<i32>>(ORDERS, None).await
+    }
+
+    /// The reader's list, progress, history and favorite genres (the
+    /// account's when signed in).
+    pub async fn reading(&self) -> Result<Reading, ApiError> {
+        // TODO(reading): the account's, when signed in.
+        Ok(Reading::from_parts(
+            self.read(READING_LIST).await?.unwrap_or_default(),
+            self.read(READING_PROGRESS).await?.unwrap_or_default(),
+            self.read(READING_HISTORY).await?.unwrap_or_default(),
+            self.read(FAVORITE_GENRES).await?.unwrap_or_default(),
+        ))
+    }
+
+    /// Changes the reader's state with `change` and stores what changed,
+    /// unless `change` fails; as [`VisitorSession::change_cart`] does.
+    pub async fn change_reading<T>(
+        &self,
+        mut change: impl FnMut(&mut Reading) -> Result<T, ApiError>,
+    ) -> Result<(T, Reading), ApiError> {
+        // TODO(reading): the account's, when signed in.
+        let before = self.reading().await?;
+        let mut reading = before.clone();
+        let out = change(&mut reading)?;
+        self.write_reading(&before, &reading).await?;
+        Ok((out, reading))
+    }
+
+    /// Writes the session's keys whose values differ; an empty value is
+    /// stored as none.
+    async fn write_reading(&self, before: &Reading, after: &Reading) -> Result<(), ApiError> {
+        async fn put<T: Serialize + PartialEq + Default>(
+            session: &VisitorSession,
+            key: &str,
+            before: &T,
+            after: &T,
+        ) -> Result<(), ApiError> {
+            if before != after {
+                session
+                    .write(key, Some(after).filter(|v| **v != T::default()))
+                    .await?;
+            }
+            Ok(())
+        }
+        put(self, READING_LIST, &before.list, &after.list).await?;
+        put(self, READING_PROGRESS, &before.progress, &after.progress).await?;
+        put(self, READING_HISTORY, &before.history, &after.history).await?;
+        put(self, FAVORITE_GENRES, &before.genres, &after.genres).await
     }
 
     pub async fn visits(&self) -> Result<Visits, ApiError> {
