@@ -45,7 +45,7 @@ async fn the_session_state_is_read_without_changing_anything() {
     let fresh: Value = res.json().await.unwrap();
     assert_eq!(
         fresh,
-        json!({"returning": false, "visit_count": 0, "last_visit": null, "profile": null, "cart_item_count": 0, "expires_at": null})
+        json!({"returning": false, "visit_count": 0, "last_visit": null, "profile": null, "cart_item_count": 0, "expires_at": null, "reading": null})
     );
 
     app.visit().await;

@@ -78,6 +78,10 @@ impl CookieSpec {
 }
 
 pub const PREFERENCES: CookieSpec = CookieSpec::private("preferences", "preferences", 365);
+/// The library's reading settings: a second preference cookie, apart from
+/// the display preferences, with its own key.
+pub const READING_SETTINGS: CookieSpec =
+    CookieSpec::private("reading_settings", "reading-settings", 365);
 pub const LOYALTY: CookieSpec = CookieSpec::signed("loyalty", "loyalty", 30);
 pub const VIP: CookieSpec = CookieSpec::signed("vip", "vip", 365);
 pub const VISIT_SUMMARY: CookieSpec = CookieSpec::signed("last_visit_summary", "visit-summary", 30);

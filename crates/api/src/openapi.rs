@@ -41,6 +41,7 @@ use crate::limits::Limit;
         (name = "menu", description = "The personalized menu"),
         (name = "orders", description = "Checkout and order tracking"),
         (name = "preferences", description = "Display preferences, in an encrypted cookie"),
+        (name = "reading-settings", description = "The library's reading settings (font size, theme, line spacing, font family, text width), in their own encrypted cookie"),
         (name = "loyalty", description = "The loyalty level, in a signed cookie"),
         (name = "vip", description = "VIP membership, in a signed cookie"),
         (name = "health", description = "Liveness and readiness probes"),

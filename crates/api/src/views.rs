@@ -2,16 +2,18 @@
 //! goodbye summary as clients see them, and the display preferences cookie.
 //! Route modules share these through here, never through each other.
 
-use domain::Money;
 use domain::library::{Book, Genre};
 use domain::preferences::{Cuisine, DisplayPreferences};
 use domain::profile::{DietaryTag, Profile, SpiceLevel};
+use domain::reading::Reading;
+use domain::{BookId, Money};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
 use crate::cookies::{AppCookies, PREFERENCES};
 use crate::db::catalog::Dish;
+use crate::db::library::Library;
 
 /// A dish on the menu.
 #[derive(Debug, Serialize, ToSchema)]
@@ -96,18 +98,137 @@ impl From<&Profile> for ProfileView {
     }
 }
 
-pub const SUMMARY_COOKIE_DOC: &str = "`last_visit_summary`: signed cookie (purpose `visit-summary`, 30 days, HttpOnly) with the name, visit count and date of the last goodbye";
+pub const SUMMARY_COOKIE_DOC: &str = "`last_visit_summary`: signed cookie (purpose `visit-summary`, 30 days, HttpOnly) with the name, visit count and date of the last goodbye, and the book the reader was in the middle of";
 
 /// What the goodbye leaves in the browser, and what the next visit reads.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"name": "Ada", "visit_count": 4, "date": "2026-11-25T21:15:00Z"}))]
+#[schema(example = json!({"name": "Ada", "visit_count": 4, "date": "2026-11-25T21:15:00Z",
+    "last_book": {"book_id": 7, "pages_read": 212, "current_chapter": 14, "last_read_at": "2026-11-25T21:02:00Z"}}))]
 pub struct VisitSummary {
     pub name: Option<String>,
     pub visit_count: u32,
     #[serde(with = "time::serde::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub date: OffsetDateTime,
+    /// The book the reader was in the middle of at goodbye, or null. Absent
+    /// from summaries written before the library existed: those read as null.
+    #[serde(default)]
+    pub last_book: Option<LastBook>,
+}
+
+/// Where the reader stopped in a book, as the goodbye keeps it: the next
+/// visit offers it back (see [`CurrentReading`]); the title and author are
+/// looked up in the library then, never taken from the cookie.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"book_id": 7, "pages_read": 212, "current_chapter": 14, "last_read_at": "2026-11-25T21:02:00Z"}))]
+pub struct LastBook {
+    #[schema(value_type = i64, minimum = 1)]
+    pub book_id: BookId,
+    pub pages_read: u32,
+    pub current_chapter: u32,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub last_read_at: OffsetDateTime,
+}
+
+impl LastBook {
+    /// The reader's current book (see [`Reading::current_book`]), if any.
+    pub fn of(reading: &Reading) -> Option<LastBook> {
+        reading.current_book().map(|(book_id, p)| LastBook {
+            book_id,
+            pages_read: p.pages_read,
+            current_chapter: p.current_chapter,
+            last_read_at: p.last_activity(),
+        })
+    }
+}
+
+/// A book named in the welcome: enough to say "continue Dracula".
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"id": 7, "title": "Dracula", "author": "Bram Stoker"}))]
+pub struct BookRef {
+    pub id: i64,
+    pub title: String,
+    pub author: String,
+}
+
+/// What the reader is in the middle of, for a greeting such as "Welcome
+/// back, continue Dracula at page 212?": the most recently read book on the
+/// reading list, or, when the session is new and its list is empty, the
+/// book kept by the last goodbye (`from_last_visit: true`; it is not on the
+/// new session's list: to continue, add it with `POST /reading-list` and
+/// set the page with `PATCH /reading-list/{book_id}`).
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "book": {"id": 7, "title": "Dracula", "author": "Bram Stoker"},
+    "pages_read": 212, "total_pages": 418, "percent": 50, "current_chapter": 14,
+    "last_read_at": "2026-11-25T21:02:00Z", "from_last_visit": false
+}))]
+pub struct CurrentReading {
+    pub book: BookRef,
+    pub pages_read: u32,
+    pub total_pages: u32,
+    /// `pages_read` as a whole percentage of `total_pages`, rounded down.
+    pub percent: u8,
+    pub current_chapter: u32,
+    /// The last progress update, else when the book went on the list.
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub last_read_at: OffsetDateTime,
+    /// True when this comes from the last goodbye's summary cookie rather
+    /// than from the session's reading list.
+    pub from_last_visit: bool,
+}
+
+impl CurrentReading {
+    /// `last` as the library knows its book; `None` when the library no
+    /// longer has it.
+    fn of(library: &Library, last: &LastBook, from_last_visit: bool) -> Option<Self> {
+        let book = library.get(last.book_id)?;
+        let pages_read = last.pages_read.min(book.total_pages);
+        Some(CurrentReading {
+            book: BookRef {
+                id: book.id.into(),
+                title: book.title.clone(),
+                author: book.author.clone(),
+            },
+            pages_read,
+            total_pages: book.total_pages,
+            percent: domain::reading::BookProgress {
+                pages_read,
+                current_chapter: last.current_chapter,
+                started_at: last.last_read_at,
+                last_read_at: None,
+            }
+            .percent(book.total_pages),
+            current_chapter: last.current_chapter.clamp(1, book.chapters.max(1)),
+            last_read_at: last.last_read_at,
+            from_last_visit,
+        })
+    }
+
+    /// The reader's current book from the session's reading list, or null.
+    pub fn from_session(library: &Library, reading: &Reading) -> Option<Self> {
+        CurrentReading::of(library, &LastBook::of(reading)?, false)
+    }
+
+    /// What to offer: the session's current book; else, when the session's
+    /// list is empty, the book the last goodbye kept.
+    pub fn offer(
+        library: &Library,
+        reading: &Reading,
+        last_visit: Option<&LastBook>,
+    ) -> Option<Self> {
+        if let Some(current) = CurrentReading::from_session(library, reading) {
+            return Some(current);
+        }
+        if reading.listed_ids().next().is_some() {
+            return None;
+        }
+        CurrentReading::of(library, last_visit?, true)
+    }
 }
 
 pub const PREFERENCES_COOKIE_DOC: &str = "`preferences`: private cookie (AES-GCM encrypted and authenticated, key derived for the purpose `preferences`), one year, HttpOnly";

@@ -15,6 +15,7 @@ pub mod order;
 pub mod preferences;
 pub mod profile;
 pub mod reading;
+pub mod reading_settings;
 pub mod recommend;
 pub mod values;
 pub mod vip;

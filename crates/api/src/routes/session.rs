@@ -14,7 +14,7 @@ use crate::error::{ApiError, PROBLEM_JSON, Problem};
 use crate::responses::WithCookies;
 use crate::session::visitor::VisitorSession;
 use crate::state::AppState;
-use crate::views::{ProfileView, VisitSummary};
+use crate::views::{CurrentReading, LastBook, ProfileView, VisitSummary};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(get_session, end_session))
@@ -23,7 +23,9 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// Say goodbye: the server-side session is destroyed (its record deleted
 /// from the store, the session cookie removed) and a signed summary of the
 /// visit stays in the browser for 30 days, so the next visit continues the
-/// count. Preferences, loyalty and VIP cookies are kept.
+/// count and offers back the book the reader was in the middle of (its id,
+/// page, chapter and when it was last read). Preferences, reading settings,
+/// loyalty and VIP cookies are kept.
 #[utoipa::path(delete, path = "/session", tag = "session",
     responses(
         (status = 200, description = "Goodbye; the summary left in the browser", body = VisitSummary,
@@ -51,6 +53,17 @@ pub(crate) async fn say_goodbye(
 ) -> Result<VisitSummary, ApiError> {
     let visits = session.visits().await?;
     let profile = session.profile().await?;
+    let reading = session.reading().await?;
+    // The book the reader is in the middle of; with nothing on the list,
+    // the one an earlier goodbye kept (unless it was finished since), so a
+    // visit spent without reading does not lose it.
+    let last_book = LastBook::of(&reading).or_else(|| {
+        if reading.listed_ids().next().is_some() {
+            return None;
+        }
+        let earlier = cookies.read::<VisitSummary>(&VISIT_SUMMARY)?.0.last_book?;
+        (!reading.finished_ids().contains(&earlier.book_id)).then_some(earlier)
+    });
     if session.sign_in().await?.is_some() {
         logins::end(state, session).await?;
     }
@@ -59,6 +72,7 @@ pub(crate) async fn say_goodbye(
         name: profile.map(|p| p.name.as_str().to_owned()),
         visit_count: visits.count,
         date: state.clock.now(),
+        last_book,
     };
     cookies.write(&VISIT_SUMMARY, &summary)?;
     Ok(summary)
@@ -69,7 +83,10 @@ pub(crate) async fn say_goodbye(
 #[schema(example = json!({
     "returning": true, "visit_count": 3, "last_visit": "2026-11-25T18:30:00Z",
     "profile": {"name": "Ada", "favorite_dish": "Pad Thai", "dietary_restrictions": ["vegan"], "spice_level": "hot", "created_at": "2026-11-20T18:00:00Z"},
-    "cart_item_count": 2, "expires_at": "2026-12-09T18:30:00Z"
+    "cart_item_count": 2, "expires_at": "2026-12-09T18:30:00Z",
+    "reading": {"book": {"id": 7, "title": "Dracula", "author": "Bram Stoker"},
+        "pages_read": 212, "total_pages": 418, "percent": 50, "current_chapter": 14,
+        "last_read_at": "2026-11-25T21:02:00Z", "from_last_visit": false}
 }))]
 pub struct SessionState {
     /// Whether the visitor has recorded a visit before.
@@ -90,6 +107,10 @@ pub struct SessionState {
     #[serde(with = "time::serde::rfc3339::option")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub expires_at: Option<OffsetDateTime>,
+    /// The book the reader is in the middle of: the most recently read one
+    /// on the reading list, or null (this never reads the goodbye summary:
+    /// `from_last_visit` is always false here).
+    pub reading: Option<CurrentReading>,
 }
 
 /// The state of the session. Signed in, the profile and the cart are the
@@ -110,6 +131,7 @@ async fn get_session(
     let visits = session.visits().await?;
     let profile = session.profile().await?;
     let cart = session.cart().await?;
+    let reading = session.reading().await?;
     let signed_in = match session.user_id() {
         Some(_) => logins::times(&state, &session).await?,
         None => None,
@@ -127,5 +149,6 @@ async fn get_session(
         profile: profile.as_ref().map(ProfileView::from),
         cart_item_count: cart.item_count(),
         expires_at,
+        reading: CurrentReading::from_session(&state.library, &reading),
     }))
 }

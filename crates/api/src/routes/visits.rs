@@ -13,7 +13,7 @@ use crate::cookies::{AppCookies, VISIT_SUMMARY};
 use crate::responses::WithCookies;
 use crate::session::visitor::VisitorSession;
 use crate::state::AppState;
-use crate::views::{SUMMARY_COOKIE_DOC, VisitSummary};
+use crate::views::{CurrentReading, SUMMARY_COOKIE_DOC, VisitSummary};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(record_visit))
@@ -23,7 +23,10 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({
     "returning": true, "visit_count": 4, "last_visit": "2026-11-20T19:04:11Z",
-    "name": "Ada", "favorite_dish": "Pad Thai"
+    "name": "Ada", "favorite_dish": "Pad Thai",
+    "reading": {"book": {"id": 7, "title": "Dracula", "author": "Bram Stoker"},
+        "pages_read": 212, "total_pages": 418, "percent": 50, "current_chapter": 14,
+        "last_read_at": "2026-11-25T21:02:00Z", "from_last_visit": true}
 }))]
 pub struct Welcome {
     /// Whether the visitor had been here before this visit.
@@ -38,11 +41,17 @@ pub struct Welcome {
     pub name: Option<String>,
     /// From the profile, or null.
     pub favorite_dish: Option<String>,
+    /// The book to offer: "Welcome back, continue Dracula at page 212?".
+    /// The most recently read book on the reading list; or, for a new
+    /// session with an empty list, the book the last goodbye kept
+    /// (`from_last_visit: true`, not on the list until added again); or null.
+    pub reading: Option<CurrentReading>,
 }
 
 /// Record a visit: the visit count goes up by one and the time is remembered.
 /// A new session of a browser that said goodbye (see `DELETE /session`)
-/// continues from its `last_visit_summary` cookie.
+/// continues from its `last_visit_summary` cookie, which also offers back
+/// the book the reader was in the middle of (`reading.from_last_visit`).
 #[utoipa::path(post, path = "/visits", tag = "visits",
     params(("last_visit_summary" = Option<String>, Cookie, description = SUMMARY_COOKIE_DOC)),
     responses(
@@ -56,6 +65,7 @@ async fn record_visit(
     WithCookies::run(cookies, async |cookies| {
         let mut visits = session.visits().await?;
         let mut summary_name = None;
+        let mut summary_book = None;
         // A new session of a browser that said goodbye continues its count.
         let summary = if visits.returning() {
             None
@@ -68,11 +78,14 @@ async fn record_visit(
                 last_visit: Some(summary.date),
             };
             summary_name = summary.name;
+            summary_book = summary.last_book;
         }
         let before = visits.record(state.clock.now());
         session.set_visits(&visits).await?;
         let profile = session.profile().await?;
+        let reading = session.reading().await?;
         Ok(Json(Welcome {
+            reading: CurrentReading::offer(&state.library, &reading, summary_book.as_ref()),
             returning: before.returning(),
             visit_count: visits.count,
             last_visit: before.last_visit,
