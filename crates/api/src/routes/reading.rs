@@ -201,11 +201,11 @@ pub struct AddBook {
 pub struct ProgressInput {
     /// 0 to the book's `total_pages`.
     #[serde(default)]
-    #[schema(minimum = 0, maximum = 2_147_483_647)]
+    #[schema(nullable = false, minimum = 0, maximum = 2_147_483_647)]
     pub pages_read: Option<i64>,
     /// 1 to the book's `chapters`.
     #[serde(default)]
-    #[schema(minimum = 1, maximum = 2_147_483_647)]
+    #[schema(nullable = false, minimum = 1, maximum = 2_147_483_647)]
     pub current_chapter: Option<i64>,
 }
 
