@@ -896,11 +896,24 @@ mod tests {
                 let old = before.iter().find(|r| r.book_id == b.id).map(|r| r.score);
                 let new = later.iter().find(|r| r.book_id == b.id).map(|r| r.score);
                 if let Some(old) = old {
-                    // Recommended before: still recommended, not lower, and
-                    // it rose by at least its shared genres.
+                    // Recommended before: still recommended, with a score
+                    // no lower and above zero.
                     let new = new.expect("still recommended");
                     prop_assert!(new >= old, "book {} fell from {old} to {new}", b.id.get());
                     prop_assert!(new > 0);
+                    // Nor does it fall below a book that was under it and
+                    // has nothing to do with x (no genre, not the author).
+                    let at = |recs: &[BookRecommendation], id: BookId| {
+                        recs.iter().position(|r| r.book_id == id)
+                    };
+                    let (was, is) = (at(&before, b.id).unwrap(), at(&later, b.id).unwrap());
+                    for c in &before[was + 1..] {
+                        let cb = books.iter().find(|k| k.id == c.book_id).unwrap();
+                        if cb.id != x.id && cb.genres.is_disjoint(&x.genres) && !same_author(&cb.author, &x.author) {
+                            prop_assert!(at(&later, cb.id).is_some_and(|c_is| c_is > is),
+                                "book {} fell below book {}", b.id.get(), cb.id.get());
+                        }
+                    }
                     let because = BookReason::Finished { title: x.title.clone() };
                     // Named among the reasons, unless three others count
                     // as much or more.
