@@ -53,8 +53,8 @@ pub const GENRE_SHARE: i64 = 1000;
 /// Per thousand of a weighed book's weight, when it has the candidate's
 /// author.
 pub const SAME_AUTHOR: i64 = 1500;
-/// For each of the candidate's genres among the favorites: a finished book
-/// and a half in that genre, so a favorite outweighs one finished book.
+/// For each of the candidate's genres among the favorites: as much as two
+/// finished books of that genre, so a stated taste outweighs one book read.
 pub const FAVORITE_GENRE: i64 = 2000;
 /// The most "Because you finished/are reading ..." reasons on one book.
 pub const MAX_SOURCE_REASONS: usize = 3;
