@@ -54,22 +54,24 @@ impl Book {
     }
 }
 
-/// Every book of the running app's library (optionally of one genre), by id:
-/// the demo library the migrations put in, as the app loaded it.
-fn books(app: &TestApp, genre: Option<&str>) -> Vec<Book> {
-    let library = &app.state.as_ref().expect("a running app").library;
-    library
-        .books()
-        .iter()
-        .map(|b| Book {
-            id: i64::from(b.id.get()),
-            title: b.title.clone(),
-            author: b.author.clone(),
-            genres: b.genres.iter().map(|g| g.as_str().to_owned()).collect(),
-            total_pages: i64::from(b.total_pages),
-        })
-        .filter(|b| genre.is_none_or(|g| b.genres.contains(g)))
-        .collect()
+/// Every book of the library (optionally of one genre), as `GET /books`
+/// lists them, page by page.
+async fn books(app: &TestApp, genre: Option<&str>) -> Vec<Book> {
+    let filter = genre.map(|g| format!("&genre={g}")).unwrap_or_default();
+    let mut all = Vec::new();
+    for page in 1.. {
+        let res = app
+            .get(&format!("/api/v1/books?per_page=100&page={page}{filter}"))
+            .await;
+        assert_eq!(res.status(), 200, "listing books");
+        let body: Value = res.json().await.unwrap();
+        let items = body["items"].as_array().unwrap();
+        if items.is_empty() {
+            break;
+        }
+        all.extend(items.iter().map(Book::from_json));
+    }
+    all
 }
 
 /// One recommendation as a client reads it.
@@ -187,7 +189,7 @@ fn a_mystery_with_a_second_by_its_author(library: &[Book]) -> (Book, Book) {
 async fn a_new_reader_gets_a_starter_set_covering_many_genres_and_no_session() {
     for backend in backends() {
         let app = spawn(backend).await;
-        let library = books(&app, None);
+        let library = books(&app, None).await;
         assert!(library.len() >= 40, "{backend:?}: the demo library");
 
         let res = app.get(RECS).await;
@@ -234,8 +236,8 @@ async fn a_new_reader_gets_a_starter_set_covering_many_genres_and_no_session() {
 async fn recommendations_change_as_the_history_grows() {
     for backend in backends() {
         let app = spawn(backend).await;
-        let library = books(&app, None);
-        let mysteries = books(&app, Some("mystery"));
+        let library = books(&app, None).await;
+        let mysteries = books(&app, Some("mystery")).await;
         assert!(
             mysteries.len() >= 3,
             "{backend:?}: the demo library's mysteries"
@@ -337,7 +339,7 @@ async fn favorite_genres_change_the_ranking() {
         let app = spawn(backend).await;
         for genre in ["poetry", "history"] {
             set_genres(&app, &[genre]).await;
-            let shelf = books(&app, Some(genre));
+            let shelf = books(&app, Some(genre)).await;
             let (recs, starter) = recommendations(&app, Some(50)).await;
             assert!(!starter, "{backend:?}");
             // The genre's books come first, each saying why.
@@ -359,7 +361,7 @@ async fn favorite_genres_change_the_ranking() {
 async fn nothing_already_listed_or_finished_is_recommended() {
     for backend in backends() {
         let app = spawn(backend).await;
-        let library = books(&app, None);
+        let library = books(&app, None).await;
         // Finish one, and list four others of the starter set.
         let (starters, _) = recommendations(&app, Some(5)).await;
         let finished = &starters[0].book;
@@ -384,7 +386,7 @@ async fn nothing_already_listed_or_finished_is_recommended() {
 async fn an_abandoned_book_pushes_its_genre_down() {
     for backend in backends() {
         let app = spawn(backend).await;
-        let horror = books(&app, Some("horror"));
+        let horror = books(&app, Some("horror")).await;
         let dropped = horror
             .iter()
             .find(|b| b.total_pages >= 20)
