@@ -48,6 +48,7 @@ async fn the_spec_documents_every_endpoint_with_its_errors() {
         ("/api/v1/reading-list/{book_id}", &["patch", "delete"]),
         ("/api/v1/reading-history", &["get"]),
         ("/api/v1/reader/genres", &["get", "put"]),
+        ("/api/v1/recommendations/books", &["get"]),
         ("/healthz", &["get"]),
         ("/readyz", &["get"]),
     ] {
@@ -253,6 +254,7 @@ fn operations_that_use_the_session_reference_the_session_cookie() {
         "/api/v1/reading-list",
         "/api/v1/reading-history",
         "/api/v1/reader",
+        "/api/v1/recommendations",
     ];
     let optional_cookie = json!([{}, {"session_cookie": []}]);
     let required_cookie = json!([{"session_cookie": []}]);
