@@ -137,12 +137,13 @@ impl From<&CurrentUser> for UserView {
     }
 }
 
-/// The account just signed in to, and what of the visitor's cart it could
-/// not take.
+/// The account just signed in to, and what of the visitor's cart and
+/// reading list it could not take.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({
     "id": 7, "username": "ada", "display_name": "Ada", "role": "customer",
-    "cart_dropped": [{"product_id": 2, "wanted": 110, "kept": 99, "reason": "line-cap"}]
+    "cart_dropped": [{"product_id": 2, "wanted": 110, "kept": 99, "reason": "line-cap"}],
+    "reading_dropped": [12]
 }))]
 pub struct SignedInView {
     #[serde(flatten)]
@@ -150,6 +151,10 @@ pub struct SignedInView {
     /// The lines of the visitor's cart that the account's cart could not take
     /// whole when they were merged (empty when everything fitted).
     pub cart_dropped: Vec<DroppedLine>,
+    /// The ids of the books on the visitor's reading list that are not on
+    /// the account's after the two were merged (its list was full; empty
+    /// when everything fitted). Their progress is not kept.
+    pub reading_dropped: Vec<i32>,
 }
 
 impl SignedInView {
@@ -157,6 +162,7 @@ impl SignedInView {
         SignedInView {
             user: UserView::from(user),
             cart_dropped: carried.cart_losses.iter().map(DroppedLine::from).collect(),
+            reading_dropped: carried.reading_dropped.iter().map(|id| id.get()).collect(),
         }
     }
 }
@@ -336,6 +342,7 @@ fn signed_in_log(user: &CurrentUser, carried: &CarriedOver, new_account: bool) {
         user_id = user.id,
         new_account,
         cart_lines_dropped = carried.cart_losses.len(),
+        reading_books_dropped = carried.reading_dropped.len(),
         orders_claimed = carried.orders_claimed,
         "signed in"
     );
