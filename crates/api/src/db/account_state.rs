@@ -431,10 +431,172 @@ pub async fn claim_orders(
 
 #[cfg(test)]
 mod tests {
-    use migration::{Migrator, MigratorTrait};
-    use sea_orm::Database;
+    use domain::BookId;
+    use domain::library::Genre;
+    use domain::reading::ListEntry;
+    use migration::{MigrationName, Migrator, MigratorTrait};
+    use sea_orm::{Database, DatabaseConnection};
+    use time::macros::datetime;
 
     use super::*;
+
+    /// A fresh SQLite database file, migrated up, with one user (id 1).
+    async fn migrated(name: &str) -> (DatabaseConnection, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!("km-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("db.sqlite");
+        let _ = std::fs::remove_file(&file);
+        let db = Database::connect(format!("sqlite://{}?mode=rwc", file.display()))
+            .await
+            .unwrap();
+        Migrator::up(&db, None).await.unwrap();
+        db.execute_unprepared(
+            "INSERT INTO users (username, display_name, password_hash, created_at) VALUES ('ada', 'Ada', 'x', '2026-11-26T00:00:00Z')",
+        )
+        .await
+        .unwrap();
+        (db, dir)
+    }
+
+    /// How many migrations `Migrator::down` takes back to undo `name` and
+    /// every later one.
+    fn steps_back_through(name: &str) -> u32 {
+        let migrations = Migrator::migrations();
+        let at = migrations
+            .iter()
+            .position(|m| m.name() == name)
+            .unwrap_or_else(|| panic!("{name} is registered"));
+        u32::try_from(migrations.len() - at).unwrap()
+    }
+
+    fn a_reading() -> StoredReading {
+        StoredReading {
+            reading_list: Some(ReadingList {
+                entries: vec![ListEntry {
+                    book_id: BookId::parse(3).unwrap(),
+                    added_at: datetime!(2026-11-27 10:00 UTC),
+                }],
+            }),
+            reading_progress: None,
+            reading_history: None,
+            favorite_genres: Some(FavoriteGenres(vec![Genre::Mystery, Genre::Poetry])),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_account_reading_migration_goes_down_and_up_again_on_sqlite() {
+        let (db, dir) = migrated("account-reading").await;
+        write(&db, 1, Part::Cart, Some(&Cart::new()), None)
+            .await
+            .unwrap();
+        write(&db, 1, Part::Reading, Some(&a_reading()), Some(0))
+            .await
+            .unwrap();
+
+        Migrator::down(&db, Some(steps_back_through("m20261127_000011_account_reading")))
+            .await
+            .unwrap();
+
+        for column in [
+            "reading_list",
+            "reading_progress",
+            "reading_history",
+            "favorite_genres",
+            "reading_version",
+        ] {
+            assert!(
+                db.execute_unprepared(&format!("SELECT {column} FROM user_state"))
+                    .await
+                    .is_err(),
+                "{column} is gone"
+            );
+        }
+        db.execute_unprepared("SELECT cart, cart_version FROM user_state")
+            .await
+            .expect("the rest of the row stays");
+
+        Migrator::up(&db, None).await.unwrap();
+
+        let empty = read::<StoredReading>(&db, 1, Part::Reading).await.unwrap();
+        assert_eq!((empty.value, empty.version), (None, Some(0)));
+        assert_eq!(
+            write(&db, 1, Part::Reading, Some(&a_reading()), Some(0))
+                .await
+                .unwrap(),
+            Some(1)
+        );
+        assert_eq!(
+            write(&db, 1, Part::Reading, Some(&a_reading()), Some(0))
+                .await
+                .unwrap(),
+            None,
+            "stale"
+        );
+        let back = read::<StoredReading>(&db, 1, Part::Reading).await.unwrap();
+        assert_eq!((back.value, back.version), (Some(a_reading()), Some(1)));
+        drop(db);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn the_reading_is_written_as_four_columns_under_one_version() {
+        let (db, dir) = migrated("account-reading-columns").await;
+        write(&db, 1, Part::Reading, Some(&a_reading()), None)
+            .await
+            .unwrap();
+
+        let row = user_state::Entity::find_by_id(1)
+            .one(&db)
+            .await
+            .unwrap()
+            .unwrap();
+        let list: serde_json::Value =
+            serde_json::from_str(row.reading_list.as_deref().unwrap()).unwrap();
+        assert_eq!(
+            list,
+            serde_json::json!({"entries": [{"book_id": 3, "added_at": "2026-11-27T10:00:00Z"}]})
+        );
+        assert_eq!(row.reading_progress, None, "empty is null");
+        assert_eq!(row.reading_history, None);
+        assert_eq!(row.favorite_genres.as_deref(), Some(r#"["mystery","poetry"]"#));
+        assert_eq!(row.reading_version, 1);
+        assert_eq!((row.cart, row.cart_version), (None, 0), "the cart is apart");
+
+        // Clearing writes all four in the one statement.
+        assert_eq!(
+            write::<StoredReading>(&db, 1, Part::Reading, None, Some(1))
+                .await
+                .unwrap(),
+            Some(2)
+        );
+        let cleared = read::<StoredReading>(&db, 1, Part::Reading).await.unwrap();
+        assert_eq!((cleared.value, cleared.version), (None, Some(2)));
+        drop(db);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn a_reading_column_that_no_longer_decodes_reads_as_empty_and_the_others_stay() {
+        let (db, dir) = migrated("account-reading-decode").await;
+        write(&db, 1, Part::Reading, Some(&a_reading()), None)
+            .await
+            .unwrap();
+        db.execute_unprepared(
+            r#"UPDATE user_state SET favorite_genres = '["cookery"]', reading_history = 'not json'"#,
+        )
+        .await
+        .unwrap();
+
+        let read = read::<StoredReading>(&db, 1, Part::Reading).await.unwrap();
+
+        let expected = StoredReading {
+            favorite_genres: None,
+            ..a_reading()
+        };
+        assert_eq!((read.value, read.version), (Some(expected), Some(1)));
+        drop(db);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[tokio::test]
     async fn the_account_state_migration_goes_down_and_up_again_on_sqlite() {
@@ -446,7 +608,9 @@ mod tests {
             .await
             .unwrap();
         Migrator::up(&db, None).await.unwrap();
-        Migrator::down(&db, Some(1)).await.unwrap();
+        Migrator::down(&db, Some(steps_back_through("m20261126_000009_account_state")))
+            .await
+            .unwrap();
         Migrator::up(&db, None).await.unwrap();
 
         // The table is back and takes a versioned write.
