@@ -1,16 +1,741 @@
-use sea_orm_migration::prelude::*;
+use sea_orm_migration::{prelude::*, schema::*};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
-/// The library's books and the demo library.
+/// The library's books.
+///
+/// `genres` holds one or more words of the fixed vocabulary
+/// (`domain::library::Genre`) as a comma-separated list without spaces, as
+/// `products.dietary_tags` does: `fiction,horror`. It is never empty (a
+/// `CHECK`); a word outside the vocabulary written by hand makes the service
+/// leave that book out, with a warning, rather than fail to start.
+/// `language` is the ISO 639-1 code of the edition the library holds.
+#[derive(DeriveIden)]
+pub enum Books {
+    Table,
+    Id,
+    Title,
+    Author,
+    Genres,
+    TotalPages,
+    Chapters,
+    PublishedYear,
+    Description,
+    Language,
+}
+
+/// The demo library: real books with their real authors and the year each
+/// was first published (negative before the common era). Pages are those of
+/// a common edition; chapters are a book's own divisions (chapters, books,
+/// acts, stories or poems). Several books per genre, and several by the
+/// same authors, so that recommendations have something to choose from.
+///
+/// (title, author, genres, total pages, chapters, year, language, description)
+type DemoBook = (
+    &'static str,
+    &'static str,
+    &'static str,
+    i32,
+    i32,
+    i32,
+    &'static str,
+    &'static str,
+);
+
+const DEMO_LIBRARY: &[DemoBook] = &[
+    (
+        "Pride and Prejudice",
+        "Jane Austen",
+        "fiction,romance",
+        432,
+        61,
+        1813,
+        "en",
+        "Elizabeth Bennet and Mr Darcy misjudge each other across the drawing rooms of Hertfordshire and Derbyshire, until pride and prejudice give way.",
+    ),
+    (
+        "Sense and Sensibility",
+        "Jane Austen",
+        "fiction,romance",
+        409,
+        50,
+        1811,
+        "en",
+        "The Dashwood sisters, one all reason and one all feeling, lose their home and learn what love costs.",
+    ),
+    (
+        "Emma",
+        "Jane Austen",
+        "fiction,romance",
+        474,
+        55,
+        1815,
+        "en",
+        "Handsome, clever and rich Emma Woodhouse arranges everyone's marriages but her own, and gets every one of them wrong.",
+    ),
+    (
+        "Persuasion",
+        "Jane Austen",
+        "fiction,romance",
+        249,
+        24,
+        1817,
+        "en",
+        "Eight years after being persuaded to refuse him, Anne Elliot meets Captain Wentworth again.",
+    ),
+    (
+        "Frankenstein; or, The Modern Prometheus",
+        "Mary Shelley",
+        "fiction,horror,science-fiction",
+        280,
+        24,
+        1818,
+        "en",
+        "Victor Frankenstein gives life to a creature assembled from the dead, then abandons it. The creature does not forget.",
+    ),
+    (
+        "The Adventures of Sherlock Holmes",
+        "Arthur Conan Doyle",
+        "mystery,fiction",
+        307,
+        12,
+        1892,
+        "en",
+        "Twelve cases of the consulting detective of Baker Street, from A Scandal in Bohemia to The Copper Beeches.",
+    ),
+    (
+        "Dracula",
+        "Bram Stoker",
+        "fiction,horror",
+        418,
+        27,
+        1897,
+        "en",
+        "Jonathan Harker's journey to Transylvania, and what follows him back to England.",
+    ),
+    (
+        "A Study in Scarlet",
+        "Arthur Conan Doyle",
+        "mystery,fiction",
+        188,
+        14,
+        1887,
+        "en",
+        "Dr Watson takes rooms with Sherlock Holmes, and a body in an empty house in Brixton leads back to the American West.",
+    ),
+    (
+        "The Hound of the Baskervilles",
+        "Arthur Conan Doyle",
+        "mystery,horror",
+        256,
+        15,
+        1902,
+        "en",
+        "A spectral hound is said to haunt the Baskerville family on Dartmoor; Holmes sends Watson ahead to watch the new heir.",
+    ),
+    (
+        "The Lost World",
+        "Arthur Conan Doyle",
+        "adventure,science-fiction",
+        260,
+        16,
+        1912,
+        "en",
+        "Professor Challenger leads an expedition to a plateau in the Amazon where dinosaurs still live.",
+    ),
+    (
+        "The Mysterious Affair at Styles",
+        "Agatha Christie",
+        "mystery,fiction",
+        296,
+        13,
+        1920,
+        "en",
+        "Hercule Poirot's first case: the poisoning of a wealthy widow in an Essex country house.",
+    ),
+    (
+        "The Murder of Roger Ackroyd",
+        "Agatha Christie",
+        "mystery,fiction",
+        312,
+        27,
+        1926,
+        "en",
+        "A village doctor tells how Poirot, retired to grow marrows, investigated the death of his friend Roger Ackroyd.",
+    ),
+    (
+        "And Then There Were None",
+        "Agatha Christie",
+        "mystery,horror",
+        272,
+        16,
+        1939,
+        "en",
+        "Ten strangers are lured to an island off the Devon coast, and die one by one as a nursery rhyme foretells.",
+    ),
+    (
+        "The Hobbit",
+        "J. R. R. Tolkien",
+        "fantasy,children,adventure",
+        310,
+        19,
+        1937,
+        "en",
+        "Bilbo Baggins is hired as a burglar by thirteen dwarves who mean to take back their mountain from the dragon Smaug.",
+    ),
+    (
+        "The Fellowship of the Ring",
+        "J. R. R. Tolkien",
+        "fantasy,adventure",
+        423,
+        22,
+        1954,
+        "en",
+        "Frodo inherits the One Ring and sets out from the Shire with eight companions to destroy it.",
+    ),
+    (
+        "Foundation",
+        "Isaac Asimov",
+        "science-fiction",
+        255,
+        5,
+        1951,
+        "en",
+        "Hari Seldon's psychohistory foresees the fall of the Galactic Empire, and a foundation at the galaxy's edge is set to shorten the dark age.",
+    ),
+    (
+        "I, Robot",
+        "Isaac Asimov",
+        "science-fiction",
+        253,
+        9,
+        1950,
+        "en",
+        "Nine stories of robots and the Three Laws of Robotics, told by robopsychologist Susan Calvin.",
+    ),
+    (
+        "The Left Hand of Darkness",
+        "Ursula K. Le Guin",
+        "science-fiction",
+        304,
+        20,
+        1969,
+        "en",
+        "An envoy is sent to the ice world of Gethen, whose people have no fixed sex, to invite it into an interstellar union.",
+    ),
+    (
+        "A Wizard of Earthsea",
+        "Ursula K. Le Guin",
+        "fantasy,children",
+        183,
+        10,
+        1968,
+        "en",
+        "A proud young wizard looses a shadow upon the world and must hunt it across the islands of Earthsea.",
+    ),
+    (
+        "Nineteen Eighty-Four",
+        "George Orwell",
+        "fiction,science-fiction",
+        328,
+        24,
+        1949,
+        "en",
+        "Winston Smith rewrites history for the Ministry of Truth, and dares to keep a diary under the eye of Big Brother.",
+    ),
+    (
+        "Animal Farm",
+        "George Orwell",
+        "fiction",
+        112,
+        10,
+        1945,
+        "en",
+        "The animals of Manor Farm drive out their farmer, and find that some animals are more equal than others.",
+    ),
+    (
+        "On the Origin of Species",
+        "Charles Darwin",
+        "science",
+        502,
+        14,
+        1859,
+        "en",
+        "The argument for evolution by natural selection, built from pigeons, barnacles, fossils and islands.",
+    ),
+    (
+        "The Voyage of the Beagle",
+        "Charles Darwin",
+        "science,adventure",
+        496,
+        21,
+        1839,
+        "en",
+        "Darwin's journal of five years aboard HMS Beagle, from the Cape Verde islands to the Galapagos.",
+    ),
+    (
+        "A Brief History of Time",
+        "Stephen Hawking",
+        "science",
+        212,
+        11,
+        1988,
+        "en",
+        "From the big bang to black holes: space, time and the search for a unified theory, explained without equations.",
+    ),
+    (
+        "Silent Spring",
+        "Rachel Carson",
+        "science",
+        368,
+        17,
+        1962,
+        "en",
+        "How pesticides such as DDT poison the land, the water and the birds, and the case against using them blindly.",
+    ),
+    (
+        "The Double Helix",
+        "James D. Watson",
+        "science,biography",
+        226,
+        29,
+        1968,
+        "en",
+        "A personal, and partial, account of the race to find the structure of DNA.",
+    ),
+    (
+        "Meditations",
+        "Marcus Aurelius",
+        "philosophy",
+        254,
+        12,
+        180,
+        "en",
+        "The private notes of a Roman emperor on duty, death and keeping one's mind steady.",
+    ),
+    (
+        "The Republic",
+        "Plato",
+        "philosophy",
+        416,
+        10,
+        -375,
+        "en",
+        "Socrates asks what justice is, and answers by imagining a city ruled by philosopher-kings.",
+    ),
+    (
+        "Beyond Good and Evil",
+        "Friedrich Nietzsche",
+        "philosophy",
+        240,
+        9,
+        1886,
+        "en",
+        "An attack on the prejudices of philosophers and a prelude to a philosophy of the future.",
+    ),
+    (
+        "The Art of War",
+        "Sun Tzu",
+        "philosophy,history",
+        68,
+        13,
+        -500,
+        "en",
+        "Thirteen chapters on strategy, deception and winning without fighting.",
+    ),
+    (
+        "The Histories",
+        "Herodotus",
+        "history",
+        716,
+        9,
+        -430,
+        "en",
+        "The first great work of history: the Greco-Persian wars and the peoples, customs and marvels of the known world.",
+    ),
+    (
+        "The Guns of August",
+        "Barbara W. Tuchman",
+        "history",
+        511,
+        22,
+        1962,
+        "en",
+        "The first month of the First World War, and how the plans of Europe's generals failed.",
+    ),
+    (
+        "Team of Rivals",
+        "Doris Kearns Goodwin",
+        "biography,history",
+        944,
+        26,
+        2005,
+        "en",
+        "Abraham Lincoln brings the men who ran against him for the presidency into his cabinet, and holds it together through the Civil War.",
+    ),
+    (
+        "Narrative of the Life of Frederick Douglass, an American Slave",
+        "Frederick Douglass",
+        "biography,history",
+        125,
+        11,
+        1845,
+        "en",
+        "Douglass's own account of his life in slavery, how he learned to read, and his escape to freedom.",
+    ),
+    (
+        "Steve Jobs",
+        "Walter Isaacson",
+        "biography",
+        656,
+        42,
+        2011,
+        "en",
+        "The life of Apple's co-founder, from a garage in Los Altos to the iPhone, drawn from more than forty interviews with him.",
+    ),
+    (
+        "Leaves of Grass",
+        "Walt Whitman",
+        "poetry",
+        95,
+        12,
+        1855,
+        "en",
+        "Twelve untitled poems, Song of Myself among them, celebrating the self, the body and democratic America.",
+    ),
+    (
+        "Songs of Innocence and of Experience",
+        "William Blake",
+        "poetry",
+        64,
+        46,
+        1794,
+        "en",
+        "Illuminated poems showing the two contrary states of the human soul, from The Lamb to The Tyger.",
+    ),
+    (
+        "The Odyssey",
+        "Homer",
+        "poetry,adventure",
+        560,
+        24,
+        -725,
+        "en",
+        "Odysseus spends ten years finding his way home from Troy, past the Cyclops, Circe and the Sirens.",
+    ),
+    (
+        "The Waste Land",
+        "T. S. Eliot",
+        "poetry",
+        64,
+        5,
+        1922,
+        "en",
+        "Five sections of fragments and voices from a broken post-war world.",
+    ),
+    (
+        "Alice's Adventures in Wonderland",
+        "Lewis Carroll",
+        "children,fantasy",
+        192,
+        12,
+        1865,
+        "en",
+        "Alice follows a White Rabbit down a hole into a world of mad tea parties and a Queen who wants everyone's head.",
+    ),
+    (
+        "Through the Looking-Glass",
+        "Lewis Carroll",
+        "children,fantasy",
+        224,
+        12,
+        1871,
+        "en",
+        "Alice climbs through the mirror into a land laid out like a chessboard, and sets out to become a queen.",
+    ),
+    (
+        "The Wonderful Wizard of Oz",
+        "L. Frank Baum",
+        "children,fantasy,adventure",
+        259,
+        24,
+        1900,
+        "en",
+        "A cyclone carries Dorothy from Kansas to Oz, where she follows the yellow brick road to the Emerald City.",
+    ),
+    (
+        "Le Petit Prince",
+        "Antoine de Saint-Exupéry",
+        "children,philosophy",
+        96,
+        27,
+        1943,
+        "fr",
+        "Un aviateur tombé en panne dans le désert rencontre un petit prince venu d'une autre planète.",
+    ),
+    (
+        "The Lion, the Witch and the Wardrobe",
+        "C. S. Lewis",
+        "children,fantasy",
+        208,
+        17,
+        1950,
+        "en",
+        "Four children step through a wardrobe into Narnia, where the White Witch has made it always winter and never Christmas.",
+    ),
+    (
+        "The Call of Cthulhu",
+        "H. P. Lovecraft",
+        "horror",
+        48,
+        3,
+        1928,
+        "en",
+        "A dead man's papers piece together a cult, a sculpture and a sunken city where great Cthulhu lies dreaming.",
+    ),
+    (
+        "At the Mountains of Madness",
+        "H. P. Lovecraft",
+        "horror,science-fiction",
+        176,
+        12,
+        1936,
+        "en",
+        "An Antarctic expedition finds the ruins of a city far older than mankind, and what still lives in it.",
+    ),
+    (
+        "The Shining",
+        "Stephen King",
+        "horror,fiction",
+        447,
+        58,
+        1977,
+        "en",
+        "Jack Torrance takes his family to winter alone in the Overlook Hotel, and the hotel takes an interest in his son.",
+    ),
+    (
+        "The Turn of the Screw",
+        "Henry James",
+        "horror,mystery",
+        120,
+        24,
+        1898,
+        "en",
+        "A governess at Bly becomes convinced that the two children in her care are haunted by their former servants.",
+    ),
+    (
+        "Strange Case of Dr Jekyll and Mr Hyde",
+        "Robert Louis Stevenson",
+        "horror,mystery,fiction",
+        141,
+        10,
+        1886,
+        "en",
+        "The lawyer Utterson looks into the connection between his respected friend Dr Jekyll and the brutal Edward Hyde.",
+    ),
+    (
+        "Treasure Island",
+        "Robert Louis Stevenson",
+        "adventure,children",
+        292,
+        34,
+        1883,
+        "en",
+        "Young Jim Hawkins finds a treasure map and sails for the island, with Long John Silver among the crew.",
+    ),
+    (
+        "Kidnapped",
+        "Robert Louis Stevenson",
+        "adventure,history",
+        288,
+        30,
+        1886,
+        "en",
+        "Cheated by his uncle and shipped off to be sold, David Balfour escapes across the Highlands with the Jacobite Alan Breck.",
+    ),
+    (
+        "Twenty Thousand Leagues Under the Seas",
+        "Jules Verne",
+        "adventure,science-fiction",
+        426,
+        47,
+        1870,
+        "en",
+        "Professor Aronnax is taken aboard the Nautilus, Captain Nemo's submarine, for a voyage around the world's oceans.",
+    ),
+    (
+        "Around the World in Eighty Days",
+        "Jules Verne",
+        "adventure",
+        240,
+        37,
+        1872,
+        "en",
+        "Phileas Fogg wagers half his fortune that he can go round the world in eighty days, with his valet Passepartout.",
+    ),
+    (
+        "Moby-Dick; or, The Whale",
+        "Herman Melville",
+        "fiction,adventure",
+        635,
+        135,
+        1851,
+        "en",
+        "Ishmael signs on to the whaler Pequod, whose captain Ahab hunts the white whale that took his leg.",
+    ),
+    (
+        "The Great Gatsby",
+        "F. Scott Fitzgerald",
+        "fiction,romance",
+        180,
+        9,
+        1925,
+        "en",
+        "Nick Carraway watches his neighbour Jay Gatsby throw lavish parties on Long Island in the hope of winning back Daisy Buchanan.",
+    ),
+    (
+        "Jane Eyre",
+        "Charlotte Brontë",
+        "fiction,romance",
+        532,
+        38,
+        1847,
+        "en",
+        "An orphaned governess falls in love with her employer, Mr Rochester, whose house at Thornfield hides a secret.",
+    ),
+    (
+        "Wuthering Heights",
+        "Emily Brontë",
+        "fiction,romance",
+        416,
+        34,
+        1847,
+        "en",
+        "The love of Catherine Earnshaw and Heathcliff, and the revenge it breeds, across two generations on the Yorkshire moors.",
+    ),
+    (
+        "Hamlet",
+        "William Shakespeare",
+        "drama",
+        342,
+        5,
+        1603,
+        "en",
+        "The Prince of Denmark is charged by his father's ghost to avenge a murder, and cannot make himself act.",
+    ),
+    (
+        "Macbeth",
+        "William Shakespeare",
+        "drama,horror",
+        249,
+        5,
+        1623,
+        "en",
+        "Three witches promise Macbeth the crown of Scotland, and he and his wife murder to make it come true.",
+    ),
+    (
+        "Romeo and Juliet",
+        "William Shakespeare",
+        "drama,romance",
+        283,
+        5,
+        1597,
+        "en",
+        "Two young lovers from feuding families in Verona marry in secret, and die for it.",
+    ),
+    (
+        "A Doll's House",
+        "Henrik Ibsen",
+        "drama",
+        112,
+        3,
+        1879,
+        "en",
+        "Nora Helmer's secret loan, taken to save her husband's life, comes to light, and she sees her marriage for what it is.",
+    ),
+    (
+        "The Importance of Being Earnest",
+        "Oscar Wilde",
+        "drama",
+        96,
+        3,
+        1899,
+        "en",
+        "Two young gentlemen invent alter egos named Ernest to escape their obligations, and the lies catch up with them.",
+    ),
+];
+
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
-    async fn up(&self, _manager: &SchemaManager) -> Result<(), DbErr> {
-        Ok(())
+    /// One transaction on every backend, SQLite too: a migration that fails
+    /// half-way leaves nothing behind, and the next start runs it again.
+    fn use_transaction(&self) -> Option<bool> {
+        Some(true)
     }
 
-    async fn down(&self, _manager: &SchemaManager) -> Result<(), DbErr> {
-        Ok(())
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(Books::Table)
+                    .if_not_exists()
+                    .col(pk_auto(Books::Id))
+                    .col(string_len(Books::Title, 300))
+                    .col(string_len(Books::Author, 200))
+                    .col(string_len(Books::Genres, 300).check(Expr::col(Books::Genres).ne("")))
+                    .col(integer(Books::TotalPages).check(Expr::col(Books::TotalPages).gt(0)))
+                    .col(integer(Books::Chapters).check(Expr::col(Books::Chapters).gt(0)))
+                    .col(integer(Books::PublishedYear))
+                    .col(text(Books::Description).default(""))
+                    .col(
+                        string_len(Books::Language, 2)
+                            .default("en")
+                            .check(Expr::cust("length(language) = 2")),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        // The author filter and "more by this author" read by author.
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_books_author")
+                    .table(Books::Table)
+                    .col(Books::Author)
+                    .to_owned(),
+            )
+            .await?;
+        let mut insert = Query::insert();
+        insert.into_table(Books::Table).columns([
+            Books::Title,
+            Books::Author,
+            Books::Genres,
+            Books::TotalPages,
+            Books::Chapters,
+            Books::PublishedYear,
+            Books::Language,
+            Books::Description,
+        ]);
+        for (title, author, genres, pages, chapters, year, language, description) in DEMO_LIBRARY {
+            insert.values_panic([
+                (*title).into(),
+                (*author).into(),
+                (*genres).into(),
+                (*pages).into(),
+                (*chapters).into(),
+                (*year).into(),
+                (*language).into(),
+                (*description).into(),
+            ]);
+        }
+        manager.exec_stmt(insert).await
+    }
+
+    /// The demo library lives in the table, so dropping it removes both.
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_table(Table::drop().table(Books::Table).to_owned())
+            .await
     }
 }

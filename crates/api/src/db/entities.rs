@@ -221,3 +221,32 @@ pub mod user_state {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod book {
+    use sea_orm::entity::prelude::*;
+
+    /// A book of the library (see the `create_books` migration).
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "books")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i32,
+        pub title: String,
+        pub author: String,
+        /// Comma-separated genres of the fixed vocabulary, never empty,
+        /// e.g. `fiction,horror`.
+        pub genres: String,
+        pub total_pages: i32,
+        pub chapters: i32,
+        /// Negative before the common era.
+        pub published_year: i32,
+        pub description: String,
+        /// ISO 639-1, e.g. `en`.
+        pub language: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
