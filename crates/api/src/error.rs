@@ -59,6 +59,10 @@ pub enum ProblemKind {
     ChangedInAnotherSession,
     UsernameTaken,
     TooManyRequests,
+    /// The book is already on the reader's list.
+    AlreadyOnReadingList,
+    /// The reading list holds as many books as it can.
+    ReadingListFull,
     #[strum(serialize = "internal-error")]
     Internal,
 }
@@ -94,6 +98,8 @@ impl ProblemKind {
             ProblemKind::ChangedInAnotherSession => "Changed in another session",
             ProblemKind::UsernameTaken => "Username taken",
             ProblemKind::TooManyRequests => "Too many requests",
+            ProblemKind::AlreadyOnReadingList => "Already on the reading list",
+            ProblemKind::ReadingListFull => "Reading list full",
             ProblemKind::Internal => "Internal server error",
         }
     }
@@ -123,6 +129,8 @@ impl ProblemKind {
             ProblemKind::ChangedInAnotherSession => StatusCode::CONFLICT,
             ProblemKind::UsernameTaken => StatusCode::CONFLICT,
             ProblemKind::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            ProblemKind::AlreadyOnReadingList => StatusCode::CONFLICT,
+            ProblemKind::ReadingListFull => StatusCode::UNPROCESSABLE_ENTITY,
             ProblemKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -515,7 +523,7 @@ mod tests {
 
     #[test]
     fn problem_types_are_the_kebab_case_names_and_internal_keeps_its_own() {
-        assert_eq!(ProblemKind::VARIANTS.len(), 24);
+        assert_eq!(ProblemKind::VARIANTS.len(), 26);
         assert_eq!(
             ProblemKind::UnsupportedMediaType.slug(),
             "unsupported-media-type"

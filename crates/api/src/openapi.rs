@@ -45,6 +45,7 @@ use crate::limits::Limit;
         (name = "vip", description = "VIP membership, in a signed cookie"),
         (name = "health", description = "Liveness and readiness probes"),
         (name = "admin", description = "Running the menu: for signed-in admins only"),
+        (name = "reading", description = "The reader's reading list with progress, reading history and favorite genres: kept in the session, or with the account when signed in (shared by every device signed in to it)"),
     ),
     components(schemas(Problem, FieldError, ProblemLine)),
     modifiers(&SessionCookie, &ProblemTypes),
@@ -94,13 +95,13 @@ impl Modify for ProblemTypes {
 /// The tags whose operations read or write the visitor's session (the
 /// handlers take a `VisitorSession`). The others keep their state in their
 /// own cookies (`preferences`, `loyalty`, `vip`) or use no state at all.
-pub const SESSION_TAGS: [&str; 8] = [
-    "auth", "cart", "profile", "visits", "session", "menu", "orders", "admin",
+pub const SESSION_TAGS: [&str; 9] = [
+    "auth", "cart", "profile", "visits", "session", "menu", "orders", "admin", "reading",
 ];
 
 /// The tags whose state is kept with the account when the visitor is signed
 /// in, where two devices may change it at once.
-pub const ACCOUNT_TAGS: [&str; 2] = ["cart", "profile"];
+pub const ACCOUNT_TAGS: [&str; 3] = ["cart", "profile", "reading"];
 
 /// The answers that middleware and extractors give to any operation, added
 /// to each operation of the finished spec (after the routers have put their
