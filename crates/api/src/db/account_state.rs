@@ -130,7 +130,11 @@ impl Part {
         };
         Ok(columns
             .iter()
-            .map(|column| fields.remove(column.as_str()).filter(|j| !serde_json::Value::is_null(j)))
+            .map(|column| {
+                fields
+                    .remove(column.as_str())
+                    .filter(|j| !serde_json::Value::is_null(j))
+            })
             .collect())
     }
 
@@ -175,7 +179,10 @@ impl Part {
     /// The texts to store for `value`, one per column.
     fn encode<T: Serialize>(self, value: Option<&T>) -> Result<Vec<Option<String>>, DbErr> {
         let fail = |e: serde_json::Error| {
-            DbErr::Custom(format!("the account's {} does not encode: {e}", self.name()))
+            DbErr::Custom(format!(
+                "the account's {} does not encode: {e}",
+                self.name()
+            ))
         };
         self.split(value)
             .map_err(fail)?
@@ -493,9 +500,12 @@ mod tests {
             .await
             .unwrap();
 
-        Migrator::down(&db, Some(steps_back_through("m20261127_000011_account_reading")))
-            .await
-            .unwrap();
+        Migrator::down(
+            &db,
+            Some(steps_back_through("m20261127_000011_account_reading")),
+        )
+        .await
+        .unwrap();
 
         for column in [
             "reading_list",
@@ -558,7 +568,10 @@ mod tests {
         );
         assert_eq!(row.reading_progress, None, "empty is null");
         assert_eq!(row.reading_history, None);
-        assert_eq!(row.favorite_genres.as_deref(), Some(r#"["mystery","poetry"]"#));
+        assert_eq!(
+            row.favorite_genres.as_deref(),
+            Some(r#"["mystery","poetry"]"#)
+        );
         assert_eq!(row.reading_version, 1);
         assert_eq!((row.cart, row.cart_version), (None, 0), "the cart is apart");
 
@@ -608,9 +621,12 @@ mod tests {
             .await
             .unwrap();
         Migrator::up(&db, None).await.unwrap();
-        Migrator::down(&db, Some(steps_back_through("m20261126_000009_account_state")))
-            .await
-            .unwrap();
+        Migrator::down(
+            &db,
+            Some(steps_back_through("m20261126_000009_account_state")),
+        )
+        .await
+        .unwrap();
         Migrator::up(&db, None).await.unwrap();
 
         // The table is back and takes a versioned write.

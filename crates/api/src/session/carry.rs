@@ -70,8 +70,7 @@ pub async fn carry_over(
             reading: &reading,
             order_ids: &order_ids,
         };
-        match hand_over(&txn, user_id, visitor, |id| menu.entry(id)).await?
-        {
+        match hand_over(&txn, user_id, visitor, |id| menu.entry(id)).await? {
             Some(carried) => {
                 txn.commit().await?;
                 break carried;
@@ -172,14 +171,7 @@ async fn hand_over<'a>(
             .clone()
             .map(StoredReading::into_reading)
             .unwrap_or_default();
-        merged.merge(reading.clone());
-        carried.reading_dropped = reading
-            .list
-            .entries
-            .iter()
-            .map(|entry| entry.book_id)
-            .filter(|id| !merged.list.entries.iter().any(|e| e.book_id == *id))
-            .collect();
+        carried.reading_dropped = merged.merge(reading.clone());
         let merged = StoredReading::of(merged);
         if merged != stored.value {
             let written =
