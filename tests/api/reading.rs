@@ -453,7 +453,9 @@ async fn malformed_bodies_are_refused_and_leave_the_reading_unchanged() {
             .await
             .unwrap();
         assert_problem(res, 400, "malformed-request").await;
-        let res = raw(Method::PUT, GENRES, "[\"mystery\"").await.unwrap();
+        let res = raw(Method::PUT, GENRES, "{\"genres\": [\"mystery\"")
+            .await
+            .unwrap();
         assert_problem(res, 400, "malformed-request").await;
 
         // JSON, but not the expected object.
