@@ -441,7 +441,7 @@ mod tests {
     use domain::BookId;
     use domain::library::Genre;
     use domain::reading::ListEntry;
-    use migration::{MigrationName, Migrator, MigratorTrait};
+    use migration::{Migrator, MigratorTrait};
     use sea_orm::{Database, DatabaseConnection};
     use time::macros::datetime;
 

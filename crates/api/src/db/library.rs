@@ -135,7 +135,7 @@ fn version_of(rows: &[book::Model]) -> Result<ETag, DbErr> {
 
 #[cfg(test)]
 mod tests {
-    use migration::{MigrationName, Migrator, MigratorTrait};
+    use migration::{Migrator, MigratorTrait};
     use sea_orm::{ConnectionTrait, Database};
 
     use super::*;
