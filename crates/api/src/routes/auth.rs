@@ -381,14 +381,14 @@ async fn start_and_carry_over(
 }
 
 /// Create an account and sign in to it. The session gets a new id; the
-/// cart, profile, visits and orders the visitor had move to the account
-/// (`cart_dropped` as for sign-in). Should signing in fail, no account is
+/// cart, profile, reading, visits and orders the visitor had move to the
+/// account (`cart_dropped` and `reading_dropped` as for sign-in). Should signing in fail, no account is
 /// kept and the answer still carries the session's new cookie, so the
 /// request can be sent again.
 #[utoipa::path(post, path = "/auth/register", tag = "auth",
     request_body = RegisterInput,
     responses(
-        (status = 201, description = "Created and signed in; `cart_dropped` lists what of the visitor's cart the account's could not take", body = SignedInView,
+        (status = 201, description = "Created and signed in; `cart_dropped` lists what of the visitor's cart the account's could not take, `reading_dropped` the books of the visitor's reading list it could not take", body = SignedInView,
             headers(
                 ("Location" = String, description = "The signed-in account, /api/v1/auth/me"),
                 ("Set-Cookie" = String, description = "The session cookie, under a new id"))),
@@ -452,9 +452,12 @@ async fn register(
     Created::at("/api/v1/auth/me", Json(SignedInView::new(&user, &carried)))
 }
 
-/// Sign in. The session gets a new id; the cart, profile, visits and
-/// orders the visitor had move to the account, and `cart_dropped` lists
-/// the cart lines the account's cart could not take whole. An unknown
+/// Sign in. The session gets a new id; the cart, profile, reading, visits
+/// and orders the visitor had move to the account (the reading lists join,
+/// the further progress in a book on both wins), `cart_dropped` lists the
+/// cart lines the account's cart could not take whole, and
+/// `reading_dropped` the books of the visitor's reading list that the
+/// account's full list (50 books) could not take. An unknown
 /// username, a wrong password and a disabled account get the same answer,
 /// in about the same time. Should signing in fail after the session got its
 /// new id, the answer still carries the new cookie: the visitor stays
@@ -462,7 +465,7 @@ async fn register(
 #[utoipa::path(post, path = "/auth/login", tag = "auth",
     request_body = LoginInput,
     responses(
-        (status = 200, description = "Signed in; `cart_dropped` lists the lines of the visitor's cart that did not fit whole into the account's (over the line cap or the stock, a dish unavailable or gone, a cart of 100 dishes)", body = SignedInView,
+        (status = 200, description = "Signed in; `cart_dropped` lists the lines of the visitor's cart that did not fit whole into the account's (over the line cap or the stock, a dish unavailable or gone, a cart of 100 dishes); `reading_dropped` the books of the visitor's reading list that the account's full list could not take", body = SignedInView,
             headers(("Set-Cookie" = String, description = "The session cookie, under a new id"))),
         WrongCredentials,
         (status = 409, description = "The session was renewed while this request waited (`/problems/session-renewed`), or the account's cart or profile kept changing in another session during the hand-over (`/problems/changed-in-another-session`): nothing was signed in; send it again", body = Problem, content_type = PROBLEM_JSON),
