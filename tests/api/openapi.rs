@@ -44,6 +44,10 @@ async fn the_spec_documents_every_endpoint_with_its_errors() {
         ("/api/v1/preferences", &["get", "put", "patch", "delete"]),
         ("/api/v1/loyalty", &["get"]),
         ("/api/v1/vip", &["get", "post", "delete"]),
+        ("/api/v1/reading-list", &["get", "post"]),
+        ("/api/v1/reading-list/{book_id}", &["patch", "delete"]),
+        ("/api/v1/reading-history", &["get"]),
+        ("/api/v1/reader/genres", &["get", "put"]),
         ("/healthz", &["get"]),
         ("/readyz", &["get"]),
     ] {
@@ -246,6 +250,9 @@ fn operations_that_use_the_session_reference_the_session_cookie() {
         "/api/v1/menu",
         "/api/v1/orders",
         "/api/v1/admin",
+        "/api/v1/reading-list",
+        "/api/v1/reading-history",
+        "/api/v1/reader",
     ];
     let optional_cookie = json!([{}, {"session_cookie": []}]);
     let required_cookie = json!([{"session_cookie": []}]);

@@ -100,6 +100,7 @@ async fn a_reader_adds_reads_finishes_and_reads_a_book_again_on_every_session_st
         // A new reader has an empty list and history, and reading them starts no session.
         let res = app.get(LIST).await;
         assert_eq!(res.status(), 200, "{backend:?}");
+        assert_eq!(res.headers()["cache-control"], "no-store");
         assert!(
             session_cookie(res.headers()).is_none(),
             "{backend:?}: a read created a session"

@@ -45,6 +45,7 @@ use crate::limits::Limit;
         (name = "vip", description = "VIP membership, in a signed cookie"),
         (name = "health", description = "Liveness and readiness probes"),
         (name = "admin", description = "Running the menu: for signed-in admins only"),
+        (name = "books", description = "The library's books: the same for every visitor, cacheable"),
         (name = "reading", description = "The reader's reading list with progress, reading history and favorite genres: kept in the session, or with the account when signed in (shared by every device signed in to it)"),
     ),
     components(schemas(Problem, FieldError, ProblemLine)),
@@ -560,6 +561,8 @@ parameter_schema! {
     SpiceWord = Schema::Object(word::<SpiceLevel>());
     /// Dietary tags, comma-separated.
     DietaryTagList = Schema::Array(word_list::<DietaryTag>());
+    /// Genres, comma-separated.
+    GenreList = Schema::Array(word_list::<domain::library::Genre>());
 }
 
 /// A checkout's refused line's `reason`: any [`Refusal`].

@@ -1,8 +1,9 @@
 //! Typed answers handlers return, so a handler's signature says what it
 //! sends and no handler builds a bare `Response`.
 
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use headers::{ETag, HeaderMapExt, IfNoneMatch};
 
 use crate::cookies::AppCookies;
 use crate::error::ApiError;
@@ -86,5 +87,40 @@ impl<T: IntoResponse> IntoResponse for CreatedOrUpdated<T> {
             CreatedOrUpdated::Created(created) => created.into_response(),
             CreatedOrUpdated::Updated(body) => body.into_response(),
         }
+    }
+}
+
+/// An answer that depends only on data every visitor shares (the menu, the
+/// library), tagged with that data's version as its `ETag`, or `304 Not
+/// Modified` when the client already holds that version. Where it is
+/// served, `Cache-Control: public` is set by the router (see
+/// `startup::with_public_caching`).
+#[must_use]
+pub enum Versioned<T> {
+    Fresh(ETag, T),
+    NotModified(ETag),
+}
+
+impl<T> Versioned<T> {
+    /// Answers 304 when the request's `If-None-Match` names `version` (weak
+    /// comparison, as RFC 9110 asks for `If-None-Match`); otherwise builds
+    /// the body. A malformed `If-None-Match` is ignored, as if absent.
+    pub fn new(version: &ETag, request: &HeaderMap, body: impl FnOnce() -> T) -> Self {
+        let etag = version.clone();
+        match request.typed_get::<IfNoneMatch>() {
+            Some(held) if !held.precondition_passes(&etag) => Versioned::NotModified(etag),
+            _ => Versioned::Fresh(etag, body()),
+        }
+    }
+}
+
+impl<T: IntoResponse> IntoResponse for Versioned<T> {
+    fn into_response(self) -> Response {
+        let (etag, mut res) = match self {
+            Versioned::Fresh(etag, body) => (etag, body.into_response()),
+            Versioned::NotModified(etag) => (etag, StatusCode::NOT_MODIFIED.into_response()),
+        };
+        res.headers_mut().typed_insert(etag);
+        res
     }
 }

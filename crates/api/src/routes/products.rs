@@ -8,9 +8,7 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
-use headers::{ETag, HeaderMapExt, IfNoneMatch};
+use axum::http::HeaderMap;
 use std::collections::BTreeSet;
 
 use domain::ProductId;
@@ -20,10 +18,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, IntoResponses, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::db::catalog::{Dish, Snapshot};
+use crate::db::catalog::Dish;
 use crate::error::{ApiError, FieldError, PROBLEM_JSON, Problem};
 use crate::extract::{AppPath, AppQuery};
 use crate::openapi::NoSuchDish;
+use crate::responses::Versioned;
 use crate::state::AppState;
 use crate::views::Product;
 
@@ -31,38 +30,6 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_products))
         .routes(routes!(get_product))
-}
-
-/// A menu answer with the menu's version as its `ETag`, or `304 Not
-/// Modified` when the client already holds that version.
-pub enum MenuAnswer<T> {
-    Fresh(ETag, T),
-    NotModified(ETag),
-}
-
-impl<T> MenuAnswer<T> {
-    /// Answers 304 when the request's `If-None-Match` names this menu's
-    /// version (weak comparison, as RFC 9110 asks for `If-None-Match`);
-    /// otherwise builds the body. A malformed `If-None-Match` is ignored,
-    /// as if absent.
-    fn new(menu: &Snapshot, request: &HeaderMap, body: impl FnOnce() -> T) -> Self {
-        let etag = menu.version().clone();
-        match request.typed_get::<IfNoneMatch>() {
-            Some(held) if !held.precondition_passes(&etag) => MenuAnswer::NotModified(etag),
-            _ => MenuAnswer::Fresh(etag, body()),
-        }
-    }
-}
-
-impl<T: IntoResponse> IntoResponse for MenuAnswer<T> {
-    fn into_response(self) -> Response {
-        let (etag, mut res) = match self {
-            MenuAnswer::Fresh(etag, body) => (etag, body.into_response()),
-            MenuAnswer::NotModified(etag) => (etag, StatusCode::NOT_MODIFIED.into_response()),
-        };
-        res.headers_mut().typed_insert(etag);
-        res
-    }
 }
 
 /// One page of available dishes.
@@ -177,8 +144,9 @@ impl ProductQuery {
     }
 }
 
-/// Checks `page` and `per_page`, adding a field error for each bad one.
-fn parse_paging(
+/// Checks `page` and `per_page`, adding a field error for each bad one;
+/// the library's list pages the same way.
+pub(crate) fn parse_paging(
     page: Option<i64>,
     per_page: Option<i64>,
     errors: &mut Vec<FieldError>,
@@ -206,7 +174,7 @@ fn parse_paging(
 /// The request header both catalog reads answer 304 to.
 const IF_NONE_MATCH_DOC: &str = "An `ETag` from an earlier answer: while the menu keeps that version, the answer is a 304 without a body.";
 
-/// The 304 of both catalog reads (see [`MenuAnswer`]).
+/// The 304 of both catalog reads (see [`Versioned`]).
 #[derive(IntoResponses)]
 #[response(status = 304, description = "The menu has not changed since the version named in If-None-Match",
     headers(("ETag" = String, description = "The menu's version")))]
@@ -228,10 +196,10 @@ async fn list_products(
     State(state): State<AppState>,
     request: HeaderMap,
     AppQuery(query): AppQuery<ProductQuery>,
-) -> Result<MenuAnswer<Json<ProductPage>>, ApiError> {
+) -> Result<Versioned<Json<ProductPage>>, ApiError> {
     let (filter, page, per_page) = query.parse()?;
     let menu = state.catalog.snapshot().await;
-    Ok(MenuAnswer::new(&menu, &request, || {
+    Ok(Versioned::new(menu.version(), &request, || {
         let skip = (page as usize - 1).saturating_mul(per_page as usize);
         let matching: Vec<&Dish> = menu.available().filter(|d| filter.matches(d)).collect();
         let total = matching.len() as u64;
@@ -265,11 +233,11 @@ async fn get_product(
     State(state): State<AppState>,
     request: HeaderMap,
     AppPath(id): AppPath<ProductId>,
-) -> Result<MenuAnswer<Json<Product>>, ApiError> {
+) -> Result<Versioned<Json<Product>>, ApiError> {
     let not_found = || ApiError::not_found(format!("There is no dish with id {id} on the menu."));
     let menu = state.catalog.snapshot().await;
     let dish = menu.get(id).ok_or_else(not_found)?;
-    Ok(MenuAnswer::new(&menu, &request, || {
+    Ok(Versioned::new(menu.version(), &request, || {
         Json(Product::from(dish))
     }))
 }

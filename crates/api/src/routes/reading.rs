@@ -235,7 +235,6 @@ const MAX_PAGE: u32 = MAX_HISTORY as u32;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
 pub struct HistoryQuery {
     /// Page number, 1 to 500 (a page past the last is empty).
     #[param(minimum = 1, maximum = 500, default = 1, example = 1)]
@@ -562,7 +561,7 @@ async fn remove_from_reading_list(
     params(HistoryQuery),
     responses(
         (status = 200, description = "A page of the history", body = ReadingHistoryPage),
-        (status = 422, description = "`page` or `per_page` is out of range or not an integer, or an unknown parameter: each is named in `errors`", body = Problem, content_type = PROBLEM_JSON),
+        (status = 422, description = "`page` or `per_page` is out of range or not an integer: each is named in `errors`", body = Problem, content_type = PROBLEM_JSON),
     ))]
 async fn get_reading_history(
     State(state): State<AppState>,
