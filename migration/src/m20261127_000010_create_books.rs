@@ -25,12 +25,6 @@ pub enum Books {
     Language,
 }
 
-/// The demo library: real books with their real authors and the year each
-/// was first published (negative before the common era). Pages are those of
-/// a common edition; chapters are a book's own divisions (chapters, books,
-/// acts, stories or poems). Several books per genre, and several by the
-/// same authors, so that recommendations have something to choose from.
-///
 /// (title, author, genres, total pages, chapters, year, language, description)
 type DemoBook = (
     &'static str,
@@ -43,6 +37,12 @@ type DemoBook = (
     &'static str,
 );
 
+/// The demo library: real books with their real authors and the year each
+/// was first published (negative before the common era). Pages are those of
+/// a common edition; chapters are a book's own divisions (chapters, books,
+/// acts, stories or poems). Titles and descriptions are in the edition's
+/// language (`language`). Several books per genre, and several by the same
+/// authors, so that recommendations have something to choose from.
 const DEMO_LIBRARY: &[DemoBook] = &[
     (
         "Pride and Prejudice",
