@@ -23,6 +23,7 @@ mod orders;
 mod products;
 mod profile;
 mod reading;
+mod reading_accounts;
 mod reading_settings;
 mod session_stores;
 mod sessions;

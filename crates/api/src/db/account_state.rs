@@ -1,4 +1,4 @@
-//! A signed-in user's cart and profile, kept with the account.
+//! A signed-in user's cart, profile and reading, kept with the account.
 //!
 //! The session lock makes one session's changes take turns, but two
 //! devices of one user are two sessions. So a change of the account's cart
@@ -15,15 +15,21 @@
 //!
 //! A value that no longer decodes is treated like the session's: dropped
 //! with a warning, and replaced by the next write.
+//!
+//! A value is one column, or several written together under one version:
+//! the reader's list, progress, history and genres ([`StoredReading`]),
+//! which one change may touch together (a finished book leaves the list
+//! and its progress for the history).
 
 use domain::Cart;
-use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
+use domain::reading::{FavoriteGenres, Progress, Reading, ReadingHistory, ReadingList};
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query, SimpleExpr};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
-    QueryFilter, QuerySelect, TransactionTrait,
+    IdenStatic, QueryFilter, QuerySelect, TransactionTrait,
 };
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize};
 
 use super::entities::{order, user_state};
 use crate::error::ApiError;
@@ -45,34 +51,204 @@ pub async fn step_aside(attempt: usize) {
 /// Which of the account's values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Part {
+    /// A [`Cart`], in one column.
     Cart,
+    /// A [`domain::profile::Profile`], in one column.
     Profile,
+    /// A [`StoredReading`], in four columns under one version.
+    Reading,
 }
+
+const READING_COLUMNS: [user_state::Column; 4] = [
+    user_state::Column::ReadingList,
+    user_state::Column::ReadingProgress,
+    user_state::Column::ReadingHistory,
+    user_state::Column::FavoriteGenres,
+];
 
 impl Part {
     fn name(self) -> &'static str {
         match self {
             Part::Cart => "cart",
             Part::Profile => "profile",
+            Part::Reading => "reading",
         }
     }
 
-    fn columns(self) -> (user_state::Column, user_state::Column) {
+    /// The columns that hold the value, and its version's column. A value
+    /// of one column is stored as its JSON; a value of several serializes
+    /// as a JSON object with one field per column, named as the column, each
+    /// stored in its column (a missing or null field as null).
+    fn columns(self) -> (&'static [user_state::Column], user_state::Column) {
         match self {
-            Part::Cart => (user_state::Column::Cart, user_state::Column::CartVersion),
+            Part::Cart => (&[user_state::Column::Cart], user_state::Column::CartVersion),
             Part::Profile => (
-                user_state::Column::Profile,
+                &[user_state::Column::Profile],
                 user_state::Column::ProfileVersion,
+            ),
+            Part::Reading => (&READING_COLUMNS, user_state::Column::ReadingVersion),
+        }
+    }
+
+    /// The texts of [`Part::columns`], in their order, and the version.
+    fn stored(self, row: &user_state::Model) -> (Vec<Option<&str>>, i64) {
+        match self {
+            Part::Cart => (vec![row.cart.as_deref()], row.cart_version),
+            Part::Profile => (vec![row.profile.as_deref()], row.profile_version),
+            Part::Reading => (
+                vec![
+                    row.reading_list.as_deref(),
+                    row.reading_progress.as_deref(),
+                    row.reading_history.as_deref(),
+                    row.favorite_genres.as_deref(),
+                ],
+                row.reading_version,
             ),
         }
     }
 
-    fn stored(self, row: &user_state::Model) -> (Option<&str>, i64) {
-        match self {
-            Part::Cart => (row.cart.as_deref(), row.cart_version),
-            Part::Profile => (row.profile.as_deref(), row.profile_version),
+    /// The value as one JSON value per column of [`Part::columns`], in
+    /// their order (`None` for null): what each column, or each session key
+    /// of the same name, holds.
+    pub fn split<T: Serialize>(
+        self,
+        value: Option<&T>,
+    ) -> Result<Vec<Option<serde_json::Value>>, serde_json::Error> {
+        let (columns, _) = self.columns();
+        let Some(value) = value else {
+            return Ok(vec![None; columns.len()]);
+        };
+        let json = serde_json::to_value(value)?;
+        if columns.len() == 1 {
+            return Ok(vec![Some(json).filter(|j| !serde_json::Value::is_null(j))]);
         }
+        let serde_json::Value::Object(mut fields) = json else {
+            return Err(serde::ser::Error::custom(format!(
+                "the account's {} is not a JSON object",
+                self.name()
+            )));
+        };
+        Ok(columns
+            .iter()
+            .map(|column| {
+                fields
+                    .remove(column.as_str())
+                    .filter(|j| !serde_json::Value::is_null(j))
+            })
+            .collect())
     }
+
+    /// The value from one JSON value per column, as [`Part::split`] made
+    /// them; `None` when all are null.
+    pub fn join<T: DeserializeOwned>(
+        self,
+        fields: Vec<Option<serde_json::Value>>,
+    ) -> Result<Option<T>, serde_json::Error> {
+        let (columns, _) = self.columns();
+        let json = if let [field] = &fields[..] {
+            let Some(field) = field else { return Ok(None) };
+            field.clone()
+        } else {
+            let fields: serde_json::Map<_, _> = columns
+                .iter()
+                .zip(fields)
+                .filter_map(|(column, field)| Some((column.as_str().to_owned(), field?)))
+                .collect();
+            if fields.is_empty() {
+                return Ok(None);
+            }
+            serde_json::Value::Object(fields)
+        };
+        serde_json::from_value(json).map(Some)
+    }
+
+    /// The value from its stored texts; `None` when there is none, or when
+    /// it does not decode (logged). Of a value of several columns, a column
+    /// that is not JSON is left out and the rest kept.
+    fn decode<T: DeserializeOwned>(self, user_id: i32, texts: &[Option<&str>]) -> Option<T> {
+        let warn = |e: &serde_json::Error| {
+            tracing::warn!(user_id, part = self.name(), error = %e, "stored account value does not decode; ignoring it");
+        };
+        let fields = texts
+            .iter()
+            .map(|text| serde_json::from_str((*text)?).inspect_err(warn).ok())
+            .collect();
+        self.join(fields).inspect_err(warn).ok().flatten()
+    }
+
+    /// The texts to store for `value`, one per column.
+    fn encode<T: Serialize>(self, value: Option<&T>) -> Result<Vec<Option<String>>, DbErr> {
+        let fail = |e: serde_json::Error| {
+            DbErr::Custom(format!(
+                "the account's {} does not encode: {e}",
+                self.name()
+            ))
+        };
+        self.split(value)
+            .map_err(fail)?
+            .into_iter()
+            .map(|field| field.map(|j| j.to_string()))
+            .map(Ok)
+            .collect()
+    }
+}
+
+/// The reader's four values as the account keeps them ([`Part::Reading`]):
+/// each field is its column, `None` when empty. A field that no longer
+/// decodes reads as empty (logged), the others are kept.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredReading {
+    #[serde(default, deserialize_with = "lenient")]
+    pub reading_list: Option<ReadingList>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub reading_progress: Option<Progress>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub reading_history: Option<ReadingHistory>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub favorite_genres: Option<FavoriteGenres>,
+}
+
+impl StoredReading {
+    /// The four values, made consistent (see [`Reading::from_parts`]).
+    pub fn into_reading(self) -> Reading {
+        Reading::from_parts(
+            self.reading_list.unwrap_or_default(),
+            self.reading_progress.unwrap_or_default(),
+            self.reading_history.unwrap_or_default(),
+            self.favorite_genres.unwrap_or_default(),
+        )
+    }
+
+    /// What to store for `reading`; `None` when all four are empty.
+    pub fn of(reading: Reading) -> Option<StoredReading> {
+        fn some<T: Default + PartialEq>(value: T) -> Option<T> {
+            Some(value).filter(|v| *v != T::default())
+        }
+        let stored = StoredReading {
+            reading_list: some(reading.list),
+            reading_progress: some(reading.progress),
+            reading_history: some(reading.history),
+            favorite_genres: some(reading.genres),
+        };
+        Some(stored).filter(|s| *s != StoredReading::default())
+    }
+}
+
+/// A field that does not decode reads as none, with a warning.
+fn lenient<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: DeserializeOwned,
+{
+    let json = serde_json::Value::deserialize(deserializer)?;
+    if serde_json::Value::is_null(&json) {
+        return Ok(None);
+    }
+    Ok(serde_json::from_value(json)
+        .inspect_err(|e| {
+            tracing::warn!(error = %e, "a stored reading value does not decode; ignoring it");
+        })
+        .ok())
 }
 
 /// A value as read, with the version to name when writing it back;
@@ -154,21 +330,16 @@ async fn read_row<T: DeserializeOwned>(
             version: None,
         });
     };
-    let (text, version) = part.stored(&row);
-    let value = text.and_then(|text| match serde_json::from_str(text) {
-        Ok(value) => Some(value),
-        Err(e) => {
-            tracing::warn!(user_id, part = part.name(), error = %e, "stored account value does not decode; ignoring it");
-            None
-        }
-    });
+    let (texts, version) = part.stored(&row);
+    let value = part.decode(user_id, &texts);
     Ok(Versioned {
         value,
         version: Some(version),
     })
 }
 
-/// Writes one of the account's values (`None` clears it) if it is still at
+/// Writes one of the account's values (`None` clears it; a value of several
+/// columns is written whole, in one statement) if it is still at
 /// `seen`, the version it was read at. Returns the new version, or `None`
 /// when another session wrote it first and nothing was written.
 pub async fn write<T: Serialize>(
@@ -178,19 +349,22 @@ pub async fn write<T: Serialize>(
     value: Option<&T>,
     seen: Option<i64>,
 ) -> Result<Option<i64>, DbErr> {
-    let text = value.map(serde_json::to_string).transpose().map_err(|e| {
-        DbErr::Custom(format!(
-            "the account's {} does not encode: {e}",
-            part.name()
-        ))
-    })?;
-    let (column, version) = part.columns();
+    let texts = part.encode(value)?;
+    let (columns, version) = part.columns();
     let Some(seen) = seen else {
         // No row was there: create it, unless another session just did.
+        let values: Vec<SimpleExpr> = std::iter::once(user_id.into())
+            .chain(texts.into_iter().map(Into::into))
+            .chain([1i64.into()])
+            .collect();
         let insert = Query::insert()
             .into_table(user_state::Entity)
-            .columns([user_state::Column::UserId, column, version])
-            .values_panic([user_id.into(), text.into(), 1i64.into()])
+            .columns(
+                std::iter::once(user_state::Column::UserId)
+                    .chain(columns.iter().copied())
+                    .chain([version]),
+            )
+            .values_panic(values)
             .on_conflict(
                 OnConflict::column(user_state::Column::UserId)
                     .do_nothing()
@@ -200,9 +374,12 @@ pub async fn write<T: Serialize>(
         let inserted = db.execute(&insert).await?.rows_affected() == 1;
         return Ok(inserted.then_some(1));
     };
-    let update = Query::update()
-        .table(user_state::Entity)
-        .value(column, text)
+    let mut update = Query::update();
+    update.table(user_state::Entity);
+    for (column, text) in columns.iter().zip(texts) {
+        update.value(*column, text);
+    }
+    let update = update
         .value(version, Expr::col(version).add(1))
         .and_where(user_state::Column::UserId.eq(user_id))
         .and_where(version.eq(seen))
@@ -261,10 +438,178 @@ pub async fn claim_orders(
 
 #[cfg(test)]
 mod tests {
+    use domain::BookId;
+    use domain::library::Genre;
+    use domain::reading::ListEntry;
     use migration::{Migrator, MigratorTrait};
-    use sea_orm::Database;
+    use sea_orm::{Database, DatabaseConnection};
+    use time::macros::datetime;
 
     use super::*;
+
+    /// A fresh SQLite database file, migrated up, with one user (id 1).
+    async fn migrated(name: &str) -> (DatabaseConnection, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!("km-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("db.sqlite");
+        let _ = std::fs::remove_file(&file);
+        let db = Database::connect(format!("sqlite://{}?mode=rwc", file.display()))
+            .await
+            .unwrap();
+        Migrator::up(&db, None).await.unwrap();
+        db.execute_unprepared(
+            "INSERT INTO users (username, display_name, password_hash, created_at) VALUES ('ada', 'Ada', 'x', '2026-11-26T00:00:00Z')",
+        )
+        .await
+        .unwrap();
+        (db, dir)
+    }
+
+    /// How many migrations `Migrator::down` takes back to undo `name` and
+    /// every later one.
+    fn steps_back_through(name: &str) -> u32 {
+        let migrations = Migrator::migrations();
+        let at = migrations
+            .iter()
+            .position(|m| m.name() == name)
+            .unwrap_or_else(|| panic!("{name} is registered"));
+        u32::try_from(migrations.len() - at).unwrap()
+    }
+
+    fn a_reading() -> StoredReading {
+        StoredReading {
+            reading_list: Some(ReadingList {
+                entries: vec![ListEntry {
+                    book_id: BookId::parse(3).unwrap(),
+                    added_at: datetime!(2026-11-27 10:00 UTC),
+                }],
+            }),
+            reading_progress: None,
+            reading_history: None,
+            favorite_genres: Some(FavoriteGenres(vec![Genre::Mystery, Genre::Poetry])),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_account_reading_migration_goes_down_and_up_again_on_sqlite() {
+        let (db, dir) = migrated("account-reading").await;
+        write(&db, 1, Part::Cart, Some(&Cart::new()), None)
+            .await
+            .unwrap();
+        write(&db, 1, Part::Reading, Some(&a_reading()), Some(0))
+            .await
+            .unwrap();
+
+        Migrator::down(
+            &db,
+            Some(steps_back_through("m20261127_000011_account_reading")),
+        )
+        .await
+        .unwrap();
+
+        for column in [
+            "reading_list",
+            "reading_progress",
+            "reading_history",
+            "favorite_genres",
+            "reading_version",
+        ] {
+            assert!(
+                db.execute_unprepared(&format!("SELECT {column} FROM user_state"))
+                    .await
+                    .is_err(),
+                "{column} is gone"
+            );
+        }
+        db.execute_unprepared("SELECT cart, cart_version FROM user_state")
+            .await
+            .expect("the rest of the row stays");
+
+        Migrator::up(&db, None).await.unwrap();
+
+        let empty = read::<StoredReading>(&db, 1, Part::Reading).await.unwrap();
+        assert_eq!((empty.value, empty.version), (None, Some(0)));
+        assert_eq!(
+            write(&db, 1, Part::Reading, Some(&a_reading()), Some(0))
+                .await
+                .unwrap(),
+            Some(1)
+        );
+        assert_eq!(
+            write(&db, 1, Part::Reading, Some(&a_reading()), Some(0))
+                .await
+                .unwrap(),
+            None,
+            "stale"
+        );
+        let back = read::<StoredReading>(&db, 1, Part::Reading).await.unwrap();
+        assert_eq!((back.value, back.version), (Some(a_reading()), Some(1)));
+        drop(db);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn the_reading_is_written_as_four_columns_under_one_version() {
+        let (db, dir) = migrated("account-reading-columns").await;
+        write(&db, 1, Part::Reading, Some(&a_reading()), None)
+            .await
+            .unwrap();
+
+        let row = user_state::Entity::find_by_id(1)
+            .one(&db)
+            .await
+            .unwrap()
+            .unwrap();
+        let list: serde_json::Value =
+            serde_json::from_str(row.reading_list.as_deref().unwrap()).unwrap();
+        assert_eq!(
+            list,
+            serde_json::json!({"entries": [{"book_id": 3, "added_at": "2026-11-27T10:00:00Z"}]})
+        );
+        assert_eq!(row.reading_progress, None, "empty is null");
+        assert_eq!(row.reading_history, None);
+        assert_eq!(
+            row.favorite_genres.as_deref(),
+            Some(r#"["mystery","poetry"]"#)
+        );
+        assert_eq!(row.reading_version, 1);
+        assert_eq!((row.cart, row.cart_version), (None, 0), "the cart is apart");
+
+        // Clearing writes all four in the one statement.
+        assert_eq!(
+            write::<StoredReading>(&db, 1, Part::Reading, None, Some(1))
+                .await
+                .unwrap(),
+            Some(2)
+        );
+        let cleared = read::<StoredReading>(&db, 1, Part::Reading).await.unwrap();
+        assert_eq!((cleared.value, cleared.version), (None, Some(2)));
+        drop(db);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn a_reading_column_that_no_longer_decodes_reads_as_empty_and_the_others_stay() {
+        let (db, dir) = migrated("account-reading-decode").await;
+        write(&db, 1, Part::Reading, Some(&a_reading()), None)
+            .await
+            .unwrap();
+        db.execute_unprepared(
+            r#"UPDATE user_state SET favorite_genres = '["cookery"]', reading_history = 'not json'"#,
+        )
+        .await
+        .unwrap();
+
+        let read = read::<StoredReading>(&db, 1, Part::Reading).await.unwrap();
+
+        let expected = StoredReading {
+            favorite_genres: None,
+            ..a_reading()
+        };
+        assert_eq!((read.value, read.version), (Some(expected), Some(1)));
+        drop(db);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[tokio::test]
     async fn the_account_state_migration_goes_down_and_up_again_on_sqlite() {
@@ -276,7 +621,12 @@ mod tests {
             .await
             .unwrap();
         Migrator::up(&db, None).await.unwrap();
-        Migrator::down(&db, Some(1)).await.unwrap();
+        Migrator::down(
+            &db,
+            Some(steps_back_through("m20261126_000009_account_state")),
+        )
+        .await
+        .unwrap();
         Migrator::up(&db, None).await.unwrap();
 
         // The table is back and takes a versioned write.

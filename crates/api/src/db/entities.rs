@@ -190,8 +190,8 @@ pub mod login {
 pub mod user_state {
     use sea_orm::entity::prelude::*;
 
-    /// A signed-in user's cart and profile, kept with the account so they
-    /// follow the user across devices.
+    /// A signed-in user's cart, profile and reading, kept with the account
+    /// so they follow the user across devices.
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
     #[sea_orm(table_name = "user_state")]
     pub struct Model {
@@ -205,6 +205,15 @@ pub mod user_state {
         pub profile: Option<String>,
         /// Grows by one at every write of `profile`.
         pub profile_version: i64,
+        /// The reader's four values as JSON, as the session holds them under
+        /// the same names; `None` when empty.
+        pub reading_list: Option<String>,
+        pub reading_progress: Option<String>,
+        pub reading_history: Option<String>,
+        pub favorite_genres: Option<String>,
+        /// Grows by one at every write of the four reading values, which are
+        /// written together.
+        pub reading_version: i64,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

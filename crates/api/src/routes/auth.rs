@@ -137,12 +137,13 @@ impl From<&CurrentUser> for UserView {
     }
 }
 
-/// The account just signed in to, and what of the visitor's cart it could
-/// not take.
+/// The account just signed in to, and what of the visitor's cart and
+/// reading list it could not take.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({
     "id": 7, "username": "ada", "display_name": "Ada", "role": "customer",
-    "cart_dropped": [{"product_id": 2, "wanted": 110, "kept": 99, "reason": "line-cap"}]
+    "cart_dropped": [{"product_id": 2, "wanted": 110, "kept": 99, "reason": "line-cap"}],
+    "reading_dropped": [12]
 }))]
 pub struct SignedInView {
     #[serde(flatten)]
@@ -150,6 +151,10 @@ pub struct SignedInView {
     /// The lines of the visitor's cart that the account's cart could not take
     /// whole when they were merged (empty when everything fitted).
     pub cart_dropped: Vec<DroppedLine>,
+    /// The ids of the books on the visitor's reading list that are not on
+    /// the account's after the two were merged (its list was full; empty
+    /// when everything fitted). Their progress is not kept.
+    pub reading_dropped: Vec<i32>,
 }
 
 impl SignedInView {
@@ -157,6 +162,7 @@ impl SignedInView {
         SignedInView {
             user: UserView::from(user),
             cart_dropped: carried.cart_losses.iter().map(DroppedLine::from).collect(),
+            reading_dropped: carried.reading_dropped.iter().map(|id| id.get()).collect(),
         }
     }
 }
@@ -336,6 +342,7 @@ fn signed_in_log(user: &CurrentUser, carried: &CarriedOver, new_account: bool) {
         user_id = user.id,
         new_account,
         cart_lines_dropped = carried.cart_losses.len(),
+        reading_books_dropped = carried.reading_dropped.len(),
         orders_claimed = carried.orders_claimed,
         "signed in"
     );
@@ -374,14 +381,14 @@ async fn start_and_carry_over(
 }
 
 /// Create an account and sign in to it. The session gets a new id; the
-/// cart, profile, visits and orders the visitor had move to the account
-/// (`cart_dropped` as for sign-in). Should signing in fail, no account is
+/// cart, profile, reading, visits and orders the visitor had move to the
+/// account (`cart_dropped` and `reading_dropped` as for sign-in). Should signing in fail, no account is
 /// kept and the answer still carries the session's new cookie, so the
 /// request can be sent again.
 #[utoipa::path(post, path = "/auth/register", tag = "auth",
     request_body = RegisterInput,
     responses(
-        (status = 201, description = "Created and signed in; `cart_dropped` lists what of the visitor's cart the account's could not take", body = SignedInView,
+        (status = 201, description = "Created and signed in; `cart_dropped` lists what of the visitor's cart the account's could not take, `reading_dropped` the books of the visitor's reading list it could not take", body = SignedInView,
             headers(
                 ("Location" = String, description = "The signed-in account, /api/v1/auth/me"),
                 ("Set-Cookie" = String, description = "The session cookie, under a new id"))),
@@ -445,9 +452,12 @@ async fn register(
     Created::at("/api/v1/auth/me", Json(SignedInView::new(&user, &carried)))
 }
 
-/// Sign in. The session gets a new id; the cart, profile, visits and
-/// orders the visitor had move to the account, and `cart_dropped` lists
-/// the cart lines the account's cart could not take whole. An unknown
+/// Sign in. The session gets a new id; the cart, profile, reading, visits
+/// and orders the visitor had move to the account (the reading lists join,
+/// the further progress in a book on both wins), `cart_dropped` lists the
+/// cart lines the account's cart could not take whole, and
+/// `reading_dropped` the books of the visitor's reading list that the
+/// account's full list (50 books) could not take. An unknown
 /// username, a wrong password and a disabled account get the same answer,
 /// in about the same time. Should signing in fail after the session got its
 /// new id, the answer still carries the new cookie: the visitor stays
@@ -455,7 +465,7 @@ async fn register(
 #[utoipa::path(post, path = "/auth/login", tag = "auth",
     request_body = LoginInput,
     responses(
-        (status = 200, description = "Signed in; `cart_dropped` lists the lines of the visitor's cart that did not fit whole into the account's (over the line cap or the stock, a dish unavailable or gone, a cart of 100 dishes)", body = SignedInView,
+        (status = 200, description = "Signed in; `cart_dropped` lists the lines of the visitor's cart that did not fit whole into the account's (over the line cap or the stock, a dish unavailable or gone, a cart of 100 dishes); `reading_dropped` the books of the visitor's reading list that the account's full list could not take", body = SignedInView,
             headers(("Set-Cookie" = String, description = "The session cookie, under a new id"))),
         WrongCredentials,
         (status = 409, description = "The session was renewed while this request waited (`/problems/session-renewed`), or the account's cart or profile kept changing in another session during the hand-over (`/problems/changed-in-another-session`): nothing was signed in; send it again", body = Problem, content_type = PROBLEM_JSON),

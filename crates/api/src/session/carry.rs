@@ -1,26 +1,32 @@
 //! What an anonymous visitor's session hands over to their account at
 //! sign-in: the cart (merged into the account's), the profile (filling what
-//! the account's lacks) and the orders (claimed).
+//! the account's lacks), the reading (merged into the account's: lists and
+//! histories join, the further progress wins; see
+//! [`domain::reading::Reading::merge`]) and the orders (claimed).
 //!
 //! The account's side is changed in one database transaction holding the
 //! account's row (as every change of it does: see
-//! [`crate::db::account_state`]); the cart and profile are also written only
-//! if they are still at the version read, and the whole hand-over is tried
-//! again from the start when one is not. What the merged cart cannot hold
-//! (over the line cap or the stock, a dish unavailable or gone, a 101st
-//! dish) is dropped and logged, and returned to the caller.
+//! [`crate::db::account_state`]); the cart, profile and reading are also
+//! written only if they are still at the version read, and the whole
+//! hand-over is tried again from the start when one is not. What the merged
+//! cart cannot hold (over the line cap or the stock, a dish unavailable or
+//! gone, a 101st dish) is dropped and logged, and returned to the caller; so
+//! are the books of the visitor's reading list that are not on the account's
+//! list after the merge (it was full).
 //!
-//! Then the session forgets its own cart, profile and order list: from now
+//! Then the session forgets its own cart, profile, reading and order list:
+//! from now
 //! on they are the account's. The session is written when the response
 //! goes out; should that fail after the commit, the leftovers are ignored
 //! while signed in (the account's values are shown) and the session ends
 //! at sign-out anyway.
 
 use domain::profile::Profile;
-use domain::{Cart, MergeLoss};
+use domain::reading::Reading;
+use domain::{BookId, Cart, MergeLoss};
 use sea_orm::{DatabaseTransaction, TransactionTrait};
 
-use crate::db::account_state::{self, Part};
+use crate::db::account_state::{self, Part, StoredReading};
 use crate::error::{ApiError, ProblemKind};
 use crate::session::visitor::VisitorSession;
 use crate::state::AppState;
@@ -30,6 +36,9 @@ use crate::state::AppState;
 pub struct CarriedOver {
     /// The visitor's cart lines the account's cart could not take whole.
     pub cart_losses: Vec<MergeLoss>,
+    /// The books of the visitor's reading list that are not on the
+    /// account's list after the merge (in the visitor's order).
+    pub reading_dropped: Vec<BookId>,
     /// How many of the session's orders became the account's.
     pub orders_claimed: u64,
 }
@@ -44,8 +53,10 @@ pub async fn carry_over(
 ) -> Result<CarriedOver, ApiError> {
     let cart = session.session_cart().await?;
     let profile = session.session_profile().await?;
+    let reading = session.session_reading().await?;
     let order_ids = session.order_ids().await?;
-    if cart.is_empty() && profile.is_none() && order_ids.is_empty() {
+    if cart.is_empty() && profile.is_none() && reading == Reading::default() && order_ids.is_empty()
+    {
         return Ok(CarriedOver::default());
     }
     let menu = state.catalog.snapshot().await;
@@ -53,11 +64,13 @@ pub async fn carry_over(
     let carried = loop {
         attempt += 1;
         let txn = state.db.begin().await?;
-        match hand_over(&txn, user_id, &cart, profile.as_ref(), &order_ids, |id| {
-            menu.entry(id)
-        })
-        .await?
-        {
+        let visitor = Visitor {
+            cart: &cart,
+            profile: profile.as_ref(),
+            reading: &reading,
+            order_ids: &order_ids,
+        };
+        match hand_over(&txn, user_id, visitor, |id| menu.entry(id)).await? {
             Some(carried) => {
                 txn.commit().await?;
                 break carried;
@@ -70,7 +83,7 @@ pub async fn carry_over(
                 txn.rollback().await?;
                 return Err(ApiError::new(
                     ProblemKind::ChangedInAnotherSession,
-                    "Your account's cart or profile kept changing in another session while you signed in; sign in again.",
+                    "Your account's cart, profile or reading list kept changing in another session while you signed in; sign in again.",
                 ));
             }
         }
@@ -85,18 +98,38 @@ pub async fn carry_over(
             "a cart line did not fit whole into the account's cart at sign-in"
         );
     }
+    for book_id in &carried.reading_dropped {
+        tracing::info!(
+            user_id,
+            book_id = book_id.get(),
+            "a book of the visitor's reading list did not fit into the account's at sign-in"
+        );
+    }
     session.forget_handed_over().await?;
     Ok(carried)
 }
 
+/// What the session holds for an anonymous visitor.
+#[derive(Clone, Copy)]
+struct Visitor<'v> {
+    cart: &'v Cart,
+    profile: Option<&'v Profile>,
+    reading: &'v Reading,
+    order_ids: &'v [i32],
+}
+
 /// The hand-over inside `txn`; `None` when another session of the account
-/// wrote its cart or profile in between (nothing is to be kept then).
+/// wrote its cart, profile or reading in between (nothing is to be kept
+/// then).
 async fn hand_over<'a>(
     txn: &DatabaseTransaction,
     user_id: i32,
-    cart: &Cart,
-    profile: Option<&Profile>,
-    order_ids: &[i32],
+    Visitor {
+        cart,
+        profile,
+        reading,
+        order_ids,
+    }: Visitor<'_>,
     lookup: impl Fn(domain::ProductId) -> Option<&'a domain::CatalogEntry>,
 ) -> Result<Option<CarriedOver>, ApiError> {
     // A write first: on SQLite the transaction holds the write lock from here.
@@ -124,6 +157,25 @@ async fn hand_over<'a>(
         if filled != stored.value {
             let written =
                 account_state::write(txn, user_id, Part::Profile, filled.as_ref(), stored.version)
+                    .await?;
+            if written.is_none() {
+                return Ok(None);
+            }
+        }
+    }
+    if *reading != Reading::default() {
+        let stored =
+            account_state::read_for_update::<StoredReading>(txn, user_id, Part::Reading).await?;
+        let mut merged = stored
+            .value
+            .clone()
+            .map(StoredReading::into_reading)
+            .unwrap_or_default();
+        carried.reading_dropped = merged.merge(reading.clone());
+        let merged = StoredReading::of(merged);
+        if merged != stored.value {
+            let written =
+                account_state::write(txn, user_id, Part::Reading, merged.as_ref(), stored.version)
                     .await?;
             if written.is_none() {
                 return Ok(None);

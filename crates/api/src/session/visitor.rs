@@ -1,10 +1,11 @@
 //! What the session holds about a visitor, read and written through typed
 //! methods, one pair per concern, each under its own constant key.
 //!
-//! A signed-in visitor's cart and profile are the account's, kept in the
-//! database (see [`crate::db::account_state`]) so that every device of the
-//! user sees one cart; the same methods read and write them there. Visits,
-//! orders remembered and the sign-in stay in the session.
+//! A signed-in visitor's cart, profile and reading are the account's, kept
+//! in the database (see [`crate::db::account_state`]) so that every device
+//! of the user sees one cart and one reading list; the same methods read and
+//! write them there. Visits, orders remembered and the sign-in stay in the
+//! session.
 
 use std::sync::{Arc, Mutex};
 
@@ -25,7 +26,7 @@ use super::AnyStore;
 
 use crate::auth::logins::SignIn;
 use crate::auth::{self, SignInState};
-use crate::db::account_state::{self, Part};
+use crate::db::account_state::{self, Part, StoredReading};
 use crate::db::orders::AccountCart;
 use crate::error::{ApiError, ProblemKind};
 use crate::limits::CountIfNew;
@@ -41,10 +42,28 @@ const READING_PROGRESS: &str = "reading_progress";
 const READING_HISTORY: &str = "reading_history";
 const FAVORITE_GENRES: &str = "favorite_genres";
 
-fn session_key(part: Part) -> &'static str {
+/// The keys an account's value is kept under in an anonymous session: one
+/// per column of the account's row, in the same order (the reading's four
+/// named as its columns, see [`StoredReading`]).
+fn session_keys(part: Part) -> &'static [&'static str] {
     match part {
-        Part::Cart => CART,
-        Part::Profile => PROFILE,
+        Part::Cart => &[CART],
+        Part::Profile => &[PROFILE],
+        Part::Reading => &[
+            READING_LIST,
+            READING_PROGRESS,
+            READING_HISTORY,
+            FAVORITE_GENRES,
+        ],
+    }
+}
+
+/// How an account's value is named to the visitor.
+fn what(part: Part) -> &'static str {
+    match part {
+        Part::Cart => "cart",
+        Part::Profile => "profile",
+        Part::Reading => "reading list",
     }
 }
 
@@ -56,7 +75,7 @@ pub const MAX_REMEMBERED_ORDERS: usize = 100;
 /// below, never as a raw `Session` with ad-hoc keys.
 pub struct VisitorSession(Session, Option<Account>);
 
-/// The account a signed-in session's cart and profile live in.
+/// The account a signed-in session's cart, profile and reading live in.
 struct Account {
     user_id: i32,
     db: DatabaseConnection,
@@ -70,6 +89,7 @@ struct Account {
 struct Seen {
     cart: Option<Option<i64>>,
     profile: Option<Option<i64>>,
+    reading: Option<Option<i64>>,
 }
 
 impl Seen {
@@ -77,6 +97,7 @@ impl Seen {
         match part {
             Part::Cart => &mut self.cart,
             Part::Profile => &mut self.profile,
+            Part::Reading => &mut self.reading,
         }
     }
 }
@@ -101,8 +122,8 @@ impl Account {
     }
 }
 
-/// The visitor's cart or profile changed in another session of their
-/// account while this change was being made, again and again.
+/// The visitor's cart, profile or reading list changed in another session
+/// of their account while this change was being made, again and again.
 fn changed_elsewhere(what: &str) -> ApiError {
     ApiError::new(
         ProblemKind::ChangedInAnotherSession,
@@ -234,8 +255,45 @@ impl VisitorSession {
     async fn read_part<T: DeserializeOwned>(&self, part: Part) -> Result<Option<T>, ApiError> {
         match &self.1 {
             Some(account) => account.read(part).await,
-            None => self.read(session_key(part)).await,
+            None => self.read_session_part(part).await,
         }
+    }
+
+    /// What the session itself holds of an account's value, under its keys.
+    async fn read_session_part<T: DeserializeOwned>(
+        &self,
+        part: Part,
+    ) -> Result<Option<T>, ApiError> {
+        let keys = session_keys(part);
+        if let [key] = keys {
+            return self.read(key).await;
+        }
+        let mut fields = Vec::with_capacity(keys.len());
+        for key in keys {
+            fields.push(self.read::<serde_json::Value>(key).await?);
+        }
+        Ok(part.join(fields).unwrap_or_else(|e| {
+            tracing::warn!(part = what(part), error = %e, "stored session value does not decode; ignoring it");
+            None
+        }))
+    }
+
+    /// Writes the session's keys of an account's value whose contents
+    /// differ from `before`.
+    async fn write_session_part<T: Serialize>(
+        &self,
+        part: Part,
+        before: Option<&T>,
+        after: Option<&T>,
+    ) -> Result<(), ApiError> {
+        let encode = |value| part.split(value).map_err(ApiError::internal);
+        let (before, after) = (encode(before)?, encode(after)?);
+        for ((key, before), after) in session_keys(part).iter().zip(before).zip(after) {
+            if before != after {
+                self.write(key, after.as_ref()).await?;
+            }
+        }
+        Ok(())
     }
 
     /// Reads, changes and writes a value. Writes nothing when the change
@@ -264,14 +322,15 @@ impl VisitorSession {
                 let before = value.clone();
                 let out = change(&mut value)?;
                 if value != before {
-                    self.write(session_key(part), value.as_ref()).await?;
+                    self.write_session_part(part, before.as_ref(), value.as_ref())
+                        .await?;
                 }
                 return Ok((out, value));
             }
             // Another session won this round.
             account_state::step_aside(attempt).await;
         }
-        Err(changed_elsewhere(session_key(part)))
+        Err(changed_elsewhere(what(part)))
     }
 
     pub async fn cart(&self) -> Result<Cart, ApiError> {
@@ -341,60 +400,61 @@ impl VisitorSession {
         self.read(PROFILE).await
     }
 
-    /// Forgets the session's own cart, profile and orders once they are the
-    /// account's.
+    pub(crate) async fn session_reading(&self) -> Result<Reading, ApiError> {
+        Ok(self
+            .read_session_part::<StoredReading>(Part::Reading)
+            .await?
+            .map(StoredReading::into_reading)
+            .unwrap_or_default())
+    }
+
+    /// Forgets the session's own cart, profile, reading and orders once they
+    /// are the account's.
     pub(crate) async fn forget_handed_over(&self) -> Result<(), ApiError> {
         self.write::<Cart>(CART, None).await?;
         self.write::<Profile>(PROFILE, None).await?;
+        for key in session_keys(Part::Reading) {
+            self.write::<serde_json::Value>(key, None).await?;
+        }
         self.write::<Vec<i32>>(ORDERS, None).await
     }
 
     /// The reader's list, progress, history and favorite genres (the
     /// account's when signed in).
     pub async fn reading(&self) -> Result<Reading, ApiError> {
-        // TODO(reading): the account's, when signed in.
-        Ok(Reading::from_parts(
-            self.read(READING_LIST).await?.unwrap_or_default(),
-            self.read(READING_PROGRESS).await?.unwrap_or_default(),
-            self.read(READING_HISTORY).await?.unwrap_or_default(),
-            self.read(FAVORITE_GENRES).await?.unwrap_or_default(),
-        ))
+        Ok(self
+            .read_part::<StoredReading>(Part::Reading)
+            .await?
+            .map(StoredReading::into_reading)
+            .unwrap_or_default())
     }
 
     /// Changes the reader's state with `change` and stores what changed,
-    /// unless `change` fails; as [`VisitorSession::change_cart`] does.
+    /// unless `change` fails; as [`VisitorSession::change_cart`] does: a
+    /// signed-in reader's four values are changed together in the account,
+    /// and a change another device makes at the same time is not lost (this
+    /// one is applied again to the values as that device left them). In the
+    /// session, only the keys whose value changed are written, and an empty
+    /// value is stored as none.
     pub async fn change_reading<T>(
         &self,
         mut change: impl FnMut(&mut Reading) -> Result<T, ApiError>,
     ) -> Result<(T, Reading), ApiError> {
-        // TODO(reading): the account's, when signed in.
-        let before = self.reading().await?;
-        let mut reading = before.clone();
-        let out = change(&mut reading)?;
-        self.write_reading(&before, &reading).await?;
-        Ok((out, reading))
-    }
-
-    /// Writes the session's keys whose values differ; an empty value is
-    /// stored as none.
-    async fn write_reading(&self, before: &Reading, after: &Reading) -> Result<(), ApiError> {
-        async fn put<T: Serialize + PartialEq + Default>(
-            session: &VisitorSession,
-            key: &str,
-            before: &T,
-            after: &T,
-        ) -> Result<(), ApiError> {
-            if before != after {
-                session
-                    .write(key, Some(after).filter(|v| **v != T::default()))
-                    .await?;
-            }
-            Ok(())
-        }
-        put(self, READING_LIST, &before.list, &after.list).await?;
-        put(self, READING_PROGRESS, &before.progress, &after.progress).await?;
-        put(self, READING_HISTORY, &before.history, &after.history).await?;
-        put(self, FAVORITE_GENRES, &before.genres, &after.genres).await
+        let (out, stored) = self
+            .change_part(Part::Reading, |stored: &mut Option<StoredReading>| {
+                let mut reading = stored
+                    .take()
+                    .map(StoredReading::into_reading)
+                    .unwrap_or_default();
+                let out = change(&mut reading);
+                *stored = StoredReading::of(reading);
+                out
+            })
+            .await?;
+        Ok((
+            out,
+            stored.map(StoredReading::into_reading).unwrap_or_default(),
+        ))
     }
 
     pub async fn visits(&self) -> Result<Visits, ApiError> {
