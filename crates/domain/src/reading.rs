@@ -173,7 +173,7 @@ impl HistoryEntry {
 }
 
 /// `part` of `whole` in whole percent, rounded down, at most 100.
-fn percent(part: u32, whole: u32) -> u8 {
+pub fn percent(part: u32, whole: u32) -> u8 {
     if whole == 0 {
         return 0;
     }
