@@ -32,6 +32,11 @@
 #   cart-put-1 the same PUT, every connection on the one cart of cart-get:
 #              writes to one session take turns by design (no lost updates),
 #              so this measures one session's serialized write rate
+#   books      GET /api/v1/books?genre=mystery,horror (the library, public)
+#   reading    GET /api/v1/reading-list of a reader with 5 books in progress
+#              and 5 finished (the session of cart-get)
+#   book-recs  GET /api/v1/recommendations/books of that reader (scores the
+#              whole library)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -212,6 +217,17 @@ read -r lines_before _ <<< "$(cart_state)"
 [ "$lines_before" = 5 ] || die "the prepared cart has $lines_before lines, not 5"
 log "prepared a 5-line cart"
 
+# The same visitor as a reader: 5 books in progress, 5 finished.
+for id in 1 2 3 4 5 6 7 8 9 10; do
+    curl -fsS -o /dev/null -H "Cookie: $COOKIE_HEADER" -X POST -H 'Content-Type: application/json' \
+        -d "{\"book_id\":$id}" "$BASE/api/v1/reading-list" || die "adding book $id to the reading list failed"
+    pages=$([ "$id" -le 5 ] && echo 10 || \
+        curl -fsS "$BASE/api/v1/books/$id" | python3 -c 'import json, sys; print(json.load(sys.stdin)["total_pages"])')
+    curl -fsS -o /dev/null -H "Cookie: $COOKIE_HEADER" -X PATCH -H 'Content-Type: application/json' \
+        -d "{\"pages_read\":$pages}" "$BASE/api/v1/reading-list/$id" || die "reading book $id failed"
+done
+log "prepared a reader with 5 books in progress and 5 finished"
+
 # One 5-line cart per visitor for the write scenario, so that parallel
 # writes go to different sessions as they would with real visitors.
 VISITORS="${BENCH_VISITORS:-64}"
@@ -294,6 +310,9 @@ run_wrk products "$BASE/api/v1/products"
 run_wrk cart-get "$BASE/api/v1/cart" -H "Cookie: $COOKIE_HEADER"
 run_wrk cart-put "$BASE/api/v1/cart/items/3" -s "$VISITORS_LUA"
 run_wrk cart-put-1 "$BASE/api/v1/cart/items/3" -s "$PUT_LUA"
+run_wrk books "$BASE/api/v1/books?genre=mystery,horror"
+run_wrk reading "$BASE/api/v1/reading-list" -H "Cookie: $COOKIE_HEADER"
+run_wrk book-recs "$BASE/api/v1/recommendations/books" -H "Cookie: $COOKIE_HEADER"
 
 # ---------------------------------------------------------------- checks
 after="$(cart_state)" || after="? ?"
