@@ -456,7 +456,8 @@ async fn get_reading_entry(
 ///
 /// Each value is checked against the book (pages from 0 to its
 /// `total_pages`, chapters from 1 to its `chapters`) before anything
-/// changes. Reaching the last page finishes the book: it leaves the list
+/// changes, and every value out of bounds is named in `errors`. A field
+/// left out keeps its value; `null` is refused. Reaching the last page finishes the book: it leaves the list
 /// for the history, and the answer says `"status": "finished"` with the
 /// history entry instead of `"status": "reading"` with the list entry.
 /// Two updates sent at once both land, one after the other.
@@ -476,7 +477,7 @@ async fn get_reading_entry(
                     "started_at": "2026-11-20T19:00:00Z", "finished_at": "2026-11-26T22:10:00Z", "abandoned_at": null}}))),
             )),
         NotOnList,
-        (status = 422, description = "Neither field was sent, a value is outside the book's bounds (the detail names the limit, e.g. `pages_read must be from 0 to 418, the book's pages; got 500`), an unknown field, or a wrong type: each is named in `errors`", body = Problem, content_type = PROBLEM_JSON),
+        (status = 422, description = "Neither field was sent, a value is outside the book's bounds (each one out of bounds is named, with its limit, e.g. `pages_read: must be from 0 to 418, the book's pages; got 500`), a value is `null`, an unknown field, or a wrong type: each is named in `errors`", body = Problem, content_type = PROBLEM_JSON),
     ))]
 async fn update_progress(
     State(state): State<AppState>,
