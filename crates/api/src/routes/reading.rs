@@ -519,14 +519,14 @@ async fn update_progress(
 
 /// What taking a book off the list answers.
 enum Removed {
-    Abandoned(Json<HistoryEntryView>),
+    Abandoned(Box<HistoryEntryView>),
     Left,
 }
 
 impl IntoResponse for Removed {
     fn into_response(self) -> Response {
         match self {
-            Removed::Abandoned(body) => body.into_response(),
+            Removed::Abandoned(entry) => Json(*entry).into_response(),
             Removed::Left => StatusCode::NO_CONTENT.into_response(),
         }
     }
@@ -570,7 +570,7 @@ async fn remove_from_reading_list(
         })
         .await?;
     Ok(match entry {
-        Some(entry) => Removed::Abandoned(Json(history_view(book, &entry))),
+        Some(entry) => Removed::Abandoned(Box::new(history_view(book, &entry))),
         None => Removed::Left,
     })
 }
