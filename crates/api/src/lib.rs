@@ -13,6 +13,7 @@ pub mod extract;
 pub mod limits;
 pub mod openapi;
 pub mod origin;
+pub mod paging;
 pub mod responses;
 pub mod rewards;
 pub mod routes;

@@ -11,6 +11,7 @@ use time::OffsetDateTime;
 
 use crate::library::{Book, Genre};
 use crate::values::BookId;
+use crate::vocabulary;
 
 /// The most books a reading list holds.
 pub const MAX_LIST: usize = 50;
@@ -61,14 +62,15 @@ pub struct ReadingHistory {
     pub entries: Vec<HistoryEntry>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Outcome {
-    /// The last page was reached.
-    Finished,
-    /// Taken off the list after reading some of it.
-    Abandoned,
-}
+vocabulary!(
+    /// How a history entry ended.
+    Outcome, "outcome" {
+        /// The last page was reached.
+        Finished,
+        /// Taken off the list after reading some of it.
+        Abandoned,
+    }
+);
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HistoryEntry {
@@ -109,12 +111,40 @@ pub enum ReadingError {
     ListFull,
     #[error("book {0} is not on the reading list")]
     NotListed(BookId),
-    #[error("pages_read must be from 0 to {max}, the book's pages; got {got}")]
-    PagesOutOfRange { max: u32, got: i64 },
-    #[error("current_chapter must be from 1 to {max}, the book's chapters; got {got}")]
-    ChapterOutOfRange { max: u32, got: i64 },
+    /// Each progress value outside the book's bounds (one or both).
+    #[error("{}", progress_problems(.0))]
+    Progress(Vec<ProgressError>),
     #[error("at most {MAX_GENRES} favorite genres; got {got}")]
     TooManyGenres { got: usize },
+}
+
+/// A progress value outside the book's bounds. Its message does not name
+/// the value: [`ProgressError::field`] does.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProgressError {
+    #[error("must be from 0 to {max}, the book's pages; got {got}")]
+    Pages { max: u32, got: i64 },
+    #[error("must be from 1 to {max}, the book's chapters; got {got}")]
+    Chapter { max: u32, got: i64 },
+}
+
+impl ProgressError {
+    /// The request field the value came in.
+    pub fn field(&self) -> &'static str {
+        match self {
+            ProgressError::Pages { .. } => "pages_read",
+            ProgressError::Chapter { .. } => "current_chapter",
+        }
+    }
+}
+
+/// "pages_read must be ...; current_chapter must be ...".
+fn progress_problems(problems: &[ProgressError]) -> String {
+    problems
+        .iter()
+        .map(|p| format!("{} {p}", p.field()))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// What a progress update did.
@@ -313,13 +343,14 @@ impl Reading {
     }
 
     /// Records how far the reader is in `book`. Each given value is checked
-    /// against the book before anything changes: first `pages_read` (0 to the
-    /// book's pages), then `current_chapter` (1 to its chapters), so a body
-    /// with both wrong is refused for its pages. An update is reading, so it
-    /// sets `last_read_at` to `now` even when the values do not change, and
-    /// when neither value is given that is all it does. Giving the last page
-    /// finishes the book: it leaves the list, and a finished entry (at the
-    /// last chapter) goes first in the history.
+    /// against the book before anything changes (`pages_read` from 0 to the
+    /// book's pages, `current_chapter` from 1 to its chapters), and every
+    /// value out of bounds is named in the error, so a body with both wrong
+    /// is refused for both. An update is reading, so it sets `last_read_at`
+    /// to `now` even when the values do not change, and when neither value
+    /// is given that is all it does. Giving the last page finishes the book:
+    /// it leaves the list, and a finished entry (at the last chapter) goes
+    /// first in the history.
     pub fn update_progress(
         &mut self,
         book: &Book,
@@ -330,28 +361,32 @@ impl Reading {
         if !self.is_listed(book.id) {
             return Err(ReadingError::NotListed(book.id));
         }
-        let pages = pages_read
-            .map(|got| {
-                u32::try_from(got)
-                    .ok()
-                    .filter(|p| *p <= book.total_pages)
-                    .ok_or(ReadingError::PagesOutOfRange {
-                        max: book.total_pages,
-                        got,
-                    })
-            })
-            .transpose()?;
-        let chapter = current_chapter
-            .map(|got| {
-                u32::try_from(got)
-                    .ok()
-                    .filter(|c| (1..=book.chapters).contains(c))
-                    .ok_or(ReadingError::ChapterOutOfRange {
-                        max: book.chapters,
-                        got,
-                    })
-            })
-            .transpose()?;
+        let mut problems = Vec::new();
+        let pages = pages_read.and_then(|got| {
+            let pages = u32::try_from(got).ok().filter(|p| *p <= book.total_pages);
+            if pages.is_none() {
+                problems.push(ProgressError::Pages {
+                    max: book.total_pages,
+                    got,
+                });
+            }
+            pages
+        });
+        let chapter = current_chapter.and_then(|got| {
+            let chapter = u32::try_from(got)
+                .ok()
+                .filter(|c| (1..=book.chapters).contains(c));
+            if chapter.is_none() {
+                problems.push(ProgressError::Chapter {
+                    max: book.chapters,
+                    got,
+                });
+            }
+            chapter
+        });
+        if !problems.is_empty() {
+            return Err(ReadingError::Progress(problems));
+        }
 
         if pages == Some(book.total_pages) {
             let started_at = self
@@ -835,53 +870,56 @@ mod tests {
             (
                 Some(201),
                 None,
-                ReadingError::PagesOutOfRange { max: 200, got: 201 },
+                ReadingError::Progress(vec![ProgressError::Pages { max: 200, got: 201 }]),
             ),
             (
                 Some(-1),
                 None,
-                ReadingError::PagesOutOfRange { max: 200, got: -1 },
+                ReadingError::Progress(vec![ProgressError::Pages { max: 200, got: -1 }]),
             ),
             (
                 Some(i64::MAX),
                 Some(2),
-                ReadingError::PagesOutOfRange {
+                ReadingError::Progress(vec![ProgressError::Pages {
                     max: 200,
                     got: i64::MAX,
-                },
+                }]),
             ),
             (
                 None,
                 Some(0),
-                ReadingError::ChapterOutOfRange { max: 10, got: 0 },
+                ReadingError::Progress(vec![ProgressError::Chapter { max: 10, got: 0 }]),
             ),
             (
                 None,
                 Some(11),
-                ReadingError::ChapterOutOfRange { max: 10, got: 11 },
+                ReadingError::Progress(vec![ProgressError::Chapter { max: 10, got: 11 }]),
             ),
             (
                 None,
                 Some(-5),
-                ReadingError::ChapterOutOfRange { max: 10, got: -5 },
+                ReadingError::Progress(vec![ProgressError::Chapter { max: 10, got: -5 }]),
             ),
             // A good page count with a bad chapter: nothing changes, not even the pages.
             (
                 Some(60),
                 Some(11),
-                ReadingError::ChapterOutOfRange { max: 10, got: 11 },
+                ReadingError::Progress(vec![ProgressError::Chapter { max: 10, got: 11 }]),
             ),
             // The last page with a bad chapter does not finish the book.
             (
                 Some(200),
                 Some(0),
-                ReadingError::ChapterOutOfRange { max: 10, got: 0 },
+                ReadingError::Progress(vec![ProgressError::Chapter { max: 10, got: 0 }]),
             ),
-            // Both wrong: the pages are named.
+            // Both wrong: both are named, the pages first.
             (
                 Some(300),
                 Some(30),
-                ReadingError::PagesOutOfRange { max: 200, got: 300 },
+                ReadingError::Progress(vec![
+                    ProgressError::Pages { max: 200, got: 300 },
+                    ProgressError::Chapter { max: 10, got: 30 },
+                ]),
             ),
         ];
         for (pages, chapter, error) in cases {
@@ -894,6 +932,37 @@ mod tests {
             Err(ReadingError::NotListed(id(2)))
         );
         assert_eq!(unlisted, before);
+    }
+
+    #[test]
+    fn a_progress_problem_names_its_field_once() {
+        let both = ReadingError::Progress(vec![
+            ProgressError::Pages { max: 418, got: 500 },
+            ProgressError::Chapter { max: 27, got: 0 },
+        ]);
+        assert_eq!(
+            both.to_string(),
+            "pages_read must be from 0 to 418, the book's pages; got 500; \
+             current_chapter must be from 1 to 27, the book's chapters; got 0"
+        );
+        let pages = ProgressError::Pages { max: 418, got: 500 };
+        assert_eq!(pages.field(), "pages_read");
+        assert_eq!(
+            pages.to_string(),
+            "must be from 0 to 418, the book's pages; got 500"
+        );
+    }
+
+    #[test]
+    fn outcomes_are_stored_as_their_words() {
+        assert_eq!(
+            serde_json::to_value([Outcome::Finished, Outcome::Abandoned]).unwrap(),
+            serde_json::json!(["finished", "abandoned"])
+        );
+        assert_eq!(
+            serde_json::from_value::<Outcome>(serde_json::json!("abandoned")).unwrap(),
+            Outcome::Abandoned
+        );
     }
 
     #[test]

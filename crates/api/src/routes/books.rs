@@ -18,8 +18,8 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::error::{ApiError, FieldError, PROBLEM_JSON, Problem};
 use crate::extract::{AppPath, AppQuery};
+use crate::paging::parse_paging;
 use crate::responses::Versioned;
-use crate::routes::products::parse_paging;
 use crate::state::AppState;
 use crate::views::BookView;
 
@@ -51,6 +51,9 @@ pub struct BookPage {
 /// The longest `author` or `q`, in characters as sent; the spec's
 /// `maxLength` gives the same.
 const MAX_TEXT_CHARS: usize = 100;
+/// The last page one can ask for, as for the menu; the spec gives the same
+/// maximum.
+const MAX_PAGE: u32 = 10_000;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -143,7 +146,7 @@ impl BookQuery {
         };
         let author = text("author", self.author.as_deref());
         let q = text("q", self.q.as_deref());
-        let (page, per_page) = parse_paging(self.page, self.per_page, &mut errors);
+        let (page, per_page) = parse_paging(self.page, self.per_page, MAX_PAGE, &mut errors);
         if errors.is_empty() {
             Ok((Filter { genres, author, q }, page, per_page))
         } else {

@@ -22,6 +22,7 @@ use crate::db::catalog::Dish;
 use crate::error::{ApiError, FieldError, PROBLEM_JSON, Problem};
 use crate::extract::{AppPath, AppQuery};
 use crate::openapi::NoSuchDish;
+use crate::paging::parse_paging;
 use crate::responses::Versioned;
 use crate::state::AppState;
 use crate::views::Product;
@@ -42,8 +43,6 @@ pub struct ProductPage {
     pub total: u64,
 }
 
-pub const DEFAULT_PER_PAGE: u32 = 20;
-pub const MAX_PER_PAGE: u32 = 100;
 /// The last page one can ask for (a menu of a million dishes at 100 a
 /// page); the spec gives the same maximum.
 pub const MAX_PAGE: u32 = 10_000;
@@ -134,7 +133,7 @@ impl ProductQuery {
             });
         }
         let q = self.q.as_deref().map(str::trim).filter(|s| !s.is_empty());
-        let (page, per_page) = parse_paging(self.page, self.per_page, &mut errors);
+        let (page, per_page) = parse_paging(self.page, self.per_page, MAX_PAGE, &mut errors);
         if errors.is_empty() {
             let q = q.map(str::to_lowercase);
             Ok((Filter { dietary, spice, q }, page, per_page))
@@ -142,33 +141,6 @@ impl ProductQuery {
             Err(ApiError::invalid_fields(errors))
         }
     }
-}
-
-/// Checks `page` and `per_page`, adding a field error for each bad one;
-/// the library's list pages the same way.
-pub(crate) fn parse_paging(
-    page: Option<i64>,
-    per_page: Option<i64>,
-    errors: &mut Vec<FieldError>,
-) -> (u32, u32) {
-    let page = page.unwrap_or(1);
-    if !(1..=i64::from(MAX_PAGE)).contains(&page) {
-        errors.push(FieldError {
-            field: "page".into(),
-            message: format!("page must be between 1 and {MAX_PAGE}; got {page}"),
-        });
-    }
-    let per_page = per_page.unwrap_or(i64::from(DEFAULT_PER_PAGE));
-    if !(1..=i64::from(MAX_PER_PAGE)).contains(&per_page) {
-        errors.push(FieldError {
-            field: "per_page".into(),
-            message: format!("per_page must be between 1 and {MAX_PER_PAGE}; got {per_page}"),
-        });
-    }
-    (
-        page.clamp(1, i64::from(MAX_PAGE)) as u32,
-        per_page.clamp(1, i64::from(MAX_PER_PAGE)) as u32,
-    )
 }
 
 /// The request header both catalog reads answer 304 to.

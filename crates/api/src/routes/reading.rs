@@ -3,7 +3,9 @@
 //! favorite genres (`/reader/genres`). Kept in the session, or with the
 //! account when the reader is signed in.
 //!
-//! Every change goes through [`VisitorSession::change_reading`], which runs
+//! The answers that only read fetch just the kinds they show
+//! ([`VisitorSession::reading_history`], [`VisitorSession::favorite_genres`],
+//! ...). Every change goes through [`VisitorSession::change_reading`], which runs
 //! the domain's check before it stores anything: a refused change (a book
 //! not in the library, pages past the book's last, a genre not in the
 //! vocabulary, a full list) leaves all four values as they were.
@@ -20,7 +22,7 @@ use domain::reading::{
     BookProgress, HistoryEntry, MAX_GENRES, MAX_HISTORY, MAX_LIST, Outcome, ProgressOutcome,
     Reading, ReadingError,
 };
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 use time::OffsetDateTime;
 use utoipa::openapi::schema::{Array, ArrayBuilder};
 use utoipa::{IntoParams, IntoResponses, ToSchema};
@@ -30,6 +32,7 @@ use crate::db::library::Library;
 use crate::error::{ApiError, FieldChecks, FieldError, PROBLEM_JSON, Problem, ProblemKind};
 use crate::extract::{AppJson, AppPath, AppQuery};
 use crate::openapi;
+use crate::paging::parse_paging;
 use crate::responses::Created;
 use crate::session::visitor::VisitorSession;
 use crate::state::AppState;
@@ -38,7 +41,11 @@ use crate::views::BookView;
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(get_reading_list, add_to_reading_list))
-        .routes(routes!(update_progress, remove_from_reading_list))
+        .routes(routes!(
+            get_reading_entry,
+            update_progress,
+            remove_from_reading_list
+        ))
         .routes(routes!(get_reading_history))
         .routes(routes!(get_genres, put_genres))
 }
@@ -60,7 +67,7 @@ pub struct ReadingEntryView {
     /// `pages_read` as a whole percentage of the book's pages, rounded
     /// down: 100 only at the last page.
     #[schema(minimum = 0, maximum = 100)]
-    pub percent: u32,
+    pub percent: u8,
     /// 1 to the book's `chapters`.
     pub current_chapter: u32,
     /// When the book went on the list.
@@ -97,13 +104,15 @@ pub struct ReadingListView {
         "description": "Jonathan Harker's journey to Transylvania, and what follows him back to England."},
     "outcome": "finished", "pages_read": 418, "total_pages": 418, "percent": 100,
     "current_chapter": 27,
-    "started_at": "2026-11-20T19:00:00Z", "ended_at": "2026-11-26T22:10:00Z"
+    "started_at": "2026-11-20T19:00:00Z", "finished_at": "2026-11-26T22:10:00Z",
+    "abandoned_at": null
 }))]
 pub struct HistoryEntryView {
     pub book: BookView,
-    /// `finished`: the last page was reached; `abandoned`: taken off the
-    /// list after reading some of it.
-    #[schema(value_type = OutcomeSchema)]
+    /// `finished`: the last page was reached (`finished_at` says when);
+    /// `abandoned`: taken off the list after reading some of it
+    /// (`abandoned_at` says when).
+    #[schema(schema_with = openapi::word::<Outcome>)]
     pub outcome: Outcome,
     /// How far the reader got (all of it when finished).
     pub pages_read: u32,
@@ -111,26 +120,19 @@ pub struct HistoryEntryView {
     pub total_pages: u32,
     /// `pages_read` as a whole percentage of `total_pages`, rounded down.
     #[schema(minimum = 0, maximum = 100)]
-    pub percent: u32,
+    pub percent: u8,
     pub current_chapter: u32,
     #[serde(with = "time::serde::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub started_at: OffsetDateTime,
-    /// When the book was finished or taken off the list.
-    #[serde(with = "time::serde::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
-    pub ended_at: OffsetDateTime,
-}
-
-/// How a history entry ended.
-#[derive(ToSchema)]
-#[schema(as = ReadingOutcome)]
-#[allow(dead_code, reason = "only its schema, for the spec")]
-enum OutcomeSchema {
-    #[schema(rename = "finished")]
-    Finished,
-    #[schema(rename = "abandoned")]
-    Abandoned,
+    /// When the last page was reached; null when the book was abandoned.
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub finished_at: Option<OffsetDateTime>,
+    /// When the book was taken off the list; null when it was finished.
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub abandoned_at: Option<OffsetDateTime>,
 }
 
 /// One page of the reading history.
@@ -142,10 +144,11 @@ enum OutcomeSchema {
         "description": "Jonathan Harker's journey to Transylvania, and what follows him back to England."},
     "outcome": "finished", "pages_read": 418, "total_pages": 418, "percent": 100,
     "current_chapter": 27,
-    "started_at": "2026-11-20T19:00:00Z", "ended_at": "2026-11-26T22:10:00Z"
+    "started_at": "2026-11-20T19:00:00Z", "finished_at": "2026-11-26T22:10:00Z",
+    "abandoned_at": null
 }], "page": 1, "per_page": 20, "total": 1}))]
 pub struct ReadingHistoryPage {
-    /// Newest first (by `ended_at`).
+    /// Newest first (by `finished_at` or `abandoned_at`, whichever is set).
     pub items: Vec<HistoryEntryView>,
     pub page: u32,
     pub per_page: u32,
@@ -194,19 +197,31 @@ pub struct AddBook {
 }
 
 /// How far the reader is: at least one of the two fields. Reaching the
-/// book's last page finishes it.
+/// book's last page finishes it. A field left out keeps its value; `null`
+/// is refused (422), as it would clear nothing.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(min_properties = 1, example = json!({"pages_read": 212, "current_chapter": 14}))]
 pub struct ProgressInput {
     /// 0 to the book's `total_pages`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "not_null")]
     #[schema(nullable = false, minimum = 0, maximum = 2_147_483_647)]
     pub pages_read: Option<i64>,
     /// 1 to the book's `chapters`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "not_null")]
     #[schema(nullable = false, minimum = 1, maximum = 2_147_483_647)]
     pub current_chapter: Option<i64>,
+}
+
+/// A field that may be left out but is never `null`.
+fn not_null<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<i64>, D::Error> {
+    Option::<i64>::deserialize(deserializer)?
+        .map(Some)
+        .ok_or_else(|| {
+            serde::de::Error::custom(
+                "must be a whole number, not null; leave the field out to keep its value",
+            )
+        })
 }
 
 /// The favorite genres, replacing those kept.
@@ -228,8 +243,6 @@ fn genre_list() -> Array {
         .build()
 }
 
-pub const DEFAULT_PER_PAGE: u32 = 20;
-pub const MAX_PER_PAGE: u32 = 100;
 /// The last page worth asking for: the history keeps at most 500 entries.
 const MAX_PAGE: u32 = MAX_HISTORY as u32;
 
@@ -247,21 +260,7 @@ pub struct HistoryQuery {
 impl HistoryQuery {
     fn parse(&self) -> Result<(u32, u32), ApiError> {
         let mut errors = Vec::new();
-        let mut bounded = |field: &str, value: Option<i64>, default: u32, max: u32| {
-            let value = value.unwrap_or(i64::from(default));
-            match u32::try_from(value) {
-                Ok(v) if (1..=max).contains(&v) => v,
-                _ => {
-                    errors.push(FieldError {
-                        field: field.into(),
-                        message: format!("{field} must be between 1 and {max}; got {value}"),
-                    });
-                    1
-                }
-            }
-        };
-        let page = bounded("page", self.page, 1, MAX_PAGE);
-        let per_page = bounded("per_page", self.per_page, DEFAULT_PER_PAGE, MAX_PER_PAGE);
+        let (page, per_page) = parse_paging(self.page, self.per_page, MAX_PAGE, &mut errors);
         if errors.is_empty() {
             Ok((page, per_page))
         } else {
@@ -270,20 +269,11 @@ impl HistoryQuery {
     }
 }
 
-/// `part` of `whole` as a whole percentage, rounded down.
-fn percent(part: u32, whole: u32) -> u32 {
-    if whole == 0 {
-        return 0;
-    }
-    let p = u64::from(part.min(whole)) * 100 / u64::from(whole);
-    u32::try_from(p).unwrap_or(100)
-}
-
 fn entry_view(book: &Book, progress: &BookProgress) -> ReadingEntryView {
     ReadingEntryView {
         book: BookView::from(book),
         pages_read: progress.pages_read,
-        percent: percent(progress.pages_read, book.total_pages),
+        percent: progress.percent(book.total_pages),
         current_chapter: progress.current_chapter,
         started_at: progress.started_at,
         last_read_at: progress.last_read_at,
@@ -296,10 +286,11 @@ fn history_view(book: &Book, entry: &HistoryEntry) -> HistoryEntryView {
         outcome: entry.outcome,
         pages_read: entry.pages_read,
         total_pages: entry.total_pages,
-        percent: percent(entry.pages_read, entry.total_pages),
+        percent: entry.percent(),
         current_chapter: entry.current_chapter,
         started_at: entry.started_at,
-        ended_at: entry.ended_at,
+        finished_at: (entry.outcome == Outcome::Finished).then_some(entry.ended_at),
+        abandoned_at: (entry.outcome == Outcome::Abandoned).then_some(entry.ended_at),
     }
 }
 
@@ -370,12 +361,15 @@ fn reading_error(e: ReadingError, library: &Library) -> ApiError {
             "{} is not on the reading list; add it first with POST /api/v1/reading-list.",
             name(id)
         )),
-        e @ ReadingError::PagesOutOfRange { .. } => {
-            ApiError::invalid_field("pages_read", e.to_string())
-        }
-        e @ ReadingError::ChapterOutOfRange { .. } => {
-            ApiError::invalid_field("current_chapter", e.to_string())
-        }
+        ReadingError::Progress(problems) => ApiError::invalid_fields(
+            problems
+                .iter()
+                .map(|p| FieldError {
+                    field: p.field().into(),
+                    message: p.to_string(),
+                })
+                .collect(),
+        ),
         e @ ReadingError::TooManyGenres { .. } => ApiError::invalid_field("genres", e.to_string()),
     }
 }
@@ -435,12 +429,35 @@ async fn add_to_reading_list(
     Created::at(&format!("/api/v1/reading-list/{}", book.id), Json(entry))
 }
 
+/// One book on the reading list, with how far the reader is in it: the
+/// entry `POST /reading-list` answers with and points to (`Location`).
+#[utoipa::path(get, path = "/reading-list/{book_id}", tag = "reading",
+    params(("book_id" = i64, Path, description = "Book id", minimum = 1, maximum = 2_147_483_647, example = 7)),
+    responses(
+        (status = 200, description = "The book's entry on the reading list", body = ReadingEntryView),
+        NotOnList,
+    ))]
+async fn get_reading_entry(
+    State(state): State<AppState>,
+    session: VisitorSession,
+    AppPath(book_id): AppPath<BookId>,
+) -> Result<Json<ReadingEntryView>, ApiError> {
+    let library = &state.library;
+    let book = find_book(library, book_id.into())?;
+    let progress = session.reading_progress().await?;
+    match progress.books.get(&book.id) {
+        Some(p) => Ok(Json(entry_view(book, p))),
+        None => Err(reading_error(ReadingError::NotListed(book.id), library)),
+    }
+}
+
 /// Record how far the reader is in a listed book: `pages_read`,
 /// `current_chapter`, or both.
 ///
 /// Each value is checked against the book (pages from 0 to its
 /// `total_pages`, chapters from 1 to its `chapters`) before anything
-/// changes. Reaching the last page finishes the book: it leaves the list
+/// changes, and every value out of bounds is named in `errors`. A field
+/// left out keeps its value; `null` is refused. Reaching the last page finishes the book: it leaves the list
 /// for the history, and the answer says `"status": "finished"` with the
 /// history entry instead of `"status": "reading"` with the list entry.
 /// Two updates sent at once both land, one after the other.
@@ -457,10 +474,10 @@ async fn add_to_reading_list(
                 ("finished" = (summary = "The last page was reached", value = json!({"status": "finished", "history_entry": {
                     "book": {"id": 7, "title": "Dracula", "author": "Bram Stoker", "genres": ["fiction", "horror"], "total_pages": 418, "chapters": 27, "published_year": 1897, "language": "en", "description": "Jonathan Harker's journey to Transylvania, and what follows him back to England."},
                     "outcome": "finished", "pages_read": 418, "total_pages": 418, "percent": 100, "current_chapter": 27,
-                    "started_at": "2026-11-20T19:00:00Z", "ended_at": "2026-11-26T22:10:00Z"}}))),
+                    "started_at": "2026-11-20T19:00:00Z", "finished_at": "2026-11-26T22:10:00Z", "abandoned_at": null}}))),
             )),
         NotOnList,
-        (status = 422, description = "Neither field was sent, a value is outside the book's bounds (the detail names the limit, e.g. `pages_read must be from 0 to 418, the book's pages; got 500`), an unknown field, or a wrong type: each is named in `errors`", body = Problem, content_type = PROBLEM_JSON),
+        (status = 422, description = "Neither field was sent, a value is outside the book's bounds (each one out of bounds is named, with its limit, e.g. `pages_read: must be from 0 to 418, the book's pages; got 500`), a value is `null`, an unknown field, or a wrong type: each is named in `errors`", body = Problem, content_type = PROBLEM_JSON),
     ))]
 async fn update_progress(
     State(state): State<AppState>,
@@ -502,14 +519,14 @@ async fn update_progress(
 
 /// What taking a book off the list answers.
 enum Removed {
-    Abandoned(Json<HistoryEntryView>),
+    Abandoned(Box<HistoryEntryView>),
     Left,
 }
 
 impl IntoResponse for Removed {
     fn into_response(self) -> Response {
         match self {
-            Removed::Abandoned(body) => body.into_response(),
+            Removed::Abandoned(entry) => Json(*entry).into_response(),
             Removed::Left => StatusCode::NO_CONTENT.into_response(),
         }
     }
@@ -519,7 +536,10 @@ impl IntoResponse for Removed {
 ///
 /// A book with pages read goes to the history as abandoned, with how far
 /// the reader got: the answer is 200 with that history entry. A book never
-/// started (0 pages read) just leaves: 204.
+/// started (0 pages read) just leaves: 204. A book of the library that is
+/// not on the list (never added, or already taken off) is also a 204, and
+/// nothing changes, so sending the same DELETE again is harmless; only an
+/// id the library does not have is a 404.
 #[utoipa::path(delete, path = "/reading-list/{book_id}", tag = "reading",
     params(("book_id" = i64, Path, description = "Book id", minimum = 1, maximum = 2_147_483_647, example = 7)),
     responses(
@@ -527,9 +547,9 @@ impl IntoResponse for Removed {
             example = json!({
                 "book": {"id": 7, "title": "Dracula", "author": "Bram Stoker", "genres": ["fiction", "horror"], "total_pages": 418, "chapters": 27, "published_year": 1897, "language": "en", "description": "Jonathan Harker's journey to Transylvania, and what follows him back to England."},
                 "outcome": "abandoned", "pages_read": 120, "total_pages": 418, "percent": 28, "current_chapter": 8,
-                "started_at": "2026-11-20T19:00:00Z", "ended_at": "2026-11-26T22:10:00Z"})),
-        (status = 204, description = "The book was never started and just left the list"),
-        NotOnList,
+                "started_at": "2026-11-20T19:00:00Z", "finished_at": null, "abandoned_at": "2026-11-26T22:10:00Z"})),
+        (status = 204, description = "The book was never started and just left the list, or it was not on the list"),
+        (status = 404, description = "No book in the library has this id", body = Problem, content_type = PROBLEM_JSON),
     ))]
 async fn remove_from_reading_list(
     State(state): State<AppState>,
@@ -541,13 +561,16 @@ async fn remove_from_reading_list(
     let now = state.clock.now();
     let (entry, _) = session
         .change_reading(|reading| {
+            if !reading.is_listed(book.id) {
+                return Ok(None);
+            }
             reading
                 .remove(book, now)
                 .map_err(|e| reading_error(e, library))
         })
         .await?;
     Ok(match entry {
-        Some(entry) => Removed::Abandoned(Json(history_view(book, &entry))),
+        Some(entry) => Removed::Abandoned(Box::new(history_view(book, &entry))),
         None => Removed::Left,
     })
 }
@@ -561,7 +584,8 @@ async fn remove_from_reading_list(
     params(HistoryQuery),
     responses(
         (status = 200, description = "A page of the history", body = ReadingHistoryPage),
-        (status = 422, description = "`page` or `per_page` is out of range or not an integer: each is named in `errors`", body = Problem, content_type = PROBLEM_JSON),
+        (status = 400, description = "A query value of the wrong type, such as `page=first` (`/problems/malformed-request`)", body = Problem, content_type = PROBLEM_JSON),
+        (status = 422, description = "`page` or `per_page` is out of range: each is named in `errors`", body = Problem, content_type = PROBLEM_JSON),
     ))]
 async fn get_reading_history(
     State(state): State<AppState>,
@@ -569,9 +593,8 @@ async fn get_reading_history(
     AppQuery(query): AppQuery<HistoryQuery>,
 ) -> Result<Json<ReadingHistoryPage>, ApiError> {
     let (page, per_page) = query.parse()?;
-    let reading = session.reading().await?;
-    let known: Vec<HistoryEntryView> = reading
-        .history
+    let history = session.reading_history().await?;
+    let known: Vec<HistoryEntryView> = history
         .entries
         .iter()
         .filter_map(|e| {
@@ -603,10 +626,8 @@ async fn get_reading_history(
         (status = 200, description = "The favorite genres (an empty list when none are set)", body = GenresView),
     ))]
 async fn get_genres(session: VisitorSession) -> Result<Json<GenresView>, ApiError> {
-    let reading = session.reading().await?;
-    Ok(Json(GenresView {
-        genres: reading.genres.0,
-    }))
+    let genres = session.favorite_genres().await?;
+    Ok(Json(GenresView { genres: genres.0 }))
 }
 
 /// Replace the favorite genres: up to 5 from the vocabulary (fiction,
@@ -648,18 +669,4 @@ async fn put_genres(
     Ok(Json(GenresView {
         genres: reading.genres.0,
     }))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn percent_rounds_down_and_reaches_100_only_at_the_end() {
-        assert_eq!(percent(0, 418), 0);
-        assert_eq!(percent(212, 418), 50);
-        assert_eq!(percent(417, 418), 99);
-        assert_eq!(percent(418, 418), 100);
-        assert_eq!(percent(5, 0), 0);
-    }
 }

@@ -13,7 +13,7 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use domain::Cart;
 use domain::profile::Profile;
-use domain::reading::Reading;
+use domain::reading::{FavoriteGenres, Progress, Reading, ReadingHistory, ReadingList};
 use domain::visits::Visits;
 use sea_orm::DatabaseConnection;
 use serde::Serialize;
@@ -429,13 +429,76 @@ impl VisitorSession {
             .unwrap_or_default())
     }
 
+    /// The reading list alone (the account's when signed in): no book twice,
+    /// at most [`domain::reading::MAX_LIST`].
+    pub async fn reading_list(&self) -> Result<ReadingList, ApiError> {
+        Ok(self.read_reading_kinds(&[READING_LIST]).await?.list)
+    }
+
+    /// The progress in each listed book (the account's when signed in). The
+    /// list is read with it, since only a listed book has progress.
+    pub async fn reading_progress(&self) -> Result<Progress, ApiError> {
+        Ok(self
+            .read_reading_kinds(&[READING_LIST, READING_PROGRESS])
+            .await?
+            .progress)
+    }
+
+    /// The reading history alone (the account's when signed in), newest
+    /// first.
+    pub async fn reading_history(&self) -> Result<ReadingHistory, ApiError> {
+        Ok(self.read_reading_kinds(&[READING_HISTORY]).await?.history)
+    }
+
+    /// The favorite genres alone (the account's when signed in).
+    pub async fn favorite_genres(&self) -> Result<FavoriteGenres, ApiError> {
+        Ok(self.read_reading_kinds(&[FAVORITE_GENRES]).await?.genres)
+    }
+
+    /// The kinds of the reading kept under `keys`, the others as empty, made
+    /// consistent as [`Reading::from_parts`] does. In the session only those
+    /// keys are read; an account keeps the four in one row, read at once.
+    async fn read_reading_kinds(&self, keys: &[&str]) -> Result<Reading, ApiError> {
+        let stored: Option<StoredReading> = match &self.1 {
+            Some(account) => account.read(Part::Reading).await?,
+            None => {
+                let mut fields = Vec::with_capacity(4);
+                for key in session_keys(Part::Reading) {
+                    fields.push(if keys.contains(key) {
+                        self.read::<serde_json::Value>(key).await?
+                    } else {
+                        None
+                    });
+                }
+                Part::Reading.join(fields).unwrap_or_else(|e| {
+                    tracing::warn!(part = what(Part::Reading), error = %e, "stored session value does not decode; ignoring it");
+                    None
+                })
+            }
+        };
+        let Some(stored) = stored else {
+            return Ok(Reading::default());
+        };
+        let wanted = |key: &str| keys.contains(&key);
+        Ok(StoredReading {
+            reading_list: stored.reading_list.filter(|_| wanted(READING_LIST)),
+            reading_progress: stored.reading_progress.filter(|_| wanted(READING_PROGRESS)),
+            reading_history: stored.reading_history.filter(|_| wanted(READING_HISTORY)),
+            favorite_genres: stored.favorite_genres.filter(|_| wanted(FAVORITE_GENRES)),
+        }
+        .into_reading())
+    }
+
     /// Changes the reader's state with `change` and stores what changed,
     /// unless `change` fails; as [`VisitorSession::change_cart`] does: a
     /// signed-in reader's four values are changed together in the account,
     /// and a change another device makes at the same time is not lost (this
     /// one is applied again to the values as that device left them). In the
     /// session, only the keys whose value changed are written, and an empty
-    /// value is stored as none.
+    /// value is stored as none. It is the one writer of the four kinds (there
+    /// is no writer per kind) because one change can touch several at once:
+    /// finishing a book takes it off the list and its progress and puts it
+    /// in the history, and those must land together or not at all.
     pub async fn change_reading<T>(
         &self,
         mut change: impl FnMut(&mut Reading) -> Result<T, ApiError>,
