@@ -327,7 +327,14 @@ async fn an_unknown_book_is_a_404_and_a_malformed_id_a_400() {
 
     for path in ["/api/v1/books/999", "/api/v1/books/2147483647"] {
         let problem = assert_problem(app.get(path).await, 404, "not-found").await;
-        assert!(problem["detail"].as_str().unwrap().contains("book"));
+        let detail = problem["detail"].as_str().unwrap();
+        let id = path.rsplit('/').next().unwrap();
+        assert!(
+            detail.contains(&format!("no book with id {id}")),
+            "{detail}"
+        );
+        // It says where the books are to be found.
+        assert!(detail.contains("GET /api/v1/books"), "{detail}");
     }
     for path in [
         "/api/v1/books/abc",

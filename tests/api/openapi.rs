@@ -44,6 +44,12 @@ async fn the_spec_documents_every_endpoint_with_its_errors() {
         ("/api/v1/preferences", &["get", "put", "patch", "delete"]),
         ("/api/v1/loyalty", &["get"]),
         ("/api/v1/vip", &["get", "post", "delete"]),
+        ("/api/v1/books", &["get"]),
+        ("/api/v1/books/{id}", &["get"]),
+        (
+            "/api/v1/reading-settings",
+            &["get", "put", "patch", "delete"],
+        ),
         ("/api/v1/reading-list", &["get", "post"]),
         ("/api/v1/reading-list/{book_id}", &["patch", "delete"]),
         ("/api/v1/reading-history", &["get"]),
@@ -67,6 +73,18 @@ async fn the_spec_documents_every_endpoint_with_its_errors() {
             add[status].is_object(),
             "POST /cart/items does not document {status}"
         );
+    }
+    for (path, statuses) in [
+        ("/api/v1/books", &["200", "304", "400", "422"][..]),
+        ("/api/v1/books/{id}", &["200", "304", "400", "404"]),
+    ] {
+        let responses = &paths[path]["get"]["responses"];
+        for status in statuses {
+            assert!(
+                responses[*status].is_object(),
+                "GET {path} does not document {status}"
+            );
+        }
     }
     let schemas = spec["components"]["schemas"].as_object().unwrap();
     for name in [

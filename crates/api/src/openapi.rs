@@ -396,6 +396,11 @@ pub fn problem_response(description: impl Into<String>) -> Response {
 #[response(status = 404, description = "No dish has this id", content_type = PROBLEM_JSON)]
 pub struct NoSuchDish(#[allow(dead_code, reason = "only its schema, for the spec")] Problem);
 
+/// A book id that names no book in the library (see [`NoSuchDish`]).
+#[derive(utoipa::IntoResponses)]
+#[response(status = 404, description = "No book in the library has this id", content_type = PROBLEM_JSON)]
+pub struct NoSuchBook(#[allow(dead_code, reason = "only its schema, for the spec")] Problem);
+
 // Schemas for rules that the Rust types of request bodies cannot state by
 // themselves (their fields are plain strings that the domain parses), used
 // with `#[schema(schema_with = ...)]` and `#[param(schema_with = ...)]`, so

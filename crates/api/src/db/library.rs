@@ -2,6 +2,7 @@
 //! so every instance holds the same books and the same `ETag`.
 
 use std::collections::BTreeSet;
+use std::fmt::Display;
 
 use domain::BookId;
 use domain::library::{Book, Genre};
@@ -10,6 +11,7 @@ use sea_orm::{DatabaseConnection, DbErr, EntityTrait, QueryOrder};
 use sha2::{Digest, Sha256};
 
 use super::entities::book;
+use crate::error::ApiError;
 
 /// Every book, by id.
 #[derive(Debug)]
@@ -54,6 +56,14 @@ impl Library {
     pub fn version(&self) -> &ETag {
         &self.version
     }
+}
+
+/// The 404 for a book id the library does not hold (or an id that names no
+/// book at all), the same wherever a book is looked up by id.
+pub fn no_such_book(id: impl Display) -> ApiError {
+    ApiError::not_found(format!(
+        "There is no book with id {id} in the library; GET /api/v1/books lists them."
+    ))
 }
 
 /// A row as a book, or `None` (logged) for a row no book can be made of.

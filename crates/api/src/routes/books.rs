@@ -16,8 +16,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, IntoResponses, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
+use crate::db::library::no_such_book;
 use crate::error::{ApiError, FieldError, PROBLEM_JSON, Problem};
 use crate::extract::{AppPath, AppQuery};
+use crate::openapi::NoSuchBook;
 use crate::paging::parse_paging;
 use crate::responses::Versioned;
 use crate::state::AppState;
@@ -164,11 +166,6 @@ const IF_NONE_MATCH_DOC: &str = "An `ETag` from an earlier answer: while the lib
     headers(("ETag" = String, description = "The library's version")))]
 struct NotModified;
 
-/// A book id that names no book in the library.
-#[derive(IntoResponses)]
-#[response(status = 404, description = "No book in the library has this id", content_type = PROBLEM_JSON)]
-struct NoSuchBook(#[allow(dead_code, reason = "only its schema, for the spec")] Problem);
-
 /// List the library's books by id, a page at a time, optionally filtered by
 /// genre (any of several), author and a text found in the title or author.
 /// Every filter ignores case; given together, a book must match them all.
@@ -236,9 +233,7 @@ async fn get_book(
     AppPath(id): AppPath<BookId>,
 ) -> Result<Versioned<Json<BookView>>, ApiError> {
     let library = &state.library;
-    let book = library.get(id).ok_or_else(|| {
-        ApiError::not_found(format!("There is no book with id {id} in the library."))
-    })?;
+    let book = library.get(id).ok_or_else(|| no_such_book(id))?;
     Ok(Versioned::new(library.version(), &request, || {
         Json(BookView::from(book))
     }))
