@@ -418,8 +418,14 @@ async fn an_abandoned_book_pushes_its_genre_down() {
 
         // Without the favorites to hold it up, no book of its genres is offered.
         set_genres(&app, &[]).await;
+        // Nothing the reader read speaks for a book: all first picks.
         let (recs, starter) = recommendations(&app, Some(50)).await;
-        assert!(!starter, "{backend:?}: the history counts");
+        assert!(starter, "{backend:?}: every item is a first pick");
+        assert!(
+            recs.iter()
+                .all(|r| r.score == 0 && shelf(&r.reasons).is_some()),
+            "{backend:?}"
+        );
         for r in &recs {
             assert!(
                 !r.book.shares_genre(&dropped),
@@ -427,6 +433,56 @@ async fn an_abandoned_book_pushes_its_genre_down() {
                 r.book.title
             );
         }
+    }
+}
+
+#[tokio::test]
+async fn a_listed_book_not_yet_opened_gets_first_picks_and_an_author_only_begun_is_not_read() {
+    for backend in backends() {
+        let app = spawn(backend).await;
+        let library = books(&app, None).await;
+        let (book, same_author) = a_mystery_with_a_second_by_its_author(&library);
+        add(&app, &book).await;
+
+        // Listed, not opened: every item is a first pick, and says so.
+        let (recs, starter) = recommendations(&app, Some(50)).await;
+        assert!(starter, "{backend:?}");
+        assert!(
+            recs.iter()
+                .all(|r| r.score == 0 && shelf(&r.reasons).is_some()),
+            "{backend:?}"
+        );
+
+        // One page read: the author's other book rises, but the author is
+        // not one the reader has read.
+        read_to(&app, &book, 1).await;
+        let (recs, starter) = recommendations(&app, Some(50)).await;
+        assert!(!starter, "{backend:?}");
+        let read_before = format!("You have read {} before", book.author);
+        let other = recs
+            .iter()
+            .find(|r| r.book.id == same_author.id)
+            .expect("the same author's other book");
+        assert!(other.score > 0, "{backend:?}: {other:?}");
+        assert!(
+            other
+                .reasons
+                .contains(&format!("Because you are reading {}", book.title)),
+            "{backend:?}: {other:?}"
+        );
+        assert!(
+            !other.reasons.contains(&read_before),
+            "{backend:?}: {other:?}"
+        );
+
+        // Half of it read: now the author counts as read.
+        read_to(&app, &book, book.total_pages / 2).await;
+        let (recs, _) = recommendations(&app, Some(50)).await;
+        let other = recs.iter().find(|r| r.book.id == same_author.id).unwrap();
+        assert!(
+            other.reasons.contains(&read_before),
+            "{backend:?}: {other:?}"
+        );
     }
 }
 

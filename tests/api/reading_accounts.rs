@@ -1,6 +1,7 @@
 //! A signed-in reader's list, progress, history and genres follow them:
 //! kept with the account, seen from every device, merged at sign-in (the
-//! further progress wins), changed from two devices at once without a lost
+//! further progress wins, histories and genres join, a started book a full
+//! list cannot take goes into the history), changed from two devices at once without a lost
 //! update, and left with the account at sign-out.
 
 use reqwest::{Client, Method};
@@ -11,6 +12,7 @@ use crate::helpers::{Backend, TestApp, app, backends, send};
 
 const LIST: &str = "/api/v1/reading-list";
 const GENRES: &str = "/api/v1/reader/genres";
+const HISTORY: &str = "/api/v1/reading-history";
 
 /// One browser: the app's own client or another visitor's.
 struct Device<'a> {
@@ -95,6 +97,60 @@ impl<'a> Device<'a> {
         let status = res.status();
         let text = res.text().await.unwrap();
         assert_eq!(status, 200, "progress {body} on book {book_id}: {text}");
+    }
+
+    async fn put_genres(&self, genres: &[&str]) {
+        let res = self
+            .send(Method::PUT, GENRES, Some(json!({ "genres": genres })))
+            .await;
+        assert_eq!(res.status(), 200, "favorite genres {genres:?}");
+    }
+
+    /// Adds a book, reads `pages_read` pages and takes it off the list.
+    async fn abandon(&self, book_id: i64, pages_read: i64) {
+        self.add(book_id).await;
+        let res = self.patch(book_id, json!({"pages_read": pages_read})).await;
+        assert_eq!(res.status(), 200, "reading book {book_id}");
+        let res = self
+            .send(Method::DELETE, &format!("{LIST}/{book_id}"), None)
+            .await;
+        assert!(res.status().is_success(), "taking book {book_id} off");
+    }
+
+    /// Adds a book and reads it to the last page.
+    async fn finish(&self, book_id: i64) {
+        self.add(book_id).await;
+        let pages = book_pages(self.app, book_id).await;
+        let res = self.patch(book_id, json!({"pages_read": pages})).await;
+        assert_eq!(res.status(), 200, "finishing book {book_id}");
+    }
+
+    /// The whole history, newest first.
+    async fn history(&self) -> Vec<HistoryItem> {
+        let page = self.get(&format!("{HISTORY}?per_page=100")).await;
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                // Finished or taken off: whichever the entry says.
+                let ended = ["ended_at", "finished_at", "abandoned_at"]
+                    .iter()
+                    .find_map(|k| e[*k].as_str())
+                    .expect("an entry says when it ended");
+                HistoryItem {
+                    book: e["book"]["id"].as_i64().unwrap(),
+                    outcome: e["outcome"].as_str().unwrap().to_owned(),
+                    pages_read: e["pages_read"].as_i64().unwrap(),
+                    chapter: e["current_chapter"].as_i64().unwrap(),
+                    ended: time::OffsetDateTime::parse(
+                        ended,
+                        &time::format_description::well_known::Rfc3339,
+                    )
+                    .unwrap(),
+                }
+            })
+            .collect()
     }
 
     /// The list as (book, pages read, current chapter), in its order.
@@ -220,12 +276,15 @@ async fn books_a_full_account_list_cannot_take_at_sign_in_are_named_in_the_answe
         laptop.sign_out().await;
         let phone = Device::another(&app);
         phone.add(51).await;
+        phone.read_to(51, 12, 2).await;
+        phone.add(52).await;
         phone.add(1).await;
         phone.read_to(1, 7, 1).await;
+        app.clock.advance(time::Duration::hours(1));
 
         let answer = phone.sign_in("ada").await;
 
-        assert_eq!(answer["reading_dropped"], json!([51]), "{backend:?}");
+        assert_eq!(answer["reading_dropped"], json!([51, 52]), "{backend:?}");
         let list = phone.list().await;
         assert_eq!(list.len(), 50, "{backend:?}");
         assert_eq!(
@@ -233,8 +292,96 @@ async fn books_a_full_account_list_cannot_take_at_sign_in_are_named_in_the_answe
             (1, 7, 1),
             "a book on both still merges ({backend:?})"
         );
-        assert!(!list.iter().any(|(book, ..)| *book == 51), "{backend:?}");
+        assert!(
+            !list.iter().any(|(book, ..)| *book == 51 || *book == 52),
+            "{backend:?}"
+        );
+        // The started book is not lost: it is in the history as abandoned
+        // at the sign-in, with how far the visitor got; the unopened one
+        // leaves no trace.
+        let history = phone.history().await;
+        assert_eq!(
+            history
+                .iter()
+                .map(|e| (e.book, e.outcome.as_str(), e.pages_read, e.chapter))
+                .collect::<Vec<_>>(),
+            vec![(51, "abandoned", 12, 2)],
+            "{backend:?}"
+        );
+        assert_eq!(history[0].ended, app.clock.now(), "{backend:?}");
+        laptop.sign_in("ada").await;
+        assert_eq!(laptop.history().await, history, "{backend:?}");
     }
+}
+
+#[tokio::test]
+async fn signing_in_joins_the_histories_newest_first_and_the_genres_the_accounts_first() {
+    for backend in backends() {
+        let app = spawn(backend).await;
+        let minute = || app.clock.advance(time::Duration::minutes(1));
+        let laptop = Device::first(&app);
+        laptop.register("ada").await;
+        laptop.put_genres(&["mystery", "poetry"]).await;
+        let phone = Device::another(&app);
+        phone
+            .put_genres(&["poetry", "horror", "drama", "fiction", "romance"])
+            .await;
+
+        // Book 5 is taken off on both at the same instant: the one entry.
+        laptop.abandon(5, 7).await;
+        phone.abandon(5, 9).await;
+        minute();
+        phone.abandon(3, 5).await;
+        minute();
+        laptop.finish(2).await;
+        minute();
+        phone.finish(4).await;
+        minute();
+        laptop.abandon(1, 10).await;
+        laptop.sign_out().await;
+
+        phone.sign_in("ada").await;
+
+        let expected = vec![
+            (1, "abandoned".to_owned(), 10),
+            (4, "finished".to_owned(), book_pages(&app, 4).await),
+            (2, "finished".to_owned(), book_pages(&app, 2).await),
+            (3, "abandoned".to_owned(), 5),
+            (5, "abandoned".to_owned(), 7),
+        ];
+        let shown = |history: Vec<HistoryItem>| {
+            history
+                .into_iter()
+                .map(|e| (e.book, e.outcome, e.pages_read))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(shown(phone.history().await), expected, "{backend:?}");
+        let genres = json!(["mystery", "poetry", "horror", "drama", "fiction"]);
+        assert_eq!(phone.get(GENRES).await["genres"], genres, "{backend:?}");
+        // The account keeps them: another device sees the same.
+        laptop.sign_in("ada").await;
+        assert_eq!(shown(laptop.history().await), expected, "{backend:?}");
+        assert_eq!(laptop.get(GENRES).await["genres"], genres, "{backend:?}");
+    }
+}
+
+/// A book's total pages, as the library gives them.
+async fn book_pages(app: &TestApp, book_id: i64) -> i64 {
+    let res = app.get(&format!("/api/v1/books/{book_id}")).await;
+    assert_eq!(res.status(), 200, "book {book_id}");
+    let book: Value = res.json().await.unwrap();
+    book["total_pages"].as_i64().unwrap()
+}
+
+/// A history entry as a reader reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct HistoryItem {
+    book: i64,
+    outcome: String,
+    pages_read: i64,
+    chapter: i64,
+    /// When it was finished or taken off the list.
+    ended: time::OffsetDateTime,
 }
 
 #[tokio::test]

@@ -54,8 +54,8 @@ pub enum ProblemKind {
     Forbidden,
     /// The session got a new id while this request waited its turn.
     SessionRenewed,
-    /// The visitor's cart or profile changed in another session of their
-    /// account while this request changed or ordered it.
+    /// The visitor's cart, profile or reading list changed in another
+    /// session of their account while this request changed or ordered it.
     ChangedInAnotherSession,
     UsernameTaken,
     TooManyRequests,

@@ -35,9 +35,14 @@
 //!
 //! Reasons: the books that raised the score ("Because you finished Dracula",
 //! "Because you are reading Emma"; the three that count most), then each
-//! favorite genre matched ("You like mystery"), then the author when the
-//! reader's books by that author weigh more than nothing ("You have read Agatha
-//! Christie before"); a starter says which genre's turn picked it.
+//! favorite genre matched ("You like mystery"), then the author ("You have
+//! read Agatha Christie before") when the reader finished a book by that
+//! author or read at least [`REAL_SHARE`] of one (a quarter; a book only begun
+//! does not count), and their books by that author weigh more than nothing in
+//! all; a starter says which genre's turn picked it.
+//!
+//! The answer is a starter set (see [`all_starters`]) when no item has a
+//! positive score: every item is then a first pick.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -56,6 +61,9 @@ pub const SAME_AUTHOR: i64 = 1500;
 /// For each of the candidate's genres among the favorites: as much as two
 /// finished books of that genre, so a stated taste outweighs one book read.
 pub const FAVORITE_GENRE: i64 = 2000;
+/// How much of a book by an author (in thousandths) the reader must have read
+/// for "You have read ... before": a quarter, or the book finished.
+pub const REAL_SHARE: i64 = 250;
 /// The most "Because you finished/are reading ..." reasons on one book.
 pub const MAX_SOURCE_REASONS: usize = 3;
 
@@ -104,6 +112,14 @@ pub fn has_signals(reading: &Reading) -> bool {
     !reading.list.entries.is_empty()
         || !reading.history.entries.is_empty()
         || !reading.genres.0.is_empty()
+}
+
+/// Whether `recs` is a starter set: no item has a positive score, so every
+/// item is a first pick ("A first pick from ..."). True of no items too.
+/// A reader with something to go on can still get one, when nothing they
+/// read speaks for any book yet (say, a listed book not yet opened).
+pub fn all_starters(recs: &[BookRecommendation]) -> bool {
+    recs.iter().all(|r| r.score <= 0)
 }
 
 /// Up to `limit` books not on the list and not finished, best first (equal
@@ -169,25 +185,31 @@ struct Weighed<'a> {
     book: &'a Book,
     weight: i64,
     finished: bool,
+    /// How much of it was read, in thousandths ([`FINISHED`] when finished).
+    read: i64,
 }
 
 /// Rule 2: each book of the list and the history once, with its weight, in
 /// book id order.
 fn weigh<'a>(books: &'a [Book], reading: &Reading) -> Vec<Weighed<'a>> {
     let by_id: BTreeMap<BookId, &Book> = books.iter().map(|b| (b.id, b)).collect();
-    let mut weights: BTreeMap<BookId, (i64, bool)> = BTreeMap::new();
+    // (weight, finished, share read) of each book.
+    let mut weights: BTreeMap<BookId, (i64, bool, i64)> = BTreeMap::new();
     // The history is newest first: the first abandonment seen is the latest.
     for entry in &reading.history.entries {
         match entry.outcome {
             Outcome::Finished => {
-                weights.insert(entry.book_id, (FINISHED, true));
+                weights.insert(entry.book_id, (FINISHED, true, FINISHED));
             }
             Outcome::Abandoned => {
                 let unread = share(
                     entry.total_pages.saturating_sub(entry.pages_read),
                     entry.total_pages,
                 );
-                weights.entry(entry.book_id).or_insert((-unread, false));
+                let read = share(entry.pages_read, entry.total_pages);
+                weights
+                    .entry(entry.book_id)
+                    .or_insert((-unread, false, read));
             }
         }
     }
@@ -202,19 +224,20 @@ fn weigh<'a>(books: &'a [Book], reading: &Reading) -> Vec<Weighed<'a>> {
             .map_or(0, |p| p.pages_read);
         let read = share(pages, book.total_pages);
         match weights.get(&entry.book_id) {
-            Some((_, true)) => {}
+            Some((_, true, _)) => {}
             _ => {
-                weights.insert(entry.book_id, (read, false));
+                weights.insert(entry.book_id, (read, false, read));
             }
         }
     }
     weights
         .into_iter()
-        .filter_map(|(id, (weight, finished))| {
+        .filter_map(|(id, (weight, finished, read))| {
             by_id.get(&id).map(|book| Weighed {
                 book,
                 weight,
                 finished,
+                read,
             })
         })
         .collect()
@@ -236,7 +259,8 @@ fn same_author(a: &str, b: &str) -> bool {
 fn score(book: &Book, weighed: &[Weighed<'_>], favorites: &[Genre]) -> BookRecommendation {
     let mut total: i64 = 0;
     let mut author_weight: i64 = 0;
-    let mut author_seen = false;
+    // The reader finished a book by the author or read a real share of one.
+    let mut author_read = false;
     // (contribution, book id, reason) of the books that raised the score.
     let mut sources: Vec<(i64, BookId, BookReason)> = Vec::new();
     for w in weighed {
@@ -246,7 +270,7 @@ fn score(book: &Book, weighed: &[Weighed<'_>], favorites: &[Genre]) -> BookRecom
         if same_author(&w.book.author, &book.author) {
             part += w.weight * SAME_AUTHOR / FINISHED;
             author_weight += w.weight;
-            author_seen = true;
+            author_read |= w.finished || w.read >= REAL_SHARE;
         }
         total += part;
         if part > 0 {
@@ -269,7 +293,7 @@ fn score(book: &Book, weighed: &[Weighed<'_>], favorites: &[Genre]) -> BookRecom
         total += FAVORITE_GENRE;
         reasons.push(BookReason::LikesGenre(*genre));
     }
-    if author_seen && author_weight > 0 {
+    if author_read && author_weight > 0 {
         reasons.push(BookReason::ReadAuthor {
             author: book.author.clone(),
         });
@@ -604,6 +628,55 @@ mod tests {
         let recs = recommend_books(&books, &r, 10);
         assert!(recs.iter().all(|r| r.score == 0));
         assert!(!ids(&recs).contains(&5));
+    }
+
+    #[test]
+    fn an_author_only_begun_is_not_one_the_reader_has_read() {
+        let books = library();
+        // 20 pages of Emma's 200: a tenth, under a quarter.
+        let begun = recommend_books(&books, &reading(&[(&books[4], 20)], vec![], &[]), 10);
+        assert_eq!(
+            rec(&begun, 6).reasons,
+            [BookReason::Reading {
+                title: "Emma".into()
+            }]
+        );
+        // A quarter read counts.
+        let quarter = recommend_books(&books, &reading(&[(&books[4], 50)], vec![], &[]), 10);
+        assert!(rec(&quarter, 6).reasons.contains(&BookReason::ReadAuthor {
+            author: "Jane Austen".into()
+        }));
+        // Emma dropped after three quarters, Pride and Prejudice finished:
+        // Austen counts as read for a third Austen.
+        let mut more = books.clone();
+        more.push(book(10, "Persuasion", "Jane Austen", &[Romance], 1817));
+        let r = reading(
+            &[],
+            vec![abandoned(&books[4], 150), finished(&books[5])],
+            &[],
+        );
+        let recs = recommend_books(&more, &r, 10);
+        assert!(rec(&recs, 10).reasons.contains(&BookReason::ReadAuthor {
+            author: "Jane Austen".into()
+        }));
+    }
+
+    #[test]
+    fn the_answer_is_a_starter_set_exactly_when_no_item_scores() {
+        let books = library();
+        assert!(all_starters(&recommend_books(
+            &books,
+            &Reading::default(),
+            10
+        )));
+        // A listed book not yet opened: something to go on, nothing learned.
+        let unopened = recommend_books(&books, &reading(&[(&books[4], 0)], vec![], &[]), 10);
+        assert!(all_starters(&unopened));
+        let begun = recommend_books(&books, &reading(&[(&books[4], 20)], vec![], &[]), 10);
+        assert!(!all_starters(&begun));
+        let liked = recommend_books(&books, &reading(&[], vec![], &[Poetry]), 10);
+        assert!(!all_starters(&liked));
+        assert!(all_starters(&[]));
     }
 
     #[test]

@@ -481,9 +481,20 @@ impl Reading {
     /// up to [`MAX_GENRES`], the account's first. A book listed on one side
     /// and finished on the other stays listed: reading again is allowed.
     ///
+    /// A session book that does not fit on a full list is not lost: when it
+    /// was started (pages read), it goes into the history as abandoned at
+    /// `now`, with how far the reader got (`total_pages` gives the book's
+    /// length; a book the library no longer has leaves no entry, as it could
+    /// not be shown); one never started just stays off.
+    ///
     /// Returns the session's books that did not fit on the list, in the
-    /// session's order (their progress is dropped).
-    pub fn merge(&mut self, other: Reading) -> Vec<BookId> {
+    /// session's order, whether or not they went into the history.
+    pub fn merge(
+        &mut self,
+        other: Reading,
+        now: OffsetDateTime,
+        total_pages: impl Fn(BookId) -> Option<u32>,
+    ) -> Vec<BookId> {
         let Reading {
             list,
             mut progress,
@@ -491,6 +502,7 @@ impl Reading {
             genres,
         } = other;
         let mut dropped = Vec::new();
+        let mut abandoned = Vec::new();
         for entry in list.entries {
             let theirs = progress
                 .books
@@ -512,12 +524,27 @@ impl Reading {
                 }
             } else if self.list.entries.len() >= MAX_LIST {
                 dropped.push(entry.book_id);
+                if theirs.pages_read > 0
+                    && let Some(total) = total_pages(entry.book_id)
+                {
+                    abandoned.push(HistoryEntry {
+                        book_id: entry.book_id,
+                        outcome: Outcome::Abandoned,
+                        pages_read: theirs.pages_read,
+                        total_pages: total,
+                        current_chapter: theirs.current_chapter,
+                        started_at: theirs.started_at,
+                        ended_at: now,
+                    });
+                }
             } else {
                 self.progress.books.insert(entry.book_id, theirs);
                 self.list.entries.push(entry);
             }
         }
 
+        // The books just dropped first among the entries ending at `now`.
+        self.history.entries.splice(0..0, abandoned);
         self.history.entries.extend(history.entries);
         self.history.normalize();
 
@@ -1175,6 +1202,18 @@ mod tests {
         }
     }
 
+    /// The length of `book(n)`, as the library gives it to a merge.
+    fn pages_of(b: BookId) -> Option<u32> {
+        Some(book(i64::from(b.get())).total_pages)
+    }
+
+    /// Signing in at minute 1000.
+    const MERGED_AT: i64 = 1000;
+
+    fn merge(account: &mut Reading, session: Reading) -> Vec<BookId> {
+        account.merge(session, at(MERGED_AT), pages_of)
+    }
+
     fn set(r: &mut Reading, n: i64, p: BookProgress) {
         *r.progress.books.get_mut(&id(n)).unwrap() = p;
     }
@@ -1183,7 +1222,7 @@ mod tests {
     fn merging_joins_lists_the_accounts_first() {
         let mut account = with_books(&[1, 2]);
         let session = with_books(&[3, 2, 4]);
-        let dropped = account.merge(session);
+        let dropped = merge(&mut account, session);
         assert!(dropped.is_empty());
         assert_eq!(
             account.listed_ids().collect::<Vec<_>>(),
@@ -1205,11 +1244,11 @@ mod tests {
         session.remove(&book(3), at(6)).unwrap();
         session.set_genres(vec![Genre::Drama]).unwrap();
         let mut account = Reading::default();
-        assert!(account.merge(session.clone()).is_empty());
+        assert!(merge(&mut account, session.clone()).is_empty());
         assert_eq!(account, session);
         // And the other way round.
         let mut again = session.clone();
-        again.merge(Reading::default());
+        merge(&mut again, Reading::default());
         assert_eq!(again, session);
     }
 
@@ -1230,7 +1269,7 @@ mod tests {
         // 5: same pages and chapter, the session read later.
         set(&mut account, 5, progress(10, 2, 1, None));
         set(&mut session, 5, progress(10, 2, 4, Some(3)));
-        account.merge(session);
+        merge(&mut account, session);
         assert_eq!(
             account.progress_of(id(1)),
             Some(&progress(20, 1, 2, Some(40)))
@@ -1256,22 +1295,72 @@ mod tests {
     }
 
     #[test]
-    fn merging_drops_the_session_books_over_the_list_cap_and_names_them() {
+    fn merging_keeps_the_started_books_over_the_list_cap_as_abandoned_and_names_them_all() {
         let account_books: Vec<i64> = (1..=48).collect();
         let mut account = with_books(&account_books);
-        // 10 and 20 are on both; 60..=63 are new, two fit.
-        let mut session = with_books(&[10, 60, 20, 61, 62, 63]);
+        account.history.entries = vec![history_entry(5, Outcome::Finished, 20)];
+        // 10 and 20 are on both; 60..=64 are new, two fit.
+        let mut session = with_books(&[10, 60, 20, 61, 62, 63, 64]);
         session
-            .update_progress(&book(62), Some(5), None, at(9))
+            .update_progress(&book(62), Some(5), Some(2), at(9))
             .unwrap();
-        let dropped = account.merge(session);
-        assert_eq!(dropped, vec![id(62), id(63)]);
+        session
+            .update_progress(&book(64), Some(40), Some(3), at(11))
+            .unwrap();
+        let dropped = merge(&mut account, session);
+        assert_eq!(dropped, vec![id(62), id(63), id(64)]);
         assert_eq!(account.list.entries.len(), MAX_LIST);
         assert_eq!(
             account.listed_ids().skip(48).collect::<Vec<_>>(),
             vec![id(60), id(61)]
         );
         assert_eq!(account.progress_of(id(62)), None);
+        // The started ones are abandoned at the sign-in with how far they
+        // got, newest first ahead of the account's; 63 was never opened.
+        let abandoned = |n: i64, pages: u32, chapter: u32, listed: i64| HistoryEntry {
+            book_id: id(n),
+            outcome: Outcome::Abandoned,
+            pages_read: pages,
+            total_pages: book(n).total_pages,
+            current_chapter: chapter,
+            started_at: at(listed),
+            ended_at: at(MERGED_AT),
+        };
+        assert_eq!(
+            account.history.entries,
+            vec![
+                abandoned(62, 5, 2, 4),
+                abandoned(64, 40, 3, 6),
+                history_entry(5, Outcome::Finished, 20),
+            ]
+        );
+        assert_consistent(&account);
+    }
+
+    #[test]
+    fn a_dropped_book_the_library_no_longer_has_leaves_no_history() {
+        let account_books: Vec<i64> = (1..=50).collect();
+        let mut account = with_books(&account_books);
+        let mut session = with_books(&[60, 61]);
+        session
+            .update_progress(&book(60), Some(5), None, at(9))
+            .unwrap();
+        session
+            .update_progress(&book(61), Some(6), None, at(9))
+            .unwrap();
+        let dropped = account.merge(session, at(MERGED_AT), |b| {
+            (b != id(60)).then(|| book(i64::from(b.get())).total_pages)
+        });
+        assert_eq!(dropped, vec![id(60), id(61)]);
+        assert_eq!(
+            account
+                .history
+                .entries
+                .iter()
+                .map(|e| e.book_id)
+                .collect::<Vec<_>>(),
+            vec![id(61)]
+        );
         assert_consistent(&account);
     }
 
@@ -1295,7 +1384,7 @@ mod tests {
             })
             .collect();
         session.history.normalize();
-        account.merge(session);
+        merge(&mut account, session);
         assert_eq!(account.history.entries.len(), MAX_HISTORY);
         let ends: Vec<OffsetDateTime> =
             account.history.entries.iter().map(|e| e.ended_at).collect();
@@ -1319,7 +1408,7 @@ mod tests {
                 Genre::History,
             ])
             .unwrap();
-        account.merge(session);
+        merge(&mut account, session);
         assert_eq!(
             account.genres.0,
             vec![
@@ -1342,7 +1431,7 @@ mod tests {
         session
             .update_progress(&book(1), Some(book(1).total_pages.into()), None, at(4))
             .unwrap();
-        account.merge(session);
+        merge(&mut account, session);
         assert!(account.is_listed(id(1)));
         assert_eq!(account.progress_of(id(1)).unwrap().pages_read, 4);
         assert_eq!(account.finished_ids(), BTreeSet::from([id(1)]));
@@ -1418,9 +1507,31 @@ mod tests {
                             let _ = other.update_progress(&book(b), p, None, now);
                         }
                         let listed_before = r.list.entries.len();
-                        let dropped = r.merge(other);
+                        let started: BTreeSet<BookId> = other
+                            .progress
+                            .books
+                            .iter()
+                            .filter(|(_, p)| p.pages_read > 0)
+                            .map(|(b, _)| *b)
+                            .collect();
+                        let dropped = r.merge(other, now, pages_of);
                         if !dropped.is_empty() {
                             prop_assert_eq!(r.list.entries.len(), MAX_LIST);
+                        }
+                        // Each started book dropped is in the history as
+                        // abandoned now (unless more than the cap ended now).
+                        let ended_now: BTreeSet<BookId> = r
+                            .history
+                            .entries
+                            .iter()
+                            .filter(|e| e.ended_at == now && e.outcome == Outcome::Abandoned)
+                            .map(|e| e.book_id)
+                            .collect();
+                        for b in dropped.iter().filter(|b| started.contains(b)) {
+                            prop_assert!(
+                                ended_now.contains(b) || r.history.entries.len() == MAX_HISTORY,
+                                "started book {:?} dropped without a trace", b
+                            );
                         }
                         prop_assert!(r.list.entries.len() >= listed_before);
                         prop_assert_eq!(&r.list.entries[..listed_before], &before.list.entries[..]);

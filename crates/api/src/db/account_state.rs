@@ -34,9 +34,10 @@ use serde::{Deserialize, Deserializer, Serialize};
 use super::entities::{order, user_state};
 use crate::error::ApiError;
 
-/// How many times a change to the account's cart or profile (a device's
-/// change, or the hand-over at sign-in) starts again when other sessions
-/// keep writing it in between, before the visitor is asked to send it again.
+/// How many times a change to the account's cart, profile or reading list (a
+/// device's change, or the hand-over at sign-in) starts again when other
+/// sessions keep writing it in between, before the visitor is asked to send
+/// it again.
 pub const ATTEMPTS: usize = 8;
 
 /// After losing round `attempt` to another session: a random pause of a few

@@ -153,8 +153,10 @@ pub struct SignedInView {
     pub cart_dropped: Vec<DroppedLine>,
     /// The ids of the books on the visitor's reading list that are not on
     /// the account's after the two were merged (its list was full; empty
-    /// when everything fitted). Their progress is not kept.
-    pub reading_dropped: Vec<i32>,
+    /// when everything fitted). Those the visitor had started are in the
+    /// account's reading history as abandoned at the sign-in, with how far
+    /// the visitor got; those never opened just stay off the list.
+    pub reading_dropped: Vec<i64>,
 }
 
 impl SignedInView {
@@ -162,7 +164,11 @@ impl SignedInView {
         SignedInView {
             user: UserView::from(user),
             cart_dropped: carried.cart_losses.iter().map(DroppedLine::from).collect(),
-            reading_dropped: carried.reading_dropped.iter().map(|id| id.get()).collect(),
+            reading_dropped: carried
+                .reading_dropped
+                .iter()
+                .map(|id| i64::from(id.get()))
+                .collect(),
         }
     }
 }
@@ -388,11 +394,11 @@ async fn start_and_carry_over(
 #[utoipa::path(post, path = "/auth/register", tag = "auth",
     request_body = RegisterInput,
     responses(
-        (status = 201, description = "Created and signed in; `cart_dropped` lists what of the visitor's cart the account's could not take, `reading_dropped` the books of the visitor's reading list it could not take", body = SignedInView,
+        (status = 201, description = "Created and signed in; `cart_dropped` lists what of the visitor's cart the account's could not take, `reading_dropped` the books of the visitor's reading list it could not take (the started ones go into the account's reading history as abandoned)", body = SignedInView,
             headers(
                 ("Location" = String, description = "The signed-in account, /api/v1/auth/me"),
                 ("Set-Cookie" = String, description = "The session cookie, under a new id"))),
-        (status = 409, description = "The username is taken (`/problems/username-taken`); the session was renewed while this request waited (`/problems/session-renewed`): send it again; or the account's cart or profile kept changing in another session during the hand-over (`/problems/changed-in-another-session`): nothing was signed in, send it again", body = Problem, content_type = PROBLEM_JSON),
+        (status = 409, description = "The username is taken (`/problems/username-taken`); the session was renewed while this request waited (`/problems/session-renewed`): send it again; or the account's cart, profile or reading list kept changing in another session during the hand-over (`/problems/changed-in-another-session`): nothing was signed in, send it again", body = Problem, content_type = PROBLEM_JSON),
         (status = 422, description = "A field is invalid, each named in `errors`: a username outside the rule, a password too short, too long or too easy to guess (the message says why)", body = Problem, content_type = PROBLEM_JSON),
         TooManyRegistrations,
     ))]
@@ -457,7 +463,8 @@ async fn register(
 /// the further progress in a book on both wins), `cart_dropped` lists the
 /// cart lines the account's cart could not take whole, and
 /// `reading_dropped` the books of the visitor's reading list that the
-/// account's full list (50 books) could not take. An unknown
+/// account's full list (50 books) could not take (those started are kept in
+/// the account's history as abandoned, with how far they got). An unknown
 /// username, a wrong password and a disabled account get the same answer,
 /// in about the same time. Should signing in fail after the session got its
 /// new id, the answer still carries the new cookie: the visitor stays
@@ -465,10 +472,10 @@ async fn register(
 #[utoipa::path(post, path = "/auth/login", tag = "auth",
     request_body = LoginInput,
     responses(
-        (status = 200, description = "Signed in; `cart_dropped` lists the lines of the visitor's cart that did not fit whole into the account's (over the line cap or the stock, a dish unavailable or gone, a cart of 100 dishes); `reading_dropped` the books of the visitor's reading list that the account's full list could not take", body = SignedInView,
+        (status = 200, description = "Signed in; `cart_dropped` lists the lines of the visitor's cart that did not fit whole into the account's (over the line cap or the stock, a dish unavailable or gone, a cart of 100 dishes); `reading_dropped` the books of the visitor's reading list that the account's full list could not take (the started ones go into the account's reading history as abandoned, with how far they got)", body = SignedInView,
             headers(("Set-Cookie" = String, description = "The session cookie, under a new id"))),
         WrongCredentials,
-        (status = 409, description = "The session was renewed while this request waited (`/problems/session-renewed`), or the account's cart or profile kept changing in another session during the hand-over (`/problems/changed-in-another-session`): nothing was signed in; send it again", body = Problem, content_type = PROBLEM_JSON),
+        (status = 409, description = "The session was renewed while this request waited (`/problems/session-renewed`), or the account's cart, profile or reading list kept changing in another session during the hand-over (`/problems/changed-in-another-session`): nothing was signed in; send it again", body = Problem, content_type = PROBLEM_JSON),
         TooManyLogins,
     ))]
 async fn login(

@@ -4,7 +4,7 @@
 
 use axum::Json;
 use axum::extract::State;
-use domain::book_recommend::{has_signals, recommend_books};
+use domain::book_recommend::{all_starters, recommend_books};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -44,7 +44,9 @@ pub struct RecommendedBook {
     /// scores 0.
     #[schema(example = 2500)]
     pub score: i64,
-    /// In plain words, most telling first.
+    /// In plain words, most telling first. "You have read X before" only
+    /// when the reader finished a book by X or read at least a quarter of
+    /// one; a book only begun does not make an author read.
     #[schema(example = json!(["Because you finished The Murder of Roger Ackroyd", "You like mystery", "You have read Agatha Christie before"]))]
     pub reasons: Vec<String>,
 }
@@ -58,9 +60,11 @@ pub struct BookRecommendations {
     /// ("A first pick from the poetry shelf", score 0) up to `limit`. Books
     /// whose genre or author the reader abandoned (score below 0) are left out.
     pub items: Vec<RecommendedBook>,
-    /// True when the reader has nothing to learn from yet (no book on the
-    /// list or in the history, no favorite genre): every item is a first
-    /// pick, one per genre before a second of any, oldest book first.
+    /// True when every item is a first pick (no item scores above 0; also
+    /// when there are no items): the reader has nothing to learn from yet,
+    /// or nothing they read speaks for a book so far (a listed book not yet
+    /// opened). The picks go one per genre before a second of any, oldest
+    /// book first.
     pub starter: bool,
 }
 
@@ -112,7 +116,9 @@ async fn get_book_recommendations(
     let limit = usize::try_from(limit).map_err(ApiError::internal)?;
     let reading = session.reading().await?;
     let library = &state.library;
-    let items = recommend_books(library.books(), &reading, limit)
+    let recs = recommend_books(library.books(), &reading, limit);
+    let starter = all_starters(&recs);
+    let items = recs
         .into_iter()
         .filter_map(|r| {
             Some(RecommendedBook {
@@ -122,8 +128,5 @@ async fn get_book_recommendations(
             })
         })
         .collect();
-    Ok(Json(BookRecommendations {
-        items,
-        starter: !has_signals(&reading),
-    }))
+    Ok(Json(BookRecommendations { items, starter }))
 }

@@ -12,7 +12,9 @@
 //! cart cannot hold (over the line cap or the stock, a dish unavailable or
 //! gone, a 101st dish) is dropped and logged, and returned to the caller; so
 //! are the books of the visitor's reading list that are not on the account's
-//! list after the merge (it was full).
+//! list after the merge (it was full). Those of them the visitor had started
+//! are kept in the account's history as abandoned at the sign-in, with how
+//! far the visitor got.
 //!
 //! Then the session forgets its own cart, profile, reading and order list:
 //! from now
@@ -25,6 +27,7 @@ use domain::profile::Profile;
 use domain::reading::Reading;
 use domain::{BookId, Cart, MergeLoss};
 use sea_orm::{DatabaseTransaction, TransactionTrait};
+use time::OffsetDateTime;
 
 use crate::db::account_state::{self, Part, StoredReading};
 use crate::error::{ApiError, ProblemKind};
@@ -37,7 +40,8 @@ pub struct CarriedOver {
     /// The visitor's cart lines the account's cart could not take whole.
     pub cart_losses: Vec<MergeLoss>,
     /// The books of the visitor's reading list that are not on the
-    /// account's list after the merge (in the visitor's order).
+    /// account's list after the merge (in the visitor's order); the started
+    /// ones are in the account's history as abandoned.
     pub reading_dropped: Vec<BookId>,
     /// How many of the session's orders became the account's.
     pub orders_claimed: u64,
@@ -70,7 +74,9 @@ pub async fn carry_over(
             reading: &reading,
             order_ids: &order_ids,
         };
-        match hand_over(&txn, user_id, visitor, |id| menu.entry(id)).await? {
+        let now = state.clock.now();
+        let lengths = |id| state.library.get(id).map(|book| book.total_pages);
+        match hand_over(&txn, user_id, visitor, |id| menu.entry(id), (now, lengths)).await? {
             Some(carried) => {
                 txn.commit().await?;
                 break carried;
@@ -102,7 +108,7 @@ pub async fn carry_over(
         tracing::info!(
             user_id,
             book_id = book_id.get(),
-            "a book of the visitor's reading list did not fit into the account's at sign-in"
+            "a book of the visitor's reading list did not fit into the account's at sign-in (kept in its history as abandoned when started)"
         );
     }
     session.forget_handed_over().await?;
@@ -131,6 +137,7 @@ async fn hand_over<'a>(
         order_ids,
     }: Visitor<'_>,
     lookup: impl Fn(domain::ProductId) -> Option<&'a domain::CatalogEntry>,
+    (now, lengths): (OffsetDateTime, impl Fn(BookId) -> Option<u32>),
 ) -> Result<Option<CarriedOver>, ApiError> {
     // A write first: on SQLite the transaction holds the write lock from here.
     account_state::ensure_row(txn, user_id).await?;
@@ -171,7 +178,7 @@ async fn hand_over<'a>(
             .clone()
             .map(StoredReading::into_reading)
             .unwrap_or_default();
-        carried.reading_dropped = merged.merge(reading.clone());
+        carried.reading_dropped = merged.merge(reading.clone(), now, &lengths);
         let merged = StoredReading::of(merged);
         if merged != stored.value {
             let written =
