@@ -5,7 +5,7 @@
 use domain::library::{Book, Genre};
 use domain::preferences::{Cuisine, DisplayPreferences};
 use domain::profile::{DietaryTag, Profile, SpiceLevel};
-use domain::reading::Reading;
+use domain::reading::{Reading, percent};
 use domain::{BookId, Money};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -101,10 +101,17 @@ impl From<&Profile> for ProfileView {
 pub const SUMMARY_COOKIE_DOC: &str = "`last_visit_summary`: signed cookie (purpose `visit-summary`, 30 days, HttpOnly) with the name, visit count and date of the last goodbye, and the book the reader was in the middle of";
 
 /// What the goodbye leaves in the browser, and what the next visit reads.
+///
+/// Unknown fields are ignored, not refused: the cookie is signed, so a
+/// field this build does not know can only come from another build of this
+/// server (a newer one, before a rollback), never from the browser, and
+/// reading the rest keeps the visit count. Builds from before the library
+/// refused unknown fields; rolled back to one of those, a summary with
+/// `last_book` is dropped as unreadable and the next visit starts the count
+/// again.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
 #[schema(example = json!({"name": "Ada", "visit_count": 4, "date": "2026-11-25T21:15:00Z",
-    "last_book": {"book_id": 7, "pages_read": 212, "current_chapter": 14, "last_read_at": "2026-11-25T21:02:00Z"}}))]
+    "last_book": {"book_id": 7, "pages_read": 212, "current_chapter": 14, "last_activity_at": "2026-11-25T21:02:00Z"}}))]
 pub struct VisitSummary {
     pub name: Option<String>,
     pub visit_count: u32,
@@ -119,18 +126,21 @@ pub struct VisitSummary {
 
 /// Where the reader stopped in a book, as the goodbye keeps it: the next
 /// visit offers it back (see [`CurrentReading`]); the title and author are
-/// looked up in the library then, never taken from the cookie.
+/// looked up in the library then, never taken from the cookie. Unknown
+/// fields are ignored, as in [`VisitSummary`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[schema(example = json!({"book_id": 7, "pages_read": 212, "current_chapter": 14, "last_read_at": "2026-11-25T21:02:00Z"}))]
+#[schema(example = json!({"book_id": 7, "pages_read": 212, "current_chapter": 14, "last_activity_at": "2026-11-25T21:02:00Z"}))]
 pub struct LastBook {
     #[schema(value_type = i64, minimum = 1)]
     pub book_id: BookId,
     pub pages_read: u32,
     pub current_chapter: u32,
-    #[serde(with = "time::serde::rfc3339")]
+    /// The last progress update, else when the book went on the list
+    /// (summaries written before this name was chosen call it
+    /// `last_read_at`; they still read).
+    #[serde(with = "time::serde::rfc3339", alias = "last_read_at")]
     #[schema(value_type = String, format = DateTime)]
-    pub last_read_at: OffsetDateTime,
+    pub last_activity_at: OffsetDateTime,
 }
 
 impl LastBook {
@@ -140,43 +150,58 @@ impl LastBook {
             book_id,
             pages_read: p.pages_read,
             current_chapter: p.current_chapter,
-            last_read_at: p.last_activity(),
+            last_activity_at: p.last_activity(),
         })
     }
-}
 
-/// A book named in the welcome: enough to say "continue Dracula".
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(example = json!({"id": 7, "title": "Dracula", "author": "Bram Stoker"}))]
-pub struct BookRef {
-    pub id: i64,
-    pub title: String,
-    pub author: String,
+    /// Whether this place, kept by an earlier goodbye, may still be offered
+    /// to a reader whose state is `reading`: not when the reader has since
+    /// finished or taken off the book, that is when the history has an entry
+    /// for it ending at or after this place was recorded (a goodbye that
+    /// carries a place over gives the summary a new date, so the place's own
+    /// time is what entries are compared with). An older entry (the book
+    /// finished or dropped before, then listed again) does not count.
+    pub fn still_current(&self, reading: &Reading) -> bool {
+        !reading
+            .history
+            .entries
+            .iter()
+            .any(|e| e.book_id == self.book_id && e.ended_at >= self.last_activity_at)
+    }
 }
 
 /// What the reader is in the middle of, for a greeting such as "Welcome
 /// back, continue Dracula at page 212?": the most recently read book on the
-/// reading list, or, when the session is new and its list is empty, the
-/// book kept by the last goodbye (`from_last_visit: true`; it is not on the
-/// new session's list: to continue, add it with `POST /reading-list` and
-/// set the page with `PATCH /reading-list/{book_id}`).
+/// reading list, or, when the session's list is empty, the book kept by the
+/// last goodbye (`from_last_visit: true`; it is not on the new session's
+/// list: to continue, add it with `POST /reading-list` and set the page
+/// with `PATCH /reading-list/{book_id}`), unless the reader has finished or
+/// taken off that book since.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({
-    "book": {"id": 7, "title": "Dracula", "author": "Bram Stoker"},
-    "pages_read": 212, "total_pages": 418, "percent": 50, "current_chapter": 14,
-    "last_read_at": "2026-11-25T21:02:00Z", "from_last_visit": false
+    "book": {"id": 7, "title": "Dracula", "author": "Bram Stoker",
+        "genres": ["fiction", "horror"], "total_pages": 418, "chapters": 27,
+        "published_year": 1897, "language": "en",
+        "description": "Jonathan Harker's journey to Transylvania, and what follows him back to England."},
+    "pages_read": 212, "percent": 50, "current_chapter": 14,
+    "last_activity_at": "2026-11-25T21:02:00Z", "from_last_visit": false
 }))]
 pub struct CurrentReading {
-    pub book: BookRef,
+    pub book: BookView,
+    /// From 0 to `book.total_pages`.
     pub pages_read: u32,
-    pub total_pages: u32,
-    /// `pages_read` as a whole percentage of `total_pages`, rounded down.
+    /// `pages_read` as a whole percentage of `book.total_pages`, rounded
+    /// down: 100 only when every page is read.
+    #[schema(minimum = 0, maximum = 100)]
     pub percent: u8,
+    /// From 1 to `book.chapters`.
     pub current_chapter: u32,
-    /// The last progress update, else when the book went on the list.
+    /// The last progress update, else when the book went on the list: never
+    /// null (the reading list's `last_read_at` is null before the first
+    /// update; this is not the same value).
     #[serde(with = "time::serde::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
-    pub last_read_at: OffsetDateTime,
+    pub last_activity_at: OffsetDateTime,
     /// True when this comes from the last goodbye's summary cookie rather
     /// than from the session's reading list.
     pub from_last_visit: bool,
@@ -189,22 +214,11 @@ impl CurrentReading {
         let book = library.get(last.book_id)?;
         let pages_read = last.pages_read.min(book.total_pages);
         Some(CurrentReading {
-            book: BookRef {
-                id: book.id.into(),
-                title: book.title.clone(),
-                author: book.author.clone(),
-            },
+            book: BookView::from(book),
             pages_read,
-            total_pages: book.total_pages,
-            percent: domain::reading::BookProgress {
-                pages_read,
-                current_chapter: last.current_chapter,
-                started_at: last.last_read_at,
-                last_read_at: None,
-            }
-            .percent(book.total_pages),
+            percent: percent(pages_read, book.total_pages),
             current_chapter: last.current_chapter.clamp(1, book.chapters.max(1)),
-            last_read_at: last.last_read_at,
+            last_activity_at: last.last_activity_at,
             from_last_visit,
         })
     }
@@ -215,7 +229,8 @@ impl CurrentReading {
     }
 
     /// What to offer: the session's current book; else, when the session's
-    /// list is empty, the book the last goodbye kept.
+    /// list is empty, the book the last goodbye kept, unless the reader has
+    /// finished or taken it off since (see [`LastBook::still_current`]).
     pub fn offer(
         library: &Library,
         reading: &Reading,
@@ -227,7 +242,8 @@ impl CurrentReading {
         if reading.listed_ids().next().is_some() {
             return None;
         }
-        CurrentReading::of(library, last_visit?, true)
+        let last = last_visit.filter(|last| last.still_current(reading))?;
+        CurrentReading::of(library, last, true)
     }
 }
 

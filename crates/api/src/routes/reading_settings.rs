@@ -49,18 +49,18 @@ pub struct ReadingSettingsView {
     #[schema(value_type = i64, minimum = 12, maximum = 32)]
     pub font_size: FontSize,
     /// light, dark, sepia or system (default: follow the device).
-    #[schema(value_type = String)]
+    #[schema(schema_with = openapi::word::<ReadingTheme>)]
     pub theme: ReadingTheme,
     /// Line height as a multiple of the font size: 1.0 to 2.5 in steps of
     /// 0.25 (default 1.5).
     #[schema(value_type = f64, minimum = 1.0, maximum = 2.5, multiple_of = 0.25)]
     pub line_spacing: LineSpacing,
     /// serif (default), sans-serif or dyslexic-friendly.
-    #[schema(value_type = String)]
+    #[schema(schema_with = openapi::word::<FontFamily>)]
     pub font_family: FontFamily,
     /// narrow (about 50 characters per line), medium (about 65, default)
     /// or wide (about 80).
-    #[schema(value_type = String)]
+    #[schema(schema_with = openapi::word::<TextWidth>)]
     pub text_width: TextWidth,
 }
 
@@ -160,8 +160,10 @@ async fn get_reading_settings(mut cookies: AppCookies) -> (AppCookies, Json<Read
     (cookies, Json(settings.into()))
 }
 
-/// Replace the reading settings: fields left out take their defaults.
+/// Replace the reading settings: fields left out take their defaults. The
+/// `reading_settings` cookie sent, if any, is not read: it is replaced.
 #[utoipa::path(put, path = "/reading-settings", tag = "reading-settings",
+    params(("reading_settings" = Option<String>, Cookie, description = READING_SETTINGS_COOKIE_DOC)),
     request_body = ReadingSettingsInput,
     responses(
         ReadingSettingsStored,

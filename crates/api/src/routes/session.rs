@@ -24,7 +24,9 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// from the store, the session cookie removed) and a signed summary of the
 /// visit stays in the browser for 30 days, so the next visit continues the
 /// count and offers back the book the reader was in the middle of (its id,
-/// page, chapter and when it was last read). Preferences, reading settings,
+/// page, chapter and last activity). With nothing on the list, the book an
+/// earlier goodbye kept is kept again, unless the reader finished or took it
+/// off since. Preferences, reading settings,
 /// loyalty and VIP cookies are kept.
 #[utoipa::path(delete, path = "/session", tag = "session",
     responses(
@@ -55,14 +57,15 @@ pub(crate) async fn say_goodbye(
     let profile = session.profile().await?;
     let reading = session.reading().await?;
     // The book the reader is in the middle of; with nothing on the list,
-    // the one an earlier goodbye kept (unless it was finished since), so a
-    // visit spent without reading does not lose it.
+    // the one an earlier goodbye kept, so a visit spent without reading does
+    // not lose it: unless the reader finished or took it off since, as the
+    // page kept would then be stale.
     let last_book = LastBook::of(&reading).or_else(|| {
         if reading.listed_ids().next().is_some() {
             return None;
         }
         let earlier = cookies.read::<VisitSummary>(&VISIT_SUMMARY)?.0.last_book?;
-        (!reading.finished_ids().contains(&earlier.book_id)).then_some(earlier)
+        earlier.still_current(&reading).then_some(earlier)
     });
     if session.sign_in().await?.is_some() {
         logins::end(state, session).await?;
@@ -84,9 +87,12 @@ pub(crate) async fn say_goodbye(
     "returning": true, "visit_count": 3, "last_visit": "2026-11-25T18:30:00Z",
     "profile": {"name": "Ada", "favorite_dish": "Pad Thai", "dietary_restrictions": ["vegan"], "spice_level": "hot", "created_at": "2026-11-20T18:00:00Z"},
     "cart_item_count": 2, "expires_at": "2026-12-09T18:30:00Z",
-    "reading": {"book": {"id": 7, "title": "Dracula", "author": "Bram Stoker"},
-        "pages_read": 212, "total_pages": 418, "percent": 50, "current_chapter": 14,
-        "last_read_at": "2026-11-25T21:02:00Z", "from_last_visit": false}
+    "reading": {"book": {"id": 7, "title": "Dracula", "author": "Bram Stoker",
+            "genres": ["fiction", "horror"], "total_pages": 418, "chapters": 27,
+            "published_year": 1897, "language": "en",
+            "description": "Jonathan Harker's journey to Transylvania, and what follows him back to England."},
+        "pages_read": 212, "percent": 50, "current_chapter": 14,
+        "last_activity_at": "2026-11-25T21:02:00Z", "from_last_visit": false}
 }))]
 pub struct SessionState {
     /// Whether the visitor has recorded a visit before.

@@ -24,9 +24,12 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[schema(example = json!({
     "returning": true, "visit_count": 4, "last_visit": "2026-11-20T19:04:11Z",
     "name": "Ada", "favorite_dish": "Pad Thai",
-    "reading": {"book": {"id": 7, "title": "Dracula", "author": "Bram Stoker"},
-        "pages_read": 212, "total_pages": 418, "percent": 50, "current_chapter": 14,
-        "last_read_at": "2026-11-25T21:02:00Z", "from_last_visit": true}
+    "reading": {"book": {"id": 7, "title": "Dracula", "author": "Bram Stoker",
+            "genres": ["fiction", "horror"], "total_pages": 418, "chapters": 27,
+            "published_year": 1897, "language": "en",
+            "description": "Jonathan Harker's journey to Transylvania, and what follows him back to England."},
+        "pages_read": 212, "percent": 50, "current_chapter": 14,
+        "last_activity_at": "2026-11-25T21:02:00Z", "from_last_visit": true}
 }))]
 pub struct Welcome {
     /// Whether the visitor had been here before this visit.
@@ -44,7 +47,8 @@ pub struct Welcome {
     /// The book to offer: "Welcome back, continue Dracula at page 212?".
     /// The most recently read book on the reading list; or, for a new
     /// session with an empty list, the book the last goodbye kept
-    /// (`from_last_visit: true`, not on the list until added again); or null.
+    /// (`from_last_visit: true`, not on the list until added again) unless
+    /// it was finished or taken off since; or null.
     pub reading: Option<CurrentReading>,
 }
 
