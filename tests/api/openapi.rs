@@ -51,7 +51,10 @@ async fn the_spec_documents_every_endpoint_with_its_errors() {
             &["get", "put", "patch", "delete"],
         ),
         ("/api/v1/reading-list", &["get", "post"]),
-        ("/api/v1/reading-list/{book_id}", &["get", "patch", "delete"]),
+        (
+            "/api/v1/reading-list/{book_id}",
+            &["get", "patch", "delete"],
+        ),
         ("/api/v1/reading-history", &["get"]),
         ("/api/v1/reader/genres", &["get", "put"]),
         ("/api/v1/recommendations/books", &["get"]),
