@@ -4,7 +4,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::helpers::{TestApp, app, assert_problem, spawn_app};
+use crate::helpers::{TestApp, app, assert_problem, send, spawn_app};
 
 async fn with_a_cart() -> (TestApp, Value) {
     let app = spawn_app().await;
@@ -199,6 +199,63 @@ async fn quantities_outside_one_to_ninety_nine_are_refused() {
     assert_eq!(app.cart().await, before);
 }
 
+/// JSON has one number type: `2.0` is the whole number 2 (as JSON Schema's
+/// `integer` says); a fraction is still refused, naming the field.
+#[tokio::test]
+async fn a_whole_number_written_with_a_decimal_point_is_that_number() {
+    let (app, before) = with_a_cart().await;
+    for q in [json!(2.5), json!(0.0), json!(1e300)] {
+        let res = app
+            .post_json(
+                "/api/v1/cart/items",
+                &json!({"product_id": 2, "quantity": q}),
+            )
+            .await;
+        let body = assert_problem(res, 422, "validation-failed").await;
+        assert_eq!(body["errors"][0]["field"], "quantity", "{q}");
+    }
+    assert_eq!(app.cart().await, before);
+
+    let res = app
+        .post_json(
+            "/api/v1/cart/items",
+            &json!({"product_id": 2.0, "quantity": 3.0}),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let cart = app.cart().await;
+    let line = cart["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["product_id"] == 2)
+        .expect("dish 2 is in the cart");
+    assert_eq!(line["quantity"], 3);
+
+    let res = app
+        .post_json("/api/v1/reading-list", &json!({"book_id": 1.0}))
+        .await;
+    assert_eq!(res.status(), 201);
+    let res = send(
+        &app.client,
+        Method::PATCH,
+        app.url("/api/v1/reading-list/1"),
+        Some(&json!({"pages_read": 10.0, "current_chapter": 2.0})),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let entry: Value = res.json().await.unwrap();
+    assert_eq!(entry["entry"]["pages_read"], 10);
+    assert_eq!(entry["entry"]["current_chapter"], 2);
+
+    let res = app
+        .put_json("/api/v1/reading-settings", &json!({"font_size": 20.0}))
+        .await;
+    assert_eq!(res.status(), 200);
+    let settings: Value = res.json().await.unwrap();
+    assert_eq!(settings["font_size"], 20);
+}
+
 #[tokio::test]
 async fn more_than_the_stock_is_a_409_naming_what_is_left() {
     let (app, before) = with_a_cart().await;
@@ -330,6 +387,26 @@ async fn a_non_integer_path_id_is_a_400() {
     )
     .await;
     assert_eq!(app.cart().await, before);
+}
+
+/// An id written with a decimal point and no fraction is that id, as in a
+/// body; a fraction is still a 400.
+#[tokio::test]
+async fn a_path_id_written_with_a_decimal_point_is_that_id() {
+    let (app, before) = with_a_cart().await;
+    let dish = app.get_json("/api/v1/products/2").await;
+    assert_eq!(app.get_json("/api/v1/products/2.0").await, dish);
+    let book = app.get_json("/api/v1/books/3").await;
+    assert_eq!(app.get_json("/api/v1/books/3.00").await, book);
+    for id in ["2.5", "2.", "0.0", "1e0"] {
+        let res = app.get(&format!("/api/v1/products/{id}")).await;
+        assert_problem(res, 400, "malformed-request").await;
+    }
+    assert_eq!(app.cart().await, before);
+    let res = app.delete("/api/v1/cart/items/5.0").await;
+    assert!(res.status().is_success(), "{}", res.status());
+    let lines = app.cart().await["lines"].as_array().unwrap().len();
+    assert_eq!(lines, before["lines"].as_array().unwrap().len() - 1);
 }
 
 #[tokio::test]

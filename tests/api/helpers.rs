@@ -537,7 +537,6 @@ impl Drop for Instance {
     }
 }
 
-/// Asserts a problem+json response with the given status and type slug, and returns it.
 /// A request from `client`, with `body` as JSON when there is one.
 pub async fn send(
     client: &reqwest::Client,
@@ -555,6 +554,7 @@ pub async fn send(
     .expect("request")
 }
 
+/// Asserts a problem+json response with the given status and type slug, and returns it.
 pub async fn assert_problem(res: reqwest::Response, status: u16, slug: &str) -> Value {
     assert_eq!(res.status().as_u16(), status, "status");
     let content_type = res

@@ -432,6 +432,14 @@ async fn favorite_genres_are_kept_and_refused_outside_the_vocabulary_or_past_fiv
             "{problem}"
         );
 
+        // More than five entries, even when they repeat one genre: the
+        // documented limit is on the list as sent.
+        let res = app
+            .put_json(GENRES, &json!({"genres": vec!["drama"; 6]}))
+            .await;
+        let problem = assert_problem(res, 422, "validation-failed").await;
+        assert_eq!(problem["errors"][0]["field"], "genres");
+
         // Wrong shapes.
         let res = app.put_json(GENRES, &json!({"genres": "mystery"})).await;
         assert_problem(res, 422, "validation-failed").await;

@@ -7,8 +7,9 @@ use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{
-    DefaultBodyLimit, FromRequest, FromRequestParts, OptionalFromRequest, Request,
+    DefaultBodyLimit, FromRequest, FromRequestParts, OptionalFromRequest, RawPathParams, Request,
 };
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use serde::de::DeserializeOwned;
 use tower::layer::util::Stack;
@@ -153,11 +154,46 @@ fn parse_json<T: DeserializeOwned>(is_json: bool, bytes: &Bytes) -> Result<T, Ap
     }
     // As axum's `Json` does, but keeping the error's path for the field name.
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(json_error)?;
-    deserializer
-        .end()
-        .map_err(|e| ApiError::malformed(format!("The body is not valid JSON: {e}")))?;
-    Ok(value)
+    match serde_path_to_error::deserialize(&mut deserializer) {
+        Ok(value) => {
+            deserializer
+                .end()
+                .map_err(|e| ApiError::malformed(format!("The body is not valid JSON: {e}")))?;
+            Ok(value)
+        }
+        // JSON has one number type: `2.0` is the whole number 2, as JSON
+        // Schema's `integer` says. serde reads it as a float, so only then is
+        // the body read again with its whole floats made integers.
+        Err(e)
+            if e.inner()
+                .to_string()
+                .starts_with("invalid type: floating point") =>
+        {
+            let mut value: serde_json::Value = serde_json::from_slice(bytes)
+                .map_err(|e| ApiError::malformed(format!("The body is not valid JSON: {e}")))?;
+            whole_floats_to_integers(&mut value);
+            serde_path_to_error::deserialize(value).map_err(json_error)
+        }
+        Err(e) => Err(json_error(e)),
+    }
+}
+
+/// Turns every float with no fraction that an `i64` holds exactly (up to
+/// 2^53) into an integer, in place.
+fn whole_floats_to_integers(value: &mut serde_json::Value) {
+    const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
+    match value {
+        serde_json::Value::Number(n) if n.is_f64() => {
+            if let Some(f) = n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() <= EXACT) {
+                #[allow(clippy::cast_possible_truncation)] // whole and within 2^53
+                let whole = f as i64;
+                *n = whole.into();
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(whole_floats_to_integers),
+        serde_json::Value::Object(fields) => fields.values_mut().for_each(whole_floats_to_integers),
+        _ => {}
+    }
 }
 
 fn is_json(headers: &HeaderMap) -> bool {
@@ -212,9 +248,46 @@ fn named_field(message: &str) -> Option<&str> {
 /// `Path<T>` with problem+json rejections. Path ids are read as their domain
 /// types (`ProductId`, `OrderId`), so an id that is not an integer from 1 to
 /// their `MAX` is a 400 on every route, before any lookup.
-#[derive(FromRequestParts)]
-#[from_request(via(axum::extract::Path), rejection(ApiError))]
+///
+/// As in a body, an id written `2.0` is the whole number 2 (JSON Schema's
+/// `integer` takes it); only then, on a route with one path parameter, is
+/// the parameter read again as that number.
 pub struct AppPath<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for AppPath<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let rejection = match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => return Ok(AppPath(value)),
+            Err(rejection) => rejection,
+        };
+        if let Ok(raw) = RawPathParams::from_request_parts(parts, state).await {
+            let mut params = raw.iter();
+            if let (Some((_, value)), None) = (params.next(), params.next()) {
+                if let Some(whole) = whole_number_with_point(value) {
+                    if let Ok(value) = serde_json::from_value(whole.into()) {
+                        return Ok(AppPath(value));
+                    }
+                }
+            }
+        }
+        Err(rejection.into())
+    }
+}
+
+/// `"2.0"` or `"2.00"` as 2: a whole number written with a decimal point.
+fn whole_number_with_point(raw: &str) -> Option<i64> {
+    let (whole, fraction) = raw.split_once('.')?;
+    if fraction.is_empty() || !fraction.bytes().all(|b| b == b'0') {
+        return None;
+    }
+    whole.parse().ok()
+}
 
 /// `Query<T>` with problem+json rejections.
 #[derive(FromRequestParts)]
@@ -270,7 +343,6 @@ mod tests {
 
     #[derive(Debug, serde::Deserialize)]
     #[serde(deny_unknown_fields)]
-    #[allow(dead_code)]
     struct Inner {
         quantity: u32,
     }
@@ -292,6 +364,25 @@ mod tests {
         assert_eq!(field_of(r#"{}"#), "inner");
         assert_eq!(
             field_of(r#"{"inner": {"quantity": "two"}}"#),
+            "inner.quantity"
+        );
+    }
+
+    #[test]
+    fn a_whole_number_written_as_a_float_is_the_number_and_a_fraction_is_refused() {
+        let outer = parse_json::<Outer>(true, &Bytes::from(r#"{"inner": {"quantity": 3.0}}"#))
+            .expect("3.0 is the whole number 3");
+        assert_eq!(outer.inner.quantity, 3);
+        assert_eq!(
+            field_of(r#"{"inner": {"quantity": 2.5}}"#),
+            "inner.quantity"
+        );
+        assert_eq!(
+            field_of(r#"{"inner": {"quantity": -1.0}}"#),
+            "inner.quantity"
+        );
+        assert_eq!(
+            field_of(r#"{"inner": {"quantity": 1e300}}"#),
             "inner.quantity"
         );
     }

@@ -29,9 +29,11 @@ impl DishPrice {
     /// enough that no cart of them passes what an order total can hold.
     pub const MAX: Money = Money::cents(10_000_000);
 
-    /// The form a price is written in, for the spec: digits, then at most
-    /// two decimals after a point.
-    pub const PATTERN: &'static str = r"^[0-9]+(\.[0-9]{1,2})?$";
+    /// The prices [`DishPrice::parse`] takes, for the spec: digits, then at
+    /// most two decimals after a point, more than 0 and at most
+    /// [`DishPrice::MAX`] (leading zeros allowed).
+    pub const PATTERN: &'static str =
+        r"^0*(100000(\.0{1,2})?|[1-9][0-9]{0,4}(\.[0-9]{1,2})?|0\.(0[1-9]|[1-9][0-9]?))$";
 
     /// Parses a decimal string such as `"12.50"`, written as
     /// [`DishPrice::PATTERN`] says (no sign, exponent or spaces).
@@ -186,6 +188,19 @@ mod tests {
             assert_eq!(err.field, "price", "{bad}");
         }
         assert!(DishPrice::parse("100000.00").is_ok());
+    }
+
+    proptest::proptest! {
+        /// What the spec's pattern allows is a price: a client that checks
+        /// against the spec is never refused.
+        #[test]
+        fn every_price_the_pattern_allows_is_taken(
+            raw in proptest::string::string_regex(
+                DishPrice::PATTERN.trim_start_matches('^').trim_end_matches('$'),
+            ).unwrap(),
+        ) {
+            proptest::prop_assert!(DishPrice::parse(&raw).is_ok(), "{raw:?}");
+        }
     }
 
     #[test]

@@ -229,8 +229,8 @@ fn not_null<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<i64>, D
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"genres": ["mystery", "horror"]}))]
 pub struct GenresInput {
-    /// Up to 5 genres from the vocabulary (repeats are dropped, the order
-    /// is kept); an empty list clears them.
+    /// Up to 5 entries, each a genre from the vocabulary (a repeat is
+    /// dropped, the order is kept); an empty list clears them.
     #[schema(schema_with = genre_list)]
     pub genres: Vec<String>,
 }
@@ -646,6 +646,15 @@ async fn put_genres(
     session: VisitorSession,
     AppJson(body): AppJson<GenresInput>,
 ) -> Result<Json<GenresView>, ApiError> {
+    if body.genres.len() > MAX_GENRES {
+        return Err(ApiError::invalid_field(
+            "genres",
+            format!(
+                "at most {MAX_GENRES} entries, got {}; send each genre once",
+                body.genres.len()
+            ),
+        ));
+    }
     let mut checks = FieldChecks::default();
     let genres: Vec<Genre> = body
         .genres
