@@ -268,12 +268,11 @@ where
         };
         if let Ok(raw) = RawPathParams::from_request_parts(parts, state).await {
             let mut params = raw.iter();
-            if let (Some((_, value)), None) = (params.next(), params.next()) {
-                if let Some(whole) = whole_number_with_point(value) {
-                    if let Ok(value) = serde_json::from_value(whole.into()) {
-                        return Ok(AppPath(value));
-                    }
-                }
+            if let (Some((_, value)), None) = (params.next(), params.next())
+                && let Some(whole) = whole_number_with_point(value)
+                && let Ok(value) = serde_json::from_value(whole.into())
+            {
+                return Ok(AppPath(value));
             }
         }
         Err(rejection.into())
