@@ -5,6 +5,11 @@ use std::process::ExitCode;
 
 use api::{Application, Config, create_admin, db, startup, telemetry};
 
+/// mimalloc rather than glibc's malloc: under load, glibc's arena locks
+/// took a quarter of a request's CPU (measured with `perf`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();

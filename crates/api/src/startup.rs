@@ -45,7 +45,7 @@ use crate::session::keys::SessionCookieKeys;
 use crate::session::lock::{REDIS_LOCK_TTL, SessionLocks, serialize_session_writes};
 use crate::session::rotation::resign_with_current_key;
 use crate::session::{self, AnyStore, db_store::DatabaseStore};
-use crate::state::AppState;
+use crate::state::{AppState, Shared};
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -432,7 +432,7 @@ impl Application {
             }
             _ => (Arc::new(catalog), None),
         };
-        let state = AppState {
+        let state = AppState::new(Shared {
             db,
             catalog,
             library: Arc::new(library),
@@ -443,7 +443,7 @@ impl Application {
             trusted_proxies: Arc::new(config.trusted_proxies.clone()),
             limits,
             sign_in: config.sign_in,
-        };
+        });
 
         let mut background = Vec::new();
         {

@@ -14,8 +14,27 @@ use crate::db::library::Library;
 use crate::limits::RateLimits;
 use crate::session::AnyStore;
 
+/// The state every handler shares, behind one `Arc`: cloning it for a
+/// request is one atomic increment, however much it holds.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// What [`AppState`] holds.
+pub struct Shared {
     pub db: DatabaseConnection,
     pub catalog: Arc<Catalog>,
     /// The library's books, read once at start (they change only by migration).
