@@ -75,7 +75,7 @@ async fn session_dependent_responses_are_not_cached() {
 async fn readiness_fails_with_a_503_when_the_database_is_gone() {
     let app = spawn_app().await;
     let state = app.state.clone().unwrap();
-    state.db.close().await.unwrap();
+    state.db.close_by_ref().await.unwrap();
 
     let body = assert_problem(app.get("/readyz").await, 503, "service-unavailable").await;
     assert!(

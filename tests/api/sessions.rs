@@ -564,7 +564,7 @@ async fn a_stuck_checkout_gives_up_its_sessions_turn_and_orders_nothing() {
 async fn a_session_store_that_does_not_answer_is_a_503_and_keeps_the_cookie() {
     let app = app().backend(Backend::Database).spawn().await;
     assert_eq!(app.add(1, 1).await.status(), 201);
-    app.state.clone().unwrap().db.close().await.unwrap();
+    app.state.clone().unwrap().db.close_by_ref().await.unwrap();
 
     let res = app.get("/api/v1/cart").await;
     let removed = set_cookies(res.headers())
@@ -615,7 +615,7 @@ async fn a_session_that_cannot_be_loaded_is_a_503_with_retry_after() {
 async fn a_checkout_while_the_database_is_down_is_a_503_with_retry_after() {
     let app = app().backend(Backend::Memory).spawn().await;
     assert_eq!(app.add(1, 1).await.status(), 201);
-    app.state.clone().unwrap().db.close().await.unwrap();
+    app.state.clone().unwrap().db.close_by_ref().await.unwrap();
 
     let res = app
         .client
