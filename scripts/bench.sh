@@ -62,8 +62,11 @@
 #                reading list too)
 #   ceil-write   ceiling PUT /write over copies of the 64 visitors' sessions,
 #                with the same wrk script as cart-put
-#   cart-put     PUT /api/v1/cart/items/3 {"quantity":2}, 64 visitors (one 5-line
-#                cart each; requests take the visitors' cookies in turn)
+#   cart-put     PUT /api/v1/cart/items/3 {"quantity":q}, 64 visitors (one 5-line
+#                cart each; requests take the visitors' cookies in turn), q
+#                changing from one PUT to the next on a cart so that each
+#                one writes the session (a PUT of the quantity a line
+#                already has saves nothing: it would measure a read)
 #   ceil-write-1 ceiling PUT /write, every connection on the one key of ceil-read
 #   cart-put-1   the same PUT, every connection on the one cart of cart-get:
 #                writes to one session take turns by design (no lost updates),
@@ -81,7 +84,9 @@
 # The table gives req/s, p50, p99, non-2xx responses and the ratio: a cart
 # scenario's req/s as a percentage of its ceiling's (cart-get of ceil-read,
 # cart-put of ceil-write, cart-put-1 of ceil-write-1, the /warn rows of the
-# /2 ceilings), products as a multiple of cart-get. Then the peak RSS
+# /2 ceilings), products as a multiple of cart-get; and redis/r, the Redis
+# commands processed per request (INFO stats before and after, so counting
+# whatever else uses that Redis server meanwhile). Then the peak RSS
 # (VmHWM) of the service and of the ceiling.
 set -euo pipefail
 
@@ -416,68 +421,88 @@ wait_ready "the ceiling" "$CEIL_PID" "$CEIL/healthz"
 curl -fsS -H "Cookie: $CEIL_COOKIE" -o /dev/null "$CEIL/read" || die "the ceiling does not read its key"
 
 # ---------------------------------------------------------------- wrk
+# The cart writes, on the service and on the ceiling alike. Each request
+# takes the next cookie of the list $KM_BENCH_COOKIES names (the 64 visitors,
+# or one cookie for the one-cart scenarios); the two threads start half the
+# list apart. And each PUT changes the cart, so that the session is written:
+# a PUT of the quantity a line already has changes nothing, and the service
+# then saves nothing (redis/r would show 1 command instead of 2). A thread
+# sets the odd quantities 1, 3, 5, 7 in turn, the other the even ones, each
+# moving on to the next every time it comes back to a cookie, so a PUT never
+# repeats the one before it on that cart (with one cart, nearly never: a
+# thread's requests in flight may be served out of order).
 PUT_LUA="$WORK/put.lua"
 cat > "$PUT_LUA" << 'EOF'
-wrk.method = "PUT"
-wrk.body = '{"quantity":2}'
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Cookie"] = os.getenv("KM_BENCH_COOKIE")
-EOF
-
-# Each request takes the next visitor's cookie; the two threads start far apart.
-VISITORS_LUA="$WORK/put-visitors.lua"
-cat > "$VISITORS_LUA" << 'EOF'
 local cookies = {}
 for line in io.lines(os.getenv("KM_BENCH_COOKIES")) do
     cookies[#cookies + 1] = line
 end
 local counter = 0
+local parity = 0
 local threads = 0
 function setup(thread)
-    thread:set("offset", threads * 32)
+    thread:set("offset", threads * math.floor(#cookies / 2))
+    thread:set("thread_index", threads)
     threads = threads + 1
 end
 function init(args)
     counter = tonumber(offset) or 0
+    parity = (tonumber(thread_index) or 0) % 2
 end
 function request()
     counter = counter + 1
+    local round = math.floor(counter / #cookies)
     local headers = {}
     headers["Content-Type"] = "application/json"
     headers["Cookie"] = cookies[(counter % #cookies) + 1]
-    return wrk.format("PUT", nil, headers, '{"quantity":2}')
+    return wrk.format("PUT", nil, headers, string.format('{"quantity":%d}', 2 * (round % 4) + 1 + parity))
 end
 EOF
+ONE_COOKIE="$WORK/one-cookie.txt"
+echo "$COOKIE_HEADER" > "$ONE_COOKIE"
+CEIL_ONE_COOKIE="$WORK/ceiling-one-cookie.txt"
+echo "$CEIL_COOKIE" > "$CEIL_ONE_COOKIE"
 
 declare -a ROWS=()
+
+# Commands the Redis server has processed so far (all its clients: the
+# count per request is exact only while nothing else uses that server).
+redis_commands() {
+    redis-cli -u "$REDIS_URL" INFO stats | tr -d '\r' | awk -F: '$1 == "total_commands_processed" { print $2 }'
+}
 declare -A RPS=()
 
 # run_wrk NAME RATIO_TO URL [wrk args...]: runs wrk, prints one summary
 # line and adds a row to the table. RATIO_TO: the ceiling scenario whose
-# percentage to give, `x:NAME` for a multiple of NAME, or `-`. The wrk
-# scripts read the cookies from $WRK_COOKIE and $WRK_COOKIES.
-WRK_COOKIE="$COOKIE_HEADER"
-WRK_COOKIES="$COOKIE_LIST"
+# percentage to give, `x:NAME` for a multiple of NAME, or `-`. The PUT
+# script reads its cookies from the file $WRK_COOKIES names.
 run_wrk() {
     local name=$1 ratio_to=$2 url=$3
     shift 3
-    local out="$WORK/wrk-${name//\//-}.txt"
+    local out="$WORK/wrk-${name//\//-}.txt" cmds_before cmds_after
+    cmds_before="$(redis_commands)"
     log "wrk: $name ($url)"
-    if ! KM_BENCH_COOKIE="$WRK_COOKIE" KM_BENCH_COOKIES="$WRK_COOKIES" \
+    if ! KM_BENCH_COOKIES="${WRK_COOKIES:-/dev/null}" \
         wrk -t"$THREADS" -c"$CONNECTIONS" -d"${BENCH_SECONDS}s" --latency "$@" "$url" > "$out" 2>&1; then
         cat "$out" >&2
         die "wrk failed for $name"
     fi
+    cmds_after="$(redis_commands)"
     if [ "${BENCH_VERBOSE:-0}" = 1 ]; then
         cat "$out" >&2
     fi
-    local rps p50 p99 non2xx errors ratio=-
+    local rps p50 p99 non2xx errors ratio=- requests per_request=?
     rps="$(awk '/^Requests\/sec:/ { print $2 }' "$out")"
     p50="$(awk '$1 == "50%" { print $2 }' "$out")"
     p99="$(awk '$1 == "99%" { print $2 }' "$out")"
     non2xx="$(awk '/Non-2xx or 3xx responses:/ { print $NF }' "$out")"
     errors="$(sed -n 's/^ *Socket errors: *//p' "$out")"
     RPS[$name]="${rps:-}"
+    requests="$(awk '/ requests in / { print $1 }' "$out")"
+    # A negative count: someone reset the server's statistics meanwhile.
+    [ -n "$requests" ] && [ "$requests" -gt 0 ] && [ -n "$cmds_before" ] && [ -n "$cmds_after" ] \
+        && [ "$cmds_after" -ge "$cmds_before" ] \
+        && per_request="$(awk -v c="$((cmds_after - cmds_before))" -v r="$requests" 'BEGIN { printf "%.1f", c / r }')"
     case "$ratio_to" in
         -) ;;
         x:*)
@@ -491,26 +516,20 @@ run_wrk() {
                 && ratio="$(awk -v a="$rps" -v b="$base" -v n="$ratio_to" 'BEGIN { printf "%.0f%% %s", 100 * a / b, n }')"
             ;;
     esac
-    printf '%s: %s req/s, p50 %s, p99 %s, non-2xx %s, ratio %s%s\n' \
-        "$name" "${rps:-?}" "${p50:-?}" "${p99:-?}" "${non2xx:-0}" "$ratio" "${errors:+, socket errors: $errors}"
-    ROWS+=("$(printf '%-13s %11s %9s %9s %8s  %-20s %s' \
-        "$name" "${rps:-?}" "${p50:-?}" "${p99:-?}" "${non2xx:-0}" "$ratio" "${errors:--}")")
+    printf '%s: %s req/s, p50 %s, p99 %s, non-2xx %s, ratio %s, Redis commands/request %s%s\n' \
+        "$name" "${rps:-?}" "${p50:-?}" "${p99:-?}" "${non2xx:-0}" "$ratio" "$per_request" \
+        "${errors:+, socket errors: $errors}"
+    ROWS+=("$(printf '%-13s %11s %9s %9s %8s  %-20s %6s  %s' \
+        "$name" "${rps:-?}" "${p50:-?}" "${p99:-?}" "${non2xx:-0}" "$ratio" "$per_request" "${errors:--}")")
 }
 
-# ceiling NAME URL [wrk args...]: runs a ceiling scenario on the ceiling's
-# copies of the sessions.
-ceiling() {
-    local name=$1
-    shift
-    WRK_COOKIE="$CEIL_COOKIE" WRK_COOKIES="$CEIL_COOKIE_LIST" run_wrk "$name" - "$@"
-}
-
-ceiling ceil-read "$CEIL/read" -H "Cookie: $CEIL_COOKIE"
+CART_PUT="$BASE/api/v1/cart/items/3"
+run_wrk ceil-read - "$CEIL/read" -H "Cookie: $CEIL_COOKIE"
 run_wrk cart-get ceil-read "$BASE/api/v1/cart" -H "Cookie: $COOKIE_HEADER"
-ceiling ceil-write "$CEIL/write" -s "$VISITORS_LUA"
-run_wrk cart-put ceil-write "$BASE/api/v1/cart/items/3" -s "$VISITORS_LUA"
-ceiling ceil-write-1 "$CEIL/write" -s "$PUT_LUA"
-run_wrk cart-put-1 ceil-write-1 "$BASE/api/v1/cart/items/3" -s "$PUT_LUA"
+WRK_COOKIES="$CEIL_COOKIE_LIST" run_wrk ceil-write - "$CEIL/write" -s "$PUT_LUA"
+WRK_COOKIES="$COOKIE_LIST" run_wrk cart-put ceil-write "$CART_PUT" -s "$PUT_LUA"
+WRK_COOKIES="$CEIL_ONE_COOKIE" run_wrk ceil-write-1 - "$CEIL/write" -s "$PUT_LUA"
+WRK_COOKIES="$ONE_COOKIE" run_wrk cart-put-1 ceil-write-1 "$CART_PUT" -s "$PUT_LUA"
 run_wrk healthz - "$BASE/healthz"
 run_wrk products x:cart-get "$BASE/api/v1/products"
 run_wrk books - "$BASE/api/v1/books?genre=mystery,horror"
@@ -520,10 +539,10 @@ run_wrk book-recs - "$BASE/api/v1/recommendations/books" -H "Cookie: $COOKIE_HEA
 if [ "$LOGGING" = both ]; then
     stop_service production
     start_service warn
-    ceiling ceil-read/2 "$CEIL/read" -H "Cookie: $CEIL_COOKIE"
+    run_wrk ceil-read/2 - "$CEIL/read" -H "Cookie: $CEIL_COOKIE"
     run_wrk cart-get/warn ceil-read/2 "$BASE/api/v1/cart" -H "Cookie: $COOKIE_HEADER"
-    ceiling ceil-write/2 "$CEIL/write" -s "$VISITORS_LUA"
-    run_wrk cart-put/warn ceil-write/2 "$BASE/api/v1/cart/items/3" -s "$VISITORS_LUA"
+    WRK_COOKIES="$CEIL_COOKIE_LIST" run_wrk ceil-write/2 - "$CEIL/write" -s "$PUT_LUA"
+    WRK_COOKIES="$COOKIE_LIST" run_wrk cart-put/warn ceil-write/2 "$CART_PUT" -s "$PUT_LUA"
 fi
 
 # ---------------------------------------------------------------- checks
@@ -556,7 +575,7 @@ echo
 echo "Kitchen Memory API: wrk -t$THREADS -c$CONNECTIONS -d${BENCH_SECONDS}s --latency; sessions in Redis, menu in PostgreSQL"
 echo "service logging: $logging_note"
 echo "ceiling: bench-ceiling, one GET (read) or GET + SET EX (write) per request; $RECORDS"
-printf '%-13s %11s %9s %9s %8s  %-20s %s\n' scenario 'req/s' p50 p99 non-2xx ratio 'socket errors'
+printf '%-13s %11s %9s %9s %8s  %-20s %6s  %s\n' scenario 'req/s' p50 p99 non-2xx ratio redis/r 'socket errors'
 printf '%s\n' "${ROWS[@]}"
 printf 'peak RSS (VmHWM) of the service: %s\n' "${SERVICE_RSS[@]}"
 echo "peak RSS (VmHWM) of the ceiling: $ceiling_rss"
