@@ -301,6 +301,14 @@ start_service() {
     log "ready: $(curl -fsS "$BASE/readyz")"
 }
 
+# check_alive NAME PID: dies saying how PID ended, if it has.
+check_alive() {
+    local status=0
+    [ -z "$2" ] || kill -0 "$2" 2> /dev/null && return 0
+    wait "$2" 2> /dev/null || status=$?
+    die "$1 (pid $2) is gone, exit status $status (128 + n: killed by signal n)"
+}
+
 # peak_rss PID: its VmHWM in MiB.
 peak_rss() {
     awk '/^VmHWM:/ { printf "%.1f MiB", $2 / 1024 }' "/proc/$1/status"
@@ -309,7 +317,7 @@ peak_rss() {
 # stop_service: records its peak RSS in SERVICE_RSS, then stops it.
 SERVICE_RSS=()
 stop_service() {
-    kill -0 "$API_PID" 2> /dev/null || die "the service died during the benchmark"
+    check_alive "the service" "$API_PID"
     SERVICE_RSS+=("$(peak_rss "$API_PID") (logging: $1)")
     stop "$API_PID"
     API_PID=""
@@ -485,6 +493,8 @@ run_wrk() {
     if ! KM_BENCH_COOKIES="${WRK_COOKIES:-/dev/null}" \
         wrk -t"$THREADS" -c"$CONNECTIONS" -d"${BENCH_SECONDS}s" --latency "$@" "$url" > "$out" 2>&1; then
         cat "$out" >&2
+        check_alive "the service" "$API_PID"
+        check_alive "the ceiling" "$CEIL_PID"
         die "wrk failed for $name"
     fi
     cmds_after="$(redis_commands)"
@@ -557,7 +567,7 @@ else
     cart_check="FAILED: the cart has $lines_after lines after the write scenarios, not 5 (product:quantity $quantities_after)"
 fi
 
-kill -0 "$CEIL_PID" 2> /dev/null || die "the ceiling died during the benchmark"
+check_alive "the ceiling" "$CEIL_PID"
 ceiling_rss="$(peak_rss "$CEIL_PID")"
 if [ "$LOGGING" = both ]; then
     stop_service warn
