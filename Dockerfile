@@ -22,11 +22,13 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY crates/domain/Cargo.toml crates/domain/Cargo.toml
 COPY crates/api/Cargo.toml    crates/api/Cargo.toml
+COPY crates/bench-ceiling/Cargo.toml crates/bench-ceiling/Cargo.toml
 COPY migration/Cargo.toml     migration/Cargo.toml
 COPY tests/Cargo.toml         tests/Cargo.toml
-RUN mkdir -p crates/domain/src crates/api/src migration/src tests/api \
+RUN mkdir -p crates/domain/src crates/api/src crates/bench-ceiling/src migration/src tests/api \
  && touch crates/domain/src/lib.rs crates/api/src/lib.rs migration/src/lib.rs tests/lib.rs \
  && echo 'fn main() {}' > crates/api/src/main.rs \
+ && echo 'fn main() {}' > crates/bench-ceiling/src/main.rs \
  && echo 'fn main() {}' > tests/api/main.rs \
  && cargo build --release -p api --locked \
  && rm -rf crates migration tests

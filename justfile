@@ -35,7 +35,7 @@ fmt:
 lint:
     cargo fmt --all -- --check && cargo clippy --workspace --all-targets -- -D warnings
 
-# Benchmark the release build with wrk (PostgreSQL + Redis; BENCH_SECONDS=10)
+# Benchmark the release build with wrk against bench-ceiling, in one run (PostgreSQL + Redis; BENCH_SECONDS=10)
 bench:
     bash scripts/bench.sh
 

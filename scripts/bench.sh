@@ -1,13 +1,34 @@
 #!/usr/bin/env bash
-# Benchmark the API (release build, PostgreSQL menu, Redis sessions) with wrk.
+# Benchmark the API (release build, PostgreSQL menu, Redis sessions) with wrk,
+# against a ceiling measured in the same run.
 #
 #   scripts/bench.sh                  # 10 s per scenario
 #   BENCH_SECONDS=30 scripts/bench.sh
+#
+# On this shared machine absolute req/s swing by half from one hour to the
+# next, so each cart scenario is also given as a ratio to a ceiling: the
+# `bench-ceiling` binary (crates/bench-ceiling), a bare axum handler on the
+# same Redis, with the same axum, tokio and fred versions, the same release
+# profile and a fred pool built as the service builds its own (same size,
+# timeouts and reconnect policy), doing only the Redis round trips the cart
+# request needs (`GET` for a read; `GET` then `SET ... EX` for a write) on
+# copies of the service's own session records (same bytes, same size). Each
+# ceiling scenario runs right before the service scenario it is the ceiling
+# of (ceil-read, cart-get, ceil-write, cart-put, ...): adjacent runs drift
+# less from each other than the two halves of a run would.
+#
+# Logging: the service first runs every scenario as production runs it
+# (LOG_FORMAT=json and no RUST_LOG, i.e. its default filter: a JSON request
+# line at INFO per request), its output to BENCH_SERVICE_LOG (/dev/null by
+# default); then it is restarted with RUST_LOG=warn (no request lines) and
+# cart-get and cart-put run again, each after its ceiling again, as
+# cart-get/warn and cart-put/warn: the difference is the cost of logging.
 #
 # Environment:
 #   BENCH_SECONDS       seconds per scenario (default 10)
 #   BENCH_PORT          port to serve on (default 18181; another free port is
 #                       chosen when it is taken)
+#   BENCH_CEILING_PORT  the ceiling's port (default 18282, same fallback)
 #   BENCH_DATABASE_URL  use this database as is (it is neither created nor
 #                       dropped); by default a fresh `km_bench` database is
 #                       created on BENCH_PG_HOST:BENCH_PG_PORT and dropped at exit
@@ -15,28 +36,58 @@
 #                       defaults 127.0.0.1, 5432, postgres, km_bench
 #   BENCH_REDIS_URL     Redis for the sessions (default redis://127.0.0.1:6379/15;
 #                       that default logical database 15 is FLUSHDB'd first,
-#                       a URL you give is never flushed)
-#   BENCH_SKIP_BUILD=1  do not run `cargo build --release -p api`
+#                       a URL you give is never flushed). The ceiling uses the
+#                       same database, its keys under `km-bench-ceiling:`,
+#                       deleted at exit
+#   BENCH_REDIS_POOL_SIZE  REDIS_POOL_SIZE for both the service and the
+#                       ceiling (default: unset, the service's default, 4)
+#   BENCH_LOGGING       both (default, as above), production (no /warn rows)
+#                       or warn (every scenario with RUST_LOG=warn only)
+#   BENCH_SERVICE_LOG   where the service's log goes (default /dev/null; give
+#                       a file to see why it did not start)
+#   BENCH_SKIP_BUILD=1  do not run `cargo build --release -p api -p bench-ceiling`
 #   BENCH_VERBOSE=1     also print wrk's full output (to stderr)
 #   BENCH_SESSION_LOCK  process (default, as the service) or redis (several instances)
 #
-# Needs curl, psql, redis-cli and python3; installs wrk with apt-get when it
-# is missing. Dropping the database at exit uses DROP DATABASE ... WITH (FORCE),
-# PostgreSQL 13 or later.
+# One run at a time per machine (flock on $TMPDIR/km-bench.lock).
 #
-# Scenarios, each `wrk -t2 -c64 -d${BENCH_SECONDS}s --latency`:
-#   products   GET /api/v1/products
-#   cart-get   GET /api/v1/cart with a 5-line cart's session cookie
-#   cart-put   PUT /api/v1/cart/items/3 {"quantity":2}, 64 visitors (one 5-line
-#              cart each; requests take the visitors' cookies in turn)
-#   cart-put-1 the same PUT, every connection on the one cart of cart-get:
-#              writes to one session take turns by design (no lost updates),
-#              so this measures one session's serialized write rate
-#   books      GET /api/v1/books?genre=mystery,horror (the library, public)
-#   reading    GET /api/v1/reading-list of a reader with 5 books in progress
-#              and 5 finished (the session of cart-get)
-#   book-recs  GET /api/v1/recommendations/books of that reader (scores the
-#              whole library)
+# Needs curl, psql, redis-cli (Redis 6.2 or later), flock and python3; installs wrk
+# with apt-get when it is missing. Dropping the database at exit uses DROP
+# DATABASE ... WITH (FORCE), PostgreSQL 13 or later.
+#
+# Scenarios, each `wrk -t2 -c64 -d${BENCH_SECONDS}s --latency`, in this order:
+#   ceil-read    ceiling GET /read, the copy of cart-get's session
+#   cart-get     GET /api/v1/cart with a 5-line cart's session cookie (the
+#                visitor is also the reader below, so the record holds the
+#                reading list too)
+#   ceil-write   ceiling PUT /write over copies of the 64 visitors' sessions,
+#                with the same wrk script as cart-put
+#   cart-put     PUT /api/v1/cart/items/3 {"quantity":q}, 64 visitors (one 5-line
+#                cart each; requests take the visitors' cookies in turn), q
+#                changing from one PUT to the next on a cart so that each
+#                one writes the session (a PUT of the quantity a line
+#                already has saves nothing: it would measure a read)
+#   ceil-write-1 ceiling PUT /write, every connection on the one key of ceil-read
+#   cart-put-1   the same PUT, every connection on the one cart of cart-get:
+#                writes to one session take turns by design (no lost updates),
+#                so this measures one session's serialized write rate
+#   healthz      GET /healthz: the floor of the middleware stack
+#   products     GET /api/v1/products (the ratio: to cart-get)
+#   books        GET /api/v1/books?genre=mystery,horror (the library, public)
+#   reading      GET /api/v1/reading-list of a reader with 5 books in progress
+#                and 5 finished (the session of cart-get)
+#   book-recs    GET /api/v1/recommendations/books of that reader (scores the
+#                whole library)
+#   then, with RUST_LOG=warn: ceil-read/2, cart-get/warn, ceil-write/2,
+#   cart-put/warn.
+#
+# The table gives req/s, p50, p99, non-2xx responses and the ratio: a cart
+# scenario's req/s as a percentage of its ceiling's (cart-get of ceil-read,
+# cart-put of ceil-write, cart-put-1 of ceil-write-1, the /warn rows of the
+# /2 ceilings), products as a multiple of cart-get; and redis/r, the Redis
+# commands processed per request (INFO stats before and after, so counting
+# whatever else uses that Redis server meanwhile). Then the peak RSS
+# (VmHWM) of the service and of the ceiling.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -47,6 +98,9 @@ THREADS=2
 CONNECTIONS=64
 COOKIE_NAME=km_session
 SECRET_KEY_FIXED="kitchen-memory-bench-secret-key-0123456789abcdef"
+CEIL_PREFIX="km-bench-ceiling:"
+LOGGING="${BENCH_LOGGING:-both}"
+SERVICE_LOG="${BENCH_SERVICE_LOG:-/dev/null}"
 
 PG_HOST="${BENCH_PG_HOST:-127.0.0.1}"
 PG_PORT="${BENCH_PG_PORT:-5432}"
@@ -61,6 +115,15 @@ die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
 case "$BENCH_SECONDS" in
     '' | *[!0-9]* | 0) die "BENCH_SECONDS must be a positive whole number, not '$BENCH_SECONDS'" ;;
 esac
+case "$LOGGING" in
+    both | production | warn) ;;
+    *) die "BENCH_LOGGING must be both, production or warn, not '$LOGGING'" ;;
+esac
+# The same pool size for both, when one is given.
+POOL_ENV=()
+if [ -n "${BENCH_REDIS_POOL_SIZE:-}" ]; then
+    POOL_ENV=(REDIS_POOL_SIZE="$BENCH_REDIS_POOL_SIZE")
+fi
 
 # ---------------------------------------------------------------- tools
 SUDO=()
@@ -74,43 +137,73 @@ if ! command -v wrk > /dev/null 2>&1; then
         "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y wrk
     fi
 fi
-for tool in curl psql redis-cli python3; do
+for tool in curl psql redis-cli flock python3; do
     command -v "$tool" > /dev/null 2>&1 || die "$tool is needed"
 done
 
 # ---------------------------------------------------------------- build
 if [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
-    log "cargo build --release -p api"
-    cargo build --release -p api
+    log "cargo build --release -p api -p bench-ceiling"
+    cargo build --release -p api -p bench-ceiling
 fi
 BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/api"
-[ -x "$BIN" ] || die "$BIN is missing; build it with cargo build --release -p api"
+CEIL_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/bench-ceiling"
+for b in "$BIN" "$CEIL_BIN"; do
+    [ -x "$b" ] || die "$b is missing; build it with cargo build --release -p api -p bench-ceiling"
+done
+
+# ---------------------------------------------------------------- one at a time
+# Two runs on one machine would measure each other, and share the default
+# Redis database, PostgreSQL database and rate-limit counters: the second
+# waits for the first.
+exec 9> "${TMPDIR:-/tmp}/km-bench.lock"
+if ! flock -n 9; then
+    log "another bench run holds ${TMPDIR:-/tmp}/km-bench.lock; waiting for it"
+    flock 9
+fi
 
 # ---------------------------------------------------------------- clean-up
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/km-bench.XXXXXX")"
 API_PID=""
+CEIL_PID=""
 DB_CREATED=0
+CEIL_SEEDED=0
+
+# stop PID: SIGTERM, then SIGKILL after 5 s.
+stop() {
+    local pid=$1
+    [ -n "$pid" ] && kill -0 "$pid" 2> /dev/null || return 0
+    kill -TERM "$pid" 2> /dev/null || true
+    for _ in $(seq 1 50); do
+        kill -0 "$pid" 2> /dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$pid" 2> /dev/null || true
+    wait "$pid" 2> /dev/null || true
+}
 
 cleanup() {
     local status=$?
     set +e
-    if [ -n "$API_PID" ] && kill -0 "$API_PID" 2> /dev/null; then
-        kill -TERM "$API_PID" 2> /dev/null
-        for _ in $(seq 1 50); do
-            kill -0 "$API_PID" 2> /dev/null || break
-            sleep 0.1
-        done
-        kill -KILL "$API_PID" 2> /dev/null
-        wait "$API_PID" 2> /dev/null
+    stop "$API_PID"
+    stop "$CEIL_PID"
+    if [ "$CEIL_SEEDED" = 1 ]; then
+        redis-cli -u "$REDIS_URL" --scan --pattern "${CEIL_PREFIX}*" \
+            | xargs -r redis-cli -u "$REDIS_URL" DEL > /dev/null \
+            || log "could not delete the ceiling's keys ${CEIL_PREFIX}*"
     fi
     if [ "$DB_CREATED" = 1 ]; then
         psql -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -d postgres -v ON_ERROR_STOP=1 -qX \
             -c "DROP DATABASE IF EXISTS \"$PG_DB\" WITH (FORCE)" > /dev/null \
             || log "could not drop database $PG_DB"
     fi
-    if [ "$status" -ne 0 ] && [ -s "$WORK/api.log" ]; then
-        log "service log (last 30 lines):"
-        tail -n 30 "$WORK/api.log" >&2
+    if [ "$status" -ne 0 ]; then
+        for f in "$WORK/api.err" "$WORK/ceiling.log"; do
+            if [ -s "$f" ]; then
+                log "$(basename "$f") (last 30 lines):"
+                tail -n 30 "$f" >&2
+            fi
+        done
     fi
     rm -rf "$WORK"
     exit "$status"
@@ -140,7 +233,7 @@ if [ "$REDIS_URL" = "$DEFAULT_REDIS_URL" ]; then
     [ "$(redis-cli -u "$REDIS_URL" FLUSHDB)" = OK ] || die "FLUSHDB failed"
 fi
 
-# ---------------------------------------------------------------- port
+# ---------------------------------------------------------------- ports
 port_is_free() {
     python3 - "$1" << 'EOF'
 import socket, sys
@@ -151,46 +244,88 @@ except OSError:
     sys.exit(1)
 EOF
 }
-PORT="${BENCH_PORT:-18181}"
-if ! port_is_free "$PORT"; then
-    taken="$PORT"
-    PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-    log "port $taken is taken; using $PORT"
-fi
+# free_port PREFERRED: PREFERRED when it is free, else one the kernel picks.
+free_port() {
+    if port_is_free "$1"; then
+        echo "$1"
+    else
+        log "port $1 is taken; using another"
+        python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+    fi
+}
+PORT="$(free_port "${BENCH_PORT:-18181}")"
 BASE="http://127.0.0.1:$PORT"
+CEIL_PORT="$(free_port "${BENCH_CEILING_PORT:-18282}")"
+CEIL="http://127.0.0.1:$CEIL_PORT"
+
+# wait_ready NAME PID URL: until URL answers 2xx (60 s at most).
+wait_ready() {
+    local name=$1 pid=$2 url=$3
+    for _ in $(seq 1 300); do
+        kill -0 "$pid" 2> /dev/null || die "$name exited while starting"
+        if curl -fsS -o /dev/null "$url" 2> /dev/null; then
+            return 0
+        fi
+        sleep 0.2
+    done
+    die "$name was not ready after 60 s"
+}
 
 # ---------------------------------------------------------------- service
-# A clean environment, so the caller's APP_ENV, SESSION_COOKIE_*, ... cannot
-# change what is measured.
-log "starting $BIN on 127.0.0.1:$PORT (SESSION_BACKEND=redis)"
-env -i \
-    PATH="$PATH" HOME="${HOME:-/tmp}" \
-    APP_ENV=development \
-    LISTEN_ADDR="127.0.0.1:$PORT" \
-    DATABASE_URL="$DATABASE_URL" \
-    SESSION_BACKEND=redis \
-    SESSION_LOCK="${BENCH_SESSION_LOCK:-process}" \
-    REDIS_URL="$REDIS_URL" \
-    SECRET_KEY="$SECRET_KEY_FIXED" \
-    SESSION_COOKIE_NAME="$COOKIE_NAME" \
-    SESSION_COOKIE_SECURE=false \
-    DATA_DIR="$WORK/data" \
-    LOG_FORMAT=pretty \
-    RUST_LOG=warn \
-    "$BIN" > "$WORK/api.log" 2>&1 &
-API_PID=$!
+# start_service production|warn. A clean environment, so the caller's
+# APP_ENV, SESSION_COOKIE_*, RUST_LOG, ... cannot change what is measured.
+# production: LOG_FORMAT=json and the service's default filter (request
+# lines at INFO), as the image runs it; warn: RUST_LOG=warn.
+start_service() {
+    local level=()
+    [ "$1" = warn ] && level=(RUST_LOG=warn)
+    log "starting $BIN on 127.0.0.1:$PORT (SESSION_BACKEND=redis, logging: $1)"
+    env -i \
+        PATH="$PATH" HOME="${HOME:-/tmp}" \
+        APP_ENV=development \
+        LISTEN_ADDR="127.0.0.1:$PORT" \
+        DATABASE_URL="$DATABASE_URL" \
+        SESSION_BACKEND=redis \
+        SESSION_LOCK="${BENCH_SESSION_LOCK:-process}" \
+        REDIS_URL="$REDIS_URL" \
+        "${POOL_ENV[@]}" \
+        SECRET_KEY="$SECRET_KEY_FIXED" \
+        SESSION_COOKIE_NAME="$COOKIE_NAME" \
+        SESSION_COOKIE_SECURE=false \
+        DATA_DIR="$WORK/data" \
+        LOG_FORMAT=json \
+        "${level[@]}" \
+        "$BIN" > "$SERVICE_LOG" 2> "$WORK/api.err" &
+    API_PID=$!
+    wait_ready "the service (its log: BENCH_SERVICE_LOG=$SERVICE_LOG)" "$API_PID" "$BASE/readyz"
+    log "ready: $(curl -fsS "$BASE/readyz")"
+}
 
-ready=0
-for _ in $(seq 1 300); do
-    kill -0 "$API_PID" 2> /dev/null || die "the service exited while starting"
-    if curl -fsS -o /dev/null "$BASE/readyz" 2> /dev/null; then
-        ready=1
-        break
-    fi
-    sleep 0.2
-done
-[ "$ready" = 1 ] || die "the service was not ready after 60 s"
-log "ready: $(curl -fsS "$BASE/readyz")"
+# check_alive NAME PID: dies saying how PID ended, if it has.
+check_alive() {
+    local status=0
+    [ -z "$2" ] || kill -0 "$2" 2> /dev/null && return 0
+    wait "$2" 2> /dev/null || status=$?
+    die "$1 (pid $2) is gone, exit status $status (128 + n: killed by signal n)"
+}
+
+# peak_rss PID: its VmHWM in MiB.
+peak_rss() {
+    awk '/^VmHWM:/ { printf "%.1f MiB", $2 / 1024 }' "/proc/$1/status"
+}
+
+# stop_service: records its peak RSS in SERVICE_RSS, then stops it.
+SERVICE_RSS=()
+stop_service() {
+    check_alive "the service" "$API_PID"
+    SERVICE_RSS+=("$(peak_rss "$API_PID") (logging: $1)")
+    stop "$API_PID"
+    API_PID=""
+}
+
+FIRST_LOGGING=production
+[ "$LOGGING" = warn ] && FIRST_LOGGING=warn
+start_service "$FIRST_LOGGING"
 
 # ---------------------------------------------------------------- cart
 JAR="$WORK/cookies.txt"
@@ -244,75 +379,181 @@ for v in $(seq 1 "$VISITORS"); do
 done
 log "prepared $VISITORS more 5-line carts, one per visitor"
 
+# ---------------------------------------------------------------- ceiling
+# The Redis key of a session cookie: the cookie is signed (the cookie
+# crate's signed jar: base64 of a 32-byte HMAC, 44 characters, then the
+# value) and percent-encoded; the value is the session id, which the Redis
+# store uses as the key as it is.
+session_key() {
+    python3 -c 'import sys, urllib.parse
+value = urllib.parse.unquote(sys.argv[1].split("=", 1)[1])
+print(value[44:])' "$1"
+}
+# seed_copy COOKIE NAME: copies COOKIE's session record to the ceiling's
+# key NAME (same bytes), and prints the record's size in bytes.
+seed_copy() {
+    local key dest
+    key="$(session_key "$1")"
+    dest="$CEIL_PREFIX$2"
+    [ "$(redis-cli -u "$REDIS_URL" EXISTS "$key")" = 1 ] || die "no session record at the key of cookie $1"
+    [ "$(redis-cli -u "$REDIS_URL" COPY "$key" "$dest" REPLACE)" = 1 ] || die "COPY $key $dest failed"
+    redis-cli -u "$REDIS_URL" EXPIRE "$dest" 1209600 > /dev/null
+    redis-cli -u "$REDIS_URL" STRLEN "$dest"
+}
+CEIL_SEEDED=1
+READER_BYTES="$(seed_copy "$COOKIE_HEADER" reader)"
+READER_MEMORY="$(redis-cli -u "$REDIS_URL" MEMORY USAGE "${CEIL_PREFIX}reader")"
+CEIL_COOKIE="$COOKIE_NAME=${CEIL_PREFIX}reader"
+CEIL_COOKIE_LIST="$WORK/ceiling-cookies.txt"
+: > "$CEIL_COOKIE_LIST"
+v=0
+while IFS= read -r cookie; do
+    v=$((v + 1))
+    VISITOR_BYTES="$(seed_copy "$cookie" "visitor-$v")"
+    echo "$COOKIE_NAME=${CEIL_PREFIX}visitor-$v" >> "$CEIL_COOKIE_LIST"
+done < "$COOKIE_LIST"
+VISITOR_MEMORY="$(redis-cli -u "$REDIS_URL" MEMORY USAGE "${CEIL_PREFIX}visitor-$v")"
+RECORDS="session records: cart-get's $READER_BYTES bytes (MEMORY USAGE $READER_MEMORY), a visitor's $VISITOR_BYTES bytes (MEMORY USAGE $VISITOR_MEMORY); the ceiling reads and writes copies"
+log "$RECORDS"
+
+log "starting $CEIL_BIN on 127.0.0.1:$CEIL_PORT"
+env -i \
+    PATH="$PATH" \
+    LISTEN_ADDR="127.0.0.1:$CEIL_PORT" \
+    REDIS_URL="$REDIS_URL" \
+    "${POOL_ENV[@]}" \
+    SESSION_COOKIE_NAME="$COOKIE_NAME" \
+    "$CEIL_BIN" > "$WORK/ceiling.log" 2>&1 &
+CEIL_PID=$!
+wait_ready "the ceiling" "$CEIL_PID" "$CEIL/healthz"
+curl -fsS -H "Cookie: $CEIL_COOKIE" -o /dev/null "$CEIL/read" || die "the ceiling does not read its key"
+
 # ---------------------------------------------------------------- wrk
+# The cart writes, on the service and on the ceiling alike. Each request
+# takes the next cookie of the list $KM_BENCH_COOKIES names (the 64 visitors,
+# or one cookie for the one-cart scenarios); the two threads start half the
+# list apart. And each PUT changes the cart, so that the session is written:
+# a PUT of the quantity a line already has changes nothing, and the service
+# then saves nothing (redis/r would show 1 command instead of 2). A thread
+# sets the odd quantities 1, 3, 5, 7 in turn, the other the even ones, each
+# moving on to the next every time it comes back to a cookie, so a PUT never
+# repeats the one before it on that cart (with one cart, nearly never: a
+# thread's requests in flight may be served out of order).
 PUT_LUA="$WORK/put.lua"
 cat > "$PUT_LUA" << 'EOF'
-wrk.method = "PUT"
-wrk.body = '{"quantity":2}'
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Cookie"] = os.getenv("KM_BENCH_COOKIE")
-EOF
-
-# Each request takes the next visitor's cookie; the two threads start far apart.
-VISITORS_LUA="$WORK/put-visitors.lua"
-cat > "$VISITORS_LUA" << 'EOF'
 local cookies = {}
 for line in io.lines(os.getenv("KM_BENCH_COOKIES")) do
     cookies[#cookies + 1] = line
 end
 local counter = 0
+local parity = 0
 local threads = 0
 function setup(thread)
-    thread:set("offset", threads * 32)
+    thread:set("offset", threads * math.floor(#cookies / 2))
+    thread:set("thread_index", threads)
     threads = threads + 1
 end
 function init(args)
     counter = tonumber(offset) or 0
+    parity = (tonumber(thread_index) or 0) % 2
 end
 function request()
     counter = counter + 1
+    local round = math.floor(counter / #cookies)
     local headers = {}
     headers["Content-Type"] = "application/json"
     headers["Cookie"] = cookies[(counter % #cookies) + 1]
-    return wrk.format("PUT", nil, headers, '{"quantity":2}')
+    return wrk.format("PUT", nil, headers, string.format('{"quantity":%d}', 2 * (round % 4) + 1 + parity))
 end
 EOF
+ONE_COOKIE="$WORK/one-cookie.txt"
+echo "$COOKIE_HEADER" > "$ONE_COOKIE"
+CEIL_ONE_COOKIE="$WORK/ceiling-one-cookie.txt"
+echo "$CEIL_COOKIE" > "$CEIL_ONE_COOKIE"
 
 declare -a ROWS=()
 
-# run_wrk NAME URL [wrk args...]: runs wrk and prints one summary line.
+# Commands the Redis server has processed so far (all its clients: the
+# count per request is exact only while nothing else uses that server).
+redis_commands() {
+    redis-cli -u "$REDIS_URL" INFO stats | tr -d '\r' | awk -F: '$1 == "total_commands_processed" { print $2 }'
+}
+declare -A RPS=()
+
+# run_wrk NAME RATIO_TO URL [wrk args...]: runs wrk, prints one summary
+# line and adds a row to the table. RATIO_TO: the ceiling scenario whose
+# percentage to give, `x:NAME` for a multiple of NAME, or `-`. The PUT
+# script reads its cookies from the file $WRK_COOKIES names.
 run_wrk() {
-    local name=$1 url=$2
-    shift 2
-    local out="$WORK/wrk-$name.txt"
+    local name=$1 ratio_to=$2 url=$3
+    shift 3
+    local out="$WORK/wrk-${name//\//-}.txt" cmds_before cmds_after
+    cmds_before="$(redis_commands)"
     log "wrk: $name ($url)"
-    if ! KM_BENCH_COOKIE="$COOKIE_HEADER" KM_BENCH_COOKIES="$COOKIE_LIST" \
+    if ! KM_BENCH_COOKIES="${WRK_COOKIES:-/dev/null}" \
         wrk -t"$THREADS" -c"$CONNECTIONS" -d"${BENCH_SECONDS}s" --latency "$@" "$url" > "$out" 2>&1; then
         cat "$out" >&2
+        check_alive "the service" "$API_PID"
+        check_alive "the ceiling" "$CEIL_PID"
         die "wrk failed for $name"
     fi
+    cmds_after="$(redis_commands)"
     if [ "${BENCH_VERBOSE:-0}" = 1 ]; then
         cat "$out" >&2
     fi
-    local rps p50 p99 non2xx errors
+    local rps p50 p99 non2xx errors ratio=- requests per_request=?
     rps="$(awk '/^Requests\/sec:/ { print $2 }' "$out")"
     p50="$(awk '$1 == "50%" { print $2 }' "$out")"
     p99="$(awk '$1 == "99%" { print $2 }' "$out")"
     non2xx="$(awk '/Non-2xx or 3xx responses:/ { print $NF }' "$out")"
     errors="$(sed -n 's/^ *Socket errors: *//p' "$out")"
-    printf '%s: %s req/s, p50 %s, p99 %s, non-2xx %s%s\n' \
-        "$name" "${rps:-?}" "${p50:-?}" "${p99:-?}" "${non2xx:-0}" "${errors:+, socket errors: $errors}"
-    ROWS+=("$(printf '%-11s %12s %10s %10s %8s  %s' \
-        "$name" "${rps:-?}" "${p50:-?}" "${p99:-?}" "${non2xx:-0}" "${errors:--}")")
+    RPS[$name]="${rps:-}"
+    requests="$(awk '/ requests in / { print $1 }' "$out")"
+    # A negative count: someone reset the server's statistics meanwhile.
+    [ -n "$requests" ] && [ "$requests" -gt 0 ] && [ -n "$cmds_before" ] && [ -n "$cmds_after" ] \
+        && [ "$cmds_after" -ge "$cmds_before" ] \
+        && per_request="$(awk -v c="$((cmds_after - cmds_before))" -v r="$requests" 'BEGIN { printf "%.1f", c / r }')"
+    case "$ratio_to" in
+        -) ;;
+        x:*)
+            local base="${RPS[${ratio_to#x:}]:-}"
+            [ -n "$rps" ] && [ -n "$base" ] \
+                && ratio="$(awk -v a="$rps" -v b="$base" -v n="${ratio_to#x:}" 'BEGIN { printf "%.2fx %s", a / b, n }')"
+            ;;
+        *)
+            local base="${RPS[$ratio_to]:-}"
+            [ -n "$rps" ] && [ -n "$base" ] \
+                && ratio="$(awk -v a="$rps" -v b="$base" -v n="$ratio_to" 'BEGIN { printf "%.0f%% %s", 100 * a / b, n }')"
+            ;;
+    esac
+    printf '%s: %s req/s, p50 %s, p99 %s, non-2xx %s, ratio %s, Redis commands/request %s%s\n' \
+        "$name" "${rps:-?}" "${p50:-?}" "${p99:-?}" "${non2xx:-0}" "$ratio" "$per_request" \
+        "${errors:+, socket errors: $errors}"
+    ROWS+=("$(printf '%-13s %11s %9s %9s %8s  %-20s %6s  %s' \
+        "$name" "${rps:-?}" "${p50:-?}" "${p99:-?}" "${non2xx:-0}" "$ratio" "$per_request" "${errors:--}")")
 }
 
-run_wrk products "$BASE/api/v1/products"
-run_wrk cart-get "$BASE/api/v1/cart" -H "Cookie: $COOKIE_HEADER"
-run_wrk cart-put "$BASE/api/v1/cart/items/3" -s "$VISITORS_LUA"
-run_wrk cart-put-1 "$BASE/api/v1/cart/items/3" -s "$PUT_LUA"
-run_wrk books "$BASE/api/v1/books?genre=mystery,horror"
-run_wrk reading "$BASE/api/v1/reading-list" -H "Cookie: $COOKIE_HEADER"
-run_wrk book-recs "$BASE/api/v1/recommendations/books" -H "Cookie: $COOKIE_HEADER"
+CART_PUT="$BASE/api/v1/cart/items/3"
+run_wrk ceil-read - "$CEIL/read" -H "Cookie: $CEIL_COOKIE"
+run_wrk cart-get ceil-read "$BASE/api/v1/cart" -H "Cookie: $COOKIE_HEADER"
+WRK_COOKIES="$CEIL_COOKIE_LIST" run_wrk ceil-write - "$CEIL/write" -s "$PUT_LUA"
+WRK_COOKIES="$COOKIE_LIST" run_wrk cart-put ceil-write "$CART_PUT" -s "$PUT_LUA"
+WRK_COOKIES="$CEIL_ONE_COOKIE" run_wrk ceil-write-1 - "$CEIL/write" -s "$PUT_LUA"
+WRK_COOKIES="$ONE_COOKIE" run_wrk cart-put-1 ceil-write-1 "$CART_PUT" -s "$PUT_LUA"
+run_wrk healthz - "$BASE/healthz"
+run_wrk products x:cart-get "$BASE/api/v1/products"
+run_wrk books - "$BASE/api/v1/books?genre=mystery,horror"
+run_wrk reading - "$BASE/api/v1/reading-list" -H "Cookie: $COOKIE_HEADER"
+run_wrk book-recs - "$BASE/api/v1/recommendations/books" -H "Cookie: $COOKIE_HEADER"
+
+if [ "$LOGGING" = both ]; then
+    stop_service production
+    start_service warn
+    run_wrk ceil-read/2 - "$CEIL/read" -H "Cookie: $CEIL_COOKIE"
+    run_wrk cart-get/warn ceil-read/2 "$BASE/api/v1/cart" -H "Cookie: $COOKIE_HEADER"
+    WRK_COOKIES="$CEIL_COOKIE_LIST" run_wrk ceil-write/2 - "$CEIL/write" -s "$PUT_LUA"
+    WRK_COOKIES="$COOKIE_LIST" run_wrk cart-put/warn ceil-write/2 "$CART_PUT" -s "$PUT_LUA"
+fi
 
 # ---------------------------------------------------------------- checks
 after="$(cart_state)" || after="? ?"
@@ -321,21 +562,33 @@ visitor_lines="$(curl -fsS -H "Cookie: $(head -n 1 "$COOKIE_LIST")" "$BASE/api/v
     | python3 -c 'import json, sys; print(len(json.load(sys.stdin)["lines"]))')" || visitor_lines="?"
 read -r lines_after quantities_after <<< "$after"
 if [ "$lines_after" = 5 ]; then
-    cart_check="ok: the cart still has 5 lines after the write scenario (product:quantity $quantities_after)"
+    cart_check="ok: the cart still has 5 lines after the write scenarios (product:quantity $quantities_after)"
 else
-    cart_check="FAILED: the cart has $lines_after lines after the write scenario, not 5 (product:quantity $quantities_after)"
+    cart_check="FAILED: the cart has $lines_after lines after the write scenarios, not 5 (product:quantity $quantities_after)"
 fi
 
-kill -0 "$API_PID" 2> /dev/null || die "the service died during the benchmark"
-hwm_kib="$(awk '/^VmHWM:/ { print $2 }' "/proc/$API_PID/status")"
-peak_rss="$(awk -v k="$hwm_kib" 'BEGIN { printf "%.1f MiB", k / 1024 }')"
+check_alive "the ceiling" "$CEIL_PID"
+ceiling_rss="$(peak_rss "$CEIL_PID")"
+if [ "$LOGGING" = both ]; then
+    stop_service warn
+else
+    stop_service "$LOGGING"
+fi
 
 # ---------------------------------------------------------------- report
+case "$LOGGING" in
+    both) logging_note="LOG_FORMAT=json at the default filter (INFO request lines) to $SERVICE_LOG; /warn rows: RUST_LOG=warn" ;;
+    production) logging_note="LOG_FORMAT=json at the default filter (INFO request lines) to $SERVICE_LOG" ;;
+    warn) logging_note="LOG_FORMAT=json, RUST_LOG=warn" ;;
+esac
 echo
 echo "Kitchen Memory API: wrk -t$THREADS -c$CONNECTIONS -d${BENCH_SECONDS}s --latency; sessions in Redis, menu in PostgreSQL"
-printf '%-11s %12s %10s %10s %8s  %s\n' scenario 'req/s' p50 p99 non-2xx 'socket errors'
+echo "service logging: $logging_note"
+echo "ceiling: bench-ceiling, one GET (read) or GET + SET EX (write) per request; $RECORDS"
+printf '%-13s %11s %9s %9s %8s  %-20s %6s  %s\n' scenario 'req/s' p50 p99 non-2xx ratio redis/r 'socket errors'
 printf '%s\n' "${ROWS[@]}"
-echo "peak RSS (VmHWM): $peak_rss"
+printf 'peak RSS (VmHWM) of the service: %s\n' "${SERVICE_RSS[@]}"
+echo "peak RSS (VmHWM) of the ceiling: $ceiling_rss"
 echo "cart check: $cart_check"
 
 echo "visitor cart check: $visitor_lines lines (expected 5)"
