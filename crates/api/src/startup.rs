@@ -141,48 +141,52 @@ fn with_public_caching(public: Router<AppState>, config: &Config) -> Router<AppS
 /// session save, a busy session, a refused cross-site write, a refused new
 /// session).
 fn with_session(api: Router<AppState>, config: &Config, state: &AppState) -> Router<AppState> {
-    let api = api
-        .layer(middleware::from_fn_with_state(
-            session::RecordLifetimes::of(config),
-            session::fit_lifetime_to_sign_in,
-        ))
-        .layer(session::layer(config, state.sessions.clone()))
-        .layer(middleware::map_response(
-            session::unavailable_when_save_fails,
-        ));
     let keys = SessionCookieKeys::new(config);
     let new_sessions = Arc::new(NewSessionLimit {
         keys: keys.clone(),
         limits: state.limits.clone(),
         trusted_proxies: state.trusted_proxies.clone(),
     });
-    api.layer(middleware::from_fn_with_state(
-        session_locks(config, keys.clone(), &state.sessions),
-        serialize_session_writes,
-    ))
-    .layer(middleware::from_fn_with_state(
-        new_sessions,
-        limit_new_sessions,
-    ))
-    .layer(middleware::from_fn_with_state(
-        keys,
-        resign_with_current_key,
-    ))
-    .layer(middleware::map_response_with_state(
-        Arc::new(session::CookieLifetimes {
-            config: config.session_cookie.clone(),
-            clock: state.clock.clone(),
-        }),
-        session::session_cookie_lifetime,
-    ))
-    .layer(middleware::from_fn_with_state(
-        AllowedOrigins::new(&config.cors_allowed_origins, config.session_cookie.secure),
-        refuse_cross_site_writes,
-    ))
-    .layer(SetResponseHeaderLayer::if_not_present(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("no-store"),
-    ))
+    // One static stack, outermost first: a request clones and boxes it once,
+    // where a `Router::layer` per layer would box each layer again.
+    api.layer(
+        ServiceBuilder::new()
+            .layer(SetResponseHeaderLayer::if_not_present(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("no-store"),
+            ))
+            .layer(middleware::from_fn_with_state(
+                AllowedOrigins::new(&config.cors_allowed_origins, config.session_cookie.secure),
+                refuse_cross_site_writes,
+            ))
+            .layer(middleware::map_response_with_state(
+                Arc::new(session::CookieLifetimes {
+                    config: config.session_cookie.clone(),
+                    clock: state.clock.clone(),
+                }),
+                session::session_cookie_lifetime,
+            ))
+            .layer(middleware::from_fn_with_state(
+                keys.clone(),
+                resign_with_current_key,
+            ))
+            .layer(middleware::from_fn_with_state(
+                new_sessions,
+                limit_new_sessions,
+            ))
+            .layer(middleware::from_fn_with_state(
+                session_locks(config, keys, &state.sessions),
+                serialize_session_writes,
+            ))
+            .layer(middleware::map_response(
+                session::unavailable_when_save_fails,
+            ))
+            .layer(session::layer(config, state.sessions.clone()))
+            .layer(middleware::from_fn_with_state(
+                session::RecordLifetimes::of(config),
+                session::fit_lifetime_to_sign_in,
+            )),
+    )
 }
 
 /// What Swagger UI's own page needs, and nothing else: its vendored scripts

@@ -42,17 +42,24 @@ pub fn layer(config: &Config, store: AnyStore) -> SessionManagerLayer<AnyStore, 
     let expiry = Expiry::OnInactivity(anonymous_age(config));
     // The attributes come from the one place that decides them.
     let template = c.session_cookie("");
+    // The layer is cloned for every request: its names borrowed for the
+    // life of the process clone for free, where owned ones would allocate.
     let mut layer = SessionManagerLayer::new(store)
-        .with_name(c.name.clone())
+        .with_name(leak(&c.name))
         .with_secure(template.secure() == Some(true))
         .with_http_only(template.http_only() == Some(true))
         .with_same_site(template.same_site().unwrap_or(SameSite::Lax))
-        .with_path(template.path().unwrap_or("/").to_owned())
+        .with_path(leak(template.path().unwrap_or("/")))
         .with_expiry(expiry);
     if let Some(domain) = template.domain() {
-        layer = layer.with_domain(domain.to_owned());
+        layer = layer.with_domain(leak(domain));
     }
     layer.with_signed(config.secret_key.derive(SESSION_COOKIE_PURPOSE))
+}
+
+/// `text` for the life of the process: a few bytes per router built.
+fn leak(text: &str) -> &'static str {
+    Box::leak(text.to_owned().into_boxed_str())
 }
 
 /// How long an anonymous session lives after its last change.
