@@ -50,9 +50,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::Method;
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use governor::clock::Clock as GovernorClock;
 use governor::nanos::Nanos;
@@ -479,13 +478,19 @@ pub struct NewSessionLimit {
 /// Only loading the record tells, so the request is handed a [`CountIfNew`]
 /// that the session extractor uses once it has loaded it (still before the
 /// handler does anything), at no extra load.
-pub async fn limit_new_sessions(
-    State(guard): State<Arc<NewSessionLimit>>,
+///
+/// A part of [`crate::session::guard`].
+pub async fn limit_new_sessions<F, Fut>(
+    guard: &NewSessionLimit,
     mut req: Request,
-    next: Next,
-) -> Response {
+    next: F,
+) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: Future<Output = Response>,
+{
     if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
-        return next.run(req).await;
+        return next(req).await;
     }
     let ip = match client_ip::peer(req.extensions()) {
         Ok(peer) => guard.trusted_proxies.client_ip(peer, req.headers()),
@@ -496,14 +501,14 @@ pub async fn limit_new_sessions(
             limits: guard.limits.clone(),
             ip,
         });
-        return next.run(req).await;
+        return next(req).await;
     }
     match guard
         .limits
         .hit(Limit::NewSessionPerIp, &ip.to_string())
         .await
     {
-        Ok(()) => next.run(req).await,
+        Ok(()) => next(req).await,
         Err(refused) => refused.into_response(),
     }
 }

@@ -7,10 +7,9 @@
 
 use std::sync::Arc;
 
-use axum::extract::{FromRequest, Request, State};
+use axum::extract::{FromRequest, Request};
 use axum::http::uri::Authority;
 use axum::http::{HeaderName, HeaderValue, Method, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::error::{ApiError, ProblemKind};
@@ -95,17 +94,23 @@ fn refusal(allowed: &AllowedOrigins, req: &Request) -> Option<String> {
     }
 }
 
-pub async fn refuse_cross_site_writes(
-    State(allowed): State<Arc<AllowedOrigins>>,
+/// Refuses a change (any method but GET, HEAD and OPTIONS) from another
+/// site with a 403 before `next` sees it; a part of [`crate::session::guard`].
+pub async fn refuse_cross_site_writes<F, Fut>(
+    allowed: &AllowedOrigins,
     req: Request,
-    next: Next,
-) -> Response {
+    next: F,
+) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: Future<Output = Response>,
+{
     if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
-        return next.run(req).await;
+        return next(req).await;
     }
-    let refused = refusal(&allowed, &req);
+    let refused = refusal(allowed, &req);
     match refused {
-        None => next.run(req).await,
+        None => next(req).await,
         Some(origin) => {
             tracing::warn!(origin = %origin, method = %req.method(), "refused a cross-site request that would change something");
             // The body is read (and dropped) before answering: an HTTP/2

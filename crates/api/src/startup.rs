@@ -37,13 +37,13 @@ use crate::db::catalog_sync::{Announcer, Subscriber};
 use crate::db::library::Library;
 use crate::error::{ApiError, problem_for_bare_errors};
 use crate::extract::BodyLimit;
-use crate::limits::{NewSessionLimit, RateLimits, limit_new_sessions};
+use crate::limits::{NewSessionLimit, RateLimits};
 use crate::openapi::{ApiDoc, CommonResponses};
-use crate::origin::{AllowedOrigins, refuse_cross_site_writes};
+use crate::origin::AllowedOrigins;
 use crate::routes;
 use crate::session::keys::SessionCookieKeys;
-use crate::session::lock::{REDIS_LOCK_TTL, SessionLocks, serialize_session_writes};
-use crate::session::rotation::resign_with_current_key;
+use crate::session::guard::SessionGuard;
+use crate::session::lock::{REDIS_LOCK_TTL, SessionLocks};
 use crate::session::{self, AnyStore, db_store::DatabaseStore};
 use crate::state::{AppState, Shared};
 
@@ -131,56 +131,31 @@ fn with_public_caching(public: Router<AppState>, config: &Config) -> Router<AppS
     ))
 }
 
-/// The session and what guards it: the session itself (with the lifetime
-/// of its sign-in, see `auth::logins`), turns for writes to
-/// one session, the limit on new sessions per client IP (before a turn is
-/// taken or anything is loaded), re-signing under the current key, the
-/// cross-site write check (so a refused write touches nothing, and is not
-/// counted as a new session), and no caching outermost, so every answer of
-/// these routes carries it, also those the layers make themselves (a failed
-/// session save, a busy session, a refused cross-site write, a refused new
-/// session).
+/// The session and what guards it: the guard (`session::guard`: no caching,
+/// the cross-site write check, the cookie's lifetime, re-signing under the
+/// current key, the limit on new sessions, turns for writes), then the
+/// session itself, then the lifetime of its sign-in (see `auth::logins`).
 fn with_session(api: Router<AppState>, config: &Config, state: &AppState) -> Router<AppState> {
     let keys = SessionCookieKeys::new(config);
-    let new_sessions = Arc::new(NewSessionLimit {
+    let guard = Arc::new(SessionGuard {
+        origins: AllowedOrigins::new(&config.cors_allowed_origins, config.session_cookie.secure),
+        cookie_lifetimes: session::CookieLifetimes {
+            config: config.session_cookie.clone(),
+            clock: state.clock.clone(),
+        },
         keys: keys.clone(),
-        limits: state.limits.clone(),
-        trusted_proxies: state.trusted_proxies.clone(),
+        new_sessions: NewSessionLimit {
+            keys: keys.clone(),
+            limits: state.limits.clone(),
+            trusted_proxies: state.trusted_proxies.clone(),
+        },
+        locks: session_locks(config, keys, &state.sessions),
     });
     // One static stack, outermost first: a request clones and boxes it once,
     // where a `Router::layer` per layer would box each layer again.
     api.layer(
         ServiceBuilder::new()
-            .layer(SetResponseHeaderLayer::if_not_present(
-                header::CACHE_CONTROL,
-                HeaderValue::from_static("no-store"),
-            ))
-            .layer(middleware::from_fn_with_state(
-                AllowedOrigins::new(&config.cors_allowed_origins, config.session_cookie.secure),
-                refuse_cross_site_writes,
-            ))
-            .layer(middleware::map_response_with_state(
-                Arc::new(session::CookieLifetimes {
-                    config: config.session_cookie.clone(),
-                    clock: state.clock.clone(),
-                }),
-                session::session_cookie_lifetime,
-            ))
-            .layer(middleware::from_fn_with_state(
-                keys.clone(),
-                resign_with_current_key,
-            ))
-            .layer(middleware::from_fn_with_state(
-                new_sessions,
-                limit_new_sessions,
-            ))
-            .layer(middleware::from_fn_with_state(
-                session_locks(config, keys, &state.sessions),
-                serialize_session_writes,
-            ))
-            .layer(middleware::map_response(
-                session::unavailable_when_save_fails,
-            ))
+            .layer(middleware::from_fn_with_state(guard, session::guard::guard))
             .layer(session::layer(config, state.sessions.clone()))
             .layer(middleware::from_fn_with_state(
                 session::RecordLifetimes::of(config),

@@ -31,9 +31,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderValue, Method, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 use tokio::task::AbortHandle;
@@ -326,19 +325,25 @@ impl Drop for Turn {
 /// Middleware, outside the session layer: a request that may write (any
 /// method but GET, HEAD and OPTIONS) and carries a valid session cookie
 /// waits for the other writes of that session to finish.
-pub async fn serialize_session_writes(
-    State(locks): State<Arc<SessionLocks>>,
+///
+/// A part of [`super::guard`].
+pub async fn serialize_session_writes<F, Fut>(
+    locks: &Arc<SessionLocks>,
     mut req: Request,
-    next: Next,
-) -> Response {
+    next: F,
+) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: Future<Output = Response>,
+{
     if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
-        return next.run(req).await;
+        return next(req).await;
     }
     // No session the layer would load: nothing to take turns on.
     let Some((id, _)) = locks.keys.session_id(req.headers()) else {
-        return next.run(req).await;
+        return next(req).await;
     };
-    let turn = match Turn::take(&locks, id).await {
+    let turn = match Turn::take(locks, id).await {
         Ok(turn) => Arc::new(turn),
         Err(e) => {
             let mut res = e.into_response();
@@ -350,7 +355,7 @@ pub async fn serialize_session_writes(
         }
     };
     req.extensions_mut().insert(SessionTurn(turn.clone()));
-    let response = next.run(req).await;
+    let response = next(req).await;
     // Still shared when a task the handler started carries on with the
     // turn; it then ends when that task drops its handle.
     if let Ok(turn) = Arc::try_unwrap(turn) {
@@ -369,8 +374,20 @@ mod tests {
     use axum::routing::post;
     use tower::ServiceExt;
 
+    use axum::extract::State;
+    use axum::middleware::Next;
+
     use super::super::keys::tests::{SECRET, config};
     use super::*;
+
+    /// The turns as middleware of their own.
+    async fn take_turns(
+        State(locks): State<Arc<SessionLocks>>,
+        req: Request,
+        next: Next,
+    ) -> Response {
+        serialize_session_writes(&locks, req, |req| next.run(req)).await
+    }
 
     fn keys() -> Arc<SessionCookieKeys> {
         SessionCookieKeys::new(&config(SECRET, None))
@@ -407,7 +424,7 @@ mod tests {
             .route("/", post(std::future::pending::<&'static str>))
             .layer(axum::middleware::from_fn_with_state(
                 locks.clone(),
-                serialize_session_writes,
+                take_turns,
             ));
 
         let cancelled = tokio::time::timeout(
@@ -445,7 +462,7 @@ mod tests {
             )
             .layer(axum::middleware::from_fn_with_state(
                 locks.clone(),
-                serialize_session_writes,
+                take_turns,
             ));
 
         let same: Vec<_> = (0..8)
@@ -507,7 +524,7 @@ mod tests {
             )
             .layer(axum::middleware::from_fn_with_state(
                 locks.clone(),
-                serialize_session_writes,
+                take_turns,
             ));
 
         let at = |path: &str| post_to(path, "same");
@@ -572,7 +589,7 @@ mod tests {
             )
             .layer(axum::middleware::from_fn_with_state(
                 first.clone(),
-                serialize_session_writes,
+                take_turns,
             ));
         let (done, seen) = (holder_done.clone(), seen_done.clone());
         let other = Router::new()
@@ -588,7 +605,7 @@ mod tests {
             )
             .layer(axum::middleware::from_fn_with_state(
                 second.clone(),
-                serialize_session_writes,
+                take_turns,
             ));
 
         let holding = tokio::spawn(holder.oneshot(post_as("/", session)));

@@ -6,11 +6,11 @@ pub mod db_store;
 pub mod keys;
 pub mod lock;
 pub mod renew;
+pub mod guard;
 pub mod rotation;
 pub mod store;
 pub mod visitor;
 
-use std::sync::Arc;
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -76,7 +76,7 @@ pub fn anonymous_age(config: &Config) -> CookieDuration {
 /// Handlers' own errors are problem+json and pass unchanged; one that had
 /// the session written anyway ([`ApiError::keeping_session`]) gets its
 /// status back.
-pub async fn unavailable_when_save_fails(mut res: Response) -> Response {
+pub fn unavailable_when_save_fails(mut res: Response) -> Response {
     if let Some(HeldStatus(status)) = res.extensions_mut().remove::<HeldStatus>() {
         *res.status_mut() = status;
         return res;
@@ -196,10 +196,7 @@ pub struct CookieLifetimes {
 /// response asks for ([`CookieLifetime`]), else without `Max-Age` under
 /// `SESSION_EXPIRE_AT_BROWSER_CLOSE`, else as the layer made it. Removals
 /// (`Max-Age=0`) are left as they are.
-pub async fn session_cookie_lifetime(
-    State(lifetimes): State<Arc<CookieLifetimes>>,
-    mut res: Response,
-) -> Response {
+pub fn session_cookie_lifetime(lifetimes: &CookieLifetimes, mut res: Response) -> Response {
     let config = &lifetimes.config;
     let lifetime = match res.extensions_mut().remove::<CookieLifetime>() {
         Some(lifetime) => lifetime,

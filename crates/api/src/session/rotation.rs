@@ -3,11 +3,8 @@
 //! `SECRET_KEY_FALLBACKS` is re-signed with the current key before the layer
 //! sees it, and sent back re-signed, so rotating `SECRET_KEY` logs no one out.
 
-use std::sync::Arc;
-
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderValue, header};
-use axum::middleware::Next;
 use axum::response::Response;
 use cookie::Cookie;
 
@@ -20,19 +17,23 @@ use super::keys::{SessionCookieKeys, SignedWith, request_jar};
 #[derive(Debug, Clone, Copy)]
 pub struct Resigned;
 
-/// Middleware, outside the session layer.
-pub async fn resign_with_current_key(
-    State(keys): State<Arc<SessionCookieKeys>>,
+/// Outside the session layer, a part of [`super::guard`].
+pub async fn resign_with_current_key<F, Fut>(
+    keys: &SessionCookieKeys,
     mut req: Request,
-    next: Next,
-) -> Response {
+    next: F,
+) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: Future<Output = Response>,
+{
     if !keys.has_fallbacks() {
-        return next.run(req).await;
+        return next(req).await;
     }
     let Some((id, SignedWith::Fallback)) = keys.session_id(req.headers()) else {
         // No cookie, one under the current key, or one no key verifies
         // (the session layer ignores it): nothing to re-sign.
-        return next.run(req).await;
+        return next(req).await;
     };
     let resigned = keys.sign(id);
     let name = keys.config().name.clone();
@@ -55,7 +56,7 @@ pub async fn resign_with_current_key(
     }
     req.extensions_mut().insert(Resigned);
 
-    let mut res = next.run(req).await;
+    let mut res = next(req).await;
     let sets_it = res
         .headers()
         .get_all(header::SET_COOKIE)
