@@ -14,7 +14,9 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tower::ServiceBuilder;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
 use tower_http::sensitive_headers::SetSensitiveHeadersLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
@@ -41,8 +43,8 @@ use crate::limits::{NewSessionLimit, RateLimits};
 use crate::openapi::{ApiDoc, CommonResponses};
 use crate::origin::AllowedOrigins;
 use crate::routes;
-use crate::session::keys::SessionCookieKeys;
 use crate::session::guard::SessionGuard;
+use crate::session::keys::SessionCookieKeys;
 use crate::session::lock::{REDIS_LOCK_TTL, SessionLocks};
 use crate::session::{self, AnyStore, db_store::DatabaseStore};
 use crate::state::{AppState, Shared};
@@ -219,13 +221,29 @@ fn with_cors(router: Router, config: &Config) -> Router {
     )
 }
 
+/// A random (version 4) UUID for each request that comes without an
+/// `x-request-id`, from the thread's random generator: tower-http's
+/// `MakeRequestUuid` asks the kernel (`getrandom`) on every request. An id
+/// only has to be unique, not secret.
+#[derive(Clone, Copy)]
+struct RandomRequestId;
+
+impl MakeRequestId for RandomRequestId {
+    fn make_request_id<B>(&mut self, _request: &axum::http::Request<B>) -> Option<RequestId> {
+        let id = uuid::Builder::from_random_bytes(rand::random()).into_uuid();
+        HeaderValue::from_str(&id.to_string())
+            .ok()
+            .map(RequestId::new)
+    }
+}
+
 /// Request ids, tracing, the one error shape, the timeout and the body limit.
 fn with_outer_layers(router: Router, config: &Config) -> Router {
     let body_limit = BodyLimit::new(config.body_limit_bytes);
     router.layer(
         ServiceBuilder::new()
             .layer(SetSensitiveHeadersLayer::new([header::COOKIE, header::SET_COOKIE, header::AUTHORIZATION]))
-            .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+            .layer(SetRequestIdLayer::new(REQUEST_ID, RandomRequestId))
             .layer(
                 TraceLayer::new_for_http()
                     .make_span_with(|req: &Request| {

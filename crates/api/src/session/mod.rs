@@ -3,14 +3,13 @@
 
 pub mod carry;
 pub mod db_store;
+pub mod guard;
 pub mod keys;
 pub mod lock;
 pub mod renew;
-pub mod guard;
 pub mod rotation;
 pub mod store;
 pub mod visitor;
-
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
