@@ -251,7 +251,9 @@ fn named_field(message: &str) -> Option<&str> {
 ///
 /// As in a body, an id written `2.0` is the whole number 2 (JSON Schema's
 /// `integer` takes it); only then, on a route with one path parameter, is
-/// the parameter read again as that number.
+/// the parameter read again as that number, and refused in the same words
+/// as any other id when it is out of range (`0.0`: "got 0"). Unlike a body,
+/// a path id takes a decimal point but not an exponent: `2e0` is a 400.
 pub struct AppPath<T>(pub T);
 
 impl<T, S> FromRequestParts<S> for AppPath<T>
@@ -270,9 +272,10 @@ where
             let mut params = raw.iter();
             if let (Some((_, value)), None) = (params.next(), params.next())
                 && let Some(whole) = whole_number_with_point(value)
-                && let Ok(value) = serde_json::from_value(whole.into())
             {
-                return Ok(AppPath(value));
+                return serde_json::from_value(whole.into())
+                    .map(AppPath)
+                    .map_err(bad_path_param);
             }
         }
         Err(rejection.into())
@@ -288,6 +291,14 @@ fn whole_number_with_point(raw: &str) -> Option<i64> {
     whole.parse().ok()
 }
 
+/// The 400 for a path parameter that is not what the route takes, in the
+/// same words however it was found out.
+fn bad_path_param(reason: impl fmt::Display) -> ApiError {
+    ApiError::malformed(format!(
+        "A path parameter is invalid: Invalid URL: {reason}. Ids are positive integers."
+    ))
+}
+
 /// `Query<T>` with problem+json rejections.
 #[derive(FromRequestParts)]
 #[from_request(via(axum::extract::Query), rejection(ApiError))]
@@ -298,10 +309,13 @@ pub struct AppQuery<T>(pub T);
 impl From<PathRejection> for ApiError {
     fn from(rejection: PathRejection) -> Self {
         match rejection {
-            PathRejection::FailedToDeserializePathParams(e) => ApiError::malformed(format!(
-                "A path parameter is invalid: {}. Ids are positive integers.",
-                e.body_text()
-            )),
+            // What the client sent (axum answers these with a 400).
+            PathRejection::FailedToDeserializePathParams(e)
+                if e.status() == StatusCode::BAD_REQUEST =>
+            {
+                bad_path_param(e.kind())
+            }
+            // A route and its extractor that do not fit: ours to fix.
             other => ApiError::internal(anyhow::anyhow!(other.body_text())),
         }
     }
