@@ -467,6 +467,18 @@ async fn favorite_genres_are_kept_and_refused_outside_the_vocabulary_or_past_fiv
     }
 }
 
+/// JSON has one number type: a book id, pages and a chapter written with a
+/// decimal point are those whole numbers.
+#[tokio::test]
+async fn numbers_written_with_a_decimal_point_are_those_whole_numbers() {
+    let app = app().spawn().await;
+    let res = app.post_json(LIST, &json!({"book_id": 1.0})).await;
+    assert_eq!(res.status(), 201);
+    let answer = progress(&app, 1, json!({"pages_read": 10.0, "current_chapter": 2.0})).await;
+    assert_eq!(answer["entry"]["pages_read"], 10);
+    assert_eq!(answer["entry"]["current_chapter"], 2);
+}
+
 #[tokio::test]
 async fn unknown_books_and_books_not_on_the_list_are_not_found() {
     for backend in backends() {
