@@ -235,6 +235,49 @@ async fn a_body_of_the_wrong_shape_is_refused() {
     assert_eq!(app.get_json(PATH).await, defaults());
 }
 
+/// JSON has one number type: a size written `20.0` is the whole number 20.
+#[tokio::test]
+async fn a_whole_number_written_with_a_decimal_point_is_that_number() {
+    let app = spawn_app().await;
+    let res = app
+        .put_json(PATH, &json!({"font_size": 20.0, "line_spacing": 2.0}))
+        .await;
+    assert_eq!(res.status(), 200);
+    let settings: Value = res.json().await.unwrap();
+    assert_eq!(settings["font_size"], 20);
+    assert_eq!(settings["line_spacing"], 2.0);
+}
+
+/// A number sent for a word is named as the number sent, not as the whole
+/// number a second reading of the body made of it.
+#[tokio::test]
+async fn a_number_for_a_word_is_refused_as_the_number_sent() {
+    let app = spawn_app().await;
+    let res = app.put_json(PATH, &json!({"theme": 5.0})).await;
+    let problem = assert_problem(res, 422, "validation-failed").await;
+    assert_eq!(problem["errors"][0]["field"], "theme", "{problem}");
+    let message = problem["errors"][0]["message"].as_str().unwrap();
+    assert!(
+        message
+            .starts_with("invalid type: floating point `5.0`, expected a string at line 1 column "),
+        "{message}"
+    );
+    assert_eq!(app.get_json(PATH).await, defaults());
+}
+
+/// Beside a whole number written with a decimal point, which is taken, the
+/// field refused is the one in error.
+#[tokio::test]
+async fn a_whole_number_with_a_point_is_not_blamed_for_another_fields_error() {
+    let app = spawn_app().await;
+    let res = app
+        .put_json(PATH, &json!({"font_size": 20.0, "theme": 5.0}))
+        .await;
+    let problem = assert_problem(res, 422, "validation-failed").await;
+    assert_eq!(problem["errors"][0]["field"], "theme", "{problem}");
+    assert_eq!(app.get_json(PATH).await, defaults());
+}
+
 #[tokio::test]
 async fn a_tampered_cookie_reads_as_the_defaults_and_is_removed() {
     let app = spawn_app().await;

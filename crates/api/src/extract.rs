@@ -11,7 +11,9 @@ use axum::extract::{
 };
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
-use serde::de::DeserializeOwned;
+use serde::de::{
+    self, DeserializeOwned, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor,
+};
 use tower::layer::util::Stack;
 
 use crate::error::{ApiError, ProblemKind};
@@ -156,43 +158,145 @@ fn parse_json<T: DeserializeOwned>(is_json: bool, bytes: &Bytes) -> Result<T, Ap
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     match serde_path_to_error::deserialize(&mut deserializer) {
         Ok(value) => {
-            deserializer
-                .end()
-                .map_err(|e| ApiError::malformed(format!("The body is not valid JSON: {e}")))?;
+            deserializer.end().map_err(not_json)?;
             Ok(value)
         }
         // JSON has one number type: `2.0` is the whole number 2, as JSON
         // Schema's `integer` says. serde reads it as a float, so only then is
         // the body read again with its whole floats made integers.
-        Err(e)
-            if e.inner()
+        Err(first)
+            if first
+                .inner()
                 .to_string()
                 .starts_with("invalid type: floating point") =>
         {
-            let mut value: serde_json::Value = serde_json::from_slice(bytes)
-                .map_err(|e| ApiError::malformed(format!("The body is not valid JSON: {e}")))?;
-            whole_floats_to_integers(&mut value);
-            serde_path_to_error::deserialize(value).map_err(json_error)
+            // A repeated key, or JSON that breaks off, past the first error:
+            // the first reading stopped before it, so it is the error.
+            let value = whole_numbers_value(bytes).map_err(json_error)?;
+            serde_path_to_error::deserialize(&value).map_err(|second| {
+                // The first reading's error keeps its position and is about
+                // the field serde met first (the second reading takes an
+                // object's keys in sorted order). It stands unless its
+                // number was whole and the second reading failed elsewhere:
+                // then it is no error, and the second reading's is.
+                let first_was_whole = second.path().to_string() != first.path().to_string()
+                    && value_at(&value, first.path()).is_some_and(|v| v.is_i64() || v.is_u64());
+                json_error(if first_was_whole { second } else { first })
+            })
         }
         Err(e) => Err(json_error(e)),
     }
 }
 
-/// Turns every float with no fraction that an `i64` holds exactly (up to
-/// 2^53) into an integer, in place.
-fn whole_floats_to_integers(value: &mut serde_json::Value) {
-    const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
-    match value {
-        serde_json::Value::Number(n) if n.is_f64() => {
-            if let Some(f) = n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() <= EXACT) {
-                #[allow(clippy::cast_possible_truncation)] // whole and within 2^53
-                let whole = f as i64;
-                *n = whole.into();
-            }
+fn not_json(e: serde_json::Error) -> ApiError {
+    ApiError::malformed(format!("The body is not valid JSON: {e}"))
+}
+
+/// The body as a JSON value, its whole floats made integers, refusing a key
+/// repeated in one object as serde refuses a repeated field (a `Value`
+/// would keep the last silently, where the first reading refuses it).
+fn whole_numbers_value(
+    bytes: &[u8],
+) -> Result<serde_json::Value, serde_path_to_error::Error<serde_json::Error>> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let mut track = serde_path_to_error::Track::new();
+    let value = WholeNumbers
+        .deserialize(serde_path_to_error::Deserializer::new(
+            &mut deserializer,
+            &mut track,
+        ))
+        .and_then(|value| deserializer.end().map(|()| value));
+    value.map_err(|e| serde_path_to_error::Error::new(track.path(), e))
+}
+
+/// The value `path` leads to, where it is made only of keys and indexes.
+fn value_at<'v>(
+    value: &'v serde_json::Value,
+    path: &serde_path_to_error::Path,
+) -> Option<&'v serde_json::Value> {
+    path.iter().try_fold(value, |at, segment| match segment {
+        serde_path_to_error::Segment::Map { key } => at.get(key.as_str()),
+        serde_path_to_error::Segment::Seq { index } => at.get(index),
+        _ => None,
+    })
+}
+
+/// Reads any JSON value as [`serde_json::Value`] does, except that a float
+/// with no fraction, at most 2^53 in size (where every `f64` is an exact
+/// integer), is that integer, and a repeated key is an error. The check is on
+/// the parsed `f64`, not on the digits written: `2.0000000000000001` is the
+/// `f64` 2, so it is 2.
+struct WholeNumbers;
+
+impl<'de> DeserializeSeed<'de> for WholeNumbers {
+    type Value = serde_json::Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for WholeNumbers {
+    type Value = serde_json::Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(serde_json::Value::Null)
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
+        if v.fract() == 0.0 && v.abs() <= EXACT {
+            // Whole and within 2^53: the cast is exact.
+            return Ok((v as i64).into());
         }
-        serde_json::Value::Array(items) => items.iter_mut().for_each(whole_floats_to_integers),
-        serde_json::Value::Object(fields) => fields.values_mut().for_each(whole_floats_to_integers),
-        _ => {}
+        serde_json::Number::from_f64(v)
+            .map(serde_json::Value::Number)
+            .ok_or_else(|| E::custom("a number must be finite"))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element_seed(WholeNumbers)? {
+            items.push(item);
+        }
+        Ok(items.into())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut fields = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if fields.contains_key(&key) {
+                // serde's own words for a repeated field.
+                return Err(de::Error::custom(format_args!("duplicate field `{key}`")));
+            }
+            let value = map.next_value_seed(WholeNumbers)?;
+            fields.insert(key, value);
+        }
+        Ok(fields.into())
     }
 }
 
@@ -226,7 +330,8 @@ fn json_error(error: serde_path_to_error::Error<serde_json::Error>) -> ApiError 
         (Some(serde_path_to_error::Segment::Map { key }), Some(name)) if key == name => {
             path.to_string()
         }
-        // A missing field fails at its parent, before it has a path of its own.
+        // A missing or repeated field fails at its parent, before it has a
+        // path of its own.
         (Some(_), Some(name)) => format!("{path}.{name}"),
         (None, Some(name)) => name.to_owned(),
         (Some(_), None) => path.to_string(),
@@ -235,12 +340,13 @@ fn json_error(error: serde_path_to_error::Error<serde_json::Error>) -> ApiError 
     ApiError::invalid_field(&field, message)
 }
 
-/// The field serde's "unknown field `x`, expected ..." or "missing field `x`"
-/// is about.
+/// The field serde's "unknown field `x`, expected ...", "missing field `x`"
+/// or "duplicate field `x`" is about.
 fn named_field(message: &str) -> Option<&str> {
     message
         .strip_prefix("unknown field `")
-        .or_else(|| message.strip_prefix("missing field `"))?
+        .or_else(|| message.strip_prefix("missing field `"))
+        .or_else(|| message.strip_prefix("duplicate field `"))?
         .split_once('`')
         .map(|(name, _)| name)
 }
@@ -251,7 +357,9 @@ fn named_field(message: &str) -> Option<&str> {
 ///
 /// As in a body, an id written `2.0` is the whole number 2 (JSON Schema's
 /// `integer` takes it); only then, on a route with one path parameter, is
-/// the parameter read again as that number.
+/// the parameter read again as that number, and refused in the same words
+/// as any other id when it is out of range (`0.0`: "got 0"). Unlike a body,
+/// a path id takes a decimal point but not an exponent: `2e0` is a 400.
 pub struct AppPath<T>(pub T);
 
 impl<T, S> FromRequestParts<S> for AppPath<T>
@@ -270,9 +378,10 @@ where
             let mut params = raw.iter();
             if let (Some((_, value)), None) = (params.next(), params.next())
                 && let Some(whole) = whole_number_with_point(value)
-                && let Ok(value) = serde_json::from_value(whole.into())
             {
-                return Ok(AppPath(value));
+                return serde_json::from_value(whole.into())
+                    .map(AppPath)
+                    .map_err(bad_path_param);
             }
         }
         Err(rejection.into())
@@ -288,6 +397,14 @@ fn whole_number_with_point(raw: &str) -> Option<i64> {
     whole.parse().ok()
 }
 
+/// The 400 for a path parameter that is not what the route takes, in the
+/// same words however it was found out.
+fn bad_path_param(reason: impl fmt::Display) -> ApiError {
+    ApiError::malformed(format!(
+        "A path parameter is invalid: Invalid URL: {reason}. Ids are positive integers."
+    ))
+}
+
 /// `Query<T>` with problem+json rejections.
 #[derive(FromRequestParts)]
 #[from_request(via(axum::extract::Query), rejection(ApiError))]
@@ -298,10 +415,13 @@ pub struct AppQuery<T>(pub T);
 impl From<PathRejection> for ApiError {
     fn from(rejection: PathRejection) -> Self {
         match rejection {
-            PathRejection::FailedToDeserializePathParams(e) => ApiError::malformed(format!(
-                "A path parameter is invalid: {}. Ids are positive integers.",
-                e.body_text()
-            )),
+            // What the client sent (axum answers these with a 400).
+            PathRejection::FailedToDeserializePathParams(e)
+                if e.status() == StatusCode::BAD_REQUEST =>
+            {
+                bad_path_param(e.kind())
+            }
+            // A route and its extractor that do not fit: ours to fix.
             other => ApiError::internal(anyhow::anyhow!(other.body_text())),
         }
     }
@@ -346,10 +466,33 @@ mod tests {
         quantity: u32,
     }
 
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Label {
+        name: String,
+        quantity: u32,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Pair {
+        a: Inner,
+        b: Inner,
+    }
+
+    /// The one field error `body` is refused with, as `T`.
+    fn refusal<T: DeserializeOwned + fmt::Debug>(body: &str) -> (String, String) {
+        let error =
+            parse_json::<T>(true, &Bytes::from(body.to_owned())).expect_err("the body is refused");
+        let problem = error.to_problem();
+        assert_eq!(problem.errors.len(), 1, "{body}");
+        let error = &problem.errors[0];
+        (error.field.clone(), error.message.clone())
+    }
+
     fn field_of(body: &str) -> String {
-        let error = parse_json::<Outer>(true, &Bytes::from(body.to_owned()))
-            .expect_err("the body is refused");
-        error.to_problem().errors[0].field.clone()
+        refusal::<Outer>(body).0
     }
 
     #[test]
@@ -384,6 +527,69 @@ mod tests {
             field_of(r#"{"inner": {"quantity": 1e300}}"#),
             "inner.quantity"
         );
+    }
+
+    #[test]
+    fn a_repeated_key_is_refused_also_when_a_whole_float_is_read_again() {
+        // Without the float, serde refuses the repeat itself.
+        let (field, message) = refusal::<Outer>(r#"{"inner": {"quantity": 3, "quantity": 4}}"#);
+        assert_eq!(field, "inner.quantity");
+        assert!(
+            message.starts_with("duplicate field `quantity`"),
+            "{message}"
+        );
+        // With it, the second reading refuses it in the same words.
+        for body in [
+            r#"{"inner": {"quantity": 3.0, "quantity": 4}}"#,
+            r#"{"inner": {"quantity": 4, "quantity": 3.0}}"#,
+        ] {
+            let (field, message) = refusal::<Outer>(body);
+            assert_eq!(field, "inner.quantity", "{body}");
+            assert!(
+                message.starts_with("duplicate field `quantity`"),
+                "{message}"
+            );
+        }
+        let (field, message) =
+            refusal::<Outer>(r#"{"inner": {"quantity": 3.0}, "inner": {"quantity": 4}}"#);
+        assert_eq!(field, "inner");
+        assert!(message.starts_with("duplicate field `inner`"), "{message}");
+        // The same key in two objects is no repeat.
+        let pair = parse_json::<Pair>(
+            true,
+            &Bytes::from(r#"{"a": {"quantity": 1.0}, "b": {"quantity": 2}}"#),
+        )
+        .expect("one key in each object");
+        assert_eq!((pair.a.quantity, pair.b.quantity), (1, 2));
+    }
+
+    #[test]
+    fn an_error_the_second_reading_does_not_fix_is_the_first_readings() {
+        // Its position is kept.
+        let (field, message) = refusal::<Outer>(r#"{"inner": {"quantity": 2.5}}"#);
+        assert_eq!(field, "inner.quantity");
+        assert_eq!(
+            message,
+            "invalid type: floating point `2.5`, expected u32 at line 1 column 26"
+        );
+        // A float sent for text is a float, not the integer it was read as.
+        let (field, message) = refusal::<Label>(r#"{"name": 5.0, "quantity": 1}"#);
+        assert_eq!(field, "name");
+        assert!(
+            message.starts_with("invalid type: floating point `5.0`, expected a string"),
+            "{message}"
+        );
+        let (field, message) = refusal::<Outer>(r#"{"inner": {"quantity": -1.0}}"#);
+        assert_eq!(field, "inner.quantity");
+        assert!(message.contains("at line 1 column"), "{message}");
+        // With a second error, the first stands while it is one, although
+        // the second reading meets `name` first...
+        let (field, message) = refusal::<Label>(r#"{"quantity": 2.5, "name": 5}"#);
+        assert_eq!(field, "quantity");
+        assert!(message.ends_with("at line 1 column 16"), "{message}");
+        // ...but a whole number, which the second reading took, is no error.
+        let (field, _) = refusal::<Label>(r#"{"quantity": 2.0, "name": 5}"#);
+        assert_eq!(field, "name");
     }
 
     #[test]

@@ -201,6 +201,56 @@ mod tests {
         ) {
             proptest::prop_assert!(DishPrice::parse(&raw).is_ok(), "{raw:?}");
         }
+
+        /// And the other way: what the pattern refuses is no price, so the
+        /// spec is no stricter than the service (its `MAX` written twice
+        /// stays the same number).
+        #[test]
+        fn the_pattern_allows_exactly_the_prices_taken(
+            raw in proptest::prop_oneof![
+                "[0-9.]{1,12}",
+                // Near-prices: a few leading zeros, up to 7 digits, a point
+                // and up to 3 decimals, to reach the bounds often.
+                "0{0,2}[0-9]{1,7}(\\.[0-9]{0,3})?",
+                "0{0,2}(99999|100000|100001)(\\.[0-9]{0,3})?",
+            ],
+        ) {
+            proptest::prop_assert_eq!(
+                DishPrice::parse(&raw).is_ok(),
+                price_pattern().is_match(&raw),
+                "{:?}",
+                raw
+            );
+        }
+    }
+
+    fn price_pattern() -> regex::Regex {
+        regex::Regex::new(DishPrice::PATTERN).unwrap()
+    }
+
+    #[test]
+    fn the_pattern_ends_at_the_highest_price() {
+        let max = DishPrice::MAX.to_string();
+        let past = Money::cents(10_000_001);
+        assert_eq!(past.checked_sub(DishPrice::MAX), Some(Money::cents(1)));
+        let past = past.to_string();
+        assert_eq!((max.as_str(), past.as_str()), ("100000.00", "100000.01"));
+        let pattern = price_pattern();
+        for (raw, taken) in [
+            (max.as_str(), true),
+            ("100000", true),
+            ("100000.0", true),
+            ("0099999.99", true),
+            (past.as_str(), false),
+            ("100000.1", false),
+            ("100001", false),
+            ("0.01", true),
+            ("0.00", false),
+            ("0", false),
+        ] {
+            assert_eq!(pattern.is_match(raw), taken, "pattern, {raw}");
+            assert_eq!(DishPrice::parse(raw).is_ok(), taken, "parse, {raw}");
+        }
     }
 
     #[test]

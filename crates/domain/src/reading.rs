@@ -114,7 +114,8 @@ pub enum ReadingError {
     /// Each progress value outside the book's bounds (one or both).
     #[error("{}", progress_problems(.0))]
     Progress(Vec<ProgressError>),
-    #[error("at most {MAX_GENRES} favorite genres; got {got}")]
+    /// More entries than [`MAX_GENRES`], counted as sent (repeats too).
+    #[error("at most {MAX_GENRES} favorite genres, repeats counted; got {got}")]
     TooManyGenres { got: usize },
 }
 
@@ -451,14 +452,15 @@ impl Reading {
     }
 
     /// Replaces the favorite genres (repeats dropped, the first occurrence's
-    /// order kept). More than [`MAX_GENRES`] distinct genres are refused,
-    /// naming how many were given (distinct), and nothing changes.
+    /// order kept). More than [`MAX_GENRES`] entries are refused, a repeat
+    /// counting as one more (the limit is on the list as given, which is
+    /// what a client can check before sending it), naming how many were
+    /// given, and nothing changes.
     pub fn set_genres(&mut self, genres: Vec<Genre>) -> Result<(), ReadingError> {
-        let genres = FavoriteGenres::distinct(genres);
         if genres.len() > MAX_GENRES {
             return Err(ReadingError::TooManyGenres { got: genres.len() });
         }
-        self.genres = FavoriteGenres(genres);
+        self.genres = FavoriteGenres(FavoriteGenres::distinct(genres));
         Ok(())
     }
 
@@ -1101,37 +1103,61 @@ mod tests {
     // genres
 
     #[test]
-    fn genres_drop_repeats_keep_order_and_refuse_more_than_five() {
+    fn genres_drop_repeats_keep_order_and_refuse_more_than_five_entries() {
         let mut r = Reading::default();
         r.set_genres(vec![Genre::Horror, Genre::Poetry, Genre::Horror])
             .unwrap();
         assert_eq!(r.genres.0, vec![Genre::Horror, Genre::Poetry]);
-        let many = vec![
+        let before = r.clone();
+        let six_distinct = vec![
             Genre::Fiction,
             Genre::Mystery,
-            Genre::Fiction,
             Genre::Fantasy,
             Genre::Romance,
             Genre::History,
             Genre::Drama,
         ];
-        let before = r.clone();
         assert_eq!(
-            r.set_genres(many),
+            r.set_genres(six_distinct),
             Err(ReadingError::TooManyGenres { got: 6 })
         );
         assert_eq!(r, before);
-        // Five distinct, with repeats, fit.
+        // Five distinct among six entries: the repeat counts.
+        let six_entries = vec![
+            Genre::Fiction,
+            Genre::Fiction,
+            Genre::Mystery,
+            Genre::Fantasy,
+            Genre::Romance,
+            Genre::History,
+        ];
+        assert_eq!(
+            r.set_genres(six_entries),
+            Err(ReadingError::TooManyGenres { got: 6 })
+        );
+        assert_eq!(
+            r.set_genres(vec![Genre::Drama; 6]),
+            Err(ReadingError::TooManyGenres { got: 6 })
+        );
+        assert_eq!(r, before);
+        // Five entries fit, repeats or not.
         r.set_genres(vec![
             Genre::Fiction,
             Genre::Fiction,
             Genre::Mystery,
             Genre::Fantasy,
             Genre::Romance,
-            Genre::History,
         ])
         .unwrap();
-        assert_eq!(r.genres.0.len(), 5);
+        assert_eq!(
+            r.genres.0,
+            vec![
+                Genre::Fiction,
+                Genre::Mystery,
+                Genre::Fantasy,
+                Genre::Romance
+            ]
+        );
         r.set_genres(Vec::new()).unwrap();
         assert_eq!(r.genres, FavoriteGenres::default());
     }

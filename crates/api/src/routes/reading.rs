@@ -229,8 +229,9 @@ fn not_null<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<i64>, D
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"genres": ["mystery", "horror"]}))]
 pub struct GenresInput {
-    /// Up to 5 entries, each a genre from the vocabulary (a repeat is
-    /// dropped, the order is kept); an empty list clears them.
+    /// Up to 5 entries, each a genre from the vocabulary (a repeat counts
+    /// toward the 5 and is then dropped; the order is kept); an empty list
+    /// clears them.
     #[schema(schema_with = genre_list)]
     pub genres: Vec<String>,
 }
@@ -630,31 +631,23 @@ async fn get_genres(session: VisitorSession) -> Result<Json<GenresView>, ApiErro
     Ok(Json(GenresView { genres: genres.0 }))
 }
 
-/// Replace the favorite genres: up to 5 from the vocabulary (fiction,
-/// mystery, science-fiction, fantasy, romance, history, biography, science,
-/// philosophy, poetry, children, horror, adventure, drama).
+/// Replace the favorite genres: a list of up to 5 entries from the
+/// vocabulary (fiction, mystery, science-fiction, fantasy, romance, history,
+/// biography, science, philosophy, poetry, children, horror, adventure,
+/// drama).
 ///
-/// Repeats are dropped and the order is kept; an empty list clears them.
-/// A refused list leaves the genres as they were.
+/// A repeat counts toward the 5 and is then dropped; the order is kept, and
+/// an empty list clears them. A refused list leaves the genres as they were.
 #[utoipa::path(put, path = "/reader/genres", tag = "reading",
     request_body = GenresInput,
     responses(
         (status = 200, description = "The favorite genres as kept", body = GenresView),
-        (status = 422, description = "A word is not in the vocabulary (the message lists it), more than 5 genres, an unknown field, or a wrong type: each is named in `errors`", body = Problem, content_type = PROBLEM_JSON),
+        (status = 422, description = "A word is not in the vocabulary (the message lists it), more than 5 entries (a repeat counts), an unknown field, or a wrong type: each is named in `errors`", body = Problem, content_type = PROBLEM_JSON),
     ))]
 async fn put_genres(
     session: VisitorSession,
     AppJson(body): AppJson<GenresInput>,
 ) -> Result<Json<GenresView>, ApiError> {
-    if body.genres.len() > MAX_GENRES {
-        return Err(ApiError::invalid_field(
-            "genres",
-            format!(
-                "at most {MAX_GENRES} entries, got {}; send each genre once",
-                body.genres.len()
-            ),
-        ));
-    }
     let mut checks = FieldChecks::default();
     let genres: Vec<Genre> = body
         .genres
