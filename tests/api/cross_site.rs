@@ -42,6 +42,11 @@ async fn a_change_from_an_origin_listed_for_cors_passes_and_carries_the_cors_hea
         .await
         .unwrap();
     assert!(res.headers().get("access-control-allow-origin").is_none());
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    assert!(
+        res.headers().get("set-cookie").is_none(),
+        "a refusal sets no cookie"
+    );
     assert_problem(res, 403, "cross-site-request").await;
     assert_eq!(app.cart().await["item_count"], 2);
 }

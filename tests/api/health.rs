@@ -29,6 +29,7 @@ async fn the_service_reports_alive_and_ready_without_naming_its_session_backend(
 #[tokio::test]
 async fn every_response_carries_a_request_id() {
     let app = spawn_app().await;
+    let mut ids = Vec::new();
     for path in ["/healthz", "/api/v1/products", "/api/v1/cart", "/nowhere"] {
         let res = app.get(path).await;
         let id = res
@@ -38,7 +39,12 @@ async fn every_response_carries_a_request_id() {
             .to_str()
             .unwrap();
         assert_eq!(id.len(), 36, "a UUID: {id}");
+        assert_eq!(&id[14..15], "4", "a random (version 4) UUID: {id}");
+        ids.push(id.to_owned());
     }
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 4, "every request has its own id");
     // A caller's own request id is kept.
     let res = app
         .client

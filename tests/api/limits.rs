@@ -71,6 +71,8 @@ async fn assert_too_many(res: reqwest::Response, max: u64) -> u64 {
         (1..=max).contains(&retry_after),
         "Retry-After {retry_after}"
     );
+    // A refusal is about this moment: no cache may keep it.
+    assert_eq!(res.headers()["cache-control"], "no-store");
     assert_problem(res, 429, "too-many-requests").await;
     retry_after
 }

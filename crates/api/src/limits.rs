@@ -458,7 +458,8 @@ pub struct NewSessionLimit {
     pub trusted_proxies: Arc<TrustedProxies>,
 }
 
-/// Middleware on the session routes, outside the session layer: a request
+/// A step of the session routes' guard ([`crate::session::guard`]), outside
+/// the session layer: a request
 /// that may change state (anything but GET, HEAD and OPTIONS) and carries no
 /// session cookie that verifies would start a new session if it writes one,
 /// so it counts against [`Limit::NewSessionPerIp`] before anything runs.
@@ -478,8 +479,6 @@ pub struct NewSessionLimit {
 /// Only loading the record tells, so the request is handed a [`CountIfNew`]
 /// that the session extractor uses once it has loaded it (still before the
 /// handler does anything), at no extra load.
-///
-/// A part of [`crate::session::guard`].
 pub async fn limit_new_sessions<F, Fut>(
     guard: &NewSessionLimit,
     mut req: Request,

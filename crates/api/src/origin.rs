@@ -94,8 +94,9 @@ fn refusal(allowed: &AllowedOrigins, req: &Request) -> Option<String> {
     }
 }
 
-/// Refuses a change (any method but GET, HEAD and OPTIONS) from another
-/// site with a 403 before `next` sees it; a part of [`crate::session::guard`].
+/// A step of the session routes' guard ([`crate::session::guard`]): refuses
+/// a change (any method but GET, HEAD and OPTIONS) from another site with a
+/// 403 before `next` sees it.
 pub async fn refuse_cross_site_writes<F, Fut>(
     allowed: &AllowedOrigins,
     req: Request,

@@ -14,9 +14,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tower::ServiceBuilder;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::request_id::{
-    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
-};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveHeadersLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
@@ -133,10 +131,12 @@ fn with_public_caching(public: Router<AppState>, config: &Config) -> Router<AppS
     ))
 }
 
-/// The session and what guards it: the guard (`session::guard`: no caching,
-/// the cross-site write check, the cookie's lifetime, re-signing under the
-/// current key, the limit on new sessions, turns for writes), then the
-/// session itself, then the lifetime of its sign-in (see `auth::logins`).
+/// The session and what guards it, outermost first: no caching (so every
+/// answer of these routes says `no-store`, refusals included), the guard
+/// (`session::guard`: the cross-site write check, the cookie's lifetime,
+/// re-signing under the current key, the limit on new sessions, turns for
+/// writes, a failed session save as a 503), the session itself, then the
+/// lifetime of its sign-in (see `auth::logins`).
 fn with_session(api: Router<AppState>, config: &Config, state: &AppState) -> Router<AppState> {
     let keys = SessionCookieKeys::new(config);
     let guard = Arc::new(SessionGuard {
@@ -157,6 +157,10 @@ fn with_session(api: Router<AppState>, config: &Config, state: &AppState) -> Rou
     // where a `Router::layer` per layer would box each layer again.
     api.layer(
         ServiceBuilder::new()
+            .layer(SetResponseHeaderLayer::if_not_present(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("no-store"),
+            ))
             .layer(middleware::from_fn_with_state(guard, session::guard::guard))
             .layer(session::layer(config, state.sessions.clone()))
             .layer(middleware::from_fn_with_state(
@@ -221,29 +225,13 @@ fn with_cors(router: Router, config: &Config) -> Router {
     )
 }
 
-/// A random (version 4) UUID for each request that comes without an
-/// `x-request-id`, from the thread's random generator: tower-http's
-/// `MakeRequestUuid` asks the kernel (`getrandom`) on every request. An id
-/// only has to be unique, not secret.
-#[derive(Clone, Copy)]
-struct RandomRequestId;
-
-impl MakeRequestId for RandomRequestId {
-    fn make_request_id<B>(&mut self, _request: &axum::http::Request<B>) -> Option<RequestId> {
-        let id = uuid::Builder::from_random_bytes(rand::random()).into_uuid();
-        HeaderValue::from_str(&id.to_string())
-            .ok()
-            .map(RequestId::new)
-    }
-}
-
 /// Request ids, tracing, the one error shape, the timeout and the body limit.
 fn with_outer_layers(router: Router, config: &Config) -> Router {
     let body_limit = BodyLimit::new(config.body_limit_bytes);
     router.layer(
         ServiceBuilder::new()
             .layer(SetSensitiveHeadersLayer::new([header::COOKIE, header::SET_COOKIE, header::AUTHORIZATION]))
-            .layer(SetRequestIdLayer::new(REQUEST_ID, RandomRequestId))
+            .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
             .layer(
                 TraceLayer::new_for_http()
                     .make_span_with(|req: &Request| {

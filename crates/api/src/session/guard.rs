@@ -1,21 +1,21 @@
 //! What guards every session route, run as one middleware outside the
-//! session layer. In order, outermost first:
+//! session layer, inside the layer that makes every answer of these routes
+//! `no-store` (also those the steps below make themselves). In order,
+//! outermost first:
 //!
-//! 1. no caching: every answer of these routes says `no-store` (unless it
-//!    says otherwise), also those the steps below make themselves;
-//! 2. the cross-site write check ([`refuse_cross_site_writes`]), so a refused
+//! 1. the cross-site write check ([`refuse_cross_site_writes`]), so a refused
 //!    write touches nothing and is not counted as a new session;
-//! 3. the session cookie's lifetime ([`super::session_cookie_lifetime`]),
+//! 2. the session cookie's lifetime ([`super::session_cookie_lifetime`]),
 //!    applied to the answer after the re-signing below added its cookie;
-//! 4. re-signing a cookie made with a fallback key
+//! 3. re-signing a cookie made with a fallback key
 //!    ([`resign_with_current_key`]);
-//! 5. the limit on new sessions per client IP ([`limit_new_sessions`]),
+//! 4. the limit on new sessions per client IP ([`limit_new_sessions`]),
 //!    before a turn is taken or anything is loaded;
-//! 6. turns for writes to one session ([`serialize_session_writes`]);
-//! 7. a failed session save as a 503 ([`super::unavailable_when_save_fails`]),
+//! 5. turns for writes to one session ([`serialize_session_writes`]);
+//! 6. a failed session save as a 503 ([`super::unavailable_when_save_fails`]),
 //!    just outside the session layer.
 //!
-//! One middleware rather than seven: a request clones, boxes and drops the
+//! One middleware rather than six: a request clones, boxes and drops the
 //! layers of its route, so each layer of its own cost every request an
 //! allocation or two and a few atomic reference counts shared by both cores.
 //! The steps are plain functions here, each taking the rest as a closure.
@@ -23,7 +23,6 @@
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::Response;
 
@@ -46,7 +45,7 @@ pub struct SessionGuard {
 /// The middleware: see the module's documentation for its steps.
 pub async fn guard(State(guard): State<Arc<SessionGuard>>, req: Request, next: Next) -> Response {
     let g = &*guard;
-    let res = refuse_cross_site_writes(&g.origins, req, |req| async move {
+    refuse_cross_site_writes(&g.origins, req, |req| async move {
         let res = resign_with_current_key(&g.keys, req, |req| async move {
             limit_new_sessions(&g.new_sessions, req, |req| async move {
                 serialize_session_writes(&g.locks, req, |req| async move {
@@ -59,14 +58,5 @@ pub async fn guard(State(guard): State<Arc<SessionGuard>>, req: Request, next: N
         .await;
         session_cookie_lifetime(&g.cookie_lifetimes, res)
     })
-    .await;
-    no_store(res)
-}
-
-/// `Cache-Control: no-store` unless the answer says otherwise.
-fn no_store(mut res: Response) -> Response {
-    res.headers_mut()
-        .entry(header::CACHE_CONTROL)
-        .or_insert(HeaderValue::from_static("no-store"));
-    res
+    .await
 }

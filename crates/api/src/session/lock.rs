@@ -322,11 +322,10 @@ impl Drop for Turn {
     }
 }
 
-/// Middleware, outside the session layer: a request that may write (any
-/// method but GET, HEAD and OPTIONS) and carries a valid session cookie
-/// waits for the other writes of that session to finish.
-///
-/// A part of [`super::guard`].
+/// A step of the session routes' guard ([`super::guard`]), outside the
+/// session layer: a request that may write (any method but GET, HEAD and
+/// OPTIONS) and carries a valid session cookie waits for the other writes of
+/// that session to finish.
 pub async fn serialize_session_writes<F, Fut>(
     locks: &Arc<SessionLocks>,
     mut req: Request,

@@ -67,7 +67,8 @@ pub fn anonymous_age(config: &Config) -> CookieDuration {
     CookieDuration::seconds(i64::try_from(age).unwrap_or(i64::MAX))
 }
 
-/// Response middleware just outside [`layer`]: when the store fails while
+/// A step of the session routes' guard ([`guard`]), on the answer just
+/// outside [`layer`]: when the store fails while
 /// the layer saves a session after the handler ran (a new visitor's first
 /// change, say), tower-sessions answers a bare 500 with no body. The store
 /// not answering is a 503 worth a retry (with `Retry-After`), as it is when
@@ -189,8 +190,9 @@ pub struct CookieLifetimes {
     pub clock: Clock,
 }
 
-/// Response middleware outside [`layer`] and outside the re-signing under
-/// the current key (`rotation`): the session cookie goes out as
+/// A step of the session routes' guard ([`guard`]), on the answer outside
+/// [`layer`] and outside the re-signing under the current key (`rotation`):
+/// the session cookie goes out as
 /// `SessionCookieConfig::session_cookie` makes it, with the lifetime the
 /// response asks for ([`CookieLifetime`]), else without `Max-Age` under
 /// `SESSION_EXPIRE_AT_BROWSER_CLOSE`, else as the layer made it. Removals

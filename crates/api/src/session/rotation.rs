@@ -17,7 +17,8 @@ use super::keys::{SessionCookieKeys, SignedWith, request_jar};
 #[derive(Debug, Clone, Copy)]
 pub struct Resigned;
 
-/// Outside the session layer, a part of [`super::guard`].
+/// A step of the session routes' guard ([`super::guard`]), outside the
+/// session layer.
 pub async fn resign_with_current_key<F, Fut>(
     keys: &SessionCookieKeys,
     mut req: Request,
