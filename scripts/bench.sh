@@ -12,7 +12,8 @@
 # profile and a fred pool built as the service builds its own (same size,
 # timeouts and reconnect policy), doing only the Redis round trips the cart
 # request needs (`GET` for a read; `GET` then `SET ... EX` for a write) on
-# copies of the service's own session records (same bytes, same size). Each
+# copies of the service's own session records (same bytes, same size; a
+# key that is not there is a 404, for a read as for a write). Each
 # ceiling scenario runs right before the service scenario it is the ceiling
 # of (ceil-read, cart-get, ceil-write, cart-put, ...): adjacent runs drift
 # less from each other than the two halves of a run would.
@@ -88,6 +89,13 @@
 # commands processed per request (INFO stats before and after, so counting
 # whatever else uses that Redis server meanwhile). Then the peak RSS
 # (VmHWM) of the service and of the ceiling.
+#
+# A scenario with any non-2xx answer or socket error, or no req/s above 0,
+# has `invalid` as its ratio; a scenario whose base is invalid or not above 0
+# gets `-` and is invalid too. After the table the script names the invalid
+# scenarios and exits 1, as it does when a cart check fails. wrk failing
+# (it cannot connect: the service or the ceiling is gone) stops the run at
+# once, also with exit 1.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -479,11 +487,24 @@ redis_commands() {
     redis-cli -u "$REDIS_URL" INFO stats | tr -d '\r' | awk -F: '$1 == "total_commands_processed" { print $2 }'
 }
 declare -A RPS=()
+# The invalid scenarios: FAILED lists each as "name (why)"; INVALID[name]
+# is set for those whose own answers make them so (no ratio to them).
+declare -A INVALID=()
+FAILED=()
+
+# above_zero X: whether X is a number above 0 (an empty X is not).
+above_zero() {
+    awk -v x="$1" 'BEGIN { exit !(x + 0 > 0) }'
+}
 
 # run_wrk NAME RATIO_TO URL [wrk args...]: runs wrk, prints one summary
 # line and adds a row to the table. RATIO_TO: the ceiling scenario whose
 # percentage to give, `x:NAME` for a multiple of NAME, or `-`. The PUT
-# script reads its cookies from the file $WRK_COOKIES names.
+# script reads its cookies from the file $WRK_COOKIES names. A scenario
+# with a non-2xx answer, a socket error (wrk goes on, and exits 0, when
+# its target dies mid-run) or no req/s above 0 is invalid: `invalid` as
+# its ratio. One whose base is so gets no ratio (`-`), which makes it
+# invalid too. Either way it is named after the table, and the run exits 1.
 run_wrk() {
     local name=$1 ratio_to=$2 url=$3
     shift 3
@@ -513,19 +534,33 @@ run_wrk() {
     [ -n "$requests" ] && [ "$requests" -gt 0 ] && [ -n "$cmds_before" ] && [ -n "$cmds_after" ] \
         && [ "$cmds_after" -ge "$cmds_before" ] \
         && per_request="$(awk -v c="$((cmds_after - cmds_before))" -v r="$requests" 'BEGIN { printf "%.1f", c / r }')"
+    local why=() base_name="" base=""
+    [ "${non2xx:-0}" = 0 ] || why+=("$non2xx non-2xx answers")
+    [ -z "$errors" ] || why+=("socket errors: $errors")
+    above_zero "${rps:-}" || why+=("no req/s above 0")
     case "$ratio_to" in
         -) ;;
-        x:*)
-            local base="${RPS[${ratio_to#x:}]:-}"
-            [ -n "$rps" ] && [ -n "$base" ] \
-                && ratio="$(awk -v a="$rps" -v b="$base" -v n="${ratio_to#x:}" 'BEGIN { printf "%.2fx %s", a / b, n }')"
-            ;;
-        *)
-            local base="${RPS[$ratio_to]:-}"
-            [ -n "$rps" ] && [ -n "$base" ] \
-                && ratio="$(awk -v a="$rps" -v b="$base" -v n="$ratio_to" 'BEGIN { printf "%.0f%% %s", 100 * a / b, n }')"
-            ;;
+        x:*) base_name="${ratio_to#x:}" ;;
+        *) base_name="$ratio_to" ;;
     esac
+    [ -z "$base_name" ] || base="${RPS[$base_name]:-}"
+    if [ "${#why[@]}" -gt 0 ]; then
+        ratio=invalid
+        INVALID[$name]=1
+    elif [ -z "$base_name" ]; then
+        :
+    elif [ -n "${INVALID[$base_name]:-}" ] || ! above_zero "$base"; then
+        why+=("no ratio: $base_name is invalid")
+    elif [ "$base_name" != "$ratio_to" ]; then
+        ratio="$(awk -v a="$rps" -v b="$base" -v n="$base_name" 'BEGIN { printf "%.2fx %s", a / b, n }')"
+    else
+        ratio="$(awk -v a="$rps" -v b="$base" -v n="$base_name" 'BEGIN { printf "%.0f%% %s", 100 * a / b, n }')"
+    fi
+    if [ "${#why[@]}" -gt 0 ]; then
+        local reasons
+        reasons="$(printf '%s; ' "${why[@]}")"
+        FAILED+=("$name (${reasons%; })")
+    fi
     printf '%s: %s req/s, p50 %s, p99 %s, non-2xx %s, ratio %s, Redis commands/request %s%s\n' \
         "$name" "${rps:-?}" "${p50:-?}" "${p99:-?}" "${non2xx:-0}" "$ratio" "$per_request" \
         "${errors:+, socket errors: $errors}"
@@ -592,4 +627,10 @@ echo "peak RSS (VmHWM) of the ceiling: $ceiling_rss"
 echo "cart check: $cart_check"
 
 echo "visitor cart check: $visitor_lines lines (expected 5)"
-[ "$lines_after" = 5 ] && [ "$visitor_lines" = 5 ] || exit 1
+if [ "${#FAILED[@]}" -gt 0 ]; then
+    echo "INVALID, the run failed:"
+    printf '  %s\n' "${FAILED[@]}"
+fi
+
+[ "${#FAILED[@]}" -eq 0 ] || die "${#FAILED[@]} invalid scenario(s): ${FAILED[*]%% *}"
+[ "$lines_after" = 5 ] && [ "$visitor_lines" = 5 ] || die "a cart check failed"
