@@ -12,7 +12,8 @@
 # profile and a fred pool built as the service builds its own (same size,
 # timeouts and reconnect policy), doing only the Redis round trips the cart
 # request needs (`GET` for a read; `GET` then `SET ... EX` for a write) on
-# copies of the service's own session records (same bytes, same size). Each
+# copies of the service's own session records (same bytes, same size; a
+# key that is not there is a 404, for a read as for a write). Each
 # ceiling scenario runs right before the service scenario it is the ceiling
 # of (ceil-read, cart-get, ceil-write, cart-put, ...): adjacent runs drift
 # less from each other than the two halves of a run would.
@@ -37,8 +38,13 @@
 #   BENCH_REDIS_URL     Redis for the sessions (default redis://127.0.0.1:6379/15;
 #                       that default logical database 15 is FLUSHDB'd first,
 #                       a URL you give is never flushed). The ceiling uses the
-#                       same database, its keys under `km-bench-ceiling:`,
-#                       deleted at exit
+#                       same database, its keys under `km-bench-ceiling:`.
+#                       At exit, with either URL, the run deletes in that
+#                       database what it made: the session records of the
+#                       cookies it was given, the ceiling's keys, and every
+#                       key under the service's own prefixes `km:rate:` and
+#                       `km:session-lock:` (so do not give it a database a
+#                       running instance of the service uses)
 #   BENCH_REDIS_POOL_SIZE  REDIS_POOL_SIZE for both the service and the
 #                       ceiling (default: unset, the service's default, 4)
 #   BENCH_LOGGING       both (default, as above), production (no /warn rows)
@@ -48,6 +54,14 @@
 #   BENCH_SKIP_BUILD=1  do not run `cargo build --release -p api -p bench-ceiling`
 #   BENCH_VERBOSE=1     also print wrk's full output (to stderr)
 #   BENCH_SESSION_LOCK  process (default, as the service) or redis (several instances)
+#   BENCH_VISITORS      visitors of cart-put, one session each (default 64; at
+#                       most 99). Preparation starts 1 + BENCH_VISITORS
+#                       sessions from 127.0.0.1, and the service, started with
+#                       a clean environment, refuses new sessions from one IP
+#                       past NEW_SESSION_LIMIT_PER_IP's default, 100 per 600 s
+#                       (`Limit::NewSessionPerIp` in crates/api/src/limits.rs,
+#                       which the script reads to check BENCH_VISITORS): the
+#                       next one is a 429. The counters are deleted at exit.
 #
 # One run at a time per machine (flock on $TMPDIR/km-bench.lock).
 #
@@ -88,6 +102,13 @@
 # commands processed per request (INFO stats before and after, so counting
 # whatever else uses that Redis server meanwhile). Then the peak RSS
 # (VmHWM) of the service and of the ceiling.
+#
+# A scenario with any non-2xx answer or socket error, or no req/s above 0,
+# has `invalid` as its ratio; a scenario whose base is invalid or not above 0
+# gets `-` and is invalid too. After the table the script names the invalid
+# scenarios and exits 1, as it does when a cart check fails. wrk failing
+# (it cannot connect: the service or the ceiling is gone) stops the run at
+# once, also with exit 1.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -119,6 +140,19 @@ case "$LOGGING" in
     both | production | warn) ;;
     *) die "BENCH_LOGGING must be both, production or warn, not '$LOGGING'" ;;
 esac
+VISITORS="${BENCH_VISITORS:-64}"
+case "$VISITORS" in
+    '' | *[!0-9]* | 0*) die "BENCH_VISITORS must be a positive whole number, not '$VISITORS'" ;;
+esac
+# Preparation starts 1 + VISITORS new sessions from one IP: past the
+# service's default new-session limit per IP the next one is a 429.
+NEW_SESSION_LIMIT="$(sed -n 's/^ *Limit::NewSessionPerIp => (\([0-9][0-9]*\), [0-9][0-9]*),$/\1/p' \
+    crates/api/src/limits.rs 2> /dev/null | head -n 1 || true)"
+if [ -z "$NEW_SESSION_LIMIT" ]; then
+    log "cannot read the default new-session limit in crates/api/src/limits.rs; BENCH_VISITORS is not checked against it"
+elif [ $((1 + VISITORS)) -gt "$NEW_SESSION_LIMIT" ]; then
+    die "BENCH_VISITORS=$VISITORS: preparation would start $((1 + VISITORS)) sessions from one IP, past the service's new-session limit of $NEW_SESSION_LIMIT per IP (NEW_SESSION_LIMIT_PER_IP's default); at most $((NEW_SESSION_LIMIT - 1))"
+fi
 # The same pool size for both, when one is given.
 POOL_ENV=()
 if [ -n "${BENCH_REDIS_POOL_SIZE:-}" ]; then
@@ -155,7 +189,8 @@ done
 # ---------------------------------------------------------------- one at a time
 # Two runs on one machine would measure each other, and share the default
 # Redis database, PostgreSQL database and rate-limit counters: the second
-# waits for the first.
+# waits for the first. The service, the ceiling and wrk are started with fd 9
+# closed (`9>&-`), so that none of them holds the lock after the script.
 exec 9> "${TMPDIR:-/tmp}/km-bench.lock"
 if ! flock -n 9; then
     log "another bench run holds ${TMPDIR:-/tmp}/km-bench.lock; waiting for it"
@@ -164,10 +199,53 @@ fi
 
 # ---------------------------------------------------------------- clean-up
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/km-bench.XXXXXX")"
+JAR="$WORK/cookies.txt"
 API_PID=""
 CEIL_PID=""
 DB_CREATED=0
-CEIL_SEEDED=0
+REDIS_USED=0
+
+# The Redis keys of the sessions whose cookies the cookie jars hold (see
+# session_key below), one a line: the reader's and every visitor's, also
+# those of a preparation that stopped half way.
+jar_session_keys() {
+    python3 - "$COOKIE_NAME" "$@" << 'EOF'
+import sys, urllib.parse
+name = sys.argv[1]
+for path in sys.argv[2:]:
+    try:
+        with open(path) as jar:
+            lines = jar.read().splitlines()
+    except OSError:
+        continue
+    for line in lines:
+        fields = line.split("\t")
+        if len(fields) >= 7 and fields[5] == name:
+            value = urllib.parse.unquote(fields[6])
+            if len(value) > 44:
+                print(value[44:])
+EOF
+}
+
+# del_matching PATTERN: deletes the keys matching PATTERN in the run's
+# Redis database.
+del_matching() {
+    redis-cli -u "$REDIS_URL" --scan --pattern "$1" | xargs -r redis-cli -u "$REDIS_URL" DEL > /dev/null
+}
+
+# What the run made in Redis, in the database it used (a URL given in
+# BENCH_REDIS_URL is never flushed): the service's session records of the
+# run's cookies, its rate-limit counters and session locks (keys under its
+# own prefixes), and the ceiling's copies.
+clean_redis() {
+    jar_session_keys "$JAR" "$WORK"/visitor-[0-9]*.txt \
+        | xargs -r redis-cli -u "$REDIS_URL" DEL > /dev/null \
+        || log "could not delete the run's session records"
+    local prefix
+    for prefix in km:rate: km:session-lock: "$CEIL_PREFIX"; do
+        del_matching "${prefix}*" || log "could not delete the keys ${prefix}*"
+    done
+}
 
 # stop PID: SIGTERM, then SIGKILL after 5 s.
 stop() {
@@ -187,10 +265,8 @@ cleanup() {
     set +e
     stop "$API_PID"
     stop "$CEIL_PID"
-    if [ "$CEIL_SEEDED" = 1 ]; then
-        redis-cli -u "$REDIS_URL" --scan --pattern "${CEIL_PREFIX}*" \
-            | xargs -r redis-cli -u "$REDIS_URL" DEL > /dev/null \
-            || log "could not delete the ceiling's keys ${CEIL_PREFIX}*"
+    if [ "$REDIS_USED" = 1 ]; then
+        clean_redis
     fi
     if [ "$DB_CREATED" = 1 ]; then
         psql -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -d postgres -v ON_ERROR_STOP=1 -qX \
@@ -228,6 +304,7 @@ fi
 
 # ---------------------------------------------------------------- redis
 redis-cli -u "$REDIS_URL" PING | grep -q PONG || die "Redis does not answer at $REDIS_URL"
+REDIS_USED=1
 if [ "$REDIS_URL" = "$DEFAULT_REDIS_URL" ]; then
     log "FLUSHDB on Redis logical database 15"
     [ "$(redis-cli -u "$REDIS_URL" FLUSHDB)" = OK ] || die "FLUSHDB failed"
@@ -295,7 +372,7 @@ start_service() {
         DATA_DIR="$WORK/data" \
         LOG_FORMAT=json \
         "${level[@]}" \
-        "$BIN" > "$SERVICE_LOG" 2> "$WORK/api.err" &
+        "$BIN" > "$SERVICE_LOG" 2> "$WORK/api.err" 9>&- &
     API_PID=$!
     wait_ready "the service (its log: BENCH_SERVICE_LOG=$SERVICE_LOG)" "$API_PID" "$BASE/readyz"
     log "ready: $(curl -fsS "$BASE/readyz")"
@@ -328,11 +405,27 @@ FIRST_LOGGING=production
 start_service "$FIRST_LOGGING"
 
 # ---------------------------------------------------------------- cart
-JAR="$WORK/cookies.txt"
+# prepare WHAT CURL_ARGS...: one request of the preparation, its answer's
+# body left in $WORK/answer. Anything but a 2xx stops the run, saying WHAT,
+# the HTTP status and the answer.
+prepare() {
+    local what=$1 status
+    shift
+    : > "$WORK/answer"
+    status="$(curl -sS -o "$WORK/answer" -w '%{http_code}' "$@" 2> "$WORK/curl.err")" || true
+    case "$status" in
+        2??) return 0 ;;
+    esac
+    local hint=""
+    [ "$status" = 429 ] \
+        && hint=" (the new-session limit per IP? it counts this run's 1 + BENCH_VISITORS new sessions, and for 10 minutes those of an earlier run that did not get to delete its counters; see BENCH_VISITORS)"
+    die "$what failed: HTTP ${status:-none}$hint: $(head -c 500 "$WORK/answer" 2> /dev/null)$(cat "$WORK/curl.err")"
+}
+
 for id in 1 2 3 4 5; do
-    curl -fsS -o /dev/null -c "$JAR" -b "$JAR" \
+    prepare "PUT /api/v1/cart/items/$id" -c "$JAR" -b "$JAR" \
         -X PUT -H 'Content-Type: application/json' -d '{"quantity":1}' \
-        "$BASE/api/v1/cart/items/$id" || die "PUT /api/v1/cart/items/$id failed"
+        "$BASE/api/v1/cart/items/$id"
 done
 # Netscape cookie jar: tab-separated, name in field 6, value in field 7. An
 # HttpOnly cookie's line starts with `#HttpOnly_`, so it must not be skipped
@@ -354,26 +447,31 @@ log "prepared a 5-line cart"
 
 # The same visitor as a reader: 5 books in progress, 5 finished.
 for id in 1 2 3 4 5 6 7 8 9 10; do
-    curl -fsS -o /dev/null -H "Cookie: $COOKIE_HEADER" -X POST -H 'Content-Type: application/json' \
-        -d "{\"book_id\":$id}" "$BASE/api/v1/reading-list" || die "adding book $id to the reading list failed"
-    pages=$([ "$id" -le 5 ] && echo 10 || \
-        curl -fsS "$BASE/api/v1/books/$id" | python3 -c 'import json, sys; print(json.load(sys.stdin)["total_pages"])')
-    curl -fsS -o /dev/null -H "Cookie: $COOKIE_HEADER" -X PATCH -H 'Content-Type: application/json' \
-        -d "{\"pages_read\":$pages}" "$BASE/api/v1/reading-list/$id" || die "reading book $id failed"
+    prepare "adding book $id to the reading list" -H "Cookie: $COOKIE_HEADER" \
+        -X POST -H 'Content-Type: application/json' \
+        -d "{\"book_id\":$id}" "$BASE/api/v1/reading-list"
+    if [ "$id" -le 5 ]; then
+        pages=10
+    else
+        prepare "GET /api/v1/books/$id" "$BASE/api/v1/books/$id"
+        pages="$(python3 -c 'import json, sys; print(json.load(sys.stdin)["total_pages"])' < "$WORK/answer")"
+    fi
+    prepare "reading book $id" -H "Cookie: $COOKIE_HEADER" \
+        -X PATCH -H 'Content-Type: application/json' \
+        -d "{\"pages_read\":$pages}" "$BASE/api/v1/reading-list/$id"
 done
 log "prepared a reader with 5 books in progress and 5 finished"
 
 # One 5-line cart per visitor for the write scenario, so that parallel
 # writes go to different sessions as they would with real visitors.
-VISITORS="${BENCH_VISITORS:-64}"
 COOKIE_LIST="$WORK/visitor-cookies.txt"
 : > "$COOKIE_LIST"
 for v in $(seq 1 "$VISITORS"); do
     vjar="$WORK/visitor-$v.txt"
     for id in 1 2 3 4 5; do
-        curl -fsS -o /dev/null -c "$vjar" -b "$vjar" \
+        prepare "preparing visitor $v's cart (PUT /api/v1/cart/items/$id)" -c "$vjar" -b "$vjar" \
             -X PUT -H 'Content-Type: application/json' -d '{"quantity":1}' \
-            "$BASE/api/v1/cart/items/$id" || die "preparing visitor $v's cart failed"
+            "$BASE/api/v1/cart/items/$id"
     done
     awk -F '\t' -v name="$COOKIE_NAME" 'NF >= 7 && $6 == name { v = $7 } END { print name "=" v }' "$vjar" >> "$COOKIE_LIST"
 done
@@ -400,7 +498,6 @@ seed_copy() {
     redis-cli -u "$REDIS_URL" EXPIRE "$dest" 1209600 > /dev/null
     redis-cli -u "$REDIS_URL" STRLEN "$dest"
 }
-CEIL_SEEDED=1
 READER_BYTES="$(seed_copy "$COOKIE_HEADER" reader)"
 READER_MEMORY="$(redis-cli -u "$REDIS_URL" MEMORY USAGE "${CEIL_PREFIX}reader")"
 CEIL_COOKIE="$COOKIE_NAME=${CEIL_PREFIX}reader"
@@ -423,7 +520,7 @@ env -i \
     REDIS_URL="$REDIS_URL" \
     "${POOL_ENV[@]}" \
     SESSION_COOKIE_NAME="$COOKIE_NAME" \
-    "$CEIL_BIN" > "$WORK/ceiling.log" 2>&1 &
+    "$CEIL_BIN" > "$WORK/ceiling.log" 2>&1 9>&- &
 CEIL_PID=$!
 wait_ready "the ceiling" "$CEIL_PID" "$CEIL/healthz"
 curl -fsS -H "Cookie: $CEIL_COOKIE" -o /dev/null "$CEIL/read" || die "the ceiling does not read its key"
@@ -479,11 +576,24 @@ redis_commands() {
     redis-cli -u "$REDIS_URL" INFO stats | tr -d '\r' | awk -F: '$1 == "total_commands_processed" { print $2 }'
 }
 declare -A RPS=()
+# The invalid scenarios: FAILED lists each as "name (why)"; INVALID[name]
+# is set for those whose own answers make them so (no ratio to them).
+declare -A INVALID=()
+FAILED=()
+
+# above_zero X: whether X is a number above 0 (an empty X is not).
+above_zero() {
+    awk -v x="$1" 'BEGIN { exit !(x + 0 > 0) }'
+}
 
 # run_wrk NAME RATIO_TO URL [wrk args...]: runs wrk, prints one summary
 # line and adds a row to the table. RATIO_TO: the ceiling scenario whose
 # percentage to give, `x:NAME` for a multiple of NAME, or `-`. The PUT
-# script reads its cookies from the file $WRK_COOKIES names.
+# script reads its cookies from the file $WRK_COOKIES names. A scenario
+# with a non-2xx answer, a socket error (wrk goes on, and exits 0, when
+# its target dies mid-run) or no req/s above 0 is invalid: `invalid` as
+# its ratio. One whose base is so gets no ratio (`-`), which makes it
+# invalid too. Either way it is named after the table, and the run exits 1.
 run_wrk() {
     local name=$1 ratio_to=$2 url=$3
     shift 3
@@ -491,7 +601,7 @@ run_wrk() {
     cmds_before="$(redis_commands)"
     log "wrk: $name ($url)"
     if ! KM_BENCH_COOKIES="${WRK_COOKIES:-/dev/null}" \
-        wrk -t"$THREADS" -c"$CONNECTIONS" -d"${BENCH_SECONDS}s" --latency "$@" "$url" > "$out" 2>&1; then
+        wrk -t"$THREADS" -c"$CONNECTIONS" -d"${BENCH_SECONDS}s" --latency "$@" "$url" > "$out" 2>&1 9>&-; then
         cat "$out" >&2
         check_alive "the service" "$API_PID"
         check_alive "the ceiling" "$CEIL_PID"
@@ -513,19 +623,33 @@ run_wrk() {
     [ -n "$requests" ] && [ "$requests" -gt 0 ] && [ -n "$cmds_before" ] && [ -n "$cmds_after" ] \
         && [ "$cmds_after" -ge "$cmds_before" ] \
         && per_request="$(awk -v c="$((cmds_after - cmds_before))" -v r="$requests" 'BEGIN { printf "%.1f", c / r }')"
+    local why=() base_name="" base=""
+    [ "${non2xx:-0}" = 0 ] || why+=("$non2xx non-2xx answers")
+    [ -z "$errors" ] || why+=("socket errors: $errors")
+    above_zero "${rps:-}" || why+=("no req/s above 0")
     case "$ratio_to" in
         -) ;;
-        x:*)
-            local base="${RPS[${ratio_to#x:}]:-}"
-            [ -n "$rps" ] && [ -n "$base" ] \
-                && ratio="$(awk -v a="$rps" -v b="$base" -v n="${ratio_to#x:}" 'BEGIN { printf "%.2fx %s", a / b, n }')"
-            ;;
-        *)
-            local base="${RPS[$ratio_to]:-}"
-            [ -n "$rps" ] && [ -n "$base" ] \
-                && ratio="$(awk -v a="$rps" -v b="$base" -v n="$ratio_to" 'BEGIN { printf "%.0f%% %s", 100 * a / b, n }')"
-            ;;
+        x:*) base_name="${ratio_to#x:}" ;;
+        *) base_name="$ratio_to" ;;
     esac
+    [ -z "$base_name" ] || base="${RPS[$base_name]:-}"
+    if [ "${#why[@]}" -gt 0 ]; then
+        ratio=invalid
+        INVALID[$name]=1
+    elif [ -z "$base_name" ]; then
+        :
+    elif [ -n "${INVALID[$base_name]:-}" ] || ! above_zero "$base"; then
+        why+=("no ratio: $base_name is invalid")
+    elif [ "$base_name" != "$ratio_to" ]; then
+        ratio="$(awk -v a="$rps" -v b="$base" -v n="$base_name" 'BEGIN { printf "%.2fx %s", a / b, n }')"
+    else
+        ratio="$(awk -v a="$rps" -v b="$base" -v n="$base_name" 'BEGIN { printf "%.0f%% %s", 100 * a / b, n }')"
+    fi
+    if [ "${#why[@]}" -gt 0 ]; then
+        local reasons
+        reasons="$(printf '%s; ' "${why[@]}")"
+        FAILED+=("$name (${reasons%; })")
+    fi
     printf '%s: %s req/s, p50 %s, p99 %s, non-2xx %s, ratio %s, Redis commands/request %s%s\n' \
         "$name" "${rps:-?}" "${p50:-?}" "${p99:-?}" "${non2xx:-0}" "$ratio" "$per_request" \
         "${errors:+, socket errors: $errors}"
@@ -592,4 +716,10 @@ echo "peak RSS (VmHWM) of the ceiling: $ceiling_rss"
 echo "cart check: $cart_check"
 
 echo "visitor cart check: $visitor_lines lines (expected 5)"
-[ "$lines_after" = 5 ] && [ "$visitor_lines" = 5 ] || exit 1
+if [ "${#FAILED[@]}" -gt 0 ]; then
+    echo "INVALID, the run failed:"
+    printf '  %s\n' "${FAILED[@]}"
+fi
+
+[ "${#FAILED[@]}" -eq 0 ] || die "${#FAILED[@]} invalid scenario(s): ${FAILED[*]%% *}"
+[ "$lines_after" = 5 ] && [ "$visitor_lines" = 5 ] || die "a cart check failed"

@@ -11,8 +11,9 @@
 //!   1209600` of the value read (as a cart write loads and saves its session);
 //! - `GET /healthz`: `ok`.
 //!
-//! No cookie is a 401 and, for `/write`, no such key a 404; Redis failing is
-//! a 503. Each answers a small JSON object.
+//! No cookie is a 401 and no such key a 404, for `/read` as for `/write` (so
+//! a bench that names the wrong key gets errors, not a fast `GET` of
+//! nothing); Redis failing is a 503. Each answers a small JSON object.
 //!
 //! Environment: `LISTEN_ADDR` (default `127.0.0.1:18282`), `REDIS_URL`
 //! (default `redis://127.0.0.1:6379`), `REDIS_POOL_SIZE` (default 4, the
@@ -83,7 +84,8 @@ async fn read(State(c): State<Ceiling>, headers: HeaderMap) -> Response {
         return refused(StatusCode::UNAUTHORIZED, "no session cookie");
     };
     match c.redis.get::<Option<Bytes>, _>(key).await {
-        Ok(value) => answer(StatusCode::OK, Some(value.map_or(0, |v| v.len())), None),
+        Ok(Some(value)) => answer(StatusCode::OK, Some(value.len()), None),
+        Ok(None) => refused(StatusCode::NOT_FOUND, "no such key"),
         Err(_) => refused(StatusCode::SERVICE_UNAVAILABLE, "redis"),
     }
 }
