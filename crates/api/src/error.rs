@@ -2,7 +2,6 @@
 //! document. A 5xx carries a generic detail; the real cause goes to the log,
 //! inside the request's span.
 
-use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -459,15 +458,12 @@ pub fn problem_response(problem: &Problem) -> Response {
     res
 }
 
-/// Middleware: a 4xx or 5xx made outside our handlers (a body limit, a
+/// On every answer: a 4xx or 5xx made outside our handlers (a body limit, a
 /// timeout, an unknown method) becomes problem+json too, so clients meet one
 /// error shape everywhere. (A failed session save is turned into a 503
 /// earlier, by `session::unavailable_when_save_fails`.) A bare 503 gets the
 /// same `Retry-After` as ours.
-pub async fn problem_for_bare_errors(
-    State(body_limit): State<BodyLimit>,
-    res: Response,
-) -> Response {
+pub fn problem_for_bare_errors(body_limit: BodyLimit, res: Response) -> Response {
     let status = res.status();
     if !(status.is_client_error() || status.is_server_error()) {
         return res;

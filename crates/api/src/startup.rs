@@ -245,10 +245,7 @@ fn with_outer_layers(router: Router, config: &Config) -> Router {
                     .on_response(DefaultOnResponse::new().level(Level::INFO)),
             )
             .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-            .layer(middleware::map_response_with_state(
-                body_limit,
-                problem_for_bare_errors,
-            ))
+            .map_response(move |res| problem_for_bare_errors(body_limit, res))
             .layer(TimeoutLayer::with_status_code(
                 axum::http::StatusCode::REQUEST_TIMEOUT,
                 config.request_timeout,
@@ -262,8 +259,15 @@ fn with_outer_layers(router: Router, config: &Config) -> Router {
 /// this service (Swagger UI sets its own, stricter-than-none policy), and,
 /// when cookies are Secure, reach it over HTTPS only.
 fn with_security_headers(router: Router, config: &Config) -> Router {
-    let router = router.layer(
+    // Two years, as browsers' preload lists ask; subdomains are left to
+    // whoever runs them.
+    let hsts = config
+        .session_cookie
+        .secure
+        .then(|| always(header::STRICT_TRANSPORT_SECURITY, "max-age=63072000"));
+    router.layer(
         ServiceBuilder::new()
+            .option_layer(hsts)
             .layer(always(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
             .layer(always(header::REFERRER_POLICY, "no-referrer"))
             .layer(always(header::X_FRAME_OPTIONS, "DENY"))
@@ -271,16 +275,7 @@ fn with_security_headers(router: Router, config: &Config) -> Router {
                 header::CONTENT_SECURITY_POLICY,
                 HeaderValue::from_static("frame-ancestors 'none'"),
             )),
-    );
-    if !config.session_cookie.secure {
-        return router;
-    }
-    // Two years, as browsers' preload lists ask; subdomains are left to
-    // whoever runs them.
-    router.layer(always(
-        header::STRICT_TRANSPORT_SECURITY,
-        "max-age=63072000",
-    ))
+    )
 }
 
 /// Sets `name` to a fixed `value` on every response, replacing any value a
