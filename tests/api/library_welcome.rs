@@ -41,6 +41,19 @@ async fn read(app: &TestApp, book_id: i64, pages: u32) {
     assert_eq!(res.status(), 200, "reading book {book_id} to page {pages}");
 }
 
+/// A new visitor's `POST /visits` carrying `summary` sealed as the visit
+/// summary cookie an earlier build would have left.
+async fn visit_with_summary(app: &TestApp, summary: &Value) -> reqwest::Response {
+    let key = SecretKey::new(SECRET_KEY.as_bytes().to_vec()).unwrap();
+    let sealed = CookieKit::seal_with(&key, &VISIT_SUMMARY, summary, app.clock.now()).unwrap();
+    app.another_visitor()
+        .post(app.url("/api/v1/visits"))
+        .header("cookie", format!("last_visit_summary={sealed}"))
+        .send()
+        .await
+        .unwrap()
+}
+
 /// The `reading` of a welcome or a session, as (title, pages, from_last_visit).
 fn offered(body: &Value) -> Option<(String, u64, bool)> {
     let r = &body["reading"];
@@ -223,21 +236,11 @@ async fn logout_keeps_the_last_book_of_a_signed_in_reader_on_every_store() {
 #[tokio::test]
 async fn a_summary_cookie_from_before_the_library_still_reads() {
     let app = app().spawn().await;
-    let key = SecretKey::new(SECRET_KEY.as_bytes().to_vec()).unwrap();
-    let old = CookieKit::seal_with(
-        &key,
-        &VISIT_SUMMARY,
+    let res = visit_with_summary(
+        &app,
         &json!({"name": "Lucy", "visit_count": 6, "date": "2026-11-20T19:00:00Z"}),
-        app.clock.now(),
     )
-    .unwrap();
-    let res = app
-        .another_visitor()
-        .post(app.url("/api/v1/visits"))
-        .header("cookie", format!("last_visit_summary={old}"))
-        .send()
-        .await
-        .unwrap();
+    .await;
     assert_eq!(res.status(), 200);
     assert!(set_cookie_for(res.headers(), "last_visit_summary").is_none());
     let welcome: Value = res.json().await.unwrap();
@@ -263,14 +266,8 @@ async fn a_summary_cookie_from_before_the_library_still_reads() {
             summary[k] = v.clone();
             summary["last_book"][k] = v.clone();
         }
-        let older = CookieKit::seal_with(&key, &VISIT_SUMMARY, &summary, app.clock.now()).unwrap();
-        let welcome: Value = app
-            .another_visitor()
-            .post(app.url("/api/v1/visits"))
-            .header("cookie", format!("last_visit_summary={older}"))
-            .send()
+        let welcome: Value = visit_with_summary(&app, &summary)
             .await
-            .unwrap()
             .json()
             .await
             .unwrap();
@@ -291,25 +288,10 @@ async fn a_summary_cookie_from_before_the_library_still_reads() {
     }
 
     // One that names a book the library does not have offers nothing.
-    let gone = CookieKit::seal_with(
-        &key,
-        &VISIT_SUMMARY,
-        &json!({"name": null, "visit_count": 2, "date": "2026-11-20T19:00:00Z",
-                "last_book": {"book_id": 999_999, "pages_read": 5, "current_chapter": 1,
-                              "last_activity_at": "2026-11-20T18:00:00Z"}}),
-        app.clock.now(),
-    )
-    .unwrap();
-    let welcome: Value = app
-        .another_visitor()
-        .post(app.url("/api/v1/visits"))
-        .header("cookie", format!("last_visit_summary={gone}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let gone = json!({"name": null, "visit_count": 2, "date": "2026-11-20T19:00:00Z",
+            "last_book": {"book_id": 999_999, "pages_read": 5, "current_chapter": 1,
+                          "last_activity_at": "2026-11-20T18:00:00Z"}});
+    let welcome: Value = visit_with_summary(&app, &gone).await.json().await.unwrap();
     assert_eq!(
         (&welcome["visit_count"], &welcome["reading"]),
         (&json!(3), &Value::Null)
