@@ -53,6 +53,14 @@
 #                       a file to see why it did not start)
 #   BENCH_SKIP_BUILD=1  do not run `cargo build --release -p api -p bench-ceiling`
 #   BENCH_VERBOSE=1     also print wrk's full output (to stderr)
+#   BENCH_SERVICE_ENV   more environment for the service only, as NAME=value
+#                       words (e.g. "TOKIO_WORKER_THREADS=1"): for experiments
+#   BENCH_PROFILE       scenario names, comma-separated (e.g. ceil-read,cart-get):
+#                       each runs under `perf record` (of the ceiling for
+#                       ceil-*, else of the service) and its top symbols by
+#                       self time are printed; the data stays in
+#                       BENCH_PROFILE_DIR (default /tmp/km-bench-profile).
+#                       Profiled rows run slower: compare them with each other
 #   BENCH_SESSION_LOCK  process (default, as the service) or redis (several instances)
 #   BENCH_VISITORS      visitors of cart-put, one session each (default 64; at
 #                       most 99). Preparation starts 1 + BENCH_VISITORS
@@ -85,7 +93,10 @@
 #   cart-put-1   the same PUT, every connection on the one cart of cart-get:
 #                writes to one session take turns by design (no lost updates),
 #                so this measures one session's serialized write rate
-#   healthz      GET /healthz: the floor of the middleware stack
+#   ceil-healthz the ceiling's bare handler: no Redis, the same body as
+#                the service's /healthz
+#   healthz      GET /healthz: the floor of the middleware stack, as a
+#                percentage of ceil-healthz
 #   products     GET /api/v1/products (the ratio: to cart-get)
 #   books        GET /api/v1/books?genre=mystery,horror (the library, public)
 #   reading      GET /api/v1/reading-list of a reader with 5 books in progress
@@ -98,10 +109,15 @@
 # The table gives req/s, p50, p99, non-2xx responses and the ratio: a cart
 # scenario's req/s as a percentage of its ceiling's (cart-get of ceil-read,
 # cart-put of ceil-write, cart-put-1 of ceil-write-1, the /warn rows of the
-# /2 ceilings), products as a multiple of cart-get; and redis/r, the Redis
+# /2 ceilings, healthz of ceil-healthz), products as a multiple of cart-get; and redis/r, the Redis
 # commands processed per request (INFO stats before and after, so counting
 # whatever else uses that Redis server meanwhile). Then the peak RSS
-# (VmHWM) of the service and of the ceiling.
+# (VmHWM) of the service and of the ceiling. cpu/r: the user + system CPU
+# time the measured process (the ceiling for ceil-*, else the service) used
+# per request, in microseconds (from /proc/PID/stat, clock ticks of 10 ms,
+# a fraction of a percent of a scenario's total): it moves less with the
+# machine's load than req/s do, and is what a change to the service's own
+# code moves.
 #
 # A scenario with any non-2xx answer or socket error, or no req/s above 0,
 # has `invalid` as its ratio; a scenario whose base is invalid or not above 0
@@ -122,6 +138,7 @@ SECRET_KEY_FIXED="kitchen-memory-bench-secret-key-0123456789abcdef"
 CEIL_PREFIX="km-bench-ceiling:"
 LOGGING="${BENCH_LOGGING:-both}"
 SERVICE_LOG="${BENCH_SERVICE_LOG:-/dev/null}"
+PROFILE_DIR="${BENCH_PROFILE_DIR:-/tmp/km-bench-profile}"
 
 PG_HOST="${BENCH_PG_HOST:-127.0.0.1}"
 PG_PORT="${BENCH_PG_PORT:-5432}"
@@ -155,6 +172,14 @@ elif [ $((1 + VISITORS)) -gt "$NEW_SESSION_LIMIT" ]; then
 fi
 # The same pool size for both, when one is given.
 POOL_ENV=()
+# Word-split on purpose: "NAME=value NAME=value".
+read -r -a EXTRA_ENV <<< "${BENCH_SERVICE_ENV:-}"
+for assignment in "${EXTRA_ENV[@]}"; do
+    case "$assignment" in
+        [A-Z_]*=*) ;;
+        *) die "BENCH_SERVICE_ENV takes NAME=value words, not '$assignment'" ;;
+    esac
+done
 if [ -n "${BENCH_REDIS_POOL_SIZE:-}" ]; then
     POOL_ENV=(REDIS_POOL_SIZE="$BENCH_REDIS_POOL_SIZE")
 fi
@@ -372,6 +397,7 @@ start_service() {
         DATA_DIR="$WORK/data" \
         LOG_FORMAT=json \
         "${level[@]}" \
+        "${EXTRA_ENV[@]}" \
         "$BIN" > "$SERVICE_LOG" 2> "$WORK/api.err" 9>&- &
     API_PID=$!
     wait_ready "the service (its log: BENCH_SERVICE_LOG=$SERVICE_LOG)" "$API_PID" "$BASE/readyz"
@@ -572,6 +598,11 @@ declare -a ROWS=()
 
 # Commands the Redis server has processed so far (all its clients: the
 # count per request is exact only while nothing else uses that server).
+# cpu_ticks PID: the user and system CPU time PID has used, in clock ticks.
+cpu_ticks() {
+    awk '{ print $14 + $15 }' "/proc/$1/stat" 2> /dev/null
+}
+TICK_HZ="$(getconf CLK_TCK)"
 redis_commands() {
     redis-cli -u "$REDIS_URL" INFO stats | tr -d '\r' | awk -F: '$1 == "total_commands_processed" { print $2 }'
 }
@@ -584,6 +615,32 @@ FAILED=()
 # above_zero X: whether X is a number above 0 (an empty X is not).
 above_zero() {
     awk -v x="$1" 'BEGIN { exit !(x + 0 > 0) }'
+}
+
+# start_profile NAME: with NAME in BENCH_PROFILE, starts `perf record` on
+# the process the scenario measures (the ceiling for ceil-*, else the
+# service) into $PROFILE_DIR/NAME.data; stop_profile NAME stops it and
+# prints the top symbols by self time.
+PERF_PID=""
+start_profile() {
+    case ",${BENCH_PROFILE:-}," in *",$1,"*) ;; *) return 0 ;; esac
+    local pid=$API_PID
+    case "$1" in ceil-*) pid=$CEIL_PID ;; esac
+    mkdir -p "$PROFILE_DIR"
+    perf record -q -F 999 -p "$pid" -o "$PROFILE_DIR/${1//\//-}.data" \
+        > /dev/null 2>&1 9>&- &
+    PERF_PID=$!
+    sleep 0.2
+}
+stop_profile() {
+    [ -n "$PERF_PID" ] || return 0
+    kill -INT "$PERF_PID" 2> /dev/null || true
+    wait "$PERF_PID" 2> /dev/null || true
+    PERF_PID=""
+    local data="$PROFILE_DIR/${1//\//-}.data"
+    log "profile of $1: $data (top symbols by self time)"
+    perf report -q -i "$data" --no-children --sort dso,symbol --percent-limit 0.8 2> /dev/null \
+        | sed 's/  \+-  \+- *$//; s/ \+$//' | cut -c1-160 | head -40 >&2 || true
 }
 
 # run_wrk NAME RATIO_TO URL [wrk args...]: runs wrk, prints one summary
@@ -599,7 +656,12 @@ run_wrk() {
     shift 3
     local out="$WORK/wrk-${name//\//-}.txt" cmds_before cmds_after
     cmds_before="$(redis_commands)"
+    # The process the scenario measures: the ceiling for ceil-*, else the service.
+    local measured=$API_PID cpu_before cpu_after cpu_per_request=?
+    case "$name" in ceil-*) measured=$CEIL_PID ;; esac
+    cpu_before="$(cpu_ticks "$measured")"
     log "wrk: $name ($url)"
+    start_profile "$name"
     if ! KM_BENCH_COOKIES="${WRK_COOKIES:-/dev/null}" \
         wrk -t"$THREADS" -c"$CONNECTIONS" -d"${BENCH_SECONDS}s" --latency "$@" "$url" > "$out" 2>&1 9>&-; then
         cat "$out" >&2
@@ -608,6 +670,8 @@ run_wrk() {
         die "wrk failed for $name"
     fi
     cmds_after="$(redis_commands)"
+    cpu_after="$(cpu_ticks "$measured")"
+    stop_profile "$name"
     if [ "${BENCH_VERBOSE:-0}" = 1 ]; then
         cat "$out" >&2
     fi
@@ -623,6 +687,8 @@ run_wrk() {
     [ -n "$requests" ] && [ "$requests" -gt 0 ] && [ -n "$cmds_before" ] && [ -n "$cmds_after" ] \
         && [ "$cmds_after" -ge "$cmds_before" ] \
         && per_request="$(awk -v c="$((cmds_after - cmds_before))" -v r="$requests" 'BEGIN { printf "%.1f", c / r }')"
+    [ -n "$requests" ] && [ "$requests" -gt 0 ] && [ -n "$cpu_before" ] && [ -n "$cpu_after" ] \
+        && cpu_per_request="$(awk -v t="$((cpu_after - cpu_before))" -v hz="$TICK_HZ" -v r="$requests" 'BEGIN { printf "%.1f", 1e6 * t / hz / r }')"
     local why=() base_name="" base=""
     [ "${non2xx:-0}" = 0 ] || why+=("$non2xx non-2xx answers")
     [ -z "$errors" ] || why+=("socket errors: $errors")
@@ -650,11 +716,11 @@ run_wrk() {
         reasons="$(printf '%s; ' "${why[@]}")"
         FAILED+=("$name (${reasons%; })")
     fi
-    printf '%s: %s req/s, p50 %s, p99 %s, non-2xx %s, ratio %s, Redis commands/request %s%s\n' \
-        "$name" "${rps:-?}" "${p50:-?}" "${p99:-?}" "${non2xx:-0}" "$ratio" "$per_request" \
+    printf '%s: %s req/s, p50 %s, p99 %s, non-2xx %s, ratio %s, Redis commands/request %s, CPU us/request %s%s\n' \
+        "$name" "${rps:-?}" "${p50:-?}" "${p99:-?}" "${non2xx:-0}" "$ratio" "$per_request" "$cpu_per_request" \
         "${errors:+, socket errors: $errors}"
-    ROWS+=("$(printf '%-13s %11s %9s %9s %8s  %-20s %6s  %s' \
-        "$name" "${rps:-?}" "${p50:-?}" "${p99:-?}" "${non2xx:-0}" "$ratio" "$per_request" "${errors:--}")")
+    ROWS+=("$(printf '%-13s %11s %9s %9s %8s  %-20s %6s %7s  %s' \
+        "$name" "${rps:-?}" "${p50:-?}" "${p99:-?}" "${non2xx:-0}" "$ratio" "$per_request" "$cpu_per_request" "${errors:--}")")
 }
 
 CART_PUT="$BASE/api/v1/cart/items/3"
@@ -664,7 +730,8 @@ WRK_COOKIES="$CEIL_COOKIE_LIST" run_wrk ceil-write - "$CEIL/write" -s "$PUT_LUA"
 WRK_COOKIES="$COOKIE_LIST" run_wrk cart-put ceil-write "$CART_PUT" -s "$PUT_LUA"
 WRK_COOKIES="$CEIL_ONE_COOKIE" run_wrk ceil-write-1 - "$CEIL/write" -s "$PUT_LUA"
 WRK_COOKIES="$ONE_COOKIE" run_wrk cart-put-1 ceil-write-1 "$CART_PUT" -s "$PUT_LUA"
-run_wrk healthz - "$BASE/healthz"
+run_wrk ceil-healthz - "$CEIL/healthz"
+run_wrk healthz ceil-healthz "$BASE/healthz"
 run_wrk products x:cart-get "$BASE/api/v1/products"
 run_wrk books - "$BASE/api/v1/books?genre=mystery,horror"
 run_wrk reading - "$BASE/api/v1/reading-list" -H "Cookie: $COOKIE_HEADER"
@@ -709,7 +776,7 @@ echo
 echo "Kitchen Memory API: wrk -t$THREADS -c$CONNECTIONS -d${BENCH_SECONDS}s --latency; sessions in Redis, menu in PostgreSQL"
 echo "service logging: $logging_note"
 echo "ceiling: bench-ceiling, one GET (read) or GET + SET EX (write) per request; $RECORDS"
-printf '%-13s %11s %9s %9s %8s  %-20s %6s  %s\n' scenario 'req/s' p50 p99 non-2xx ratio redis/r 'socket errors'
+printf '%-13s %11s %9s %9s %8s  %-20s %6s %7s  %s\n' scenario 'req/s' p50 p99 non-2xx ratio redis/r 'cpu/r' 'socket errors'
 printf '%s\n' "${ROWS[@]}"
 printf 'peak RSS (VmHWM) of the service: %s\n' "${SERVICE_RSS[@]}"
 echo "peak RSS (VmHWM) of the ceiling: $ceiling_rss"
