@@ -14,6 +14,7 @@ mod m20261126_000008_create_logins;
 mod m20261126_000009_account_state;
 mod m20261127_000010_create_books;
 mod m20261127_000011_account_reading;
+mod m20261127_000012_create_session_locks;
 
 pub struct Migrator;
 
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000009_account_state::Migration),
             Box::new(m20261127_000010_create_books::Migration),
             Box::new(m20261127_000011_account_reading::Migration),
+            Box::new(m20261127_000012_create_session_locks::Migration),
         ]
     }
 }

@@ -4,7 +4,8 @@ use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    Backend, app, backends, services, session_cookie, set_cookie_for, set_cookies, spawn_app,
+    Backend, app, backends, services, session_cookie, session_id, set_cookie_for, set_cookies,
+    spawn_app,
 };
 
 async fn session_rows(app: &crate::helpers::TestApp) -> Vec<(String, i64)> {
@@ -237,34 +238,75 @@ async fn parallel_changes_from_one_visitor_are_all_kept() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs TEST_DATABASE_URL and TEST_REDIS_URL; run with -- --include-ignored"]
-async fn parallel_changes_spread_over_two_instances_are_all_kept() {
+async fn a_hundred_parallel_changes_spread_over_two_instances_with_default_settings_are_all_kept() {
     assert!(
         services().is_some(),
         "set TEST_DATABASE_URL and TEST_REDIS_URL"
     );
-    let app = app()
-        .backend(Backend::Redis)
-        .var("SESSION_LOCK", "redis")
-        .spawn()
-        .await;
-    let other = app.another_instance().await;
-    assert_eq!(app.add(1, 1).await.status(), 201);
-    // The cookie store is per host, so both instances get the same session cookie.
-    let adds = (2..=20).map(|id| {
-        let base = if id % 2 == 0 { &app.base } else { &other.base };
-        app.client
-            .post(format!("{base}/api/v1/cart/items"))
-            .json(&json!({"product_id": id, "quantity": 1}))
-            .send()
-    });
-    let results = futures_util::future::join_all(adds).await;
-    let statuses: Vec<u16> = results
-        .into_iter()
-        .map(|r| r.unwrap().status().as_u16())
-        .collect();
-    assert!(statuses.iter().all(|s| *s == 201), "{statuses:?}");
-    let cart = app.cart().await;
-    assert_eq!(cart["lines"].as_array().unwrap().len(), 20, "{cart}");
+    // Sessions in Redis, and in the database store on PostgreSQL: both are
+    // shared between instances, so both take turns across them by default.
+    for backend in [Backend::Redis, Backend::Database] {
+        let app = app().backend(backend).spawn().await;
+        let other = app.another_instance().await;
+        let first = app.add(1, 1).await;
+        assert_eq!(first.status(), 201);
+        let cookie =
+            session_cookie(first.headers()).expect("the first add sets the session cookie");
+        let id = session_id(&cookie);
+        // The cookie store is per host, so both instances get the same session cookie.
+        let adds = (0..100).map(|n| {
+            let base = if n % 2 == 0 { &app.base } else { &other.base };
+            app.client
+                .post(format!("{base}/api/v1/cart/items"))
+                .json(&json!({"product_id": n % 20 + 1, "quantity": 1}))
+                .send()
+        });
+        let statuses: Vec<u16> = futures_util::future::join_all(adds)
+            .await
+            .into_iter()
+            .map(|r| r.unwrap().status().as_u16())
+            .collect();
+        // 201 for a new line, 200 for one more of a dish already there.
+        assert!(
+            statuses.iter().all(|s| *s == 201 || *s == 200),
+            "{backend:?}: {statuses:?}"
+        );
+        let cart = app.cart().await;
+        assert_eq!(cart["item_count"], 1 + 100, "{backend:?}: {cart}");
+        assert_eq!(
+            cart["lines"].as_array().unwrap().len(),
+            20,
+            "{backend:?}: {cart}"
+        );
+        // Every lock was given back, none left to expire.
+        let left = match backend {
+            Backend::Database => {
+                let backend = app.db.get_database_backend();
+                app.db
+                    .query_all_raw(Statement::from_string(
+                        backend,
+                        format!(
+                            "SELECT token FROM session_locks WHERE lock_key = '{}'",
+                            api::session::lock::lock_name(&id)
+                        ),
+                    ))
+                    .await
+                    .unwrap()
+                    .len()
+            }
+            _ => {
+                use fred::prelude::KeysInterface;
+                let Some(api::session::AnyStore::Redis(_, pool)) =
+                    app.state.as_ref().map(|s| &s.sessions)
+                else {
+                    panic!("a Redis store");
+                };
+                let key = api::session::lock::shared_key(&id);
+                pool.exists::<usize, _>(key.as_str()).await.unwrap()
+            }
+        };
+        assert_eq!(left, 0, "{backend:?}: the session's lock is still there");
+    }
 }
 
 /// Sends 40 adds at once from one visitor, each with its own `Cookie`

@@ -41,14 +41,20 @@ pub enum SessionBackend {
     Redis,
 }
 
-/// How requests that change one session are made to take turns.
+/// How requests that change one session are made to take turns. By
+/// default, across instances whenever the sessions are shared between
+/// processes (Redis, or the database store on PostgreSQL), else within
+/// this process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SessionLock {
     /// Within this process: enough for one instance.
     Process,
-    /// Also across instances, with a lock key in Redis.
+    /// Also across instances, with a lock key in Redis (Redis sessions).
     Redis,
+    /// Also across instances, with a lock row in the database (the
+    /// database store).
+    Database,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -226,7 +232,8 @@ struct Vars {
     redis_url: Option<String>,
     #[serde(deserialize_with = "whole_number")]
     redis_pool_size: usize,
-    session_lock: SessionLock,
+    #[serde(deserialize_with = "some")]
+    session_lock: Option<SessionLock>,
     #[serde(deserialize_with = "some")]
     secret_key: Option<String>,
     #[serde(deserialize_with = "some")]
@@ -287,7 +294,7 @@ impl Default for Vars {
             session_backend: SessionBackend::Database,
             redis_url: None,
             redis_pool_size: 4,
-            session_lock: SessionLock::Process,
+            session_lock: None,
             secret_key: None,
             secret_key_fallbacks: None,
             session_cookie_name: "km_session".into(),
@@ -392,7 +399,7 @@ impl Config {
         let v = Vars::read(vars)?;
         let production = v.app_env == Environment::Production;
         let database_url = database_url(v.database_url.as_deref(), &v.data_dir)?;
-        let session_lock = session_lock(&v)?;
+        let session_lock = session_lock(&v, &database_url)?;
         let secrets = Secrets::read(
             v.secret_key.as_deref(),
             v.secret_key_fallbacks.as_deref(),
@@ -459,20 +466,33 @@ fn database_url(given: Option<&str>, data_dir: &std::path::Path) -> Result<Strin
     }
 }
 
-/// Redis sessions need a URL, and the Redis lock needs Redis sessions.
-fn session_lock(v: &Vars) -> Result<SessionLock, ConfigError> {
+/// Redis sessions need a URL; the Redis lock needs Redis sessions, and the
+/// database lock the database store. Unset, the lock is the one that makes
+/// the store's sessions safe to share: several instances reach one Redis or
+/// one PostgreSQL, while memory sessions live in one process and a SQLite
+/// file is meant for one.
+fn session_lock(v: &Vars, database_url: &str) -> Result<SessionLock, ConfigError> {
     let redis_sessions = v.session_backend == SessionBackend::Redis;
     if redis_sessions && v.redis_url.is_none() {
         return Err(ConfigError::new(
             "SESSION_BACKEND=redis needs REDIS_URL (like redis://127.0.0.1:6379/0)",
         ));
     }
-    if v.session_lock == SessionLock::Redis && !redis_sessions {
-        return Err(ConfigError::new(
+    let database_sessions = v.session_backend == SessionBackend::Database;
+    match v.session_lock {
+        Some(SessionLock::Redis) if !redis_sessions => Err(ConfigError::new(
             "SESSION_LOCK=redis needs SESSION_BACKEND=redis",
-        ));
+        )),
+        Some(SessionLock::Database) if !database_sessions => Err(ConfigError::new(
+            "SESSION_LOCK=database needs SESSION_BACKEND=database",
+        )),
+        Some(lock) => Ok(lock),
+        None if redis_sessions => Ok(SessionLock::Redis),
+        None if database_sessions && !database_url.starts_with("sqlite:") => {
+            Ok(SessionLock::Database)
+        }
+        None => Ok(SessionLock::Process),
     }
-    Ok(v.session_lock)
 }
 
 fn rate_limits(v: &Vars) -> Rates {
@@ -611,21 +631,37 @@ mod tests {
     }
 
     #[test]
-    fn the_redis_session_lock_is_opt_in_and_needs_redis_sessions() {
+    fn shared_sessions_take_turns_across_instances_unless_told_otherwise() {
+        let lock_of = |extra: &[(&'static str, &'static str)]| {
+            let mut v = vec![("SECRET_KEY", KEY)];
+            v.extend_from_slice(extra);
+            Config::from_vars(vars(&v)).map(|c| c.session_lock)
+        };
         let redis = [
-            ("SECRET_KEY", KEY),
             ("SESSION_BACKEND", "redis"),
             ("REDIS_URL", "redis://127.0.0.1:6379"),
         ];
-        let c = Config::from_vars(vars(&redis)).unwrap();
-        assert_eq!(c.session_lock, SessionLock::Process);
-        let mut with_lock = redis.to_vec();
-        with_lock.push(("SESSION_LOCK", "redis"));
-        let c = Config::from_vars(vars(&with_lock)).unwrap();
-        assert_eq!(c.session_lock, SessionLock::Redis);
-        let err =
-            Config::from_vars(vars(&[("SECRET_KEY", KEY), ("SESSION_LOCK", "redis")])).unwrap_err();
+        let postgres = [("DATABASE_URL", "postgres://db/kitchen")];
+        assert_eq!(lock_of(&redis).unwrap(), SessionLock::Redis);
+        assert_eq!(lock_of(&postgres).unwrap(), SessionLock::Database);
+        assert_eq!(lock_of(&[]).unwrap(), SessionLock::Process, "SQLite");
+        assert_eq!(
+            lock_of(&[("SESSION_BACKEND", "memory")]).unwrap(),
+            SessionLock::Process
+        );
+        let overridden = [redis.as_slice(), &[("SESSION_LOCK", "process")]].concat();
+        assert_eq!(lock_of(&overridden).unwrap(), SessionLock::Process);
+        let on_sqlite = [("SESSION_LOCK", "database")];
+        assert_eq!(lock_of(&on_sqlite).unwrap(), SessionLock::Database);
+
+        let err = lock_of(&[("SESSION_LOCK", "redis")]).unwrap_err();
         assert!(err.to_string().contains("SESSION_BACKEND=redis"), "{err}");
+        let wrong = [redis.as_slice(), &[("SESSION_LOCK", "database")]].concat();
+        let err = lock_of(&wrong).unwrap_err();
+        assert!(
+            err.to_string().contains("SESSION_BACKEND=database"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -736,7 +772,11 @@ mod tests {
                 "mongo",
                 &["`memory`", "`database`", "`redis`"],
             ),
-            ("SESSION_LOCK", "zookeeper", &["`process`", "`redis`"]),
+            (
+                "SESSION_LOCK",
+                "zookeeper",
+                &["`process`", "`redis`", "`database`"],
+            ),
             ("LOG_FORMAT", "xml", &["`pretty`", "`json`"]),
             (
                 "SESSION_COOKIE_SAMESITE",

@@ -43,7 +43,7 @@ use crate::origin::AllowedOrigins;
 use crate::routes;
 use crate::session::guard::SessionGuard;
 use crate::session::keys::SessionCookieKeys;
-use crate::session::lock::{REDIS_LOCK_TTL, SessionLocks};
+use crate::session::lock::{SHARED_LOCK_TTL, SessionLocks};
 use crate::session::{self, AnyStore, db_store::DatabaseStore};
 use crate::state::{AppState, Shared};
 
@@ -151,7 +151,7 @@ fn with_session(api: Router<AppState>, config: &Config, state: &AppState) -> Rou
             limits: state.limits.clone(),
             trusted_proxies: state.trusted_proxies.clone(),
         },
-        locks: session_locks(config, keys, &state.sessions),
+        locks: session_locks(config, keys, state),
     });
     // One static stack, outermost first: a request clones and boxes it once,
     // where a `Router::layer` per layer would box each layer again.
@@ -287,12 +287,15 @@ fn always(name: HeaderName, value: &'static str) -> SetResponseHeaderLayer<Heade
 fn session_locks(
     config: &Config,
     keys: Arc<SessionCookieKeys>,
-    sessions: &AnyStore,
+    state: &AppState,
 ) -> Arc<SessionLocks> {
     let wait = SessionLocks::wait_within(config.request_timeout);
-    match (config.session_lock, sessions) {
+    match (config.session_lock, &state.sessions) {
         (SessionLock::Redis, AnyStore::Redis(_, pool)) => {
-            SessionLocks::with_redis(keys, wait, pool.clone(), REDIS_LOCK_TTL)
+            SessionLocks::with_redis(keys, wait, pool.clone(), SHARED_LOCK_TTL)
+        }
+        (SessionLock::Database, AnyStore::Database(_)) => {
+            SessionLocks::with_database(keys, wait, state.db.clone(), SHARED_LOCK_TTL)
         }
         _ => SessionLocks::new(keys, wait),
     }

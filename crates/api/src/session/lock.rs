@@ -12,12 +12,26 @@
 //! the cookie exactly as that layer reads it (see [`super::keys`]), so no
 //! spelling of the cookie reaches a session without its turn.
 //!
-//! Requests first queue in this process; with `SESSION_LOCK=redis` the turn
-//! is also taken in Redis, so requests of one session spread over several
-//! instances take turns as well. That costs two more Redis round trips per
-//! change, so it is for deployments that run more than one instance. A Redis
-//! lock expires by itself (so a crashed instance cannot keep it), and a
-//! watchdog extends it for as long as its holder runs.
+//! Requests first queue in this process. Where the sessions are shared
+//! between processes (see `SessionLock`), the turn is also taken across
+//! instances:
+//!
+//! - with Redis sessions, in Redis, by the store itself: the lock key is set
+//!   and the record read by one script when the request first reads the
+//!   session, and the record written and the lock deleted by another when
+//!   the session layer saves it after the handler ran
+//!   ([`super::store`]); so a change costs the two round trips an unlocked
+//!   one does. A request that never reads its session takes no lock (it
+//!   cannot change it: tower-sessions reads a record before changing it,
+//!   and a delete takes the lock first);
+//! - with the database store, with a row in `session_locks`, taken before
+//!   the request runs and deleted after.
+//!
+//! Either lock expires by itself (so a crashed instance cannot keep it), and
+//! a watchdog extends it for as long as its holder runs. A write whose lock
+//! was lost (the store unreachable for the lock's whole lifetime, so another
+//! instance may have taken it) is refused rather than saved over another
+//! change.
 //!
 //! A request waits for its turn at most half the request timeout: one stuck
 //! behind a change that does not end is told so (503 with `Retry-After`)
@@ -25,44 +39,48 @@
 //!
 //! The turn is a [`SessionTurn`] in the request's extensions: work that must
 //! finish even if the request is cancelled (checkout) takes a clone of it
-//! into its own task, and the turn ends when the last clone is dropped.
+//! into its own task, and the turn ends when the last clone is dropped. Such
+//! work must read the session in the request first (checkout reads the cart),
+//! so that the lock is held before the task starts.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use axum::extract::Request;
 use axum::http::{HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
+use sea_orm::DatabaseConnection;
 use sha2::{Digest, Sha256};
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
 use tower_sessions::session::Id;
-use tower_sessions_redis_store::fred::clients::Client;
-use tower_sessions_redis_store::fred::prelude::{KeysInterface, LuaInterface, Pool};
-use tower_sessions_redis_store::fred::types::{Expiration, SetOptions};
+use tower_sessions::session_store;
+use tower_sessions_redis_store::fred::prelude::Pool;
 
 use super::keys::SessionCookieKeys;
+use super::shared_lock::{self, Via};
 use crate::error::{ApiError, ProblemKind};
 
-/// Releases a Redis lock only if this request still holds it.
-const RELEASE: &str = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
-
-/// Extends a Redis lock only if this request still holds it.
-const RENEW: &str = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end";
-
-/// How long a Redis lock outlives a holder that stopped renewing it (a
+/// How long a shared lock outlives a holder that stopped renewing it (a
 /// crashed instance). Its holder renews it every third of this.
-pub const REDIS_LOCK_TTL: Duration = Duration::from_secs(10);
+pub const SHARED_LOCK_TTL: Duration = Duration::from_secs(10);
 
 /// How many entries the table may hold before finished ones are swept.
 const SWEEP_AT: usize = 1024;
 
-#[derive(Debug)]
-struct RedisLock {
-    pool: Pool,
-    /// How long a lock outlives a holder that stopped renewing it.
-    ttl: Duration,
+/// Where the turn is also taken across instances.
+#[derive(Debug, Clone)]
+pub(crate) enum SharedLock {
+    Redis {
+        pool: Pool,
+        ttl: Duration,
+    },
+    Database {
+        db: DatabaseConnection,
+        ttl: Duration,
+    },
 }
 
 pub struct SessionLocks {
@@ -72,33 +90,48 @@ pub struct SessionLocks {
     /// Weak, so an entry never keeps a lock alive: a finished or cancelled
     /// request leaves at most a dead entry, swept away later.
     locks: Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>,
-    redis: Option<RedisLock>,
+    shared: Option<SharedLock>,
 }
 
 impl SessionLocks {
     /// Locks within this process only; a request waits at most `wait`.
     pub fn new(keys: Arc<SessionCookieKeys>, wait: Duration) -> Arc<Self> {
-        Arc::new(SessionLocks {
-            keys,
-            wait,
-            locks: Mutex::new(HashMap::new()),
-            redis: None,
-        })
+        Self::with_shared(keys, wait, None)
     }
 
-    /// Locks within this process, then in Redis; `wait` bounds both waits
-    /// together, and a lock left by a crashed holder expires after `ttl`.
+    /// Locks within this process, then in Redis (taken by the Redis store
+    /// as it reads the session); `wait` bounds both waits together, and a
+    /// lock left by a crashed holder expires after `ttl`.
     pub fn with_redis(
         keys: Arc<SessionCookieKeys>,
         wait: Duration,
         pool: Pool,
         ttl: Duration,
     ) -> Arc<Self> {
+        Self::with_shared(keys, wait, Some(SharedLock::Redis { pool, ttl }))
+    }
+
+    /// Locks within this process, then with a row in the database's
+    /// `session_locks`; as [`SessionLocks::with_redis`] otherwise.
+    pub fn with_database(
+        keys: Arc<SessionCookieKeys>,
+        wait: Duration,
+        db: DatabaseConnection,
+        ttl: Duration,
+    ) -> Arc<Self> {
+        Self::with_shared(keys, wait, Some(SharedLock::Database { db, ttl }))
+    }
+
+    fn with_shared(
+        keys: Arc<SessionCookieKeys>,
+        wait: Duration,
+        shared: Option<SharedLock>,
+    ) -> Arc<Self> {
         Arc::new(SessionLocks {
             keys,
             wait,
             locks: Mutex::new(HashMap::new()),
-            redis: Some(RedisLock { pool, ttl }),
+            shared,
         })
     }
 
@@ -139,127 +172,135 @@ impl SessionLocks {
 }
 
 /// The answer to a change that did not get its turn in time.
-fn busy() -> ApiError {
+pub(crate) fn busy() -> ApiError {
     ApiError::new(
         ProblemKind::ServiceUnavailable,
         "Another change to this session is still running; try again in a moment.",
     )
 }
 
-impl RedisLock {
-    /// Waits until `token` holds the lock `key`, through `client`, until `deadline`.
-    async fn acquire(
-        &self,
-        client: &Client,
-        key: &str,
-        token: &str,
-        deadline: Instant,
-    ) -> Result<(), ApiError> {
-        let ttl_ms = i64::try_from(self.ttl.as_millis()).unwrap_or(i64::MAX);
-        let mut pause = Duration::from_millis(1);
-        loop {
-            let taken: Option<String> = client
-                .set(
-                    key,
-                    token,
-                    Some(Expiration::PX(ttl_ms)),
-                    Some(SetOptions::NX),
-                    false,
-                )
-                .await
-                .map_err(|e| ApiError::unavailable("session store", e))?;
-            if taken.is_some() {
-                return Ok(());
-            }
-            if Instant::now() + pause > deadline {
-                return Err(busy());
-            }
-            tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(Duration::from_millis(20));
-        }
-    }
-
-    /// Extends the lock every third of its TTL while `token` holds it: the
-    /// holder may run longer than the TTL (checkout's task outlives its
-    /// request), and the lock must not expire under it.
-    async fn keep_alive(client: Client, key: String, token: String, ttl: Duration) {
-        let ttl_ms = ttl.as_millis().to_string();
-        loop {
-            tokio::time::sleep(ttl / 3).await;
-            let renewed: Result<i64, _> = client
-                .eval(
-                    RENEW,
-                    vec![key.clone()],
-                    vec![token.clone(), ttl_ms.clone()],
-                )
-                .await;
-            match renewed {
-                Ok(1) => {}
-                Ok(_) => {
-                    tracing::warn!(
-                        "a session lock expired while held (Redis was unreachable for its whole TTL); another change to the session may run alongside"
-                    );
-                    return;
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "renewing a session lock failed; retrying");
-                }
-            }
-        }
-    }
-
-    /// Deletes the lock if `token` still holds it. Sent through the client
-    /// that took it, so it cannot overtake the `SET` on another connection.
-    async fn release(client: &Client, key: &str, token: &str) {
-        let released: Result<i64, _> = client
-            .eval(RELEASE, vec![key.to_owned()], vec![token.to_owned()])
-            .await;
-        if let Err(e) = released {
-            tracing::warn!(error = %e, "releasing a session lock failed; it expires by itself");
-        }
-    }
+/// The name of a session's shared lock: the id hashed, since the id is a
+/// credential and stays out of key names and tables; SHA-256 names a
+/// session's lock alike on every instance and build. The `session_locks`
+/// row's key.
+pub fn lock_name(id: &str) -> String {
+    format!("{:x}", Sha256::digest(id.as_bytes()))
 }
 
-/// The Redis key of a session's lock: the id hashed, since the id is a
-/// credential and stays out of key names; SHA-256 names a session's lock
-/// alike on every instance and build.
-fn redis_key(id: &str) -> String {
-    format!("km:session-lock:{:x}", Sha256::digest(id.as_bytes()))
+/// The Redis key of a session's lock.
+pub fn shared_key(id: &str) -> String {
+    format!("km:session-lock:{}", lock_name(id))
 }
 
-/// A Redis lock: its key, the token that holds (or is taking) it, the
+/// A shared lock this turn holds, or is taking: its key, its token, the
 /// connection it goes through, and the watchdog that extends it.
-struct HeldInRedis {
-    client: Client,
-    key: String,
-    token: String,
+pub(crate) struct Held {
+    pub(crate) via: Via,
+    pub(crate) key: String,
+    pub(crate) token: String,
     watchdog: Option<AbortHandle>,
 }
 
-impl HeldInRedis {
+impl Held {
+    fn new(via: Via, id: &str) -> Held {
+        let key = match via {
+            Via::Redis(_) => shared_key(id),
+            Via::Database(_) => lock_name(id),
+        };
+        Held {
+            via,
+            key,
+            token: format!("{:032x}", rand::random::<u128>()),
+            watchdog: None,
+        }
+    }
+
+    fn watch(&mut self, ttl: Duration) {
+        let watchdog = tokio::spawn(shared_lock::keep_alive(
+            self.via.clone(),
+            self.key.clone(),
+            self.token.clone(),
+            ttl,
+        ));
+        self.watchdog = Some(watchdog.abort_handle());
+    }
+
     /// Stops extending the lock and deletes it, in that order.
     async fn release(mut self) {
         if let Some(watchdog) = self.watchdog.take() {
             watchdog.abort();
         }
-        RedisLock::release(&self.client, &self.key, &self.token).await;
+        shared_lock::release(&self.via, &self.key, &self.token).await;
+    }
+
+    /// The lock was deleted with the save: only the watchdog is left.
+    fn forget(mut self) {
+        if let Some(watchdog) = self.watchdog.take() {
+            watchdog.abort();
+        }
     }
 }
 
 /// A request's turn on one session. Dropping the last handle to it, also
 /// when the request is cancelled (a timeout, a client gone), gives the turn
 /// up and forgets the session's entry once nobody waits for it.
-struct Turn {
+pub(crate) struct Turn {
     locks: Arc<SessionLocks>,
     key: String,
+    id: Id,
+    deadline: Instant,
     local: Option<tokio::sync::OwnedMutexGuard<()>>,
-    redis: Option<HeldInRedis>,
+    /// The shared lock, once taken (or while being taken).
+    shared: Mutex<Option<Held>>,
+    /// Set once the handler has answered: the session layer's save is then
+    /// the turn's last write, and may delete the lock with it.
+    handler_done: AtomicBool,
+    /// [`SessionTurn`] handles alive: tasks that outlive the handler keep
+    /// the lock until they end.
+    handles: AtomicUsize,
+    /// The shared lock was not had in time: the answer is [`busy`].
+    refused: AtomicBool,
 }
 
 /// A handle on the current request's turn, in its extensions. Clone it into
 /// a task that must finish its session change even if the request does not.
-#[derive(Clone)]
-pub struct SessionTurn(#[allow(dead_code)] Arc<Turn>);
+pub struct SessionTurn(Arc<Turn>);
+
+impl SessionTurn {
+    fn new(turn: Arc<Turn>) -> Self {
+        turn.handles.fetch_add(1, Ordering::AcqRel);
+        SessionTurn(turn)
+    }
+}
+
+impl Clone for SessionTurn {
+    fn clone(&self) -> Self {
+        SessionTurn::new(self.0.clone())
+    }
+}
+
+impl Drop for SessionTurn {
+    fn drop(&mut self) {
+        self.0.handles.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+tokio::task_local! {
+    /// The turn of the request being served, for the store's reads and
+    /// writes of its session.
+    static CURRENT: Arc<Turn>;
+}
+
+/// The current request's turn, when it takes one.
+pub(crate) fn current_turn() -> Option<Arc<Turn>> {
+    CURRENT.try_with(Arc::clone).ok()
+}
+
+/// Called once the handler has answered, before the session layer saves:
+/// see [`Turn::handler_done`].
+pub fn handler_finished() {
+    let _ = CURRENT.try_with(|turn| turn.handler_done.store(true, Ordering::Release));
+}
 
 impl Turn {
     async fn take(locks: &Arc<SessionLocks>, id: Id) -> Result<Turn, ApiError> {
@@ -268,40 +309,96 @@ impl Turn {
         let mut turn = Turn {
             locks: locks.clone(),
             key: id.to_string(),
+            id,
+            deadline,
             local: None,
-            redis: None,
+            shared: Mutex::new(None),
+            handler_done: AtomicBool::new(false),
+            handles: AtomicUsize::new(0),
+            refused: AtomicBool::new(false),
         };
         let local = locks.lock_for(&turn.key);
         let guard = tokio::time::timeout_at(deadline, local.lock_owned())
             .await
             .map_err(|_| busy())?;
         turn.local = Some(guard);
-        if let Some(redis) = &locks.redis {
-            // Recorded before the SET goes out: if this request is cancelled
-            // mid-acquire, the drop still releases whatever the SET took.
-            let held = turn.redis.insert(HeldInRedis {
-                client: redis.pool.next().clone(),
-                key: redis_key(&turn.key),
-                token: format!("{:032x}", rand::random::<u128>()),
-                watchdog: None,
-            });
-            redis
-                .acquire(&held.client, &held.key, &held.token, deadline)
-                .await?;
-            let watchdog = tokio::spawn(RedisLock::keep_alive(
-                held.client.clone(),
-                held.key.clone(),
-                held.token.clone(),
-                redis.ttl,
-            ));
-            held.watchdog = Some(watchdog.abort_handle());
+        if let Some(SharedLock::Database { db, ttl }) = &locks.shared {
+            let (key, token) = turn.begin_hold(Via::Database(db.clone()));
+            shared_lock::acquire_row(db, &key, &token, *ttl, deadline).await?;
+            turn.hold_taken(*ttl);
         }
         Ok(turn)
     }
 
-    /// Gives the Redis lock back before the next local waiter goes for it.
-    async fn finish(mut self) {
-        if let Some(held) = self.redis.take() {
+    fn held(&self) -> std::sync::MutexGuard<'_, Option<Held>> {
+        self.shared.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The Redis pool and lock lifetime, when this turn's shared lock is in Redis.
+    pub(crate) fn redis(&self) -> Option<(&Pool, Duration)> {
+        match &self.locks.shared {
+            Some(SharedLock::Redis { pool, ttl }) => Some((pool, *ttl)),
+            _ => None,
+        }
+    }
+
+    /// Whether this turn is on the session `id`.
+    pub(crate) fn is_on(&self, id: &Id) -> bool {
+        self.id == *id
+    }
+
+    /// Starts holding a shared lock through `via`; returns its key and
+    /// token for what takes it. Recorded before that goes out: if the
+    /// request is cancelled meanwhile, the drop still deletes whatever was
+    /// taken.
+    pub(crate) fn begin_hold(&self, via: Via) -> (String, String) {
+        let held = Held::new(via, &self.key);
+        let out = (held.key.clone(), held.token.clone());
+        *self.held() = Some(held);
+        out
+    }
+
+    /// The shared lock was taken: the watchdog starts extending it.
+    pub(crate) fn hold_taken(&self, ttl: Duration) {
+        if let Some(held) = self.held().as_mut() {
+            held.watch(ttl);
+        }
+    }
+
+    /// The lock this turn holds: its connection, key and token.
+    pub(crate) fn holding(&self) -> Option<(Via, String, String)> {
+        self.held()
+            .as_ref()
+            .map(|h| (h.via.clone(), h.key.clone(), h.token.clone()))
+    }
+
+    /// Whether the next save may delete the lock with it: the handler has
+    /// answered, and no task carries the turn on.
+    pub(crate) fn may_release_with_save(&self) -> bool {
+        self.handler_done.load(Ordering::Acquire) && self.handles.load(Ordering::Acquire) == 0
+    }
+
+    /// The save deleted the lock.
+    pub(crate) fn released_with_save(&self) {
+        if let Some(held) = self.held().take() {
+            held.forget();
+        }
+    }
+
+    /// When the lock is not had in time.
+    pub(crate) fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    /// The lock was not had in time; the answer says so.
+    pub(crate) fn refuse(&self) {
+        self.refused.store(true, Ordering::Release);
+    }
+
+    /// Gives the shared lock back before the next local waiter goes for it.
+    async fn finish(self) {
+        let held = self.held().take();
+        if let Some(held) = held {
             held.release().await;
         }
     }
@@ -309,17 +406,19 @@ impl Turn {
 
 impl Drop for Turn {
     fn drop(&mut self) {
-        if let Some(held) = self.redis.take() {
+        if let Some(held) = self.held().take() {
             // Cancelled, or outlived by a task: release in the background
             // (the lock also expires by itself once no longer extended).
-            if let Some(watchdog) = &held.watchdog {
-                watchdog.abort();
-            }
             tokio::spawn(held.release());
         }
         drop(self.local.take());
         self.locks.release(&self.key);
     }
+}
+
+/// A store operation's error when a lock is not had in time, or was lost.
+pub(crate) fn lock_error(what: &str) -> session_store::Error {
+    session_store::Error::Backend(what.to_owned())
 }
 
 /// A step of the session routes' guard ([`super::guard`]), outside the
@@ -342,19 +441,25 @@ where
     let Some((id, _)) = locks.keys.session_id(req.headers()) else {
         return next(req).await;
     };
+    let retry_later = |e: ApiError| {
+        let mut res = e.into_response();
+        // Both a busy session and an unreachable store are worth a retry.
+        let seconds = locks.wait.as_millis().div_ceil(1000).max(1);
+        res.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds as u64));
+        res
+    };
     let turn = match Turn::take(locks, id).await {
         Ok(turn) => Arc::new(turn),
-        Err(e) => {
-            let mut res = e.into_response();
-            // Both a busy session and an unreachable store are worth a retry.
-            let seconds = locks.wait.as_millis().div_ceil(1000).max(1);
-            res.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(seconds as u64));
-            return res;
-        }
+        Err(e) => return retry_later(e),
     };
-    req.extensions_mut().insert(SessionTurn(turn.clone()));
-    let response = next(req).await;
+    req.extensions_mut().insert(SessionTurn::new(turn.clone()));
+    let response = CURRENT.scope(turn.clone(), next(req)).await;
+    let response = if turn.refused.load(Ordering::Acquire) {
+        retry_later(busy())
+    } else {
+        response
+    };
     // Still shared when a task the handler started carries on with the
     // turn; it then ends when that task drops its handle.
     if let Ok(turn) = Arc::try_unwrap(turn) {
@@ -563,23 +668,31 @@ mod tests {
     #[ignore = "needs TEST_REDIS_URL; run with -- --include-ignored"]
     async fn a_redis_lock_held_past_its_ttl_is_renewed_and_no_other_instance_gets_the_turn() {
         use std::sync::atomic::AtomicBool;
+        use tower_sessions::SessionStore;
+        use tower_sessions_redis_store::fred::prelude::KeysInterface;
+
+        use super::super::AnyStore;
 
         let ttl = Duration::from_millis(300);
-        // Two instances: their own process locks, one Redis.
-        let first = SessionLocks::with_redis(keys(), WAIT, redis_pool().await, ttl);
-        let second = SessionLocks::with_redis(keys(), WAIT, redis_pool().await, ttl);
+        // Two instances: their own process locks and pools, one Redis.
+        let (first_pool, second_pool) = (redis_pool().await, redis_pool().await);
+        let first = SessionLocks::with_redis(keys(), WAIT, first_pool.clone(), ttl);
+        let second = SessionLocks::with_redis(keys(), WAIT, second_pool.clone(), ttl);
         let session = Id::default();
         let holder_done = Arc::new(AtomicBool::new(false));
         let seen_done = Arc::new(AtomicBool::new(false));
 
         let done = holder_done.clone();
+        let store = AnyStore::redis(first_pool);
         let holder = Router::new()
             .route(
                 "/",
                 post(move || {
-                    let done = done.clone();
+                    let (done, store) = (done.clone(), store.clone());
                     async move {
-                        // Holds the turn for four TTLs.
+                        // Reading the session takes the lock; the turn is
+                        // then held for four TTLs.
+                        store.load(&session).await.unwrap();
                         tokio::time::sleep(ttl * 4).await;
                         done.store(true, Ordering::SeqCst);
                         "held"
@@ -591,12 +704,14 @@ mod tests {
                 take_turns,
             ));
         let (done, seen) = (holder_done.clone(), seen_done.clone());
+        let store = AnyStore::redis(second_pool);
         let other = Router::new()
             .route(
                 "/",
                 post(move || {
-                    let (done, seen) = (done.clone(), seen.clone());
+                    let (done, seen, store) = (done.clone(), seen.clone(), store.clone());
                     async move {
+                        store.load(&session).await.unwrap();
                         seen.store(done.load(Ordering::SeqCst), Ordering::SeqCst);
                         "ok"
                     }
@@ -619,7 +734,7 @@ mod tests {
 
         // Released, not left to expire.
         let pool = redis_pool().await;
-        let left: i64 = pool.exists(redis_key(&session.to_string())).await.unwrap();
+        let left: i64 = pool.exists(shared_key(&session.to_string())).await.unwrap();
         assert_eq!(left, 0);
     }
 }

@@ -8,6 +8,7 @@ pub mod keys;
 pub mod lock;
 pub mod renew;
 pub mod rotation;
+mod shared_lock;
 pub mod store;
 pub mod visitor;
 
@@ -154,6 +155,8 @@ pub async fn fit_lifetime_to_sign_in(
         .cloned()
         .map(VisitorSession::of);
     let mut res = next.run(req).await;
+    // What follows is the session layer's save: the turn's last write.
+    lock::handler_finished();
     let Some(session) = session else {
         return res;
     };

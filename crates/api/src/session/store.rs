@@ -1,6 +1,8 @@
 //! One session store type for the three backends, so the session layer and
 //! the readiness check do not care which one runs.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::{self, ExpiredDeletion};
@@ -10,6 +12,8 @@ use tower_sessions_redis_store::fred::prelude::{ClientLike, KeysInterface, Pool}
 use tower_sessions_redis_store::fred::types::Expiration;
 
 use super::db_store::DatabaseStore;
+use super::lock::{self, Turn};
+use super::shared_lock::{self, Write};
 
 #[derive(Debug, Clone)]
 pub enum AnyStore {
@@ -83,7 +87,20 @@ impl SessionStore for AnyStore {
         match self {
             AnyStore::Memory(s) => s.create(record).await,
             AnyStore::Database(s) => s.create(record).await,
-            AnyStore::Redis(s, _) => s.create(record).await,
+            AnyStore::Redis(s, _) => {
+                if let Some(turn) = redis_turn() {
+                    loop {
+                        match shared_lock::save(&turn, record, Write::New).await {
+                            None => break,
+                            Some(Ok(true)) => return Ok(()),
+                            // The id is taken: draw another, as the store does.
+                            Some(Ok(false)) => record.id = Id::default(),
+                            Some(Err(e)) => return Err(e),
+                        }
+                    }
+                }
+                s.create(record).await
+            }
         }
     }
 
@@ -91,7 +108,14 @@ impl SessionStore for AnyStore {
         match self {
             AnyStore::Memory(s) => s.save(record).await,
             AnyStore::Database(s) => s.save(record).await,
-            AnyStore::Redis(s, _) => s.save(record).await,
+            AnyStore::Redis(s, _) => {
+                if let Some(turn) = redis_turn()
+                    && let Some(saved) = shared_lock::save(&turn, record, Write::Stored).await
+                {
+                    return saved.map(drop);
+                }
+                s.save(record).await
+            }
         }
     }
 
@@ -105,7 +129,10 @@ impl SessionStore for AnyStore {
         let loaded = match self {
             AnyStore::Memory(s) => s.load(id).await,
             AnyStore::Database(s) => s.load(id).await,
-            AnyStore::Redis(s, _) => s.load(id).await,
+            AnyStore::Redis(s, _) => match redis_turn().filter(|t| t.is_on(id)) {
+                Some(turn) => load_in_turn(&turn, id).await,
+                None => s.load(id).await,
+            },
         };
         match loaded {
             Err(session_store::Error::Decode(reason)) => {
@@ -125,8 +152,27 @@ impl SessionStore for AnyStore {
         match self {
             AnyStore::Memory(s) => s.delete(id).await,
             AnyStore::Database(s) => s.delete(id).await,
-            AnyStore::Redis(s, _) => s.delete(id).await,
+            AnyStore::Redis(s, _) => match redis_turn().filter(|t| t.is_on(id)) {
+                Some(turn) => shared_lock::delete(&turn, id).await,
+                None => s.delete(id).await,
+            },
         }
+    }
+}
+
+/// The current request's turn, when its lock is taken in Redis: the store
+/// then reads and writes the session with the scripts that take and
+/// release that lock (see `lock`).
+fn redis_turn() -> Option<Arc<Turn>> {
+    lock::current_turn().filter(|turn| turn.redis().is_some())
+}
+
+async fn load_in_turn(turn: &Turn, id: &Id) -> session_store::Result<Option<Record>> {
+    match shared_lock::load(turn, id).await? {
+        Some(bytes) => rmp_serde::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| session_store::Error::Decode(e.to_string())),
+        None => Ok(None),
     }
 }
 

@@ -1,0 +1,342 @@
+//! The cross-instance half of a session's turn (see [`super::lock`]): the
+//! Redis scripts that take the lock with the read and release it with the
+//! write, and the `session_locks` row of the database store.
+
+use std::sync::LazyLock;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, OnConflict, Query};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
+use tokio::time::Instant;
+use tower_sessions::session::{Id, Record};
+use tower_sessions::session_store;
+use tower_sessions_redis_store::fred::clients::Client;
+use tower_sessions_redis_store::fred::prelude::KeysInterface;
+use tower_sessions_redis_store::fred::types::Value;
+use tower_sessions_redis_store::fred::types::scripts::Script;
+
+use super::lock::{Turn, busy, lock_error};
+use crate::error::ApiError;
+
+/// What a shared lock goes through. A Redis lock's every command goes
+/// through the one connection that took it, so none overtakes another.
+#[derive(Debug, Clone)]
+pub(crate) enum Via {
+    Redis(Client),
+    Database(DatabaseConnection),
+}
+
+/// Takes the lock (KEYS[1]) for the token (ARGV[1]) for ARGV[2] ms if it is
+/// free, and then reads the session's record (KEYS[2]): `{1, record or
+/// nil}`, or `{0}` when another holds the lock.
+static LOCK_AND_LOAD: LazyLock<Script> = LazyLock::new(|| {
+    Script::from_lua(
+        "if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then \
+           return {1, redis.call('get', KEYS[2])} \
+         end \
+         return {0}",
+    )
+});
+
+/// Writes the record (KEYS[2] = ARGV[2], expiring at Unix time ARGV[3],
+/// ARGV[4] `NX` for a new session, `XX` for a stored one) if the token
+/// (ARGV[1]) still holds the lock (KEYS[1]), and deletes the lock with it
+/// when ARGV[5] is `1`: -1 when the lock is not held, 0 when a new
+/// session's id is taken (the lock kept), else 1. A stored session that
+/// expired meanwhile is not written again (as tower-sessions' Redis store
+/// does), and counts as saved.
+static SAVE: LazyLock<Script> = LazyLock::new(|| {
+    Script::from_lua(
+        "if redis.call('get', KEYS[1]) ~= ARGV[1] then return -1 end \
+         local written = redis.call('set', KEYS[2], ARGV[2], ARGV[4], 'EXAT', ARGV[3]) \
+         if not written and ARGV[4] == 'NX' then return 0 end \
+         if ARGV[5] == '1' then redis.call('del', KEYS[1]) end \
+         return 1",
+    )
+});
+
+/// Deletes the lock only if the token still holds it.
+static RELEASE: LazyLock<Script> = LazyLock::new(|| {
+    Script::from_lua(
+        "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end",
+    )
+});
+
+/// Extends the lock only if the token still holds it.
+static RENEW: LazyLock<Script> = LazyLock::new(|| {
+    Script::from_lua(
+        "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end",
+    )
+});
+
+fn backend(e: impl std::fmt::Display) -> session_store::Error {
+    session_store::Error::Backend(e.to_string())
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// The pause before trying a held lock again: from 1 ms, doubling, to 20 ms.
+fn next_pause(pause: Duration) -> Duration {
+    (pause * 2).min(Duration::from_millis(20))
+}
+
+/// Reads the session `id` for `turn`, taking its Redis lock first unless
+/// the turn holds it already: one round trip. Waits, polling, while another
+/// instance holds the lock, until the turn's deadline; then the turn is
+/// refused (its answer says the session is busy).
+pub(crate) async fn load(turn: &Turn, id: &Id) -> session_store::Result<Option<Vec<u8>>> {
+    let Some((pool, ttl)) = turn.redis() else {
+        return Err(lock_error("the session's lock is not in Redis"));
+    };
+    if let Some((Via::Redis(client), ..)) = turn.holding() {
+        return client.get(id.to_string()).await.map_err(backend);
+    }
+    let client = pool.next().clone();
+    let (key, token) = turn.begin_hold(Via::Redis(client.clone()));
+    let keys = vec![key, id.to_string()];
+    let args = vec![token, millis(ttl).to_string()];
+    let mut pause = Duration::from_millis(1);
+    loop {
+        let reply: Value = LOCK_AND_LOAD
+            .evalsha_with_reload(&client, keys.clone(), args.clone())
+            .await
+            .map_err(backend)?;
+        let mut parts = reply.into_array().into_iter();
+        if parts.next().and_then(|taken| taken.as_i64()) == Some(1) {
+            turn.hold_taken(ttl);
+            return Ok(parts
+                .next()
+                .and_then(|record| record.as_bytes().map(<[u8]>::to_vec)));
+        }
+        if Instant::now() + pause > turn.deadline() {
+            turn.refuse();
+            return Err(lock_error(
+                "another change to this session held its lock past the wait",
+            ));
+        }
+        tokio::time::sleep(pause).await;
+        pause = next_pause(pause);
+    }
+}
+
+/// Whether a write is of a new session (`NX`: its id must be free) or of a
+/// stored one (`XX`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Write {
+    New,
+    Stored,
+}
+
+/// Writes `record` for `turn` if the turn still holds its Redis lock, and
+/// deletes the lock with it when the handler has answered and no task
+/// carries the turn on: one round trip. `Ok(false)`: a new session's id is
+/// taken (draw another). `None`: the turn holds no Redis lock (it never
+/// read the session), so the caller writes as without a turn.
+pub(crate) async fn save(
+    turn: &Turn,
+    record: &Record,
+    write: Write,
+) -> Option<session_store::Result<bool>> {
+    let Some((Via::Redis(client), key, token)) = turn.holding() else {
+        return None;
+    };
+    Some(save_held(turn, &client, key, token, record, write).await)
+}
+
+async fn save_held(
+    turn: &Turn,
+    client: &Client,
+    key: String,
+    token: String,
+    record: &Record,
+    write: Write,
+) -> session_store::Result<bool> {
+    // As tower-sessions' Redis store encodes it: MessagePack, expiring at its time.
+    let value =
+        rmp_serde::to_vec(record).map_err(|e| session_store::Error::Encode(e.to_string()))?;
+    let release = turn.may_release_with_save();
+    let args: Vec<Value> = vec![
+        token.into(),
+        Value::Bytes(value.into()),
+        record.expiry_date.unix_timestamp().into(),
+        match write {
+            Write::New => "NX",
+            Write::Stored => "XX",
+        }
+        .into(),
+        if release { "1" } else { "0" }.into(),
+    ];
+    let reply: i64 = SAVE
+        .evalsha_with_reload(client, vec![key, record.id.to_string()], args)
+        .await
+        .map_err(backend)?;
+    match reply {
+        -1 => Err(lock_error(
+            "the session's lock was lost (the store did not answer for its whole lifetime) before its change was saved",
+        )),
+        0 => Ok(false),
+        _ => {
+            if release {
+                turn.released_with_save();
+            }
+            Ok(true)
+        }
+    }
+}
+
+/// Deletes the session `id` for `turn`, taking its Redis lock first if the
+/// turn does not hold it yet, so that no change on another instance writes
+/// the record back after it is gone.
+pub(crate) async fn delete(turn: &Turn, id: &Id) -> session_store::Result<()> {
+    if turn.holding().is_none() {
+        load(turn, id).await?;
+    }
+    let Some((Via::Redis(client), ..)) = turn.holding() else {
+        return Err(lock_error("the session's lock is not held"));
+    };
+    client.del::<(), _>(id.to_string()).await.map_err(backend)
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, millis)
+}
+
+fn locks_table() -> Alias {
+    Alias::new("session_locks")
+}
+
+/// Takes the `session_locks` row `key` for `token`, waiting (polling) while
+/// another holds it unexpired, until `deadline`. Expiry is judged by each
+/// instance's wall clock: instances whose clocks disagree by less than the
+/// lock's lifetime keep each other out.
+pub(crate) async fn acquire_row(
+    db: &DatabaseConnection,
+    key: &str,
+    token: &str,
+    ttl: Duration,
+    deadline: Instant,
+) -> Result<(), ApiError> {
+    let mut pause = Duration::from_millis(1);
+    loop {
+        let now = now_ms();
+        let expires_at = Alias::new("expires_at");
+        let take = Query::insert()
+            .into_table(locks_table())
+            .columns([
+                Alias::new("lock_key"),
+                Alias::new("token"),
+                expires_at.clone(),
+            ])
+            .values_panic([
+                key.into(),
+                token.into(),
+                now.saturating_add(millis(ttl)).into(),
+            ])
+            .on_conflict(
+                OnConflict::column(Alias::new("lock_key"))
+                    .update_columns([Alias::new("token"), expires_at.clone()])
+                    .action_and_where(Expr::col((locks_table(), expires_at)).lt(now))
+                    .to_owned(),
+            )
+            .to_owned();
+        let taken = db
+            .execute(&take)
+            .await
+            .map_err(|e| ApiError::unavailable("session store", e))?
+            .rows_affected()
+            == 1;
+        if taken {
+            return Ok(());
+        }
+        if Instant::now() + pause > deadline {
+            return Err(busy());
+        }
+        tokio::time::sleep(pause).await;
+        pause = next_pause(pause);
+    }
+}
+
+/// Runs `statement` on the row `key` held by `token`: true if it was there.
+async fn on_held_row(
+    db: &DatabaseConnection,
+    statement: &mut sea_orm::sea_query::UpdateStatement,
+    key: &str,
+    token: &str,
+) -> Result<bool, DbErr> {
+    statement
+        .and_where(Expr::col(Alias::new("lock_key")).eq(key))
+        .and_where(Expr::col(Alias::new("token")).eq(token));
+    Ok(db.execute(&*statement).await?.rows_affected() == 1)
+}
+
+/// Extends the lock every third of its lifetime while `token` holds it: the
+/// holder may run longer than that (checkout's task outlives its request),
+/// and the lock must not expire under it.
+pub(crate) async fn keep_alive(via: Via, key: String, token: String, ttl: Duration) {
+    loop {
+        tokio::time::sleep(ttl / 3).await;
+        let renewed: Result<bool, String> = match &via {
+            Via::Redis(client) => RENEW
+                .evalsha_with_reload::<i64, _, _>(
+                    client,
+                    vec![key.clone()],
+                    vec![token.clone(), millis(ttl).to_string()],
+                )
+                .await
+                .map(|n| n == 1)
+                .map_err(|e| e.to_string()),
+            Via::Database(db) => on_held_row(
+                db,
+                Query::update().table(locks_table()).value(
+                    Alias::new("expires_at"),
+                    now_ms().saturating_add(millis(ttl)),
+                ),
+                &key,
+                &token,
+            )
+            .await
+            .map_err(|e| e.to_string()),
+        };
+        match renewed {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!(
+                    "a session lock expired while held (the store was unreachable for its whole lifetime)"
+                );
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "renewing a session lock failed; retrying");
+            }
+        }
+    }
+}
+
+/// Deletes the lock if `token` still holds it.
+pub(crate) async fn release(via: &Via, key: &str, token: &str) {
+    let released: Result<(), String> = match via {
+        Via::Redis(client) => RELEASE
+            .evalsha_with_reload::<i64, _, _>(client, vec![key.to_owned()], vec![token.to_owned()])
+            .await
+            .map(drop)
+            .map_err(|e| e.to_string()),
+        Via::Database(db) => {
+            let delete = Query::delete()
+                .from_table(locks_table())
+                .and_where(Expr::col(Alias::new("lock_key")).eq(key))
+                .and_where(Expr::col(Alias::new("token")).eq(token))
+                .to_owned();
+            db.execute(&delete)
+                .await
+                .map(drop)
+                .map_err(|e| e.to_string())
+        }
+    };
+    if let Err(e) = released {
+        tracing::warn!(error = %e, "releasing a session lock failed; it expires by itself");
+    }
+}
