@@ -55,13 +55,19 @@
 #   BENCH_VERBOSE=1     also print wrk's full output (to stderr)
 #   BENCH_SERVICE_ENV   more environment for the service only, as NAME=value
 #                       words (e.g. "TOKIO_WORKER_THREADS=1"): for experiments
-#   BENCH_PROFILE       scenario names, comma-separated (e.g. ceil-read,cart-get):
-#                       each runs under `perf record` (of the ceiling for
-#                       ceil-*, else of the service) and its top symbols by
-#                       self time are printed; the data stays in
-#                       BENCH_PROFILE_DIR (default /tmp/km-bench-profile).
-#                       Profiled rows run slower: compare them with each other
-#   BENCH_SESSION_LOCK  process (default, as the service) or redis (several instances)
+#   BENCH_PROFILE       scenario names, comma-separated (e.g. ceil-read,cart-get;
+#                       an unknown name stops the run before it starts): each
+#                       runs under `perf record -F 999` (needs perf) of the
+#                       process it measures, its top symbols by self time are
+#                       printed, and its data stays in BENCH_PROFILE_DIR
+#                       (default /tmp/km-bench-profile) as NAME.data, a / in
+#                       NAME as - (cart-get/warn: cart-get-warn.data). Profiled
+#                       rows run slower (perf's sampling is charged to the
+#                       process, cpu/r too): compare them with each other
+#   BENCH_SESSION_LOCK  SESSION_LOCK for the service measured (default: unset,
+#                       the service's default, which with Redis sessions takes
+#                       turns across instances through Redis; `process` for
+#                       turns within the process only)
 #   BENCH_VISITORS      visitors of cart-put, one session each (default 64; at
 #                       most 99). Preparation starts 1 + BENCH_VISITORS
 #                       sessions from 127.0.0.1, and the service, started with
@@ -73,7 +79,8 @@
 #
 # One run at a time per machine (flock on $TMPDIR/km-bench.lock).
 #
-# Needs curl, psql, redis-cli (Redis 6.2 or later), flock and python3; installs wrk
+# Needs curl, psql, redis-cli (Redis 6.2 or later), flock and python3 (and perf
+# for BENCH_PROFILE); installs wrk
 # with apt-get when it is missing. Dropping the database at exit uses DROP
 # DATABASE ... WITH (FORCE), PostgreSQL 13 or later.
 #
@@ -89,10 +96,14 @@
 #                changing from one PUT to the next on a cart so that each
 #                one writes the session (a PUT of the quantity a line
 #                already has saves nothing: it would measure a read)
+#   cart-put/process  the same on a second instance of the service, idle
+#                until then, with SESSION_LOCK=process: what the lock of
+#                the measured service costs, side by side
 #   ceil-write-1 ceiling PUT /write, every connection on the one key of ceil-read
 #   cart-put-1   the same PUT, every connection on the one cart of cart-get:
 #                writes to one session take turns by design (no lost updates),
 #                so this measures one session's serialized write rate
+#   cart-put-1/process  the same on the SESSION_LOCK=process instance
 #   ceil-healthz the ceiling's bare handler: no Redis, the same body as
 #                the service's /healthz
 #   healthz      GET /healthz: the floor of the middleware stack, as a
@@ -108,7 +119,8 @@
 #
 # The table gives req/s, p50, p99, non-2xx responses and the ratio: a cart
 # scenario's req/s as a percentage of its ceiling's (cart-get of ceil-read,
-# cart-put of ceil-write, cart-put-1 of ceil-write-1, the /warn rows of the
+# cart-put and cart-put/process of ceil-write, cart-put-1 and
+# cart-put-1/process of ceil-write-1, the /warn rows of the
 # /2 ceilings, healthz of ceil-healthz), products as a multiple of cart-get; and redis/r, the Redis
 # commands processed per request (INFO stats before and after, so counting
 # whatever else uses that Redis server meanwhile). Then the peak RSS
@@ -172,16 +184,38 @@ elif [ $((1 + VISITORS)) -gt "$NEW_SESSION_LIMIT" ]; then
 fi
 # The same pool size for both, when one is given.
 POOL_ENV=()
-# Word-split on purpose: "NAME=value NAME=value".
-read -r -a EXTRA_ENV <<< "${BENCH_SERVICE_ENV:-}"
-for assignment in "${EXTRA_ENV[@]}"; do
-    case "$assignment" in
-        [A-Z_]*=*) ;;
-        *) die "BENCH_SERVICE_ENV takes NAME=value words, not '$assignment'" ;;
-    esac
-done
 if [ -n "${BENCH_REDIS_POOL_SIZE:-}" ]; then
     POOL_ENV=(REDIS_POOL_SIZE="$BENCH_REDIS_POOL_SIZE")
+fi
+# Word-split on purpose: "NAME=value NAME=value" (no spaces or quotes in a
+# value). What the script sets itself cannot be overridden: the table's
+# labels would no longer say what ran.
+read -r -a EXTRA_ENV <<< "${BENCH_SERVICE_ENV:-}"
+for assignment in "${EXTRA_ENV[@]}"; do
+    [[ $assignment =~ ^[A-Z_][A-Z0-9_]*= ]] \
+        || die "BENCH_SERVICE_ENV takes NAME=value words, not '$assignment'"
+    case "${assignment%%=*}" in
+        PATH | HOME | APP_ENV | LISTEN_ADDR | DATABASE_URL | SESSION_BACKEND | SESSION_LOCK | REDIS_URL \
+            | REDIS_POOL_SIZE | SECRET_KEY | SESSION_COOKIE_NAME | SESSION_COOKIE_SECURE | DATA_DIR \
+            | LOG_FORMAT | RUST_LOG)
+            die "BENCH_SERVICE_ENV cannot set ${assignment%%=*}: the script sets it (see BENCH_SESSION_LOCK, BENCH_REDIS_POOL_SIZE, BENCH_LOGGING)"
+            ;;
+    esac
+done
+
+# The scenarios BENCH_PROFILE may name (spaces around the commas ignored).
+SCENARIOS=" ceil-read cart-get ceil-write cart-put cart-put/process ceil-write-1 cart-put-1 cart-put-1/process ceil-healthz healthz products books reading book-recs ceil-read/2 cart-get/warn ceil-write/2 cart-put/warn "
+PROFILE="${BENCH_PROFILE:-}"
+PROFILE="${PROFILE// /}"
+if [ -n "$PROFILE" ]; then
+    command -v perf > /dev/null 2>&1 || die "BENCH_PROFILE needs perf (Debian: linux-perf)"
+    IFS=, read -r -a profiled <<< "$PROFILE"
+    for name in "${profiled[@]}"; do
+        case "$SCENARIOS" in
+            *" $name "*) ;;
+            *) die "BENCH_PROFILE: no scenario '$name'; the scenarios:$SCENARIOS" ;;
+        esac
+    done
 fi
 
 # ---------------------------------------------------------------- tools
@@ -226,7 +260,9 @@ fi
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/km-bench.XXXXXX")"
 JAR="$WORK/cookies.txt"
 API_PID=""
+API2_PID=""
 CEIL_PID=""
+PERF_PID=""
 DB_CREATED=0
 REDIS_USED=0
 
@@ -288,7 +324,12 @@ stop() {
 cleanup() {
     local status=$?
     set +e
+    if [ -n "$PERF_PID" ]; then
+        kill -INT "$PERF_PID" 2> /dev/null
+        wait "$PERF_PID" 2> /dev/null
+    fi
     stop "$API_PID"
+    stop "$API2_PID"
     stop "$CEIL_PID"
     if [ "$REDIS_USED" = 1 ]; then
         clean_redis
@@ -357,6 +398,8 @@ free_port() {
 }
 PORT="$(free_port "${BENCH_PORT:-18181}")"
 BASE="http://127.0.0.1:$PORT"
+PORT2="$(free_port "$((PORT + 1))")"
+BASE2="http://127.0.0.1:$PORT2"
 CEIL_PORT="$(free_port "${BENCH_CEILING_PORT:-18282}")"
 CEIL="http://127.0.0.1:$CEIL_PORT"
 
@@ -374,34 +417,59 @@ wait_ready() {
 }
 
 # ---------------------------------------------------------------- service
-# start_service production|warn. A clean environment, so the caller's
-# APP_ENV, SESSION_COOKIE_*, RUST_LOG, ... cannot change what is measured.
-# production: LOG_FORMAT=json and the service's default filter (request
-# lines at INFO), as the image runs it; warn: RUST_LOG=warn.
+# The lock the service runs with: its default unless BENCH_SESSION_LOCK
+# says otherwise (with Redis sessions, the default takes turns across
+# instances through Redis).
+LOCK_ENV=()
+if [ -n "${BENCH_SESSION_LOCK:-}" ]; then
+    LOCK_ENV=(SESSION_LOCK="$BENCH_SESSION_LOCK")
+fi
+
+# service_env LOGGING PORT: the service's environment. A clean one, so the
+# caller's APP_ENV, SESSION_COOKIE_*, RUST_LOG, ... cannot change what is
+# measured. production: LOG_FORMAT=json and the service's default filter
+# (request lines at INFO), as the image runs it; warn: RUST_LOG=warn.
+service_env() {
+    SERVICE_ENV=(
+        PATH="$PATH" HOME="${HOME:-/tmp}"
+        APP_ENV=development
+        LISTEN_ADDR="127.0.0.1:$2"
+        DATABASE_URL="$DATABASE_URL"
+        SESSION_BACKEND=redis
+        REDIS_URL="$REDIS_URL"
+        "${POOL_ENV[@]}"
+        SECRET_KEY="$SECRET_KEY_FIXED"
+        SESSION_COOKIE_NAME="$COOKIE_NAME"
+        SESSION_COOKIE_SECURE=false
+        DATA_DIR="$WORK/data"
+        LOG_FORMAT=json
+    )
+    [ "$1" = warn ] && SERVICE_ENV+=(RUST_LOG=warn)
+    SERVICE_ENV+=("${EXTRA_ENV[@]}")
+}
+
+# start_service production|warn: the service measured, with its lock.
 start_service() {
-    local level=()
-    [ "$1" = warn ] && level=(RUST_LOG=warn)
-    log "starting $BIN on 127.0.0.1:$PORT (SESSION_BACKEND=redis, logging: $1)"
-    env -i \
-        PATH="$PATH" HOME="${HOME:-/tmp}" \
-        APP_ENV=development \
-        LISTEN_ADDR="127.0.0.1:$PORT" \
-        DATABASE_URL="$DATABASE_URL" \
-        SESSION_BACKEND=redis \
-        SESSION_LOCK="${BENCH_SESSION_LOCK:-process}" \
-        REDIS_URL="$REDIS_URL" \
-        "${POOL_ENV[@]}" \
-        SECRET_KEY="$SECRET_KEY_FIXED" \
-        SESSION_COOKIE_NAME="$COOKIE_NAME" \
-        SESSION_COOKIE_SECURE=false \
-        DATA_DIR="$WORK/data" \
-        LOG_FORMAT=json \
-        "${level[@]}" \
-        "${EXTRA_ENV[@]}" \
+    log "starting $BIN on 127.0.0.1:$PORT (SESSION_BACKEND=redis, ${LOCK_ENV[*]:-SESSION_LOCK unset}, logging: $1)"
+    service_env "$1" "$PORT"
+    env -i "${SERVICE_ENV[@]}" "${LOCK_ENV[@]}" \
         "$BIN" > "$SERVICE_LOG" 2> "$WORK/api.err" 9>&- &
     API_PID=$!
     wait_ready "the service (its log: BENCH_SERVICE_LOG=$SERVICE_LOG)" "$API_PID" "$BASE/readyz"
     log "ready: $(curl -fsS "$BASE/readyz")"
+}
+
+# start_process_lock_instance: a second instance, idle while the first is
+# measured, on the same Redis and database but with SESSION_LOCK=process
+# (turns within its own process only): the */process rows, each measured
+# right after the same scenario on the first, give what the lock costs.
+start_process_lock_instance() {
+    log "starting $BIN on 127.0.0.1:$PORT2 (SESSION_LOCK=process, logging: production)"
+    service_env production "$PORT2"
+    env -i "${SERVICE_ENV[@]}" SESSION_LOCK=process \
+        "$BIN" > "$SERVICE_LOG" 2> "$WORK/api2.err" 9>&- &
+    API2_PID=$!
+    wait_ready "the process-lock instance" "$API2_PID" "$BASE2/readyz"
 }
 
 # check_alive NAME PID: dies saying how PID ended, if it has.
@@ -429,6 +497,7 @@ stop_service() {
 FIRST_LOGGING=production
 [ "$LOGGING" = warn ] && FIRST_LOGGING=warn
 start_service "$FIRST_LOGGING"
+start_process_lock_instance
 
 # ---------------------------------------------------------------- cart
 # prepare WHAT CURL_ARGS...: one request of the preparation, its answer's
@@ -596,13 +665,14 @@ echo "$CEIL_COOKIE" > "$CEIL_ONE_COOKIE"
 
 declare -a ROWS=()
 
-# Commands the Redis server has processed so far (all its clients: the
-# count per request is exact only while nothing else uses that server).
-# cpu_ticks PID: the user and system CPU time PID has used, in clock ticks.
+# cpu_ticks PID: the user and system CPU time PID has used, in clock ticks
+# (nothing when PID is gone).
 cpu_ticks() {
-    awk '{ print $14 + $15 }' "/proc/$1/stat" 2> /dev/null
+    awk '{ print $14 + $15 }' "/proc/$1/stat" 2> /dev/null || true
 }
 TICK_HZ="$(getconf CLK_TCK)"
+# Commands the Redis server has processed so far (all its clients: the
+# count per request is exact only while nothing else uses that server).
 redis_commands() {
     redis-cli -u "$REDIS_URL" INFO stats | tr -d '\r' | awk -F: '$1 == "total_commands_processed" { print $2 }'
 }
@@ -617,18 +687,15 @@ above_zero() {
     awk -v x="$1" 'BEGIN { exit !(x + 0 > 0) }'
 }
 
-# start_profile NAME: with NAME in BENCH_PROFILE, starts `perf record` on
-# the process the scenario measures (the ceiling for ceil-*, else the
-# service) into $PROFILE_DIR/NAME.data; stop_profile NAME stops it and
-# prints the top symbols by self time.
-PERF_PID=""
+# start_profile NAME PID: with NAME in BENCH_PROFILE, starts `perf record`
+# on PID into $PROFILE_DIR/NAME.data (a / in NAME becomes -); stop_profile
+# NAME stops it and prints the top symbols by self time.
 start_profile() {
-    case ",${BENCH_PROFILE:-}," in *",$1,"*) ;; *) return 0 ;; esac
-    local pid=$API_PID
-    case "$1" in ceil-*) pid=$CEIL_PID ;; esac
+    case ",$PROFILE," in *",$1,"*) ;; *) return 0 ;; esac
+    local data="$PROFILE_DIR/${1//\//-}.data"
     mkdir -p "$PROFILE_DIR"
-    perf record -q -F 999 -p "$pid" -o "$PROFILE_DIR/${1//\//-}.data" \
-        > /dev/null 2>&1 9>&- &
+    rm -f "$data" "$data.old"
+    perf record -q -F 999 -p "$2" -o "$data" > /dev/null 2> "$WORK/perf.err" 9>&- &
     PERF_PID=$!
     sleep 0.2
 }
@@ -638,7 +705,11 @@ stop_profile() {
     wait "$PERF_PID" 2> /dev/null || true
     PERF_PID=""
     local data="$PROFILE_DIR/${1//\//-}.data"
-    log "profile of $1: $data (top symbols by self time)"
+    if [ ! -s "$data" ]; then
+        log "profile of $1: perf recorded nothing: $(tail -n 3 "$WORK/perf.err" 2> /dev/null)"
+        return 0
+    fi
+    log "profile of $1: $data (top symbols by self time; this row ran under perf)"
     perf report -q -i "$data" --no-children --sort dso,symbol --percent-limit 0.8 2> /dev/null \
         | sed 's/  \+-  \+- *$//; s/ \+$//' | cut -c1-160 | head -40 >&2 || true
 }
@@ -656,12 +727,16 @@ run_wrk() {
     shift 3
     local out="$WORK/wrk-${name//\//-}.txt" cmds_before cmds_after
     cmds_before="$(redis_commands)"
-    # The process the scenario measures: the ceiling for ceil-*, else the service.
+    # The process the scenario measures: the ceiling for ceil-*, the
+    # process-lock instance for */process, else the service.
     local measured=$API_PID cpu_before cpu_after cpu_per_request=?
-    case "$name" in ceil-*) measured=$CEIL_PID ;; esac
+    case "$name" in
+        ceil-*) measured=$CEIL_PID ;;
+        */process) measured=$API2_PID ;;
+    esac
     cpu_before="$(cpu_ticks "$measured")"
     log "wrk: $name ($url)"
-    start_profile "$name"
+    start_profile "$name" "$measured"
     if ! KM_BENCH_COOKIES="${WRK_COOKIES:-/dev/null}" \
         wrk -t"$THREADS" -c"$CONNECTIONS" -d"${BENCH_SECONDS}s" --latency "$@" "$url" > "$out" 2>&1 9>&-; then
         cat "$out" >&2
@@ -688,6 +763,7 @@ run_wrk() {
         && [ "$cmds_after" -ge "$cmds_before" ] \
         && per_request="$(awk -v c="$((cmds_after - cmds_before))" -v r="$requests" 'BEGIN { printf "%.1f", c / r }')"
     [ -n "$requests" ] && [ "$requests" -gt 0 ] && [ -n "$cpu_before" ] && [ -n "$cpu_after" ] \
+        && [ "$cpu_after" -ge "$cpu_before" ] \
         && cpu_per_request="$(awk -v t="$((cpu_after - cpu_before))" -v hz="$TICK_HZ" -v r="$requests" 'BEGIN { printf "%.1f", 1e6 * t / hz / r }')"
     local why=() base_name="" base=""
     [ "${non2xx:-0}" = 0 ] || why+=("$non2xx non-2xx answers")
@@ -728,8 +804,12 @@ run_wrk ceil-read - "$CEIL/read" -H "Cookie: $CEIL_COOKIE"
 run_wrk cart-get ceil-read "$BASE/api/v1/cart" -H "Cookie: $COOKIE_HEADER"
 WRK_COOKIES="$CEIL_COOKIE_LIST" run_wrk ceil-write - "$CEIL/write" -s "$PUT_LUA"
 WRK_COOKIES="$COOKIE_LIST" run_wrk cart-put ceil-write "$CART_PUT" -s "$PUT_LUA"
+WRK_COOKIES="$COOKIE_LIST" run_wrk cart-put/process ceil-write "${CART_PUT/$BASE/$BASE2}" -s "$PUT_LUA"
 WRK_COOKIES="$CEIL_ONE_COOKIE" run_wrk ceil-write-1 - "$CEIL/write" -s "$PUT_LUA"
 WRK_COOKIES="$ONE_COOKIE" run_wrk cart-put-1 ceil-write-1 "$CART_PUT" -s "$PUT_LUA"
+WRK_COOKIES="$ONE_COOKIE" run_wrk cart-put-1/process ceil-write-1 "${CART_PUT/$BASE/$BASE2}" -s "$PUT_LUA"
+stop "$API2_PID"
+API2_PID=""
 run_wrk ceil-healthz - "$CEIL/healthz"
 run_wrk healthz ceil-healthz "$BASE/healthz"
 run_wrk products x:cart-get "$BASE/api/v1/products"
@@ -775,9 +855,22 @@ esac
 echo
 echo "Kitchen Memory API: wrk -t$THREADS -c$CONNECTIONS -d${BENCH_SECONDS}s --latency; sessions in Redis, menu in PostgreSQL"
 echo "service logging: $logging_note"
+echo "session lock: ${LOCK_ENV[*]:-SESSION_LOCK unset (the default of the service)}; the */process rows: a second instance with SESSION_LOCK=process"
+[ "${#EXTRA_ENV[@]}" -eq 0 ] || echo "service environment added (BENCH_SERVICE_ENV): ${EXTRA_ENV[*]}"
+[ -z "$PROFILE" ] || echo "profiled under perf (slower): $PROFILE"
 echo "ceiling: bench-ceiling, one GET (read) or GET + SET EX (write) per request; $RECORDS"
 printf '%-13s %11s %9s %9s %8s  %-20s %6s %7s  %s\n' scenario 'req/s' p50 p99 non-2xx ratio redis/r 'cpu/r' 'socket errors'
 printf '%s\n' "${ROWS[@]}"
+# percent_of A B: A's req/s as a percentage of B's, or ? when either is missing.
+percent_of() {
+    local a="${RPS[$1]:-}" b="${RPS[$2]:-}"
+    if above_zero "$a" && above_zero "$b"; then
+        awk -v a="$a" -v b="$b" 'BEGIN { printf "%.0f%%", 100 * a / b }'
+    else
+        echo "?"
+    fi
+}
+echo "cost of the lock: cart-put $(percent_of cart-put cart-put/process) of cart-put/process, cart-put-1 $(percent_of cart-put-1 cart-put-1/process) of cart-put-1/process"
 printf 'peak RSS (VmHWM) of the service: %s\n' "${SERVICE_RSS[@]}"
 echo "peak RSS (VmHWM) of the ceiling: $ceiling_rss"
 echo "cart check: $cart_check"

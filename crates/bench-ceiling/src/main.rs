@@ -9,7 +9,8 @@
 //!   cart read loads its session);
 //! - `POST` or `PUT /write`: `GET` of that key, then `SET key value EX
 //!   1209600` of the value read (as a cart write loads and saves its session);
-//! - `GET /healthz`: `ok`.
+//! - `GET /healthz`: `{"status":"ok"}`, the service's own liveness answer,
+//!   with no Redis: the bare handler.
 //!
 //! No cookie is a 401 and no such key a 404, for `/read` as for `/write` (so
 //! a bench that names the wrong key gets errors, not a fast `GET` of

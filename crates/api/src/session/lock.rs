@@ -28,7 +28,8 @@
 //!   the request runs and deleted after.
 //!
 //! Either lock expires by itself (so a crashed instance cannot keep it), and
-//! a watchdog extends it for as long as its holder runs. A write whose lock
+//! is extended for as long as its holder runs (one task per process extends
+//! every lock it holds). A write whose lock
 //! was lost (the store unreachable for the lock's whole lifetime, so another
 //! instance may have taken it) is refused rather than saved over another
 //! change.
@@ -53,14 +54,13 @@ use axum::http::{HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
 use sea_orm::DatabaseConnection;
 use sha2::{Digest, Sha256};
-use tokio::task::AbortHandle;
 use tokio::time::Instant;
 use tower_sessions::session::Id;
 use tower_sessions::session_store;
 use tower_sessions_redis_store::fred::prelude::Pool;
 
 use super::keys::SessionCookieKeys;
-use super::shared_lock::{self, Via};
+use super::shared_lock::{self, Renewals, Via};
 use crate::error::{ApiError, ProblemKind};
 
 /// How long a shared lock outlives a holder that stopped renewing it (a
@@ -70,16 +70,17 @@ pub const SHARED_LOCK_TTL: Duration = Duration::from_secs(10);
 /// How many entries the table may hold before finished ones are swept.
 const SWEEP_AT: usize = 1024;
 
-/// Where the turn is also taken across instances.
+/// Where the turn is also taken across instances, and what extends the
+/// locks held.
 #[derive(Debug, Clone)]
 pub(crate) enum SharedLock {
     Redis {
         pool: Pool,
-        ttl: Duration,
+        renewals: Arc<Renewals>,
     },
     Database {
         db: DatabaseConnection,
-        ttl: Duration,
+        renewals: Arc<Renewals>,
     },
 }
 
@@ -108,7 +109,8 @@ impl SessionLocks {
         pool: Pool,
         ttl: Duration,
     ) -> Arc<Self> {
-        Self::with_shared(keys, wait, Some(SharedLock::Redis { pool, ttl }))
+        let renewals = Renewals::new(ttl);
+        Self::with_shared(keys, wait, Some(SharedLock::Redis { pool, renewals }))
     }
 
     /// Locks within this process, then with a row in the database's
@@ -119,7 +121,8 @@ impl SessionLocks {
         db: DatabaseConnection,
         ttl: Duration,
     ) -> Arc<Self> {
-        Self::with_shared(keys, wait, Some(SharedLock::Database { db, ttl }))
+        let renewals = Renewals::new(ttl);
+        Self::with_shared(keys, wait, Some(SharedLock::Database { db, renewals }))
     }
 
     fn with_shared(
@@ -193,12 +196,12 @@ pub fn shared_key(id: &str) -> String {
 }
 
 /// A shared lock this turn holds, or is taking: its key, its token, the
-/// connection it goes through, and the watchdog that extends it.
+/// connection it goes through, and its entry among the locks extended.
 pub(crate) struct Held {
     pub(crate) via: Via,
     pub(crate) key: String,
     pub(crate) token: String,
-    watchdog: Option<AbortHandle>,
+    renewal: Option<(Arc<Renewals>, u64)>,
 }
 
 impl Held {
@@ -211,32 +214,24 @@ impl Held {
             via,
             key,
             token: format!("{:032x}", rand::random::<u128>()),
-            watchdog: None,
+            renewal: None,
         }
     }
 
-    fn watch(&mut self, ttl: Duration) {
-        let watchdog = tokio::spawn(shared_lock::keep_alive(
-            self.via.clone(),
-            self.key.clone(),
-            self.token.clone(),
-            ttl,
-        ));
-        self.watchdog = Some(watchdog.abort_handle());
+    fn renew_with(&mut self, renewals: &Arc<Renewals>) {
+        let n = renewals.add(self.via.clone(), self.key.clone(), self.token.clone());
+        self.renewal = Some((renewals.clone(), n));
     }
 
     /// Stops extending the lock and deletes it, in that order.
     async fn release(mut self) {
-        if let Some(watchdog) = self.watchdog.take() {
-            watchdog.abort();
-        }
+        self.stop_renewing();
         shared_lock::release(&self.via, &self.key, &self.token).await;
     }
 
-    /// The lock was deleted with the save: only the watchdog is left.
-    fn forget(mut self) {
-        if let Some(watchdog) = self.watchdog.take() {
-            watchdog.abort();
+    fn stop_renewing(&mut self) {
+        if let Some((renewals, n)) = self.renewal.take() {
+            renewals.remove(n);
         }
     }
 }
@@ -322,10 +317,10 @@ impl Turn {
             .await
             .map_err(|_| busy())?;
         turn.local = Some(guard);
-        if let Some(SharedLock::Database { db, ttl }) = &locks.shared {
+        if let Some(SharedLock::Database { db, renewals }) = &locks.shared {
             let (key, token) = turn.begin_hold(Via::Database(db.clone()));
-            shared_lock::acquire_row(db, &key, &token, *ttl, deadline).await?;
-            turn.hold_taken(*ttl);
+            shared_lock::acquire_row(db, &key, &token, renewals.ttl(), deadline).await?;
+            turn.hold_taken();
         }
         Ok(turn)
     }
@@ -337,7 +332,7 @@ impl Turn {
     /// The Redis pool and lock lifetime, when this turn's shared lock is in Redis.
     pub(crate) fn redis(&self) -> Option<(&Pool, Duration)> {
         match &self.locks.shared {
-            Some(SharedLock::Redis { pool, ttl }) => Some((pool, *ttl)),
+            Some(SharedLock::Redis { pool, renewals }) => Some((pool, renewals.ttl())),
             _ => None,
         }
     }
@@ -358,10 +353,16 @@ impl Turn {
         out
     }
 
-    /// The shared lock was taken: the watchdog starts extending it.
-    pub(crate) fn hold_taken(&self, ttl: Duration) {
+    /// The shared lock was taken: it is extended from now on.
+    pub(crate) fn hold_taken(&self) {
+        let renewals = match &self.locks.shared {
+            Some(SharedLock::Redis { renewals, .. } | SharedLock::Database { renewals, .. }) => {
+                renewals
+            }
+            None => return,
+        };
         if let Some(held) = self.held().as_mut() {
-            held.watch(ttl);
+            held.renew_with(renewals);
         }
     }
 
@@ -380,8 +381,8 @@ impl Turn {
 
     /// The save deleted the lock.
     pub(crate) fn released_with_save(&self) {
-        if let Some(held) = self.held().take() {
-            held.forget();
+        if let Some(mut held) = self.held().take() {
+            held.stop_renewing();
         }
     }
 

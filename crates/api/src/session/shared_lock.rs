@@ -2,7 +2,9 @@
 //! Redis scripts that take the lock with the read and release it with the
 //! write, and the `session_locks` row of the database store.
 
-use std::sync::LazyLock;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock, Mutex, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, OnConflict, Query};
@@ -105,7 +107,7 @@ pub(crate) async fn load(turn: &Turn, id: &Id) -> session_store::Result<Option<V
             .map_err(backend)?;
         let mut parts = reply.into_array().into_iter();
         if parts.next().and_then(|taken| taken.as_i64()) == Some(1) {
-            turn.hold_taken(ttl);
+            turn.hold_taken();
             return Ok(parts
                 .next()
                 .and_then(|record| record.as_bytes().map(<[u8]>::to_vec)));
@@ -273,46 +275,109 @@ async fn on_held_row(
     Ok(db.execute(&*statement).await?.rows_affected() == 1)
 }
 
-/// Extends the lock every third of its lifetime while `token` holds it: the
-/// holder may run longer than that (checkout's task outlives its request),
-/// and the lock must not expire under it.
-pub(crate) async fn keep_alive(via: Via, key: String, token: String, ttl: Duration) {
+/// The shared locks this process holds, extended every third of their
+/// lifetime by one task for all of them: a holder may run longer than the
+/// lifetime (checkout's task outlives its request), and its lock must not
+/// expire under it. One task for every lock rather than one per lock: a
+/// change holds its lock for a few milliseconds, and a task and a timer of
+/// its own cost it more than the rest of the lock's work.
+#[derive(Debug)]
+pub(crate) struct Renewals {
+    ttl: Duration,
+    next: AtomicU64,
+    held: Mutex<HashMap<u64, (Via, String, String)>>,
+    started: AtomicBool,
+}
+
+impl Renewals {
+    pub(crate) fn new(ttl: Duration) -> Arc<Self> {
+        Arc::new(Renewals {
+            ttl,
+            next: AtomicU64::new(0),
+            held: Mutex::new(HashMap::new()),
+            started: AtomicBool::new(false),
+        })
+    }
+
+    pub(crate) fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    fn held(&self) -> std::sync::MutexGuard<'_, HashMap<u64, (Via, String, String)>> {
+        self.held.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Extends the lock `key` held by `token` until [`Renewals::remove`].
+    pub(crate) fn add(self: &Arc<Self>, via: Via, key: String, token: String) -> u64 {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        self.held().insert(n, (via, key, token));
+        if !self.started.swap(true, Ordering::AcqRel) {
+            tokio::spawn(renew_all(Arc::downgrade(self)));
+        }
+        n
+    }
+
+    pub(crate) fn remove(&self, n: u64) {
+        self.held().remove(&n);
+    }
+}
+
+/// Every third of the lifetime, extends every lock held; ends when the
+/// locks' owner is gone.
+async fn renew_all(renewals: Weak<Renewals>) {
     loop {
-        tokio::time::sleep(ttl / 3).await;
-        let renewed: Result<bool, String> = match &via {
-            Via::Redis(client) => RENEW
-                .evalsha_with_reload::<i64, _, _>(
-                    client,
-                    vec![key.clone()],
-                    vec![token.clone(), millis(ttl).to_string()],
-                )
-                .await
-                .map(|n| n == 1)
-                .map_err(|e| e.to_string()),
-            Via::Database(db) => on_held_row(
-                db,
-                Query::update().table(locks_table()).value(
-                    Alias::new("expires_at"),
-                    now_ms().saturating_add(millis(ttl)),
-                ),
-                &key,
-                &token,
-            )
-            .await
-            .map_err(|e| e.to_string()),
+        let Some(ttl) = renewals.upgrade().map(|r| r.ttl) else {
+            return;
         };
-        match renewed {
-            Ok(true) => {}
-            Ok(false) => {
-                tracing::warn!(
-                    "a session lock expired while held (the store was unreachable for its whole lifetime)"
-                );
-                return;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "renewing a session lock failed; retrying");
+        tokio::time::sleep(ttl / 3).await;
+        let Some(live) = renewals.upgrade() else {
+            return;
+        };
+        let held: Vec<(u64, (Via, String, String))> =
+            live.held().iter().map(|(n, h)| (*n, h.clone())).collect();
+        for (n, (via, key, token)) in held {
+            match renew(&via, &key, &token, ttl).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    // Deleted meanwhile by its holder, or expired: only the
+                    // latter is worth a word, and only if still listed.
+                    if live.held().remove(&n).is_some() {
+                        tracing::warn!(
+                            "a session lock expired while held (the store was unreachable for its whole lifetime)"
+                        );
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "renewing a session lock failed; retrying");
+                }
             }
         }
+    }
+}
+
+/// Extends the lock `key` if `token` still holds it: whether it did.
+async fn renew(via: &Via, key: &str, token: &str, ttl: Duration) -> Result<bool, String> {
+    match via {
+        Via::Redis(client) => RENEW
+            .evalsha_with_reload::<i64, _, _>(
+                client,
+                vec![key.to_owned()],
+                vec![token.to_owned(), millis(ttl).to_string()],
+            )
+            .await
+            .map(|n| n == 1)
+            .map_err(|e| e.to_string()),
+        Via::Database(db) => on_held_row(
+            db,
+            Query::update().table(locks_table()).value(
+                Alias::new("expires_at"),
+                now_ms().saturating_add(millis(ttl)),
+            ),
+            key,
+            token,
+        )
+        .await
+        .map_err(|e| e.to_string()),
     }
 }
 
