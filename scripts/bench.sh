@@ -127,9 +127,11 @@
 # (VmHWM) of the service and of the ceiling. cpu/r: the user + system CPU
 # time the measured process (the ceiling for ceil-*, else the service) used
 # per request, in microseconds (from /proc/PID/stat, clock ticks of 10 ms,
-# a fraction of a percent of a scenario's total): it moves less with the
-# machine's load than req/s do, and is what a change to the service's own
-# code moves.
+# a fraction of a percent of a scenario's total): what a change to the
+# service's own code moves. idle: the share of the whole machine's CPU time
+# (all cores, /proc/stat) left idle during the scenario; near 0% means the
+# machine was the limit, and the CPU per request of all processes together
+# is then 100% of the cores divided by req/s.
 #
 # A scenario with any non-2xx answer or socket error, or no req/s above 0,
 # has `invalid` as its ratio; a scenario whose base is invalid or not above 0
@@ -671,6 +673,11 @@ cpu_ticks() {
     awk '{ print $14 + $15 }' "/proc/$1/stat" 2> /dev/null || true
 }
 TICK_HZ="$(getconf CLK_TCK)"
+# machine_ticks: the whole machine's idle (idle + iowait) and total CPU
+# time so far, in clock ticks of all cores together.
+machine_ticks() {
+    awk '$1 == "cpu" { t = 0; for (i = 2; i <= NF; i++) t += $i; print $5 + $6, t }' /proc/stat
+}
 # Commands the Redis server has processed so far (all its clients: the
 # count per request is exact only while nothing else uses that server).
 redis_commands() {
@@ -735,6 +742,8 @@ run_wrk() {
         */process) measured=$API2_PID ;;
     esac
     cpu_before="$(cpu_ticks "$measured")"
+    local idle_before total_before idle_after total_after idle=?
+    read -r idle_before total_before <<< "$(machine_ticks)"
     log "wrk: $name ($url)"
     start_profile "$name" "$measured"
     if ! KM_BENCH_COOKIES="${WRK_COOKIES:-/dev/null}" \
@@ -746,6 +755,9 @@ run_wrk() {
     fi
     cmds_after="$(redis_commands)"
     cpu_after="$(cpu_ticks "$measured")"
+    read -r idle_after total_after <<< "$(machine_ticks)"
+    [ "$total_after" -gt "$total_before" ] \
+        && idle="$(awk -v i="$((idle_after - idle_before))" -v t="$((total_after - total_before))" 'BEGIN { printf "%.0f%%", 100 * i / t }')"
     stop_profile "$name"
     if [ "${BENCH_VERBOSE:-0}" = 1 ]; then
         cat "$out" >&2
@@ -792,11 +804,11 @@ run_wrk() {
         reasons="$(printf '%s; ' "${why[@]}")"
         FAILED+=("$name (${reasons%; })")
     fi
-    printf '%s: %s req/s, p50 %s, p99 %s, non-2xx %s, ratio %s, Redis commands/request %s, CPU us/request %s%s\n' \
-        "$name" "${rps:-?}" "${p50:-?}" "${p99:-?}" "${non2xx:-0}" "$ratio" "$per_request" "$cpu_per_request" \
+    printf '%s: %s req/s, p50 %s, p99 %s, non-2xx %s, ratio %s, Redis commands/request %s, CPU us/request %s, machine idle %s%s\n' \
+        "$name" "${rps:-?}" "${p50:-?}" "${p99:-?}" "${non2xx:-0}" "$ratio" "$per_request" "$cpu_per_request" "$idle" \
         "${errors:+, socket errors: $errors}"
-    ROWS+=("$(printf '%-13s %11s %9s %9s %8s  %-20s %6s %7s  %s' \
-        "$name" "${rps:-?}" "${p50:-?}" "${p99:-?}" "${non2xx:-0}" "$ratio" "$per_request" "$cpu_per_request" "${errors:--}")")
+    ROWS+=("$(printf '%-18s %11s %9s %9s %8s  %-20s %6s %7s %5s  %s' \
+        "$name" "${rps:-?}" "${p50:-?}" "${p99:-?}" "${non2xx:-0}" "$ratio" "$per_request" "$cpu_per_request" "$idle" "${errors:--}")")
 }
 
 CART_PUT="$BASE/api/v1/cart/items/3"
@@ -859,7 +871,7 @@ echo "session lock: ${LOCK_ENV[*]:-SESSION_LOCK unset (the default of the servic
 [ "${#EXTRA_ENV[@]}" -eq 0 ] || echo "service environment added (BENCH_SERVICE_ENV): ${EXTRA_ENV[*]}"
 [ -z "$PROFILE" ] || echo "profiled under perf (slower): $PROFILE"
 echo "ceiling: bench-ceiling, one GET (read) or GET + SET EX (write) per request; $RECORDS"
-printf '%-13s %11s %9s %9s %8s  %-20s %6s %7s  %s\n' scenario 'req/s' p50 p99 non-2xx ratio redis/r 'cpu/r' 'socket errors'
+printf '%-18s %11s %9s %9s %8s  %-20s %6s %7s %5s  %s\n' scenario 'req/s' p50 p99 non-2xx ratio redis/r 'cpu/r' idle 'socket errors'
 printf '%s\n' "${ROWS[@]}"
 # percent_of A B: A's req/s as a percentage of B's, or ? when either is missing.
 percent_of() {
