@@ -29,6 +29,8 @@ pub enum Backend {
     Memory,
     Database,
     Redis,
+    /// Files in a directory of the test's own (`SESSION_FILE_PATH`).
+    File,
 }
 
 impl Backend {
@@ -37,6 +39,7 @@ impl Backend {
             Backend::Memory => "memory",
             Backend::Database => "database",
             Backend::Redis => "redis",
+            Backend::File => "file",
         }
     }
 }
@@ -64,13 +67,18 @@ pub fn services() -> Option<Services> {
     }
 }
 
-/// The session backends this run can exercise: all three against the
-/// services, memory and database on the embedded default.
+/// The session backends this run can exercise: all four against the
+/// services; memory, database and file on the embedded default.
 pub fn backends() -> Vec<Backend> {
     if services().is_some() {
-        vec![Backend::Memory, Backend::Database, Backend::Redis]
+        vec![
+            Backend::Memory,
+            Backend::Database,
+            Backend::Redis,
+            Backend::File,
+        ]
     } else {
-        vec![Backend::Memory, Backend::Database]
+        vec![Backend::Memory, Backend::Database, Backend::File]
     }
 }
 
@@ -86,6 +94,27 @@ pub fn default_backend() -> Backend {
 
 fn random_suffix() -> String {
     format!("{:016x}", rand::random::<u64>())
+}
+
+/// A directory of the test's own, removed with everything in it on drop.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(purpose: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("km-{purpose}-{}", random_suffix()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        TempDir(dir)
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        std::fs::remove_dir_all(&self.0).ok();
+    }
 }
 
 /// A database of the test's own: a SQLite file, or a fresh PostgreSQL database.
@@ -177,8 +206,9 @@ pub struct TestApp {
     /// moves it (`app.clock.advance(..)`), and survives restarts.
     pub clock: api::Clock,
     server: Option<Instance>,
-    // Dropped last: the database outlives the server that uses it.
+    // Dropped last: the stores outlive the server that uses them.
     _database: Arc<TestDatabase>,
+    _session_files: Option<TempDir>,
 }
 
 pub struct AppBuilder {
@@ -221,6 +251,10 @@ impl AppBuilder {
         if let Some(s) = services() {
             vars.insert("REDIS_URL".into(), s.redis.clone());
         }
+        let session_files = (self.backend == Backend::File).then(|| TempDir::new("sessions"));
+        if let Some(dir) = &session_files {
+            vars.insert("SESSION_FILE_PATH".into(), dir.path().display().to_string());
+        }
         vars.extend(self.vars);
         let mut app = TestApp {
             base: String::new(),
@@ -234,6 +268,7 @@ impl AppBuilder {
             clock: api::Clock::manual(time::OffsetDateTime::now_utc()),
             server: None,
             _database: database,
+            _session_files: session_files,
         };
         app.start().await;
         app
@@ -292,6 +327,23 @@ impl TestApp {
         if let Some(mut instance) = self.server.take() {
             instance.stop().await;
         }
+    }
+
+    /// The file store's directory, with `Backend::File`.
+    pub fn session_dir(&self) -> Option<PathBuf> {
+        self.vars.get("SESSION_FILE_PATH").map(PathBuf::from)
+    }
+
+    /// The names in the file store's directory that end with `suffix`.
+    pub fn session_files(&self, suffix: &str) -> Vec<String> {
+        let dir = self.session_dir().expect("a file store");
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .expect("the session directory")
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|name| name.ends_with(suffix))
+            .collect();
+        names.sort();
+        names
     }
 
     pub fn url(&self, path: &str) -> String {

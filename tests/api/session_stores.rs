@@ -1,7 +1,7 @@
 //! One conformance suite for every session store: create, load, save,
-//! delete, expiry and id collision. Memory and the database store (SQLite)
-//! always run; the database store on PostgreSQL and the Redis store run
-//! when the suite runs against the services.
+//! delete, expiry and id collision. Memory, the database store (SQLite) and
+//! the file store always run; the database store on PostgreSQL and the
+//! Redis store run when the suite runs against the services.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -12,16 +12,27 @@ use time::OffsetDateTime;
 use tower_sessions::SessionStore;
 use tower_sessions::session::{Id, Record};
 
-use crate::helpers::{Backend, TestDatabase, backends, services};
+use crate::helpers::{Backend, TempDir, TestDatabase, backends, services};
 
-async fn store(backend: Backend) -> (AnyStore, TestDatabase) {
+/// What a store keeps its sessions in, removed when dropped.
+struct Storage {
+    _database: TestDatabase,
+    files: TempDir,
+}
+
+async fn store(backend: Backend) -> (AnyStore, Storage) {
     store_with_clock(backend, &Clock::system()).await
 }
 
-async fn store_with_clock(backend: Backend, clock: &Clock) -> (AnyStore, TestDatabase) {
+async fn store_with_clock(backend: Backend, clock: &Clock) -> (AnyStore, Storage) {
     let database = TestDatabase::create().await;
+    let files = TempDir::new("sessions");
     let mut vars: HashMap<String, String> = HashMap::new();
     vars.insert("DATABASE_URL".into(), database.url.clone());
+    vars.insert(
+        "SESSION_FILE_PATH".into(),
+        files.path().display().to_string(),
+    );
     vars.insert("SECRET_KEY".into(), crate::helpers::SECRET_KEY.into());
     vars.insert("SESSION_BACKEND".into(), backend.env_name().into());
     if let Some(s) = services() {
@@ -33,7 +44,11 @@ async fn store_with_clock(backend: Backend, clock: &Clock) -> (AnyStore, TestDat
     let store = api::startup::session_store(&config, &db, clock)
         .await
         .unwrap();
-    (store, database)
+    let storage = Storage {
+        _database: database,
+        files,
+    };
+    (store, storage)
 }
 
 fn record(data: &[(&str, serde_json::Value)], lives: Duration) -> Record {
@@ -97,10 +112,10 @@ async fn every_store_creates_loads_saves_and_deletes() {
 #[tokio::test]
 async fn an_expired_record_is_not_loaded_by_the_memory_and_redis_stores() {
     // These stores read the time themselves (tower-sessions' memory store;
-    // Redis expires the key), so the test waits for it. The database store
-    // takes a clock: see the next test.
+    // Redis expires the key), so the test waits for it. The database and
+    // file stores take a clock: see the next tests.
     for backend in backends() {
-        if backend == Backend::Database {
+        if matches!(backend, Backend::Database | Backend::File) {
             continue;
         }
         let (store, _db) = store(backend).await;
@@ -147,6 +162,78 @@ async fn the_database_store_neither_loads_nor_keeps_an_expired_record() {
         store.load(&long.id).await.unwrap().is_some(),
         "clean-up kept the live one"
     );
+}
+
+/// The names in a directory, sorted.
+fn names_in(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test]
+async fn the_file_store_neither_loads_nor_keeps_an_expired_file() {
+    // The store judges expiry by the service's clock.
+    let clock = Clock::manual(OffsetDateTime::now_utc());
+    let (store, storage) = store_with_clock(Backend::File, &clock).await;
+    let dir = storage.files.path();
+
+    let mut short = record(&[("k", serde_json::json!(1))], Duration::from_secs(60));
+    let mut long = record(&[("k", serde_json::json!(2))], 3 * HOUR);
+    store.create(&mut short).await.unwrap();
+    store.create(&mut long).await.unwrap();
+    assert!(store.load(&short.id).await.unwrap().is_some());
+    assert_eq!(names_in(dir).len(), 2);
+
+    clock.advance(time::Duration::hours(1));
+    assert!(store.load(&short.id).await.unwrap().is_none(), "expired");
+    assert!(store.load(&long.id).await.unwrap().is_some());
+    assert_eq!(names_in(dir).len(), 2, "loading wrote nothing");
+
+    store.delete_expired().await.unwrap();
+    assert_eq!(
+        names_in(dir),
+        vec![api::session::file_store::file_name(&long.id)],
+        "the expired file is removed, the live one kept"
+    );
+    // Back to the real time: the expired record is gone, not merely hidden.
+    clock.advance(time::Duration::hours(-2));
+    assert!(store.load(&short.id).await.unwrap().is_none(), "deleted");
+    assert!(store.load(&long.id).await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn the_file_store_names_a_sessions_file_by_a_hash_of_its_id_never_by_the_id() {
+    let (store, storage) = store(Backend::File).await;
+    let dir = storage.files.path();
+    let mut r = record(&[("cart", serde_json::json!({"lines": []}))], HOUR);
+    store.create(&mut r).await.unwrap();
+    r.data.insert("visits".into(), serde_json::json!(1));
+    store.save(&r).await.unwrap();
+
+    let names = names_in(dir);
+    assert_eq!(names.len(), 1, "one file, no temporary left: {names:?}");
+    let id = r.id.to_string();
+    let name = &names[0];
+    assert!(!name.contains(&id), "{name} holds the id {id}");
+    let hash = name.strip_suffix(".session").expect("a .session file");
+    assert_eq!(
+        hash,
+        api::session::lock::lock_name(&id),
+        "SHA-256 of the id"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir.join(name)), 0o600, "the file is this user's only");
+    }
+
+    store.delete(&r.id).await.unwrap();
+    assert!(names_in(dir).is_empty(), "delete removes the file");
 }
 
 #[tokio::test]

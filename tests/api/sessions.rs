@@ -213,6 +213,67 @@ async fn an_expired_session_is_not_loaded_and_is_cleaned_up() {
     assert!(gone, "the clean-up task did not delete the expired session");
 }
 
+#[tokio::test]
+async fn with_file_sessions_an_expired_session_is_not_loaded_and_its_file_is_cleaned_up() {
+    let app = app()
+        .backend(Backend::File)
+        .var("SESSION_CLEANUP_INTERVAL_SECS", "1")
+        .spawn()
+        .await;
+    assert_eq!(app.add(1, 1).await.status(), 201);
+    assert_eq!(app.session_files(".session").len(), 1);
+    assert_eq!(app.cart().await["item_count"], 1);
+
+    // Past the anonymous two weeks by the service's clock.
+    app.clock.advance(time::Duration::days(15));
+    assert_eq!(app.cart().await["lines"], json!([]));
+    let mut gone = false;
+    for _ in 0..30 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if app.session_files(".session").is_empty() {
+            gone = true;
+            break;
+        }
+    }
+    assert!(gone, "the clean-up task did not delete the expired file");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_parallel_changes_from_two_instances_on_one_session_directory_are_all_kept() {
+    // Default settings: file sessions take turns with file locks, so two
+    // processes sharing the directory (here two instances in one) do too.
+    let app = app().backend(Backend::File).spawn().await;
+    let other = app.another_instance().await;
+    let first = app.add(1, 1).await;
+    assert_eq!(first.status(), 201);
+    // The cookie store is per host, so both instances get the same session cookie.
+    let adds = (0..100).map(|n| {
+        let base = if n % 2 == 0 { &app.base } else { &other.base };
+        app.client
+            .post(format!("{base}/api/v1/cart/items"))
+            .json(&json!({"product_id": n % 20 + 1, "quantity": 1}))
+            .send()
+    });
+    let statuses: Vec<u16> = futures_util::future::join_all(adds)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap().status().as_u16())
+        .collect();
+    // 201 for a new line, 200 for one more of a dish already there.
+    assert!(
+        statuses.iter().all(|s| *s == 201 || *s == 200),
+        "{statuses:?}"
+    );
+    let cart = app.cart().await;
+    assert_eq!(cart["item_count"], 1 + 100, "{cart}");
+    assert_eq!(cart["lines"].as_array().unwrap().len(), 20, "{cart}");
+    assert_eq!(app.session_files(".session").len(), 1);
+    // Every lock was given back and its file removed; no write left a
+    // temporary file.
+    assert_eq!(app.session_files(".lock"), Vec::<String>::new());
+    assert_eq!(app.session_files(".tmp"), Vec::<String>::new());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn parallel_changes_from_one_visitor_are_all_kept() {
     for backend in backends() {
@@ -415,8 +476,21 @@ async fn damage_stored_session(app: &crate::helpers::TestApp, id: &str) {
                 .unwrap();
             assert!(kept.is_some(), "the session's key exists");
         }
+        Backend::File => {
+            let path = session_file(app, id);
+            assert!(path.exists(), "the session's file");
+            std::fs::write(path, [0x00, 0xff, 0x13]).unwrap();
+        }
         Backend::Memory => unreachable!("the memory store holds no bytes"),
     }
+}
+
+/// Where the file store keeps the session with id `id`.
+fn session_file(app: &crate::helpers::TestApp, id: &str) -> std::path::PathBuf {
+    let id = id.parse().expect("a session id");
+    app.session_dir()
+        .expect("a file store")
+        .join(api::session::file_store::file_name(&id))
 }
 
 async fn stored_session_exists(app: &crate::helpers::TestApp, id: &str) -> bool {
@@ -431,6 +505,7 @@ async fn stored_session_exists(app: &crate::helpers::TestApp, id: &str) -> bool 
             };
             pool.exists::<u32, _>(id).await.unwrap() == 1
         }
+        Backend::File => session_file(app, id).exists(),
         Backend::Memory => unreachable!("the memory store holds no bytes"),
     }
 }

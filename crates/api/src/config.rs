@@ -39,12 +39,14 @@ pub enum SessionBackend {
     Memory,
     Database,
     Redis,
+    /// One file per session in `SESSION_FILE_PATH`.
+    File,
 }
 
 /// How requests that change one session are made to take turns. By
 /// default, across instances whenever the sessions are shared between
-/// processes (Redis, or the database store on PostgreSQL), else within
-/// this process.
+/// processes (Redis, the database store on PostgreSQL, or a directory of
+/// session files), else within this process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SessionLock {
@@ -55,6 +57,9 @@ pub enum SessionLock {
     /// Also across instances, with a lock row in the database (the
     /// database store).
     Database,
+    /// Also across processes on this host, with an advisory lock on a file
+    /// next to the session's (the file store).
+    File,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -169,6 +174,8 @@ pub struct Config {
     pub database_url: String,
     pub database_max_connections: u32,
     pub session_backend: SessionBackend,
+    /// The directory of the file store's sessions.
+    pub session_file_path: PathBuf,
     pub redis_url: Option<String>,
     pub redis_pool_size: usize,
     pub session_lock: SessionLock,
@@ -228,6 +235,8 @@ struct Vars {
     #[serde(deserialize_with = "whole_number")]
     database_max_connections: u32,
     session_backend: SessionBackend,
+    #[serde(deserialize_with = "some")]
+    session_file_path: Option<PathBuf>,
     #[serde(deserialize_with = "some")]
     redis_url: Option<String>,
     #[serde(deserialize_with = "whole_number")]
@@ -292,6 +301,7 @@ impl Default for Vars {
             database_url: None,
             database_max_connections: 10,
             session_backend: SessionBackend::Database,
+            session_file_path: None,
             redis_url: None,
             redis_pool_size: 4,
             session_lock: None,
@@ -410,6 +420,10 @@ impl Config {
         let sign_in = sign_in_limits(&v)?;
         let cors_allowed_origins = cors_origins(v.cors_allowed_origins.as_deref())?;
         let rate_limits = rate_limits(&v);
+        let session_file_path = v
+            .session_file_path
+            .clone()
+            .unwrap_or_else(|| v.data_dir.join("sessions"));
         if v.request_timeout_ms == 0 {
             // Zero would stop every request before it starts.
             return Err(ConfigError::new(
@@ -423,6 +437,7 @@ impl Config {
             database_url,
             database_max_connections: v.database_max_connections,
             session_backend: v.session_backend,
+            session_file_path,
             redis_url: v.redis_url,
             redis_pool_size: v.redis_pool_size.max(1),
             session_lock,
@@ -466,11 +481,12 @@ fn database_url(given: Option<&str>, data_dir: &std::path::Path) -> Result<Strin
     }
 }
 
-/// Redis sessions need a URL; the Redis lock needs Redis sessions, and the
-/// database lock the database store. Unset, the lock is the one that makes
-/// the store's sessions safe to share: several instances reach one Redis or
-/// one PostgreSQL, while memory sessions live in one process and a SQLite
-/// file is meant for one.
+/// Redis sessions need a URL; the Redis lock needs Redis sessions, the
+/// database lock the database store, and the file lock the file store.
+/// Unset, the lock is the one that makes the store's sessions safe to
+/// share: several instances reach one Redis or one PostgreSQL, and several
+/// processes on a host one directory, while memory sessions live in one
+/// process and a SQLite file is meant for one.
 fn session_lock(v: &Vars, database_url: &str) -> Result<SessionLock, ConfigError> {
     let redis_sessions = v.session_backend == SessionBackend::Redis;
     if redis_sessions && v.redis_url.is_none() {
@@ -479,6 +495,7 @@ fn session_lock(v: &Vars, database_url: &str) -> Result<SessionLock, ConfigError
         ));
     }
     let database_sessions = v.session_backend == SessionBackend::Database;
+    let file_sessions = v.session_backend == SessionBackend::File;
     match v.session_lock {
         Some(SessionLock::Redis) if !redis_sessions => Err(ConfigError::new(
             "SESSION_LOCK=redis needs SESSION_BACKEND=redis",
@@ -486,8 +503,12 @@ fn session_lock(v: &Vars, database_url: &str) -> Result<SessionLock, ConfigError
         Some(SessionLock::Database) if !database_sessions => Err(ConfigError::new(
             "SESSION_LOCK=database needs SESSION_BACKEND=database",
         )),
+        Some(SessionLock::File) if !file_sessions => Err(ConfigError::new(
+            "SESSION_LOCK=file needs SESSION_BACKEND=file",
+        )),
         Some(lock) => Ok(lock),
         None if redis_sessions => Ok(SessionLock::Redis),
+        None if file_sessions => Ok(SessionLock::File),
         None if database_sessions && !database_url.starts_with("sqlite:") => {
             Ok(SessionLock::Database)
         }
@@ -665,6 +686,54 @@ mod tests {
     }
 
     #[test]
+    fn file_sessions_take_turns_with_file_locks_unless_told_otherwise() {
+        let lock_of = |extra: &[(&'static str, &'static str)]| {
+            let mut v = vec![("SECRET_KEY", KEY)];
+            v.extend_from_slice(extra);
+            Config::from_vars(vars(&v)).map(|c| c.session_lock)
+        };
+        let file = [("SESSION_BACKEND", "file")];
+        assert_eq!(lock_of(&file).unwrap(), SessionLock::File);
+        let overridden = [file.as_slice(), &[("SESSION_LOCK", "process")]].concat();
+        assert_eq!(lock_of(&overridden).unwrap(), SessionLock::Process);
+        for backend in ["memory", "database", "redis"] {
+            let err = lock_of(&[
+                ("SESSION_BACKEND", backend),
+                ("REDIS_URL", "redis://127.0.0.1:6379"),
+                ("SESSION_LOCK", "file"),
+            ])
+            .unwrap_err();
+            assert!(err.to_string().contains("SESSION_BACKEND=file"), "{err}");
+        }
+        for lock in ["redis", "database"] {
+            let wrong = [file.as_slice(), &[("SESSION_LOCK", lock)]].concat();
+            assert!(lock_of(&wrong).is_err(), "SESSION_LOCK={lock}");
+        }
+    }
+
+    #[test]
+    fn session_files_go_to_the_data_folder_unless_a_path_is_given() {
+        let c = Config::from_vars(vars(&[
+            ("SECRET_KEY", KEY),
+            ("DATA_DIR", "/var/lib/kitchen"),
+            ("SESSION_BACKEND", "file"),
+        ]))
+        .unwrap();
+        assert_eq!(c.session_backend, SessionBackend::File);
+        assert_eq!(
+            c.session_file_path,
+            PathBuf::from("/var/lib/kitchen/sessions")
+        );
+        let c = Config::from_vars(vars(&[
+            ("SECRET_KEY", KEY),
+            ("SESSION_BACKEND", "file"),
+            ("SESSION_FILE_PATH", "/srv/sessions"),
+        ]))
+        .unwrap();
+        assert_eq!(c.session_file_path, PathBuf::from("/srv/sessions"));
+    }
+
+    #[test]
     fn samesite_none_needs_secure() {
         let err = Config::from_vars(vars(&[
             ("SECRET_KEY", KEY),
@@ -770,12 +839,12 @@ mod tests {
             (
                 "SESSION_BACKEND",
                 "mongo",
-                &["`memory`", "`database`", "`redis`"],
+                &["`memory`", "`database`", "`redis`", "`file`"],
             ),
             (
                 "SESSION_LOCK",
                 "zookeeper",
-                &["`process`", "`redis`", "`database`"],
+                &["`process`", "`redis`", "`database`", "`file`"],
             ),
             ("LOG_FORMAT", "xml", &["`pretty`", "`json`"]),
             (

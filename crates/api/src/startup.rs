@@ -41,6 +41,7 @@ use crate::limits::{NewSessionLimit, RateLimits};
 use crate::openapi::{ApiDoc, CommonResponses};
 use crate::origin::AllowedOrigins;
 use crate::routes;
+use crate::session::file_store::FileStore;
 use crate::session::guard::SessionGuard;
 use crate::session::keys::SessionCookieKeys;
 use crate::session::lock::{SHARED_LOCK_TTL, SessionLocks};
@@ -297,6 +298,9 @@ fn session_locks(
         (SessionLock::Database, AnyStore::Database(_)) => {
             SessionLocks::with_database(keys, wait, state.db.clone(), SHARED_LOCK_TTL)
         }
+        (SessionLock::File, AnyStore::File(store)) => {
+            SessionLocks::with_files(keys, wait, store.dir())
+        }
         _ => SessionLocks::new(keys, wait),
     }
 }
@@ -327,6 +331,16 @@ pub async fn session_store(
                 anyhow::anyhow!("cannot connect to Redis at the REDIS_URL given: {e}")
             })?;
             AnyStore::redis(pool)
+        }
+        SessionBackend::File => {
+            let dir = config.session_file_path.clone();
+            let store = FileStore::open(dir, clock.clone()).await.map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot use the session directory {} (SESSION_FILE_PATH): {e}",
+                    config.session_file_path.display()
+                )
+            })?;
+            AnyStore::File(store)
         }
     })
 }
@@ -442,7 +456,8 @@ impl Application {
                 }
             }));
         }
-        if matches!(sessions, AnyStore::Database(_)) {
+        // Redis expires sessions itself, the memory store on load.
+        if matches!(sessions, AnyStore::Database(_) | AnyStore::File(_)) {
             let period = config.session_cleanup_interval;
             background.push(tokio::spawn(async move {
                 let mut tick = tokio::time::interval(period);

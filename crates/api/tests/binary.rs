@@ -218,6 +218,7 @@ fn a_curl_session_with_a_cookie_jar_fills_changes_and_empties_a_cart_on_each_sto
     let mut backends = vec![
         vec![("SESSION_BACKEND", "memory")],
         vec![("SESSION_BACKEND", "database")],
+        vec![("SESSION_BACKEND", "file")],
     ];
     let redis = std::env::var("TEST_REDIS_URL")
         .ok()
@@ -250,6 +251,11 @@ fn a_curl_session_with_a_cookie_jar_fills_changes_and_empties_a_cart_on_each_sto
             .concat(),
         );
         assert_eq!(code, 201, "{vars:?}");
+        if vars == [("SESSION_BACKEND", "file")] {
+            // By default in the data folder.
+            let files = std::fs::read_dir(dir.join("sessions")).unwrap().count();
+            assert_eq!(files, 1, "one session file");
+        }
         let jar_text = std::fs::read_to_string(&jar).unwrap();
         assert!(
             jar_text.contains("km_session"),

@@ -25,11 +25,14 @@
 //!   cannot change it: tower-sessions reads a record before changing it,
 //!   and a delete takes the lock first);
 //! - with the database store, with a row in `session_locks`, taken before
-//!   the request runs and deleted after.
+//!   the request runs and deleted after;
+//! - with the file store, with an advisory lock on a file beside the
+//!   session's, taken before the request runs and released after.
 //!
-//! Either lock expires by itself (so a crashed instance cannot keep it), and
-//! is extended for as long as its holder runs (one task per process extends
-//! every lock it holds). A write whose lock
+//! A Redis or database lock expires by itself (so a crashed instance cannot
+//! keep it), and is extended for as long as its holder runs (one task per
+//! process extends every lock it holds); the kernel releases a file lock
+//! when its holder's process ends, so it needs neither. A write whose lock
 //! was lost (the store unreachable for the lock's whole lifetime, so another
 //! instance may have taken it) is refused rather than saved over another
 //! change.
@@ -45,6 +48,7 @@
 //! so that the lock is held before the task starts.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
@@ -81,6 +85,10 @@ pub(crate) enum SharedLock {
     Database {
         db: DatabaseConnection,
         renewals: Arc<Renewals>,
+    },
+    /// Lock files in the sessions' directory.
+    File {
+        dir: Arc<PathBuf>,
     },
 }
 
@@ -123,6 +131,16 @@ impl SessionLocks {
     ) -> Arc<Self> {
         let renewals = Renewals::new(ttl);
         Self::with_shared(keys, wait, Some(SharedLock::Database { db, renewals }))
+    }
+
+    /// Locks within this process, then with a lock file in `dir`, the file
+    /// store's directory, for the processes sharing it.
+    pub fn with_files(
+        keys: Arc<SessionCookieKeys>,
+        wait: Duration,
+        dir: Arc<PathBuf>,
+    ) -> Arc<Self> {
+        Self::with_shared(keys, wait, Some(SharedLock::File { dir }))
     }
 
     fn with_shared(
@@ -183,9 +201,9 @@ pub(crate) fn busy() -> ApiError {
 }
 
 /// The name of a session's shared lock: the id hashed, since the id is a
-/// credential and stays out of key names and tables; SHA-256 names a
-/// session's lock alike on every instance and build. The `session_locks`
-/// row's key.
+/// credential and stays out of key names, tables and file names; SHA-256
+/// names a session's lock alike on every instance and build. The
+/// `session_locks` row's key, and the file store's names.
 pub fn lock_name(id: &str) -> String {
     format!("{:x}", Sha256::digest(id.as_bytes()))
 }
@@ -208,7 +226,7 @@ impl Held {
     fn new(via: Via, id: &str) -> Held {
         let key = match via {
             Via::Redis(_) => shared_key(id),
-            Via::Database(_) => lock_name(id),
+            Via::Database(_) | Via::File(_) => lock_name(id),
         };
         Held {
             via,
@@ -322,6 +340,11 @@ impl Turn {
             shared_lock::acquire_row(db, &key, &token, renewals.ttl(), deadline).await?;
             turn.hold_taken();
         }
+        if let Some(SharedLock::File { dir }) = &locks.shared {
+            let file = shared_lock::acquire_file(dir, &lock_name(&turn.key), deadline).await?;
+            // Held from here to the turn's end; a file lock is not extended.
+            *turn.held() = Some(Held::new(Via::File(Arc::new(file)), &turn.key));
+        }
         Ok(turn)
     }
 
@@ -359,7 +382,7 @@ impl Turn {
             Some(SharedLock::Redis { renewals, .. } | SharedLock::Database { renewals, .. }) => {
                 renewals
             }
-            None => return,
+            Some(SharedLock::File { .. }) | None => return,
         };
         if let Some(held) = self.held().as_mut() {
             held.renew_with(renewals);
@@ -409,7 +432,8 @@ impl Drop for Turn {
     fn drop(&mut self) {
         if let Some(held) = self.held().take() {
             // Cancelled, or outlived by a task: release in the background
-            // (the lock also expires by itself once no longer extended).
+            // (a Redis or database lock also expires by itself once no
+            // longer extended).
             tokio::spawn(held.release());
         }
         drop(self.local.take());
@@ -471,7 +495,7 @@ where
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
     use axum::Router;
     use axum::body::Body;
@@ -595,7 +619,6 @@ mod tests {
     #[tokio::test]
     async fn a_task_holding_the_turn_keeps_the_session_until_it_ends() {
         use axum::Extension;
-        use std::sync::atomic::AtomicBool;
 
         let locks = SessionLocks::new(keys(), WAIT);
         let task_done = Arc::new(AtomicBool::new(false));
@@ -642,6 +665,70 @@ mod tests {
         assert_eq!(locks.entries(), 0);
     }
 
+    /// A router on `locks` whose handler holds the turn for `hold`, then
+    /// marks `done`; it answers whether `done` was already set when it
+    /// started.
+    fn holding_app(locks: Arc<SessionLocks>, hold: Duration, done: Arc<AtomicBool>) -> Router {
+        Router::new()
+            .route(
+                "/",
+                post(move || {
+                    let done = done.clone();
+                    async move {
+                        let seen = done.swap(false, Ordering::SeqCst);
+                        tokio::time::sleep(hold).await;
+                        done.store(true, Ordering::SeqCst);
+                        if seen { "after" } else { "first" }
+                    }
+                }),
+            )
+            .layer(axum::middleware::from_fn_with_state(locks, take_turns))
+    }
+
+    async fn body(res: Response) -> String {
+        let bytes = axum::body::to_bytes(res.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_file_lock_keeps_another_instance_out_until_its_turn_ends_and_leaves_no_file() {
+        let dir =
+            Arc::new(std::env::temp_dir().join(format!("km-locks-{:016x}", rand::random::<u64>())));
+        std::fs::create_dir_all(dir.as_path()).unwrap();
+        // Two instances: their own process locks, one directory.
+        let first = SessionLocks::with_files(keys(), WAIT, dir.clone());
+        let second = SessionLocks::with_files(keys(), WAIT, dir.clone());
+        let impatient = SessionLocks::with_files(keys(), Duration::from_millis(100), dir.clone());
+        let done = Arc::new(AtomicBool::new(false));
+        let hold = Duration::from_millis(400);
+
+        let holding =
+            tokio::spawn(holding_app(first, hold, done.clone()).oneshot(request("shared")));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let refused = holding_app(impatient, hold, done.clone())
+            .oneshot(request("shared"))
+            .await
+            .unwrap();
+        assert_eq!(
+            refused.status(),
+            503,
+            "the turn was not had within the wait"
+        );
+        assert!(refused.headers().contains_key(header::RETRY_AFTER));
+        let waited = holding_app(second, Duration::ZERO, done.clone())
+            .oneshot(request("shared"))
+            .await
+            .unwrap();
+        assert_eq!(body(waited).await, "after", "the other instance waited");
+        assert_eq!(body(holding.await.unwrap().unwrap()).await, "first");
+
+        let left: Vec<_> = std::fs::read_dir(dir.as_path()).unwrap().collect();
+        assert!(left.is_empty(), "the lock files are removed: {left:?}");
+        std::fs::remove_dir_all(dir.as_path()).unwrap();
+    }
+
     /// A pool on the suite's Redis, for the tests that need one.
     async fn redis_pool() -> Pool {
         use tower_sessions_redis_store::fred::prelude::{Builder, ClientLike, Config};
@@ -668,7 +755,6 @@ mod tests {
     #[tokio::test]
     #[ignore = "needs TEST_REDIS_URL; run with -- --include-ignored"]
     async fn a_redis_lock_held_past_its_ttl_is_renewed_and_no_other_instance_gets_the_turn() {
-        use std::sync::atomic::AtomicBool;
         use tower_sessions::SessionStore;
         use tower_sessions_redis_store::fred::prelude::KeysInterface;
 

@@ -1,8 +1,9 @@
-//! The session engine: tower-sessions over one of three stores, chosen by
+//! The session engine: tower-sessions over one of four stores, chosen by
 //! `SESSION_BACKEND`, and typed views of what the session holds.
 
 pub mod carry;
 pub mod db_store;
+pub mod file_store;
 pub mod guard;
 pub mod keys;
 pub mod lock;

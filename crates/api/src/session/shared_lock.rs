@@ -1,8 +1,12 @@
 //! The cross-instance half of a session's turn (see [`super::lock`]): the
 //! Redis scripts that take the lock with the read and release it with the
-//! write, and the `session_locks` row of the database store.
+//! write, the `session_locks` row of the database store, and the lock file
+//! of the file store.
 
 use std::collections::HashMap;
+use std::fs::{self, File, OpenOptions, TryLockError};
+use std::io;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -26,6 +30,8 @@ use crate::error::ApiError;
 pub(crate) enum Via {
     Redis(Client),
     Database(DatabaseConnection),
+    /// The lock file, held open and locked.
+    File(Arc<LockFile>),
 }
 
 /// Takes the lock (KEYS[1]) for the token (ARGV[1]) for ARGV[2] ms if it is
@@ -367,6 +373,8 @@ async fn renew(via: &Via, key: &str, token: &str, ttl: Duration) -> Result<bool,
             .await
             .map(|n| n == 1)
             .map_err(|e| e.to_string()),
+        // The kernel releases a file lock with its holder: nothing expires.
+        Via::File(_) => Ok(true),
         Via::Database(db) => on_held_row(
             db,
             Query::update().table(locks_table()).value(
@@ -400,8 +408,139 @@ pub(crate) async fn release(via: &Via, key: &str, token: &str) {
                 .map(drop)
                 .map_err(|e| e.to_string())
         }
+        Via::File(lock) => {
+            let lock = lock.clone();
+            tokio::task::spawn_blocking(move || lock.release())
+                .await
+                .map_err(|e| e.to_string())
+        }
     };
     if let Err(e) = released {
         tracing::warn!(error = %e, "releasing a session lock failed; it expires by itself");
+    }
+}
+
+/// A session's lock file (`<dir>/<hash>.lock`), locked with an advisory
+/// lock (`flock` on Unix) that the kernel releases when its holder's
+/// process ends, however it ends: no expiry, no renewals. The lock is on
+/// the open file, so two instances in one process exclude each other too.
+///
+/// The file exists only while the turn runs: its holder removes it before
+/// letting go, so the directory does not fill with one file per session
+/// ever changed. Whoever opened it before that and then gets the lock finds
+/// the name gone or naming another file, and starts again with the file the
+/// name has now ([`try_lock_file`]); so only the holder of the file the name
+/// points to holds the session's lock.
+#[derive(Debug)]
+pub(crate) struct LockFile {
+    path: PathBuf,
+    file: Mutex<Option<File>>,
+}
+
+impl LockFile {
+    /// Removes the file, then lets go of the lock (closing the file does).
+    fn release(&self) {
+        let Some(file) = self.file.lock().unwrap_or_else(|p| p.into_inner()).take() else {
+            return;
+        };
+        if let Err(e) = fs::remove_file(&self.path)
+            && e.kind() != io::ErrorKind::NotFound
+        {
+            tracing::warn!(error = %e, "removing a session's lock file failed; the clean-up removes it");
+        }
+        drop(file);
+    }
+}
+
+impl Drop for LockFile {
+    /// A turn cancelled while taking the lock drops it here, still holding it.
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
+/// Whether `opened` is the file now at `path`.
+fn is_at(opened: &File, path: &Path) -> io::Result<bool> {
+    let now = match fs::metadata(path) {
+        Ok(now) => now,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let opened = opened.metadata()?;
+        Ok(opened.dev() == now.dev() && opened.ino() == now.ino())
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (opened, now);
+        Ok(true)
+    }
+}
+
+/// Opens (creating it if need be) and locks the lock file at `path` without
+/// waiting: `None` while another holds it.
+fn try_lock_file(path: &Path) -> io::Result<Option<LockFile>> {
+    loop {
+        let mut options = OpenOptions::new();
+        options.read(true).write(true).create(true).truncate(false);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let file = options.open(path)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => return Ok(None),
+            Err(TryLockError::Error(e)) => return Err(e),
+        }
+        if is_at(&file, path)? {
+            return Ok(Some(LockFile {
+                path: path.to_owned(),
+                file: Mutex::new(Some(file)),
+            }));
+        }
+        // Removed by the holder we waited for: the lock is the next file's.
+    }
+}
+
+/// Takes the lock file `<dir>/<name>.lock`, polling while another process
+/// (or another instance in this one) holds it, until `deadline`. Each try
+/// runs on the blocking pool: opening a file may wait on the disk.
+pub(crate) async fn acquire_file(
+    dir: &Path,
+    name: &str,
+    deadline: Instant,
+) -> Result<LockFile, ApiError> {
+    let path = Arc::new(dir.join(format!("{name}{}", super::file_store::LOCK_SUFFIX)));
+    let mut pause = Duration::from_millis(1);
+    loop {
+        let at = path.clone();
+        let taken = tokio::task::spawn_blocking(move || try_lock_file(&at))
+            .await
+            .map_err(|e| ApiError::unavailable("session store", e))?
+            .map_err(|e| ApiError::unavailable("session store", e))?;
+        if let Some(lock) = taken {
+            return Ok(lock);
+        }
+        if Instant::now() + pause > deadline {
+            return Err(busy());
+        }
+        tokio::time::sleep(pause).await;
+        pause = next_pause(pause);
+    }
+}
+
+/// Removes the lock file at `path` if nobody holds it (one left by a turn
+/// that ended half-way); whether it did. Blocking.
+pub(crate) fn remove_lock_file_if_free(path: &Path) -> io::Result<bool> {
+    match try_lock_file(path)? {
+        Some(lock) => {
+            lock.release();
+            Ok(true)
+        }
+        None => Ok(false),
     }
 }

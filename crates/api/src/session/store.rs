@@ -1,4 +1,4 @@
-//! One session store type for the three backends, so the session layer and
+//! One session store type for the four backends, so the session layer and
 //! the readiness check do not care which one runs.
 
 use std::sync::Arc;
@@ -12,6 +12,7 @@ use tower_sessions_redis_store::fred::prelude::{ClientLike, KeysInterface, Pool}
 use tower_sessions_redis_store::fred::types::Expiration;
 
 use super::db_store::DatabaseStore;
+use super::file_store::FileStore;
 use super::lock::{self, Turn};
 use super::shared_lock::{self, Write};
 
@@ -20,6 +21,7 @@ pub enum AnyStore {
     Memory(MemoryStore),
     Database(DatabaseStore),
     Redis(RedisStore<Pool>, Pool),
+    File(FileStore),
 }
 
 impl AnyStore {
@@ -32,6 +34,7 @@ impl AnyStore {
             AnyStore::Memory(_) => "memory",
             AnyStore::Database(_) => "database",
             AnyStore::Redis(..) => "redis",
+            AnyStore::File(_) => "file",
         }
     }
 
@@ -41,6 +44,8 @@ impl AnyStore {
             AnyStore::Memory(_) => Ok(()),
             AnyStore::Database(store) => store.ping().await.map_err(|e| e.to_string()),
             AnyStore::Redis(_, pool) => pool.ping::<()>(None).await.map_err(|e| e.to_string()),
+            // The directory can still be written.
+            AnyStore::File(store) => store.ping().await.map_err(|e| e.to_string()),
         }
     }
 
@@ -51,6 +56,7 @@ impl AnyStore {
         match self {
             AnyStore::Memory(s) => s.save(record).await,
             AnyStore::Database(s) => s.save(record).await,
+            AnyStore::File(s) => s.save(record).await,
             AnyStore::Redis(_, pool) => {
                 // Written as the Redis store writes it: msgpack, expiring at its time.
                 let value = rmp_serde::to_vec(record)
@@ -75,6 +81,7 @@ impl AnyStore {
     pub async fn delete_expired(&self) -> session_store::Result<()> {
         match self {
             AnyStore::Database(store) => store.delete_expired().await,
+            AnyStore::File(store) => store.delete_expired().await,
             // Redis expires keys itself (EXAT); the memory store filters on load.
             AnyStore::Memory(_) | AnyStore::Redis(..) => Ok(()),
         }
@@ -87,6 +94,7 @@ impl SessionStore for AnyStore {
         match self {
             AnyStore::Memory(s) => s.create(record).await,
             AnyStore::Database(s) => s.create(record).await,
+            AnyStore::File(s) => s.create(record).await,
             AnyStore::Redis(s, _) => {
                 if let Some(turn) = redis_turn() {
                     loop {
@@ -108,6 +116,7 @@ impl SessionStore for AnyStore {
         match self {
             AnyStore::Memory(s) => s.save(record).await,
             AnyStore::Database(s) => s.save(record).await,
+            AnyStore::File(s) => s.save(record).await,
             AnyStore::Redis(s, _) => {
                 if let Some(turn) = redis_turn()
                     && let Some(saved) = shared_lock::save(&turn, record, Write::Stored).await
@@ -129,6 +138,7 @@ impl SessionStore for AnyStore {
         let loaded = match self {
             AnyStore::Memory(s) => s.load(id).await,
             AnyStore::Database(s) => s.load(id).await,
+            AnyStore::File(s) => s.load(id).await,
             AnyStore::Redis(s, _) => match redis_turn().filter(|t| t.is_on(id)) {
                 Some(turn) => load_in_turn(&turn, id).await,
                 None => s.load(id).await,
@@ -152,6 +162,7 @@ impl SessionStore for AnyStore {
         match self {
             AnyStore::Memory(s) => s.delete(id).await,
             AnyStore::Database(s) => s.delete(id).await,
+            AnyStore::File(s) => s.delete(id).await,
             AnyStore::Redis(s, _) => match redis_turn().filter(|t| t.is_on(id)) {
                 Some(turn) => shared_lock::delete(&turn, id).await,
                 None => s.delete(id).await,
