@@ -230,27 +230,7 @@ impl AppBuilder {
 
     pub async fn spawn(self) -> TestApp {
         let database = Arc::new(TestDatabase::create().await);
-        let mut vars: HashMap<String, String> = [
-            ("LISTEN_ADDR", "127.0.0.1:0"),
-            ("SECRET_KEY", SECRET_KEY),
-            ("CATALOG_CACHE_TTL_MS", "0"),
-            ("SESSION_BACKEND", self.backend.env_name()),
-            // Every test client is 127.0.0.1, and most start sessions
-            // freely: limits far above what any test sends, except in the
-            // tests of limits, which set their own.
-            ("LOGIN_LIMIT_PER_IP", GENEROUS_LIMIT),
-            ("LOGIN_LIMIT_PER_USERNAME", GENEROUS_LIMIT),
-            ("REGISTER_LIMIT_PER_IP", GENEROUS_LIMIT),
-            ("REGISTER_LIMIT_PER_USERNAME", GENEROUS_LIMIT),
-            ("NEW_SESSION_LIMIT_PER_IP", GENEROUS_LIMIT),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
-        vars.insert("DATABASE_URL".into(), database.url.clone());
-        if let Some(s) = services() {
-            vars.insert("REDIS_URL".into(), s.redis.clone());
-        }
+        let mut vars = base_vars(self.backend, &database.url);
         let session_files = (self.backend == Backend::File).then(|| TempDir::new("sessions"));
         if let Some(dir) = &session_files {
             vars.insert("SESSION_FILE_PATH".into(), dir.path().display().to_string());
@@ -273,6 +253,39 @@ impl AppBuilder {
         app.start().await;
         app
     }
+}
+
+/// The configuration every test app starts from, on `backend` and the
+/// database at `database_url`.
+fn base_vars(backend: Backend, database_url: &str) -> HashMap<String, String> {
+    let mut vars: HashMap<String, String> = [
+        ("LISTEN_ADDR", "127.0.0.1:0"),
+        ("SECRET_KEY", SECRET_KEY),
+        ("CATALOG_CACHE_TTL_MS", "0"),
+        ("SESSION_BACKEND", backend.env_name()),
+        // Every test client is 127.0.0.1, and most start sessions
+        // freely: limits far above what any test sends, except in the
+        // tests of limits, which set their own.
+        ("LOGIN_LIMIT_PER_IP", GENEROUS_LIMIT),
+        ("LOGIN_LIMIT_PER_USERNAME", GENEROUS_LIMIT),
+        ("REGISTER_LIMIT_PER_IP", GENEROUS_LIMIT),
+        ("REGISTER_LIMIT_PER_USERNAME", GENEROUS_LIMIT),
+        ("NEW_SESSION_LIMIT_PER_IP", GENEROUS_LIMIT),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    vars.insert("DATABASE_URL".into(), database_url.to_owned());
+    if let Some(s) = services() {
+        vars.insert("REDIS_URL".into(), s.redis.clone());
+    }
+    vars
+}
+
+/// The configuration of a test app on `backend` and the database at
+/// `database_url`, for a test that builds the application itself.
+pub fn config(backend: Backend, database_url: &str) -> api::Config {
+    api::Config::from_vars(base_vars(backend, database_url)).expect("test configuration")
 }
 
 pub fn app() -> AppBuilder {

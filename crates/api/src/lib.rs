@@ -18,6 +18,7 @@ pub mod responses;
 pub mod rewards;
 pub mod routes;
 pub mod secret;
+mod serve;
 pub mod session;
 pub mod startup;
 pub mod state;

@@ -41,6 +41,7 @@ use crate::limits::{NewSessionLimit, RateLimits};
 use crate::openapi::{ApiDoc, CommonResponses};
 use crate::origin::AllowedOrigins;
 use crate::routes;
+use crate::serve;
 use crate::session::file_store::FileStore;
 use crate::session::guard::SessionGuard;
 use crate::session::keys::SessionCookieKeys;
@@ -345,6 +346,14 @@ pub async fn session_store(
     })
 }
 
+/// Once the service stops taking connections, how much longer than the
+/// request timeout it waits for the open ones to close. By the request
+/// timeout every request in flight has its answer (a 408 at the latest);
+/// this is for writing it out. A connection still open after that is one
+/// whose client never finished sending a request, or does not read its
+/// answer: it is cut, so that it cannot keep the service from stopping.
+pub const SHUTDOWN_WRITE_OUT: Duration = Duration::from_secs(1);
+
 /// How often the in-process rate-limit counters forget the keys whose
 /// budget is full again.
 const RATE_LIMIT_SWEEP: Duration = Duration::from_secs(60);
@@ -391,6 +400,9 @@ pub struct Application {
     /// Listens for menu changes made on other instances (Redis only).
     catalog_subscriber: Option<Subscriber>,
     state: AppState,
+    /// Every request's limit (`REQUEST_TIMEOUT_MS`), which also bounds how
+    /// long stopping takes.
+    request_timeout: Duration,
 }
 
 impl Application {
@@ -489,6 +501,7 @@ impl Application {
             background,
             catalog_subscriber,
             state,
+            request_timeout: config.request_timeout,
         })
     }
 
@@ -507,18 +520,16 @@ impl Application {
         self.run_until(shutdown_signal()).await
     }
 
-    /// Serves until `shutdown` completes, then finishes the requests in flight.
+    /// Serves until `shutdown` completes, then stops taking connections
+    /// and returns once every request already sent has its answer (see
+    /// `serve`), or once the request timeout and [`SHUTDOWN_WRITE_OUT`]
+    /// have passed, whichever comes first.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let result = axum::serve(
-            self.listener,
-            self.router
-                .into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await;
+        let drain_limit = self.request_timeout + SHUTDOWN_WRITE_OUT;
+        let result = serve::serve(self.listener, self.router, shutdown, drain_limit).await;
         for task in self.background {
             task.abort();
         }

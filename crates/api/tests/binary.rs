@@ -49,11 +49,11 @@ fn start_with(
     vars: &[(&str, &str)],
 ) -> (Child, String, mpsc::Receiver<String>) {
     let mut child = api()
-        .envs(vars.iter().copied())
         .env("DATA_DIR", dir)
         .env("LISTEN_ADDR", "127.0.0.1:0")
         .env("LOG_FORMAT", "json")
         .env("RUST_LOG", "info")
+        .envs(vars.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -549,5 +549,384 @@ fn create_admin_without_a_database_exits_with_status_1_and_says_so() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("No admin was made"), "{stderr}");
     assert!(stderr.contains("DATABASE_URL"), "{stderr}");
+    std::fs::remove_dir_all(dir).ok();
+}
+
+/// Waits for the process to exit, at most `limit` (then kills it and fails).
+fn exit_within(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(exit) = child.try_wait().unwrap() {
+            return exit;
+        }
+        if Instant::now() > deadline {
+            child.kill().ok();
+            panic!("still running {limit:?} after SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// What became of one request of the shutdown test, each on a connection of
+/// its own (`Connection: close`), so a lost answer cannot be a keep-alive
+/// race of the client's.
+#[derive(Debug)]
+enum Outcome {
+    /// The connection was refused (or reset while being made): nothing
+    /// listens any more.
+    Refused { at: Instant },
+    /// Connected, but the request could not be written.
+    NotSent { at: Instant, error: String },
+    /// The whole request was written at `sent`; then came `answer`.
+    Sent {
+        sent: Instant,
+        answered: Instant,
+        answer: Answer,
+    },
+}
+
+#[derive(Debug)]
+#[allow(
+    dead_code,
+    reason = "the texts are read in failure messages, through Debug"
+)]
+enum Answer {
+    /// A whole response: its status and its head.
+    Complete(u16, String),
+    /// Nothing at all: the connection was closed or reset before any byte.
+    Nothing(String),
+    /// Some bytes, then the connection ended: a response cut short.
+    Partial(String),
+}
+
+/// Sends one HTTP/1.1 request on a new connection and reads the whole answer.
+fn exchange(addr: &str, request: &[u8]) -> Outcome {
+    match connect(addr).and_then(|stream| send(stream, request)) {
+        Ok((stream, sent)) => receive(stream, sent),
+        Err(outcome) => outcome,
+    }
+}
+
+fn connect(addr: &str) -> Result<TcpStream, Outcome> {
+    match TcpStream::connect(addr) {
+        Ok(stream) => {
+            stream
+                .set_read_timeout(Some(Duration::from_secs(30)))
+                .unwrap();
+            Ok(stream)
+        }
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::ConnectionReset
+            ) =>
+        {
+            Err(Outcome::Refused { at: Instant::now() })
+        }
+        Err(e) => panic!("connecting failed otherwise than refused: {e}"),
+    }
+}
+
+/// A new connection that has had one request answered and is kept alive,
+/// idle, as a browser's or a proxy's pool holds one.
+fn kept_alive(addr: &str) -> Result<TcpStream, Outcome> {
+    let mut stream = connect(addr)?;
+    write!(stream, "GET /healthz HTTP/1.1\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut bytes = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while complete_status(&bytes).is_none() {
+        let n = stream.read(&mut chunk).unwrap();
+        assert!(n > 0, "the connection closed before its first answer");
+        bytes.extend_from_slice(&chunk[..n]);
+    }
+    Ok(stream)
+}
+
+/// Writes the whole request; returns the connection and when the request
+/// was written.
+fn send(mut stream: TcpStream, request: &[u8]) -> Result<(TcpStream, Instant), Outcome> {
+    match stream.write_all(request) {
+        Ok(()) => Ok((stream, Instant::now())),
+        Err(e) => Err(Outcome::NotSent {
+            at: Instant::now(),
+            error: e.to_string(),
+        }),
+    }
+}
+
+/// Reads the answer to a request written at `sent`, up to the end of the
+/// connection.
+fn receive(mut stream: TcpStream, sent: Instant) -> Outcome {
+    let mut bytes = Vec::new();
+    let read = stream.read_to_end(&mut bytes);
+    let answered = Instant::now();
+    let answer = match complete_status(&bytes) {
+        Some((status, head)) => Answer::Complete(status, head),
+        None if bytes.is_empty() => Answer::Nothing(format!("{read:?}")),
+        None => Answer::Partial(format!("{read:?}: {}", String::from_utf8_lossy(&bytes))),
+    };
+    Outcome::Sent {
+        sent,
+        answered,
+        answer,
+    }
+}
+
+/// The status and head of a whole HTTP/1.1 response (its body as long as
+/// its `content-length` says), if `bytes` is one.
+fn complete_status(bytes: &[u8]) -> Option<(u16, String)> {
+    let text = std::str::from_utf8(bytes).ok()?;
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    let status = head.strip_prefix("HTTP/1.1 ")?.get(..3)?.parse().ok()?;
+    let length: usize = head
+        .lines()
+        .find_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            name.eq_ignore_ascii_case("content-length")
+                .then(|| value.trim().parse().ok())?
+        })
+        .unwrap_or(0);
+    (body.len() == length).then(|| (status, head.to_owned()))
+}
+
+/// The `name=value` of the session cookie a response sets, if it sets one.
+fn session_cookie_of(response: &str) -> Option<String> {
+    response.lines().find_map(|l| {
+        let value = l.strip_prefix("set-cookie: km_session=")?;
+        Some(format!("km_session={}", value.split(';').next()?))
+    })
+}
+
+fn request(addr: &str, method: &str, path: &str, cookie: Option<&str>, body: &str) -> Vec<u8> {
+    let cookie = cookie
+        .map(|c| format!("Cookie: {c}\r\n"))
+        .unwrap_or_default();
+    format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{cookie}Content-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// Under load, SIGTERM loses no request already sent: every request written
+/// before the signal gets its whole answer, later ones are either answered
+/// or find the port closed (never a 5xx or an answer cut short), and the
+/// process exits with status 0 well within the request timeout. A request
+/// lost at the signal is a matter of timing, so each store is stopped under
+/// load three times.
+#[test]
+fn sigterm_under_load_answers_every_request_already_sent_then_refuses_connections_and_exits_0() {
+    let mut stores = vec![vec![("SESSION_BACKEND", "database")]];
+    let redis = std::env::var("TEST_REDIS_URL")
+        .ok()
+        .filter(|u| !u.is_empty());
+    if let Some(url) = &redis {
+        stores.push(vec![
+            ("SESSION_BACKEND", "redis"),
+            ("REDIS_URL", url.as_str()),
+        ]);
+    }
+    for store in &stores {
+        for _ in 0..3 {
+            stop_under_load(store);
+        }
+    }
+}
+
+/// Starts the service with `store`, loads it with 32 clients, sends SIGTERM
+/// and checks what became of every request.
+fn stop_under_load(store: &[(&str, &str)]) {
+    const CLIENTS: usize = 32;
+    const REGISTERING: usize = 4;
+    const BURST: usize = 64;
+    const TIMEOUT: Duration = Duration::from_secs(5);
+    let dir = temp_dir();
+    let generous = "1000000/1";
+    let timeout_ms = TIMEOUT.as_millis().to_string();
+    let mut vars = vec![
+        ("REQUEST_TIMEOUT_MS", timeout_ms.as_str()),
+        ("NEW_SESSION_LIMIT_PER_IP", generous),
+        ("REGISTER_LIMIT_PER_IP", generous),
+        ("REGISTER_LIMIT_PER_USERNAME", generous),
+        // One line per request from 32 clients would only slow it down.
+        ("RUST_LOG", "warn,api=info"),
+    ];
+    vars.extend(store.iter().copied());
+    let (mut child, addr, _logs) = start_with(&dir, &vars);
+
+    let answered = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|client| {
+            let (addr, answered) = (addr.clone(), answered.clone());
+            std::thread::spawn(move || {
+                let mut outcomes = Vec::new();
+                let mut cookie: Option<String> = None;
+                for n in 0.. {
+                    // A few clients register accounts: argon2 makes
+                    // those the slow requests, likely in flight at the
+                    // signal. The others read and change their carts.
+                    let request = if client < REGISTERING {
+                        let body = format!(
+                            r#"{{"username":"load{client}n{n}","password":"quartz ladder mango river"}}"#
+                        );
+                        request(&addr, "POST", "/api/v1/auth/register", None, &body)
+                    } else if n % 2 == 0 {
+                        let path = format!("/api/v1/cart/items/{}", n % 20 + 1);
+                        let body = format!(r#"{{"quantity":{}}}"#, n % 5 + 1);
+                        request(&addr, "PUT", &path, cookie.as_deref(), &body)
+                    } else {
+                        request(&addr, "GET", "/api/v1/cart", cookie.as_deref(), "")
+                    };
+                    let outcome = exchange(&addr, &request);
+                    let stop = matches!(outcome, Outcome::Refused { .. });
+                    if let Outcome::Sent {
+                        answer: Answer::Complete(_, head),
+                        ..
+                    } = &outcome
+                    {
+                        answered.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        // Kept from the first change on: the cart is
+                        // this client's own.
+                        if cookie.is_none() && client >= REGISTERING {
+                            cookie = session_cookie_of(head);
+                        }
+                    }
+                    outcomes.push(outcome);
+                    if stop {
+                        break;
+                    }
+                }
+                outcomes
+            })
+        })
+        .collect();
+
+    // Load for a while. Then a burst of requests, half on new connections,
+    // half on idle kept-alive ones, and the signal the moment the last is
+    // written: the service has likely neither accepted all of those
+    // connections nor read all of those requests by then.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while answered.load(std::sync::atomic::Ordering::Relaxed) < 300 {
+        assert!(Instant::now() < deadline, "the load never got going");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let written = std::sync::Arc::new(std::sync::Barrier::new(BURST + 1));
+    let burst: Vec<_> = (0..BURST)
+        .map(|n| {
+            let (addr, written) = (addr.clone(), written.clone());
+            std::thread::spawn(move || {
+                let request = request(&addr, "GET", "/api/v1/cart", None, "");
+                let connection = if n % 2 == 0 {
+                    connect(&addr)
+                } else {
+                    kept_alive(&addr)
+                };
+                let sent = connection.and_then(|stream| send(stream, &request));
+                written.wait();
+                match sent {
+                    Ok((stream, sent)) => vec![receive(stream, sent)],
+                    Err(outcome) => vec![outcome],
+                }
+            })
+        })
+        .collect();
+    written.wait();
+    let signalled = Instant::now();
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = exit_within(&mut child, TIMEOUT);
+    assert!(exit.success(), "{store:?}: {exit:?}");
+    let outcomes: Vec<Outcome> = clients
+        .into_iter()
+        .chain(burst)
+        .flat_map(|c| c.join().unwrap())
+        .collect();
+
+    let (mut sent_before, mut in_flight, mut refused) = (0, 0, 0);
+    let (mut answered_after, mut dropped_after) = (0, 0);
+    for outcome in &outcomes {
+        match outcome {
+            Outcome::Sent {
+                sent,
+                answered,
+                answer,
+            } if *sent < signalled => {
+                sent_before += 1;
+                in_flight += usize::from(*answered > signalled);
+                assert!(
+                    matches!(answer, Answer::Complete(200..=299, _)),
+                    "{store:?}: a request sent {:?} before the signal got {answer:?}",
+                    signalled - *sent
+                );
+            }
+            Outcome::Sent { answer, .. } => match answer {
+                Answer::Complete(200..=299, _) => answered_after += 1,
+                Answer::Nothing(_) => dropped_after += 1,
+                _ => panic!("{store:?}: a request sent after the signal got {answer:?}"),
+            },
+            Outcome::NotSent { at, error } => assert!(
+                *at > signalled,
+                "{store:?}: a request could not be sent before the signal: {error}"
+            ),
+            Outcome::Refused { at } => {
+                refused += 1;
+                assert!(*at > signalled, "{store:?}: refused before the signal");
+            }
+        }
+    }
+    assert!(sent_before >= 300, "{store:?}: {sent_before}");
+    assert!(
+        in_flight > 0,
+        "{store:?}: no request was in flight at the signal"
+    );
+    assert_eq!(
+        refused, CLIENTS,
+        "{store:?}: every loading client ends refused"
+    );
+    eprintln!(
+        "{store:?}: {} requests; {sent_before} sent before the signal, {in_flight} of them \
+         in flight at it; after it {answered_after} answered, {dropped_after} closed unanswered",
+        outcomes.len()
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
+
+/// A client that never finishes sending its request cannot keep the service
+/// from stopping: once the request timeout has passed after SIGTERM, its
+/// connection is cut and the process exits with status 0.
+#[test]
+fn sigterm_is_not_held_up_by_a_client_that_never_finishes_its_request() {
+    let dir = temp_dir();
+    let (mut child, addr, _logs) = start_with(&dir, &[("REQUEST_TIMEOUT_MS", "1000")]);
+    let mut stalled = TcpStream::connect(&addr).unwrap();
+    // A request head, minus the blank line that ends it.
+    write!(stalled, "GET /healthz HTTP/1.1\r\nHost: {addr}\r\n").unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+
+    let signalled = Instant::now();
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    // The request timeout, and the time to write answers out.
+    let limit = Duration::from_millis(1000 + 1000);
+    let exit = exit_within(&mut child, limit + Duration::from_millis(500));
+    let took = signalled.elapsed();
+
+    assert!(exit.success(), "{exit:?}");
+    assert!(
+        took >= limit,
+        "cut before the requests' time was up: {took:?}"
+    );
+    stalled
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut rest = Vec::new();
+    let _ = stalled.read_to_end(&mut rest);
+    assert!(rest.is_empty(), "the stalled request got an answer");
     std::fs::remove_dir_all(dir).ok();
 }

@@ -11,7 +11,11 @@ pub mod users;
 use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    Statement, TransactionTrait,
+};
+use sha2::{Digest, Sha256};
 
 use crate::config::Config;
 
@@ -43,11 +47,67 @@ pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
     Ok(db)
 }
 
-/// Runs every migration that has not run yet.
+/// What the advisory lock migrations take on PostgreSQL is called; its key
+/// is derived from this name ([`migration_lock_key`]).
+pub const MIGRATION_LOCK_NAME: &str = "kitchen-memory:migrations";
+
+/// The key of the PostgreSQL advisory lock migrations run under: the first
+/// eight bytes of the SHA-256 of [`MIGRATION_LOCK_NAME`], so every instance
+/// of every release takes the same lock.
+pub fn migration_lock_key() -> i64 {
+    let digest = Sha256::digest(MIGRATION_LOCK_NAME.as_bytes());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    i64::from_be_bytes(first)
+}
+
+/// Runs every migration that has not run yet, all in one transaction.
+///
+/// Several instances may start at once. On PostgreSQL the transaction first
+/// takes an advisory lock, so they migrate one after the other: the first
+/// applies what is pending, the others wait for it and then find nothing
+/// left to do (without the lock they would run the same `CREATE TABLE`s and
+/// fail on each other's rows). The lock belongs to the transaction
+/// (`pg_advisory_xact_lock`): it is held on the one pooled connection the
+/// transaction owns for the whole run, and ends with the commit or rollback,
+/// also when the process dies half-way. The migrator runs on that same
+/// transaction, each migration in a savepoint of it. SQLite takes no lock (one
+/// file, one process) but runs the same way: all or nothing.
 pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
-    Migrator::up(db, None)
-        .await
-        .map_err(|e| anyhow::anyhow!("migrations failed: {e}"))
+    let failed = |e: sea_orm::DbErr| anyhow::anyhow!("migrations failed: {e}");
+    let txn = db.begin().await.map_err(failed)?;
+    if txn.get_database_backend() == DbBackend::Postgres {
+        lock_migrations(&txn).await.map_err(failed)?;
+    }
+    Migrator::up(&txn, None).await.map_err(failed)?;
+    txn.commit().await.map_err(failed)
+}
+
+/// Takes the migration lock for the rest of `txn`, waiting as long as
+/// another instance holds it (it says so first, for whoever reads the log
+/// of an instance that seems slow to start).
+async fn lock_migrations(txn: &DatabaseTransaction) -> Result<(), sea_orm::DbErr> {
+    let key = migration_lock_key();
+    let taken = txn
+        .query_one_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT pg_try_advisory_xact_lock($1) AS taken",
+            [key.into()],
+        ))
+        .await?
+        .map(|row| row.try_get::<bool>("", "taken"))
+        .transpose()?
+        .unwrap_or(false);
+    if !taken {
+        tracing::info!("another instance is migrating the database; waiting for it to finish");
+        txn.execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT pg_advisory_xact_lock($1)",
+            [key.into()],
+        ))
+        .await?;
+    }
+    Ok(())
 }
 
 fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
@@ -59,4 +119,17 @@ fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
         return None;
     }
     Some(std::path::PathBuf::from(path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_migration_lock_key_is_derived_from_its_name_and_never_changes() {
+        // Instances of different releases must take the same lock: a change
+        // here would let an old and a new instance migrate at once. The first
+        // eight bytes of `printf kitchen-memory:migrations | sha256sum`.
+        assert_eq!(migration_lock_key(), 0x7a50_c2d7_f066_baf6);
+    }
 }
