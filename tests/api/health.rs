@@ -1,6 +1,6 @@
 use serde_json::Value;
 
-use crate::helpers::{assert_problem, spawn_app};
+use crate::helpers::{Backend, assert_problem, spawn_app};
 
 #[tokio::test]
 async fn the_service_reports_alive_and_ready_without_naming_its_session_backend() {
@@ -88,6 +88,13 @@ async fn readiness_fails_with_a_503_when_the_database_is_gone() {
         body["detail"].as_str().unwrap().contains("database"),
         "{body}"
     );
+    // The database store's sessions are gone with it.
+    let unavailable = if app.backend == Backend::Database {
+        serde_json::json!(["database", "session_store"])
+    } else {
+        serde_json::json!(["database"])
+    };
+    assert_eq!(body["unavailable"], unavailable);
     // Liveness does not depend on it.
     assert_eq!(app.get("/healthz").await.status(), 200);
 }

@@ -26,6 +26,7 @@ mod profile;
 mod reading;
 mod reading_accounts;
 mod reading_settings;
+mod redis_outage;
 mod session_stores;
 mod sessions;
 mod signed_in_sessions;

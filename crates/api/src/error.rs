@@ -177,6 +177,11 @@ pub struct Problem {
     /// For a refused order: each cart line that cannot be ordered, and why.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub lines: Vec<ProblemLine>,
+    /// For the readiness probe's 503: each part that does not answer, named
+    /// as in its ready answer (`database`, `session_store`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(example = json!(["session_store"]))]
+    pub unavailable: Vec<&'static str>,
 }
 
 /// A cart line that stops an order.
@@ -237,6 +242,8 @@ pub struct ApiError {
     detail: String,
     errors: Vec<FieldError>,
     lines: Vec<ProblemLine>,
+    /// The parts of the service that do not answer (the readiness probe's).
+    unavailable: &'static [&'static str],
     /// The cause of a 5xx; logged, never sent.
     source: Option<anyhow::Error>,
     /// A 503 says when to try again (`Retry-After`) unless retrying could
@@ -263,6 +270,7 @@ impl ApiError {
             detail: detail.into(),
             errors: Vec::new(),
             lines: Vec::new(),
+            unavailable: &[],
             source: None,
             retry: true,
             retry_after: None,
@@ -289,6 +297,7 @@ impl ApiError {
                 message,
             }],
             lines: Vec::new(),
+            unavailable: &[],
             source: None,
             retry: true,
             retry_after: None,
@@ -308,6 +317,7 @@ impl ApiError {
             detail,
             errors,
             lines: Vec::new(),
+            unavailable: &[],
             source: None,
             retry: true,
             retry_after: None,
@@ -322,6 +332,7 @@ impl ApiError {
             detail: INTERNAL_DETAIL.into(),
             errors: Vec::new(),
             lines: Vec::new(),
+            unavailable: &[],
             source: Some(source.into()),
             retry: true,
             retry_after: None,
@@ -336,6 +347,7 @@ impl ApiError {
             detail: format!("The {what} is not reachable right now. Try again in a moment."),
             errors: Vec::new(),
             lines: Vec::new(),
+            unavailable: &[],
             source: Some(source.into()),
             retry: true,
             retry_after: None,
@@ -379,6 +391,17 @@ impl ApiError {
         self
     }
 
+    /// Names the parts of the service that do not answer.
+    pub fn with_unavailable(mut self, parts: &'static [&'static str]) -> Self {
+        self.unavailable = parts;
+        self
+    }
+
+    /// Whether this is a 503: a dependency down, or a session busy.
+    pub fn is_unavailable(&self) -> bool {
+        self.kind == ProblemKind::ServiceUnavailable
+    }
+
     pub fn to_problem(&self) -> Problem {
         Problem {
             kind: format!("/problems/{}", self.kind.slug()),
@@ -387,6 +410,7 @@ impl ApiError {
             detail: self.detail.clone(),
             errors: self.errors.clone(),
             lines: self.lines.clone(),
+            unavailable: self.unavailable.to_vec(),
         }
     }
 }

@@ -101,6 +101,11 @@ pub const SESSION_TAGS: [&str; 9] = [
     "auth", "cart", "profile", "visits", "session", "menu", "orders", "admin", "reading",
 ];
 
+/// The session tags whose reads are served without the session when its
+/// store does not answer: the menu, then without the visitor's profile's
+/// recommendations. Their spec lists no 503.
+pub const SESSION_OPTIONAL_TAGS: [&str; 1] = ["menu"];
+
 /// The tags whose state is kept with the account when the visitor is signed
 /// in, where two devices may change it at once.
 pub const ACCOUNT_TAGS: [&str; 3] = ["cart", "profile", "reading"];
@@ -115,9 +120,10 @@ pub const ACCOUNT_TAGS: [&str; 3] = ["cart", "profile", "reading"];
 ///   where a path parameter is read (`AppPath`);
 /// - 409 `/problems/changed-in-another-session` on writes to what a
 ///   signed-in visitor's account keeps (cart, profile);
-/// - 503 where the session store is used, and on every write under
-///   `/api/v1`: a write that carries a session cookie waits for its turn on
-///   the session (`session/lock.rs`), which can fail or take too long;
+/// - 503 where the session store is used (but on the reads of
+///   [`SESSION_OPTIONAL_TAGS`]), and on every write under `/api/v1`: a
+///   write that carries a session cookie waits for its turn on the session
+///   (`session/lock.rs`), which can fail or take too long;
 /// - 409 `/problems/session-renewed` on every write that uses the session:
 ///   one that waited for its turn behind a sign-in or sign-out of the same
 ///   session finds its id renewed (see `session/renew.rs`);
@@ -200,7 +206,13 @@ fn complete_operation(path: &str, write: bool, op: &mut Operation) {
             "Signed in: another session of the account kept changing this at the same time, and the change could not be applied; send it again.",
         );
     }
-    if uses_session || (path.starts_with("/api/") && write) {
+    let session_optional = !write
+        && op
+            .tags
+            .iter()
+            .flatten()
+            .any(|t| SESSION_OPTIONAL_TAGS.contains(&t.as_str()));
+    if (uses_session && !session_optional) || (path.starts_with("/api/") && write) {
         add_unavailable(op);
     }
     if path.starts_with("/api/") && write {

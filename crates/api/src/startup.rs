@@ -373,6 +373,28 @@ fn rate_limits(config: &Config, sessions: &AnyStore, clock: &Clock) -> RateLimit
     )
 }
 
+/// How long a Redis command may wait for its answer, at most. A healthy
+/// Redis answers in well under a millisecond; one that is paused,
+/// unreachable or being reconnected to fails the command after this, so the
+/// request gets a 503 with `Retry-After` instead of waiting for its own
+/// timeout (a 408); a command not yet sent by then is never sent.
+const REDIS_COMMAND_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// The command timeout within a request that times out after
+/// `request_timeout`: a change may wait on up to three commands in a row
+/// (the read that takes its lock, the save, the lock's release), so each
+/// gets at most a quarter of the request.
+fn redis_command_timeout(request_timeout: Duration) -> Duration {
+    REDIS_COMMAND_TIMEOUT.min(request_timeout / 4)
+}
+
+/// How a Redis client reconnects: for as long as it takes, from 100 ms
+/// between attempts, doubling up to half a second (plus up to 100 ms of
+/// jitter), so that every connection is back within about 0.6 s of Redis.
+pub fn redis_reconnect_policy() -> ReconnectPolicy {
+    ReconnectPolicy::new_exponential(0, 100, 500, 2)
+}
+
 /// How every Redis client of the service is set up: the server of
 /// `REDIS_URL`, short timeouts, and reconnecting for as long as it takes.
 fn redis_builder(config: &Config) -> anyhow::Result<Builder> {
@@ -388,7 +410,10 @@ fn redis_builder(config: &Config) -> anyhow::Result<Builder> {
             c.connection_timeout = Duration::from_secs(5);
             c.internal_command_timeout = Duration::from_secs(5);
         })
-        .set_policy(ReconnectPolicy::new_exponential(0, 100, 5_000, 2));
+        .with_performance_config(|p| {
+            p.default_command_timeout = redis_command_timeout(config.request_timeout);
+        })
+        .set_policy(redis_reconnect_policy());
     Ok(builder)
 }
 
@@ -564,4 +589,18 @@ async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutdown signal received; finishing requests in flight");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_redis_command_waits_a_second_or_a_quarter_of_a_shorter_request() {
+        let at = |ms| redis_command_timeout(Duration::from_millis(ms));
+        assert_eq!(at(10_000), Duration::from_secs(1));
+        assert_eq!(at(4_000), Duration::from_secs(1));
+        assert_eq!(at(2_000), Duration::from_millis(500));
+        assert!(!at(1).is_zero(), "zero would mean no timeout at all");
+    }
 }

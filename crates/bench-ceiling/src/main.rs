@@ -127,7 +127,8 @@ fn env_or(name: &str, default: &str) -> String {
 }
 
 /// The pool as the service builds its own (`redis_builder` and
-/// `session_store` in `crates/api/src/startup.rs`): the same timeouts,
+/// `session_store` in `crates/api/src/startup.rs`): the same timeouts
+/// (the command timeout the service has at its default request timeout),
 /// reconnect policy and number of connections.
 async fn redis_pool() -> Result<Pool, String> {
     let url = env_or("REDIS_URL", "redis://127.0.0.1:6379");
@@ -142,7 +143,8 @@ async fn redis_pool() -> Result<Pool, String> {
             c.connection_timeout = Duration::from_secs(5);
             c.internal_command_timeout = Duration::from_secs(5);
         })
-        .set_policy(ReconnectPolicy::new_exponential(0, 100, 5_000, 2));
+        .with_performance_config(|p| p.default_command_timeout = Duration::from_secs(1))
+        .set_policy(ReconnectPolicy::new_exponential(0, 100, 500, 2));
     let pool = builder
         .build_pool(size.max(1))
         .map_err(|e| format!("Redis pool: {e}"))?;

@@ -154,7 +154,7 @@ async fn listen(
 mod tests {
     use std::time::{Duration, Instant};
 
-    use fred::prelude::{Config, ReconnectPolicy};
+    use fred::prelude::Config;
     use fred::types::{ClusterHash, CustomCommand};
     use migration::MigratorTrait;
     use sea_orm::ConnectionTrait;
@@ -165,7 +165,7 @@ mod tests {
     fn builder() -> Builder {
         let url = std::env::var("TEST_REDIS_URL").expect("set TEST_REDIS_URL");
         let mut builder = Builder::from_config(Config::from_url(&url).unwrap());
-        builder.set_policy(ReconnectPolicy::new_exponential(0, 100, 5_000, 2));
+        builder.set_policy(crate::startup::redis_reconnect_policy());
         builder
     }
 

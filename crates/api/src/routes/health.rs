@@ -38,18 +38,18 @@ async fn healthz() -> Json<Health> {
     Json(Health { status: "ok" })
 }
 
-/// Readiness: the database and the session store both answer.
+/// Readiness: the database and the session store both answer. When one
+/// does not, the 503 names it in `unavailable` (`database`,
+/// `session_store`).
 #[utoipa::path(get, path = "/readyz", tag = "health",
     responses(
         (status = 200, description = "Ready to serve", body = Readiness),
-        (status = 503, description = "The database or the session store does not answer", body = Problem, content_type = PROBLEM_JSON),
+        (status = 503, description = "The database or the session store does not answer; `unavailable` names which", body = Problem, content_type = PROBLEM_JSON),
     ))]
 async fn readyz(State(state): State<AppState>) -> Result<Json<Readiness>, ApiError> {
     let (db, store) = tokio::join!(state.db.ping(), state.sessions.ping());
-    let mut down = Vec::new();
     if let Err(e) = &db {
         tracing::warn!(error = %e, "readiness: database does not answer");
-        down.push("database");
     }
     if let Err(e) = &store {
         tracing::warn!(
@@ -57,17 +57,26 @@ async fn readyz(State(state): State<AppState>) -> Result<Json<Readiness>, ApiErr
             session_backend = state.sessions.backend_name(),
             "readiness: session store does not answer"
         );
-        down.push("session store");
     }
-    if !down.is_empty() {
-        return Err(ApiError::new(
-            ProblemKind::ServiceUnavailable,
-            format!("Not ready: the {} does not answer.", down.join(" and the ")),
-        ));
-    }
-    Ok(Json(Readiness {
-        status: "ready",
-        database: "ok",
-        session_store: "ok",
-    }))
+    // Each part that does not answer, named by its field in `Readiness`.
+    let (unavailable, detail): (&'static [&'static str], _) = match (db.is_err(), store.is_err()) {
+        (false, false) => {
+            return Ok(Json(Readiness {
+                status: "ready",
+                database: "ok",
+                session_store: "ok",
+            }));
+        }
+        (true, false) => (&["database"], "the database does not answer"),
+        (false, true) => (&["session_store"], "the session store does not answer"),
+        (true, true) => (
+            &["database", "session_store"],
+            "the database and the session store do not answer",
+        ),
+    };
+    Err(ApiError::new(
+        ProblemKind::ServiceUnavailable,
+        format!("Not ready: {detail}."),
+    )
+    .with_unavailable(unavailable))
 }

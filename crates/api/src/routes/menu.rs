@@ -2,12 +2,14 @@
 
 use axum::Json;
 use axum::extract::State;
+use domain::profile::Profile;
 use domain::recommend::{Tastes, personal_menu};
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::cookies::AppCookies;
+use crate::error::ApiError;
 use crate::responses::WithCookies;
 use crate::session::visitor::VisitorSession;
 use crate::state::AppState;
@@ -38,19 +40,27 @@ pub struct PersonalMenu {
 }
 
 /// The available dishes, with recommendations from the profile. Without a
-/// profile nothing is recommended and every dish is under `others`. The
-/// preferred cuisine of the `preferences` cookie puts that cuisine's dishes
-/// first among equals, in both lists.
+/// profile nothing is recommended and every dish is under `others`; so too
+/// while the visitor's session cannot be read (its store does not answer):
+/// the menu is then served without recommendations rather than not at all.
+/// The preferred cuisine of the `preferences` cookie puts that cuisine's
+/// dishes first among equals, in both lists.
 #[utoipa::path(get, path = "/menu", tag = "menu",
     params(("preferences" = Option<String>, Cookie, description = PREFERENCES_COOKIE_DOC)),
     responses((status = 200, description = "The personalized menu", body = PersonalMenu)))]
 async fn get_menu(
     State(state): State<AppState>,
-    session: VisitorSession,
+    session: Result<VisitorSession, ApiError>,
     cookies: AppCookies,
 ) -> WithCookies<Json<PersonalMenu>> {
     WithCookies::run(cookies, async |cookies| {
-        let profile = session.profile().await?;
+        let profile = match profile(session).await {
+            Err(e) if e.is_unavailable() => {
+                tracing::warn!(error = ?e, "the visitor's profile cannot be read; serving the menu without recommendations");
+                None
+            }
+            profile => profile?,
+        };
         let preferred_cuisine = display_preferences(cookies).preferred_cuisine;
         let menu = state.catalog.snapshot().await;
         let facts: Vec<_> = menu.available().map(|d| d.facts()).collect();
@@ -76,4 +86,9 @@ async fn get_menu(
         }))
     })
     .await
+}
+
+/// The visitor's profile, or what kept it from being read.
+async fn profile(session: Result<VisitorSession, ApiError>) -> Result<Option<Profile>, ApiError> {
+    session?.profile().await
 }

@@ -17,7 +17,7 @@ use tokio::time::Instant;
 use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store;
 use tower_sessions_redis_store::fred::clients::Client;
-use tower_sessions_redis_store::fred::prelude::KeysInterface;
+use tower_sessions_redis_store::fred::prelude::{KeysInterface, LuaInterface};
 use tower_sessions_redis_store::fred::types::Value;
 use tower_sessions_redis_store::fred::types::scripts::Script;
 
@@ -63,12 +63,15 @@ static SAVE: LazyLock<Script> = LazyLock::new(|| {
     )
 });
 
-/// Deletes the lock only if the token still holds it.
-static RELEASE: LazyLock<Script> = LazyLock::new(|| {
-    Script::from_lua(
-        "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end",
-    )
-});
+/// Deletes the lock only if the token still holds it. Sent whole (`EVAL`),
+/// not by its digest as the others are: a release whose answer the request
+/// stopped waiting for (Redis paused) still runs once Redis resumes, after
+/// the read that took the lock, and nothing would then load the script
+/// again on a `NOSCRIPT` (a Redis that has not run it yet, or restarted):
+/// the lock would stay held, and the session's changes refused, until it
+/// expires. A release is rare (a change saves and deletes the lock in one
+/// script), so sending its text costs little.
+const RELEASE: &str = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
 
 /// Extends the lock only if the token still holds it.
 static RENEW: LazyLock<Script> = LazyLock::new(|| {
@@ -392,8 +395,8 @@ async fn renew(via: &Via, key: &str, token: &str, ttl: Duration) -> Result<bool,
 /// Deletes the lock if `token` still holds it.
 pub(crate) async fn release(via: &Via, key: &str, token: &str) {
     let released: Result<(), String> = match via {
-        Via::Redis(client) => RELEASE
-            .evalsha_with_reload::<i64, _, _>(client, vec![key.to_owned()], vec![token.to_owned()])
+        Via::Redis(client) => client
+            .eval::<i64, _, _, _>(RELEASE, vec![key.to_owned()], vec![token.to_owned()])
             .await
             .map(drop)
             .map_err(|e| e.to_string()),

@@ -1,0 +1,464 @@
+//! The service through a Redis outage, on a Redis of each test's own:
+//! Debian's `redis-server` on a free port of 127.0.0.1 (never the shared
+//! one), holding the sessions, while the database is the test's own as
+//! everywhere else. Two outages: a paused server (SIGSTOP), which keeps its
+//! connections open and answers nothing, as a frozen host or a lost network
+//! does; and a crash (SIGKILL) and restart on the server's data, an
+//! append-only file synced at every write.
+//!
+//! These tests run wherever `redis-server` is installed. Where it is not
+//! they pass without running, unless the suite runs against the services
+//! (`TEST_REDIS_URL` set), where a missing server is a failure.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use reqwest::{Client, RequestBuilder};
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::helpers::{Backend, TestApp, app, assert_problem, new_client};
+
+const REDIS_SERVER: &str = "/usr/bin/redis-server";
+
+/// The service's request timeout (its default): a 503 must come before it.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How soon after Redis answers again every request must work.
+const RECOVERY: Duration = Duration::from_secs(2);
+
+/// How the test's Redis keeps its data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Persistence {
+    /// In memory only: enough for a pause, which loses nothing.
+    None,
+    /// An append-only file synced before each write is acknowledged, so a
+    /// crash loses nothing the service was told was written.
+    AppendOnly,
+}
+
+/// A `redis-server` of the test's own, stopped and its files removed when
+/// dropped.
+struct RedisServer {
+    child: Option<Child>,
+    port: u16,
+    dir: PathBuf,
+    persistence: Persistence,
+}
+
+impl RedisServer {
+    /// Starts one, or `None` where `redis-server` is not installed and the
+    /// suite does not run against the services.
+    async fn start(persistence: Persistence) -> Option<RedisServer> {
+        if !Path::new(REDIS_SERVER).exists() {
+            let services = std::env::var("TEST_REDIS_URL").is_ok_and(|v| !v.is_empty());
+            assert!(
+                !services,
+                "TEST_REDIS_URL is set but {REDIS_SERVER} is missing: install redis-server (Debian's redis-server package) to run the Redis outage tests"
+            );
+            eprintln!("skipped: {REDIS_SERVER} is not installed");
+            return None;
+        }
+        let dir = std::env::temp_dir().join(format!("km-redis-{:016x}", rand::random::<u64>()));
+        std::fs::create_dir_all(&dir).expect("a directory for redis-server");
+        for _ in 0..20 {
+            // Below Linux's ephemeral ports (32768 and up): no outgoing
+            // connection takes this port while the server is down, such as
+            // the service's own attempts to reconnect to it.
+            let port = 20_000 + rand::random::<u16>() % 12_000;
+            if TcpListener::bind(("127.0.0.1", port)).await.is_err() {
+                continue;
+            }
+            let mut server = RedisServer {
+                child: None,
+                port,
+                dir: dir.clone(),
+                persistence,
+            };
+            if server.launch().await {
+                return Some(server);
+            }
+        }
+        panic!("no free port for redis-server after 20 tries");
+    }
+
+    /// Starts the server on this port and directory and waits until it
+    /// answers; false when it exits first (the port was taken meanwhile).
+    async fn launch(&mut self) -> bool {
+        let port = self.port.to_string();
+        let dir = self.dir.display().to_string();
+        let log = self.dir.join("redis.log").display().to_string();
+        let mut command = Command::new(REDIS_SERVER);
+        command.args([
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--dir",
+            &dir,
+            "--logfile",
+            &log,
+            "--daemonize",
+            "no",
+            "--save",
+            "",
+        ]);
+        match self.persistence {
+            Persistence::None => command.args(["--appendonly", "no"]),
+            Persistence::AppendOnly => {
+                command.args(["--appendonly", "yes", "--appendfsync", "always"])
+            }
+        };
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start redis-server");
+        let pid = format!("process_id:{}", child.id());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if child.try_wait().expect("redis-server's status").is_some() {
+                return false;
+            }
+            // Ours, not another server that took the port.
+            if let Some(info) = redis_command(self.port, &["INFO", "server"]).await
+                && info.lines().any(|l| l.trim() == pid)
+            {
+                self.child = Some(child);
+                return true;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("redis-server did not answer within 10 s; see {log}");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    fn signal(&self, signal: &str) {
+        let child = self.child.as_ref().expect("redis-server is running");
+        let status = Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill {signal} failed");
+    }
+
+    /// Freezes the server: its connections stay open, nothing is answered.
+    fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    /// Kills the server at once, as a crash would.
+    fn crash(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().expect("kill redis-server");
+            child.wait().expect("redis-server ended");
+        }
+    }
+
+    /// Starts it again on the same port and data; returns once it answers.
+    async fn restart(&mut self) {
+        assert!(
+            self.launch().await,
+            "redis-server did not start again on port {}",
+            self.port
+        );
+    }
+
+    /// A section of `INFO` on the running server.
+    async fn info(&self, section: &str) -> String {
+        redis_command(self.port, &["INFO", section])
+            .await
+            .expect("redis-server answers INFO")
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // SIGKILL ends a stopped process too.
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Sends one command to the Redis on `port` and returns its reply as text
+/// (a bulk string's content, else the reply's line, `-ERR ...` for an
+/// error), or `None` when nothing answers within a second.
+async fn redis_command(port: u16, args: &[&str]) -> Option<String> {
+    let exchange = async {
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).await.ok()?;
+        let mut request = format!("*{}\r\n", args.len());
+        for arg in args {
+            request.push_str(&format!("${}\r\n{arg}\r\n", arg.len()));
+        }
+        stream.write_all(request.as_bytes()).await.ok()?;
+        let mut reader = BufReader::new(stream);
+        let mut line = String::new();
+        reader.read_line(&mut line).await.ok()?;
+        let Some(length) = line.strip_prefix('$') else {
+            return Some(line.trim_end().to_owned());
+        };
+        let length: usize = length.trim().parse().ok()?;
+        let mut body = vec![0; length + 2];
+        reader.read_exact(&mut body).await.ok()?;
+        body.truncate(length);
+        String::from_utf8(body).ok()
+    };
+    tokio::time::timeout(Duration::from_secs(1), exchange)
+        .await
+        .ok()
+        .flatten()
+}
+
+/// The service with its sessions in `redis`.
+async fn on_redis(redis: &RedisServer) -> TestApp {
+    app()
+        .backend(Backend::Redis)
+        .var("REDIS_URL", &redis.url())
+        .spawn()
+        .await
+}
+
+/// Sends `request`, which needs the session, and asserts what an
+/// unreachable session store gets: a 503 problem with `Retry-After`, before
+/// the request timeout.
+async fn assert_unavailable(request: RequestBuilder, what: &str) {
+    let started = Instant::now();
+    let res = tokio::time::timeout(REQUEST_TIMEOUT * 2, request.send())
+        .await
+        .unwrap_or_else(|_| panic!("{what}: no answer in twice the request timeout"))
+        .expect("request");
+    let took = started.elapsed();
+    assert_eq!(res.status(), 503, "{what} after {took:?}");
+    assert!(
+        res.headers().contains_key("retry-after"),
+        "{what}: no Retry-After"
+    );
+    assert_problem(res, 503, "service-unavailable").await;
+    assert!(
+        took < REQUEST_TIMEOUT,
+        "{what}: the 503 came after {took:?}"
+    );
+    eprintln!("{what}: 503 after {} ms", took.as_millis());
+}
+
+/// Asserts that `/readyz` says not ready because of the session store
+/// alone.
+async fn assert_not_ready(app: &TestApp) {
+    let started = Instant::now();
+    let res = app.get("/readyz").await;
+    let took = started.elapsed();
+    let body = assert_problem(res, 503, "service-unavailable").await;
+    assert_eq!(body["unavailable"], json!(["session_store"]), "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("session store"),
+        "{body}"
+    );
+    assert!(took < REQUEST_TIMEOUT, "readiness answered after {took:?}");
+    eprintln!("/readyz: 503 after {} ms", took.as_millis());
+}
+
+/// Asserts that what needs no session still serves: liveness, the product
+/// list, the library and the menu (for `visitor`, without its profile's
+/// recommendations: the session cannot be read).
+async fn assert_public_pages_serve(app: &TestApp, visitor: &Client) {
+    for path in ["/healthz", "/api/v1/products", "/api/v1/books"] {
+        let res = app.get(path).await;
+        assert_eq!(res.status(), 200, "{path}");
+    }
+    let res = visitor.get(app.url("/api/v1/menu")).send().await.unwrap();
+    assert_eq!(res.status(), 200, "the menu");
+    let menu: Value = res.json().await.unwrap();
+    assert_eq!(menu["recommended"], json!([]), "{menu}");
+    assert_eq!(menu["others"].as_array().unwrap().len(), 20, "{menu}");
+}
+
+/// The visitor's cart lines, as quantities by dish.
+async fn lines(app: &TestApp, visitor: &Client) -> BTreeMap<i64, i64> {
+    let res = visitor.get(app.url("/api/v1/cart")).send().await.unwrap();
+    assert_eq!(res.status(), 200, "the cart");
+    let cart: Value = res.json().await.unwrap();
+    cart["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["product_id"].as_i64().unwrap(),
+                l["quantity"].as_i64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn add_request(app: &TestApp, visitor: &Client, product_id: i64, quantity: i64) -> RequestBuilder {
+    visitor
+        .post(app.url("/api/v1/cart/items"))
+        .json(&json!({"product_id": product_id, "quantity": quantity}))
+}
+
+/// Adds to `visitor`'s cart, asserting that the add is acknowledged, and
+/// counts it in `expected`.
+async fn add(
+    app: &TestApp,
+    visitor: &Client,
+    expected: &mut BTreeMap<i64, i64>,
+    product_id: i64,
+    quantity: i64,
+) {
+    let started = Instant::now();
+    let res = add_request(app, visitor, product_id, quantity)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status();
+    assert!(
+        status.is_success(),
+        "{status} after {:?}: {}",
+        started.elapsed(),
+        res.text().await.unwrap()
+    );
+    *expected.entry(product_id).or_default() += quantity;
+}
+
+/// Waits until a round of requests that need the session all succeed, and
+/// returns how long after `since` that was.
+async fn working_again(app: &TestApp, visitors: &[&Client], since: Instant) -> Duration {
+    loop {
+        let mut ok = app.get("/readyz").await.status() == 200;
+        for visitor in visitors {
+            let res = visitor.get(app.url("/api/v1/cart")).send().await.unwrap();
+            ok &= res.status() == 200;
+        }
+        if ok {
+            return since.elapsed();
+        }
+        assert!(
+            since.elapsed() < REQUEST_TIMEOUT * 2,
+            "the service did not recover"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_paused_redis_gets_session_requests_503s_in_time_and_everything_works_again_on_resume() {
+    let Some(redis) = RedisServer::start(Persistence::None).await else {
+        return;
+    };
+    let app = on_redis(&redis).await;
+    let profile =
+        json!({"name": "Ada", "dietary_restrictions": ["vegan"], "spice_level": "medium"});
+    let res = app.put_json("/api/v1/profile", &profile).await;
+    assert!(res.status().is_success(), "{}", res.status());
+    let mut expected = BTreeMap::new();
+    add(&app, &app.client, &mut expected, 1, 2).await;
+    add(&app, &app.client, &mut expected, 6, 3).await;
+    assert_eq!(lines(&app, &app.client).await, expected);
+
+    redis.pause();
+    assert_unavailable(app.client.get(app.url("/api/v1/cart")), "reading the cart").await;
+    assert_unavailable(add_request(&app, &app.client, 2, 1), "adding to the cart").await;
+    assert_unavailable(
+        add_request(&app, &new_client(), 2, 1),
+        "a new visitor's first add",
+    )
+    .await;
+    assert_not_ready(&app).await;
+    assert_public_pages_serve(&app, &app.client).await;
+
+    redis.resume();
+    let took = working_again(&app, &[&app.client], Instant::now()).await;
+    eprintln!("resumed: working again after {} ms", took.as_millis());
+    assert!(took <= RECOVERY, "working again only after {took:?}");
+    // The refused add left nothing; the next one gets its turn at once.
+    assert_eq!(lines(&app, &app.client).await, expected);
+    let started = Instant::now();
+    add(&app, &app.client, &mut expected, 2, 1).await;
+    assert!(started.elapsed() < RECOVERY, "{:?}", started.elapsed());
+    assert_eq!(lines(&app, &app.client).await, expected);
+    let menu = app.get_json("/api/v1/menu").await;
+    assert_ne!(menu["recommended"], json!([]), "the profile counts again");
+}
+
+#[tokio::test]
+async fn a_redis_restarted_after_a_crash_loses_no_acknowledged_change_and_serves_within_two_seconds()
+ {
+    let Some(mut redis) = RedisServer::start(Persistence::AppendOnly).await else {
+        return;
+    };
+    let app = on_redis(&redis).await;
+    let mut expected = BTreeMap::new();
+    for (product_id, quantity) in [(1, 2), (6, 3), (2, 1), (1, 1)] {
+        add(&app, &app.client, &mut expected, product_id, quantity).await;
+    }
+    // A signed-in visitor: the sign-in is in Redis, the cart in the database.
+    let member = new_client();
+    let res = member
+        .post(app.url("/api/v1/auth/register"))
+        .json(&json!({"username": "ada", "password": "plum orbit candle seventy"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let mut member_expected = BTreeMap::new();
+    add(&app, &member, &mut member_expected, 3, 2).await;
+
+    redis.crash();
+    assert_unavailable(app.client.get(app.url("/api/v1/cart")), "reading the cart").await;
+    assert_unavailable(add_request(&app, &app.client, 7, 1), "adding to the cart").await;
+    assert_unavailable(
+        add_request(&app, &member, 7, 1),
+        "a member adding to the cart",
+    )
+    .await;
+    assert_unavailable(
+        add_request(&app, &new_client(), 7, 1),
+        "a new visitor's first add",
+    )
+    .await;
+    assert_not_ready(&app).await;
+    assert_public_pages_serve(&app, &app.client).await;
+
+    redis.restart().await;
+    let back = Instant::now();
+    let took = working_again(&app, &[&app.client, &member], back).await;
+    eprintln!("restarted: working again after {} ms", took.as_millis());
+    // Every change acknowledged before the crash is there; none refused
+    // during it is.
+    assert_eq!(lines(&app, &app.client).await, expected);
+    assert_eq!(lines(&app, &member).await, member_expected);
+    let me = member.get(app.url("/api/v1/auth/me")).send().await.unwrap();
+    assert_eq!(me.status(), 200, "still signed in");
+    // Changes work again: the restarted server has lost the lock's scripts,
+    // which are loaded again on the way.
+    add(&app, &app.client, &mut expected, 7, 1).await;
+    add(&app, &member, &mut member_expected, 7, 1).await;
+    let took = back.elapsed();
+    eprintln!(
+        "restarted: changes saved again after {} ms",
+        took.as_millis()
+    );
+    assert!(took <= RECOVERY, "changes worked again only after {took:?}");
+    assert_eq!(lines(&app, &app.client).await, expected);
+    assert_eq!(lines(&app, &member).await, member_expected);
+    let errors = redis.info("errorstats").await;
+    assert!(errors.contains("errorstat_NOSCRIPT"), "{errors}");
+}
