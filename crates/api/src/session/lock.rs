@@ -32,10 +32,12 @@
 //! A Redis or database lock expires by itself (so a crashed instance cannot
 //! keep it), and is extended for as long as its holder runs (one task per
 //! process extends every lock it holds); the kernel releases a file lock
-//! when its holder's process ends, so it needs neither. A write whose lock
-//! was lost (the store unreachable for the lock's whole lifetime, so another
-//! instance may have taken it) is refused rather than saved over another
-//! change.
+//! when its holder's process ends, so it needs neither. A Redis write made
+//! by the request itself whose lock was lost (Redis unreachable for the
+//! lock's whole lifetime, so another instance may have taken it) is refused
+//! rather than saved over another change; writes made outside the request's
+//! task (checkout's own task, a renewal's tombstone) and the database and
+//! file stores' writes rely on the lock being held, without that check.
 //!
 //! A request waits for its turn at most half the request timeout: one stuck
 //! behind a change that does not end is told so (503 with `Retry-After`)
@@ -420,10 +422,15 @@ impl Turn {
     }
 
     /// Gives the shared lock back before the next local waiter goes for it.
+    /// The lock stays recorded until its release has been answered: a
+    /// request cancelled meanwhile (a timeout, a client gone) still has it
+    /// released by the drop, rather than left for its whole lifetime.
     async fn finish(self) {
-        let held = self.held().take();
-        if let Some(held) = held {
-            held.release().await;
+        if let Some((via, key, token)) = self.holding() {
+            shared_lock::release(&via, &key, &token).await;
+        }
+        if let Some(mut held) = self.held().take() {
+            held.stop_renewing();
         }
     }
 }

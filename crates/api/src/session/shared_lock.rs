@@ -35,11 +35,14 @@ pub(crate) enum Via {
 }
 
 /// Takes the lock (KEYS[1]) for the token (ARGV[1]) for ARGV[2] ms if it is
-/// free, and then reads the session's record (KEYS[2]): `{1, record or
-/// nil}`, or `{0}` when another holds the lock.
+/// free or already this token's (fred sends a command again when its
+/// connection closed before the answer came), and then reads the session's
+/// record (KEYS[2]): `{1, record or nil}`, or `{0}` when another holds the
+/// lock.
 static LOCK_AND_LOAD: LazyLock<Script> = LazyLock::new(|| {
     Script::from_lua(
-        "if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then \
+        "if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) \
+            or redis.call('get', KEYS[1]) == ARGV[1] then \
            return {1, redis.call('get', KEYS[2])} \
          end \
          return {0}",
