@@ -478,6 +478,25 @@ async fn optional_bodies_are_documented_as_optional_objects() {
         .await
         .unwrap();
     assert_eq!(res.status(), 422, "a JSON null is not the optional body");
+    // Found by schemathesis: whitespace alone was taken for no body.
+    let res = app
+        .client
+        .post(app.url("/api/v1/vip"))
+        .header("Content-Type", "application/json")
+        .body("\r")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        res.status() == 400 || res.status() == 422,
+        "whitespace is not JSON: {}",
+        res.status()
+    );
+    assert_eq!(
+        res.headers()["content-type"],
+        "application/problem+json",
+        "refused as a problem"
+    );
 }
 
 /// Found by schemathesis: a page past the spec's (missing) maximum was

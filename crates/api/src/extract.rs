@@ -86,7 +86,9 @@ where
 
     async fn from_request(req: Request, state: &S) -> Result<Option<Self>, Self::Rejection> {
         let body = JsonBody::read(req, state).await?;
-        if body.bytes.iter().all(u8::is_ascii_whitespace) {
+        // No body at all is "no body"; whitespace alone is not JSON, and is
+        // refused like any other malformed body.
+        if body.bytes.is_empty() {
             return Ok(None);
         }
         body.parse().map(|v| Some(AppJson(v)))
