@@ -249,7 +249,7 @@ pub struct ApiError {
     /// A 503 says when to try again (`Retry-After`) unless retrying could
     /// do harm (see [`ApiError::not_to_be_retried`]).
     retry: bool,
-    /// A 429's `Retry-After`, in whole seconds.
+    /// `Retry-After` in whole seconds, when known (a 429's, a busy session's).
     retry_after: Option<u64>,
     /// The session layer must still write the session and send its cookie,
     /// also on a 5xx (see [`ApiError::keeping_session`]).
@@ -355,13 +355,18 @@ impl ApiError {
         }
     }
 
-    /// A rate limit was reached: `Retry-After` says, in whole seconds
-    /// (rounded up, at least 1), when the next attempt can succeed.
+    /// A rate limit was reached: `Retry-After` says when the next attempt
+    /// can succeed.
     pub fn too_many_requests(detail: impl Into<String>, retry_after: std::time::Duration) -> Self {
-        let mut e = Self::new(ProblemKind::TooManyRequests, detail);
-        let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
-        e.retry_after = Some(secs.max(1));
-        e
+        Self::new(ProblemKind::TooManyRequests, detail).retrying_after(retry_after)
+    }
+
+    /// Says when to try again (`Retry-After`), in whole seconds rounded up,
+    /// at least 1: for a 429, or a 503 whose wait is known (a busy session).
+    pub fn retrying_after(mut self, wait: std::time::Duration) -> Self {
+        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        self.retry_after = Some(secs.max(1));
+        self
     }
 
     /// Replaces the detail a client reads.
@@ -449,12 +454,12 @@ impl IntoResponse for ApiError {
             tracing::error!(error = ?source, kind = self.kind.slug(), "request failed");
         }
         let mut res = problem_response(&self.to_problem());
-        if self.kind == ProblemKind::ServiceUnavailable && self.retry {
-            retry_soon(&mut res);
-        }
-        if let Some(secs) = self.retry_after {
+        if let Some(secs) = self.retry_after.filter(|_| self.retry) {
             res.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if self.kind == ProblemKind::ServiceUnavailable && self.retry {
+            retry_soon(&mut res);
         }
         if self.keep_session && res.status().is_server_error() {
             let status = std::mem::replace(res.status_mut(), StatusCode::OK);
@@ -465,7 +470,7 @@ impl IntoResponse for ApiError {
 }
 
 /// Says when a 503 is worth trying again; a `Retry-After` already given
-/// (the session lock's, from how long it waits) is kept.
+/// (a busy session's, from how long a change waits its turn) is kept.
 fn retry_soon(res: &mut Response) {
     res.headers_mut()
         .entry(header::RETRY_AFTER)

@@ -234,8 +234,7 @@ async fn store_and_record(
     let session = request_session.detached(state.sessions.clone());
     let (db, catalog, now) = (state.db.clone(), state.catalog.clone(), state.clock.now());
     let limit = state.checkout_limit;
-    let task = tokio::spawn(async move {
-        let _turn = turn;
+    let work = async move {
         let deadline = tokio::time::Instant::now() + limit;
         let prepared = tokio::time::timeout_at(deadline, orders::prepare(&db, lines, account, now))
             .await
@@ -262,6 +261,14 @@ async fn store_and_record(
             ),
         }
         Ok::<_, ApiError>((stored, recorded))
+    };
+    // The turn goes with the task: a retry waits for it to end, and the
+    // session's save in it checks the lock as the request's own would.
+    let task = tokio::spawn(async move {
+        match turn {
+            Some(Extension(turn)) => turn.scope(work).await,
+            None => work.await,
+        }
     });
     match task.await.map_err(ApiError::internal)? {
         Ok((stored, Ok(()))) => Ok(stored),

@@ -35,9 +35,9 @@
 //! when its holder's process ends, so it needs neither. A Redis write made
 //! by the request itself whose lock was lost (Redis unreachable for the
 //! lock's whole lifetime, so another instance may have taken it) is refused
-//! rather than saved over another change; writes made outside the request's
-//! task (checkout's own task, a renewal's tombstone) and the database and
-//! file stores' writes rely on the lock being held, without that check.
+//! rather than saved over another change, also in a task the request hands
+//! its turn to ([`SessionTurn::scope`], checkout's); the database and file
+//! stores' writes rely on the lock being held, without that check.
 //!
 //! A request waits for its turn at most half the request timeout: one stuck
 //! behind a change that does not end is told so (503 with `Retry-After`)
@@ -56,7 +56,7 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use axum::extract::Request;
-use axum::http::{HeaderValue, Method, header};
+use axum::http::Method;
 use axum::response::{IntoResponse, Response};
 use sea_orm::DatabaseConnection;
 use sha2::{Digest, Sha256};
@@ -288,6 +288,22 @@ impl SessionTurn {
     }
 }
 
+impl SessionTurn {
+    /// Runs `work` as part of this turn, typically in a task of its own: the
+    /// turn lasts until `work` ends, and the store's reads and writes of the
+    /// session within it go through the turn's lock as the request's own do
+    /// (a Redis write is refused if the lock was lost).
+    pub async fn scope<F: Future>(self, work: F) -> F::Output {
+        let turn = self.0.clone();
+        CURRENT
+            .scope(turn, async move {
+                let _handle = self;
+                work.await
+            })
+            .await
+    }
+}
+
 impl Clone for SessionTurn {
     fn clone(&self) -> Self {
         SessionTurn::new(self.0.clone())
@@ -473,14 +489,9 @@ where
     let Some((id, _)) = locks.keys.session_id(req.headers()) else {
         return next(req).await;
     };
-    let retry_later = |e: ApiError| {
-        let mut res = e.into_response();
-        // Both a busy session and an unreachable store are worth a retry.
-        let seconds = locks.wait.as_millis().div_ceil(1000).max(1);
-        res.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(seconds as u64));
-        res
-    };
+    // Both a busy session and an unreachable store are worth a retry, once
+    // the change that holds the turn has had its time.
+    let retry_later = |e: ApiError| e.retrying_after(locks.wait).into_response();
     let turn = match Turn::take(locks, id).await {
         Ok(turn) => Arc::new(turn),
         Err(e) => return retry_later(e),
@@ -830,5 +841,140 @@ mod tests {
         let pool = redis_pool().await;
         let left: i64 = pool.exists(shared_key(&session.to_string())).await.unwrap();
         assert_eq!(left, 0);
+    }
+
+    fn stored(id: Id, value: &str) -> tower_sessions::session::Record {
+        tower_sessions::session::Record {
+            id,
+            data: [("v".to_owned(), serde_json::json!(value))].into(),
+            expiry_date: time::OffsetDateTime::now_utc() + time::Duration::minutes(1),
+        }
+    }
+
+    async fn stored_value(store: &super::super::AnyStore, id: Id) -> serde_json::Value {
+        use tower_sessions::SessionStore;
+        store.load(&id).await.unwrap().unwrap().data["v"].clone()
+    }
+
+    /// An instance whose every change reads the session, waits for `gate`
+    /// (when given), then writes `value`, reporting how the write went.
+    fn changing(
+        locks: Arc<SessionLocks>,
+        store: super::super::AnyStore,
+        value: &'static str,
+        gate: Option<Arc<tokio::sync::Notify>>,
+    ) -> Router {
+        use tower_sessions::SessionStore;
+        Router::new()
+            .route(
+                "/",
+                post(move |req: Request| {
+                    let (store, gate) = (store.clone(), gate.clone());
+                    async move {
+                        let id = keys().session_id(req.headers()).unwrap().0;
+                        if let Err(e) = store.load(&id).await {
+                            return format!("not loaded: {e}");
+                        }
+                        if let Some(gate) = gate {
+                            gate.notified().await;
+                        }
+                        match store.save(&stored(id, value)).await {
+                            Ok(()) => "saved".to_owned(),
+                            Err(e) => format!("refused: {e}"),
+                        }
+                    }
+                }),
+            )
+            .layer(axum::middleware::from_fn_with_state(locks, take_turns))
+    }
+
+    #[tokio::test]
+    #[ignore = "needs TEST_REDIS_URL; run with -- --include-ignored"]
+    async fn a_change_kept_waiting_by_another_instances_redis_lock_is_told_to_retry_and_loses_nothing()
+     {
+        let ttl = Duration::from_secs(10);
+        let (first_pool, second_pool) = (redis_pool().await, redis_pool().await);
+        let first = SessionLocks::with_redis(keys(), WAIT, first_pool.clone(), ttl);
+        let impatient =
+            SessionLocks::with_redis(keys(), Duration::from_millis(200), second_pool.clone(), ttl);
+        let (first_store, second_store) = (
+            super::super::AnyStore::redis(first_pool),
+            super::super::AnyStore::redis(second_pool),
+        );
+        let session = Id::default();
+        first_store.put(&stored(session, "before")).await.unwrap();
+        let gate = Arc::new(tokio::sync::Notify::new());
+
+        let holding = tokio::spawn(
+            changing(first, first_store.clone(), "first", Some(gate.clone()))
+                .oneshot(post_as("/", session)),
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let refused = changing(impatient.clone(), second_store.clone(), "second", None)
+            .oneshot(post_as("/", session))
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), 503);
+        assert_eq!(refused.headers()[header::RETRY_AFTER], "1");
+        assert!(
+            body(refused)
+                .await
+                .contains("/problems/service-unavailable")
+        );
+        assert_eq!(stored_value(&second_store, session).await, "before");
+
+        gate.notify_one();
+        assert_eq!(body(holding.await.unwrap().unwrap()).await, "saved");
+        let after = changing(impatient, second_store.clone(), "second", None)
+            .oneshot(post_as("/", session))
+            .await
+            .unwrap();
+        assert_eq!(
+            body(after).await,
+            "saved",
+            "the turn is free once the holder ends"
+        );
+        assert_eq!(stored_value(&second_store, session).await, "second");
+    }
+
+    #[tokio::test]
+    #[ignore = "needs TEST_REDIS_URL; run with -- --include-ignored"]
+    async fn a_change_whose_redis_lock_was_lost_is_not_saved_over_the_change_that_took_it() {
+        use tower_sessions_redis_store::fred::prelude::KeysInterface;
+
+        let ttl = Duration::from_secs(10);
+        let (first_pool, second_pool) = (redis_pool().await, redis_pool().await);
+        let first = SessionLocks::with_redis(keys(), WAIT, first_pool.clone(), ttl);
+        let second = SessionLocks::with_redis(keys(), WAIT, second_pool.clone(), ttl);
+        let (first_store, second_store) = (
+            super::super::AnyStore::redis(first_pool.clone()),
+            super::super::AnyStore::redis(second_pool),
+        );
+        let session = Id::default();
+        first_store.put(&stored(session, "before")).await.unwrap();
+        let gate = Arc::new(tokio::sync::Notify::new());
+
+        let holding = tokio::spawn(
+            changing(first, first_store.clone(), "first", Some(gate.clone()))
+                .oneshot(post_as("/", session)),
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        // The lock goes as if it expired (Redis unreachable for its whole
+        // lifetime), and the other instance's change takes and saves it.
+        let gone: i64 = first_pool
+            .del(shared_key(&session.to_string()))
+            .await
+            .unwrap();
+        assert_eq!(gone, 1, "the first change held the lock");
+        let taken = changing(second, second_store.clone(), "second", None)
+            .oneshot(post_as("/", session))
+            .await
+            .unwrap();
+        assert_eq!(body(taken).await, "saved");
+
+        gate.notify_one();
+        let late = body(holding.await.unwrap().unwrap()).await;
+        assert!(late.starts_with("refused"), "{late}");
+        assert_eq!(stored_value(&second_store, session).await, "second");
     }
 }

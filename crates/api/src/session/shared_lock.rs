@@ -3,7 +3,7 @@
 //! write, the `session_locks` row of the database store, and the lock file
 //! of the file store.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io;
 use std::path::{Path, PathBuf};
@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use futures_util::future::join_all;
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, OnConflict, Query};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
 use tokio::time::Instant;
@@ -49,18 +50,33 @@ static LOCK_AND_LOAD: LazyLock<Script> = LazyLock::new(|| {
     )
 });
 
-/// Writes the record (KEYS[2] = ARGV[2], expiring at Unix time ARGV[3],
-/// ARGV[4] `NX` for a new session, `XX` for a stored one) if the token
-/// (ARGV[1]) still holds the lock (KEYS[1]), and deletes the lock with it
-/// when ARGV[5] is `1`: -1 when the lock is not held, 0 when a new
-/// session's id is taken (the lock kept), else 1. A stored session that
+/// Writes the record (KEYS[2] = ARGV[2], expiring at Unix time ARGV[3];
+/// ARGV[4] `NX` for a new session, `XX` for a stored one, `ANY` for either)
+/// if the token (ARGV[1]) still holds the lock (KEYS[1]), and deletes the
+/// lock with it when ARGV[5] is `1`: -1 when the lock is not held, 0 when a
+/// new session's id is taken (the lock kept), else 1. A stored session that
 /// expired meanwhile is not written again (as tower-sessions' Redis store
 /// does), and counts as saved.
+///
+/// fred sends a command again when its connection closed before the answer
+/// came, so this may run twice: a second run finds the lock it deleted gone,
+/// or the new session's id taken, by the record it wrote itself. A record
+/// already holding exactly this value counts as saved, so a change that was
+/// applied is not reported as lost.
 static SAVE: LazyLock<Script> = LazyLock::new(|| {
     Script::from_lua(
-        "if redis.call('get', KEYS[1]) ~= ARGV[1] then return -1 end \
-         local written = redis.call('set', KEYS[2], ARGV[2], ARGV[4], 'EXAT', ARGV[3]) \
-         if not written and ARGV[4] == 'NX' then return 0 end \
+        "local function written_already() return redis.call('get', KEYS[2]) == ARGV[2] end \
+         if redis.call('get', KEYS[1]) ~= ARGV[1] then \
+           if written_already() then return 1 end \
+           return -1 \
+         end \
+         local written \
+         if ARGV[4] == 'ANY' then \
+           written = redis.call('set', KEYS[2], ARGV[2], 'EXAT', ARGV[3]) \
+         else \
+           written = redis.call('set', KEYS[2], ARGV[2], ARGV[4], 'EXAT', ARGV[3]) \
+         end \
+         if not written and ARGV[4] == 'NX' and not written_already() then return 0 end \
          if ARGV[5] == '1' then redis.call('del', KEYS[1]) end \
          return 1",
     )
@@ -135,12 +151,14 @@ pub(crate) async fn load(turn: &Turn, id: &Id) -> session_store::Result<Option<V
     }
 }
 
-/// Whether a write is of a new session (`NX`: its id must be free) or of a
-/// stored one (`XX`).
+/// Whether a write is of a new session (`NX`: its id must be free), of a
+/// stored one (`XX`), or of either (a renewed session's tombstone, written
+/// under the old id after its record was deleted).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Write {
     New,
     Stored,
+    Any,
 }
 
 /// Writes `record` for `turn` if the turn still holds its Redis lock, and
@@ -170,7 +188,8 @@ async fn save_held(
     // As tower-sessions' Redis store encodes it: MessagePack, expiring at its time.
     let value =
         rmp_serde::to_vec(record).map_err(|e| session_store::Error::Encode(e.to_string()))?;
-    let release = turn.may_release_with_save();
+    // A tombstone is written within the handler, never the turn's last write.
+    let release = write != Write::Any && turn.may_release_with_save();
     let args: Vec<Value> = vec![
         token.into(),
         Value::Bytes(value.into()),
@@ -178,6 +197,7 @@ async fn save_held(
         match write {
             Write::New => "NX",
             Write::Stored => "XX",
+            Write::Any => "ANY",
         }
         .into(),
         if release { "1" } else { "0" }.into(),
@@ -334,9 +354,14 @@ impl Renewals {
     }
 }
 
-/// Every third of the lifetime, extends every lock held; ends when the
-/// locks' owner is gone.
+/// Every third of the lifetime, extends every lock held, all at once; ends
+/// when the locks' owner is gone.
 async fn renew_all(renewals: Weak<Renewals>) {
+    // Locks found gone at the last round. A holder that deletes its lock
+    // with its save takes it off the list only once the save's answer is
+    // back, so one miss may be a lock just released: only a lock missing
+    // twice in a row, a third of its lifetime apart, expired under its holder.
+    let mut missed: HashSet<u64> = HashSet::new();
     loop {
         let Some(ttl) = renewals.upgrade().map(|r| r.ttl) else {
             return;
@@ -347,23 +372,31 @@ async fn renew_all(renewals: Weak<Renewals>) {
         };
         let held: Vec<(u64, (Via, String, String))> =
             live.held().iter().map(|(n, h)| (*n, h.clone())).collect();
-        for (n, (via, key, token)) in held {
-            match renew(&via, &key, &token, ttl).await {
+        let renewed =
+            join_all(held.iter().map(|(n, (via, key, token))| async move {
+                (*n, renew(via, key, token, ttl).await)
+            }))
+            .await;
+        let mut missing = HashSet::new();
+        for (n, outcome) in renewed {
+            match outcome {
                 Ok(true) => {}
-                Ok(false) => {
-                    // Deleted meanwhile by its holder, or expired: only the
-                    // latter is worth a word, and only if still listed.
+                Ok(false) if missed.contains(&n) => {
                     if live.held().remove(&n).is_some() {
                         tracing::warn!(
                             "a session lock expired while held (the store was unreachable for its whole lifetime)"
                         );
                     }
                 }
+                Ok(false) => {
+                    missing.insert(n);
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "renewing a session lock failed; retrying");
                 }
             }
         }
+        missed = missing;
     }
 }
 
@@ -548,5 +581,93 @@ pub(crate) fn remove_lock_file_if_free(path: &Path) -> io::Result<bool> {
             Ok(true)
         }
         None => Ok(false),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tower_sessions_redis_store::fred::prelude::{Builder, ClientLike, Config, Pool};
+
+    use super::*;
+
+    async fn redis_pool() -> Pool {
+        let url = std::env::var("TEST_REDIS_URL").expect("set TEST_REDIS_URL");
+        let pool = Builder::from_config(Config::from_url(&url).unwrap())
+            .build_pool(1)
+            .unwrap();
+        pool.init().await.unwrap();
+        pool
+    }
+
+    /// Runs SAVE as `save_held` does: the reply.
+    async fn save(
+        client: &Client,
+        keys: &[&str; 2],
+        token: &str,
+        value: &str,
+        write: &str,
+        release: bool,
+    ) -> i64 {
+        let at = (SystemTime::now() + Duration::from_secs(60))
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let args: Vec<Value> = vec![
+            token.into(),
+            value.into(),
+            i64::try_from(at).unwrap().into(),
+            write.into(),
+            if release { "1" } else { "0" }.into(),
+        ];
+        SAVE.evalsha_with_reload(
+            client,
+            keys.iter().map(|k| (*k).to_owned()).collect::<Vec<_>>(),
+            args,
+        )
+        .await
+        .unwrap()
+    }
+
+    #[tokio::test]
+    #[ignore = "needs TEST_REDIS_URL; run with -- --include-ignored"]
+    async fn a_save_sent_twice_counts_as_saved_and_a_save_without_the_lock_is_refused() {
+        let pool = redis_pool().await;
+        let client = pool.next().clone();
+        let id = Id::default().to_string();
+        let lock = format!("km:test-lock:{{{id}}}");
+        let keys = [lock.as_str(), id.as_str()];
+        let take = |token: &'static str| {
+            let (client, lock) = (client.clone(), lock.clone());
+            async move {
+                let _: Option<String> = client.set(lock, token, None, None, false).await.unwrap();
+            }
+        };
+
+        // A new session's write, sent again: its own record is no other's.
+        take("t1").await;
+        assert_eq!(save(&client, &keys, "t1", "v1", "NX", false).await, 1);
+        assert_eq!(save(&client, &keys, "t1", "v1", "NX", false).await, 1);
+        // Another value under a taken id is refused: draw another id.
+        assert_eq!(save(&client, &keys, "t1", "other", "NX", false).await, 0);
+
+        // The last write, which deletes the lock, sent again: saved.
+        assert_eq!(save(&client, &keys, "t1", "v2", "XX", true).await, 1);
+        let held: i64 = client.exists(lock.clone()).await.unwrap();
+        assert_eq!(held, 0, "the lock is deleted with the last write");
+        assert_eq!(save(&client, &keys, "t1", "v2", "XX", true).await, 1);
+
+        // A write of a change without the lock (lost, and maybe taken by
+        // another) is refused, and the record kept as it was.
+        assert_eq!(save(&client, &keys, "t1", "v3", "XX", true).await, -1);
+        take("t2").await;
+        assert_eq!(save(&client, &keys, "t1", "v3", "XX", false).await, -1);
+        let kept: String = client.get(id.clone()).await.unwrap();
+        assert_eq!(kept, "v2");
+
+        // Either kind of record, with the lock (a tombstone's write).
+        assert_eq!(save(&client, &keys, "t2", "tomb", "ANY", false).await, 1);
+        let kept: String = client.get(id.clone()).await.unwrap();
+        assert_eq!(kept, "tomb");
+        let _: i64 = client.del(vec![lock, id]).await.unwrap();
     }
 }

@@ -51,13 +51,21 @@ impl AnyStore {
 
     /// Writes `record` whether or not one is stored under its id (the Redis
     /// store's own `save` writes only over an existing key, `create` only a
-    /// new one under an id it may change).
+    /// new one under an id it may change). With Redis, a write within the
+    /// record's turn is refused if the turn lost its lock, as the turn's
+    /// other writes are.
     pub async fn put(&self, record: &Record) -> session_store::Result<()> {
         match self {
             AnyStore::Memory(s) => s.save(record).await,
             AnyStore::Database(s) => s.save(record).await,
             AnyStore::File(s) => s.save(record).await,
             AnyStore::Redis(_, pool) => {
+                // Within the record's turn, only while its lock is held.
+                if let Some(turn) = redis_turn().filter(|t| t.is_on(&record.id))
+                    && let Some(saved) = shared_lock::save(&turn, record, Write::Any).await
+                {
+                    return saved.map(drop);
+                }
                 // Written as the Redis store writes it: msgpack, expiring at its time.
                 let value = rmp_serde::to_vec(record)
                     .map_err(|e| session_store::Error::Encode(e.to_string()))?;
