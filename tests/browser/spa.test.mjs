@@ -6,12 +6,17 @@
 // origin is in CORS_ALLOWED_ORIGINS, and a stranger's page, whose origin is
 // not) and drives them in headless Chromium (CHROMIUM, default
 // /usr/bin/chromium) through playwright-core.
+//
+// Both pages load the SPA's client, src/spa.ts compiled to dist/spa.js
+// (`npm test` builds it first): calls typed from openapi/openapi.json, as
+// window.spa. The stranger's page runs the same code, as a copy of the SPA
+// on the wrong origin would.
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { createServer } from "node:http";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -24,15 +29,32 @@ const chromiumPath = process.env.CHROMIUM ?? "/usr/bin/chromium";
 
 let api, apiUrl, spa, spaUrl, stranger, strangerUrl, browser, dataDir;
 
+// No bundler: the page maps the client's one import to openapi-fetch's own
+// ES module, served beside it.
 function page(title) {
-  return `<!doctype html><html><head><meta charset="utf-8"><title>${title}</title></head><body>${title}</body></html>`;
+  return `<!doctype html><html><head><meta charset="utf-8"><title>${title}</title>
+<meta name="api" content="${apiUrl}">
+<script type="importmap">{"imports":{"openapi-fetch":"/openapi-fetch.mjs"}}</script>
+<script type="module" src="/spa.js"></script>
+</head><body>${title}</body></html>`;
 }
+
+const scripts = {
+  "/spa.js": join(here, "dist", "spa.js"),
+  "/openapi-fetch.mjs": fileURLToPath(import.meta.resolve("openapi-fetch")),
+};
 
 function serve(title) {
   return new Promise((resolve) => {
-    const server = createServer((_req, res) => {
-      res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
-      res.end(page(title));
+    const server = createServer((req, res) => {
+      const script = scripts[req.url];
+      if (script) {
+        res.writeHead(200, { "content-type": "text/javascript; charset=utf-8" });
+        res.end(readFileSync(script));
+      } else {
+        res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
+        res.end(page(title));
+      }
     });
     server.listen(0, "127.0.0.1", () => resolve(server));
   });
@@ -73,6 +95,9 @@ function startApi(spaOrigin) {
 }
 
 before(async () => {
+  for (const script of Object.values(scripts)) {
+    if (!existsSync(script)) throw new Error(`${script} is missing: \`npm test\` builds it (npm run types && npm run build)`);
+  }
   spa = await serve("Kitchen Memory SPA");
   stranger = await serve("Someone else's page");
   // "localhost" on every side: the SPA, the stranger and the API are one
@@ -105,35 +130,26 @@ after(async () => {
   if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 });
 
-// Runs fetch in the page and returns what a script there would see.
-async function call(pageHandle, url, init = {}) {
-  return pageHandle.evaluate(
-    async ({ url, init }) => {
-      try {
-        const res = await fetch(url, init);
-        const text = await res.text();
-        return { status: res.status, body: text ? JSON.parse(text) : null, requestId: res.headers.get("x-request-id") };
-      } catch (e) {
-        return { error: String(e) };
-      }
-    },
-    { url, init },
-  );
+// Opens a page in a browser profile and waits for its client.
+async function open(context, url) {
+  const tab = await context.newPage();
+  await tab.goto(url);
+  await tab.waitForFunction(() => window.spa);
+  return tab;
 }
 
-const withCookies = (method, body) => ({
-  method,
-  credentials: "include",
-  headers: body ? { "content-type": "application/json" } : {},
-  body: body ? JSON.stringify(body) : undefined,
-});
+// Calls the page's client (window.spa) and returns what the page sees: the
+// status, x-request-id, the fields it shows and any problem, or the
+// browser's error.
+function call(tab, method, ...args) {
+  return tab.evaluate(({ method, args }) => window.spa[method](...args), { method, args });
+}
 
 test("an SPA on another origin keeps its cart across requests and reloads with credentials: include", async () => {
   const context = await browser.newContext();
-  const tab = await context.newPage();
-  await tab.goto(spaUrl);
+  const tab = await open(context, spaUrl);
 
-  const added = await call(tab, `${apiUrl}/api/v1/cart/items`, withCookies("POST", { product_id: 1, quantity: 2 }));
+  const added = await call(tab, "addToCart", 1, 2);
   assert.equal(added.status, 201, JSON.stringify(added));
   assert.ok(added.requestId, "x-request-id is exposed to the page");
 
@@ -144,22 +160,23 @@ test("an SPA on another origin keeps its cart across requests and reloads with c
   assert.equal(session.sameSite, "Lax");
   assert.equal(await tab.evaluate(() => document.cookie), "", "the page's scripts cannot read it");
 
-  await call(tab, `${apiUrl}/api/v1/cart/items/6`, withCookies("PUT", { quantity: 3 }));
+  const set = await call(tab, "setQuantity", 6, 3);
+  assert.equal(set.status, 200, JSON.stringify(set));
   await tab.reload();
-  const cart = await call(tab, `${apiUrl}/api/v1/cart`, { credentials: "include" });
+  await tab.waitForFunction(() => window.spa);
+  const cart = await call(tab, "cart");
   assert.equal(cart.status, 200);
   assert.equal(cart.body.item_count, 5);
   assert.equal(cart.body.total, "55.30");
 
   // Without credentials the browser sends no cookie: an empty cart.
-  const anonymous = await call(tab, `${apiUrl}/api/v1/cart`);
+  const anonymous = await call(tab, "cart", "same-origin");
   assert.equal(anonymous.body.item_count, 0);
 
   // Another browser profile is another visitor.
   const other = await browser.newContext();
-  const otherTab = await other.newPage();
-  await otherTab.goto(spaUrl);
-  const theirs = await call(otherTab, `${apiUrl}/api/v1/cart`, { credentials: "include" });
+  const otherTab = await open(other, spaUrl);
+  const theirs = await call(otherTab, "cart");
   assert.equal(theirs.body.item_count, 0);
   await other.close();
   await context.close();
@@ -167,37 +184,34 @@ test("an SPA on another origin keeps its cart across requests and reloads with c
 
 test("preferences set from the SPA land in an encrypted HttpOnly cookie and survive goodbye", async () => {
   const context = await browser.newContext();
-  const tab = await context.newPage();
-  await tab.goto(spaUrl);
-  await call(tab, `${apiUrl}/api/v1/visits`, withCookies("POST"));
-  const put = await call(tab, `${apiUrl}/api/v1/preferences`, withCookies("PUT", { theme: "dark" }));
+  const tab = await open(context, spaUrl);
+  await call(tab, "recordVisit");
+  const put = await call(tab, "setTheme", "dark");
   assert.equal(put.status, 200, JSON.stringify(put));
   const prefs = (await context.cookies(apiUrl)).find((c) => c.name === "preferences");
   assert.ok(prefs && prefs.httpOnly && !prefs.value.includes("dark"), JSON.stringify(prefs));
 
-  const bye = await call(tab, `${apiUrl}/api/v1/session`, withCookies("DELETE"));
+  const bye = await call(tab, "goodbye");
   assert.equal(bye.status, 200, JSON.stringify(bye));
   const names = (await context.cookies(apiUrl)).map((c) => c.name).sort();
   assert.deepEqual(names, ["last_visit_summary", "preferences"], "the session cookie is gone, the rest stay");
-  const welcome = await call(tab, `${apiUrl}/api/v1/visits`, withCookies("POST"));
+  const welcome = await call(tab, "recordVisit");
   assert.equal(welcome.body.returning, true);
   assert.equal(welcome.body.visit_count, 2);
-  const after = await call(tab, `${apiUrl}/api/v1/preferences`, { credentials: "include" });
+  const after = await call(tab, "preferences");
   assert.equal(after.body.theme, "dark");
   await context.close();
 });
 
 test("a page on an origin not in CORS_ALLOWED_ORIGINS can neither read nor change a visitor's cart", async () => {
   const context = await browser.newContext();
-  const own = await context.newPage();
-  await own.goto(spaUrl);
-  await call(own, `${apiUrl}/api/v1/cart/items`, withCookies("POST", { product_id: 3, quantity: 1 }));
+  const own = await open(context, spaUrl);
+  await call(own, "addToCart", 3, 1);
 
-  const evil = await context.newPage();
-  await evil.goto(strangerUrl);
-  const read = await call(evil, `${apiUrl}/api/v1/cart`, { credentials: "include" });
+  const evil = await open(context, strangerUrl);
+  const read = await call(evil, "cart");
   assert.ok(read.error, `the browser must block reading the response: ${JSON.stringify(read)}`);
-  const write = await call(evil, `${apiUrl}/api/v1/cart/items`, withCookies("POST", { product_id: 4, quantity: 1 }));
+  const write = await call(evil, "addToCart", 4, 1);
   assert.ok(write.error, `the preflight must fail: ${JSON.stringify(write)}`);
   // A "simple" request (a bodiless POST) needs no preflight: the browser
   // sends it with the cookie, and only the API's Origin check stops it.
@@ -206,12 +220,12 @@ test("a page on an origin not in CORS_ALLOWED_ORIGINS can neither read nor chang
       await fetch(url, { method: "POST", mode: "no-cors", credentials: "include" });
     }, `${apiUrl}${path}`);
   }
-  const state = await call(own, `${apiUrl}/api/v1/session`, { credentials: "include" });
+  const state = await call(own, "session");
   assert.equal(state.body.visit_count, 0, "no visit was recorded from the stranger's page");
 
-  const cart = await call(own, `${apiUrl}/api/v1/cart`, { credentials: "include" });
+  const cart = await call(own, "cart");
   assert.deepEqual(cart.body.lines.map((l) => [l.product_id, l.quantity]), [[3, 1]]);
-  const orders = await call(own, `${apiUrl}/api/v1/orders`, { credentials: "include" });
+  const orders = await call(own, "orders");
   assert.deepEqual(orders.body.items, []);
   await context.close();
 });
