@@ -683,16 +683,22 @@ mod tests {
         assert_eq!(locks.entries(), 0);
     }
 
-    /// A router on `locks` whose handler holds the turn for `hold`, then
-    /// marks `done`; it answers whether `done` was already set when it
-    /// started.
-    fn holding_app(locks: Arc<SessionLocks>, hold: Duration, done: Arc<AtomicBool>) -> Router {
+    /// A router on `locks` whose handler signals `started` once it has the
+    /// turn, holds it for `hold`, then marks `done`; it answers whether
+    /// `done` was already set when it started.
+    fn holding_app(
+        locks: Arc<SessionLocks>,
+        hold: Duration,
+        done: Arc<AtomicBool>,
+        started: Arc<tokio::sync::Notify>,
+    ) -> Router {
         Router::new()
             .route(
                 "/",
                 post(move || {
-                    let done = done.clone();
+                    let (done, started) = (done.clone(), started.clone());
                     async move {
+                        started.notify_one();
                         let seen = done.swap(false, Ordering::SeqCst);
                         tokio::time::sleep(hold).await;
                         done.store(true, Ordering::SeqCst);
@@ -722,10 +728,12 @@ mod tests {
         let done = Arc::new(AtomicBool::new(false));
         let hold = Duration::from_millis(400);
 
-        let holding =
-            tokio::spawn(holding_app(first, hold, done.clone()).oneshot(request("shared")));
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        let refused = holding_app(impatient, hold, done.clone())
+        let started = Arc::new(tokio::sync::Notify::new());
+        let holding = tokio::spawn(
+            holding_app(first, hold, done.clone(), started.clone()).oneshot(request("shared")),
+        );
+        started.notified().await;
+        let refused = holding_app(impatient, hold, done.clone(), started.clone())
             .oneshot(request("shared"))
             .await
             .unwrap();
@@ -735,7 +743,7 @@ mod tests {
             "the turn was not had within the wait"
         );
         assert!(refused.headers().contains_key(header::RETRY_AFTER));
-        let waited = holding_app(second, Duration::ZERO, done.clone())
+        let waited = holding_app(second, Duration::ZERO, done.clone(), started)
             .oneshot(request("shared"))
             .await
             .unwrap();
@@ -789,15 +797,18 @@ mod tests {
 
         let done = holder_done.clone();
         let store = AnyStore::redis(first_pool);
+        let locked = Arc::new(tokio::sync::Notify::new());
+        let signal = locked.clone();
         let holder = Router::new()
             .route(
                 "/",
                 post(move || {
-                    let (done, store) = (done.clone(), store.clone());
+                    let (done, store, signal) = (done.clone(), store.clone(), signal.clone());
                     async move {
                         // Reading the session takes the lock; the turn is
                         // then held for four TTLs.
                         store.load(&session).await.unwrap();
+                        signal.notify_one();
                         tokio::time::sleep(ttl * 4).await;
                         done.store(true, Ordering::SeqCst);
                         "held"
@@ -828,7 +839,7 @@ mod tests {
             ));
 
         let holding = tokio::spawn(holder.oneshot(post_as("/", session)));
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        locked.notified().await;
         let res = other.oneshot(post_as("/", session)).await.unwrap();
         assert_eq!(res.status(), 200);
         assert!(
@@ -856,13 +867,22 @@ mod tests {
         store.load(&id).await.unwrap().unwrap().data["v"].clone()
     }
 
-    /// An instance whose every change reads the session, waits for `gate`
+    /// Holds a change between its read and its write.
+    #[derive(Default)]
+    struct Gate {
+        /// The change has read the session (and taken its lock).
+        loaded: tokio::sync::Notify,
+        /// The change may write.
+        open: tokio::sync::Notify,
+    }
+
+    /// An instance whose every change reads the session, waits at `gate`
     /// (when given), then writes `value`, reporting how the write went.
     fn changing(
         locks: Arc<SessionLocks>,
         store: super::super::AnyStore,
         value: &'static str,
-        gate: Option<Arc<tokio::sync::Notify>>,
+        gate: Option<Arc<Gate>>,
     ) -> Router {
         use tower_sessions::SessionStore;
         Router::new()
@@ -876,7 +896,8 @@ mod tests {
                             return format!("not loaded: {e}");
                         }
                         if let Some(gate) = gate {
-                            gate.notified().await;
+                            gate.loaded.notify_one();
+                            gate.open.notified().await;
                         }
                         match store.save(&stored(id, value)).await {
                             Ok(()) => "saved".to_owned(),
@@ -903,13 +924,13 @@ mod tests {
         );
         let session = Id::default();
         first_store.put(&stored(session, "before")).await.unwrap();
-        let gate = Arc::new(tokio::sync::Notify::new());
+        let gate = Arc::new(Gate::default());
 
         let holding = tokio::spawn(
             changing(first, first_store.clone(), "first", Some(gate.clone()))
                 .oneshot(post_as("/", session)),
         );
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        gate.loaded.notified().await;
         let refused = changing(impatient.clone(), second_store.clone(), "second", None)
             .oneshot(post_as("/", session))
             .await
@@ -923,7 +944,7 @@ mod tests {
         );
         assert_eq!(stored_value(&second_store, session).await, "before");
 
-        gate.notify_one();
+        gate.open.notify_one();
         assert_eq!(body(holding.await.unwrap().unwrap()).await, "saved");
         let after = changing(impatient, second_store.clone(), "second", None)
             .oneshot(post_as("/", session))
@@ -952,13 +973,13 @@ mod tests {
         );
         let session = Id::default();
         first_store.put(&stored(session, "before")).await.unwrap();
-        let gate = Arc::new(tokio::sync::Notify::new());
+        let gate = Arc::new(Gate::default());
 
         let holding = tokio::spawn(
             changing(first, first_store.clone(), "first", Some(gate.clone()))
                 .oneshot(post_as("/", session)),
         );
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        gate.loaded.notified().await;
         // The lock goes as if it expired (Redis unreachable for its whole
         // lifetime), and the other instance's change takes and saves it.
         let gone: i64 = first_pool
@@ -972,7 +993,7 @@ mod tests {
             .unwrap();
         assert_eq!(body(taken).await, "saved");
 
-        gate.notify_one();
+        gate.open.notify_one();
         let late = body(holding.await.unwrap().unwrap()).await;
         assert!(late.starts_with("refused"), "{late}");
         assert_eq!(stored_value(&second_store, session).await, "second");
