@@ -12,6 +12,7 @@ use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::middleware;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
+use tokio_util::task::TaskTracker;
 use tower::ServiceBuilder;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -474,6 +475,7 @@ impl Application {
             cookies: Arc::new(CookieKit::new(&config)),
             clock,
             checkout_limit: routes::orders::checkout_limit(config.request_timeout),
+            tasks: TaskTracker::new(),
             trusted_proxies: Arc::new(config.trusted_proxies.clone()),
             limits,
             sign_in: config.sign_in,
@@ -548,13 +550,27 @@ impl Application {
     /// Serves until `shutdown` completes, then stops taking connections
     /// and returns once every request already sent has its answer (see
     /// `serve`), or once the request timeout and [`SHUTDOWN_WRITE_OUT`]
-    /// have passed, whichever comes first.
+    /// have passed, whichever comes first; and once the checkouts still
+    /// running (their clients gone) have ended, within their limit.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let drain_limit = self.request_timeout + SHUTDOWN_WRITE_OUT;
         let result = serve::serve(self.listener, self.router, shutdown, drain_limit).await;
+        // A checkout whose client hung up goes on in its own task: let it
+        // record its order in the session (it ends within its limit).
+        let tasks = &self.state.tasks;
+        tasks.close();
+        if tokio::time::timeout(self.state.checkout_limit, tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                tasks = tasks.len(),
+                "checkouts still running at the stop; cutting them"
+            );
+        }
         for task in self.background {
             task.abort();
         }

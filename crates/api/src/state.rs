@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sea_orm::DatabaseConnection;
+use tokio_util::task::TaskTracker;
 
 use crate::client_ip::TrustedProxies;
 use crate::clock::Clock;
@@ -45,6 +46,9 @@ pub struct Shared {
     pub clock: Clock,
     /// How long a checkout may hold its session's turn.
     pub checkout_limit: Duration,
+    /// Work that must end even if its request does not (checkout's), and
+    /// that a stop waits for.
+    pub tasks: TaskTracker,
     /// Whose `X-Forwarded-For` names the client (see [`crate::client_ip`]).
     pub trusted_proxies: Arc<TrustedProxies>,
     /// Sign-in, registration and new-session rate limits.

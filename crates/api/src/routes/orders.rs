@@ -264,7 +264,7 @@ async fn store_and_record(
     };
     // The turn goes with the task: a retry waits for it to end, and the
     // session's save in it checks the lock as the request's own would.
-    let task = tokio::spawn(async move {
+    let task = state.tasks.spawn(async move {
         match turn {
             Some(Extension(turn)) => turn.scope(work).await,
             None => work.await,
