@@ -164,6 +164,43 @@ async fn the_database_store_neither_loads_nor_keeps_an_expired_record() {
     );
 }
 
+#[tokio::test]
+async fn the_database_stores_clean_up_removes_session_locks_left_to_expire_and_keeps_held_ones() {
+    use sea_orm::{ConnectionTrait, Statement};
+
+    let (store, storage) = store(Backend::Database).await;
+    let db = sea_orm::Database::connect(&storage._database.url)
+        .await
+        .unwrap();
+    let now_ms = OffsetDateTime::now_utc().unix_timestamp() * 1000;
+    let backend = db.get_database_backend();
+    // One left by a holder that stopped (a crashed instance), one held.
+    for (key, expires_at) in [("left", now_ms - 1_000), ("held", now_ms + 60_000)] {
+        db.execute_raw(Statement::from_string(
+            backend,
+            format!(
+                "INSERT INTO session_locks (lock_key, token, expires_at) VALUES ('{key}', 't', {expires_at})"
+            ),
+        ))
+        .await
+        .unwrap();
+    }
+
+    store.delete_expired().await.unwrap();
+
+    let left: Vec<String> = db
+        .query_all_raw(Statement::from_string(
+            backend,
+            "SELECT lock_key FROM session_locks ORDER BY lock_key",
+        ))
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.try_get("", "lock_key").unwrap())
+        .collect();
+    assert_eq!(left, ["held"]);
+}
+
 /// The names in a directory, sorted.
 fn names_in(dir: &std::path::Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)

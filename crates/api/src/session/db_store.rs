@@ -118,6 +118,12 @@ impl ExpiredDeletion for DatabaseStore {
         if result.rows_affected > 0 {
             tracing::debug!(deleted = result.rows_affected, "expired sessions deleted");
         }
+        let locks = super::shared_lock::delete_expired_rows(&self.db)
+            .await
+            .map_err(backend)?;
+        if locks > 0 {
+            tracing::debug!(deleted = locks, "expired session locks deleted");
+        }
         Ok(())
     }
 }

@@ -294,6 +294,17 @@ pub(crate) async fn acquire_row(
     }
 }
 
+/// Deletes the `session_locks` rows whose holder stopped extending them (a
+/// crashed instance, a release that never reached the database): an
+/// expired row is free to take anyway, so only the table's size changes.
+pub(crate) async fn delete_expired_rows(db: &DatabaseConnection) -> Result<u64, DbErr> {
+    let delete = Query::delete()
+        .from_table(locks_table())
+        .and_where(Expr::col(Alias::new("expires_at")).lt(now_ms()))
+        .to_owned();
+    Ok(db.execute(&delete).await?.rows_affected())
+}
+
 /// Runs `statement` on the row `key` held by `token`: true if it was there.
 async fn on_held_row(
     db: &DatabaseConnection,
