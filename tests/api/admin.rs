@@ -10,10 +10,10 @@ use crate::helpers::{Backend, TestApp, app, assert_problem, send, services};
 const PASSWORD: &str = "saffron-lantern-harbor-71";
 /// Long enough that only an invalidation, never the TTL, can explain a
 /// change seen during a test.
-const LONG_TTL_MS: &str = "600000";
+pub(crate) const LONG_TTL_MS: &str = "600000";
 
 /// Signs the app's own client in as a new admin, `chef`.
-async fn sign_in_as_admin(app: &TestApp) {
+pub(crate) async fn sign_in_as_admin(app: &TestApp) {
     assert_eq!(app.register("chef", PASSWORD).await.status(), 201);
     app.make_admin("chef").await;
 }
@@ -38,7 +38,11 @@ async fn put(app: &TestApp, id: i64, body: &Value) -> reqwest::Response {
     .await
 }
 
-async fn patch(app: &TestApp, id: impl std::fmt::Display, body: &Value) -> reqwest::Response {
+pub(crate) async fn patch(
+    app: &TestApp,
+    id: impl std::fmt::Display,
+    body: &Value,
+) -> reqwest::Response {
     send(
         &app.client,
         reqwest::Method::PATCH,
@@ -66,7 +70,7 @@ fn ramen() -> Value {
 }
 
 /// A visitor's cart, read through `base`.
-async fn cart_at(client: &reqwest::Client, base: &str) -> Value {
+pub(crate) async fn cart_at(client: &reqwest::Client, base: &str) -> Value {
     let res = client
         .get(format!("{base}/api/v1/cart"))
         .send()
@@ -76,7 +80,12 @@ async fn cart_at(client: &reqwest::Client, base: &str) -> Value {
     res.json().await.unwrap()
 }
 
-async fn add_at(client: &reqwest::Client, base: &str, id: i64, quantity: i64) -> reqwest::Response {
+pub(crate) async fn add_at(
+    client: &reqwest::Client,
+    base: &str,
+    id: i64,
+    quantity: i64,
+) -> reqwest::Response {
     client
         .post(format!("{base}/api/v1/cart/items"))
         .json(&json!({"product_id": id, "quantity": quantity}))
@@ -85,7 +94,7 @@ async fn add_at(client: &reqwest::Client, base: &str, id: i64, quantity: i64) ->
         .unwrap()
 }
 
-fn unit_price(cart: &Value, id: i64) -> String {
+pub(crate) fn unit_price(cart: &Value, id: i64) -> String {
     cart["lines"]
         .as_array()
         .unwrap()

@@ -19,7 +19,7 @@ use crate::auth::PASSWORD;
 use crate::helpers::{AppBuilder, Backend, TestApp, app, assert_problem, services};
 
 /// An app with `limit` set to `rate` and a secret of its own.
-fn limited(limit: &str, rate: &str) -> AppBuilder {
+pub(crate) fn limited(limit: &str, rate: &str) -> AppBuilder {
     let secret = format!("limits-test-secret-{:032x}", rand::random::<u128>());
     app().var(limit, rate).var("SECRET_KEY", &secret)
 }
@@ -60,7 +60,7 @@ async fn spend_the_budget(
 
 /// Asserts a 429 problem with a `Retry-After` of at least one second and
 /// at most `max` seconds, and returns it.
-async fn assert_too_many(res: reqwest::Response, max: u64) -> u64 {
+pub(crate) async fn assert_too_many(res: reqwest::Response, max: u64) -> u64 {
     let retry_after: u64 = res
         .headers()
         .get("retry-after")

@@ -6,23 +6,17 @@
 //! does; and a crash (SIGKILL) and restart on the server's data, an
 //! append-only file synced at every write.
 //!
-//! These tests run wherever `redis-server` is installed. Where it is not
-//! they pass without running, unless the suite runs against the services
-//! (`TEST_REDIS_URL` set), where a missing server is a failure.
+//! These tests run wherever `redis-server` is installed (see
+//! `redis_server.rs`).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use reqwest::{Client, RequestBuilder};
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::{TcpListener, TcpStream};
 
-use crate::helpers::{Backend, TestApp, app, assert_problem, new_client};
-
-const REDIS_SERVER: &str = "/usr/bin/redis-server";
+use crate::helpers::{TestApp, assert_problem, new_client};
+use crate::redis_server::{self, Persistence, RedisServer};
 
 /// The service's request timeout (its default): a 503 must come before it.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -30,210 +24,9 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// How soon after Redis answers again every request must work.
 const RECOVERY: Duration = Duration::from_secs(2);
 
-/// How the test's Redis keeps its data.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Persistence {
-    /// In memory only: enough for a pause, which loses nothing.
-    None,
-    /// An append-only file synced before each write is acknowledged, so a
-    /// crash loses nothing the service was told was written.
-    AppendOnly,
-}
-
-/// A `redis-server` of the test's own, stopped and its files removed when
-/// dropped.
-struct RedisServer {
-    child: Option<Child>,
-    port: u16,
-    dir: PathBuf,
-    persistence: Persistence,
-}
-
-impl RedisServer {
-    /// Starts one, or `None` where `redis-server` is not installed and the
-    /// suite does not run against the services.
-    async fn start(persistence: Persistence) -> Option<RedisServer> {
-        if !Path::new(REDIS_SERVER).exists() {
-            let services = std::env::var("TEST_REDIS_URL").is_ok_and(|v| !v.is_empty());
-            assert!(
-                !services,
-                "TEST_REDIS_URL is set but {REDIS_SERVER} is missing: install redis-server (Debian's redis-server package) to run the Redis outage tests"
-            );
-            eprintln!("skipped: {REDIS_SERVER} is not installed");
-            return None;
-        }
-        let dir = std::env::temp_dir().join(format!("km-redis-{:016x}", rand::random::<u64>()));
-        std::fs::create_dir_all(&dir).expect("a directory for redis-server");
-        for _ in 0..20 {
-            // Below Linux's ephemeral ports (32768 and up): no outgoing
-            // connection takes this port while the server is down, such as
-            // the service's own attempts to reconnect to it.
-            let port = 20_000 + rand::random::<u16>() % 12_000;
-            if TcpListener::bind(("127.0.0.1", port)).await.is_err() {
-                continue;
-            }
-            let mut server = RedisServer {
-                child: None,
-                port,
-                dir: dir.clone(),
-                persistence,
-            };
-            if server.launch().await {
-                return Some(server);
-            }
-        }
-        panic!("no free port for redis-server after 20 tries");
-    }
-
-    /// Starts the server on this port and directory and waits until it
-    /// answers; false when it exits first (the port was taken meanwhile).
-    async fn launch(&mut self) -> bool {
-        let port = self.port.to_string();
-        let dir = self.dir.display().to_string();
-        let log = self.dir.join("redis.log").display().to_string();
-        let mut command = Command::new(REDIS_SERVER);
-        command.args([
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            &port,
-            "--dir",
-            &dir,
-            "--logfile",
-            &log,
-            "--daemonize",
-            "no",
-            "--save",
-            "",
-        ]);
-        match self.persistence {
-            Persistence::None => command.args(["--appendonly", "no"]),
-            Persistence::AppendOnly => {
-                command.args(["--appendonly", "yes", "--appendfsync", "always"])
-            }
-        };
-        let mut child = command
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start redis-server");
-        let pid = format!("process_id:{}", child.id());
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if child.try_wait().expect("redis-server's status").is_some() {
-                return false;
-            }
-            // Ours, not another server that took the port.
-            if let Some(info) = redis_command(self.port, &["INFO", "server"]).await
-                && info.lines().any(|l| l.trim() == pid)
-            {
-                self.child = Some(child);
-                return true;
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("redis-server did not answer within 10 s; see {log}");
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/0", self.port)
-    }
-
-    fn signal(&self, signal: &str) {
-        let child = self.child.as_ref().expect("redis-server is running");
-        let status = Command::new("kill")
-            .args([signal, &child.id().to_string()])
-            .status()
-            .expect("run kill");
-        assert!(status.success(), "kill {signal} failed");
-    }
-
-    /// Freezes the server: its connections stay open, nothing is answered.
-    fn pause(&self) {
-        self.signal("-STOP");
-    }
-
-    fn resume(&self) {
-        self.signal("-CONT");
-    }
-
-    /// Kills the server at once, as a crash would.
-    fn crash(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            child.kill().expect("kill redis-server");
-            child.wait().expect("redis-server ended");
-        }
-    }
-
-    /// Starts it again on the same port and data; returns once it answers.
-    async fn restart(&mut self) {
-        assert!(
-            self.launch().await,
-            "redis-server did not start again on port {}",
-            self.port
-        );
-    }
-
-    /// A section of `INFO` on the running server.
-    async fn info(&self, section: &str) -> String {
-        redis_command(self.port, &["INFO", section])
-            .await
-            .expect("redis-server answers INFO")
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            // SIGKILL ends a stopped process too.
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// Sends one command to the Redis on `port` and returns its reply as text
-/// (a bulk string's content, else the reply's line, `-ERR ...` for an
-/// error), or `None` when nothing answers within a second.
-async fn redis_command(port: u16, args: &[&str]) -> Option<String> {
-    let exchange = async {
-        let mut stream = TcpStream::connect(("127.0.0.1", port)).await.ok()?;
-        let mut request = format!("*{}\r\n", args.len());
-        for arg in args {
-            request.push_str(&format!("${}\r\n{arg}\r\n", arg.len()));
-        }
-        stream.write_all(request.as_bytes()).await.ok()?;
-        let mut reader = BufReader::new(stream);
-        let mut line = String::new();
-        reader.read_line(&mut line).await.ok()?;
-        let Some(length) = line.strip_prefix('$') else {
-            return Some(line.trim_end().to_owned());
-        };
-        let length: usize = length.trim().parse().ok()?;
-        let mut body = vec![0; length + 2];
-        reader.read_exact(&mut body).await.ok()?;
-        body.truncate(length);
-        String::from_utf8(body).ok()
-    };
-    tokio::time::timeout(Duration::from_secs(1), exchange)
-        .await
-        .ok()
-        .flatten()
-}
-
 /// The service with its sessions in `redis`.
 async fn on_redis(redis: &RedisServer) -> TestApp {
-    app()
-        .backend(Backend::Redis)
-        .var("REDIS_URL", &redis.url())
-        .spawn()
-        .await
+    redis_server::on_redis(&redis.url()).spawn().await
 }
 
 /// Sends `request`, which needs the session, and asserts what an

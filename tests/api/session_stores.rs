@@ -1,7 +1,9 @@
 //! One conformance suite for every session store: create, load, save,
 //! delete, expiry and id collision. Memory, the database store (SQLite) and
 //! the file store always run; the database store on PostgreSQL and the
-//! Redis store run when the suite runs against the services.
+//! Redis store run when the suite runs against the services. The checks
+//! that every store passes also run on a Redis Cluster and behind Sentinel
+//! (`redis_cluster.rs`), through [`conformance_on_redis`].
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -21,10 +23,20 @@ struct Storage {
 }
 
 async fn store(backend: Backend) -> (AnyStore, Storage) {
-    store_with_clock(backend, &Clock::system()).await
+    store_with(backend, &Clock::system(), services().map(|s| s.redis)).await
 }
 
 async fn store_with_clock(backend: Backend, clock: &Clock) -> (AnyStore, Storage) {
+    store_with(backend, clock, services().map(|s| s.redis)).await
+}
+
+/// A store on `backend` as the service builds it, with its Redis at
+/// `redis_url`.
+async fn store_with(
+    backend: Backend,
+    clock: &Clock,
+    redis_url: Option<String>,
+) -> (AnyStore, Storage) {
     let database = TestDatabase::create().await;
     let files = TempDir::new("sessions");
     let mut vars: HashMap<String, String> = HashMap::new();
@@ -35,8 +47,8 @@ async fn store_with_clock(backend: Backend, clock: &Clock) -> (AnyStore, Storage
     );
     vars.insert("SECRET_KEY".into(), crate::helpers::SECRET_KEY.into());
     vars.insert("SESSION_BACKEND".into(), backend.env_name().into());
-    if let Some(s) = services() {
-        vars.insert("REDIS_URL".into(), s.redis);
+    if let Some(url) = redis_url {
+        vars.insert("REDIS_URL".into(), url);
     }
     let config = api::Config::from_vars(vars).unwrap();
     let db = api::db::connect(&config).await.unwrap();
@@ -49,6 +61,16 @@ async fn store_with_clock(backend: Backend, clock: &Clock) -> (AnyStore, Storage
         files,
     };
     (store, storage)
+}
+
+/// Runs the checks every store passes on a Redis store at `url` (one
+/// server, a cluster or Sentinel), built as the service builds it.
+pub async fn conformance_on_redis(url: &str) {
+    let (store, _storage) =
+        store_with(Backend::Redis, &Clock::system(), Some(url.to_owned())).await;
+    creates_loads_saves_and_deletes(&store, url).await;
+    draws_a_new_id_for_a_taken_one(&store, url).await;
+    expires_records_itself(&store, url).await;
 }
 
 fn record(data: &[(&str, serde_json::Value)], lives: Duration) -> Record {
@@ -68,45 +90,51 @@ const HOUR: Duration = Duration::from_secs(3600);
 async fn every_store_creates_loads_saves_and_deletes() {
     for backend in backends() {
         let (store, _db) = store(backend).await;
-        let mut r = record(
-            &[(
-                "cart",
-                serde_json::json!({"lines": [{"product_id": 1, "quantity": 2}]}),
-            )],
-            HOUR,
-        );
-        store.create(&mut r).await.unwrap();
-
-        let loaded = store
-            .load(&r.id)
-            .await
-            .unwrap()
-            .expect("created record loads");
-        assert_eq!(loaded.data, r.data, "{backend:?}");
-        assert_eq!(
-            loaded.expiry_date.unix_timestamp(),
-            r.expiry_date.unix_timestamp(),
-            "{backend:?}"
-        );
-
-        r.data.insert("visits".into(), serde_json::json!(3));
-        store.save(&r).await.unwrap();
-        assert_eq!(
-            store.load(&r.id).await.unwrap().unwrap().data,
-            r.data,
-            "{backend:?}"
-        );
-
-        store.delete(&r.id).await.unwrap();
-        assert!(store.load(&r.id).await.unwrap().is_none(), "{backend:?}");
-        // Deleting again is fine.
-        store.delete(&r.id).await.unwrap();
-
-        assert!(
-            store.load(&Id::default()).await.unwrap().is_none(),
-            "{backend:?}: unknown id"
-        );
+        creates_loads_saves_and_deletes(&store, &format!("{backend:?}")).await;
     }
+}
+
+/// A record created loads as it was; saved, it loads changed; deleted
+/// (twice), it loads as nothing, as does an id never stored.
+async fn creates_loads_saves_and_deletes(store: &AnyStore, label: &str) {
+    let mut r = record(
+        &[(
+            "cart",
+            serde_json::json!({"lines": [{"product_id": 1, "quantity": 2}]}),
+        )],
+        HOUR,
+    );
+    store.create(&mut r).await.unwrap();
+
+    let loaded = store
+        .load(&r.id)
+        .await
+        .unwrap()
+        .expect("created record loads");
+    assert_eq!(loaded.data, r.data, "{label}");
+    assert_eq!(
+        loaded.expiry_date.unix_timestamp(),
+        r.expiry_date.unix_timestamp(),
+        "{label}"
+    );
+
+    r.data.insert("visits".into(), serde_json::json!(3));
+    store.save(&r).await.unwrap();
+    assert_eq!(
+        store.load(&r.id).await.unwrap().unwrap().data,
+        r.data,
+        "{label}"
+    );
+
+    store.delete(&r.id).await.unwrap();
+    assert!(store.load(&r.id).await.unwrap().is_none(), "{label}");
+    // Deleting again is fine.
+    store.delete(&r.id).await.unwrap();
+
+    assert!(
+        store.load(&Id::default()).await.unwrap().is_none(),
+        "{label}: unknown id"
+    );
 }
 
 #[tokio::test]
@@ -119,23 +147,27 @@ async fn an_expired_record_is_not_loaded_by_the_memory_and_redis_stores() {
             continue;
         }
         let (store, _db) = store(backend).await;
-        let mut short = record(&[("k", serde_json::json!(1))], Duration::from_secs(1));
-        let mut long = record(&[("k", serde_json::json!(2))], HOUR);
-        store.create(&mut short).await.unwrap();
-        store.create(&mut long).await.unwrap();
-        tokio::time::sleep(Duration::from_millis(2100)).await;
-        assert!(
-            store.load(&short.id).await.unwrap().is_none(),
-            "{backend:?}"
-        );
-        assert!(store.load(&long.id).await.unwrap().is_some(), "{backend:?}");
-
-        store.delete_expired().await.unwrap();
-        assert!(
-            store.load(&long.id).await.unwrap().is_some(),
-            "{backend:?}: clean-up kept the live one"
-        );
+        expires_records_itself(&store, &format!("{backend:?}")).await;
     }
+}
+
+/// For a store that judges expiry by the real time: a record past its
+/// expiry loads as nothing, a live one still loads, also after the
+/// clean-up. Takes two seconds.
+async fn expires_records_itself(store: &AnyStore, label: &str) {
+    let mut short = record(&[("k", serde_json::json!(1))], Duration::from_secs(1));
+    let mut long = record(&[("k", serde_json::json!(2))], HOUR);
+    store.create(&mut short).await.unwrap();
+    store.create(&mut long).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert!(store.load(&short.id).await.unwrap().is_none(), "{label}");
+    assert!(store.load(&long.id).await.unwrap().is_some(), "{label}");
+
+    store.delete_expired().await.unwrap();
+    assert!(
+        store.load(&long.id).await.unwrap().is_some(),
+        "{label}: clean-up kept the live one"
+    );
 }
 
 #[tokio::test]
@@ -277,28 +309,31 @@ async fn the_file_store_names_a_sessions_file_by_a_hash_of_its_id_never_by_the_i
 async fn creating_with_a_taken_id_draws_a_new_one_and_keeps_both() {
     for backend in backends() {
         let (store, _db) = store(backend).await;
-        let mut first = record(&[("who", serde_json::json!("first"))], HOUR);
-        store.create(&mut first).await.unwrap();
-
-        let mut second = record(&[("who", serde_json::json!("second"))], HOUR);
-        second.id = first.id;
-        store.create(&mut second).await.unwrap();
-
-        assert_ne!(
-            second.id, first.id,
-            "{backend:?}: the colliding id was kept"
-        );
-        assert_eq!(
-            store.load(&first.id).await.unwrap().unwrap().data["who"],
-            "first",
-            "{backend:?}"
-        );
-        assert_eq!(
-            store.load(&second.id).await.unwrap().unwrap().data["who"],
-            "second",
-            "{backend:?}"
-        );
+        draws_a_new_id_for_a_taken_one(&store, &format!("{backend:?}")).await;
     }
+}
+
+/// Creating a record under an id already stored draws another id, and
+/// both records are kept.
+async fn draws_a_new_id_for_a_taken_one(store: &AnyStore, label: &str) {
+    let mut first = record(&[("who", serde_json::json!("first"))], HOUR);
+    store.create(&mut first).await.unwrap();
+
+    let mut second = record(&[("who", serde_json::json!("second"))], HOUR);
+    second.id = first.id;
+    store.create(&mut second).await.unwrap();
+
+    assert_ne!(second.id, first.id, "{label}: the colliding id was kept");
+    assert_eq!(
+        store.load(&first.id).await.unwrap().unwrap().data["who"],
+        "first",
+        "{label}"
+    );
+    assert_eq!(
+        store.load(&second.id).await.unwrap().unwrap().data["who"],
+        "second",
+        "{label}"
+    );
 }
 
 #[tokio::test]

@@ -366,7 +366,7 @@ async fn forty_parallel_adds_are_all_kept(cookie_header: impl Fn(usize, &str) ->
 /// Sends `adds` at once, the n-th of one of dish `n % 20 + 1` (there are 20
 /// or more), to a cart that already holds one dish, and checks that each was
 /// answered as a change and that every one of them is in the cart.
-async fn all_adds_are_kept<F>(
+pub(crate) async fn all_adds_are_kept<F>(
     app: &crate::helpers::TestApp,
     backend: Backend,
     adds: impl IntoIterator<Item = F>,

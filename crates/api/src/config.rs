@@ -409,6 +409,7 @@ impl Config {
         let v = Vars::read(vars)?;
         let production = v.app_env == Environment::Production;
         let database_url = database_url(v.database_url.as_deref(), &v.data_dir)?;
+        let redis_url = v.redis_url.as_deref().map(redis_url).transpose()?;
         let session_lock = session_lock(&v, &database_url)?;
         let secrets = Secrets::read(
             v.secret_key.as_deref(),
@@ -438,7 +439,7 @@ impl Config {
             database_max_connections: v.database_max_connections,
             session_backend: v.session_backend,
             session_file_path,
-            redis_url: v.redis_url,
+            redis_url,
             redis_pool_size: v.redis_pool_size.max(1),
             session_lock,
             secret_key: secrets.current,
@@ -479,6 +480,73 @@ fn database_url(given: Option<&str>, data_dir: &std::path::Path) -> Result<Strin
             "DATABASE_URL must start with sqlite:, postgres:// or postgresql://",
         ))
     }
+}
+
+/// The forms `REDIS_URL` takes, for the message that refuses another.
+const REDIS_URL_FORMS: &str = "redis://host:port/db, redis-cluster://host:port,host:port,... \
+    or redis-sentinel://host:port/db?sentinelServiceName=NAME (fred's URL forms)";
+
+/// `REDIS_URL`, in the form fred reads, checked now so that a malformed one
+/// stops the service at start, naming the variable, rather than at the
+/// first connection. A cluster's or Sentinel's nodes may follow the scheme
+/// comma-separated (`redis-cluster://h1:p1,h2:p2`); fred takes the others as
+/// `node` parameters (`redis-cluster://h1:p1?node=h2:p2`), so they are
+/// moved there. The URL never goes into a message: it may hold a password.
+fn redis_url(given: &str) -> Result<String, ConfigError> {
+    let refuse =
+        |why: &str| ConfigError::new(format!("REDIS_URL {why}; it takes {REDIS_URL_FORMS}"));
+    let Some((scheme, rest)) = given.split_once("://") else {
+        return Err(refuse("has no scheme"));
+    };
+    let scheme = scheme.to_ascii_lowercase();
+    let several = match scheme.as_str() {
+        "redis" | "valkey" => false,
+        "redis-cluster" | "valkey-cluster" | "redis-sentinel" | "valkey-sentinel" => true,
+        // fred is built without TLS here, and would connect in plain text.
+        s if s.starts_with("rediss") || s.starts_with("valkeys") => {
+            return Err(refuse(
+                "asks for TLS, which this build does not speak (reach Redis over a trusted network or a TLS tunnel)",
+            ));
+        }
+        _ => return Err(refuse("has a scheme that is not Redis's")),
+    };
+    // The authority ends at the path, the query or the fragment; its hosts
+    // follow the last `@` (a password may hold a comma).
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let (user, hosts) = match authority.rfind('@') {
+        Some(at) => authority.split_at(at + 1),
+        None => ("", authority),
+    };
+    let url = if hosts.contains(',') {
+        if !several {
+            return Err(refuse(
+                "lists several hosts, which needs redis-cluster:// or redis-sentinel://",
+            ));
+        }
+        let mut hosts = hosts.split(',').map(str::trim);
+        let first = hosts.next().unwrap_or_default();
+        let others: Vec<&str> = hosts.collect();
+        if first.is_empty() || others.iter().any(|h| h.is_empty()) {
+            return Err(refuse("has an empty host in its list"));
+        }
+        let (tail, fragment) = tail.split_at(tail.find('#').unwrap_or(tail.len()));
+        let (path, query) = match tail.split_once('?') {
+            Some((path, query)) => (path, Some(query)),
+            None => (tail, None),
+        };
+        let mut params: Vec<String> = others.iter().map(|h| format!("node={h}")).collect();
+        params.extend(query.filter(|q| !q.is_empty()).map(str::to_owned));
+        format!(
+            "{scheme}://{user}{first}{path}?{}{fragment}",
+            params.join("&")
+        )
+    } else {
+        given.to_owned()
+    };
+    tower_sessions_redis_store::fred::types::config::Config::from_url(&url)
+        .map_err(|e| refuse(&format!("does not parse ({})", e.details())))?;
+    Ok(url)
 }
 
 /// Redis sessions need a URL; the Redis lock needs Redis sessions, the
@@ -649,6 +717,86 @@ mod tests {
         let err = Config::from_vars(vars(&[("SECRET_KEY", KEY), ("SESSION_BACKEND", "redis")]))
             .unwrap_err();
         assert!(err.to_string().contains("REDIS_URL"), "{err}");
+    }
+
+    fn redis_url_of(url: &str) -> Result<String, ConfigError> {
+        Config::from_vars(vars(&[
+            ("SECRET_KEY", KEY),
+            ("SESSION_BACKEND", "redis"),
+            ("REDIS_URL", url),
+        ]))
+        .map(|c| c.redis_url.unwrap())
+    }
+
+    /// The servers fred reads from a URL: the cluster's or the sentinels'.
+    fn servers_of(url: &str) -> Vec<String> {
+        use tower_sessions_redis_store::fred::types::config::{Config as Fred, ServerConfig};
+        let mut servers: Vec<String> = match Fred::from_url(url).unwrap().server {
+            ServerConfig::Clustered { hosts, .. } | ServerConfig::Sentinel { hosts, .. } => {
+                hosts.iter().map(ToString::to_string).collect()
+            }
+            other => panic!("not a cluster nor Sentinel: {other:?}"),
+        };
+        servers.sort();
+        servers
+    }
+
+    #[test]
+    fn a_cluster_or_sentinel_url_may_list_its_nodes_comma_separated() {
+        let url =
+            redis_url_of("redis-cluster://10.0.0.1:7000,10.0.0.2:7001, 10.0.0.3:7002").unwrap();
+        assert_eq!(
+            url,
+            "redis-cluster://10.0.0.1:7000?node=10.0.0.2:7001&node=10.0.0.3:7002"
+        );
+        assert_eq!(
+            servers_of(&url),
+            ["10.0.0.1:7000", "10.0.0.2:7001", "10.0.0.3:7002"]
+        );
+        // A password may hold a comma; a path and a query are kept.
+        let url =
+            redis_url_of("redis-sentinel://:pa,ss@s1:26379,s2:26380/2?sentinelServiceName=kitchen")
+                .unwrap();
+        assert_eq!(
+            url,
+            "redis-sentinel://:pa,ss@s1:26379/2?node=s2:26380&sentinelServiceName=kitchen"
+        );
+        assert_eq!(servers_of(&url), ["s1:26379", "s2:26380"]);
+    }
+
+    #[test]
+    fn fred_s_own_redis_url_forms_are_taken_as_given() {
+        for url in [
+            "redis://127.0.0.1:6379/0",
+            "redis://:secret@redis.internal:6379",
+            "redis-cluster://h1:7000?node=h2:7001&node=h3:7002",
+            "redis-sentinel://s1:26379/0?sentinelServiceName=kitchen&node=s2:26379",
+        ] {
+            assert_eq!(redis_url_of(url).unwrap(), url);
+        }
+    }
+
+    #[test]
+    fn a_malformed_redis_url_stops_the_service_naming_the_variable_but_not_its_password() {
+        for (url, says) in [
+            ("127.0.0.1:6379", "no scheme"),
+            ("http://127.0.0.1:6379", "not Redis's"),
+            ("rediss://:s3cret@h:6379", "TLS"),
+            ("redis://:s3cret@h1:6379,h2:6379", "redis-cluster://"),
+            ("redis-cluster://h1:7000,,h3:7002", "empty host"),
+            ("redis-cluster://h1:7000,h2", "does not parse"),
+            ("redis-sentinel://:s3cret@s1:26379/0", "does not parse"),
+            ("redis://:s3cret@h:port", "does not parse"),
+            ("redis://h:6379/zero", "does not parse"),
+        ] {
+            let err = redis_url_of(url).unwrap_err().to_string();
+            assert!(
+                err.contains("REDIS_URL") && err.contains(says),
+                "{url}: {err}"
+            );
+            assert!(err.contains("redis-cluster://host:port,host:port"), "{err}");
+            assert!(!err.contains("s3cret"), "{err}");
+        }
     }
 
     #[test]

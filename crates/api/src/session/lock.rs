@@ -202,17 +202,23 @@ pub(crate) fn busy() -> ApiError {
     )
 }
 
-/// The name of a session's shared lock: the id hashed, since the id is a
-/// credential and stays out of key names, tables and file names; SHA-256
-/// names a session's lock alike on every instance and build. The
-/// `session_locks` row's key, and the file store's names.
+/// The name of a session's lock row and files: the id hashed, since the id
+/// is a credential and stays out of the `session_locks` table and of file
+/// names; SHA-256 names a session's lock alike on every instance and build.
 pub fn lock_name(id: &str) -> String {
     format!("{:x}", Sha256::digest(id.as_bytes()))
 }
 
-/// The Redis key of a session's lock.
+/// The Redis key of a session's lock: `km:session-lock:{<id>}`. The scripts
+/// that take the lock with the read and release it with the write touch
+/// this key and the session's record, whose key is the bare id (as
+/// tower-sessions-redis-store writes it). In a Redis Cluster a script's
+/// keys must share a hash slot: a bare key's slot comes from the whole key,
+/// a key with a `{tag}` from the tag alone, so both land in the id's slot.
+/// (An id is base64url: it holds no brace.) The id in the name exposes
+/// nothing more than the record's own key does.
 pub fn shared_key(id: &str) -> String {
-    format!("km:session-lock:{}", lock_name(id))
+    format!("km:session-lock:{{{id}}}")
 }
 
 /// A shared lock this turn holds, or is taking: its key, its token, the
@@ -753,6 +759,21 @@ mod tests {
         let left: Vec<_> = std::fs::read_dir(dir.as_path()).unwrap().collect();
         assert!(left.is_empty(), "the lock files are removed: {left:?}");
         std::fs::remove_dir_all(dir.as_path()).unwrap();
+    }
+
+    #[test]
+    fn a_sessions_lock_key_is_in_the_hash_slot_of_its_record() {
+        use tower_sessions_redis_store::fred::util::redis_keyslot;
+        for _ in 0..1000 {
+            let id = Id::default().to_string();
+            let key = shared_key(&id);
+            assert_eq!(key, format!("km:session-lock:{{{id}}}"));
+            assert_eq!(
+                redis_keyslot(key.as_bytes()),
+                redis_keyslot(id.as_bytes()),
+                "{key}"
+            );
+        }
     }
 
     /// A pool on the suite's Redis, for the tests that need one.

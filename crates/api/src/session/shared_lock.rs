@@ -39,7 +39,10 @@ pub(crate) enum Via {
 /// free or already this token's (fred sends a command again when its
 /// connection closed before the answer came), and then reads the session's
 /// record (KEYS[2]): `{1, record or nil}`, or `{0}` when another holds the
-/// lock.
+/// lock. The two keys share a hash slot (see [`super::lock::shared_key`]),
+/// as a Redis Cluster requires of one script's keys; fred sends the script
+/// to the node of the first key's slot, and loads it on every primary
+/// when a node answers `NOSCRIPT`.
 static LOCK_AND_LOAD: LazyLock<Script> = LazyLock::new(|| {
     Script::from_lua(
         "if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) \
