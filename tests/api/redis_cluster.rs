@@ -377,3 +377,43 @@ async fn behind_redis_sentinel_sessions_and_their_locks_are_kept_on_the_master()
     once_the_lock_is_gone_a_change_is_saved_and_leaves_no_lock(&app, &key).await;
     assert_eq!(on_master(key).await, ":0");
 }
+
+#[tokio::test]
+async fn on_a_redis_cluster_signing_in_and_out_gives_the_session_a_new_id_and_keeps_the_cart() {
+    let Some(cluster) = RedisCluster::start().await else {
+        return;
+    };
+    let app = on_redis(&cluster.url()).spawn().await;
+    let before = start_a_session(&app).await;
+
+    // A new id, its record in another slot than the old id's lock.
+    let res = app
+        .register("cluster-reader", "a long enough passphrase")
+        .await;
+    assert_eq!(res.status(), 201);
+    let signed_in = session_id(&session_cookie(res.headers()).expect("a new session cookie"));
+    assert_ne!(signed_in, before);
+    assert_eq!(item_count(&app).await, 1, "the cart moved to the new id");
+    assert_eq!(cluster.holders(&signed_in).await.len(), 1);
+    assert_eq!(
+        cluster.holders(&shared_key(&before)).await,
+        Vec::<u16>::new()
+    );
+    assert_eq!(
+        cluster.holders(&shared_key(&signed_in)).await,
+        Vec::<u16>::new()
+    );
+
+    let res = app.post_json("/api/v1/auth/logout", &json!({})).await;
+    assert!(res.status().is_success(), "{}", res.status());
+    // The signed-in id keeps only a tombstone, written under its lock.
+    assert_eq!(
+        item_count(&app).await,
+        0,
+        "signed out, the cart is the account's"
+    );
+    assert_eq!(
+        cluster.holders(&shared_key(&signed_in)).await,
+        Vec::<u16>::new()
+    );
+}

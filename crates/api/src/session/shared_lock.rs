@@ -19,8 +19,8 @@ use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store;
 use tower_sessions_redis_store::fred::clients::Client;
 use tower_sessions_redis_store::fred::prelude::{KeysInterface, LuaInterface};
-use tower_sessions_redis_store::fred::types::Value;
 use tower_sessions_redis_store::fred::types::scripts::Script;
+use tower_sessions_redis_store::fred::types::{Expiration, SetOptions, Value};
 
 use super::lock::{Turn, busy, lock_error};
 use crate::error::ApiError;
@@ -177,7 +177,60 @@ pub(crate) async fn save(
     let Some((Via::Redis(client), key, token)) = turn.holding() else {
         return None;
     };
+    if !turn.is_on(&record.id) {
+        return Some(save_under_new_id(turn, &client, key, token, record, write).await);
+    }
     Some(save_held(turn, &client, key, token, record, write).await)
+}
+
+/// Writes a record under an id other than the turn's: the session's new id
+/// once renewed (a sign-in), drawn at random. On a cluster its key may be
+/// in another slot than the lock's, and no script may touch both: the lock
+/// is checked (and extended) first, then the record written, one round trip
+/// apart. Nothing else knows the new id yet, so only the lock's loss
+/// matters. The lock is not deleted with it: the turn releases it at its end.
+async fn save_under_new_id(
+    turn: &Turn,
+    client: &Client,
+    key: String,
+    token: String,
+    record: &Record,
+    write: Write,
+) -> session_store::Result<bool> {
+    let ttl = turn.redis().map_or(Duration::ZERO, |(_, ttl)| ttl);
+    let held: i64 = RENEW
+        .evalsha_with_reload(client, vec![key], vec![token, millis(ttl).to_string()])
+        .await
+        .map_err(backend)?;
+    if held != 1 {
+        return Err(lost_lock());
+    }
+    let value =
+        rmp_serde::to_vec(record).map_err(|e| session_store::Error::Encode(e.to_string()))?;
+    let options = match write {
+        Write::New => Some(SetOptions::NX),
+        Write::Stored => Some(SetOptions::XX),
+        Write::Any => None,
+    };
+    let id = record.id.to_string();
+    let expire = Expiration::EXAT(record.expiry_date.unix_timestamp());
+    let written: Option<String> = client
+        .set(id.as_str(), value.as_slice(), Some(expire), options, false)
+        .await
+        .map_err(backend)?;
+    if written.is_some() || write != Write::New {
+        // A stored session that expired meanwhile counts as saved, as in SAVE.
+        return Ok(true);
+    }
+    // Taken, unless by this very write sent twice (see SAVE).
+    let there: Option<Vec<u8>> = client.get(id.as_str()).await.map_err(backend)?;
+    Ok(there.as_deref() == Some(value.as_slice()))
+}
+
+fn lost_lock() -> session_store::Error {
+    lock_error(
+        "the session's lock was lost (the store did not answer for its whole lifetime) before its change was saved",
+    )
 }
 
 async fn save_held(
@@ -210,9 +263,7 @@ async fn save_held(
         .await
         .map_err(backend)?;
     match reply {
-        -1 => Err(lock_error(
-            "the session's lock was lost (the store did not answer for its whole lifetime) before its change was saved",
-        )),
+        -1 => Err(lost_lock()),
         0 => Ok(false),
         _ => {
             if release {
