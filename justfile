@@ -43,17 +43,9 @@ bench:
 fuzz:
     bash scripts/schemathesis.sh
 
-# Validate docker-compose.yml (a placeholder SECRET_KEY when none is set)
+# Validate docker-compose.yml (a placeholder SECRET_KEY when none is set) and deploy/nginx.conf (when nginx is installed)
 compose-config:
-    #!/usr/bin/env bash
-    set -euo pipefail
-    export SECRET_KEY="${SECRET_KEY:-compose-config-placeholder-secret-0123456789}"
-    if command -v docker-compose > /dev/null 2>&1; then
-        docker-compose -f docker-compose.yml config --quiet
-    else
-        docker compose -f docker-compose.yml config --quiet
-    fi
-    echo "docker-compose.yml is valid"
+    bash scripts/compose-config.sh
 
 # What a real browser does with the cookies and CORS (needs Debian's chromium)
 test-browser:
