@@ -39,6 +39,10 @@ lint:
 bench:
     bash scripts/bench.sh
 
+# Soak the release build: 60 s of reads, cart writes and checkouts at 64 connections, errors and RSS growth (PostgreSQL + Redis; SOAK_SECONDS=60)
+soak:
+    bash scripts/soak.sh
+
 # Fuzz the running service against openapi/openapi.json with schemathesis (FUZZ_SECONDS=120)
 fuzz:
     bash scripts/schemathesis.sh
