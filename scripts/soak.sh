@@ -1,0 +1,534 @@
+#!/usr/bin/env bash
+# Soak the API (release build, PostgreSQL menu and orders, Redis sessions,
+# the default session lock) with a steady mix of reads, cart writes and
+# checkouts, and check that nothing fails and memory stays flat.
+#
+#   scripts/soak.sh                   # 60 s, after a 10 s warm-up
+#   SOAK_SECONDS=600 scripts/soak.sh
+#
+# The load: `wrk -t64 -c64`, one connection per wrk thread, so that each
+# connection is one visitor with a session of its own: the thread keeps the
+# session cookie of the first `Set-Cookie: km_session=...` it is answered
+# with and sends it from then on (wrk's Lua gives a script its thread, not
+# its connection). Each visitor goes round the same ten requests:
+#
+#   POST /api/v1/cart/items {"product_id":A,"quantity":1}   cart write
+#   GET  /api/v1/products                                   read
+#   GET  /api/v1/cart                                       read
+#   PUT  /api/v1/cart/items/B {"quantity":2}                cart write
+#   GET  /api/v1/menu                                       read
+#   POST /api/v1/cart/items {"product_id":C,"quantity":1}   cart write
+#   GET  /api/v1/products/A                                 read
+#   PUT  /api/v1/cart/items/A {"quantity":3}                cart write
+#   GET  /api/v1/cart                                       read
+#   POST /api/v1/orders                                     checkout
+#
+# A, B and C are three different dishes, chosen per visitor and per round
+# among the menu's available dishes: 5 reads, 4 writes and 1 checkout in
+# every 10 requests, and the checkout finds a 3-line cart, which it empties.
+# The soak's own database starts from the migrations' demo menu with every
+# available dish's stock raised to 2,000,000,000 (past what any soak can
+# order), so that a checkout never runs out of stock into a 409.
+#
+# The service runs with a clean environment as production would, except for
+# APP_ENV=development (plain-HTTP cookies) and NEW_SESSION_LIMIT_PER_IP:
+# every visitor comes from 127.0.0.1 here, where a real deployment has one
+# address per visitor, so that limit is raised to 100000/600 (still counted
+# in Redis, as every new session is). SESSION_LOCK is not set: with Redis
+# sessions the service takes a session's turns through Redis.
+#
+# It prints the requests and how they split, the errors (non-2xx answers, as
+# the Lua script counts them, plus wrk's socket errors: connect, read,
+# write, timeout), p50/p99/max latency, the service's RSS (VmRSS from
+# /proc/PID/status) after the warm-up and at the end, its growth, the peak
+# (VmHWM), the service's CPU time, the machine's load average and idle share
+# during the soak, and the orders stored against the checkouts answered
+# 201. It exits 1 when there is any error (in the warm-up too), when fewer
+# orders are stored than checkouts were answered 201 (or more than those
+# plus one per connection and run, in flight when wrk stopped), or when the
+# RSS grew by more than SOAK_MAX_RSS_GROWTH_MIB (when set).
+#
+# Environment:
+#   SOAK_SECONDS         seconds of soak (default 60)
+#   SOAK_WARMUP_SECONDS  seconds of the same load first, not measured
+#                        (default 10; 0 for none)
+#   SOAK_PORT            port to serve on (default 18383; another free port
+#                        is chosen when it is taken)
+#   SOAK_PG_HOST, SOAK_PG_PORT, SOAK_PG_USER, SOAK_PG_DB
+#                        defaults 127.0.0.1, 5432, postgres, km_soak: a fresh
+#                        database, created first and dropped at exit
+#   SOAK_REDIS_URL       Redis for the sessions (default
+#                        redis://127.0.0.1:6379/14). The run refuses a
+#                        database that already holds keys, and never flushes
+#                        one: at exit it deletes what it made there (the
+#                        session records of its visitors' cookies and the
+#                        keys under the service's prefixes `km:rate:` and
+#                        `km:session-lock:`) and says what is left
+#   SOAK_MAX_RSS_GROWTH_MIB  fail when VmRSS grew by more than this many
+#                        MiB from the start to the end of the soak (default:
+#                        unset, the growth is reported only)
+#   SOAK_SERVICE_LOG     where the service's log goes (default /dev/null;
+#                        give a file to see why it did not start)
+#   SOAK_SKIP_BUILD=1    do not run `cargo build --release -p api`
+#
+# One run at a time per machine, and never during a `just bench`: both take
+# the flock on $TMPDIR/km-bench.lock.
+#
+# Needs curl, psql, redis-cli, flock and python3; installs wrk with apt-get
+# when it is missing. Dropping the database uses DROP DATABASE ... WITH
+# (FORCE), PostgreSQL 13 or later.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+SOAK_SECONDS="${SOAK_SECONDS:-60}"
+WARMUP_SECONDS="${SOAK_WARMUP_SECONDS:-10}"
+CONNECTIONS=64
+COOKIE_NAME=km_session
+SECRET_KEY_FIXED="kitchen-memory-soak-secret-key-0123456789abcdef"
+SESSION_LIMIT="100000/600"
+STOCK=2000000000
+SERVICE_LOG="${SOAK_SERVICE_LOG:-/dev/null}"
+MAX_GROWTH="${SOAK_MAX_RSS_GROWTH_MIB:-}"
+
+PG_HOST="${SOAK_PG_HOST:-127.0.0.1}"
+PG_PORT="${SOAK_PG_PORT:-5432}"
+PG_USER="${SOAK_PG_USER:-postgres}"
+PG_DB="${SOAK_PG_DB:-km_soak}"
+REDIS_URL="${SOAK_REDIS_URL:-redis://127.0.0.1:6379/14}"
+
+log() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'soak: %s\n' "$*" >&2; exit 1; }
+
+case "$SOAK_SECONDS" in
+    '' | *[!0-9]* | 0) die "SOAK_SECONDS must be a positive whole number, not '$SOAK_SECONDS'" ;;
+esac
+case "$WARMUP_SECONDS" in
+    '' | *[!0-9]*) die "SOAK_WARMUP_SECONDS must be a whole number, not '$WARMUP_SECONDS'" ;;
+esac
+case "$MAX_GROWTH" in
+    '' | [0-9] | [0-9]*[0-9] | [0-9]*.[0-9]*) ;;
+    *) die "SOAK_MAX_RSS_GROWTH_MIB must be a number of MiB, not '$MAX_GROWTH'" ;;
+esac
+case "$PG_DB" in
+    *[!a-z0-9_]* | '') die "SOAK_PG_DB must be a lower-case name of letters, digits and _, not '$PG_DB'" ;;
+esac
+
+# ---------------------------------------------------------------- tools
+SUDO=()
+if [ "$(id -u)" -ne 0 ]; then
+    SUDO=(sudo)
+fi
+if ! command -v wrk > /dev/null 2>&1; then
+    log "installing wrk"
+    if ! "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y wrk; then
+        "${SUDO[@]}" apt-get update
+        "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y wrk
+    fi
+fi
+for tool in curl psql redis-cli flock python3; do
+    command -v "$tool" > /dev/null 2>&1 || die "$tool is needed"
+done
+
+# ---------------------------------------------------------------- build
+if [ "${SOAK_SKIP_BUILD:-0}" != 1 ]; then
+    log "cargo build --release -p api"
+    cargo build --release -p api
+fi
+BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/api"
+[ -x "$BIN" ] || die "$BIN is missing; build it with cargo build --release -p api"
+
+# ---------------------------------------------------------------- one at a time
+# The same lock as scripts/bench.sh: a soak and a benchmark on one machine
+# would each measure the other. The service and wrk start with fd 9 closed,
+# so that neither holds the lock after the script.
+exec 9> "${TMPDIR:-/tmp}/km-bench.lock"
+if ! flock -n 9; then
+    log "a bench or soak run holds ${TMPDIR:-/tmp}/km-bench.lock; waiting for it"
+    flock 9
+fi
+
+# ---------------------------------------------------------------- clean-up
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/km-soak.XXXXXX")"
+COOKIES_OUT="$WORK/cookies.txt"
+: > "$COOKIES_OUT"
+API_PID=""
+DB_CREATED=0
+REDIS_USED=0
+
+# The Redis keys of the sessions whose cookies the wrk runs wrote to
+# $COOKIES_OUT (`km_session=VALUE` a line): a signed cookie's value is a
+# 44-character signature followed by the session id, the record's key.
+session_keys() {
+    python3 - "$COOKIE_NAME" "$COOKIES_OUT" << 'EOF'
+import sys, urllib.parse
+name, path = sys.argv[1], sys.argv[2]
+with open(path) as f:
+    for line in f:
+        line = line.strip()
+        if line.startswith(name + "="):
+            value = urllib.parse.unquote(line[len(name) + 1:])
+            if len(value) > 44:
+                print(value[44:])
+EOF
+}
+
+clean_redis() {
+    session_keys | xargs -r redis-cli -u "$REDIS_URL" DEL > /dev/null \
+        || log "could not delete the run's session records"
+    local prefix
+    for prefix in km:rate: km:session-lock:; do
+        redis-cli -u "$REDIS_URL" --scan --pattern "${prefix}*" \
+            | xargs -r redis-cli -u "$REDIS_URL" DEL > /dev/null \
+            || log "could not delete the keys ${prefix}*"
+    done
+    local left
+    left="$(redis-cli -u "$REDIS_URL" DBSIZE 2> /dev/null || echo "?")"
+    [ "$left" = 0 ] || log "$left keys are left in $REDIS_URL after the clean-up"
+}
+
+# stop PID: SIGTERM, then SIGKILL after 5 s.
+stop() {
+    local pid=$1
+    [ -n "$pid" ] && kill -0 "$pid" 2> /dev/null || return 0
+    kill -TERM "$pid" 2> /dev/null || true
+    for _ in $(seq 1 50); do
+        kill -0 "$pid" 2> /dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$pid" 2> /dev/null || true
+    wait "$pid" 2> /dev/null || true
+}
+
+cleanup() {
+    local status=$?
+    set +e
+    stop "$API_PID"
+    [ "$REDIS_USED" = 1 ] && clean_redis
+    if [ "$DB_CREATED" = 1 ]; then
+        psql -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -d postgres -v ON_ERROR_STOP=1 -qX \
+            -c "DROP DATABASE IF EXISTS \"$PG_DB\" WITH (FORCE)" > /dev/null \
+            || log "could not drop database $PG_DB"
+    fi
+    if [ "$status" -ne 0 ] && [ -s "$WORK/api.err" ]; then
+        log "the service's stderr (last 30 lines):"
+        tail -n 30 "$WORK/api.err" >&2
+    fi
+    rm -rf "$WORK"
+    exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ---------------------------------------------------------------- redis
+redis-cli -u "$REDIS_URL" PING | grep -q PONG || die "Redis does not answer at $REDIS_URL"
+keys="$(redis-cli -u "$REDIS_URL" DBSIZE)"
+[ "$keys" = 0 ] \
+    || die "$REDIS_URL holds $keys keys: the soak needs a Redis database of its own (SOAK_REDIS_URL), and deletes nothing it did not make"
+REDIS_USED=1
+
+# ---------------------------------------------------------------- service
+psql_soak() {
+    psql -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -d "$PG_DB" -v ON_ERROR_STOP=1 -qAtX "$@"
+}
+
+log "creating database $PG_DB on $PG_HOST:$PG_PORT"
+psql -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -d postgres -v ON_ERROR_STOP=1 -qX \
+    -c "SET client_min_messages = warning" \
+    -c "DROP DATABASE IF EXISTS \"$PG_DB\" WITH (FORCE)" \
+    -c "CREATE DATABASE \"$PG_DB\"" > /dev/null
+DB_CREATED=1
+DATABASE_URL="postgres://$PG_USER@$PG_HOST:$PG_PORT/$PG_DB"
+
+PORT="${SOAK_PORT:-18383}"
+if ! python3 -c 'import socket, sys; socket.socket().bind(("127.0.0.1", int(sys.argv[1])))' "$PORT" 2> /dev/null; then
+    log "port $PORT is taken; using another"
+    PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+fi
+BASE="http://127.0.0.1:$PORT"
+
+# A clean environment, so that the caller's APP_ENV, SESSION_*, RUST_LOG,
+# ... cannot change what runs. No SESSION_LOCK: the service's default.
+SERVICE_ENV=(
+    PATH="$PATH" HOME="${HOME:-/tmp}"
+    APP_ENV=development
+    LISTEN_ADDR="127.0.0.1:$PORT"
+    DATABASE_URL="$DATABASE_URL"
+    SESSION_BACKEND=redis
+    REDIS_URL="$REDIS_URL"
+    SECRET_KEY="$SECRET_KEY_FIXED"
+    SESSION_COOKIE_NAME="$COOKIE_NAME"
+    SESSION_COOKIE_SECURE=false
+    NEW_SESSION_LIMIT_PER_IP="$SESSION_LIMIT"
+    DATA_DIR="$WORK/data"
+    LOG_FORMAT=json
+)
+
+# The demo menu, then stock no soak can exhaust on every available dish;
+# the service reads the menu as it starts, after this.
+env -i "${SERVICE_ENV[@]}" "$BIN" migrate > /dev/null 2> "$WORK/api.err" 9>&- \
+    || die "api migrate failed: $(tail -n 5 "$WORK/api.err")"
+PRODUCTS="$(psql_soak -c "UPDATE products SET stock = $STOCK WHERE available RETURNING id" | sort -n | paste -sd, -)"
+[ "$(tr ',' '\n' <<< "$PRODUCTS" | grep -c .)" -ge 3 ] \
+    || die "the demo menu has fewer than 3 available dishes ($PRODUCTS); the soak's carts need 3"
+log "dishes ordered: $PRODUCTS (stock $STOCK each)"
+
+log "starting $BIN on 127.0.0.1:$PORT (SESSION_BACKEND=redis, SESSION_LOCK unset)"
+env -i "${SERVICE_ENV[@]}" "$BIN" > "$SERVICE_LOG" 2> "$WORK/api.err" 9>&- &
+API_PID=$!
+ready=0
+for _ in $(seq 1 300); do
+    kill -0 "$API_PID" 2> /dev/null || die "the service exited while starting"
+    if curl -fsS -o /dev/null "$BASE/readyz" 2> /dev/null; then
+        ready=1
+        break
+    fi
+    sleep 0.2
+done
+[ "$ready" = 1 ] || die "the service was not ready after 60 s"
+
+# check_alive: dies saying how the service ended, if it has.
+check_alive() {
+    kill -0 "$API_PID" 2> /dev/null && return 0
+    local status=0
+    wait "$API_PID" 2> /dev/null || status=$?
+    API_PID=""
+    die "the service is gone, exit status $status (128 + n: killed by signal n)"
+}
+
+# ---------------------------------------------------------------- load
+LUA="$WORK/soak.lua"
+cat > "$LUA" << 'EOF'
+-- One connection per thread (-t N -c N): a thread's globals are its
+-- visitor's. request() and response() run in the thread's own Lua state;
+-- setup() and done() in the main one, which wrk also calls request() in
+-- once, to check the request, before any thread starts.
+local products = {}
+for id in string.gmatch(os.getenv("KM_SOAK_PRODUCTS") or "", "%d+") do
+    products[#products + 1] = id
+end
+local cookie_name = os.getenv("KM_SOAK_COOKIE_NAME") or "km_session"
+local threads = {}
+
+visitor = 0
+step = 0
+round = 0
+cookie = nil
+kind = "read"
+-- Answers by kind (2xx only), non-2xx answers, the last one seen.
+reads, writes, checkouts, bad = 0, 0, 0, 0
+last_bad = ""
+
+function setup(thread)
+    thread:set("visitor", #threads)
+    threads[#threads + 1] = thread
+end
+
+local function dish(k)
+    return products[((visitor + round + k) % #products) + 1]
+end
+
+function request()
+    step = step % 10 + 1
+    if step == 1 then
+        round = round + 1
+    end
+    local a, b, c = dish(0), dish(1), dish(2)
+    local headers = {}
+    if cookie then
+        headers["Cookie"] = cookie
+    end
+    local method, path, body = "GET", nil, nil
+    kind = "read"
+    if step == 1 then
+        method, path, body = "POST", "/api/v1/cart/items", '{"product_id":' .. a .. ',"quantity":1}'
+    elseif step == 2 then
+        path = "/api/v1/products"
+    elseif step == 3 then
+        path = "/api/v1/cart"
+    elseif step == 4 then
+        method, path, body = "PUT", "/api/v1/cart/items/" .. b, '{"quantity":2}'
+    elseif step == 5 then
+        path = "/api/v1/menu"
+    elseif step == 6 then
+        method, path, body = "POST", "/api/v1/cart/items", '{"product_id":' .. c .. ',"quantity":1}'
+    elseif step == 7 then
+        path = "/api/v1/products/" .. a
+    elseif step == 8 then
+        method, path, body = "PUT", "/api/v1/cart/items/" .. a, '{"quantity":3}'
+    elseif step == 9 then
+        path = "/api/v1/cart"
+    else
+        method, path = "POST", "/api/v1/orders"
+    end
+    if body then
+        headers["Content-Type"] = "application/json"
+        kind = "write"
+    end
+    if step == 10 then
+        kind = "checkout"
+    end
+    last_path = method .. " " .. path
+    return wrk.format(method, path, headers, body)
+end
+
+function response(status, headers, body)
+    -- A response's Set-Cookie headers arrive as one entry (the last); the
+    -- session cookie is set alone, on the visitor's first write.
+    local set = headers["set-cookie"] or headers["Set-Cookie"]
+    if set then
+        local value = string.match(set, "^" .. cookie_name .. "=([^;]*)")
+        if value and value ~= "" then
+            cookie = cookie_name .. "=" .. value
+        end
+    end
+    if status < 200 or status > 299 then
+        bad = bad + 1
+        last_bad = status .. " to " .. last_path .. ": " .. string.sub(body or "", 1, 300)
+    elseif kind == "checkout" then
+        checkouts = checkouts + 1
+    elseif kind == "write" then
+        writes = writes + 1
+    else
+        reads = reads + 1
+    end
+end
+
+function done(summary, latency, requests)
+    local r, w, c, b, without = 0, 0, 0, 0, 0
+    local out = io.open(os.getenv("KM_SOAK_COOKIES_OUT"), "a")
+    for _, t in ipairs(threads) do
+        r = r + t:get("reads")
+        w = w + t:get("writes")
+        c = c + t:get("checkouts")
+        b = b + t:get("bad")
+        local k = t:get("cookie")
+        if k then
+            out:write(k, "\n")
+        else
+            without = without + 1
+        end
+        local last = t:get("last_bad")
+        if last ~= "" then
+            io.write("soak-last-non-2xx: ", last, "\n")
+        end
+    end
+    out:close()
+    io.write(string.format("soak-counts: reads=%d writes=%d checkouts=%d non2xx=%d without_cookie=%d\n",
+        r, w, c, b, without))
+end
+EOF
+
+# run_load SECONDS OUT: the mix for SECONDS, wrk's report in OUT.
+run_load() {
+    KM_SOAK_PRODUCTS="$PRODUCTS" KM_SOAK_COOKIE_NAME="$COOKIE_NAME" KM_SOAK_COOKIES_OUT="$COOKIES_OUT" \
+        wrk -t"$CONNECTIONS" -c"$CONNECTIONS" -d"${1}s" --timeout 10s --latency -s "$LUA" "$BASE" \
+        > "$2" 2>&1 9>&- || {
+        cat "$2" >&2
+        check_alive
+        die "wrk failed"
+    }
+    check_alive
+}
+
+# counts OUT: "reads writes checkouts non2xx without_cookie socket_errors"
+counts() {
+    local socket
+    socket="$(sed -n 's/^ *Socket errors: *//p' "$1" \
+        | awk -F', *' '{ n = 0; for (i = 1; i <= NF; i++) { split($i, f, " "); n += f[2] } print n }')"
+    awk -v socket="${socket:-0}" '/^soak-counts:/ {
+        for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+        print v["reads"], v["writes"], v["checkouts"], v["non2xx"], v["without_cookie"], socket
+    }' "$1"
+}
+
+vm() { awk -v k="$1:" '$1 == k { print $2 }' "/proc/$API_PID/status"; }
+mib() { awk -v kb="$1" 'BEGIN { printf "%.1f MiB", kb / 1024 }'; }
+signed_mib() { awk -v kb="$1" 'BEGIN { printf "%+.1f MiB", kb / 1024 }'; }
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$API_PID/stat"; }
+machine_ticks() {
+    awk '$1 == "cpu" { t = 0; for (i = 2; i <= NF; i++) t += $i; print $5 + $6, t }' /proc/stat
+}
+loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
+
+FAILED=()
+WARM_CHECKOUTS=0
+runs=1
+if [ "$WARMUP_SECONDS" -gt 0 ]; then
+    runs=2
+    log "warm-up: ${WARMUP_SECONDS} s"
+    run_load "$WARMUP_SECONDS" "$WORK/warmup.txt"
+    read -r _ _ WARM_CHECKOUTS warm_bad _ warm_socket <<< "$(counts "$WORK/warmup.txt")"
+    [ -n "$WARM_CHECKOUTS" ] || { cat "$WORK/warmup.txt" >&2; die "no counts from the warm-up's Lua script"; }
+    if [ "$warm_bad" != 0 ] || [ "$warm_socket" != 0 ]; then
+        grep '^soak-last-non-2xx:' "$WORK/warmup.txt" | head -n 5 >&2 || true
+        FAILED+=("warm-up: $warm_bad non-2xx answers, $warm_socket socket errors")
+    fi
+fi
+
+rss_start="$(vm VmRSS)"
+cpu_start="$(cpu_ticks)"
+load_start="$(loadavg)"
+read -r idle_start total_start <<< "$(machine_ticks)"
+log "soak: ${SOAK_SECONDS} s, wrk -t$CONNECTIONS -c$CONNECTIONS (VmRSS $(mib "$rss_start"), load average $load_start)"
+run_load "$SOAK_SECONDS" "$WORK/soak.txt"
+rss_end="$(vm VmRSS)"
+hwm="$(vm VmHWM)"
+cpu_end="$(cpu_ticks)"
+load_end="$(loadavg)"
+read -r idle_end total_end <<< "$(machine_ticks)"
+
+read -r reads writes checkouts non2xx without_cookie socket <<< "$(counts "$WORK/soak.txt")"
+[ -n "$checkouts" ] || { cat "$WORK/soak.txt" >&2; die "no counts from the soak's Lua script"; }
+requests="$(awk '/ requests in / { print $1 }' "$WORK/soak.txt")"
+rps="$(awk '/^Requests\/sec:/ { print $2 }' "$WORK/soak.txt")"
+p50="$(awk '$1 == "50%" { print $2 }' "$WORK/soak.txt")"
+p99="$(awk '$1 == "99%" { print $2 }' "$WORK/soak.txt")"
+max="$(awk '$1 == "Latency" { print $4 }' "$WORK/soak.txt")"
+errors=$((non2xx + socket))
+growth_kb=$((rss_end - rss_start))
+growth_pct="$(awk -v a="$rss_start" -v g="$growth_kb" 'BEGIN { printf "%+.1f%%", 100 * g / a }')"
+tick_hz="$(getconf CLK_TCK)"
+cpu_us="$(awk -v t="$((cpu_end - cpu_start))" -v hz="$tick_hz" -v r="${requests:-0}" \
+    'BEGIN { if (r > 0) printf "%.1f", 1e6 * t / hz / r; else print "?" }')"
+idle="$(awk -v i="$((idle_end - idle_start))" -v t="$((total_end - total_start))" \
+    'BEGIN { if (t > 0) printf "%.0f%%", 100 * i / t; else print "?" }')"
+orders="$(psql_soak -c "SELECT count(*) FROM orders")"
+min_stock="$(psql_soak -c "SELECT min(stock) FROM products WHERE id IN ($PRODUCTS)")"
+
+if [ "$errors" -gt 0 ]; then
+    grep '^soak-last-non-2xx:' "$WORK/soak.txt" | head -n 5 >&2 || true
+    grep -E '^ *Socket errors:' "$WORK/soak.txt" >&2 || true
+    FAILED+=("soak: $errors errors ($non2xx non-2xx answers, $socket socket errors)")
+fi
+[ "${without_cookie:-0}" = 0 ] \
+    || FAILED+=("$without_cookie visitors never got a session cookie")
+# Every checkout answered 201 is an order; past those, at most one checkout
+# per connection and run was still in flight when wrk stopped (it stops
+# without reading the last answers), and may have been stored.
+answered=$((WARM_CHECKOUTS + checkouts))
+in_flight=$((CONNECTIONS * runs))
+[ "$orders" -ge "$answered" ] && [ "$orders" -le $((answered + in_flight)) ] \
+    || FAILED+=("$orders orders stored for $answered checkouts answered 201 (warm-up $WARM_CHECKOUTS, soak $checkouts) and at most $in_flight in flight when wrk stopped")
+[ "$checkouts" -gt 0 ] || FAILED+=("no checkout succeeded")
+if [ -n "$MAX_GROWTH" ] && awk -v g="$growth_kb" -v m="$MAX_GROWTH" 'BEGIN { exit !(g / 1024 > m) }'; then
+    FAILED+=("VmRSS grew by $(signed_mib "$growth_kb"), past SOAK_MAX_RSS_GROWTH_MIB=$MAX_GROWTH")
+fi
+
+echo
+echo "Kitchen Memory API soak: wrk -t$CONNECTIONS -c$CONNECTIONS -d${SOAK_SECONDS}s (warm-up: ${WARMUP_SECONDS} s); sessions in Redis, menu and orders in PostgreSQL; SESSION_LOCK unset (the Redis lock)"
+echo "requests:      ${requests:-?} (${rps:-?} req/s): $reads reads, $writes cart writes, $checkouts checkouts answered 2xx"
+echo "errors:        $errors ($non2xx non-2xx answers, $socket socket errors)"
+echo "latency:       p50 ${p50:-?}, p99 ${p99:-?}, max ${max:-?}"
+echo "RSS (VmRSS):   $(mib "$rss_start") at the start (after the warm-up), $(mib "$rss_end") at the end: $(signed_mib "$growth_kb") ($growth_pct); peak (VmHWM) $(mib "$hwm")"
+echo "service CPU:   $cpu_us us/request"
+echo "machine:       load average $load_start at the start, $load_end at the end; $idle of the CPU time idle during the soak ($(nproc) cores)"
+echo "orders stored: $orders (checkouts answered 201: warm-up $WARM_CHECKOUTS, soak $checkouts; the rest were in flight when wrk stopped); lowest stock left $min_stock"
+if [ "${#FAILED[@]}" -gt 0 ]; then
+    echo "FAILED:"
+    printf '  %s\n' "${FAILED[@]}"
+    exit 1
+fi
+echo "ok"
