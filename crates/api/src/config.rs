@@ -171,12 +171,12 @@ pub struct Config {
     pub environment: Environment,
     pub listen_addr: SocketAddr,
     pub data_dir: PathBuf,
-    pub database_url: String,
+    pub database_url: ServiceUrl,
     pub database_max_connections: u32,
     pub session_backend: SessionBackend,
     /// The directory of the file store's sessions.
     pub session_file_path: PathBuf,
-    pub redis_url: Option<String>,
+    pub redis_url: Option<ServiceUrl>,
     pub redis_pool_size: usize,
     pub session_lock: SessionLock,
     pub secret_key: SecretKey,
@@ -408,8 +408,13 @@ impl Config {
     pub fn from_vars(vars: HashMap<String, String>) -> Result<Self, ConfigError> {
         let v = Vars::read(vars)?;
         let production = v.app_env == Environment::Production;
-        let database_url = database_url(v.database_url.as_deref(), &v.data_dir)?;
-        let redis_url = v.redis_url.as_deref().map(redis_url).transpose()?;
+        let database_url = ServiceUrl(database_url(v.database_url.as_deref(), &v.data_dir)?);
+        let redis_url = v
+            .redis_url
+            .as_deref()
+            .map(redis_url)
+            .transpose()?
+            .map(ServiceUrl);
         let session_lock = session_lock(&v, &database_url)?;
         let secrets = Secrets::read(
             v.secret_key.as_deref(),
@@ -460,6 +465,63 @@ impl Config {
     pub fn is_sqlite(&self) -> bool {
         self.database_url.starts_with("sqlite:")
     }
+}
+
+/// A database or Redis URL. It may hold a password, so its `Debug` (a
+/// `Config` printed whole) shows the password as `***`; it reads as a
+/// `&str` everywhere else.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ServiceUrl(String);
+
+impl ServiceUrl {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for ServiceUrl {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for ServiceUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", masked(&self.0))
+    }
+}
+
+/// `url` with the password of its user info, and of any query parameter
+/// whose name says password (Sentinel's `sentinelPassword`), as `***`.
+fn masked(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (address, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let address = match address.rsplit_once('@') {
+        Some((user_info, hosts)) => match user_info.split_once(':') {
+            Some((user, _)) => format!("{user}:***@{hosts}"),
+            None => address.to_owned(),
+        },
+        None => address.to_owned(),
+    };
+    let mut masked = format!("{scheme}://{address}");
+    if !query.is_empty() {
+        let params: Vec<String> = query
+            .split('&')
+            .map(|param| match param.split_once('=') {
+                Some((name, _)) if name.to_ascii_lowercase().contains("password") => {
+                    format!("{name}=***")
+                }
+                _ => param.to_owned(),
+            })
+            .collect();
+        masked.push('?');
+        masked.push_str(&params.join("&"));
+    }
+    masked
 }
 
 /// `DATABASE_URL`, or a SQLite file in the data folder.
@@ -725,7 +787,7 @@ mod tests {
             ("SESSION_BACKEND", "redis"),
             ("REDIS_URL", url),
         ]))
-        .map(|c| c.redis_url.unwrap())
+        .map(|c| c.redis_url.unwrap().as_str().to_owned())
     }
 
     /// The servers fred reads from a URL: the cluster's or the sentinels'.
@@ -916,6 +978,36 @@ mod tests {
         let printed = format!("{c:?}");
         assert!(!printed.contains(KEY) && !printed.contains(old));
         assert_eq!(c.secret_key_fallbacks.len(), 1);
+    }
+
+    #[test]
+    fn the_passwords_in_database_and_redis_urls_are_never_printed() {
+        let c = Config::from_vars(vars(&[
+            ("SECRET_KEY", KEY),
+            ("DATABASE_URL", "postgres://kitchen:pg-pass@db:5432/km"),
+            ("SESSION_BACKEND", "redis"),
+            (
+                "REDIS_URL",
+                "redis-sentinel://app:redis-pass@s1:26379/0?sentinelServiceName=km&sentinelPassword=sentinel-pass",
+            ),
+        ]))
+        .unwrap();
+        let printed = format!("{c:?}");
+        for password in ["pg-pass", "redis-pass", "sentinel-pass"] {
+            assert!(!printed.contains(password), "{password} in {printed}");
+        }
+        assert!(
+            printed.contains("postgres://kitchen:***@db:5432/km"),
+            "{printed}"
+        );
+        assert!(
+            printed.contains("sentinelServiceName=km&sentinelPassword=***"),
+            "{printed}"
+        );
+        assert_eq!(
+            c.database_url.as_str(),
+            "postgres://kitchen:pg-pass@db:5432/km"
+        );
     }
 
     #[test]

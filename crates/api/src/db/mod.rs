@@ -31,7 +31,7 @@ pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
             anyhow::anyhow!("cannot create the database folder {}: {e}", dir.display())
         })?;
     }
-    let mut options = ConnectOptions::new(config.database_url.clone());
+    let mut options = ConnectOptions::new(config.database_url.as_str());
     options
         .max_connections(config.database_max_connections)
         .min_connections(1)
