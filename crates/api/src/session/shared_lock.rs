@@ -22,7 +22,9 @@ use tower_sessions_redis_store::fred::types::Value;
 use tower_sessions_redis_store::fred::types::scripts::Script;
 
 use super::lock::{Turn, busy, lock_error};
+use crate::config::SessionLock;
 use crate::error::ApiError;
+use crate::metrics::{self, Renewal};
 
 /// What a shared lock goes through. A Redis lock's every command goes
 /// through the one connection that took it, so none overtakes another.
@@ -32,6 +34,17 @@ pub(crate) enum Via {
     Database(DatabaseConnection),
     /// The lock file, held open and locked.
     File(Arc<LockFile>),
+}
+
+impl Via {
+    /// Which lock this is, for the metrics.
+    fn lock(&self) -> SessionLock {
+        match self {
+            Via::Redis(_) => SessionLock::Redis,
+            Via::Database(_) => SessionLock::Database,
+            Via::File(_) => SessionLock::File,
+        }
+    }
 }
 
 /// Takes the lock (KEYS[1]) for the token (ARGV[1]) for ARGV[2] ms if it is
@@ -111,6 +124,7 @@ pub(crate) async fn load(turn: &Turn, id: &Id) -> session_store::Result<Option<V
     let (key, token) = turn.begin_hold(Via::Redis(client.clone()));
     let keys = vec![key, id.to_string()];
     let args = vec![token, millis(ttl).to_string()];
+    let started = metrics::start();
     let mut pause = Duration::from_millis(1);
     loop {
         let reply: Value = LOCK_AND_LOAD
@@ -119,12 +133,14 @@ pub(crate) async fn load(turn: &Turn, id: &Id) -> session_store::Result<Option<V
             .map_err(backend)?;
         let mut parts = reply.into_array().into_iter();
         if parts.next().and_then(|taken| taken.as_i64()) == Some(1) {
+            metrics::lock_waited(SessionLock::Redis, started);
             turn.hold_taken();
             return Ok(parts
                 .next()
                 .and_then(|record| record.as_bytes().map(<[u8]>::to_vec)));
         }
         if Instant::now() + pause > turn.deadline() {
+            metrics::lock_timed_out(SessionLock::Redis);
             turn.refuse();
             return Err(lock_error(
                 "another change to this session held its lock past the wait",
@@ -267,6 +283,7 @@ pub(crate) async fn acquire_row(
             return Ok(());
         }
         if Instant::now() + pause > deadline {
+            metrics::lock_timed_out(SessionLock::Database);
             return Err(busy());
         }
         tokio::time::sleep(pause).await;
@@ -349,17 +366,19 @@ async fn renew_all(renewals: Weak<Renewals>) {
             live.held().iter().map(|(n, h)| (*n, h.clone())).collect();
         for (n, (via, key, token)) in held {
             match renew(&via, &key, &token, ttl).await {
-                Ok(true) => {}
+                Ok(true) => metrics::lock_renewed(via.lock(), Renewal::Ok),
                 Ok(false) => {
                     // Deleted meanwhile by its holder, or expired: only the
                     // latter is worth a word, and only if still listed.
                     if live.held().remove(&n).is_some() {
+                        metrics::lock_renewed(via.lock(), Renewal::Lost);
                         tracing::warn!(
                             "a session lock expired while held (the store was unreachable for its whole lifetime)"
                         );
                     }
                 }
                 Err(e) => {
+                    metrics::lock_renewed(via.lock(), Renewal::Error);
                     tracing::warn!(error = %e, "renewing a session lock failed; retrying");
                 }
             }
@@ -532,6 +551,7 @@ pub(crate) async fn acquire_file(
             return Ok(lock);
         }
         if Instant::now() + pause > deadline {
+            metrics::lock_timed_out(SessionLock::File);
             return Err(busy());
         }
         tokio::time::sleep(pause).await;
