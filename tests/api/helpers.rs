@@ -194,6 +194,9 @@ impl Drop for TestDatabase {
 
 pub struct TestApp {
     pub base: String,
+    /// The metrics listener's base URL, when `METRICS_ADDR` is set
+    /// (`127.0.0.1:0` gives it a free port).
+    pub metrics_base: Option<String>,
     /// A client with its own cookie jar: one visitor.
     pub client: reqwest::Client,
     /// A direct connection to the app's database, to arrange what a test needs.
@@ -238,6 +241,7 @@ impl AppBuilder {
         vars.extend(self.vars);
         let mut app = TestApp {
             base: String::new(),
+            metrics_base: None,
             client: new_client(),
             db: Database::connect(&database.url)
                 .await
@@ -311,6 +315,7 @@ impl TestApp {
     async fn start(&mut self) {
         let instance = Instance::start(&self.vars, &self.clock).await;
         self.base = instance.base.clone();
+        self.metrics_base = instance.metrics_base.clone();
         self.state = Some(instance.state.clone());
         self.server = Some(instance);
     }
@@ -556,6 +561,8 @@ impl TestApp {
 /// One running instance of the service, in this test's runtime.
 pub struct Instance {
     pub base: String,
+    /// As [`TestApp::metrics_base`].
+    pub metrics_base: Option<String>,
     pub state: api::state::AppState,
     server: Option<(oneshot::Sender<()>, JoinHandle<()>)>,
 }
@@ -567,6 +574,9 @@ impl Instance {
             .await
             .expect("the app builds");
         let base = format!("http://{}", application.local_addr());
+        let metrics_base = application
+            .metrics_addr()
+            .map(|addr| format!("http://{addr}"));
         let state = application.state().clone();
         let (tx, rx) = oneshot::channel::<()>();
         let handle = tokio::spawn(async move {
@@ -579,6 +589,7 @@ impl Instance {
         });
         Instance {
             base,
+            metrics_base,
             state,
             server: Some((tx, handle)),
         }

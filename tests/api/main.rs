@@ -18,6 +18,7 @@ mod helpers;
 mod library_welcome;
 mod limits;
 mod menu;
+mod metrics;
 mod migrations;
 mod openapi;
 mod orders;

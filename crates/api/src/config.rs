@@ -33,8 +33,11 @@ pub enum Environment {
     Production,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Deserialize, strum::IntoStaticStr, strum::VariantArray,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum SessionBackend {
     Memory,
     Database,
@@ -47,8 +50,11 @@ pub enum SessionBackend {
 /// default, across instances whenever the sessions are shared between
 /// processes (Redis, the database store on PostgreSQL, or a directory of
 /// session files), else within this process.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Deserialize, strum::IntoStaticStr, strum::VariantArray,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum SessionLock {
     /// Within this process: enough for one instance.
     Process,
@@ -170,6 +176,9 @@ impl Default for SignInLimits {
 pub struct Config {
     pub environment: Environment,
     pub listen_addr: SocketAddr,
+    /// Where `/metrics` is served, on a listener of its own; `None`: no
+    /// metrics listener and no recorder (see [`crate::metrics`]).
+    pub metrics_addr: Option<SocketAddr>,
     pub data_dir: PathBuf,
     pub database_url: ServiceUrl,
     pub database_max_connections: u32,
@@ -229,6 +238,8 @@ struct Vars {
     app_env: Environment,
     #[serde(deserialize_with = "socket_address")]
     listen_addr: SocketAddr,
+    #[serde(deserialize_with = "some_socket_address")]
+    metrics_addr: Option<SocketAddr>,
     data_dir: PathBuf,
     #[serde(deserialize_with = "some")]
     database_url: Option<String>,
@@ -297,6 +308,7 @@ impl Default for Vars {
         Vars {
             app_env: Environment::Development,
             listen_addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            metrics_addr: None,
             data_dir: PathBuf::from("./data"),
             database_url: None,
             database_max_connections: 10,
@@ -384,6 +396,10 @@ fn socket_address<'de, D: Deserializer<'de>>(d: D) -> Result<SocketAddr, D::Erro
     })
 }
 
+fn some_socket_address<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SocketAddr>, D::Error> {
+    socket_address(d).map(Some)
+}
+
 fn trusted_proxies<'de, D: Deserializer<'de>>(d: D) -> Result<TrustedProxies, D::Error> {
     TrustedProxies::parse(&String::deserialize(d)?).map_err(D::Error::custom)
 }
@@ -430,6 +446,15 @@ impl Config {
             .session_file_path
             .clone()
             .unwrap_or_else(|| v.data_dir.join("sessions"));
+        if let Some(metrics) = v.metrics_addr
+            && metrics == v.listen_addr
+            && metrics.port() != 0
+        {
+            // The two cannot share a socket, and /metrics must not be public.
+            return Err(ConfigError::new(format!(
+                "METRICS_ADDR must differ from LISTEN_ADDR ({metrics}): the metrics are served on a listener of their own"
+            )));
+        }
         if v.request_timeout_ms == 0 {
             // Zero would stop every request before it starts.
             return Err(ConfigError::new(
@@ -439,6 +464,7 @@ impl Config {
         Ok(Config {
             environment: v.app_env,
             listen_addr: v.listen_addr,
+            metrics_addr: v.metrics_addr,
             data_dir: v.data_dir,
             database_url,
             database_max_connections: v.database_max_connections,
@@ -1112,6 +1138,7 @@ mod tests {
             ("REMEMBER_ME_AGE", "1e6", &["non-negative whole number"]),
             ("SESSION_BIND_IP", "sometimes", &["true or false"]),
             ("LISTEN_ADDR", "localhost", &["like 127.0.0.1:8080"]),
+            ("METRICS_ADDR", "9090", &["like 127.0.0.1:8080"]),
         ] {
             let err = Config::from_vars(vars(&[("SECRET_KEY", KEY), (name, value)])).unwrap_err();
             let message = err.to_string();
@@ -1121,6 +1148,37 @@ mod tests {
                 assert!(message.contains(accepted), "{message}");
             }
         }
+    }
+
+    #[test]
+    fn metrics_are_off_unless_an_address_is_given_and_it_is_not_the_api_s_own() {
+        let c = Config::from_vars(vars(&[("SECRET_KEY", KEY)])).unwrap();
+        assert_eq!(c.metrics_addr, None);
+        let c = Config::from_vars(vars(&[
+            ("SECRET_KEY", KEY),
+            ("METRICS_ADDR", "0.0.0.0:9090"),
+        ]))
+        .unwrap();
+        assert_eq!(c.metrics_addr, Some(SocketAddr::from(([0, 0, 0, 0], 9090))));
+        let err = Config::from_vars(vars(&[
+            ("SECRET_KEY", KEY),
+            ("LISTEN_ADDR", "127.0.0.1:8080"),
+            ("METRICS_ADDR", "127.0.0.1:8080"),
+        ]))
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("METRICS_ADDR must differ from LISTEN_ADDR"),
+            "{err}"
+        );
+        // Port 0 twice is two free ports, as the tests use.
+        let c = Config::from_vars(vars(&[
+            ("SECRET_KEY", KEY),
+            ("LISTEN_ADDR", "127.0.0.1:0"),
+            ("METRICS_ADDR", "127.0.0.1:0"),
+        ]))
+        .unwrap();
+        assert_eq!(c.metrics_addr, Some(SocketAddr::from(([127, 0, 0, 1], 0))));
     }
 
     #[test]

@@ -76,6 +76,9 @@ async fn main() -> ExitCode {
 async fn serve(config: Config) -> anyhow::Result<()> {
     let backend = config.session_backend;
     let app = Application::build(config).await?;
+    if let Some(addr) = app.metrics_addr() {
+        tracing::info!(%addr, "serving metrics at /metrics");
+    }
     tracing::info!(addr = %app.local_addr(), session_backend = ?backend, "serving");
     app.run_until_stopped().await?;
     Ok(())

@@ -39,6 +39,7 @@ use crate::db::library::Library;
 use crate::error::{ApiError, problem_for_bare_errors};
 use crate::extract::BodyLimit;
 use crate::limits::{NewSessionLimit, RateLimits};
+use crate::metrics::RequestMetricsLayer;
 use crate::openapi::{ApiDoc, CommonResponses};
 use crate::origin::AllowedOrigins;
 use crate::routes;
@@ -112,7 +113,18 @@ pub fn app(config: &Config, state: AppState) -> Router {
         .fallback(not_found)
         .with_state(state);
     let router = with_outer_layers(with_cors(router, config), config);
-    with_security_headers(router, config)
+    with_request_metrics(with_security_headers(router, config), config)
+}
+
+/// With `METRICS_ADDR`, every request counted and timed by its route,
+/// outside every other layer so that its time and status are the client's
+/// (see [`crate::metrics`]). Without, no layer at all: nothing to pay.
+fn with_request_metrics(router: Router, config: &Config) -> Router {
+    if config.metrics_addr.is_some() {
+        router.layer(RequestMetricsLayer)
+    } else {
+        router
+    }
 }
 
 /// The catalog is the same for every visitor, so shared caches may keep it
@@ -422,6 +434,8 @@ fn redis_builder(config: &Config) -> anyhow::Result<Builder> {
 pub struct Application {
     listener: TcpListener,
     router: Router,
+    /// `/metrics`, with `METRICS_ADDR`: its own listener and router.
+    metrics: Option<(TcpListener, Router)>,
     background: Vec<JoinHandle<()>>,
     /// Listens for menu changes made on other instances (Redis only).
     catalog_subscriber: Option<Subscriber>,
@@ -441,6 +455,12 @@ impl Application {
     /// [`Application::build`] with the clock the service stamps times with;
     /// tests pass a manual one.
     pub async fn build_with_clock(config: Config, clock: Clock) -> anyhow::Result<Self> {
+        // First, so that what starting records (the menu, the stores) is
+        // counted; once per process (see `metrics`).
+        let metrics_handle = config
+            .metrics_addr
+            .map(|_| crate::metrics::install())
+            .transpose()?;
         // The dummy hash an unknown username is checked against is made
         // now, so the first such sign-in does not stand out by its time.
         tokio::task::spawn_blocking(crate::auth::password::warm_up).await?;
@@ -522,9 +542,19 @@ impl Application {
         let listener = TcpListener::bind(config.listen_addr)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen_addr))?;
+        let metrics = match (config.metrics_addr, metrics_handle) {
+            (Some(addr), Some(handle)) => {
+                let listener = TcpListener::bind(addr).await.map_err(|e| {
+                    anyhow::anyhow!("cannot listen on {addr} (METRICS_ADDR) for the metrics: {e}")
+                })?;
+                Some((listener, crate::metrics::router(handle)))
+            }
+            _ => None,
+        };
         Ok(Application {
             listener,
             router,
+            metrics,
             background,
             catalog_subscriber,
             state,
@@ -536,6 +566,14 @@ impl Application {
         self.listener
             .local_addr()
             .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    /// Where `/metrics` is served (`METRICS_ADDR`; port 0 picks a free
+    /// port), if anywhere.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics
+            .as_ref()
+            .and_then(|(listener, _)| listener.local_addr().ok())
     }
 
     pub fn state(&self) -> &AppState {
@@ -551,18 +589,58 @@ impl Application {
     /// and returns once every request already sent has its answer (see
     /// `serve`), or once the request timeout and [`SHUTDOWN_WRITE_OUT`]
     /// have passed, whichever comes first; and once the checkouts still
-    /// running (their clients gone) have ended, within their limit.
+    /// running (their clients gone) have ended, within their limit. The
+    /// metrics listener stops at the same time as the API's, in the same way.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let drain_limit = self.request_timeout + SHUTDOWN_WRITE_OUT;
-        let result = serve::serve(self.listener, self.router, shutdown, drain_limit).await;
+        let Application {
+            listener,
+            router,
+            metrics,
+            background,
+            catalog_subscriber,
+            state,
+            request_timeout,
+        } = self;
+        let drain_limit = request_timeout + SHUTDOWN_WRITE_OUT;
+        let result = match metrics {
+            None => serve::serve(listener, router, shutdown, drain_limit).await,
+            Some((metrics_listener, metrics_router)) => {
+                let (stop, stopping) = tokio::sync::watch::channel(false);
+                let stop = &stop;
+                let api = async move {
+                    let signal = async move {
+                        shutdown.await;
+                        stop.send_replace(true);
+                    };
+                    let result = serve::serve(listener, router, signal, drain_limit).await;
+                    // Also when it could not start serving.
+                    stop.send_replace(true);
+                    result
+                };
+                let metrics = serve::serve(
+                    metrics_listener,
+                    metrics_router,
+                    async move {
+                        let mut stopping = stopping;
+                        let _ = stopping.wait_for(|stop| *stop).await;
+                    },
+                    drain_limit,
+                );
+                let (result, metrics_result) = tokio::join!(api, metrics);
+                if let Err(e) = metrics_result {
+                    tracing::warn!(error = %e, "the metrics listener failed");
+                }
+                result
+            }
+        };
         // A checkout whose client hung up goes on in its own task: let it
         // record its order in the session (it ends within its limit).
-        let tasks = &self.state.tasks;
+        let tasks = &state.tasks;
         tasks.close();
-        if tokio::time::timeout(self.state.checkout_limit, tasks.wait())
+        if tokio::time::timeout(state.checkout_limit, tasks.wait())
             .await
             .is_err()
         {
@@ -571,16 +649,16 @@ impl Application {
                 "checkouts still running at the stop; cutting them"
             );
         }
-        for task in self.background {
+        for task in background {
             task.abort();
         }
-        if let Some(subscriber) = self.catalog_subscriber {
+        if let Some(subscriber) = catalog_subscriber {
             subscriber.stop().await;
         }
-        if let AnyStore::Redis(_, pool) = &self.state.sessions {
+        if let AnyStore::Redis(_, pool) = &state.sessions {
             let _ = pool.quit().await;
         }
-        self.state.db.clone().close().await.ok();
+        state.db.clone().close().await.ok();
         result
     }
 }

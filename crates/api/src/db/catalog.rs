@@ -240,6 +240,7 @@ impl Catalog {
     async fn fetch_and_store(&self) -> Result<Arc<Snapshot>, sea_orm::DbErr> {
         let generation = self.wanted.load(Ordering::SeqCst);
         let fetched = fetch(&self.db).await;
+        crate::metrics::menu_reloaded(fetched.is_ok());
         let mut cached = self.current.write().unwrap_or_else(|p| p.into_inner());
         cached.generation = generation;
         match fetched {

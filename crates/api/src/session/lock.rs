@@ -67,7 +67,9 @@ use tower_sessions_redis_store::fred::prelude::Pool;
 
 use super::keys::SessionCookieKeys;
 use super::shared_lock::{self, Renewals, Via};
+use crate::config::SessionLock;
 use crate::error::{ApiError, ProblemKind};
+use crate::metrics;
 
 /// How long a shared lock outlives a holder that stopped renewing it (a
 /// crashed instance). Its holder renews it every third of this.
@@ -355,17 +357,26 @@ impl Turn {
             refused: AtomicBool::new(false),
         };
         let local = locks.lock_for(&turn.key);
+        let started = metrics::start();
         let guard = tokio::time::timeout_at(deadline, local.lock_owned())
             .await
-            .map_err(|_| busy())?;
+            .map_err(|_| {
+                metrics::lock_timed_out(SessionLock::Process);
+                busy()
+            })?;
+        metrics::lock_waited(SessionLock::Process, started);
         turn.local = Some(guard);
         if let Some(SharedLock::Database { db, renewals }) = &locks.shared {
             let (key, token) = turn.begin_hold(Via::Database(db.clone()));
+            let started = metrics::start();
             shared_lock::acquire_row(db, &key, &token, renewals.ttl(), deadline).await?;
+            metrics::lock_waited(SessionLock::Database, started);
             turn.hold_taken();
         }
         if let Some(SharedLock::File { dir }) = &locks.shared {
+            let started = metrics::start();
             let file = shared_lock::acquire_file(dir, &lock_name(&turn.key), deadline).await?;
+            metrics::lock_waited(SessionLock::File, started);
             // Held from here to the turn's end; a file lock is not extended.
             *turn.held() = Some(Held::new(Via::File(Arc::new(file)), &turn.key));
         }

@@ -23,7 +23,9 @@ use tower_sessions_redis_store::fred::types::scripts::Script;
 use tower_sessions_redis_store::fred::types::{Expiration, SetOptions, Value};
 
 use super::lock::{Turn, busy, lock_error};
+use crate::config::SessionLock;
 use crate::error::ApiError;
+use crate::metrics::{self, Renewal};
 
 /// What a shared lock goes through. A Redis lock's every command goes
 /// through the one connection that took it, so none overtakes another.
@@ -33,6 +35,17 @@ pub(crate) enum Via {
     Database(DatabaseConnection),
     /// The lock file, held open and locked.
     File(Arc<LockFile>),
+}
+
+impl Via {
+    /// Which lock this is, for the metrics.
+    fn lock(&self) -> SessionLock {
+        match self {
+            Via::Redis(_) => SessionLock::Redis,
+            Via::Database(_) => SessionLock::Database,
+            Via::File(_) => SessionLock::File,
+        }
+    }
 }
 
 /// Takes the lock (KEYS[1]) for the token (ARGV[1]) for ARGV[2] ms if it is
@@ -130,6 +143,7 @@ pub(crate) async fn load(turn: &Turn, id: &Id) -> session_store::Result<Option<V
     let (key, token) = turn.begin_hold(Via::Redis(client.clone()));
     let keys = vec![key, id.to_string()];
     let args = vec![token, millis(ttl).to_string()];
+    let started = metrics::start();
     let mut pause = Duration::from_millis(1);
     loop {
         let reply: Value = LOCK_AND_LOAD
@@ -138,12 +152,14 @@ pub(crate) async fn load(turn: &Turn, id: &Id) -> session_store::Result<Option<V
             .map_err(backend)?;
         let mut parts = reply.into_array().into_iter();
         if parts.next().and_then(|taken| taken.as_i64()) == Some(1) {
+            metrics::lock_waited(SessionLock::Redis, started);
             turn.hold_taken();
             return Ok(parts
                 .next()
                 .and_then(|record| record.as_bytes().map(<[u8]>::to_vec)));
         }
         if Instant::now() + pause > turn.deadline() {
+            metrics::lock_timed_out(SessionLock::Redis);
             turn.refuse();
             return Err(lock_error(
                 "another change to this session held its lock past the wait",
@@ -341,6 +357,7 @@ pub(crate) async fn acquire_row(
             return Ok(());
         }
         if Instant::now() + pause > deadline {
+            metrics::lock_timed_out(SessionLock::Database);
             return Err(busy());
         }
         tokio::time::sleep(pause).await;
@@ -437,17 +454,17 @@ async fn renew_all(renewals: Weak<Renewals>) {
         };
         let held: Vec<(u64, (Via, String, String))> =
             live.held().iter().map(|(n, h)| (*n, h.clone())).collect();
-        let renewed =
-            join_all(held.iter().map(|(n, (via, key, token))| async move {
-                (*n, renew(via, key, token, ttl).await)
-            }))
-            .await;
+        let renewed = join_all(held.iter().map(|(n, (via, key, token))| async move {
+            (*n, via.lock(), renew(via, key, token, ttl).await)
+        }))
+        .await;
         let mut missing = HashSet::new();
-        for (n, outcome) in renewed {
+        for (n, lock, outcome) in renewed {
             match outcome {
-                Ok(true) => {}
+                Ok(true) => metrics::lock_renewed(lock, Renewal::Ok),
                 Ok(false) if missed.contains(&n) => {
                     if live.held().remove(&n).is_some() {
+                        metrics::lock_renewed(lock, Renewal::Lost);
                         tracing::warn!(
                             "a session lock expired while held (the store was unreachable for its whole lifetime)"
                         );
@@ -457,6 +474,7 @@ async fn renew_all(renewals: Weak<Renewals>) {
                     missing.insert(n);
                 }
                 Err(e) => {
+                    metrics::lock_renewed(lock, Renewal::Error);
                     tracing::warn!(error = %e, "renewing a session lock failed; retrying");
                 }
             }
@@ -630,6 +648,7 @@ pub(crate) async fn acquire_file(
             return Ok(lock);
         }
         if Instant::now() + pause > deadline {
+            metrics::lock_timed_out(SessionLock::File);
             return Err(busy());
         }
         tokio::time::sleep(pause).await;

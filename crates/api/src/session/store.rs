@@ -15,6 +15,8 @@ use super::db_store::DatabaseStore;
 use super::file_store::FileStore;
 use super::lock::{self, Turn};
 use super::shared_lock::{self, Write};
+use crate::config::SessionBackend;
+use crate::metrics::{self, StoreOp};
 
 #[derive(Debug, Clone)]
 pub enum AnyStore {
@@ -29,13 +31,17 @@ impl AnyStore {
         AnyStore::Redis(RedisStore::new(pool.clone()), pool)
     }
 
-    pub fn backend_name(&self) -> &'static str {
+    pub fn backend(&self) -> SessionBackend {
         match self {
-            AnyStore::Memory(_) => "memory",
-            AnyStore::Database(_) => "database",
-            AnyStore::Redis(..) => "redis",
-            AnyStore::File(_) => "file",
+            AnyStore::Memory(_) => SessionBackend::Memory,
+            AnyStore::Database(_) => SessionBackend::Database,
+            AnyStore::Redis(..) => SessionBackend::Redis,
+            AnyStore::File(_) => SessionBackend::File,
         }
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        self.backend().into()
     }
 
     /// Whether the store answers: for the readiness probe.
@@ -53,8 +59,12 @@ impl AnyStore {
     /// store's own `save` writes only over an existing key, `create` only a
     /// new one under an id it may change). With Redis, a write within the
     /// record's turn is refused if the turn lost its lock, as the turn's
-    /// other writes are.
+    /// other writes are. Counted as a save.
     pub async fn put(&self, record: &Record) -> session_store::Result<()> {
+        metrics::store_op(self.backend(), StoreOp::Save, self.put_unmeasured(record)).await
+    }
+
+    async fn put_unmeasured(&self, record: &Record) -> session_store::Result<()> {
         match self {
             AnyStore::Memory(s) => s.save(record).await,
             AnyStore::Database(s) => s.save(record).await,
@@ -96,9 +106,34 @@ impl AnyStore {
     }
 }
 
+/// Each operation counted and timed by backend (see [`crate::metrics`]).
 #[async_trait]
 impl SessionStore for AnyStore {
     async fn create(&self, record: &mut Record) -> session_store::Result<()> {
+        metrics::store_op(
+            self.backend(),
+            StoreOp::Create,
+            self.create_unmeasured(record),
+        )
+        .await
+    }
+
+    async fn save(&self, record: &Record) -> session_store::Result<()> {
+        metrics::store_op(self.backend(), StoreOp::Save, self.save_unmeasured(record)).await
+    }
+
+    async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
+        metrics::store_op(self.backend(), StoreOp::Load, self.load_unmeasured(id)).await
+    }
+
+    async fn delete(&self, id: &Id) -> session_store::Result<()> {
+        metrics::store_op(self.backend(), StoreOp::Delete, self.delete_unmeasured(id)).await
+    }
+}
+
+/// What each store does for the [`SessionStore`] operations.
+impl AnyStore {
+    async fn create_unmeasured(&self, record: &mut Record) -> session_store::Result<()> {
         match self {
             AnyStore::Memory(s) => s.create(record).await,
             AnyStore::Database(s) => s.create(record).await,
@@ -120,7 +155,7 @@ impl SessionStore for AnyStore {
         }
     }
 
-    async fn save(&self, record: &Record) -> session_store::Result<()> {
+    async fn save_unmeasured(&self, record: &Record) -> session_store::Result<()> {
         match self {
             AnyStore::Memory(s) => s.save(record).await,
             AnyStore::Database(s) => s.save(record).await,
@@ -142,7 +177,7 @@ impl SessionStore for AnyStore {
     /// deleted: a read must not write (a GET takes no turn), an instance of
     /// a newer release may have written it during a rolling deploy, and it
     /// expires by itself. A store that does not answer is still an error.
-    async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
+    async fn load_unmeasured(&self, id: &Id) -> session_store::Result<Option<Record>> {
         let loaded = match self {
             AnyStore::Memory(s) => s.load(id).await,
             AnyStore::Database(s) => s.load(id).await,
@@ -166,7 +201,7 @@ impl SessionStore for AnyStore {
         }
     }
 
-    async fn delete(&self, id: &Id) -> session_store::Result<()> {
+    async fn delete_unmeasured(&self, id: &Id) -> session_store::Result<()> {
         match self {
             AnyStore::Memory(s) => s.delete(id).await,
             AnyStore::Database(s) => s.delete(id).await,
