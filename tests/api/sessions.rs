@@ -597,7 +597,7 @@ async fn a_change_waiting_behind_a_stuck_checkout_gets_a_503_with_retry_after_no
 }
 
 /// A checkout stuck on the database holds its session's turn only up to
-/// its limit (three request timeouts): then its transaction is rolled back,
+/// its limit (the database timeout): then its transaction is rolled back,
 /// nothing is ordered, and the visitor's next change goes through.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stuck_checkout_gives_up_its_sessions_turn_and_orders_nothing() {
@@ -625,7 +625,7 @@ async fn a_stuck_checkout_gives_up_its_sessions_turn_and_orders_nothing() {
         .unwrap();
     crate::helpers::assert_problem(res, 408, "request-timeout").await;
 
-    // Past the limit (1.2 s), the session takes changes again while the
+    // Past the limit (1 s), the session takes changes again while the
     // database is still held. Until then a change is told the session is
     // busy; asked again until it goes through, with a bound far past the
     // limit so a loaded machine does not fail the test, while a turn that

@@ -45,6 +45,9 @@ pub struct Shared {
     pub clock: Clock,
     /// How long a checkout may hold its session's turn.
     pub checkout_limit: Duration,
+    /// How long a request waits for the database, at most (see
+    /// [`crate::db::database_timeout`]).
+    pub database_timeout: Duration,
     /// Whose `X-Forwarded-For` names the client (see [`crate::client_ip`]).
     pub trusted_proxies: Arc<TrustedProxies>,
     /// Sign-in, registration and new-session rate limits.
