@@ -10,7 +10,10 @@
 //! - frozen: connections stay open but nothing goes through in either
 //!   direction, as when the network or the database's host hangs, caught
 //!   in the middle of a checkout's statement, or of its commit (which the
-//!   database carries out, while its answer is held).
+//!   database carries out, while its answer is held);
+//!
+//! and a commit whose connection is closed under it, which the database
+//! carries out all the same.
 //!
 //! Sessions are in Redis (the suite's own), so the session itself keeps
 //! working: what needs only the session and the menu snapshot is served
@@ -598,19 +601,9 @@ async fn a_checkout_committed_while_the_network_hangs_is_answered_in_time_as_unc
     add(&app, &app.client, &mut cart, 1, 2).await;
     add(&app, &app.client, &mut cart, 6, 1).await;
     let before = stored(&app).await;
-    // A new order's commit waits on an advisory lock the test holds (a
-    // deferred trigger runs at commit), so the checkout is in the middle of
-    // its commit when the network freezes.
-    app.sql(
-        "CREATE FUNCTION wait_at_commit() RETURNS trigger AS $$ \
-         BEGIN PERFORM pg_advisory_xact_lock(4242); RETURN NULL; END $$ LANGUAGE plpgsql",
-    )
-    .await;
-    app.sql(
-        "CREATE CONSTRAINT TRIGGER wait_at_commit AFTER INSERT ON orders \
-         DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION wait_at_commit()",
-    )
-    .await;
+    // A new order's commit waits on an advisory lock the test holds, so the
+    // checkout is in the middle of its commit when the network freezes.
+    wait_at_commit(&app).await;
     let lock = app.db.begin().await.unwrap();
     lock.execute_unprepared("SELECT pg_advisory_xact_lock(4242)")
         .await
@@ -662,6 +655,71 @@ async fn a_checkout_committed_while_the_network_hangs_is_answered_in_time_as_unc
     assert_eq!(lines(&app, &app.client).await, BTreeMap::new());
     let res = app.add(1, 1).await;
     assert!(res.status().is_success(), "{}", res.status());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs TEST_DATABASE_URL and TEST_REDIS_URL; run with -- --include-ignored"]
+async fn a_checkout_whose_connection_breaks_in_its_commit_names_the_order_and_invites_no_retry() {
+    let (mut proxy, app) = on_proxy().await;
+    let mut cart = BTreeMap::new();
+    add(&app, &app.client, &mut cart, 1, 2).await;
+    let before = stored(&app).await;
+    wait_at_commit(&app).await;
+    let lock = app.db.begin().await.unwrap();
+    lock.execute_unprepared("SELECT pg_advisory_xact_lock(4242)")
+        .await
+        .unwrap();
+
+    let request = checkout(&app, &app.client);
+    let sent = Instant::now();
+    let ordering = tokio::spawn(request.send());
+    wait_for_a_lock_wait(&app).await;
+    proxy.refuse().await;
+    let res = ordering.await.unwrap().unwrap();
+    let took = sent.elapsed();
+    assert!(
+        !res.headers().contains_key("retry-after"),
+        "a Retry-After invites ordering twice"
+    );
+    let body = assert_problem(res, 503, "service-unavailable").await;
+    let detail = body["detail"].as_str().unwrap();
+    assert!(detail.contains("Do not order again"), "{body}");
+    assert!(detail.contains("quote order"), "{body}");
+    assert!(took < REQUEST_TIMEOUT, "the 503 came after {took:?}");
+    eprintln!(
+        "connection broken in the commit: 503 naming the order {} ms after the checkout was sent",
+        took.as_millis()
+    );
+
+    // The database carries out the commit it was sent, whoever hears of it.
+    lock.commit().await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while stored(&app).await.1 == before.1 {
+        assert!(Instant::now() < deadline, "the commit was not carried out");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(stored(&app).await, (less(&before.0, &cart), before.1 + 1));
+    proxy.restore().await;
+    working_again(&app, &[&app.client], Instant::now()).await;
+    // The session could not learn of it: the cart is as it was, and the
+    // answer named the order instead.
+    assert_eq!(lines(&app, &app.client).await, cart);
+}
+
+/// Makes each new order's commit wait on advisory lock 4242 (a deferred
+/// trigger runs at commit), so a test that holds that lock catches a
+/// checkout in the middle of its commit.
+async fn wait_at_commit(app: &TestApp) {
+    app.sql(
+        "CREATE FUNCTION wait_at_commit() RETURNS trigger AS $$ \
+         BEGIN PERFORM pg_advisory_xact_lock(4242); RETURN NULL; END $$ LANGUAGE plpgsql",
+    )
+    .await;
+    app.sql(
+        "CREATE CONSTRAINT TRIGGER wait_at_commit AFTER INSERT ON orders \
+         DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION wait_at_commit()",
+    )
+    .await;
 }
 
 /// Waits until one of the database's sessions waits on a lock: the

@@ -256,9 +256,7 @@ async fn store_and_record(
                 .map_err(|_| stuck_checkout(database_timeout))?
                 .map_err(place_error)?;
         let id = prepared.id();
-        let stored = prepared.commit().await.map_err(|e| {
-            unconfirmed(anyhow::Error::new(e).context(format!("commit of order {id}")))
-        })?;
+        let stored = prepared.commit().await.map_err(|e| commit_failed(id, e))?;
         let deadline = tokio::time::Instant::now() + limit;
         let recorded =
             tokio::time::timeout_at(deadline, record_in_session(&session, stored.order.id))
@@ -319,15 +317,30 @@ fn place_error(e: PlaceError) -> ApiError {
     }
 }
 
-/// The order was sent to be committed, but whether it was is not known
-/// (the commit failed half-way, or its answer has not come): no
-/// `Retry-After`, since a retry could order it twice.
+/// The order was sent to be committed, but its answer has not come: no
+/// `Retry-After`, since a retry could order it twice. The checkout's task
+/// carries on, and records the order in the session once it is committed.
 fn unconfirmed(cause: anyhow::Error) -> ApiError {
     ApiError::unavailable("database", cause)
         .with_detail(
             "The database stopped answering while your order was being confirmed: it may have been placed. Do not order again now; look at GET /api/v1/orders in a moment (once it is placed, it is listed there and the cart is empty).",
         )
         .not_to_be_retried()
+}
+
+/// The commit of order `id` failed half-way (its connection broke): the
+/// database may have committed it all the same, which the session cannot
+/// learn. No `Retry-After`; the answer names the order, as when the session
+/// cannot be saved after it.
+fn commit_failed(id: i32, e: sea_orm::DbErr) -> ApiError {
+    ApiError::unavailable(
+        "database",
+        anyhow::Error::new(e).context(format!("the commit of order {id} failed")),
+    )
+    .with_detail(format!(
+        "The database stopped answering while order {id} was being confirmed: it may have been placed, and the cart still shows the dishes. Do not order again; quote order {id} to the restaurant."
+    ))
+    .not_to_be_retried()
 }
 
 /// Writing the order outlived the database timeout; its transaction, not
