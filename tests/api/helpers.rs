@@ -217,6 +217,8 @@ pub struct TestApp {
 pub struct AppBuilder {
     backend: Backend,
     vars: HashMap<String, String>,
+    /// Where the app reaches its database, when not where the test does.
+    database_address: Option<String>,
 }
 
 impl AppBuilder {
@@ -231,9 +233,21 @@ impl AppBuilder {
         self
     }
 
+    /// The app reaches its database at `address` (`host:port`, such as a
+    /// proxy the test controls) rather than where the test's own connection
+    /// (`TestApp::db`) reaches it.
+    pub fn database_through(mut self, address: &str) -> Self {
+        self.database_address = Some(address.to_owned());
+        self
+    }
+
     pub async fn spawn(self) -> TestApp {
         let database = Arc::new(TestDatabase::create().await);
-        let mut vars = base_vars(self.backend, &database.url);
+        let app_url = match &self.database_address {
+            Some(address) => with_address(&database.url, address),
+            None => database.url.clone(),
+        };
+        let mut vars = base_vars(self.backend, &app_url);
         let session_files = (self.backend == Backend::File).then(|| TempDir::new("sessions"));
         if let Some(dir) = &session_files {
             vars.insert("SESSION_FILE_PATH".into(), dir.path().display().to_string());
@@ -296,7 +310,20 @@ pub fn app() -> AppBuilder {
     AppBuilder {
         backend: default_backend(),
         vars: HashMap::new(),
+        database_address: None,
     }
+}
+
+/// The `host:port` of a database URL (`postgres://user@host:port/db`).
+pub fn address_of(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = rest.split(['/', '?']).next().unwrap_or(rest);
+    authority.rsplit_once('@').map_or(authority, |(_, a)| a)
+}
+
+/// The same database URL with another `host:port`.
+pub fn with_address(url: &str, address: &str) -> String {
+    url.replacen(address_of(url), address, 1)
 }
 
 /// The app on the default backend.

@@ -22,6 +22,7 @@ mod metrics;
 mod migrations;
 mod openapi;
 mod orders;
+mod postgres_outage;
 mod products;
 mod profile;
 mod reading;

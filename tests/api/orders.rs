@@ -411,7 +411,7 @@ async fn an_order_placed_whose_session_cannot_be_saved_is_a_503_that_invites_no_
     assert!(detail.contains("Do not order again"), "{detail}");
 }
 
-/// The checkout's time limit (three request timeouts) bounds the waiting
+/// The checkout's time limit (the database timeout) bounds the waiting
 /// before the commit, never the commit: a `COMMIT` cut off half-way may
 /// still take effect, and the order would be stored while the session never
 /// learns of it. Here a check deferred to commit time makes the commit

@@ -32,7 +32,7 @@ async fn on_redis(redis: &RedisServer) -> TestApp {
 /// Sends `request`, which needs the session, and asserts what an
 /// unreachable session store gets: a 503 problem with `Retry-After`, before
 /// the request timeout.
-async fn assert_unavailable(request: RequestBuilder, what: &str) {
+pub(crate) async fn assert_unavailable(request: RequestBuilder, what: &str) {
     let started = Instant::now();
     let res = tokio::time::timeout(REQUEST_TIMEOUT * 2, request.send())
         .await
@@ -84,7 +84,7 @@ async fn assert_public_pages_serve(app: &TestApp, visitor: &Client) {
 }
 
 /// The visitor's cart lines, as quantities by dish.
-async fn lines(app: &TestApp, visitor: &Client) -> BTreeMap<i64, i64> {
+pub(crate) async fn lines(app: &TestApp, visitor: &Client) -> BTreeMap<i64, i64> {
     let res = visitor.get(app.url("/api/v1/cart")).send().await.unwrap();
     assert_eq!(res.status(), 200, "the cart");
     let cart: Value = res.json().await.unwrap();
@@ -101,7 +101,12 @@ async fn lines(app: &TestApp, visitor: &Client) -> BTreeMap<i64, i64> {
         .collect()
 }
 
-fn add_request(app: &TestApp, visitor: &Client, product_id: i64, quantity: i64) -> RequestBuilder {
+pub(crate) fn add_request(
+    app: &TestApp,
+    visitor: &Client,
+    product_id: i64,
+    quantity: i64,
+) -> RequestBuilder {
     visitor
         .post(app.url("/api/v1/cart/items"))
         .json(&json!({"product_id": product_id, "quantity": quantity}))
@@ -109,7 +114,7 @@ fn add_request(app: &TestApp, visitor: &Client, product_id: i64, quantity: i64) 
 
 /// Adds to `visitor`'s cart, asserting that the add is acknowledged, and
 /// counts it in `expected`.
-async fn add(
+pub(crate) async fn add(
     app: &TestApp,
     visitor: &Client,
     expected: &mut BTreeMap<i64, i64>,

@@ -421,12 +421,13 @@ impl ApiError {
 }
 
 impl From<sea_orm::DbErr> for ApiError {
+    /// A database that cannot be reached or stopped answering is worth a
+    /// retry (503); a statement it refuses is a defect of ours (a logged 500).
     fn from(e: sea_orm::DbErr) -> Self {
-        match e {
-            sea_orm::DbErr::ConnectionAcquire(_) | sea_orm::DbErr::Conn(_) => {
-                ApiError::unavailable("database", e)
-            }
-            other => ApiError::internal(other),
+        if crate::db::is_unreachable(&e) {
+            ApiError::unavailable("database", e)
+        } else {
+            ApiError::internal(e)
         }
     }
 }
@@ -559,6 +560,35 @@ mod tests {
             "changed-in-another-session"
         );
         assert_eq!(ProblemKind::Internal.slug(), "internal-error");
+    }
+
+    #[test]
+    fn a_database_that_cannot_be_reached_or_stops_answering_is_unavailable() {
+        use sea_orm::sqlx::Error;
+        use sea_orm::{ConnAcquireErr, DbErr, RuntimeErr};
+        use std::sync::Arc;
+        let kind = |e: DbErr| ApiError::from(e).kind;
+        let broken = |e: std::io::ErrorKind| Arc::new(Error::Io(e.into()));
+        for e in [
+            DbErr::ConnectionAcquire(ConnAcquireErr::Timeout),
+            DbErr::Conn(RuntimeErr::Internal("did not answer".into())),
+            DbErr::Query(RuntimeErr::SqlxError(broken(
+                std::io::ErrorKind::UnexpectedEof,
+            ))),
+            DbErr::Exec(RuntimeErr::SqlxError(broken(
+                std::io::ErrorKind::ConnectionReset,
+            ))),
+            DbErr::Exec(RuntimeErr::SqlxError(Arc::new(Error::PoolTimedOut))),
+        ] {
+            assert_eq!(kind(e), ProblemKind::ServiceUnavailable);
+        }
+        for e in [
+            DbErr::Query(RuntimeErr::SqlxError(Arc::new(Error::RowNotFound))),
+            DbErr::RecordNotFound("dish 7".into()),
+            DbErr::Custom("stored amount -1 is not money".into()),
+        ] {
+            assert_eq!(kind(e), ProblemKind::Internal);
+        }
     }
 
     #[test]

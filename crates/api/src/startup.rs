@@ -467,7 +467,8 @@ impl Application {
         let db = db::connect(&config).await?;
         db::migrate(&db).await?;
         let sessions = session_store(&config, &db, &clock).await?;
-        let catalog = Catalog::load(db.clone(), config.catalog_cache_ttl)
+        let database_timeout = db::database_timeout(config.request_timeout);
+        let catalog = Catalog::load(db.clone(), config.catalog_cache_ttl, database_timeout)
             .await
             .map_err(|e| anyhow::anyhow!("cannot read the menu: {e}"))?;
         let library = Library::load(&db)
@@ -496,6 +497,7 @@ impl Application {
             clock,
             checkout_limit: routes::orders::checkout_limit(config.request_timeout),
             tasks: TaskTracker::new(),
+            database_timeout,
             trusted_proxies: Arc::new(config.trusted_proxies.clone()),
             limits,
             sign_in: config.sign_in,

@@ -49,6 +49,9 @@ pub struct Shared {
     /// Work that must end even if its request does not (checkout's), and
     /// that a stop waits for.
     pub tasks: TaskTracker,
+    /// How long a request waits for the database, at most (see
+    /// [`crate::db::database_timeout`]).
+    pub database_timeout: Duration,
     /// Whose `X-Forwarded-For` names the client (see [`crate::client_ip`]).
     pub trusted_proxies: Arc<TrustedProxies>,
     /// Sign-in, registration and new-session rate limits.

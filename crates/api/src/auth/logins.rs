@@ -371,13 +371,13 @@ pub async fn check(
         return Ok(SignInState::Anonymous);
     };
     let now = state.clock.now();
-    // The row and its account in one query.
-    let found = login::Entity::find()
+    // The row and its account in one query: every request of a signed-in
+    // session waits for it, so it waits no longer than the database timeout.
+    let query = login::Entity::find()
         .filter(login::Column::Handle.eq(&sign_in.handle))
         .filter(login::Column::UserId.eq(sign_in.user_id))
-        .find_also_related(user::Entity)
-        .one(&state.db)
-        .await?;
+        .find_also_related(user::Entity);
+    let found = crate::db::within(state.database_timeout, query.one(&state.db)).await?;
     let (row, account) = match found {
         Some((row, account)) => (Some(row), account),
         None => (None, None),
@@ -429,12 +429,11 @@ async fn touch(state: &AppState, row: &login::Model, now: OffsetDateTime) -> Res
     if row.last_seen_at > stale {
         return Ok(());
     }
-    login::Entity::update_many()
+    let update = login::Entity::update_many()
         .col_expr(login::Column::LastSeenAt, Expr::value(now))
         .filter(login::Column::Id.eq(row.id))
-        .filter(login::Column::LastSeenAt.lte(stale))
-        .exec(&state.db)
-        .await?;
+        .filter(login::Column::LastSeenAt.lte(stale));
+    crate::db::within(state.database_timeout, update.exec(&state.db)).await?;
     Ok(())
 }
 

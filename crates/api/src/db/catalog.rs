@@ -9,9 +9,18 @@
 //!
 //! A dish changed by the admin is announced to the other instances when
 //! they share a Redis (see `catalog_sync`): each reloads as the announcement
-//! arrives, and until it has, its reads wait for that reload instead of
-//! serving the menu they know is old. Without Redis, another instance shows
-//! the change once its snapshot passes the TTL.
+//! arrives, and until it has, its reads wait for that reload (briefly: see
+//! below) instead of serving the menu they know is old. Without Redis,
+//! another instance shows the change once its snapshot passes the TTL.
+//!
+//! The database may be down. A reload is bounded by the database timeout,
+//! and runs in a task of its own: a request waits for it only briefly
+//! ([`RELOAD_WAIT`]), then serves the previous snapshot while the reload
+//! goes on. Once a reload has failed, requests serve the last menu read
+//! without waiting at all, and a reload is tried again in the background at
+//! most every [`RETRY_AFTER_FAILURE`], so the menu, the products and every
+//! cart keep being served through an outage and show the database's menu
+//! again as soon as it answers.
 //!
 //! Each snapshot carries a version: a digest of the rows it was read from.
 //! The public menu routes send it as their `ETag`, so two instances that read
@@ -32,6 +41,16 @@ use sha2::{Digest, Sha256};
 
 use super::catalog_sync::Announcer;
 use super::entities::product;
+
+/// How long a request whose snapshot expired waits for the reload it
+/// started: a healthy database reads the menu in a few milliseconds; one
+/// that takes longer is not waited for (the previous menu is served).
+const RELOAD_WAIT: Duration = Duration::from_millis(250);
+
+/// After a failed reload, how long until the next is tried: meanwhile
+/// requests serve the last menu read, and the database is not asked again
+/// and again while it is down.
+const RETRY_AFTER_FAILURE: Duration = Duration::from_millis(250);
 
 /// A dish as the API shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,10 +109,17 @@ impl Snapshot {
     }
 }
 
+/// How the last read of the menu went.
+#[derive(Debug, Clone, Copy)]
+enum Fetched {
+    /// The snapshot was read then.
+    At(Instant),
+    /// The last reload failed then; the snapshot is older.
+    FailedAt(Instant),
+}
+
 struct Cached {
-    /// When the snapshot was read; `None` when the last reload failed, so
-    /// the next read tries again.
-    fetched_at: Option<Instant>,
+    fetched: Fetched,
     /// The invalidation count when its read started (see `Catalog::wanted`).
     generation: u64,
     snapshot: Arc<Snapshot>,
@@ -106,20 +132,28 @@ enum Standing {
     Fresh,
     /// Older than the TTL: one caller reloads, the others serve it meanwhile.
     Expired,
+    /// The last reload failed (then): it is served as it is, and reloaded in
+    /// the background once [`RETRY_AFTER_FAILURE`] has passed.
+    Failing(Instant),
     /// A dish changed since it was read (here or on another instance):
-    /// callers wait for the reload rather than serve a menu known to be old.
+    /// callers wait for the reload rather than serve a menu known to be old
+    /// (but at most [`RELOAD_WAIT`]: the database may be down).
     Invalidated,
 }
 
 pub struct Catalog {
     db: DatabaseConnection,
     ttl: Duration,
+    /// How long a reload may wait for the database.
+    database_timeout: Duration,
     current: RwLock<Cached>,
     /// How many changes have been announced; a snapshot read before the
     /// latest is stale whatever its age. Counting (rather than a flag) keeps
     /// a reload that started before a change from passing for one after it.
     wanted: AtomicU64,
-    reload: tokio::sync::Mutex<()>,
+    /// Held by the one reload under way (in a task of its own, see
+    /// [`Catalog::snapshot`]).
+    reload: Arc<tokio::sync::Mutex<()>>,
     /// Where changes are announced to the other instances, when there are any.
     announcer: Option<Announcer>,
 }
@@ -133,19 +167,25 @@ impl std::fmt::Debug for Catalog {
 }
 
 impl Catalog {
-    /// Loads the menu once; fails when the database cannot be read.
-    pub async fn load(db: DatabaseConnection, ttl: Duration) -> Result<Self, sea_orm::DbErr> {
-        let snapshot = Arc::new(fetch(&db).await?);
+    /// Loads the menu once; fails when the database cannot be read. Each
+    /// reload waits at most `database_timeout` for the database.
+    pub async fn load(
+        db: DatabaseConnection,
+        ttl: Duration,
+        database_timeout: Duration,
+    ) -> Result<Self, sea_orm::DbErr> {
+        let snapshot = Arc::new(super::within(database_timeout, fetch(&db)).await?);
         Ok(Catalog {
             db,
             ttl,
+            database_timeout,
             current: RwLock::new(Cached {
-                fetched_at: Some(Instant::now()),
+                fetched: Fetched::At(Instant::now()),
                 generation: 0,
                 snapshot,
             }),
             wanted: AtomicU64::new(0),
-            reload: tokio::sync::Mutex::new(()),
+            reload: Arc::new(tokio::sync::Mutex::new(())),
             announcer: None,
         })
     }
@@ -163,34 +203,57 @@ impl Catalog {
     }
 
     /// The current menu. When the cached one is older than the TTL, one
-    /// caller reloads it; callers that find a reload under way use the
-    /// previous snapshot rather than wait. When a dish is known to have
-    /// changed since the snapshot was read, callers wait for the reload.
-    /// There is always a menu to serve: when a reload fails, the previous
-    /// one is served and the failure logged.
-    pub async fn snapshot(&self) -> Arc<Snapshot> {
+    /// caller starts a reload and waits for it at most [`RELOAD_WAIT`];
+    /// callers that find a reload under way use the previous snapshot rather
+    /// than wait. When a dish is known to have changed since the snapshot
+    /// was read, callers wait for the reload rather than serve a menu known
+    /// to be old, but again at most [`RELOAD_WAIT`]. After a failed reload,
+    /// callers serve the previous snapshot at once, and one starts another
+    /// reload in the background once [`RETRY_AFTER_FAILURE`] has passed.
+    /// There is always a menu to serve: when a reload fails or is slow, the
+    /// previous one is served (a failure is logged).
+    pub async fn snapshot(self: &Arc<Self>) -> Arc<Snapshot> {
         let (standing, snapshot) = self.peek();
-        match standing {
-            Standing::Fresh => snapshot,
-            Standing::Expired => {
-                let Ok(_guard) = self.reload.try_lock() else {
-                    return snapshot;
-                };
-                // Another caller may have reloaded between the peek and the lock.
-                match self.peek() {
-                    (Standing::Fresh, snapshot) => snapshot,
-                    (_, snapshot) => self.reload_or_serve(snapshot).await,
+        let guard = match standing {
+            Standing::Fresh => return snapshot,
+            Standing::Failing(at) if at.elapsed() < RETRY_AFTER_FAILURE => return snapshot,
+            Standing::Expired | Standing::Failing(_) => {
+                match self.reload.clone().try_lock_owned() {
+                    Ok(guard) => guard,
+                    Err(_) => return snapshot,
                 }
             }
+            // The reload under way is usually the one that was needed.
             Standing::Invalidated => {
-                let _guard = self.reload.lock().await;
-                // The reload waited for is usually the one that was needed;
-                // after a failed one, this caller does not try again.
-                match self.peek() {
-                    (Standing::Invalidated, snapshot) => self.reload_or_serve(snapshot).await,
-                    (_, snapshot) => snapshot,
+                let lock = self.reload.clone().lock_owned();
+                match tokio::time::timeout(RELOAD_WAIT, lock).await {
+                    Ok(guard) => guard,
+                    Err(_) => return snapshot,
                 }
             }
+        };
+        // Another caller may have reloaded (or failed to) meanwhile.
+        let (standing, snapshot) = self.peek();
+        let failing = match standing {
+            Standing::Fresh => return snapshot,
+            Standing::Failing(at) if at.elapsed() < RETRY_AFTER_FAILURE => return snapshot,
+            Standing::Failing(_) => true,
+            Standing::Expired | Standing::Invalidated => false,
+        };
+        // In a task of its own, so that it ends (and stores what it read, or
+        // its failure) whether or not this caller waits.
+        let catalog = self.clone();
+        let previous = snapshot.clone();
+        let reload = tokio::spawn(async move {
+            let _guard = guard;
+            catalog.reload_or_serve(previous).await
+        });
+        if failing {
+            return snapshot;
+        }
+        match tokio::time::timeout(RELOAD_WAIT, reload).await {
+            Ok(Ok(reloaded)) => reloaded,
+            Ok(Err(_)) | Err(_) => snapshot,
         }
     }
 
@@ -234,23 +297,24 @@ impl Catalog {
         }
     }
 
-    /// Reads the menu (the reload lock held). On failure the snapshot is
-    /// kept but marked for a reload at the next read, by one caller at a
+    /// Reads the menu (the reload lock held), waiting at most the database
+    /// timeout. On failure the snapshot is kept but marked as failing: it is
+    /// served as it is, and reloaded in the background, by one caller at a
     /// time, so an outage does not queue every request behind it.
     async fn fetch_and_store(&self) -> Result<Arc<Snapshot>, sea_orm::DbErr> {
         let generation = self.wanted.load(Ordering::SeqCst);
-        let fetched = fetch(&self.db).await;
+        let fetched = super::within(self.database_timeout, fetch(&self.db)).await;
         crate::metrics::menu_reloaded(fetched.is_ok());
         let mut cached = self.current.write().unwrap_or_else(|p| p.into_inner());
         cached.generation = generation;
         match fetched {
             Ok(new) => {
                 cached.snapshot = Arc::new(new);
-                cached.fetched_at = Some(Instant::now());
+                cached.fetched = Fetched::At(Instant::now());
                 Ok(cached.snapshot.clone())
             }
             Err(e) => {
-                cached.fetched_at = None;
+                cached.fetched = Fetched::FailedAt(Instant::now());
                 Err(e)
             }
         }
@@ -260,10 +324,12 @@ impl Catalog {
         let cached = self.current.read().unwrap_or_else(|p| p.into_inner());
         let standing = if cached.generation < self.wanted.load(Ordering::SeqCst) {
             Standing::Invalidated
-        } else if cached.fetched_at.is_some_and(|t| t.elapsed() < self.ttl) {
-            Standing::Fresh
         } else {
-            Standing::Expired
+            match cached.fetched {
+                Fetched::At(t) if t.elapsed() < self.ttl => Standing::Fresh,
+                Fetched::At(_) => Standing::Expired,
+                Fetched::FailedAt(t) => Standing::Failing(t),
+            }
         };
         (standing, cached.snapshot.clone())
     }

@@ -169,14 +169,14 @@ mod tests {
         builder
     }
 
-    async fn price_of_dish_1(catalog: &Catalog) -> String {
+    async fn price_of_dish_1(catalog: &Arc<Catalog>) -> String {
         let menu = catalog.snapshot().await;
         let id = domain::ProductId::parse(1).unwrap();
         menu.entry(id).unwrap().price.to_string()
     }
 
     /// Polls until dish 1 has `price` in the catalog, for up to 10 s.
-    async fn wait_for_price(catalog: &Catalog, price: &str) {
+    async fn wait_for_price(catalog: &Arc<Catalog>, price: &str) {
         let deadline = Instant::now() + Duration::from_secs(10);
         while price_of_dish_1(catalog).await != price {
             assert!(Instant::now() < deadline, "the menu never showed {price}");
@@ -205,7 +205,7 @@ mod tests {
         migration::Migrator::up(&db, None).await.unwrap();
         // Only an invalidation, never the TTL, reloads during this test.
         let catalog = Arc::new(
-            Catalog::load(db.clone(), Duration::from_secs(600))
+            Catalog::load(db.clone(), Duration::from_secs(600), Duration::from_secs(2))
                 .await
                 .unwrap(),
         );

@@ -13,15 +13,85 @@ use std::time::Duration;
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
-    Statement, TransactionTrait,
+    DbErr, RuntimeErr, Statement, TransactionTrait,
 };
 use sha2::{Digest, Sha256};
 
 use crate::config::Config;
 
+/// How long a request waits for the database, at most: for a connection
+/// from the pool (opening one included) and for each bounded operation
+/// ([`within`]). A healthy database hands out a connection, or opens one
+/// (TCP, TLS, authentication), in milliseconds, and a request's queries take
+/// as long; one that is down, refuses connections, or sits behind a network
+/// that stopped answering fails the request after this, with a 503 and
+/// `Retry-After`, instead of leaving it to its own timeout (a 408).
+const DATABASE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The database timeout is never shorter: PostgreSQL starts a process for
+/// each new connection, which on a loaded host takes up to a few hundred
+/// milliseconds, and a healthy database must not be taken for a dead one.
+const MIN_DATABASE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// The database timeout within a request that times out after
+/// `request_timeout`: a quarter of it, so that a request can wait on the
+/// database and still answer in time (checkout waits on it twice: to write
+/// the order, then for the commit's answer; see `routes::orders`), but from
+/// one to two seconds. Below four seconds of request timeout, the request's
+/// own 408 may come first.
+pub fn database_timeout(request_timeout: Duration) -> Duration {
+    (request_timeout / 4).clamp(MIN_DATABASE_TIMEOUT, DATABASE_TIMEOUT)
+}
+
+/// Runs a database operation for at most `limit`. sqlx bounds waiting for a
+/// connection, but nothing bounds waiting for a query's answer: on a network
+/// that stopped answering mid-query it waits for ever. Past the limit the
+/// operation is dropped (a transaction dropped unfinished is rolled back)
+/// and fails as a connection error, which a request answers with a 503.
+/// Never put a commit under it: a `COMMIT` already sent may take effect
+/// whatever the caller does.
+pub async fn within<T>(
+    limit: Duration,
+    operation: impl Future<Output = Result<T, DbErr>>,
+) -> Result<T, DbErr> {
+    tokio::time::timeout(limit, operation)
+        .await
+        .unwrap_or_else(|_| {
+            Err(DbErr::Conn(RuntimeErr::Internal(format!(
+                "the database did not answer within {limit:?}"
+            ))))
+        })
+}
+
+/// Whether `e` says the database could not be reached or stopped answering
+/// (as opposed to refusing a statement): worth a retry, so a 503. Besides
+/// the pool's own errors, a query can fail this way when its connection
+/// breaks under it (an I/O error: reset, end of stream), or when the server
+/// ends it (SQLSTATE class 08, connection exception; 57P01 to 57P03, an
+/// administrator's or a crash's shutdown, or a server still starting).
+pub fn is_unreachable(e: &DbErr) -> bool {
+    use sea_orm::sqlx::Error;
+    match e {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
+            match &**e {
+                Error::Io(_) | Error::PoolTimedOut | Error::PoolClosed | Error::WorkerCrashed => {
+                    true
+                }
+                Error::Database(db) => db.code().is_some_and(|c| {
+                    c.starts_with("08") || matches!(&*c, "57P01" | "57P02" | "57P03")
+                }),
+                _ => false,
+            }
+        }
+        _ => false,
+    }
+}
+
 /// Connects to the configured database; for the embedded SQLite default,
 /// creates its folder first and turns on write-ahead logging so readers and
-/// the session writer do not block each other.
+/// the session writer do not block each other. Waiting for a connection
+/// (and opening one) is bounded by [`database_timeout`].
 pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
     let sqlite_dir = sqlite_path(&config.database_url)
         .and_then(|p| p.parent().map(ToOwned::to_owned))
@@ -35,8 +105,7 @@ pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
     options
         .max_connections(config.database_max_connections)
         .min_connections(1)
-        .connect_timeout(Duration::from_secs(5))
-        .acquire_timeout(Duration::from_secs(5))
+        .acquire_timeout(database_timeout(config.request_timeout))
         .sqlx_logging(false);
     let db = Database::connect(options)
         .await
@@ -124,6 +193,14 @@ fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_database_timeout_is_a_quarter_of_the_request_timeout_from_one_to_two_seconds() {
+        let at = |ms| database_timeout(Duration::from_millis(ms));
+        assert_eq!(at(10_000), Duration::from_secs(2));
+        assert_eq!(at(6_000), Duration::from_millis(1_500));
+        assert_eq!(at(300), Duration::from_secs(1));
+    }
 
     #[test]
     fn the_migration_lock_key_is_derived_from_its_name_and_never_changes() {

@@ -111,6 +111,11 @@ pub struct Prepared {
 }
 
 impl Prepared {
+    /// The order's id, as the commit will keep it.
+    pub fn id(&self) -> i32 {
+        self.stored.order.id
+    }
+
     /// Commits the order; await it to the end.
     pub async fn commit(self) -> Result<StoredOrder, DbErr> {
         self.txn.commit().await?;

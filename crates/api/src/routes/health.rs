@@ -47,7 +47,10 @@ async fn healthz() -> Json<Health> {
         (status = 503, description = "The database or the session store does not answer; `unavailable` names which", body = Problem, content_type = PROBLEM_JSON),
     ))]
 async fn readyz(State(state): State<AppState>) -> Result<Json<Readiness>, ApiError> {
-    let (db, store) = tokio::join!(state.db.ping(), state.sessions.ping());
+    let (db, store) = tokio::join!(
+        crate::db::within(state.database_timeout, state.db.ping()),
+        state.sessions.ping()
+    );
     if let Err(e) = &db {
         tracing::warn!(error = %e, "readiness: database does not answer");
     }

@@ -14,6 +14,7 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::cookies::AppCookies;
+use crate::db;
 use crate::db::orders::{self, AccountCart, NewLine, Owner, PlaceError, StoredOrder};
 use crate::error::{ApiError, PROBLEM_JSON, Problem, ProblemKind, ProblemLine};
 use crate::extract::{AppJson, AppPath};
@@ -122,6 +123,11 @@ pub struct PlaceOrder {
 /// once the order is stored. A signed-in visitor's order is their
 /// account's, and their account's cart is emptied with it. The order's total is added to the signed
 /// `loyalty` cookie, and to a VIP member's points in the `vip` cookie.
+///
+/// A 503 with `Retry-After` ordered nothing and took no stock: send it
+/// again. A 503 without it says that the order may have been placed (the
+/// database stopped answering while confirming it): do not order again, but
+/// look at `GET /orders`.
 #[utoipa::path(post, path = "/orders", tag = "orders",
     params(
         ("loyalty" = Option<String>, Cookie, description = LOYALTY_COOKIE_DOC),
@@ -197,9 +203,9 @@ fn order_lines(cart: &Cart, request: &PlaceOrder) -> Result<Vec<NewLine>, ApiErr
         .collect())
 }
 
-/// How long writing an order may take before it is rolled back, holding
-/// its session's turn: well past the request timeout, so only a stuck
-/// database reaches it.
+/// How long a checkout may hold its session's turn to record a stored
+/// order in the session: well past the request timeout, so only a stuck
+/// session store reaches it.
 pub fn checkout_limit(request_timeout: Duration) -> Duration {
     request_timeout.saturating_mul(3)
 }
@@ -211,14 +217,22 @@ pub fn checkout_limit(request_timeout: Duration) -> Duration {
 /// cannot start before it ends, because the session's turn goes with it.
 ///
 /// A stuck database or store cannot hold the turn for ever: writing the
-/// order (stock updates and inserts, which wait on other writers' locks)
-/// must end within `state.checkout_limit`, or its transaction is dropped,
-/// which rolls it back and nothing is ordered. The commit is never cut
-/// short: once sent, a `COMMIT` may take effect whatever the caller does, so
-/// it runs to its end, and its outcome is the one reported. Recording the
-/// order in the session then has what is left of the limit, and at least a
-/// third of it; an order stored whose session is not saved by then gets the
-/// "order placed" 503 below.
+/// order (a connection, stock updates and inserts, which wait on other
+/// writers' locks) must end within the database timeout, or its transaction
+/// is dropped, which rolls it back and nothing is ordered (a 503 with
+/// `Retry-After`). The commit is never cut short: once sent, a `COMMIT` may
+/// take effect whatever the caller does, so it runs to its end, and its
+/// outcome is the one recorded; a commit that fails may still have taken
+/// effect, and is answered as such. Recording the order in the session then
+/// has `state.checkout_limit`; an order stored whose session is not saved by
+/// then gets the "order placed" 503 below.
+///
+/// The request waits for all of it at most twice the database timeout (one
+/// for writing the order, one for the rest): a commit whose answer does not
+/// come (a network that stopped answering) is answered then with a 503 that
+/// says the order may be placed, before the request times out (with a
+/// request timeout of four seconds or more, else the 408 comes first),
+/// while the task goes on and records the order if it is placed.
 ///
 /// The session record is written once, by this task, through a detached
 /// handle: the request's handle is left unchanged, so the session layer does
@@ -233,15 +247,16 @@ async fn store_and_record(
 ) -> Result<StoredOrder, ApiError> {
     let session = request_session.detached(state.sessions.clone());
     let (db, catalog, now) = (state.db.clone(), state.catalog.clone(), state.clock.now());
-    let limit = state.checkout_limit;
+    let (limit, database_timeout) = (state.checkout_limit, state.database_timeout);
     let work = async move {
+        let prepared =
+            tokio::time::timeout(database_timeout, orders::prepare(&db, lines, account, now))
+                .await
+                .map_err(|_| stuck_checkout(database_timeout))?
+                .map_err(place_error)?;
+        let id = prepared.id();
+        let stored = prepared.commit().await.map_err(|e| commit_failed(id, e))?;
         let deadline = tokio::time::Instant::now() + limit;
-        let prepared = tokio::time::timeout_at(deadline, orders::prepare(&db, lines, account, now))
-            .await
-            .map_err(|_| stuck_checkout(limit))?
-            .map_err(place_error)?;
-        let stored = prepared.commit().await.map_err(ApiError::from)?;
-        let deadline = deadline.max(tokio::time::Instant::now() + limit / 3);
         let recorded =
             tokio::time::timeout_at(deadline, record_in_session(&session, stored.order.id))
                 .await
@@ -270,7 +285,15 @@ async fn store_and_record(
             None => work.await,
         }
     });
-    match task.await.map_err(ApiError::internal)? {
+    let answer_within = database_timeout.saturating_mul(2);
+    let finished = tokio::time::timeout(answer_within, task)
+        .await
+        .map_err(|_| {
+            unconfirmed(anyhow::anyhow!(
+                "the order was not stored and recorded within {answer_within:?}"
+            ))
+        })?;
+    match finished.map_err(ApiError::internal)? {
         Ok((stored, Ok(()))) => Ok(stored),
         Ok((stored, Err(e))) => {
             let id = stored.order.id;
@@ -301,8 +324,34 @@ fn place_error(e: PlaceError) -> ApiError {
     }
 }
 
-/// Writing the order outlived the checkout limit; its transaction, not yet
-/// committed, was dropped, which rolls it back.
+/// The order was sent to be committed, but its answer has not come: no
+/// `Retry-After`, since a retry could order it twice. The checkout's task
+/// carries on, and records the order in the session once it is committed.
+fn unconfirmed(cause: anyhow::Error) -> ApiError {
+    ApiError::unavailable("database", cause)
+        .with_detail(
+            "The database stopped answering while your order was being confirmed: it may have been placed. Do not order again now; look at GET /api/v1/orders in a moment (once it is placed, it is listed there and the cart is empty).",
+        )
+        .not_to_be_retried()
+}
+
+/// The commit of order `id` failed half-way (its connection broke): the
+/// database may have committed it all the same, which the session cannot
+/// learn. No `Retry-After`; the answer names the order, as when the session
+/// cannot be saved after it.
+fn commit_failed(id: i32, e: sea_orm::DbErr) -> ApiError {
+    ApiError::unavailable(
+        "database",
+        anyhow::Error::new(e).context(format!("the commit of order {id} failed")),
+    )
+    .with_detail(format!(
+        "The database stopped answering while order {id} was being confirmed: it may have been placed, and the cart still shows the dishes. Do not order again; quote order {id} to the restaurant."
+    ))
+    .not_to_be_retried()
+}
+
+/// Writing the order outlived the database timeout; its transaction, not
+/// yet committed, was dropped, which rolls it back.
 fn stuck_checkout(limit: Duration) -> ApiError {
     ApiError::unavailable(
         "database",
@@ -370,7 +419,8 @@ async fn list_orders(
 ) -> Result<Json<OrderList>, ApiError> {
     let ids = session.order_ids().await?;
     let limit = MAX_REMEMBERED_ORDERS as u64;
-    let items = orders::of(&state.db, owner(&session, &ids), limit)
+    let read = orders::of(&state.db, owner(&session, &ids), limit);
+    let items = db::within(state.database_timeout, read)
         .await?
         .into_iter()
         .map(OrderView::try_from)
@@ -392,7 +442,8 @@ async fn get_order(
 ) -> Result<Json<OrderView>, ApiError> {
     let not_found = || ApiError::not_found(format!("You have no order {id}."));
     let ids = session.order_ids().await?;
-    let order = orders::one_of(&state.db, owner(&session, &ids), id.get())
+    let read = orders::one_of(&state.db, owner(&session, &ids), id.get());
+    let order = db::within(state.database_timeout, read)
         .await?
         .ok_or_else(not_found)?;
     Ok(Json(OrderView::try_from(order)?))

@@ -8,6 +8,7 @@
 //! session.
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -79,6 +80,8 @@ pub struct VisitorSession(Session, Option<Account>);
 struct Account {
     user_id: i32,
     db: DatabaseConnection,
+    /// How long a read waits for the database (see [`crate::db::within`]).
+    database_timeout: Duration,
     /// The versions this handle last read or wrote, named by the next write.
     seen: Mutex<Seen>,
 }
@@ -103,10 +106,11 @@ impl Seen {
 }
 
 impl Account {
-    fn new(user_id: i32, db: DatabaseConnection) -> Self {
+    fn new(user_id: i32, db: DatabaseConnection, database_timeout: Duration) -> Self {
         Account {
             user_id,
             db,
+            database_timeout,
             seen: Mutex::new(Seen::default()),
         }
     }
@@ -116,7 +120,8 @@ impl Account {
     }
 
     async fn read<T: DeserializeOwned>(&self, part: Part) -> Result<Option<T>, ApiError> {
-        let read = account_state::read(&self.db, self.user_id, part).await?;
+        let read = account_state::read(&self.db, self.user_id, part);
+        let read = crate::db::within(self.database_timeout, read).await?;
         *self.seen().of(part) = Some(read.version);
         Ok(read.value)
     }
@@ -144,7 +149,11 @@ impl FromRequestParts<AppState> for VisitorSession {
     ) -> Result<Self, Self::Rejection> {
         let VisitorSession(session, _) = VisitorSession::of_session(parts).await?;
         let account = match auth::current(parts, state).await? {
-            SignInState::SignedIn(user) => Some(Account::new(user.id, state.db.clone())),
+            SignInState::SignedIn(user) => Some(Account::new(
+                user.id,
+                state.db.clone(),
+                state.database_timeout,
+            )),
             SignInState::Anonymous | SignInState::Ended(_) => None,
         };
         Ok(VisitorSession(session, account))
@@ -561,7 +570,7 @@ impl VisitorSession {
             Session::new(self.0.id(), Arc::new(store), self.0.expiry()),
             self.1
                 .as_ref()
-                .map(|a| Account::new(a.user_id, a.db.clone())),
+                .map(|a| Account::new(a.user_id, a.db.clone(), a.database_timeout)),
         )
     }
 
