@@ -11,6 +11,7 @@ use sea_orm::{ConnectionTrait, TransactionTrait};
 use serde_json::json;
 
 use crate::helpers::{Backend, TestApp, app, assert_problem, backends, send, services, spawn_app};
+use crate::postgres_outage::{wait_at_commit, wait_for_a_lock_wait};
 
 /// One sample of the exposition: a metric's labels and value.
 #[derive(Debug)]
@@ -220,11 +221,12 @@ async fn a_change_refused_behind_another_instance_counts_a_lock_timeout_and_a_he
         let Some(lock) = shared_lock(backend) else {
             continue;
         };
-        // A file lock is the kernel's to release, and is never renewed.
+        // A file lock is the kernel's to release, and is never renewed; the
+        // Redis and database locks are held here with PostgreSQL.
         let renewed = lock != "file";
         let app = app()
             .backend(backend)
-            .var("REQUEST_TIMEOUT_MS", "2000")
+            .var("REQUEST_TIMEOUT_MS", "1000")
             .var("METRICS_ADDR", "127.0.0.1:0")
             .spawn()
             .await;
@@ -232,16 +234,30 @@ async fn a_change_refused_behind_another_instance_counts_a_lock_timeout_and_a_he
         assert_eq!(app.add(1, 1).await.status(), 201);
         let before = scrape(&app).await;
 
-        // A checkout stuck on the dish's row keeps the session's lock (as
-        // in `sessions`), for up to three request timeouts.
+        // A checkout keeps the session's lock while it is stuck: on the
+        // dish's row until it gives up (a database timeout, 1 s here), or,
+        // for a lock to be renewed, in its commit for as long as the test
+        // holds the advisory lock its commit waits on (PostgreSQL only).
         let blocker = app.db.begin().await.unwrap();
-        blocker
-            .execute_unprepared("UPDATE products SET stock = stock WHERE id = 1")
-            .await
-            .unwrap();
+        if renewed {
+            wait_at_commit(&app).await;
+            blocker
+                .execute_unprepared("SELECT pg_advisory_xact_lock(4242)")
+                .await
+                .unwrap();
+        } else {
+            blocker
+                .execute_unprepared("UPDATE products SET stock = stock WHERE id = 1")
+                .await
+                .unwrap();
+        }
         let started = Instant::now();
         let checkout = tokio::spawn(app.client.post(app.url("/api/v1/orders")).send());
-        tokio::time::sleep(Duration::from_millis(1000)).await;
+        if renewed {
+            wait_for_a_lock_wait(&app).await;
+        } else {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
         // The same visitor's change on the other instance waits half its
         // request timeout for the lock, then is refused.
         let add = json!({"product_id": 2, "quantity": 1});
@@ -254,6 +270,7 @@ async fn a_change_refused_behind_another_instance_counts_a_lock_timeout_and_a_he
             tokio::time::sleep(renewal.saturating_sub(started.elapsed())).await;
         }
         blocker.rollback().await.unwrap();
+        // Answered in any way: the request times out before a frozen commit ends.
         checkout.await.unwrap().unwrap();
         let after = scrape(&app).await;
 

@@ -709,7 +709,7 @@ async fn a_checkout_whose_connection_breaks_in_its_commit_names_the_order_and_in
 /// Makes each new order's commit wait on advisory lock 4242 (a deferred
 /// trigger runs at commit), so a test that holds that lock catches a
 /// checkout in the middle of its commit.
-async fn wait_at_commit(app: &TestApp) {
+pub(crate) async fn wait_at_commit(app: &TestApp) {
     app.sql(
         "CREATE FUNCTION wait_at_commit() RETURNS trigger AS $$ \
          BEGIN PERFORM pg_advisory_xact_lock(4242); RETURN NULL; END $$ LANGUAGE plpgsql",
@@ -724,7 +724,7 @@ async fn wait_at_commit(app: &TestApp) {
 
 /// Waits until one of the database's sessions waits on a lock: the
 /// service's, on the one the test holds.
-async fn wait_for_a_lock_wait(app: &TestApp) {
+pub(crate) async fn wait_for_a_lock_wait(app: &TestApp) {
     let deadline = Instant::now() + Duration::from_secs(5);
     while waiting_on_locks(app).await == 0 {
         assert!(Instant::now() < deadline, "the service never waited");
