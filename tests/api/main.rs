@@ -21,6 +21,7 @@ mod menu;
 mod migrations;
 mod openapi;
 mod orders;
+mod privacy;
 mod products;
 mod profile;
 mod reading;
