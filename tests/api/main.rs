@@ -23,6 +23,7 @@ mod migrations;
 mod openapi;
 mod orders;
 mod postgres_outage;
+mod privacy;
 mod products;
 mod profile;
 mod reading;

@@ -58,6 +58,8 @@ async fn the_spec_documents_every_endpoint_with_its_errors() {
         ("/api/v1/reading-history", &["get"]),
         ("/api/v1/reader/genres", &["get", "put"]),
         ("/api/v1/recommendations/books", &["get"]),
+        ("/api/v1/privacy", &["get", "delete"]),
+        ("/api/v1/privacy/export", &["get"]),
         ("/healthz", &["get"]),
         ("/readyz", &["get"]),
     ] {
@@ -77,15 +79,24 @@ async fn the_spec_documents_every_endpoint_with_its_errors() {
             "POST /cart/items does not document {status}"
         );
     }
-    for (path, statuses) in [
-        ("/api/v1/books", &["200", "304", "400", "422"][..]),
-        ("/api/v1/books/{id}", &["200", "304", "400", "404"]),
+    for (method, path, statuses) in [
+        ("get", "/api/v1/books", &["200", "304", "400", "422"][..]),
+        ("get", "/api/v1/books/{id}", &["200", "304", "400", "404"]),
+        (
+            "delete",
+            "/api/v1/privacy",
+            &[
+                "204", "400", "401", "403", "409", "413", "415", "422", "429", "503",
+            ],
+        ),
+        ("get", "/api/v1/privacy", &["200", "503"]),
+        ("get", "/api/v1/privacy/export", &["200", "503"]),
     ] {
-        let responses = &paths[path]["get"]["responses"];
+        let responses = &paths[path][method]["responses"];
         for status in statuses {
             assert!(
                 responses[*status].is_object(),
-                "GET {path} does not document {status}"
+                "{method} {path} does not document {status}"
             );
         }
     }
@@ -278,6 +289,7 @@ fn operations_that_use_the_session_reference_the_session_cookie() {
         "/api/v1/reading-history",
         "/api/v1/reader",
         "/api/v1/recommendations",
+        "/api/v1/privacy",
     ];
     let optional_cookie = json!([{}, {"session_cookie": []}]);
     let required_cookie = json!([{"session_cookie": []}]);
@@ -451,15 +463,20 @@ async fn removing_a_cart_line_with_an_id_below_one_is_a_bad_request() {
 }
 
 /// Found by schemathesis: POST /vip and POST /orders accept no body at
-/// all, so the spec must not require one, nor invite a JSON `null`.
+/// all, so the spec must not require one, nor invite a JSON `null`; nor
+/// does DELETE /privacy for an anonymous visitor.
 #[tokio::test]
 async fn optional_bodies_are_documented_as_optional_objects() {
     let spec = committed();
-    for path in ["/api/v1/vip", "/api/v1/orders"] {
-        let body = &spec["paths"][path]["post"]["requestBody"];
-        assert_ne!(body["required"], true, "POST {path}");
+    for (method, path) in [
+        ("post", "/api/v1/vip"),
+        ("post", "/api/v1/orders"),
+        ("delete", "/api/v1/privacy"),
+    ] {
+        let body = &spec["paths"][path][method]["requestBody"];
+        assert_ne!(body["required"], true, "{method} {path}");
         let schema = &body["content"]["application/json"]["schema"];
-        assert!(schema["$ref"].is_string(), "POST {path}: {schema}");
+        assert!(schema["$ref"].is_string(), "{method} {path}: {schema}");
     }
     let app = spawn_app().await;
     let res = app

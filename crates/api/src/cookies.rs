@@ -12,6 +12,12 @@
 //! - a bad cookie (tampered, truncated, expired, wrong purpose, oversized) is
 //!   treated as absent: the default applies, a warning names the cookie (never
 //!   its value) and the response removes it.
+//!
+//! Each cookie is defined once, by its [`CookieSpec`]: its name, key
+//! purpose, seal and age, and what a cookie policy says of it (category and
+//! purpose in a visitor's words). The privacy view and export
+//! (`routes/privacy.rs`), forget-me and the README's cookie table
+//! ([`policy_table`], compared with the README by a test) all read these.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,22 +32,57 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use time::OffsetDateTime;
+use utoipa::ToSchema;
 
 use crate::clock::Clock;
 use crate::config::{Config, SecretKey, SessionCookieConfig};
 use crate::error::{ApiError, ProblemKind};
+use crate::session::SESSION_COOKIE_PURPOSE;
 use crate::state::AppState;
 
 /// Browsers drop cookies larger than this (name, value and attributes).
 pub const MAX_COOKIE_BYTES: usize = 4096;
 
-/// How a cookie's value is protected.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How a cookie's value is protected: `signed` or `encrypted`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
 pub enum Seal {
     /// Readable by the browser, but any change is detected.
     Signed,
     /// Encrypted and authenticated: neither readable nor changeable.
+    #[serde(rename = "encrypted")]
     Private,
+}
+
+impl Seal {
+    /// How the cookie policy names it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Seal::Signed => "signed (HMAC-SHA256)",
+            Seal::Private => "encrypted (AES-256-GCM)",
+        }
+    }
+}
+
+/// Why a cookie is set, in the two groups of the ePrivacy rules:
+/// `strictly-necessary` (the service cannot work without it; no consent is
+/// asked) or `functional` (it remembers a choice or a standing the visitor
+/// made).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Category {
+    StrictlyNecessary,
+    Functional,
+}
+
+impl Category {
+    /// How the cookie policy names it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Category::StrictlyNecessary => "strictly necessary",
+            Category::Functional => "functional",
+        }
+    }
 }
 
 /// One kind of cookie the API issues.
@@ -52,6 +93,10 @@ pub struct CookieSpec {
     pub purpose: &'static str,
     pub seal: Seal,
     pub max_age: Duration,
+    pub category: Category,
+    /// What the cookie is for, in a visitor's words: the privacy view, the
+    /// export and the README's cookie table show this text.
+    pub about: &'static str,
 }
 
 const DAY: u64 = 24 * 3600;
@@ -73,18 +118,131 @@ impl CookieSpec {
             purpose,
             seal,
             max_age: Duration::from_secs(days * DAY),
+            category: Category::Functional,
+            about: "",
         }
+    }
+
+    /// The cookie's category and what it is for, as the cookie policy says.
+    pub const fn described(mut self, category: Category, about: &'static str) -> Self {
+        self.category = category;
+        self.about = about;
+        self
     }
 }
 
-pub const PREFERENCES: CookieSpec = CookieSpec::private("preferences", "preferences", 365);
+pub const PREFERENCES: CookieSpec = CookieSpec::private("preferences", "preferences", 365)
+    .described(
+        Category::Functional,
+        "Your display preferences: preferred cuisine, theme, font size, reduced motion.",
+    );
 /// The library's reading settings: a second preference cookie, apart from
 /// the display preferences, with its own key.
 pub const READING_SETTINGS: CookieSpec =
-    CookieSpec::private("reading_settings", "reading-settings", 365);
-pub const LOYALTY: CookieSpec = CookieSpec::signed("loyalty", "loyalty", 30);
-pub const VIP: CookieSpec = CookieSpec::signed("vip", "vip", 365);
-pub const VISIT_SUMMARY: CookieSpec = CookieSpec::signed("last_visit_summary", "visit-summary", 30);
+    CookieSpec::private("reading_settings", "reading-settings", 365).described(
+        Category::Functional,
+        "How you like a book's pages set: font size, theme, line spacing, font, text width.",
+    );
+pub const LOYALTY: CookieSpec = CookieSpec::signed("loyalty", "loyalty", 30).described(
+    Category::Functional,
+    "The total this browser has spent here, which sets your loyalty level; re-issued at each order.",
+);
+pub const VIP: CookieSpec = CookieSpec::signed("vip", "vip", 365).described(
+    Category::Functional,
+    "Your VIP membership: since when, your points and your standing special requests.",
+);
+pub const VISIT_SUMMARY: CookieSpec =
+    CookieSpec::signed("last_visit_summary", "visit-summary", 30).described(
+        Category::Functional,
+        "Left when you say goodbye or sign out: your name, visit count, the date and the book you were reading, so the next visit continues from there.",
+    );
+
+/// Every cookie the API issues besides the session cookie, in the order the
+/// cookie policy lists them.
+pub const ISSUED: [CookieSpec; 5] = [PREFERENCES, READING_SETTINGS, LOYALTY, VIP, VISIT_SUMMARY];
+
+/// What the session cookie is for. Its name (`SESSION_COOKIE_NAME`), its
+/// signing and its lifetime are the session layer's (`crate::session`);
+/// only its description lives here, beside the other cookies'.
+pub const SESSION_COOKIE_ABOUT: &str = "Your session: a random id, signed, naming what the server keeps for you (cart, profile, visits, orders, reading list) and whether you are signed in.";
+
+/// One row of the cookie policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyEntry {
+    pub name: String,
+    pub about: &'static str,
+    pub category: Category,
+    pub lifetime: String,
+    pub seal: Seal,
+}
+
+/// Every cookie the API sets, the session cookie first, with the lifetimes
+/// `config` gives them.
+pub fn policy(config: &Config) -> Vec<PolicyEntry> {
+    let cookie = &config.session_cookie;
+    let anonymous = if cookie.expire_at_browser_close {
+        format!(
+            "until the browser closes (the server forgets the session {} after its last change)",
+            span(cookie.idle_age)
+        )
+    } else {
+        format!("{} after the session's last change", span(cookie.idle_age))
+    };
+    let session = PolicyEntry {
+        name: cookie.name.clone(),
+        about: SESSION_COOKIE_ABOUT,
+        category: Category::StrictlyNecessary,
+        lifetime: format!(
+            "{anonymous}; signed in: until the browser closes, or {} with remember me",
+            span(config.sign_in.remember_me)
+        ),
+        seal: Seal::Signed,
+    };
+    std::iter::once(session)
+        .chain(ISSUED.iter().map(|spec| PolicyEntry {
+            name: spec.name.to_owned(),
+            about: spec.about,
+            category: spec.category,
+            lifetime: span(spec.max_age),
+            seal: spec.seal,
+        }))
+        .collect()
+}
+
+/// The cookie policy as the Markdown table the README carries.
+pub fn policy_table(config: &Config) -> String {
+    let mut table = String::from(
+        "| cookie | purpose | category | lifetime | protection |\n|---|---|---|---|---|\n",
+    );
+    for entry in policy(config) {
+        table.push_str(&format!(
+            "| `{}` | {} | {} | {} | {} |\n",
+            entry.name,
+            entry.about,
+            entry.category.describe(),
+            entry.lifetime,
+            entry.seal.describe()
+        ));
+    }
+    table
+}
+
+/// A lifetime in the largest whole unit: "1 year", "30 days", "8 hours".
+fn span(age: Duration) -> String {
+    let secs = age.as_secs();
+    let (n, unit) = if secs >= 365 * DAY && secs.is_multiple_of(365 * DAY) {
+        (secs / (365 * DAY), "year")
+    } else if secs >= DAY && secs.is_multiple_of(DAY) {
+        (secs / DAY, "day")
+    } else if secs >= 3600 && secs.is_multiple_of(3600) {
+        (secs / 3600, "hour")
+    } else if secs >= 60 && secs.is_multiple_of(60) {
+        (secs / 60, "minute")
+    } else {
+        (secs, "second")
+    };
+    format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
+}
 
 /// Keys and attributes for every cookie the API issues.
 #[derive(Debug)]
@@ -229,6 +387,37 @@ impl CookieKit {
     fn removal(&self, spec: &CookieSpec) -> Cookie<'static> {
         self.attributes.cookie(spec.name, "")
     }
+
+    /// Whether a session cookie's value verifies as the session layer
+    /// verifies it (a signed session id, under the current key or a
+    /// fallback), without telling the id.
+    fn session_cookie_verifies(&self, raw: &str) -> bool {
+        let name = self.attributes.name.as_str();
+        std::iter::once(&self.current)
+            .chain(&self.fallbacks)
+            .any(|secret| {
+                let key = secret.derive(SESSION_COOKIE_PURPOSE);
+                let mut jar = cookie::CookieJar::new();
+                jar.add_original(cookie::Cookie::new(name.to_owned(), raw.to_owned()));
+                jar.signed(&key)
+                    .get(name)
+                    .is_some_and(|c| c.value().parse::<tower_sessions::session::Id>().is_ok())
+            })
+    }
+}
+
+/// What the browser sent of one cookie, as the privacy view shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Inspected {
+    /// It verifies (under the current key or a fallback): what it holds.
+    Verified {
+        value: serde_json::Value,
+        issued_at: OffsetDateTime,
+        /// When the server stops accepting it.
+        expires_at: OffsetDateTime,
+    },
+    /// It does not verify; why, in words that name no value.
+    NotVerified(&'static str),
 }
 
 /// The request's cookies and the changes a handler makes to them; returned
@@ -304,6 +493,56 @@ impl AppCookies {
                 self.remove(spec);
                 None
             }
+        }
+    }
+
+    /// What the browser sent of `spec`, opened but left as it came: unlike
+    /// [`AppCookies::read`], a bad cookie is not removed and a cookie made
+    /// with a fallback key is not re-issued, so that a read of the privacy
+    /// view changes nothing.
+    pub fn inspect(&self, spec: &CookieSpec) -> Option<Inspected> {
+        let raw = self.jar.get(spec.name)?.value();
+        Some(
+            match self
+                .kit
+                .open::<serde_json::Value>(spec, raw, self.clock.now())
+            {
+                Opened::Current { value, issued_at } | Opened::Fallback { value, issued_at } => {
+                    let age = time::Duration::try_from(spec.max_age).unwrap_or(time::Duration::MAX);
+                    Inspected::Verified {
+                        value,
+                        issued_at,
+                        expires_at: issued_at.saturating_add(age),
+                    }
+                }
+                Opened::Invalid(reason) => Inspected::NotVerified(reason),
+            },
+        )
+    }
+
+    /// The session cookie's name, and whether the browser sent one that
+    /// verifies: `None` when it sent none.
+    pub fn session_cookie(&self) -> (&str, Option<bool>) {
+        let name = self.kit.attributes.name.as_str();
+        let verified = self
+            .jar
+            .get(name)
+            .map(|c| self.kit.session_cookie_verifies(c.value()));
+        (name, verified)
+    }
+
+    /// Removes every cookie of the API the request carries (the browser
+    /// sends them all: they share one path and domain), matching the path
+    /// and domain they were set with; the session cookie too when it does
+    /// not verify (one that does is the session layer's to remove, when its
+    /// session ends).
+    pub fn remove_all(&mut self) {
+        for spec in &ISSUED {
+            self.remove(spec);
+        }
+        if let (name, Some(false)) = self.session_cookie() {
+            let removal = self.kit.attributes.cookie(name.to_owned(), "");
+            self.jar = std::mem::take(&mut self.jar).remove(removal);
         }
     }
 
@@ -433,6 +672,29 @@ mod tests {
             kit.open::<serde_json::Value>(&LOYALTY, &huge, now),
             Opened::Invalid("oversized")
         );
+    }
+
+    #[test]
+    fn lifetimes_read_in_the_largest_whole_unit() {
+        let secs = Duration::from_secs;
+        assert_eq!(span(secs(365 * DAY)), "1 year");
+        assert_eq!(span(secs(730 * DAY)), "2 years");
+        assert_eq!(span(secs(30 * DAY)), "30 days");
+        assert_eq!(span(secs(DAY)), "1 day");
+        assert_eq!(span(secs(8 * 3600)), "8 hours");
+        assert_eq!(span(secs(90 * 60)), "90 minutes");
+        assert_eq!(span(secs(90)), "90 seconds");
+    }
+
+    #[test]
+    fn every_cookie_the_api_issues_is_described_for_the_cookie_policy() {
+        let mut names: Vec<&str> = ISSUED.iter().map(|s| s.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), ISSUED.len(), "a cookie listed twice");
+        for spec in ISSUED {
+            assert!(spec.about.len() > 20, "{} has no purpose", spec.name);
+        }
     }
 
     #[test]

@@ -47,6 +47,7 @@ use crate::limits::Limit;
         (name = "health", description = "Liveness and readiness probes"),
         (name = "admin", description = "Running the menu: for signed-in admins only"),
         (name = "books", description = "The library's books: the same for every visitor, cacheable"),
+        (name = "privacy", description = "What the service keeps about the visitor (every cookie, the session, the account), an export of it, and forget-me"),
         (name = "reading", description = "The reader's reading list with progress, reading history and favorite genres: kept in the session, or with the account when signed in (shared by every device signed in to it)"),
     ),
     components(schemas(Problem, FieldError, ProblemLine)),
@@ -97,8 +98,8 @@ impl Modify for ProblemTypes {
 /// The tags whose operations read or write the visitor's session (the
 /// handlers take a `VisitorSession`). The others keep their state in their
 /// own cookies (`preferences`, `loyalty`, `vip`) or use no state at all.
-pub const SESSION_TAGS: [&str; 9] = [
-    "auth", "cart", "profile", "visits", "session", "menu", "orders", "admin", "reading",
+pub const SESSION_TAGS: [&str; 10] = [
+    "auth", "cart", "profile", "visits", "session", "menu", "orders", "admin", "reading", "privacy",
 ];
 
 /// The session tags whose reads are served without the session when its

@@ -6,6 +6,7 @@ pub mod catalog_sync;
 pub mod entities;
 pub mod library;
 pub mod orders;
+pub mod privacy;
 pub mod users;
 
 use std::time::Duration;

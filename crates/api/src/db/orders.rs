@@ -23,7 +23,7 @@ use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
 use sea_orm::{
     ActiveValue::{NotSet, Set},
     ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
-    LoaderTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    LoaderTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
 };
 use time::OffsetDateTime;
 
@@ -314,12 +314,8 @@ pub async fn of(
     owner: Owner<'_>,
     limit: u64,
 ) -> Result<Vec<StoredOrder>, DbErr> {
-    let query = match owner {
-        Owner::Account(user_id) => order::Entity::find().filter(order::Column::UserId.eq(user_id)),
-        Owner::Session([]) => return Ok(Vec::new()),
-        Owner::Session(ids) => order::Entity::find()
-            .filter(order::Column::Id.is_in(ids.to_vec()))
-            .filter(order::Column::UserId.is_null()),
+    let Some(query) = owned_by(owner) else {
+        return Ok(Vec::new());
     };
     let orders = query
         .order_by_desc(order::Column::CreatedAt)
@@ -328,6 +324,42 @@ pub async fn of(
         .all(db)
         .await?;
     with_lines(db, orders).await
+}
+
+/// Every order of `owner`, newest first: for the privacy export, which
+/// holds them all.
+pub async fn all_of(
+    db: &impl ConnectionTrait,
+    owner: Owner<'_>,
+) -> Result<Vec<StoredOrder>, DbErr> {
+    let Some(query) = owned_by(owner) else {
+        return Ok(Vec::new());
+    };
+    let orders = query
+        .order_by_desc(order::Column::CreatedAt)
+        .order_by_desc(order::Column::Id)
+        .all(db)
+        .await?;
+    with_lines(db, orders).await
+}
+
+/// How many orders `owner` has.
+pub async fn count_of(db: &impl ConnectionTrait, owner: Owner<'_>) -> Result<u64, DbErr> {
+    match owned_by(owner) {
+        Some(query) => query.count(db).await,
+        None => Ok(0),
+    }
+}
+
+/// The orders of `owner`; `None` for a session that remembers none.
+fn owned_by(owner: Owner<'_>) -> Option<sea_orm::Select<order::Entity>> {
+    Some(match owner {
+        Owner::Account(user_id) => order::Entity::find().filter(order::Column::UserId.eq(user_id)),
+        Owner::Session([]) => return None,
+        Owner::Session(ids) => order::Entity::find()
+            .filter(order::Column::Id.is_in(ids.to_vec()))
+            .filter(order::Column::UserId.is_null()),
+    })
 }
 
 /// The order `id` if it is one of `owner`'s.

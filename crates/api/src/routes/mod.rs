@@ -11,6 +11,7 @@ pub mod loyalty;
 pub mod menu;
 pub mod orders;
 pub mod preferences;
+pub mod privacy;
 pub mod products;
 pub mod profile;
 pub mod reading;
@@ -49,4 +50,5 @@ pub fn api_v1() -> OpenApiRouter<AppState> {
         .merge(reading::router())
         .merge(reading_settings::router())
         .merge(book_recommendations::router())
+        .merge(privacy::router())
 }

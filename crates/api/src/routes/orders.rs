@@ -7,9 +7,8 @@ use axum::extract::State;
 use axum::{Extension, Json};
 use domain::cart::Refusal;
 use domain::order::{KitchenRequest, parse_kitchen_requests};
-use domain::{Cart, Money, OrderId};
+use domain::{Cart, OrderId};
 use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -24,79 +23,12 @@ use crate::rewards::{self, LOYALTY_COOKIE_DOC, VIP_COOKIE_DOC};
 use crate::session::lock::SessionTurn;
 use crate::session::visitor::{MAX_REMEMBERED_ORDERS, VisitorSession};
 use crate::state::AppState;
+use crate::views::OrderView;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(place_order, list_orders))
         .routes(routes!(get_order))
-}
-
-/// An order line, at the price it was ordered for.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct OrderLineView {
-    pub product_id: i64,
-    pub name: String,
-    #[schema(value_type = String, example = "12.50")]
-    pub unit_price: Money,
-    pub quantity: u32,
-    #[schema(value_type = String, example = "25.00")]
-    pub line_total: Money,
-    pub special_requests: Option<String>,
-}
-
-/// An order.
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(example = json!({
-    "id": 42, "status": "received",
-    "lines": [{"product_id": 1, "name": "Margherita Pizza", "unit_price": "12.50", "quantity": 2, "line_total": "25.00", "special_requests": "extra basil"}],
-    "total": "25.00", "created_at": "2026-11-25T19:02:00Z"
-}))]
-pub struct OrderView {
-    pub id: i32,
-    /// `received` when placed.
-    pub status: String,
-    pub lines: Vec<OrderLineView>,
-    #[schema(value_type = String, example = "25.00")]
-    pub total: Money,
-    #[serde(with = "time::serde::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
-    pub created_at: OffsetDateTime,
-}
-
-impl TryFrom<StoredOrder> for OrderView {
-    type Error = ApiError;
-
-    /// A stored row that breaks the rules the service writes by (a negative
-    /// amount or quantity, edited by hand) is a logged 500, not a made-up value.
-    fn try_from(o: StoredOrder) -> Result<Self, ApiError> {
-        let lines = o
-            .lines
-            .into_iter()
-            .map(|l| {
-                Ok(OrderLineView {
-                    product_id: i64::from(l.product_id),
-                    name: l.name,
-                    unit_price: orders::money(l.unit_price_cents)?,
-                    quantity: u32::try_from(l.quantity).map_err(|_| {
-                        ApiError::internal(anyhow::anyhow!(
-                            "order line {} has quantity {}",
-                            l.id,
-                            l.quantity
-                        ))
-                    })?,
-                    line_total: orders::money(l.line_total_cents)?,
-                    special_requests: l.special_requests,
-                })
-            })
-            .collect::<Result<_, ApiError>>()?;
-        Ok(OrderView {
-            id: o.order.id,
-            status: o.order.status,
-            lines,
-            total: orders::money(o.order.total_cents)?,
-            created_at: o.order.created_at,
-        })
-    }
 }
 
 /// This session's orders, newest first.
