@@ -9,8 +9,10 @@
 # none is set. The nginx check reads the configuration inside a minimal
 # `http` block, as the nginx image includes it, with the instances' names
 # (api-1, api-2, known only on the compose network) replaced by 127.0.0.1
-# (nginx resolves an upstream's name when it reads its configuration) and
-# its port 80 by a free port of 127.0.0.1.
+# (nginx resolves an upstream's name when it reads its configuration), the
+# `resolve` parameter of their server lines removed (nginx 1.27.3 and later,
+# as in the nginx:1.28 image; Debian's nginx 1.22 refuses it) and port 80
+# replaced by a free port of 127.0.0.1.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -38,7 +40,7 @@ trap 'rm -rf "$work"' EXIT
 # `nginx -t` binds the listening ports too: a free port of 127.0.0.1 for
 # port 80, which only root may bind.
 port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' 2> /dev/null || echo 18080)"
-sed -E -e 's/server api-[0-9]+:/server 127.0.0.1:/' -e "s/^( *listen) 80;/\\1 127.0.0.1:$port;/" \
+sed -E -e 's/server api-[0-9]+:/server 127.0.0.1:/' -e '/^ *server 127\.0\.0\.1:/s/ resolve;/;/' -e "s/^( *listen) 80;/\\1 127.0.0.1:$port;/" \
     deploy/nginx.conf > "$work/site.conf"
 grep -q "listen 127.0.0.1:$port;" "$work/site.conf" || {
     echo "compose-config: no \`listen 80;\` line in deploy/nginx.conf to check it with" >&2
