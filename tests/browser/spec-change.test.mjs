@@ -1,10 +1,10 @@
 // A change to the spec that would break the SPA's client must fail its type
 // check, not only the browser test (which exercises some calls, and only
 // once a browser runs). In a copy of openapi/openapi.json, renames a field
-// the page shows, a field it sends and a path it calls; generates the types
-// from the copy with the `types` script's own arguments and checks
-// src/spa.ts against them with tsc, expecting an error at each of the three
-// places.
+// the page shows, a field it sends and a path it calls, makes a field the
+// page shows optional and another nullable; generates the types from the
+// copy with the `types` script's own arguments and checks src/spa.ts
+// against them with tsc, expecting an error at each of the five places.
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -28,7 +28,18 @@ function renameProperty(schema, from, to) {
   schema.required = schema.required?.map((name) => (name === from ? to : name));
 }
 
-test("renaming a field or path the SPA's client uses, in a copy of the spec, fails tsc where the client uses it", async () => {
+function makeOptional(schema, name) {
+  assert.ok(schema.required?.includes(name), `the spec no longer requires ${name}: update this test`);
+  schema.required = schema.required.filter((required) => required !== name);
+}
+
+function makeNullable(schema, name) {
+  const type = schema.properties[name]?.type;
+  assert.ok(typeof type === "string", `the spec no longer has ${name} as one plain type: update this test`);
+  schema.properties[name].type = [type, "null"];
+}
+
+test("renaming a field or path the SPA's client uses, or making a field it shows optional or nullable, in a copy of the spec, fails tsc where the client uses it", async () => {
   const [command, ...args] = JSON.parse(readFileSync(join(here, "package.json"), "utf8")).scripts.types.split(/\s+/);
   assert.deepEqual([command, args.includes(spec), args.includes(types)], ["openapi-typescript", true, true]);
 
@@ -40,6 +51,10 @@ test("renaming a field or path the SPA's client uses, in a copy of the spec, fai
   assert.ok(changed.paths[linePath], `the spec no longer has ${linePath}: update this test`);
   changed.paths["/api/v1/cart/lines/{product_id}"] = changed.paths[linePath];
   delete changed.paths[linePath];
+  // Still the same name: only the page's declared view types catch these
+  // (inferred, they would show "undefined" or "null" and pass).
+  makeOptional(changed.components.schemas.CartView, "total");
+  makeNullable(changed.components.schemas.SessionState, "cart_item_count");
 
   const source = readFileSync(join(here, "src", "spa.ts"), "utf8").split("\n");
   const lineOf = (text) => {
@@ -51,6 +66,8 @@ test("renaming a field or path the SPA's client uses, in a copy of the spec, fai
     "the cart's item count it shows": lineOf("item_count: c.item_count"),
     "the quantity it sends": lineOf('api.POST("/api/v1/cart/items"'),
     "the cart line's path": lineOf(`api.PUT("${linePath}"`),
+    "the cart's total it shows, made optional": lineOf("total: c.total"),
+    "the session's cart item count it shows, made nullable": lineOf("cart_item_count: s.cart_item_count"),
   };
 
   // Beside node_modules, so that tsc resolves openapi-fetch as it does for src/.

@@ -43,17 +43,52 @@ async function seen<Data, View>(
   }
 }
 
-// What the page shows of each answer.
-const cart = (c: Schemas["CartView"]) => ({
+// What the page shows of each answer, declared here rather than inferred
+// from the schemas: a field the spec made optional or nullable would
+// otherwise flow through as `undefined` or `null` and tsc would pass while
+// the page showed "undefined". Each view function returns one of these, so
+// such a change fails tsc at the line that reads the field.
+export interface CartShown {
+  item_count: number;
+  total: string;
+  lines: { product_id: number; quantity: number }[];
+}
+export interface WelcomeShown {
+  returning: boolean;
+  visit_count: number;
+}
+export interface SessionShown {
+  visit_count: number;
+  cart_item_count: number;
+}
+export interface PreferencesShown {
+  theme: string;
+}
+export interface GoodbyeShown {
+  visit_count: number;
+}
+export interface OrdersShown {
+  items: { id: number; total: string }[];
+}
+
+const cart = (c: Schemas["CartView"]): CartShown => ({
   item_count: c.item_count,
   total: c.total,
   lines: c.lines.map(({ product_id, quantity }) => ({ product_id, quantity })),
 });
-const welcome = (w: Schemas["Welcome"]) => ({ returning: w.returning, visit_count: w.visit_count });
-const session = (s: Schemas["SessionState"]) => ({ visit_count: s.visit_count, cart_item_count: s.cart_item_count });
-const preferences = (p: Schemas["PreferencesView"]) => ({ theme: p.theme });
-const goodbye = (v: Schemas["VisitSummary"]) => ({ visit_count: v.visit_count });
-const orders = (o: Schemas["OrderList"]) => ({ items: o.items.map(({ id, total }) => ({ id, total })) });
+const welcome = (w: Schemas["Welcome"]): WelcomeShown => ({
+  returning: w.returning,
+  visit_count: w.visit_count,
+});
+const session = (s: Schemas["SessionState"]): SessionShown => ({
+  visit_count: s.visit_count,
+  cart_item_count: s.cart_item_count,
+});
+const preferences = (p: Schemas["PreferencesView"]): PreferencesShown => ({ theme: p.theme });
+const goodbye = (v: Schemas["VisitSummary"]): GoodbyeShown => ({ visit_count: v.visit_count });
+const orders = (o: Schemas["OrderList"]): OrdersShown => ({
+  items: o.items.map(({ id, total }) => ({ id, total })),
+});
 
 // openapi-fetch infers a body's type from the argument, so a field the
 // schema does not have would pass unnoticed (and the API refuses it):
