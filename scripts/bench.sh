@@ -21,7 +21,8 @@
 # Logging: the service first runs every scenario as production runs it
 # (LOG_FORMAT=json and no RUST_LOG, i.e. its default filter: a JSON request
 # line at INFO per request), its output to BENCH_SERVICE_LOG (/dev/null by
-# default); then it is restarted with RUST_LOG=warn (no request lines) and
+# default; the SESSION_LOCK=process instance, with the same logging, to
+# BENCH_SERVICE_LOG.process); then it is restarted with RUST_LOG=warn (no request lines) and
 # cart-get and cart-put run again, each after its ceiling again, as
 # cart-get/warn and cart-put/warn: the difference is the cost of logging.
 #
@@ -50,7 +51,8 @@
 #   BENCH_LOGGING       both (default, as above), production (no /warn rows)
 #                       or warn (every scenario with RUST_LOG=warn only)
 #   BENCH_SERVICE_LOG   where the service's log goes (default /dev/null; give
-#                       a file to see why it did not start)
+#                       a file to see why it did not start; the second
+#                       instance's goes to the same name with .process added)
 #   BENCH_SKIP_BUILD=1  do not run `cargo build --release -p api -p bench-ceiling`
 #   BENCH_VERBOSE=1     also print wrk's full output (to stderr)
 #   BENCH_SERVICE_ENV   more environment for the service only, as NAME=value
@@ -97,13 +99,16 @@
 #                one writes the session (a PUT of the quantity a line
 #                already has saves nothing: it would measure a read)
 #   cart-put/process  the same on a second instance of the service, idle
-#                until then, with SESSION_LOCK=process: what the lock of
-#                the measured service costs, side by side
+#                until then, with SESSION_LOCK=process and the same logging:
+#                what the lock of the measured service costs, side by side
 #   ceil-write-1 ceiling PUT /write, every connection on the one key of ceil-read
+#   cart-put-1/process  the PUT of cart-put-1 below on the SESSION_LOCK=process
+#                instance: this pair runs the other way round (process
+#                first), so that the order of a pair does not lean the cost
+#                of the lock one way
 #   cart-put-1   the same PUT, every connection on the one cart of cart-get:
 #                writes to one session take turns by design (no lost updates),
 #                so this measures one session's serialized write rate
-#   cart-put-1/process  the same on the SESSION_LOCK=process instance
 #   ceil-healthz the ceiling's bare handler: no Redis, the same body as
 #                the service's /healthz
 #   healthz      GET /healthz: the floor of the middleware stack, as a
@@ -206,7 +211,7 @@ for assignment in "${EXTRA_ENV[@]}"; do
 done
 
 # The scenarios BENCH_PROFILE may name (spaces around the commas ignored).
-SCENARIOS=" ceil-read cart-get ceil-write cart-put cart-put/process ceil-write-1 cart-put-1 cart-put-1/process ceil-healthz healthz products books reading book-recs ceil-read/2 cart-get/warn ceil-write/2 cart-put/warn "
+SCENARIOS=" ceil-read cart-get ceil-write cart-put cart-put/process ceil-write-1 cart-put-1/process cart-put-1 ceil-healthz healthz products books reading book-recs ceil-read/2 cart-get/warn ceil-write/2 cart-put/warn "
 PROFILE="${BENCH_PROFILE:-}"
 PROFILE="${PROFILE// /}"
 if [ -n "$PROFILE" ]; then
@@ -450,26 +455,40 @@ service_env() {
     SERVICE_ENV+=("${EXTRA_ENV[@]}")
 }
 
+# Each instance has a log of its own: the service measured's in
+# BENCH_SERVICE_LOG (both of its runs, production then warn, one after the
+# other), the process-lock instance's beside it, NAME.process. Each is
+# emptied once here and appended to from then on.
+if [ "$SERVICE_LOG" = /dev/null ]; then
+    SERVICE_LOG2=/dev/null
+else
+    SERVICE_LOG2="$SERVICE_LOG.process"
+    : > "$SERVICE_LOG" || die "cannot write BENCH_SERVICE_LOG=$SERVICE_LOG"
+    : > "$SERVICE_LOG2" || die "cannot write $SERVICE_LOG2"
+fi
+
 # start_service production|warn: the service measured, with its lock.
 start_service() {
     log "starting $BIN on 127.0.0.1:$PORT (SESSION_BACKEND=redis, ${LOCK_ENV[*]:-SESSION_LOCK unset}, logging: $1)"
     service_env "$1" "$PORT"
     env -i "${SERVICE_ENV[@]}" "${LOCK_ENV[@]}" \
-        "$BIN" > "$SERVICE_LOG" 2> "$WORK/api.err" 9>&- &
+        "$BIN" >> "$SERVICE_LOG" 2> "$WORK/api.err" 9>&- &
     API_PID=$!
     wait_ready "the service (its log: BENCH_SERVICE_LOG=$SERVICE_LOG)" "$API_PID" "$BASE/readyz"
     log "ready: $(curl -fsS "$BASE/readyz")"
 }
 
-# start_process_lock_instance: a second instance, idle while the first is
-# measured, on the same Redis and database but with SESSION_LOCK=process
-# (turns within its own process only): the */process rows, each measured
-# right after the same scenario on the first, give what the lock costs.
+# start_process_lock_instance production|warn: a second instance, idle
+# while the first is measured, on the same Redis and database but with
+# SESSION_LOCK=process (turns within its own process only), and the same
+# logging as the first (else the */process rows would compare logging costs
+# too): the */process rows, each next to the same scenario on the first,
+# give what the lock costs.
 start_process_lock_instance() {
-    log "starting $BIN on 127.0.0.1:$PORT2 (SESSION_LOCK=process, logging: production)"
-    service_env production "$PORT2"
+    log "starting $BIN on 127.0.0.1:$PORT2 (SESSION_LOCK=process, logging: $1)"
+    service_env "$1" "$PORT2"
     env -i "${SERVICE_ENV[@]}" SESSION_LOCK=process \
-        "$BIN" > "$SERVICE_LOG" 2> "$WORK/api2.err" 9>&- &
+        "$BIN" >> "$SERVICE_LOG2" 2> "$WORK/api2.err" 9>&- &
     API2_PID=$!
     wait_ready "the process-lock instance" "$API2_PID" "$BASE2/readyz"
 }
@@ -499,7 +518,7 @@ stop_service() {
 FIRST_LOGGING=production
 [ "$LOGGING" = warn ] && FIRST_LOGGING=warn
 start_service "$FIRST_LOGGING"
-start_process_lock_instance
+start_process_lock_instance "$FIRST_LOGGING"
 
 # ---------------------------------------------------------------- cart
 # prepare WHAT CURL_ARGS...: one request of the preparation, its answer's
@@ -815,11 +834,15 @@ CART_PUT="$BASE/api/v1/cart/items/3"
 run_wrk ceil-read - "$CEIL/read" -H "Cookie: $CEIL_COOKIE"
 run_wrk cart-get ceil-read "$BASE/api/v1/cart" -H "Cookie: $COOKIE_HEADER"
 WRK_COOKIES="$CEIL_COOKIE_LIST" run_wrk ceil-write - "$CEIL/write" -s "$PUT_LUA"
+# The lock's two pairs in opposite orders (locked first, then process
+# first): a row run second in a pair is further from its ceiling and on a
+# machine warmed by the first, so one order alone would lean the cost of the
+# lock one way. The report says which ran first in each pair.
 WRK_COOKIES="$COOKIE_LIST" run_wrk cart-put ceil-write "$CART_PUT" -s "$PUT_LUA"
 WRK_COOKIES="$COOKIE_LIST" run_wrk cart-put/process ceil-write "${CART_PUT/$BASE/$BASE2}" -s "$PUT_LUA"
 WRK_COOKIES="$CEIL_ONE_COOKIE" run_wrk ceil-write-1 - "$CEIL/write" -s "$PUT_LUA"
-WRK_COOKIES="$ONE_COOKIE" run_wrk cart-put-1 ceil-write-1 "$CART_PUT" -s "$PUT_LUA"
 WRK_COOKIES="$ONE_COOKIE" run_wrk cart-put-1/process ceil-write-1 "${CART_PUT/$BASE/$BASE2}" -s "$PUT_LUA"
+WRK_COOKIES="$ONE_COOKIE" run_wrk cart-put-1 ceil-write-1 "$CART_PUT" -s "$PUT_LUA"
 stop "$API2_PID"
 API2_PID=""
 run_wrk ceil-healthz - "$CEIL/healthz"
@@ -867,7 +890,7 @@ esac
 echo
 echo "Kitchen Memory API: wrk -t$THREADS -c$CONNECTIONS -d${BENCH_SECONDS}s --latency; sessions in Redis, menu in PostgreSQL"
 echo "service logging: $logging_note"
-echo "session lock: ${LOCK_ENV[*]:-SESSION_LOCK unset (the default of the service)}; the */process rows: a second instance with SESSION_LOCK=process"
+echo "session lock: ${LOCK_ENV[*]:-SESSION_LOCK unset (the default of the service)}; the */process rows: a second instance with SESSION_LOCK=process, the same logging"
 [ "${#EXTRA_ENV[@]}" -eq 0 ] || echo "service environment added (BENCH_SERVICE_ENV): ${EXTRA_ENV[*]}"
 [ -z "$PROFILE" ] || echo "profiled under perf (slower): $PROFILE"
 echo "ceiling: bench-ceiling, one GET (read) or GET + SET EX (write) per request; $RECORDS"
@@ -882,7 +905,7 @@ percent_of() {
         echo "?"
     fi
 }
-echo "cost of the lock: cart-put $(percent_of cart-put cart-put/process) of cart-put/process, cart-put-1 $(percent_of cart-put-1 cart-put-1/process) of cart-put-1/process"
+echo "cost of the lock: cart-put $(percent_of cart-put cart-put/process) of cart-put/process (locked row first), cart-put-1 $(percent_of cart-put-1 cart-put-1/process) of cart-put-1/process (process row first)"
 printf 'peak RSS (VmHWM) of the service: %s\n' "${SERVICE_RSS[@]}"
 echo "peak RSS (VmHWM) of the ceiling: $ceiling_rss"
 echo "cart check: $cart_check"
