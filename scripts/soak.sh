@@ -31,7 +31,9 @@
 # order), so that a checkout never runs out of stock into a 409.
 #
 # The service runs with a clean environment as production would, except for
-# APP_ENV=development (plain-HTTP cookies) and NEW_SESSION_LIMIT_PER_IP:
+# APP_ENV=development (plain-HTTP cookies), SESSION_COOKIE_AGE=900 (what a
+# failed run leaves in Redis expires in 15 minutes) and
+# NEW_SESSION_LIMIT_PER_IP:
 # every visitor comes from 127.0.0.1 here, where a real deployment has one
 # address per visitor, so that limit is raised to 100000/600 (still counted
 # in Redis, as every new session is). SESSION_LOCK is not set: with Redis
@@ -43,10 +45,13 @@
 # /proc/PID/status) after the warm-up and at the end, its growth, the peak
 # (VmHWM), the service's CPU time, the machine's load average and idle share
 # during the soak, and the orders stored against the checkouts answered
-# 201. It exits 1 when there is any error (in the warm-up too), when fewer
-# orders are stored than checkouts were answered 201 (or more than those
-# plus one per connection and run, in flight when wrk stopped), or when the
-# RSS grew by more than SOAK_MAX_RSS_GROWTH_MIB (when set).
+# 201; then the ERROR and WARN lines of the service's log (warm-up, soak
+# and its stop by SIGTERM), counted, and each kind with its count. It exits
+# 1 when there is any error (in the warm-up too), when fewer orders are
+# stored than checkouts were answered 201 (or more than those plus one per
+# connection and run, in flight when wrk stopped), when the RSS grew by more
+# than SOAK_MAX_RSS_GROWTH_MIB, or when the service logged any ERROR line
+# or panicked.
 #
 # Environment:
 #   SOAK_SECONDS         seconds of soak (default 60)
@@ -59,16 +64,17 @@
 #                        database, created first and dropped at exit
 #   SOAK_REDIS_URL       Redis for the sessions (default
 #                        redis://127.0.0.1:6379/14). The run refuses a
-#                        database that already holds keys, and never flushes
-#                        one: at exit it deletes what it made there (the
+#                        database that already holds keys (saying how to
+#                        recover), and never flushes one: at exit it deletes what it made there (the
 #                        session records of its visitors' cookies and the
 #                        keys under the service's prefixes `km:rate:` and
 #                        `km:session-lock:`) and says what is left
 #   SOAK_MAX_RSS_GROWTH_MIB  fail when VmRSS grew by more than this many
-#                        MiB from the start to the end of the soak (default:
-#                        unset, the growth is reported only)
-#   SOAK_SERVICE_LOG     where the service's log goes (default /dev/null;
-#                        give a file to see why it did not start)
+#                        MiB from the start to the end of the soak (default
+#                        16; a whole or decimal number)
+#   SOAK_SERVICE_LOG     where the service's log goes, kept after the run
+#                        (default: a file in the run's temporary directory,
+#                        read for ERROR and WARN lines, then deleted)
 #   SOAK_SKIP_BUILD=1    do not run `cargo build --release -p api`
 #
 # One run at a time per machine, and never during a `just bench`: both take
@@ -89,8 +95,12 @@ COOKIE_NAME=km_session
 SECRET_KEY_FIXED="kitchen-memory-soak-secret-key-0123456789abcdef"
 SESSION_LIMIT="100000/600"
 STOCK=2000000000
-SERVICE_LOG="${SOAK_SERVICE_LOG:-/dev/null}"
-MAX_GROWTH="${SOAK_MAX_RSS_GROWTH_MIB:-}"
+MAX_GROWTH="${SOAK_MAX_RSS_GROWTH_MIB:-16}"
+# Anonymous sessions expire this long after their last change: a run that
+# fails before its clean-up leaves records that expire within 15 minutes,
+# not the default two weeks (the soak's visitors write every ten requests,
+# so their sessions never come near it).
+SESSION_AGE=900
 
 PG_HOST="${SOAK_PG_HOST:-127.0.0.1}"
 PG_PORT="${SOAK_PG_PORT:-5432}"
@@ -107,10 +117,8 @@ esac
 case "$WARMUP_SECONDS" in
     '' | *[!0-9]*) die "SOAK_WARMUP_SECONDS must be a whole number, not '$WARMUP_SECONDS'" ;;
 esac
-case "$MAX_GROWTH" in
-    '' | [0-9] | [0-9]*[0-9] | [0-9]*.[0-9]*) ;;
-    *) die "SOAK_MAX_RSS_GROWTH_MIB must be a number of MiB, not '$MAX_GROWTH'" ;;
-esac
+[[ $MAX_GROWTH =~ ^[0-9]+(\.[0-9]+)?$ ]] \
+    || die "SOAK_MAX_RSS_GROWTH_MIB must be a number of MiB (like 16 or 2.5), not '$MAX_GROWTH'"
 case "$PG_DB" in
     *[!a-z0-9_]* | '') die "SOAK_PG_DB must be a lower-case name of letters, digits and _, not '$PG_DB'" ;;
 esac
@@ -151,6 +159,11 @@ fi
 
 # ---------------------------------------------------------------- clean-up
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/km-soak.XXXXXX")"
+# The service's log (JSON lines): read after the soak for its errors and
+# warnings, which the answers alone do not show (a lock renewal lost, a
+# store error behind a retry, a menu reload that failed, a 5xx's cause).
+SERVICE_LOG="${SOAK_SERVICE_LOG:-$WORK/service.log}"
+: > "$SERVICE_LOG" || die "cannot write SOAK_SERVICE_LOG=$SERVICE_LOG"
 COOKIES_OUT="$WORK/cookies.txt"
 : > "$COOKIES_OUT"
 API_PID=""
@@ -226,7 +239,7 @@ trap 'exit 143' TERM
 redis-cli -u "$REDIS_URL" PING | grep -q PONG || die "Redis does not answer at $REDIS_URL"
 keys="$(redis-cli -u "$REDIS_URL" DBSIZE)"
 [ "$keys" = 0 ] \
-    || die "$REDIS_URL holds $keys keys: the soak needs a Redis database of its own (SOAK_REDIS_URL), and deletes nothing it did not make"
+    || die "$REDIS_URL holds $keys keys: the soak needs a Redis database of its own (SOAK_REDIS_URL), and deletes nothing it did not make. Left by a soak that stopped before its clean-up? They expire within 15 minutes (its sessions live $SESSION_AGE s), or, when nothing else uses that database: redis-cli -u '$REDIS_URL' FLUSHDB (the default: redis-cli -n 14 FLUSHDB)"
 REDIS_USED=1
 
 # ---------------------------------------------------------------- service
@@ -261,6 +274,7 @@ SERVICE_ENV=(
     SECRET_KEY="$SECRET_KEY_FIXED"
     SESSION_COOKIE_NAME="$COOKIE_NAME"
     SESSION_COOKIE_SECURE=false
+    SESSION_COOKIE_AGE="$SESSION_AGE"
     NEW_SESSION_LIMIT_PER_IP="$SESSION_LIMIT"
     DATA_DIR="$WORK/data"
     LOG_FORMAT=json
@@ -276,7 +290,7 @@ PRODUCTS="$(psql_soak -c "UPDATE products SET stock = $STOCK WHERE available RET
 log "dishes ordered: $PRODUCTS (stock $STOCK each)"
 
 log "starting $BIN on 127.0.0.1:$PORT (SESSION_BACKEND=redis, SESSION_LOCK unset)"
-env -i "${SERVICE_ENV[@]}" "$BIN" > "$SERVICE_LOG" 2> "$WORK/api.err" 9>&- &
+env -i "${SERVICE_ENV[@]}" "$BIN" >> "$SERVICE_LOG" 2> "$WORK/api.err" 9>&- &
 API_PID=$!
 ready=0
 for _ in $(seq 1 300); do
@@ -513,9 +527,51 @@ in_flight=$((CONNECTIONS * runs))
 [ "$orders" -ge "$answered" ] && [ "$orders" -le $((answered + in_flight)) ] \
     || FAILED+=("$orders orders stored for $answered checkouts answered 201 (warm-up $WARM_CHECKOUTS, soak $checkouts) and at most $in_flight in flight when wrk stopped")
 [ "$checkouts" -gt 0 ] || FAILED+=("no checkout succeeded")
-if [ -n "$MAX_GROWTH" ] && awk -v g="$growth_kb" -v m="$MAX_GROWTH" 'BEGIN { exit !(g / 1024 > m) }'; then
+if awk -v g="$growth_kb" -v m="$MAX_GROWTH" 'BEGIN { exit !(g / 1024 > m) }'; then
     FAILED+=("VmRSS grew by $(signed_mib "$growth_kb"), past SOAK_MAX_RSS_GROWTH_MIB=$MAX_GROWTH")
 fi
+
+# The service stopped as a deploy stops it (SIGTERM), so that what it logs
+# while stopping (checkouts cut short, say) is counted too.
+stop "$API_PID"
+API_PID=""
+# log_summary: "ERRORS WARNINGS NOT_JSON", then each distinct (level,
+# target, message) of those with its count and one line's other fields, the
+# most frequent first, at most 10 of each level.
+log_summary() {
+    python3 - "$SERVICE_LOG" << 'EOF'
+import collections, json, sys
+seen = {"ERROR": collections.Counter(), "WARN": collections.Counter()}
+example = {}
+unreadable = 0
+with open(sys.argv[1], errors="replace") as f:
+    for line in f:
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            unreadable += 1
+            continue
+        level = entry.get("level")
+        if level not in seen:
+            continue
+        fields = dict(entry.get("fields") or {})
+        key = (entry.get("target", "?"), str(fields.pop("message", "")))
+        seen[level][key] += 1
+        if "span" in entry:
+            fields["span"] = entry["span"]
+        example.setdefault((level, key), fields)
+print(sum(seen["ERROR"].values()), sum(seen["WARN"].values()), unreadable)
+for level in ("ERROR", "WARN"):
+    for (target, message), n in seen[level].most_common(10):
+        print(f"  {level} x{n} {target}: {message} {json.dumps(example[(level, (target, message))])[:300]}")
+EOF
+}
+log_report="$(log_summary)" || die "cannot read the service's log $SERVICE_LOG"
+read -r log_errors log_warnings log_unreadable <<< "$(head -n 1 <<< "$log_report")"
+log_lines="$(tail -n +2 <<< "$log_report")"
+panics="$(grep -c 'panicked' "$WORK/api.err" || true)"
+[ "$log_errors" = 0 ] || FAILED+=("the service logged $log_errors ERROR lines")
+[ "${panics:-0}" = 0 ] || FAILED+=("the service panicked $panics times (its stderr)")
 
 echo
 echo "Kitchen Memory API soak: wrk -t$CONNECTIONS -c$CONNECTIONS -d${SOAK_SECONDS}s (warm-up: ${WARMUP_SECONDS} s); sessions in Redis, menu and orders in PostgreSQL; SESSION_LOCK unset (the Redis lock)"
@@ -525,6 +581,8 @@ echo "latency:       p50 ${p50:-?}, p99 ${p99:-?}, max ${max:-?}"
 echo "RSS (VmRSS):   $(mib "$rss_start") at the start (after the warm-up), $(mib "$rss_end") at the end: $(signed_mib "$growth_kb") ($growth_pct); peak (VmHWM) $(mib "$hwm")"
 echo "service CPU:   $cpu_us us/request"
 echo "machine:       load average $load_start at the start, $load_end at the end; $idle of the CPU time idle during the soak ($(nproc) cores)"
+echo "service log:   $log_errors ERROR, $log_warnings WARN lines (JSON; $log_unreadable lines not JSON)${SOAK_SERVICE_LOG:+, kept in $SOAK_SERVICE_LOG}"
+[ -z "$log_lines" ] || printf '%s\n' "$log_lines"
 echo "orders stored: $orders (checkouts answered 201: warm-up $WARM_CHECKOUTS, soak $checkouts; the rest were in flight when wrk stopped); lowest stock left $min_stock"
 if [ "${#FAILED[@]}" -gt 0 ]; then
     echo "FAILED:"
