@@ -148,6 +148,9 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
+LOAD_NAME=bench
+# shellcheck source=scripts/lib/load.sh
+. "$ROOT/scripts/lib/load.sh"
 
 BENCH_SECONDS="${BENCH_SECONDS:-10}"
 THREADS=2
@@ -165,9 +168,6 @@ PG_USER="${BENCH_PG_USER:-postgres}"
 PG_DB="${BENCH_PG_DB:-km_bench}"
 DEFAULT_REDIS_URL="redis://127.0.0.1:6379/15"
 REDIS_URL="${BENCH_REDIS_URL:-$DEFAULT_REDIS_URL}"
-
-log() { printf '==> %s\n' "$*" >&2; }
-die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
 
 case "$BENCH_SECONDS" in
     '' | *[!0-9]* | 0) die "BENCH_SECONDS must be a positive whole number, not '$BENCH_SECONDS'" ;;
@@ -226,106 +226,36 @@ if [ -n "$PROFILE" ]; then
 fi
 
 # ---------------------------------------------------------------- tools
-SUDO=()
-if [ "$(id -u)" -ne 0 ]; then
-    SUDO=(sudo)
-fi
-if ! command -v wrk > /dev/null 2>&1; then
-    log "installing wrk"
-    if ! "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y wrk; then
-        "${SUDO[@]}" apt-get update
-        "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y wrk
-    fi
-fi
-for tool in curl psql redis-cli flock python3; do
-    command -v "$tool" > /dev/null 2>&1 || die "$tool is needed"
-done
+load_tools
 
 # ---------------------------------------------------------------- build
-if [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
-    log "cargo build --release -p api -p bench-ceiling"
-    cargo build --release -p api -p bench-ceiling
-fi
-BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/api"
-CEIL_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/bench-ceiling"
-for b in "$BIN" "$CEIL_BIN"; do
-    [ -x "$b" ] || die "$b is missing; build it with cargo build --release -p api -p bench-ceiling"
-done
+load_build "${BENCH_SKIP_BUILD:-0}" api bench-ceiling
+BIN="$(release_bin api)"
+CEIL_BIN="$(release_bin bench-ceiling)"
 
 # ---------------------------------------------------------------- one at a time
 # Two runs on one machine would measure each other, and share the default
 # Redis database, PostgreSQL database and rate-limit counters: the second
-# waits for the first. The service, the ceiling and wrk are started with fd 9
-# closed (`9>&-`), so that none of them holds the lock after the script.
-exec 9> "${TMPDIR:-/tmp}/km-bench.lock"
-if ! flock -n 9; then
-    log "another bench run holds ${TMPDIR:-/tmp}/km-bench.lock; waiting for it"
-    flock 9
-fi
+# waits for the first (scripts/lib/load.sh).
+load_lock
 
 # ---------------------------------------------------------------- clean-up
-WORK="$(mktemp -d "${TMPDIR:-/tmp}/km-bench.XXXXXX")"
+load_work
+FAILURE_LOGS=("$WORK/api.err" "$WORK/api2.err" "$WORK/ceiling.log")
 JAR="$WORK/cookies.txt"
 API_PID=""
 API2_PID=""
 CEIL_PID=""
 PERF_PID=""
-DB_CREATED=0
-REDIS_USED=0
-
-# The Redis keys of the sessions whose cookies the cookie jars hold (see
-# session_key below), one a line: the reader's and every visitor's, also
-# those of a preparation that stopped half way.
-jar_session_keys() {
-    python3 - "$COOKIE_NAME" "$@" << 'EOF'
-import sys, urllib.parse
-name = sys.argv[1]
-for path in sys.argv[2:]:
-    try:
-        with open(path) as jar:
-            lines = jar.read().splitlines()
-    except OSError:
-        continue
-    for line in lines:
-        fields = line.split("\t")
-        if len(fields) >= 7 and fields[5] == name:
-            value = urllib.parse.unquote(fields[6])
-            if len(value) > 44:
-                print(value[44:])
-EOF
-}
-
-# del_matching PATTERN: deletes the keys matching PATTERN in the run's
-# Redis database.
-del_matching() {
-    redis-cli -u "$REDIS_URL" --scan --pattern "$1" | xargs -r redis-cli -u "$REDIS_URL" DEL > /dev/null
-}
 
 # What the run made in Redis, in the database it used (a URL given in
 # BENCH_REDIS_URL is never flushed): the service's session records of the
-# run's cookies, its rate-limit counters and session locks (keys under its
-# own prefixes), and the ceiling's copies.
+# run's cookies (the reader's and every visitor's, also those of a
+# preparation that stopped half way), its rate-limit counters and session
+# locks, and the ceiling's copies.
 clean_redis() {
-    jar_session_keys "$JAR" "$WORK"/visitor-[0-9]*.txt \
-        | xargs -r redis-cli -u "$REDIS_URL" DEL > /dev/null \
-        || log "could not delete the run's session records"
-    local prefix
-    for prefix in km:rate: km:session-lock: "$CEIL_PREFIX"; do
-        del_matching "${prefix}*" || log "could not delete the keys ${prefix}*"
-    done
-}
-
-# stop PID: SIGTERM, then SIGKILL after 5 s.
-stop() {
-    local pid=$1
-    [ -n "$pid" ] && kill -0 "$pid" 2> /dev/null || return 0
-    kill -TERM "$pid" 2> /dev/null || true
-    for _ in $(seq 1 50); do
-        kill -0 "$pid" 2> /dev/null || break
-        sleep 0.1
-    done
-    kill -KILL "$pid" 2> /dev/null || true
-    wait "$pid" 2> /dev/null || true
+    clean_service_keys "$JAR" "$WORK"/visitor-[0-9]*.txt
+    del_matching "${CEIL_PREFIX}*" || log "could not delete the keys ${CEIL_PREFIX}*"
 }
 
 cleanup() {
@@ -338,45 +268,20 @@ cleanup() {
     stop "$API_PID"
     stop "$API2_PID"
     stop "$CEIL_PID"
-    if [ "$REDIS_USED" = 1 ]; then
-        clean_redis
-    fi
-    if [ "$DB_CREATED" = 1 ]; then
-        psql -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -d postgres -v ON_ERROR_STOP=1 -qX \
-            -c "DROP DATABASE IF EXISTS \"$PG_DB\" WITH (FORCE)" > /dev/null \
-            || log "could not drop database $PG_DB"
-    fi
-    if [ "$status" -ne 0 ]; then
-        for f in "$WORK/api.err" "$WORK/ceiling.log"; do
-            if [ -s "$f" ]; then
-                log "$(basename "$f") (last 30 lines):"
-                tail -n 30 "$f" >&2
-            fi
-        done
-    fi
-    rm -rf "$WORK"
-    exit "$status"
+    load_finish "$status"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+load_traps
 
 # ---------------------------------------------------------------- database
 if [ -n "${BENCH_DATABASE_URL:-}" ]; then
     DATABASE_URL="$BENCH_DATABASE_URL"
     log "using BENCH_DATABASE_URL as is"
 else
-    log "creating database $PG_DB on $PG_HOST:$PG_PORT"
-    psql -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -d postgres -v ON_ERROR_STOP=1 -qX \
-        -c "SET client_min_messages = warning" \
-        -c "DROP DATABASE IF EXISTS \"$PG_DB\" WITH (FORCE)" \
-        -c "CREATE DATABASE \"$PG_DB\"" > /dev/null
-    DB_CREATED=1
-    DATABASE_URL="postgres://$PG_USER@$PG_HOST:$PG_PORT/$PG_DB"
+    create_database
 fi
 
 # ---------------------------------------------------------------- redis
-redis-cli -u "$REDIS_URL" PING | grep -q PONG || die "Redis does not answer at $REDIS_URL"
+redis_ping
 REDIS_USED=1
 if [ "$REDIS_URL" = "$DEFAULT_REDIS_URL" ]; then
     log "FLUSHDB on Redis logical database 15"
@@ -384,44 +289,12 @@ if [ "$REDIS_URL" = "$DEFAULT_REDIS_URL" ]; then
 fi
 
 # ---------------------------------------------------------------- ports
-port_is_free() {
-    python3 - "$1" << 'EOF'
-import socket, sys
-s = socket.socket()
-try:
-    s.bind(("127.0.0.1", int(sys.argv[1])))
-except OSError:
-    sys.exit(1)
-EOF
-}
-# free_port PREFERRED: PREFERRED when it is free, else one the kernel picks.
-free_port() {
-    if port_is_free "$1"; then
-        echo "$1"
-    else
-        log "port $1 is taken; using another"
-        python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-    fi
-}
 PORT="$(free_port "${BENCH_PORT:-18181}")"
 BASE="http://127.0.0.1:$PORT"
 PORT2="$(free_port "$((PORT + 1))")"
 BASE2="http://127.0.0.1:$PORT2"
 CEIL_PORT="$(free_port "${BENCH_CEILING_PORT:-18282}")"
 CEIL="http://127.0.0.1:$CEIL_PORT"
-
-# wait_ready NAME PID URL: until URL answers 2xx (60 s at most).
-wait_ready() {
-    local name=$1 pid=$2 url=$3
-    for _ in $(seq 1 300); do
-        kill -0 "$pid" 2> /dev/null || die "$name exited while starting"
-        if curl -fsS -o /dev/null "$url" 2> /dev/null; then
-            return 0
-        fi
-        sleep 0.2
-    done
-    die "$name was not ready after 60 s"
-}
 
 # ---------------------------------------------------------------- service
 # The lock the service runs with: its default unless BENCH_SESSION_LOCK
@@ -432,25 +305,13 @@ if [ -n "${BENCH_SESSION_LOCK:-}" ]; then
     LOCK_ENV=(SESSION_LOCK="$BENCH_SESSION_LOCK")
 fi
 
-# service_env LOGGING PORT: the service's environment. A clean one, so the
-# caller's APP_ENV, SESSION_COOKIE_*, RUST_LOG, ... cannot change what is
-# measured. production: LOG_FORMAT=json and the service's default filter
-# (request lines at INFO), as the image runs it; warn: RUST_LOG=warn.
+# service_env LOGGING PORT: the service's environment (service_base_env,
+# a clean one), with BENCH_REDIS_POOL_SIZE and BENCH_SERVICE_ENV.
+# production: LOG_FORMAT=json and the service's default filter (request
+# lines at INFO), as the image runs it; warn: RUST_LOG=warn.
 service_env() {
-    SERVICE_ENV=(
-        PATH="$PATH" HOME="${HOME:-/tmp}"
-        APP_ENV=development
-        LISTEN_ADDR="127.0.0.1:$2"
-        DATABASE_URL="$DATABASE_URL"
-        SESSION_BACKEND=redis
-        REDIS_URL="$REDIS_URL"
-        "${POOL_ENV[@]}"
-        SECRET_KEY="$SECRET_KEY_FIXED"
-        SESSION_COOKIE_NAME="$COOKIE_NAME"
-        SESSION_COOKIE_SECURE=false
-        DATA_DIR="$WORK/data"
-        LOG_FORMAT=json
-    )
+    service_base_env "$2"
+    SERVICE_ENV+=("${POOL_ENV[@]}")
     [ "$1" = warn ] && SERVICE_ENV+=(RUST_LOG=warn)
     SERVICE_ENV+=("${EXTRA_ENV[@]}")
 }
@@ -491,14 +352,6 @@ start_process_lock_instance() {
         "$BIN" >> "$SERVICE_LOG2" 2> "$WORK/api2.err" 9>&- &
     API2_PID=$!
     wait_ready "the process-lock instance" "$API2_PID" "$BASE2/readyz"
-}
-
-# check_alive NAME PID: dies saying how PID ended, if it has.
-check_alive() {
-    local status=0
-    [ -z "$2" ] || kill -0 "$2" 2> /dev/null && return 0
-    wait "$2" 2> /dev/null || status=$?
-    die "$1 (pid $2) is gone, exit status $status (128 + n: killed by signal n)"
 }
 
 # peak_rss PID: its VmHWM in MiB.
@@ -594,15 +447,6 @@ done
 log "prepared $VISITORS more 5-line carts, one per visitor"
 
 # ---------------------------------------------------------------- ceiling
-# The Redis key of a session cookie: the cookie is signed (the cookie
-# crate's signed jar: base64 of a 32-byte HMAC, 44 characters, then the
-# value) and percent-encoded; the value is the session id, which the Redis
-# store uses as the key as it is.
-session_key() {
-    python3 -c 'import sys, urllib.parse
-value = urllib.parse.unquote(sys.argv[1].split("=", 1)[1])
-print(value[44:])' "$1"
-}
 # seed_copy COOKIE NAME: copies COOKIE's session record to the ceiling's
 # key NAME (same bytes), and prints the record's size in bytes.
 seed_copy() {
@@ -686,17 +530,6 @@ echo "$CEIL_COOKIE" > "$CEIL_ONE_COOKIE"
 
 declare -a ROWS=()
 
-# cpu_ticks PID: the user and system CPU time PID has used, in clock ticks
-# (nothing when PID is gone).
-cpu_ticks() {
-    awk '{ print $14 + $15 }' "/proc/$1/stat" 2> /dev/null || true
-}
-TICK_HZ="$(getconf CLK_TCK)"
-# machine_ticks: the whole machine's idle (idle + iowait) and total CPU
-# time so far, in clock ticks of all cores together.
-machine_ticks() {
-    awk '$1 == "cpu" { t = 0; for (i = 2; i <= NF; i++) t += $i; print $5 + $6, t }' /proc/stat
-}
 # Commands the Redis server has processed so far (all its clients: the
 # count per request is exact only while nothing else uses that server).
 redis_commands() {

@@ -87,6 +87,9 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
+LOAD_NAME=soak
+# shellcheck source=scripts/lib/load.sh
+. "$ROOT/scripts/lib/load.sh"
 
 SOAK_SECONDS="${SOAK_SECONDS:-60}"
 WARMUP_SECONDS="${SOAK_WARMUP_SECONDS:-10}"
@@ -108,9 +111,6 @@ PG_USER="${SOAK_PG_USER:-postgres}"
 PG_DB="${SOAK_PG_DB:-km_soak}"
 REDIS_URL="${SOAK_REDIS_URL:-redis://127.0.0.1:6379/14}"
 
-log() { printf '==> %s\n' "$*" >&2; }
-die() { printf 'soak: %s\n' "$*" >&2; exit 1; }
-
 case "$SOAK_SECONDS" in
     '' | *[!0-9]* | 0) die "SOAK_SECONDS must be a positive whole number, not '$SOAK_SECONDS'" ;;
 esac
@@ -124,119 +124,51 @@ case "$PG_DB" in
 esac
 
 # ---------------------------------------------------------------- tools
-SUDO=()
-if [ "$(id -u)" -ne 0 ]; then
-    SUDO=(sudo)
-fi
-if ! command -v wrk > /dev/null 2>&1; then
-    log "installing wrk"
-    if ! "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y wrk; then
-        "${SUDO[@]}" apt-get update
-        "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y wrk
-    fi
-fi
-for tool in curl psql redis-cli flock python3; do
-    command -v "$tool" > /dev/null 2>&1 || die "$tool is needed"
-done
+load_tools
 
 # ---------------------------------------------------------------- build
-if [ "${SOAK_SKIP_BUILD:-0}" != 1 ]; then
-    log "cargo build --release -p api"
-    cargo build --release -p api
-fi
-BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/api"
-[ -x "$BIN" ] || die "$BIN is missing; build it with cargo build --release -p api"
+load_build "${SOAK_SKIP_BUILD:-0}" api
+BIN="$(release_bin api)"
 
 # ---------------------------------------------------------------- one at a time
-# The same lock as scripts/bench.sh: a soak and a benchmark on one machine
-# would each measure the other. The service and wrk start with fd 9 closed,
-# so that neither holds the lock after the script.
-exec 9> "${TMPDIR:-/tmp}/km-bench.lock"
-if ! flock -n 9; then
-    log "a bench or soak run holds ${TMPDIR:-/tmp}/km-bench.lock; waiting for it"
-    flock 9
-fi
+# The same lock as scripts/bench.sh (scripts/lib/load.sh): a soak and a
+# benchmark on one machine would each measure the other.
+load_lock
 
 # ---------------------------------------------------------------- clean-up
-WORK="$(mktemp -d "${TMPDIR:-/tmp}/km-soak.XXXXXX")"
+load_work
+FAILURE_LOGS=("$WORK/api.err")
 # The service's log (JSON lines): read after the soak for its errors and
 # warnings, which the answers alone do not show (a lock renewal lost, a
 # store error behind a retry, a menu reload that failed, a 5xx's cause).
 SERVICE_LOG="${SOAK_SERVICE_LOG:-$WORK/service.log}"
 : > "$SERVICE_LOG" || die "cannot write SOAK_SERVICE_LOG=$SERVICE_LOG"
+FAILURE_LOGS+=("$SERVICE_LOG")
 COOKIES_OUT="$WORK/cookies.txt"
 : > "$COOKIES_OUT"
 API_PID=""
-DB_CREATED=0
-REDIS_USED=0
 
-# The Redis keys of the sessions whose cookies the wrk runs wrote to
-# $COOKIES_OUT (`km_session=VALUE` a line): a signed cookie's value is a
-# 44-character signature followed by the session id, the record's key.
-session_keys() {
-    python3 - "$COOKIE_NAME" "$COOKIES_OUT" << 'EOF'
-import sys, urllib.parse
-name, path = sys.argv[1], sys.argv[2]
-with open(path) as f:
-    for line in f:
-        line = line.strip()
-        if line.startswith(name + "="):
-            value = urllib.parse.unquote(line[len(name) + 1:])
-            if len(value) > 44:
-                print(value[44:])
-EOF
-}
-
+# What the run made in Redis: the session records of the cookies the wrk
+# runs wrote to $COOKIES_OUT (`km_session=VALUE` a line), the service's
+# rate-limit counters and session locks; then what is left there, which
+# the run did not make.
 clean_redis() {
-    session_keys | xargs -r redis-cli -u "$REDIS_URL" DEL > /dev/null \
-        || log "could not delete the run's session records"
-    local prefix
-    for prefix in km:rate: km:session-lock:; do
-        redis-cli -u "$REDIS_URL" --scan --pattern "${prefix}*" \
-            | xargs -r redis-cli -u "$REDIS_URL" DEL > /dev/null \
-            || log "could not delete the keys ${prefix}*"
-    done
+    clean_service_keys "$COOKIES_OUT"
     local left
     left="$(redis-cli -u "$REDIS_URL" DBSIZE 2> /dev/null || echo "?")"
     [ "$left" = 0 ] || log "$left keys are left in $REDIS_URL after the clean-up"
-}
-
-# stop PID: SIGTERM, then SIGKILL after 5 s.
-stop() {
-    local pid=$1
-    [ -n "$pid" ] && kill -0 "$pid" 2> /dev/null || return 0
-    kill -TERM "$pid" 2> /dev/null || true
-    for _ in $(seq 1 50); do
-        kill -0 "$pid" 2> /dev/null || break
-        sleep 0.1
-    done
-    kill -KILL "$pid" 2> /dev/null || true
-    wait "$pid" 2> /dev/null || true
 }
 
 cleanup() {
     local status=$?
     set +e
     stop "$API_PID"
-    [ "$REDIS_USED" = 1 ] && clean_redis
-    if [ "$DB_CREATED" = 1 ]; then
-        psql -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -d postgres -v ON_ERROR_STOP=1 -qX \
-            -c "DROP DATABASE IF EXISTS \"$PG_DB\" WITH (FORCE)" > /dev/null \
-            || log "could not drop database $PG_DB"
-    fi
-    if [ "$status" -ne 0 ] && [ -s "$WORK/api.err" ]; then
-        log "the service's stderr (last 30 lines):"
-        tail -n 30 "$WORK/api.err" >&2
-    fi
-    rm -rf "$WORK"
-    exit "$status"
+    load_finish "$status"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+load_traps
 
 # ---------------------------------------------------------------- redis
-redis-cli -u "$REDIS_URL" PING | grep -q PONG || die "Redis does not answer at $REDIS_URL"
+redis_ping
 keys="$(redis-cli -u "$REDIS_URL" DBSIZE)"
 [ "$keys" = 0 ] \
     || die "$REDIS_URL holds $keys keys: the soak needs a Redis database of its own (SOAK_REDIS_URL), and deletes nothing it did not make. Left by a soak that stopped before its clean-up? They expire within 15 minutes (its sessions live $SESSION_AGE s), or, when nothing else uses that database: redis-cli -u '$REDIS_URL' FLUSHDB (the default: redis-cli -n 14 FLUSHDB)"
@@ -247,37 +179,17 @@ psql_soak() {
     psql -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -d "$PG_DB" -v ON_ERROR_STOP=1 -qAtX "$@"
 }
 
-log "creating database $PG_DB on $PG_HOST:$PG_PORT"
-psql -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -d postgres -v ON_ERROR_STOP=1 -qX \
-    -c "SET client_min_messages = warning" \
-    -c "DROP DATABASE IF EXISTS \"$PG_DB\" WITH (FORCE)" \
-    -c "CREATE DATABASE \"$PG_DB\"" > /dev/null
-DB_CREATED=1
-DATABASE_URL="postgres://$PG_USER@$PG_HOST:$PG_PORT/$PG_DB"
+create_database
 
-PORT="${SOAK_PORT:-18383}"
-if ! python3 -c 'import socket, sys; socket.socket().bind(("127.0.0.1", int(sys.argv[1])))' "$PORT" 2> /dev/null; then
-    log "port $PORT is taken; using another"
-    PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-fi
+PORT="$(free_port "${SOAK_PORT:-18383}")"
 BASE="http://127.0.0.1:$PORT"
 
-# A clean environment, so that the caller's APP_ENV, SESSION_*, RUST_LOG,
-# ... cannot change what runs. No SESSION_LOCK: the service's default.
-SERVICE_ENV=(
-    PATH="$PATH" HOME="${HOME:-/tmp}"
-    APP_ENV=development
-    LISTEN_ADDR="127.0.0.1:$PORT"
-    DATABASE_URL="$DATABASE_URL"
-    SESSION_BACKEND=redis
-    REDIS_URL="$REDIS_URL"
-    SECRET_KEY="$SECRET_KEY_FIXED"
-    SESSION_COOKIE_NAME="$COOKIE_NAME"
-    SESSION_COOKIE_SECURE=false
+# A clean environment (service_base_env): no SESSION_LOCK, the service's
+# default.
+service_base_env "$PORT"
+SERVICE_ENV+=(
     SESSION_COOKIE_AGE="$SESSION_AGE"
     NEW_SESSION_LIMIT_PER_IP="$SESSION_LIMIT"
-    DATA_DIR="$WORK/data"
-    LOG_FORMAT=json
 )
 
 # The demo menu, then stock no soak can exhaust on every available dish;
@@ -292,25 +204,7 @@ log "dishes ordered: $PRODUCTS (stock $STOCK each)"
 log "starting $BIN on 127.0.0.1:$PORT (SESSION_BACKEND=redis, SESSION_LOCK unset)"
 env -i "${SERVICE_ENV[@]}" "$BIN" >> "$SERVICE_LOG" 2> "$WORK/api.err" 9>&- &
 API_PID=$!
-ready=0
-for _ in $(seq 1 300); do
-    kill -0 "$API_PID" 2> /dev/null || die "the service exited while starting"
-    if curl -fsS -o /dev/null "$BASE/readyz" 2> /dev/null; then
-        ready=1
-        break
-    fi
-    sleep 0.2
-done
-[ "$ready" = 1 ] || die "the service was not ready after 60 s"
-
-# check_alive: dies saying how the service ended, if it has.
-check_alive() {
-    kill -0 "$API_PID" 2> /dev/null && return 0
-    local status=0
-    wait "$API_PID" 2> /dev/null || status=$?
-    API_PID=""
-    die "the service is gone, exit status $status (128 + n: killed by signal n)"
-}
+wait_ready "the service" "$API_PID" "$BASE/readyz"
 
 # ---------------------------------------------------------------- load
 LUA="$WORK/soak.lua"
@@ -441,10 +335,10 @@ run_load() {
         wrk -t"$CONNECTIONS" -c"$CONNECTIONS" -d"${1}s" --timeout 10s --latency -s "$LUA" "$BASE" \
         > "$2" 2>&1 9>&- || {
         cat "$2" >&2
-        check_alive
+        check_alive "the service" "$API_PID"
         die "wrk failed"
     }
-    check_alive
+    check_alive "the service" "$API_PID"
 }
 
 # counts OUT: "reads writes checkouts non2xx without_cookie socket_errors"
@@ -461,10 +355,6 @@ counts() {
 vm() { awk -v k="$1:" '$1 == k { print $2 }' "/proc/$API_PID/status"; }
 mib() { awk -v kb="$1" 'BEGIN { printf "%.1f MiB", kb / 1024 }'; }
 signed_mib() { awk -v kb="$1" 'BEGIN { printf "%+.1f MiB", kb / 1024 }'; }
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$API_PID/stat"; }
-machine_ticks() {
-    awk '$1 == "cpu" { t = 0; for (i = 2; i <= NF; i++) t += $i; print $5 + $6, t }' /proc/stat
-}
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 
 FAILED=()
@@ -483,14 +373,14 @@ if [ "$WARMUP_SECONDS" -gt 0 ]; then
 fi
 
 rss_start="$(vm VmRSS)"
-cpu_start="$(cpu_ticks)"
+cpu_start="$(cpu_ticks "$API_PID")"
 load_start="$(loadavg)"
 read -r idle_start total_start <<< "$(machine_ticks)"
 log "soak: ${SOAK_SECONDS} s, wrk -t$CONNECTIONS -c$CONNECTIONS (VmRSS $(mib "$rss_start"), load average $load_start)"
 run_load "$SOAK_SECONDS" "$WORK/soak.txt"
 rss_end="$(vm VmRSS)"
 hwm="$(vm VmHWM)"
-cpu_end="$(cpu_ticks)"
+cpu_end="$(cpu_ticks "$API_PID")"
 load_end="$(loadavg)"
 read -r idle_end total_end <<< "$(machine_ticks)"
 
@@ -504,8 +394,7 @@ max="$(awk '$1 == "Latency" { print $4 }' "$WORK/soak.txt")"
 errors=$((non2xx + socket))
 growth_kb=$((rss_end - rss_start))
 growth_pct="$(awk -v a="$rss_start" -v g="$growth_kb" 'BEGIN { printf "%+.1f%%", 100 * g / a }')"
-tick_hz="$(getconf CLK_TCK)"
-cpu_us="$(awk -v t="$((cpu_end - cpu_start))" -v hz="$tick_hz" -v r="${requests:-0}" \
+cpu_us="$(awk -v t="$((cpu_end - cpu_start))" -v hz="$TICK_HZ" -v r="${requests:-0}" \
     'BEGIN { if (r > 0) printf "%.1f", 1e6 * t / hz / r; else print "?" }')"
 idle="$(awk -v i="$((idle_end - idle_start))" -v t="$((total_end - total_start))" \
     'BEGIN { if (t > 0) printf "%.0f%%", 100 * i / t; else print "?" }')"
