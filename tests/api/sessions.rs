@@ -342,6 +342,63 @@ async fn a_hundred_parallel_changes_spread_over_two_instances_with_default_setti
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs TEST_DATABASE_URL and TEST_REDIS_URL; run with -- --include-ignored"]
+async fn a_change_cancelled_while_taking_its_database_lock_gives_the_lock_back() {
+    use sea_orm::TransactionTrait;
+    assert!(
+        services().is_some(),
+        "set TEST_DATABASE_URL and TEST_REDIS_URL"
+    );
+    // The database store on PostgreSQL takes turns with `session_locks` rows.
+    let app = app()
+        .backend(Backend::Database)
+        .var("REQUEST_TIMEOUT_MS", "1000")
+        .spawn()
+        .await;
+    let first = app.add(1, 1).await;
+    assert_eq!(first.status(), 201);
+    let id = session_id(&session_cookie(first.headers()).unwrap());
+    let key = api::session::lock::lock_name(&id);
+
+    // A row another instance holds, which a writer is changing to expired:
+    // the next change's `INSERT ... ON CONFLICT DO UPDATE` that takes it
+    // waits on that writer, past the change's request timeout (408), which
+    // cancels the change; once the writer commits, the take goes through.
+    app.sql(&format!(
+        "INSERT INTO session_locks (lock_key, token, expires_at) \
+         VALUES ('{key}', 'elsewhere', (extract(epoch FROM now()) * 1000)::bigint + 60000)"
+    ))
+    .await;
+    let blocker = app.db.begin().await.unwrap();
+    let expired = blocker
+        .execute_unprepared(&format!(
+            "UPDATE session_locks SET expires_at = 0 WHERE lock_key = '{key}'"
+        ))
+        .await
+        .unwrap();
+    assert_eq!(expired.rows_affected(), 1);
+    let cancelled = app.add(2, 1).await;
+    assert_eq!(cancelled.status(), 408);
+    // The cancelled change's release has been sent by now.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    blocker.commit().await.unwrap();
+
+    // The row is given back once the take is done, not held for its 10 s.
+    let started = std::time::Instant::now();
+    loop {
+        let res = app.add(3, 1).await;
+        if res.status() == 201 {
+            break;
+        }
+        assert_eq!(res.status(), 503, "{}", res.text().await.unwrap());
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "the session's lock is held after its change was cancelled"
+        );
+    }
+}
+
 /// Sends 40 adds at once from one visitor, each with its own `Cookie`
 /// header, and checks that every one of them is in the cart.
 async fn forty_parallel_adds_are_all_kept(cookie_header: impl Fn(usize, &str) -> String) {
