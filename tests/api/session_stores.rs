@@ -18,7 +18,7 @@ use crate::helpers::{Backend, TempDir, TestDatabase, backends, services};
 
 /// What a store keeps its sessions in, removed when dropped.
 struct Storage {
-    _database: TestDatabase,
+    database: TestDatabase,
     files: TempDir,
 }
 
@@ -57,7 +57,7 @@ async fn store_with(
         .await
         .unwrap();
     let storage = Storage {
-        _database: database,
+        database: database,
         files,
     };
     (store, storage)
@@ -171,7 +171,7 @@ async fn expires_records_itself(store: &AnyStore, label: &str) {
 }
 
 #[tokio::test]
-async fn the_database_store_neither_loads_nor_keeps_an_expired_record() {
+async fn thedatabase_store_neither_loads_nor_keeps_an_expired_record() {
     // The store judges expiry by the service's clock.
     let clock = Clock::manual(OffsetDateTime::now_utc());
     let (store, _db) = store_with_clock(Backend::Database, &clock).await;
@@ -197,11 +197,11 @@ async fn the_database_store_neither_loads_nor_keeps_an_expired_record() {
 }
 
 #[tokio::test]
-async fn the_database_stores_clean_up_removes_session_locks_left_to_expire_and_keeps_held_ones() {
+async fn thedatabase_stores_clean_up_removes_session_locks_left_to_expire_and_keeps_held_ones() {
     use sea_orm::{ConnectionTrait, Statement};
 
     let (store, storage) = store(Backend::Database).await;
-    let db = sea_orm::Database::connect(&storage._database.url)
+    let db = sea_orm::Database::connect(&storage.database.url)
         .await
         .unwrap();
     let now_ms = OffsetDateTime::now_utc().unix_timestamp() * 1000;
