@@ -21,9 +21,11 @@
 //!   session, and the record written and the lock deleted by another when
 //!   the session layer saves it after the handler ran
 //!   ([`super::store`]); so a change costs the two round trips an unlocked
-//!   one does. A request that never reads its session takes no lock (it
-//!   cannot change it: tower-sessions reads a record before changing it,
-//!   and a delete takes the lock first);
+//!   one does. A delete checks the lock in the same script as it deletes,
+//!   and a record under a new id is written after a script that checks it.
+//!   A request that never reads its session takes no lock (it cannot
+//!   change it: tower-sessions reads a record before changing it, and a
+//!   delete takes the lock first);
 //! - with the database store, with a row in `session_locks`, taken before
 //!   the request runs and deleted after;
 //! - with the file store, with an advisory lock on a file beside the
