@@ -18,7 +18,7 @@ use fred::types::{Expiration, SetOptions};
 use serde_json::json;
 
 use crate::admin::{LONG_TTL_MS, add_at, cart_at, patch, sign_in_as_admin, unit_price};
-use crate::helpers::{Backend, TestApp, assert_problem, session_cookie, session_id};
+use crate::helpers::{Backend, COOKIE, TestApp, assert_problem, session_cookie, session_id};
 use crate::limits::{assert_too_many, limited};
 use crate::redis_server::{
     Persistence, REDIS_CLI, REDIS_SERVER, RedisServer, Role, installed, on_redis, redis_command,
@@ -391,7 +391,8 @@ async fn on_a_redis_cluster_signing_in_and_out_gives_the_session_a_new_id_and_ke
         .register("cluster-reader", "a long enough passphrase")
         .await;
     assert_eq!(res.status(), 201);
-    let signed_in = session_id(&session_cookie(res.headers()).expect("a new session cookie"));
+    let signed_in_cookie = session_cookie(res.headers()).expect("a new session cookie");
+    let signed_in = session_id(&signed_in_cookie);
     assert_ne!(signed_in, before);
     assert_eq!(item_count(&app).await, 1, "the cart moved to the new id");
     assert_eq!(cluster.holders(&signed_in).await.len(), 1);
@@ -406,7 +407,6 @@ async fn on_a_redis_cluster_signing_in_and_out_gives_the_session_a_new_id_and_ke
 
     let res = app.post_json("/api/v1/auth/logout", &json!({})).await;
     assert!(res.status().is_success(), "{}", res.status());
-    // The signed-in id keeps only a tombstone, written under its lock.
     assert_eq!(
         item_count(&app).await,
         0,
@@ -416,4 +416,14 @@ async fn on_a_redis_cluster_signing_in_and_out_gives_the_session_a_new_id_and_ke
         cluster.holders(&shared_key(&signed_in)).await,
         Vec::<u16>::new()
     );
+    // The signed-in id keeps only a tombstone, written under its lock: a
+    // change sent with its cookie is told to send it again.
+    let stale = reqwest::Client::new()
+        .post(app.url("/api/v1/cart/items"))
+        .header("Cookie", format!("{COOKIE}={signed_in_cookie}"))
+        .json(&json!({"product_id": 1, "quantity": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(stale, 409, "session-renewed").await;
 }

@@ -3,7 +3,9 @@
 //! the file store always run; the database store on PostgreSQL and the
 //! Redis store run when the suite runs against the services. The checks
 //! that every store passes also run on a Redis Cluster and behind Sentinel
-//! (`redis_cluster.rs`), through [`conformance_on_redis`].
+//! (`redis_cluster.rs`), through [`conformance_on_redis`], both as
+//! tower-sessions-redis-store runs them (outside a change's turn) and as
+//! the service's own scripts do (within one).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -18,7 +20,7 @@ use crate::helpers::{Backend, TempDir, TestDatabase, backends, services};
 
 /// What a store keeps its sessions in, removed when dropped.
 struct Storage {
-    _database: TestDatabase,
+    database: TestDatabase,
     files: TempDir,
 }
 
@@ -56,10 +58,7 @@ async fn store_with(
     let store = api::startup::session_store(&config, &db, clock)
         .await
         .unwrap();
-    let storage = Storage {
-        _database: database,
-        files,
-    };
+    let storage = Storage { database, files };
     (store, storage)
 }
 
@@ -71,6 +70,92 @@ pub async fn conformance_on_redis(url: &str) {
     creates_loads_saves_and_deletes(&store, url).await;
     draws_a_new_id_for_a_taken_one(&store, url).await;
     expires_records_itself(&store, url).await;
+    passes_the_checks_within_a_turn(&store, url).await;
+}
+
+#[tokio::test]
+#[ignore = "needs TEST_DATABASE_URL and TEST_REDIS_URL; run with -- --include-ignored"]
+async fn the_redis_store_passes_the_checks_within_a_change_of_the_session_too() {
+    let (store, _storage) = store(Backend::Redis).await;
+    passes_the_checks_within_a_turn(&store, "Redis").await;
+}
+
+/// The checks of a session's record made within a change of that session
+/// (its turn, Redis locks), where the service's store runs its own scripts
+/// instead of tower-sessions-redis-store's commands: the read that takes
+/// the lock, the saves, put and delete that check it, a new id drawn for a
+/// taken one and written after a check of the lock; and the lock is gone
+/// once the change ends.
+async fn passes_the_checks_within_a_turn(store: &AnyStore, label: &str) {
+    use api::session::keys::SessionCookieKeys;
+    use api::session::lock::{SessionLocks, serialize_session_writes, shared_key};
+    use axum::response::IntoResponse;
+    use fred::prelude::KeysInterface;
+
+    let AnyStore::Redis(_, pool) = store else {
+        panic!("{label}: a Redis store");
+    };
+    let config = api::Config::from_vars(HashMap::from([(
+        "SECRET_KEY".to_owned(),
+        crate::helpers::SECRET_KEY.to_owned(),
+    )]))
+    .unwrap();
+    let keys = SessionCookieKeys::new(&config);
+    let locks = SessionLocks::with_redis(
+        keys.clone(),
+        Duration::from_secs(5),
+        pool.clone(),
+        api::session::lock::SHARED_LOCK_TTL,
+    );
+    let id = Id::default();
+    let change = axum::extract::Request::builder()
+        .method("POST")
+        .uri("/")
+        .header(
+            "cookie",
+            format!("{}={}", crate::helpers::COOKIE, keys.sign(id)),
+        )
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let key = shared_key(&id.to_string());
+    let res = serialize_session_writes(&locks, change, |_| async {
+        assert!(store.load(&id).await.unwrap().is_none(), "{label}");
+        let held: i64 = pool.exists(key.as_str()).await.unwrap();
+        assert_eq!(held, 1, "{label}: the read took the lock");
+
+        let mut r = record(&[("who", serde_json::json!("first"))], HOUR);
+        r.id = id;
+        store.create(&mut r).await.unwrap();
+        assert_eq!(r.id, id, "{label}: a free id is kept");
+        assert_eq!(store.load(&id).await.unwrap().unwrap().data, r.data);
+        r.data.insert("visits".into(), serde_json::json!(3));
+        store.save(&r).await.unwrap();
+        assert_eq!(store.load(&id).await.unwrap().unwrap().data, r.data);
+        r.data.insert("visits".into(), serde_json::json!(4));
+        store.put(&r).await.unwrap();
+        assert_eq!(store.load(&id).await.unwrap().unwrap().data, r.data);
+
+        // Another record under the session's id: a new id is drawn, its
+        // record in another hash slot than the lock.
+        let mut second = record(&[("who", serde_json::json!("second"))], HOUR);
+        second.id = id;
+        store.create(&mut second).await.unwrap();
+        assert_ne!(second.id, id, "{label}: the colliding id was kept");
+        assert_eq!(
+            store.load(&second.id).await.unwrap().unwrap().data["who"],
+            "second"
+        );
+        assert_eq!(store.load(&id).await.unwrap().unwrap().data["who"], "first");
+
+        store.delete(&id).await.unwrap();
+        assert!(store.load(&id).await.unwrap().is_none(), "{label}");
+        store.delete(&id).await.unwrap();
+        "checked".into_response()
+    })
+    .await;
+    assert_eq!(res.status(), 200, "{label}");
+    let held: i64 = pool.exists(key.as_str()).await.unwrap();
+    assert_eq!(held, 0, "{label}: the lock is released with the change");
 }
 
 fn record(data: &[(&str, serde_json::Value)], lives: Duration) -> Record {
@@ -201,7 +286,7 @@ async fn the_database_stores_clean_up_removes_session_locks_left_to_expire_and_k
     use sea_orm::{ConnectionTrait, Statement};
 
     let (store, storage) = store(Backend::Database).await;
-    let db = sea_orm::Database::connect(&storage._database.url)
+    let db = sea_orm::Database::connect(&storage.database.url)
         .await
         .unwrap();
     let now_ms = OffsetDateTime::now_utc().unix_timestamp() * 1000;

@@ -342,6 +342,63 @@ async fn a_hundred_parallel_changes_spread_over_two_instances_with_default_setti
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs TEST_DATABASE_URL and TEST_REDIS_URL; run with -- --include-ignored"]
+async fn a_change_cancelled_while_taking_its_database_lock_gives_the_lock_back() {
+    use sea_orm::TransactionTrait;
+    assert!(
+        services().is_some(),
+        "set TEST_DATABASE_URL and TEST_REDIS_URL"
+    );
+    // The database store on PostgreSQL takes turns with `session_locks` rows.
+    let app = app()
+        .backend(Backend::Database)
+        .var("REQUEST_TIMEOUT_MS", "1000")
+        .spawn()
+        .await;
+    let first = app.add(1, 1).await;
+    assert_eq!(first.status(), 201);
+    let id = session_id(&session_cookie(first.headers()).unwrap());
+    let key = api::session::lock::lock_name(&id);
+
+    // A row another instance holds, which a writer is changing to expired:
+    // the next change's `INSERT ... ON CONFLICT DO UPDATE` that takes it
+    // waits on that writer, past the change's request timeout (408), which
+    // cancels the change; once the writer commits, the take goes through.
+    app.sql(&format!(
+        "INSERT INTO session_locks (lock_key, token, expires_at) \
+         VALUES ('{key}', 'elsewhere', (extract(epoch FROM now()) * 1000)::bigint + 60000)"
+    ))
+    .await;
+    let blocker = app.db.begin().await.unwrap();
+    let expired = blocker
+        .execute_unprepared(&format!(
+            "UPDATE session_locks SET expires_at = 0 WHERE lock_key = '{key}'"
+        ))
+        .await
+        .unwrap();
+    assert_eq!(expired.rows_affected(), 1);
+    let cancelled = app.add(2, 1).await;
+    assert_eq!(cancelled.status(), 408);
+    // The cancelled change's release has been sent by now.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    blocker.commit().await.unwrap();
+
+    // The row is given back once the take is done, not held for its 10 s.
+    let started = std::time::Instant::now();
+    loop {
+        let res = app.add(3, 1).await;
+        if res.status() == 201 {
+            break;
+        }
+        assert_eq!(res.status(), 503, "{}", res.text().await.unwrap());
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "the session's lock is held after its change was cancelled"
+        );
+    }
+}
+
 /// Sends 40 adds at once from one visitor, each with its own `Cookie`
 /// header, and checks that every one of them is in the cart.
 async fn forty_parallel_adds_are_all_kept(cookie_header: impl Fn(usize, &str) -> String) {
@@ -547,20 +604,30 @@ async fn a_stored_session_that_does_not_decode_gives_its_visitor_a_fresh_working
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_change_waiting_behind_a_stuck_checkout_gets_a_503_with_retry_after_not_a_408() {
-    let mut locks = vec!["process"];
+    // Each lock with a store it serves; the process queue on PostgreSQL,
+    // where the checkout can be seen waiting (every other lock is taken
+    // after it, so their runs wait on it too).
+    let mut locks = vec![("file", Backend::File)];
     if services().is_some() {
-        locks.push("redis");
+        locks.extend([
+            ("process", Backend::Database),
+            ("redis", Backend::Redis),
+            ("database", Backend::Database),
+        ]);
     }
-    for lock in locks {
+    for (lock, backend) in locks {
         // A change waits half the request timeout (0.5 s) for its turn; a
         // checkout stuck on the database keeps the turn for the database
         // timeout (1 s, its least), longer.
         let app = app()
+            .backend(backend)
             .var("REQUEST_TIMEOUT_MS", "1000")
             .var("SESSION_LOCK", lock)
             .spawn()
             .await;
-        assert_eq!(app.add(1, 1).await.status(), 201);
+        let first = app.add(1, 1).await;
+        assert_eq!(first.status(), 201);
+        let id = session_id(&session_cookie(first.headers()).unwrap());
 
         // The menu's row is held by another writer, so the checkout's stock
         // update waits on it, keeping the session's turn past its own request.
@@ -570,9 +637,16 @@ async fn a_change_waiting_behind_a_stuck_checkout_gets_a_503_with_retry_after_no
             .await
             .unwrap();
         let checkout = tokio::spawn(app.client.post(app.url("/api/v1/orders")).send());
-        // Time for the checkout to take the turn and reach the database
-        // (it keeps both for a second).
-        tokio::time::sleep(Duration::from_millis(150)).await;
+        // Not before the checkout holds the turn (it keeps it for a second
+        // from reaching the database), however slow the machine.
+        let since = std::time::Instant::now();
+        while !checkout_holds_the_turn(&app, lock, &id).await {
+            assert!(
+                since.elapsed() < Duration::from_secs(5),
+                "{lock}: the checkout never took the turn"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
 
         let started = std::time::Instant::now();
         let res = app.add(2, 1).await;
@@ -596,6 +670,49 @@ async fn a_change_waiting_behind_a_stuck_checkout_gets_a_503_with_retry_after_no
 
         blocker.rollback().await.unwrap();
         checkout.await.unwrap().unwrap();
+    }
+}
+
+/// Whether a checkout of session `id` holds its turn, as `lock` shows it:
+/// its lock key, row or file is there, or (the process queue, on
+/// PostgreSQL) the checkout's stock update is waiting on a row lock.
+async fn checkout_holds_the_turn(app: &crate::helpers::TestApp, lock: &str, id: &str) -> bool {
+    let count = |sql: String| async move {
+        app.db
+            .query_all_raw(Statement::from_string(app.db.get_database_backend(), sql))
+            .await
+            .unwrap()
+            .len()
+    };
+    match lock {
+        "file" => !app.session_files(".lock").is_empty(),
+        "database" => {
+            count(format!(
+                "SELECT token FROM session_locks WHERE lock_key = '{}'",
+                api::session::lock::lock_name(id)
+            ))
+            .await
+                == 1
+        }
+        "redis" => {
+            use fred::prelude::KeysInterface;
+            let Some(api::session::AnyStore::Redis(_, pool)) =
+                app.state.as_ref().map(|s| &s.sessions)
+            else {
+                panic!("a Redis store");
+            };
+            let key = api::session::lock::shared_key(id);
+            pool.exists::<usize, _>(key.as_str()).await.unwrap() == 1
+        }
+        _ => {
+            count(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() \
+                 AND wait_event_type = 'Lock' AND query LIKE '%products%'"
+                    .to_owned(),
+            )
+            .await
+                == 1
+        }
     }
 }
 

@@ -887,13 +887,15 @@ mod tests {
         }
     }
 
+    /// The session lock a configuration with `extra` (and a secret) gets.
+    fn lock_of(extra: &[(&'static str, &'static str)]) -> Result<SessionLock, ConfigError> {
+        let mut v = vec![("SECRET_KEY", KEY)];
+        v.extend_from_slice(extra);
+        Config::from_vars(vars(&v)).map(|c| c.session_lock)
+    }
+
     #[test]
     fn shared_sessions_take_turns_across_instances_unless_told_otherwise() {
-        let lock_of = |extra: &[(&'static str, &'static str)]| {
-            let mut v = vec![("SECRET_KEY", KEY)];
-            v.extend_from_slice(extra);
-            Config::from_vars(vars(&v)).map(|c| c.session_lock)
-        };
         let redis = [
             ("SESSION_BACKEND", "redis"),
             ("REDIS_URL", "redis://127.0.0.1:6379"),
@@ -923,11 +925,6 @@ mod tests {
 
     #[test]
     fn file_sessions_take_turns_with_file_locks_unless_told_otherwise() {
-        let lock_of = |extra: &[(&'static str, &'static str)]| {
-            let mut v = vec![("SECRET_KEY", KEY)];
-            v.extend_from_slice(extra);
-            Config::from_vars(vars(&v)).map(|c| c.session_lock)
-        };
         let file = [("SESSION_BACKEND", "file")];
         assert_eq!(lock_of(&file).unwrap(), SessionLock::File);
         let overridden = [file.as_slice(), &[("SESSION_LOCK", "process")]].concat();

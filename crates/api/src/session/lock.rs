@@ -21,9 +21,11 @@
 //!   session, and the record written and the lock deleted by another when
 //!   the session layer saves it after the handler ran
 //!   ([`super::store`]); so a change costs the two round trips an unlocked
-//!   one does. A request that never reads its session takes no lock (it
-//!   cannot change it: tower-sessions reads a record before changing it,
-//!   and a delete takes the lock first);
+//!   one does. A delete checks the lock in the same script as it deletes,
+//!   and a record under a new id is written after a script that checks it.
+//!   A request that never reads its session takes no lock (it cannot
+//!   change it: tower-sessions reads a record before changing it, and a
+//!   delete takes the lock first);
 //! - with the database store, with a row in `session_locks`, taken before
 //!   the request runs and deleted after;
 //! - with the file store, with an advisory lock on a file beside the
@@ -229,7 +231,22 @@ pub(crate) struct Held {
     pub(crate) via: Via,
     pub(crate) key: String,
     pub(crate) token: String,
+    /// The store said the lock is this token's. Until then the turn's reads
+    /// and writes may not count on it, though it may be taken already (a
+    /// take whose answer was lost) and is released all the same.
+    taken: bool,
+    /// Held by a try at taking the lock while the store has not answered
+    /// it (see [`shared_lock::acquire_row`]): the release waits for it.
+    attempts: Arc<tokio::sync::Mutex<()>>,
     renewal: Option<(Arc<Renewals>, u64)>,
+}
+
+/// A shared lock being taken: what the take needs. See [`Turn::begin_hold`].
+pub(crate) struct Taking {
+    pub(crate) via: Via,
+    pub(crate) key: String,
+    pub(crate) token: String,
+    pub(crate) attempts: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Held {
@@ -242,18 +259,25 @@ impl Held {
             via,
             key,
             token: format!("{:032x}", rand::random::<u128>()),
+            taken: false,
+            attempts: Arc::new(tokio::sync::Mutex::new(())),
             renewal: None,
         }
     }
 
     fn renew_with(&mut self, renewals: &Arc<Renewals>) {
+        if self.renewal.is_some() {
+            return;
+        }
         let n = renewals.add(self.via.clone(), self.key.clone(), self.token.clone());
         self.renewal = Some((renewals.clone(), n));
     }
 
-    /// Stops extending the lock and deletes it, in that order.
+    /// Stops extending the lock, waits for a take still in flight, and
+    /// deletes the lock, in that order.
     async fn release(mut self) {
         self.stop_renewing();
+        drop(self.attempts.lock().await);
         shared_lock::release(&self.via, &self.key, &self.token).await;
     }
 
@@ -261,6 +285,14 @@ impl Held {
         if let Some((renewals, n)) = self.renewal.take() {
             renewals.remove(n);
         }
+    }
+}
+
+impl Drop for Held {
+    /// However the lock is let go of, it is not extended any more: a lock
+    /// extended for ever would keep its session's changes out for good.
+    fn drop(&mut self) {
+        self.stop_renewing();
     }
 }
 
@@ -367,9 +399,14 @@ impl Turn {
         metrics::lock_waited(SessionLock::Process, started);
         turn.local = Some(guard);
         if let Some(SharedLock::Database { db, renewals }) = &locks.shared {
-            let (key, token) = turn.begin_hold(Via::Database(db.clone()));
+            let Taking {
+                key,
+                token,
+                attempts,
+                ..
+            } = turn.begin_hold(Via::Database(db.clone()));
             let started = metrics::start();
-            shared_lock::acquire_row(db, &key, &token, renewals.ttl(), deadline).await?;
+            shared_lock::acquire_row(db, &key, &token, renewals.ttl(), deadline, &attempts).await?;
             metrics::lock_waited(SessionLock::Database, started);
             turn.hold_taken();
         }
@@ -378,7 +415,9 @@ impl Turn {
             let file = shared_lock::acquire_file(dir, &lock_name(&turn.key), deadline).await?;
             metrics::lock_waited(SessionLock::File, started);
             // Held from here to the turn's end; a file lock is not extended.
-            *turn.held() = Some(Held::new(Via::File(Arc::new(file)), &turn.key));
+            let mut held = Held::new(Via::File(Arc::new(file)), &turn.key);
+            held.taken = true;
+            *turn.held() = Some(held);
         }
         Ok(turn)
     }
@@ -400,35 +439,49 @@ impl Turn {
         self.id == *id
     }
 
-    /// Starts holding a shared lock through `via`; returns its key and
-    /// token for what takes it. Recorded before that goes out: if the
-    /// request is cancelled meanwhile, the drop still deletes whatever was
-    /// taken.
-    pub(crate) fn begin_hold(&self, via: Via) -> (String, String) {
-        let held = Held::new(via, &self.key);
-        let out = (held.key.clone(), held.token.clone());
-        *self.held() = Some(held);
-        out
+    /// Starts holding a shared lock through `via`; returns what its take
+    /// needs. Recorded before that goes out: if the request is cancelled
+    /// meanwhile, the drop still deletes whatever was taken. A lock already
+    /// recorded is kept, not replaced (a replaced lock would be neither
+    /// released nor, once taken, ever let go of): taking it again goes
+    /// through its connection with its token.
+    pub(crate) fn begin_hold(&self, via: Via) -> Taking {
+        let mut held = self.held();
+        let held = held.get_or_insert_with(|| Held::new(via, &self.key));
+        Taking {
+            via: held.via.clone(),
+            key: held.key.clone(),
+            token: held.token.clone(),
+            attempts: held.attempts.clone(),
+        }
     }
 
-    /// The shared lock was taken: it is extended from now on.
+    /// The shared lock was taken: the turn's reads and writes count on it,
+    /// and it is extended from now on.
     pub(crate) fn hold_taken(&self) {
-        let renewals = match &self.locks.shared {
-            Some(SharedLock::Redis { renewals, .. } | SharedLock::Database { renewals, .. }) => {
-                renewals
-            }
-            Some(SharedLock::File { .. }) | None => return,
+        let mut held = self.held();
+        let Some(held) = held.as_mut() else {
+            return;
         };
-        if let Some(held) = self.held().as_mut() {
+        held.taken = true;
+        if let Some(SharedLock::Redis { renewals, .. } | SharedLock::Database { renewals, .. }) =
+            &self.locks.shared
+        {
             held.renew_with(renewals);
         }
     }
 
-    /// The lock this turn holds: its connection, key and token.
+    /// The lock this turn has taken: its connection, key and token.
     pub(crate) fn holding(&self) -> Option<(Via, String, String)> {
         self.held()
             .as_ref()
+            .filter(|h| h.taken)
             .map(|h| (h.via.clone(), h.key.clone(), h.token.clone()))
+    }
+
+    /// Whether this turn tried to take a shared lock and did not get it.
+    pub(crate) fn taking(&self) -> bool {
+        self.held().as_ref().is_some_and(|h| !h.taken)
     }
 
     /// Whether the next save may delete the lock with it: the handler has
@@ -439,9 +492,7 @@ impl Turn {
 
     /// The save deleted the lock.
     pub(crate) fn released_with_save(&self) {
-        if let Some(mut held) = self.held().take() {
-            held.stop_renewing();
-        }
+        drop(self.held().take());
     }
 
     /// When the lock is not had in time.
@@ -459,12 +510,14 @@ impl Turn {
     /// request cancelled meanwhile (a timeout, a client gone) still has it
     /// released by the drop, rather than left for its whole lifetime.
     async fn finish(self) {
-        if let Some((via, key, token)) = self.holding() {
+        let recorded = self
+            .held()
+            .as_ref()
+            .map(|h| (h.via.clone(), h.key.clone(), h.token.clone()));
+        if let Some((via, key, token)) = recorded {
             shared_lock::release(&via, &key, &token).await;
         }
-        if let Some(mut held) = self.held().take() {
-            held.stop_renewing();
-        }
+        drop(self.held().take());
     }
 }
 
@@ -787,16 +840,7 @@ mod tests {
         }
     }
 
-    /// A pool on the suite's Redis, for the tests that need one.
-    async fn redis_pool() -> Pool {
-        use tower_sessions_redis_store::fred::prelude::{Builder, ClientLike, Config};
-        let url = std::env::var("TEST_REDIS_URL").expect("set TEST_REDIS_URL");
-        let pool = Builder::from_config(Config::from_url(&url).unwrap())
-            .build_pool(1)
-            .unwrap();
-        pool.init().await.unwrap();
-        pool
-    }
+    use super::super::shared_lock::tests::redis_pool;
 
     fn post_as(path: &str, session: Id) -> Request {
         Request::builder()
@@ -908,6 +952,17 @@ mod tests {
         open: tokio::sync::Notify,
     }
 
+    /// A change's write, given the store, the session's id and the turn.
+    type Write = Arc<
+        dyn Fn(
+                super::super::AnyStore,
+                Id,
+                SessionTurn,
+            ) -> futures_util::future::BoxFuture<'static, session_store::Result<()>>
+            + Send
+            + Sync,
+    >;
+
     /// An instance whose every change reads the session, waits at `gate`
     /// (when given), then writes `value`, reporting how the write went.
     fn changing(
@@ -917,13 +972,28 @@ mod tests {
         gate: Option<Arc<Gate>>,
     ) -> Router {
         use tower_sessions::SessionStore;
+        let save: Write = Arc::new(move |store, id, _| {
+            Box::pin(async move { store.save(&stored(id, value)).await })
+        });
+        changing_with(locks, store, gate, save)
+    }
+
+    /// As [`changing`], the write being `write`.
+    fn changing_with(
+        locks: Arc<SessionLocks>,
+        store: super::super::AnyStore,
+        gate: Option<Arc<Gate>>,
+        write: Write,
+    ) -> Router {
+        use tower_sessions::SessionStore;
         Router::new()
             .route(
                 "/",
                 post(move |req: Request| {
-                    let (store, gate) = (store.clone(), gate.clone());
+                    let (store, gate, write) = (store.clone(), gate.clone(), write.clone());
                     async move {
                         let id = keys().session_id(req.headers()).unwrap().0;
+                        let turn = req.extensions().get::<SessionTurn>().unwrap().clone();
                         if let Err(e) = store.load(&id).await {
                             return format!("not loaded: {e}");
                         }
@@ -931,7 +1001,7 @@ mod tests {
                             gate.loaded.notify_one();
                             gate.open.notified().await;
                         }
-                        match store.save(&stored(id, value)).await {
+                        match write(store, id, turn).await {
                             Ok(()) => "saved".to_owned(),
                             Err(e) => format!("refused: {e}"),
                         }
@@ -939,6 +1009,189 @@ mod tests {
                 }),
             )
             .layer(axum::middleware::from_fn_with_state(locks, take_turns))
+    }
+
+    /// A change on one instance reads a stored session (taking its Redis
+    /// lock); the lock then goes as if it expired (Redis unreachable for
+    /// its whole lifetime), and a change on another instance takes it and
+    /// saves `second`; then the first change writes with `write`. The
+    /// first change's answer, the second instance's store, the session.
+    async fn write_after_losing_the_redis_lock(
+        write: Write,
+    ) -> (String, super::super::AnyStore, Id) {
+        use tower_sessions_redis_store::fred::prelude::KeysInterface;
+
+        let ttl = Duration::from_secs(10);
+        let (first_pool, second_pool) = (redis_pool().await, redis_pool().await);
+        let first = SessionLocks::with_redis(keys(), WAIT, first_pool.clone(), ttl);
+        let second = SessionLocks::with_redis(keys(), WAIT, second_pool.clone(), ttl);
+        let (first_store, second_store) = (
+            super::super::AnyStore::redis(first_pool.clone()),
+            super::super::AnyStore::redis(second_pool),
+        );
+        let session = Id::default();
+        first_store.put(&stored(session, "before")).await.unwrap();
+        let gate = Arc::new(Gate::default());
+
+        let holding = tokio::spawn(
+            changing_with(first, first_store.clone(), Some(gate.clone()), write)
+                .oneshot(post_as("/", session)),
+        );
+        gate.loaded.notified().await;
+        let gone: i64 = first_pool
+            .del(shared_key(&session.to_string()))
+            .await
+            .unwrap();
+        assert_eq!(gone, 1, "the first change held the lock");
+        let taken = changing(second, second_store.clone(), "second", None)
+            .oneshot(post_as("/", session))
+            .await
+            .unwrap();
+        assert_eq!(body(taken).await, "saved");
+
+        gate.open.notify_one();
+        let late = body(holding.await.unwrap().unwrap()).await;
+        (late, second_store, session)
+    }
+
+    #[tokio::test]
+    #[ignore = "needs TEST_REDIS_URL; run with -- --include-ignored"]
+    async fn a_write_in_a_task_carrying_the_turn_is_refused_once_its_redis_lock_is_lost() {
+        use tower_sessions::SessionStore;
+        let (late, store, session) =
+            write_after_losing_the_redis_lock(Arc::new(|store, id, turn| {
+                Box::pin(async move {
+                    // As checkout does: a task of its own, carrying the turn on.
+                    tokio::spawn(turn.scope(async move { store.save(&stored(id, "first")).await }))
+                        .await
+                        .unwrap()
+                })
+            }))
+            .await;
+        assert!(late.starts_with("refused"), "{late}");
+        assert_eq!(stored_value(&store, session).await, "second");
+    }
+
+    #[tokio::test]
+    #[ignore = "needs TEST_REDIS_URL; run with -- --include-ignored"]
+    async fn a_put_on_the_turns_session_is_refused_once_its_redis_lock_is_lost() {
+        let (late, store, session) = write_after_losing_the_redis_lock(Arc::new(|store, id, _| {
+            Box::pin(async move { store.put(&stored(id, "first")).await })
+        }))
+        .await;
+        assert!(late.starts_with("refused"), "{late}");
+        assert_eq!(stored_value(&store, session).await, "second");
+    }
+
+    #[tokio::test]
+    #[ignore = "needs TEST_REDIS_URL; run with -- --include-ignored"]
+    async fn a_session_under_a_new_id_is_not_written_once_the_redis_lock_is_lost() {
+        use tower_sessions::SessionStore;
+        let renewed = Id::default();
+        let (late, store, session) =
+            write_after_losing_the_redis_lock(Arc::new(move |store, _, _| {
+                Box::pin(async move {
+                    // A sign-in's new id, drawn within the turn.
+                    let mut record = stored(renewed, "first");
+                    store.create(&mut record).await
+                })
+            }))
+            .await;
+        assert!(late.starts_with("refused"), "{late}");
+        assert_eq!(stored_value(&store, session).await, "second");
+        assert!(store.load(&renewed).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    #[ignore = "needs TEST_REDIS_URL; run with -- --include-ignored"]
+    async fn a_delete_is_refused_once_its_redis_lock_is_lost() {
+        use tower_sessions::SessionStore;
+        let (late, store, session) = write_after_losing_the_redis_lock(Arc::new(|store, id, _| {
+            Box::pin(async move { store.delete(&id).await })
+        }))
+        .await;
+        assert!(late.starts_with("refused"), "{late}");
+        assert_eq!(stored_value(&store, session).await, "second");
+    }
+
+    #[tokio::test]
+    #[ignore = "needs TEST_REDIS_URL; run with -- --include-ignored"]
+    async fn reads_and_deletes_after_a_redis_lock_not_had_in_time_do_not_go_around_it() {
+        use tower_sessions::SessionStore;
+
+        let ttl = Duration::from_secs(10);
+        let (first_pool, second_pool) = (redis_pool().await, redis_pool().await);
+        let first = SessionLocks::with_redis(keys(), WAIT, first_pool.clone(), ttl);
+        let impatient =
+            SessionLocks::with_redis(keys(), Duration::from_millis(100), second_pool.clone(), ttl);
+        let (first_store, second_store) = (
+            super::super::AnyStore::redis(first_pool),
+            super::super::AnyStore::redis(second_pool),
+        );
+        let session = Id::default();
+        first_store.put(&stored(session, "before")).await.unwrap();
+        let gate = Arc::new(Gate::default());
+        let holding = tokio::spawn(
+            changing(first, first_store.clone(), "first", Some(gate.clone()))
+                .oneshot(post_as("/", session)),
+        );
+        gate.loaded.notified().await;
+
+        // The second read and the delete come after the first read was
+        // refused, the other instance still holding the lock.
+        let outcomes = Arc::new(Mutex::new(Vec::new()));
+        let seen = outcomes.clone();
+        let store = second_store.clone();
+        let refused = Router::new()
+            .route(
+                "/",
+                post(move || {
+                    let (seen, store) = (seen.clone(), store.clone());
+                    async move {
+                        let first_read = store.load(&session).await.map(drop);
+                        let second_read = store.load(&session).await.map(drop);
+                        let deleted = store.delete(&session).await;
+                        seen.lock().unwrap().extend([
+                            first_read.is_ok(),
+                            second_read.is_ok(),
+                            deleted.is_ok(),
+                        ]);
+                        "done"
+                    }
+                }),
+            )
+            .layer(axum::middleware::from_fn_with_state(impatient, take_turns))
+            .oneshot(post_as("/", session))
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), 503);
+        assert_eq!(
+            *outcomes.lock().unwrap(),
+            [false, false, false],
+            "read, read again, delete"
+        );
+
+        gate.open.notify_one();
+        assert_eq!(body(holding.await.unwrap().unwrap()).await, "saved");
+        assert_eq!(stored_value(&second_store, session).await, "first");
+    }
+
+    #[tokio::test]
+    async fn taking_a_lock_again_keeps_the_one_recorded_and_a_dropped_lock_is_not_extended() {
+        let locks = SessionLocks::new(keys(), WAIT);
+        let turn = Turn::take(&locks, id("again")).await.unwrap();
+        let first = turn.begin_hold(Via::Database(DatabaseConnection::default()));
+        turn.hold_taken();
+        let again = turn.begin_hold(Via::Database(DatabaseConnection::default()));
+        assert_eq!(again.token, first.token, "the lock taken is kept");
+        assert_eq!(turn.holding().map(|(_, _, token)| token), Some(first.token));
+
+        let renewals = Renewals::new(SHARED_LOCK_TTL);
+        let mut held = Held::new(Via::Database(DatabaseConnection::default()), "dropped");
+        held.renew_with(&renewals);
+        assert_eq!(renewals.len(), 1);
+        drop(held);
+        assert_eq!(renewals.len(), 0, "a lock let go of is not extended");
     }
 
     #[tokio::test]
@@ -993,41 +1246,12 @@ mod tests {
     #[tokio::test]
     #[ignore = "needs TEST_REDIS_URL; run with -- --include-ignored"]
     async fn a_change_whose_redis_lock_was_lost_is_not_saved_over_the_change_that_took_it() {
-        use tower_sessions_redis_store::fred::prelude::KeysInterface;
-
-        let ttl = Duration::from_secs(10);
-        let (first_pool, second_pool) = (redis_pool().await, redis_pool().await);
-        let first = SessionLocks::with_redis(keys(), WAIT, first_pool.clone(), ttl);
-        let second = SessionLocks::with_redis(keys(), WAIT, second_pool.clone(), ttl);
-        let (first_store, second_store) = (
-            super::super::AnyStore::redis(first_pool.clone()),
-            super::super::AnyStore::redis(second_pool),
-        );
-        let session = Id::default();
-        first_store.put(&stored(session, "before")).await.unwrap();
-        let gate = Arc::new(Gate::default());
-
-        let holding = tokio::spawn(
-            changing(first, first_store.clone(), "first", Some(gate.clone()))
-                .oneshot(post_as("/", session)),
-        );
-        gate.loaded.notified().await;
-        // The lock goes as if it expired (Redis unreachable for its whole
-        // lifetime), and the other instance's change takes and saves it.
-        let gone: i64 = first_pool
-            .del(shared_key(&session.to_string()))
-            .await
-            .unwrap();
-        assert_eq!(gone, 1, "the first change held the lock");
-        let taken = changing(second, second_store.clone(), "second", None)
-            .oneshot(post_as("/", session))
-            .await
-            .unwrap();
-        assert_eq!(body(taken).await, "saved");
-
-        gate.open.notify_one();
-        let late = body(holding.await.unwrap().unwrap()).await;
+        use tower_sessions::SessionStore;
+        let (late, store, session) = write_after_losing_the_redis_lock(Arc::new(|store, id, _| {
+            Box::pin(async move { store.save(&stored(id, "first")).await })
+        }))
+        .await;
         assert!(late.starts_with("refused"), "{late}");
-        assert_eq!(stored_value(&second_store, session).await, "second");
+        assert_eq!(stored_value(&store, session).await, "second");
     }
 }

@@ -22,7 +22,7 @@ use tower_sessions_redis_store::fred::prelude::{KeysInterface, LuaInterface};
 use tower_sessions_redis_store::fred::types::scripts::Script;
 use tower_sessions_redis_store::fred::types::{Expiration, SetOptions, Value};
 
-use super::lock::{Turn, busy, lock_error};
+use super::lock::{Taking, Turn, busy, lock_error};
 use crate::config::SessionLock;
 use crate::error::ApiError;
 use crate::metrics::{self, Renewal};
@@ -98,6 +98,19 @@ static SAVE: LazyLock<Script> = LazyLock::new(|| {
     )
 });
 
+/// Deletes the record (KEYS[2]) if the token (ARGV[1]) still holds the lock
+/// (KEYS[1]), keeping the lock: 1, or -1 when the lock is not held. Sent
+/// twice, the second run finds the lock still held and deletes nothing more.
+static DELETE: LazyLock<Script> = LazyLock::new(|| {
+    Script::from_lua(
+        "if redis.call('get', KEYS[1]) == ARGV[1] then \
+           redis.call('del', KEYS[2]) \
+           return 1 \
+         end \
+         return -1",
+    )
+});
+
 /// Deletes the lock only if the token still holds it. Sent whole (`EVAL`),
 /// not by its digest as the others are: a release whose answer the request
 /// stopped waiting for (Redis paused) still runs once Redis resumes, after
@@ -123,9 +136,55 @@ fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
-/// The pause before trying a held lock again: from 1 ms, doubling, to 20 ms.
-fn next_pause(pause: Duration) -> Duration {
-    (pause * 2).min(Duration::from_millis(20))
+/// Runs `attempt` until it gives `Some`, pausing between tries from 1 ms,
+/// doubling, to 20 ms: `Ok(None)` when the next pause would pass
+/// `deadline` (the lock another holds was not had in time).
+async fn poll_until<T, E, Fut>(
+    deadline: Instant,
+    mut attempt: impl FnMut() -> Fut,
+) -> Result<Option<T>, E>
+where
+    Fut: Future<Output = Result<Option<T>, E>>,
+{
+    let mut pause = Duration::from_millis(1);
+    loop {
+        if let Some(done) = attempt().await? {
+            return Ok(Some(done));
+        }
+        if Instant::now() + pause > deadline {
+            return Ok(None);
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(20));
+    }
+}
+
+/// A record as tower-sessions' Redis store encodes it: MessagePack.
+fn encode(record: &Record) -> session_store::Result<Vec<u8>> {
+    rmp_serde::to_vec(record).map_err(|e| session_store::Error::Encode(e.to_string()))
+}
+
+/// Writes `record` with a plain `SET` as tower-sessions' Redis store does,
+/// expiring at its time (`options`: `NX`, `XX` or neither): whether it was
+/// written, and the bytes it wrote.
+pub(crate) async fn set_record(
+    client: &Client,
+    record: &Record,
+    options: Option<SetOptions>,
+) -> session_store::Result<(bool, Vec<u8>)> {
+    let value = encode(record)?;
+    let expire = Expiration::EXAT(record.expiry_date.unix_timestamp());
+    let written: Option<String> = client
+        .set(
+            record.id.to_string(),
+            value.as_slice(),
+            Some(expire),
+            options,
+            false,
+        )
+        .await
+        .map_err(backend)?;
+    Ok((written.is_some(), value))
 }
 
 /// Reads the session `id` for `turn`, taking its Redis lock first unless
@@ -139,35 +198,43 @@ pub(crate) async fn load(turn: &Turn, id: &Id) -> session_store::Result<Option<V
     if let Some((Via::Redis(client), ..)) = turn.holding() {
         return client.get(id.to_string()).await.map_err(backend);
     }
-    let client = pool.next().clone();
-    let (key, token) = turn.begin_hold(Via::Redis(client.clone()));
+    // A take tried before (its answer lost, or not had in time) is tried
+    // again with its token and connection: the lock may be this turn's already.
+    let Taking {
+        via, key, token, ..
+    } = turn.begin_hold(Via::Redis(pool.next().clone()));
+    let Via::Redis(client) = via else {
+        return Err(lock_error("the session's lock is not in Redis"));
+    };
     let keys = vec![key, id.to_string()];
     let args = vec![token, millis(ttl).to_string()];
     let started = metrics::start();
-    let mut pause = Duration::from_millis(1);
-    loop {
+    let loaded = poll_until(turn.deadline(), || async {
         let reply: Value = LOCK_AND_LOAD
             .evalsha_with_reload(&client, keys.clone(), args.clone())
             .await
             .map_err(backend)?;
         let mut parts = reply.into_array().into_iter();
-        if parts.next().and_then(|taken| taken.as_i64()) == Some(1) {
-            metrics::lock_waited(SessionLock::Redis, started);
-            turn.hold_taken();
-            return Ok(parts
+        if parts.next().and_then(|taken| taken.as_i64()) != Some(1) {
+            return Ok::<_, session_store::Error>(None);
+        }
+        Ok(Some(
+            parts
                 .next()
-                .and_then(|record| record.as_bytes().map(<[u8]>::to_vec)));
-        }
-        if Instant::now() + pause > turn.deadline() {
-            metrics::lock_timed_out(SessionLock::Redis);
-            turn.refuse();
-            return Err(lock_error(
-                "another change to this session held its lock past the wait",
-            ));
-        }
-        tokio::time::sleep(pause).await;
-        pause = next_pause(pause);
-    }
+                .and_then(|record| record.as_bytes().map(<[u8]>::to_vec)),
+        ))
+    })
+    .await?;
+    let Some(record) = loaded else {
+        metrics::lock_timed_out(SessionLock::Redis);
+        turn.refuse();
+        return Err(lock_error(
+            "another change to this session held its lock past the wait",
+        ));
+    };
+    metrics::lock_waited(SessionLock::Redis, started);
+    turn.hold_taken();
+    Ok(record)
 }
 
 /// Whether a write is of a new session (`NX`: its id must be free), of a
@@ -183,15 +250,18 @@ pub(crate) enum Write {
 /// Writes `record` for `turn` if the turn still holds its Redis lock, and
 /// deletes the lock with it when the handler has answered and no task
 /// carries the turn on: one round trip. `Ok(false)`: a new session's id is
-/// taken (draw another). `None`: the turn holds no Redis lock (it never
-/// read the session), so the caller writes as without a turn.
+/// taken (draw another). `None`: the turn never tried to take a Redis lock
+/// (it never read the session), so the caller writes as without a turn. A
+/// turn that tried and did not get it writes nothing.
 pub(crate) async fn save(
     turn: &Turn,
     record: &Record,
     write: Write,
 ) -> Option<session_store::Result<bool>> {
     let Some((Via::Redis(client), key, token)) = turn.holding() else {
-        return None;
+        return turn
+            .taking()
+            .then(|| Err(lock_error("the session's lock was not had")));
     };
     if !turn.is_on(&record.id) {
         return Some(save_under_new_id(turn, &client, key, token, record, write).await);
@@ -200,11 +270,12 @@ pub(crate) async fn save(
 }
 
 /// Writes a record under an id other than the turn's: the session's new id
-/// once renewed (a sign-in), drawn at random. On a cluster its key may be
-/// in another slot than the lock's, and no script may touch both: the lock
-/// is checked (and extended) first, then the record written, one round trip
-/// apart. Nothing else knows the new id yet, so only the lock's loss
-/// matters. The lock is not deleted with it: the turn releases it at its end.
+/// once renewed (a sign-in), drawn at random. Its key is in another hash
+/// slot than the lock's (on a Redis Cluster no script may touch both, and
+/// the same two steps run on every setup): the lock is checked (and
+/// extended) first, then the record written, one round trip apart. Nothing
+/// else knows the new id yet, so only the lock's loss matters. The lock is
+/// not deleted with it: the turn releases it at its end.
 async fn save_under_new_id(
     turn: &Turn,
     client: &Client,
@@ -221,25 +292,18 @@ async fn save_under_new_id(
     if held != 1 {
         return Err(lost_lock());
     }
-    let value =
-        rmp_serde::to_vec(record).map_err(|e| session_store::Error::Encode(e.to_string()))?;
     let options = match write {
         Write::New => Some(SetOptions::NX),
         Write::Stored => Some(SetOptions::XX),
         Write::Any => None,
     };
-    let id = record.id.to_string();
-    let expire = Expiration::EXAT(record.expiry_date.unix_timestamp());
-    let written: Option<String> = client
-        .set(id.as_str(), value.as_slice(), Some(expire), options, false)
-        .await
-        .map_err(backend)?;
-    if written.is_some() || write != Write::New {
+    let (written, value) = set_record(client, record, options).await?;
+    if written || write != Write::New {
         // A stored session that expired meanwhile counts as saved, as in SAVE.
         return Ok(true);
     }
     // Taken, unless by this very write sent twice (see SAVE).
-    let there: Option<Vec<u8>> = client.get(id.as_str()).await.map_err(backend)?;
+    let there: Option<Vec<u8>> = client.get(record.id.to_string()).await.map_err(backend)?;
     Ok(there.as_deref() == Some(value.as_slice()))
 }
 
@@ -257,9 +321,7 @@ async fn save_held(
     record: &Record,
     write: Write,
 ) -> session_store::Result<bool> {
-    // As tower-sessions' Redis store encodes it: MessagePack, expiring at its time.
-    let value =
-        rmp_serde::to_vec(record).map_err(|e| session_store::Error::Encode(e.to_string()))?;
+    let value = encode(record)?;
     // A tombstone is written within the handler, never the turn's last write.
     let release = write != Write::Any && turn.may_release_with_save();
     let args: Vec<Value> = vec![
@@ -290,17 +352,25 @@ async fn save_held(
     }
 }
 
-/// Deletes the session `id` for `turn`, taking its Redis lock first if the
-/// turn does not hold it yet, so that no change on another instance writes
-/// the record back after it is gone.
+/// Deletes the session `id` for `turn` if the turn still holds its Redis
+/// lock, taking it first if the turn does not hold it yet (so that no change
+/// on another instance writes the record back after it is gone): one
+/// script over the lock and the record, as a save is.
 pub(crate) async fn delete(turn: &Turn, id: &Id) -> session_store::Result<()> {
     if turn.holding().is_none() {
         load(turn, id).await?;
     }
-    let Some((Via::Redis(client), ..)) = turn.holding() else {
+    let Some((Via::Redis(client), key, token)) = turn.holding() else {
         return Err(lock_error("the session's lock is not held"));
     };
-    client.del::<(), _>(id.to_string()).await.map_err(backend)
+    let deleted: i64 = DELETE
+        .evalsha_with_reload(&client, vec![key, id.to_string()], vec![token])
+        .await
+        .map_err(backend)?;
+    if deleted == -1 {
+        return Err(lost_lock());
+    }
+    Ok(())
 }
 
 fn now_ms() -> i64 {
@@ -317,15 +387,21 @@ fn locks_table() -> Alias {
 /// another holds it unexpired, until `deadline`. Expiry is judged by each
 /// instance's wall clock: instances whose clocks disagree by less than the
 /// lock's lifetime keep each other out.
+///
+/// Each try runs in a task of its own holding `attempts` until the database
+/// has answered: a turn cancelled while a try is in flight releases the row
+/// on another connection, and that release waits for `attempts`, so it
+/// cannot run before the `INSERT` and leave the row taken until it expires.
 pub(crate) async fn acquire_row(
     db: &DatabaseConnection,
     key: &str,
     token: &str,
     ttl: Duration,
     deadline: Instant,
+    attempts: &Arc<tokio::sync::Mutex<()>>,
 ) -> Result<(), ApiError> {
-    let mut pause = Duration::from_millis(1);
-    loop {
+    let unavailable = |e: anyhow::Error| ApiError::unavailable("session store", e);
+    let taken = poll_until(deadline, || async {
         let now = now_ms();
         let expires_at = Alias::new("expires_at");
         let take = Query::insert()
@@ -347,22 +423,26 @@ pub(crate) async fn acquire_row(
                     .to_owned(),
             )
             .to_owned();
-        let taken = db
-            .execute(&take)
+        let in_flight = attempts.clone().lock_owned().await;
+        let db = db.clone();
+        let attempt = tokio::spawn(async move {
+            let _in_flight = in_flight;
+            db.execute(&take).await
+        });
+        let taken = attempt
             .await
-            .map_err(|e| ApiError::unavailable("session store", e))?
+            .map_err(|e| unavailable(e.into()))?
+            .map_err(|e| unavailable(e.into()))?
             .rows_affected()
             == 1;
-        if taken {
-            return Ok(());
-        }
-        if Instant::now() + pause > deadline {
-            metrics::lock_timed_out(SessionLock::Database);
-            return Err(busy());
-        }
-        tokio::time::sleep(pause).await;
-        pause = next_pause(pause);
+        Ok::<_, ApiError>(taken.then_some(()))
+    })
+    .await?;
+    if taken.is_none() {
+        metrics::lock_timed_out(SessionLock::Database);
+        return Err(busy());
     }
+    Ok(())
 }
 
 /// Deletes the `session_locks` rows whose holder stopped extending them (a
@@ -433,6 +513,12 @@ impl Renewals {
 
     pub(crate) fn remove(&self, n: u64) {
         self.held().remove(&n);
+    }
+
+    /// How many locks are being extended.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.held().len()
     }
 }
 
@@ -637,23 +723,19 @@ pub(crate) async fn acquire_file(
     deadline: Instant,
 ) -> Result<LockFile, ApiError> {
     let path = Arc::new(dir.join(format!("{name}{}", super::file_store::LOCK_SUFFIX)));
-    let mut pause = Duration::from_millis(1);
-    loop {
+    let unavailable = |e: anyhow::Error| ApiError::unavailable("session store", e);
+    let taken = poll_until(deadline, || async {
         let at = path.clone();
-        let taken = tokio::task::spawn_blocking(move || try_lock_file(&at))
+        tokio::task::spawn_blocking(move || try_lock_file(&at))
             .await
-            .map_err(|e| ApiError::unavailable("session store", e))?
-            .map_err(|e| ApiError::unavailable("session store", e))?;
-        if let Some(lock) = taken {
-            return Ok(lock);
-        }
-        if Instant::now() + pause > deadline {
-            metrics::lock_timed_out(SessionLock::File);
-            return Err(busy());
-        }
-        tokio::time::sleep(pause).await;
-        pause = next_pause(pause);
-    }
+            .map_err(|e| unavailable(e.into()))?
+            .map_err(|e| unavailable(e.into()))
+    })
+    .await?;
+    taken.ok_or_else(|| {
+        metrics::lock_timed_out(SessionLock::File);
+        busy()
+    })
 }
 
 /// Removes the lock file at `path` if nobody holds it (one left by a turn
@@ -669,12 +751,13 @@ pub(crate) fn remove_lock_file_if_free(path: &Path) -> io::Result<bool> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use tower_sessions_redis_store::fred::prelude::{Builder, ClientLike, Config, Pool};
 
     use super::*;
 
-    async fn redis_pool() -> Pool {
+    /// A pool on the suite's Redis, for the tests that need one.
+    pub(crate) async fn redis_pool() -> Pool {
         let url = std::env::var("TEST_REDIS_URL").expect("set TEST_REDIS_URL");
         let pool = Builder::from_config(Config::from_url(&url).unwrap())
             .build_pool(1)

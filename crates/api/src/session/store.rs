@@ -8,8 +8,7 @@ use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::{self, ExpiredDeletion};
 use tower_sessions::{MemoryStore, SessionStore};
 use tower_sessions_redis_store::RedisStore;
-use tower_sessions_redis_store::fred::prelude::{ClientLike, KeysInterface, Pool};
-use tower_sessions_redis_store::fred::types::Expiration;
+use tower_sessions_redis_store::fred::prelude::{ClientLike, Pool};
 
 use super::db_store::DatabaseStore;
 use super::file_store::FileStore;
@@ -76,21 +75,9 @@ impl AnyStore {
                 {
                     return saved.map(drop);
                 }
-                // Written as the Redis store writes it: msgpack, expiring at its time.
-                let value = rmp_serde::to_vec(record)
-                    .map_err(|e| session_store::Error::Encode(e.to_string()))?;
-                let expire = Expiration::EXAT(record.expiry_date.unix_timestamp());
-                let _: Option<String> = pool
-                    .set(
-                        record.id.to_string(),
-                        value.as_slice(),
-                        Some(expire),
-                        None,
-                        false,
-                    )
+                shared_lock::set_record(pool.next(), record, None)
                     .await
-                    .map_err(|e| session_store::Error::Backend(e.to_string()))?;
-                Ok(())
+                    .map(drop)
             }
         }
     }
