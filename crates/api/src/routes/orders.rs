@@ -1,6 +1,7 @@
 //! Checkout and order tracking: `/orders`.
 
 use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use axum::extract::State;
@@ -152,19 +153,26 @@ pub fn checkout_limit(request_timeout: Duration) -> Duration {
 /// order (a connection, stock updates and inserts, which wait on other
 /// writers' locks) must end within the database timeout, or its transaction
 /// is dropped, which rolls it back and nothing is ordered (a 503 with
-/// `Retry-After`). The commit is never cut short: once sent, a `COMMIT` may
-/// take effect whatever the caller does, so it runs to its end, and its
-/// outcome is the one recorded; a commit that fails may still have taken
-/// effect, and is answered as such. Recording the order in the session then
-/// has `state.checkout_limit`; an order stored whose session is not saved by
-/// then gets the "order placed" 503 below.
+/// `Retry-After`). The commit is never merely dropped: once sent, a
+/// `COMMIT` may take effect whatever the caller does. It is waited for at
+/// most `state.checkout_limit`; when its answer does not come by then, or
+/// its connection breaks, the order is settled from a fresh connection
+/// (PostgreSQL): the server process that runs the commit is ended, and the
+/// order's row then says whether it was placed, for up to another
+/// `checkout_limit` while the database cannot be reached. A placed order is
+/// recorded (recording too has `checkout_limit`); one not placed took
+/// nothing. Only when the database stays unreachable all that time is the
+/// turn given up with the outcome unknown (logged with the order's id).
+/// SQLite's commit, a local file's, is waited for to its end.
 ///
 /// The request waits for all of it at most twice the database timeout (one
 /// for writing the order, one for the rest): a commit whose answer does not
 /// come (a network that stopped answering) is answered then with a 503 that
-/// says the order may be placed, before the request times out (with a
-/// request timeout of four seconds or more, else the 408 comes first),
-/// while the task goes on and records the order if it is placed.
+/// names the order and says it may be placed, before the request times out
+/// (with a request timeout of four seconds or more, else the 408 comes
+/// first), while the task goes on and records the order if it is placed.
+/// The menu is reloaded after the order in a task of its own, outside the
+/// turn and the answer.
 ///
 /// The session record is written once, by this task, through a detached
 /// handle: the request's handle is left unchanged, so the session layer does
@@ -180,33 +188,40 @@ async fn store_and_record(
     let session = request_session.detached(state.sessions.clone());
     let (db, catalog, now) = (state.db.clone(), state.catalog.clone(), state.clock.now());
     let (limit, database_timeout) = (state.checkout_limit, state.database_timeout);
+    let tasks = state.tasks.clone();
+    // The order's id once it is written, for an answer given before the
+    // task ends.
+    let order_id = Arc::new(OnceLock::new());
+    let known_id = order_id.clone();
     let work = async move {
         let prepared =
             tokio::time::timeout(database_timeout, orders::prepare(&db, lines, account, now))
                 .await
                 .map_err(|_| stuck_checkout(database_timeout))?
                 .map_err(place_error)?;
-        let id = prepared.id();
-        let stored = prepared.commit().await.map_err(|e| commit_failed(id, e))?;
-        let deadline = tokio::time::Instant::now() + limit;
-        let recorded =
-            tokio::time::timeout_at(deadline, record_in_session(&session, stored.order.id))
-                .await
-                .unwrap_or_else(|_| {
-                    Err(ApiError::unavailable(
-                        "session store",
-                        anyhow::anyhow!("saving the session took longer than {limit:?}"),
-                    ))
-                });
-        match tokio::time::timeout_at(deadline, catalog.invalidate()).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, "menu reload after an order failed; the cache catches up within its TTL")
+        let _ = known_id.set(prepared.id());
+        let stored = commit(&db, prepared, limit, database_timeout).await?;
+        let recorded = tokio::time::timeout(limit, record_in_session(&session, stored.order.id))
+            .await
+            .unwrap_or_else(|_| {
+                Err(ApiError::unavailable(
+                    "session store",
+                    anyhow::anyhow!("saving the session took longer than {limit:?}"),
+                ))
+            });
+        // Outside the turn and the answer: the reload waits on the menu's
+        // lock and the database, and the order is placed whatever it does.
+        tasks.spawn(async move {
+            match tokio::time::timeout(limit, catalog.invalidate()).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "menu reload after an order failed; the cache catches up within its TTL")
+                }
+                Err(_) => tracing::warn!(
+                    "menu reload after an order took too long; the cache catches up within its TTL"
+                ),
             }
-            Err(_) => tracing::warn!(
-                "menu reload after an order took too long; the cache catches up within its TTL"
-            ),
-        }
+        });
         Ok::<_, ApiError>((stored, recorded))
     };
     // The turn goes with the task: a retry waits for it to end, and the
@@ -221,9 +236,10 @@ async fn store_and_record(
     let finished = tokio::time::timeout(answer_within, task)
         .await
         .map_err(|_| {
-            unconfirmed(anyhow::anyhow!(
-                "the order was not stored and recorded within {answer_within:?}"
-            ))
+            unconfirmed(
+                order_id.get().copied(),
+                anyhow::anyhow!("the order was not stored and recorded within {answer_within:?}"),
+            )
         })?;
     match finished.map_err(ApiError::internal)? {
         Ok((stored, Ok(()))) => Ok(stored),
@@ -245,6 +261,75 @@ async fn store_and_record(
     }
 }
 
+/// Commits `prepared`, and learns its outcome when the commit's answer does
+/// not come within `limit` or its connection breaks (see
+/// [`store_and_record`]): the order as stored, or why it was not (or may not
+/// have been) placed.
+async fn commit(
+    db: &sea_orm::DatabaseConnection,
+    prepared: orders::Prepared,
+    limit: Duration,
+    database_timeout: Duration,
+) -> Result<StoredOrder, ApiError> {
+    let id = prepared.id();
+    let Some(backend) = prepared.backend() else {
+        return prepared.commit().await.map_err(|e| commit_failed(id, e));
+    };
+    let order = prepared.order().clone();
+    let cause = match tokio::time::timeout(limit, prepared.commit()).await {
+        Ok(Ok(stored)) => return Ok(stored),
+        Ok(Err(e)) if refused_by_server(&e) => return Err(commit_refused(id, e)),
+        Ok(Err(e)) => anyhow::Error::new(e).context(format!("the commit of order {id} failed")),
+        Err(_) => anyhow::anyhow!("the commit of order {id} was not answered within {limit:?}"),
+    };
+    tracing::warn!(order_id = id, error = ?cause, "settling the order from another connection");
+    let give_up = tokio::time::Instant::now() + limit;
+    loop {
+        match db::within(
+            database_timeout,
+            orders::settle(db, backend, id, database_timeout),
+        )
+        .await
+        {
+            Ok(true) => {
+                tracing::info!(order_id = id, "the unanswered commit was carried out");
+                return Ok(order);
+            }
+            Ok(false) => {
+                tracing::info!(order_id = id, "the unanswered commit was not carried out");
+                return Err(not_placed(id));
+            }
+            Err(e) if tokio::time::Instant::now() >= give_up => {
+                tracing::error!(order_id = id, error = %e, "order {id} may or may not be placed: the database could not be reached to learn it");
+                return Err(commit_failed_with(id, cause));
+            }
+            Err(e) => {
+                tracing::debug!(order_id = id, error = %e, "settling the order failed; trying again");
+                tokio::time::sleep(SETTLE_RETRY).await;
+            }
+        }
+    }
+}
+
+/// How often an unanswered commit's outcome is asked for again while the
+/// database cannot be reached.
+const SETTLE_RETRY: Duration = Duration::from_millis(250);
+
+/// Whether the server itself refused the commit (a deferred check, a
+/// serialization failure): then it rolled the transaction back, and
+/// nothing was placed. Anything else (a broken connection, an error without
+/// the server's word) leaves the outcome unknown.
+fn refused_by_server(e: &sea_orm::DbErr) -> bool {
+    use sea_orm::{DbErr, RuntimeErr, sqlx::Error};
+    let from_server = match e {
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
+            matches!(&**e, Error::Database(_))
+        }
+        _ => false,
+    };
+    from_server && !db::is_unreachable(e)
+}
+
 fn place_error(e: PlaceError) -> ApiError {
     match e {
         PlaceError::Refused(refused) => refused_error(refused),
@@ -258,12 +343,14 @@ fn place_error(e: PlaceError) -> ApiError {
 
 /// The order was sent to be committed, but its answer has not come: no
 /// `Retry-After`, since a retry could order it twice. The checkout's task
-/// carries on, and records the order in the session once it is committed.
-fn unconfirmed(cause: anyhow::Error) -> ApiError {
+/// carries on, and records the order in the session once it learns that it
+/// is placed.
+fn unconfirmed(id: Option<i32>, cause: anyhow::Error) -> ApiError {
+    let order = id.map_or_else(|| "your order".to_owned(), |id| format!("order {id}"));
     ApiError::unavailable("database", cause)
-        .with_detail(
-            "The database stopped answering while your order was being confirmed: it may have been placed. Do not order again now; look at GET /api/v1/orders in a moment (once it is placed, it is listed there and the cart is empty).",
-        )
+        .with_detail(format!(
+            "The database stopped answering while {order} was being confirmed: it may have been placed. Do not order again now; look at GET /api/v1/orders in a moment (once it is placed, it is listed there and the cart is empty). If it is still not listed once the service works again, quote {order} to the restaurant."
+        ))
         .not_to_be_retried()
 }
 
@@ -272,14 +359,38 @@ fn unconfirmed(cause: anyhow::Error) -> ApiError {
 /// learn. No `Retry-After`; the answer names the order, as when the session
 /// cannot be saved after it.
 fn commit_failed(id: i32, e: sea_orm::DbErr) -> ApiError {
-    ApiError::unavailable(
-        "database",
+    commit_failed_with(
+        id,
         anyhow::Error::new(e).context(format!("the commit of order {id} failed")),
     )
+}
+
+fn commit_failed_with(id: i32, cause: anyhow::Error) -> ApiError {
+    ApiError::unavailable("database", cause)
     .with_detail(format!(
         "The database stopped answering while order {id} was being confirmed: it may have been placed, and the cart still shows the dishes. Do not order again; quote order {id} to the restaurant."
     ))
     .not_to_be_retried()
+}
+
+/// The database refused the commit of order `id`: it rolled back, nothing
+/// was ordered. A fault of ours (a check the order broke), not the visitor's.
+fn commit_refused(id: i32, e: sea_orm::DbErr) -> ApiError {
+    ApiError::internal(
+        anyhow::Error::new(e).context(format!("the commit of order {id} was refused")),
+    )
+}
+
+/// The commit of order `id` did not answer, and once its server process was
+/// ended the order was not there: nothing was ordered, worth a retry.
+fn not_placed(id: i32) -> ApiError {
+    ApiError::unavailable(
+        "database",
+        anyhow::anyhow!("the unanswered commit of order {id} was not carried out"),
+    )
+    .with_detail(
+        "The order could not be confirmed in time and nothing was ordered. Try again in a moment.",
+    )
 }
 
 /// Writing the order outlived the database timeout; its transaction, not
