@@ -354,7 +354,8 @@ async fn a_loyalty_total_that_cannot_grow_does_not_break_checkout() {
 }
 
 #[tokio::test]
-async fn a_checkout_cut_off_by_the_request_timeout_still_records_the_order_and_empties_the_cart() {
+async fn a_checkout_outliving_the_request_timeout_is_answered_unconfirmed_before_it_and_still_records_the_order()
+ {
     use sea_orm::{ConnectionTrait, TransactionTrait};
 
     let app = app().var("REQUEST_TIMEOUT_MS", "300").spawn().await;
@@ -368,7 +369,21 @@ async fn a_checkout_cut_off_by_the_request_timeout_still_records_the_order_and_e
         .await
         .unwrap();
 
-    assert_problem(place(&app, &app.client, None).await, 408, "request-timeout").await;
+    // Answered before the request timeout's 408 (which would invite a
+    // retry), with the 503 that says the order may be placed.
+    let sent = std::time::Instant::now();
+    let res = place(&app, &app.client, None).await;
+    let took = sent.elapsed();
+    assert_eq!(res.headers().get("retry-after"), None);
+    let problem = assert_problem(res, 503, "service-unavailable").await;
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("Do not order again"),
+        "{problem}"
+    );
+    assert!(took < std::time::Duration::from_millis(300), "{took:?}");
     blocker.commit().await.unwrap();
 
     // The order goes on without the request: stored, remembered by the
@@ -442,7 +457,9 @@ async fn a_commit_slower_than_the_checkout_limit_is_ended_and_nothing_is_ordered
     .await;
 
     let sent = std::time::Instant::now();
-    assert_problem(place(&app, &app.client, None).await, 408, "request-timeout").await;
+    let res = place(&app, &app.client, None).await;
+    assert_eq!(res.headers().get("retry-after"), None);
+    assert_problem(res, 503, "service-unavailable").await;
 
     // The next change waits for the checkout's turn, which ends once the
     // commit is settled: well before the commit's five seconds.

@@ -17,7 +17,7 @@ use crate::cookies::AppCookies;
 use crate::db;
 use crate::db::orders::{self, AccountCart, NewLine, Owner, PlaceError, StoredOrder};
 use crate::error::{ApiError, PROBLEM_JSON, Problem, ProblemKind, ProblemLine};
-use crate::extract::{AppJson, AppPath};
+use crate::extract::{AppJson, AppPath, RequestDeadline};
 use crate::openapi;
 use crate::responses::{Created, WithCookies};
 use crate::rewards::{self, LOYALTY_COOKIE_DOC, VIP_COOKIE_DOC};
@@ -78,11 +78,13 @@ async fn place_order(
     State(state): State<AppState>,
     session: VisitorSession,
     turn: Option<Extension<SessionTurn>>,
+    deadline: Option<Extension<RequestDeadline>>,
     cookies: AppCookies,
     body: Option<AppJson<PlaceOrder>>,
 ) -> WithCookies<Created<Json<OrderView>>> {
+    let deadline = deadline.map(|Extension(d)| d);
     WithCookies::run(cookies, async |cookies| {
-        checkout(state, session, turn, cookies, body).await
+        checkout(state, session, (turn, deadline), cookies, body).await
     })
     .await
 }
@@ -90,14 +92,14 @@ async fn place_order(
 async fn checkout(
     state: AppState,
     session: VisitorSession,
-    turn: Option<Extension<SessionTurn>>,
+    (turn, deadline): (Option<Extension<SessionTurn>>, Option<RequestDeadline>),
     cookies: &mut AppCookies,
     body: Option<AppJson<PlaceOrder>>,
 ) -> Result<Created<Json<OrderView>>, ApiError> {
     let request = body.map(|AppJson(b)| b).unwrap_or_default();
     let (cart, account) = session.cart_to_order().await?;
     let lines = order_lines(&cart, &request)?;
-    let stored = store_and_record(&state, &session, turn, lines, account).await?;
+    let stored = store_and_record(&state, &session, (turn, deadline), lines, account).await?;
 
     // The order is stored: the browser's loyalty total and VIP points grow.
     let total = orders::money(stored.order.total_cents)?;
@@ -166,11 +168,12 @@ pub fn checkout_limit(request_timeout: Duration) -> Duration {
 /// SQLite's commit, a local file's, is waited for to its end.
 ///
 /// The request waits for all of it at most twice the database timeout (one
-/// for writing the order, one for the rest): a commit whose answer does not
-/// come (a network that stopped answering) is answered then with a 503 that
-/// names the order and says it may be placed, before the request times out
-/// (with a request timeout of four seconds or more, else the 408 comes
-/// first), while the task goes on and records the order if it is placed.
+/// for writing the order, one for the rest), and never past a moment before
+/// its own timeout, counted from its arrival ([`answer_at`]): a commit whose
+/// answer does not come (a network that stopped answering) is answered then
+/// with a 503 that names the order and says it may be placed, never with the
+/// 408 that invites a retry, while the task goes on and records the order
+/// if it is placed.
 /// The menu is reloaded after the order in a task of its own, outside the
 /// turn and the answer.
 ///
@@ -181,7 +184,7 @@ pub fn checkout_limit(request_timeout: Duration) -> Duration {
 async fn store_and_record(
     state: &AppState,
     request_session: &VisitorSession,
-    turn: Option<Extension<SessionTurn>>,
+    (turn, deadline): (Option<Extension<SessionTurn>>, Option<RequestDeadline>),
     lines: Vec<NewLine>,
     account: Option<AccountCart>,
 ) -> Result<StoredOrder, ApiError> {
@@ -232,13 +235,13 @@ async fn store_and_record(
             None => work.await,
         }
     });
-    let answer_within = database_timeout.saturating_mul(2);
-    let finished = tokio::time::timeout(answer_within, task)
+    let answer_at = answer_at(database_timeout, deadline);
+    let finished = tokio::time::timeout_at(answer_at, task)
         .await
         .map_err(|_| {
             unconfirmed(
                 order_id.get().copied(),
-                anyhow::anyhow!("the order was not stored and recorded within {answer_within:?}"),
+                anyhow::anyhow!("the order was not stored and recorded in time to answer"),
             )
         })?;
     match finished.map_err(ApiError::internal)? {
@@ -328,6 +331,26 @@ fn refused_by_server(e: &sea_orm::DbErr) -> bool {
         _ => false,
     };
     from_server && !db::is_unreachable(e)
+}
+
+/// How long before the request timeout's 408 a checkout answers for
+/// itself, to leave the answer time to be written.
+const ANSWER_MARGIN: Duration = Duration::from_millis(100);
+
+/// When a checkout whose task has not ended answers "unconfirmed": twice
+/// the database timeout from now (one for writing the order, one for the
+/// rest), but before the request's own timeout, which counts from the
+/// request's arrival (the turn, the session's and account's reads came
+/// first): a 408 "try again" must not come while the order may be placed.
+fn answer_at(
+    database_timeout: Duration,
+    deadline: Option<RequestDeadline>,
+) -> tokio::time::Instant {
+    let designed = tokio::time::Instant::now() + database_timeout.saturating_mul(2);
+    match deadline {
+        Some(RequestDeadline(at)) => designed.min(at.checked_sub(ANSWER_MARGIN).unwrap_or(at)),
+        None => designed,
+    }
 }
 
 fn place_error(e: PlaceError) -> ApiError {
