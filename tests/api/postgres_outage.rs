@@ -965,3 +965,39 @@ async fn a_commit_the_database_refuses_orders_nothing_and_says_so() {
     assert_eq!(order_ids(&app, &app.client).await, Vec::<i64>::new());
     assert_eq!(lines(&app, &app.client).await, cart);
 }
+
+/// A stop waits for a checkout whose client is gone: its commit, held up
+/// when the stop begins, ends during the stop, and the order is recorded
+/// in the session before the service lets go of its stores.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs TEST_DATABASE_URL and TEST_REDIS_URL; run with -- --include-ignored"]
+async fn a_stop_waits_for_a_checkout_whose_client_is_gone_to_record_its_order() {
+    let (_proxy, mut app) = on_proxy().await;
+    let mut cart = BTreeMap::new();
+    add(&app, &app.client, &mut cart, 1, 2).await;
+    let before = stored(&app).await;
+    wait_at_commit(&app).await;
+    let lock = app.db.begin().await.unwrap();
+    lock.execute_unprepared("SELECT pg_advisory_xact_lock(4242)")
+        .await
+        .unwrap();
+    let ordering = tokio::spawn(checkout(&app, &app.client).send());
+    wait_for_a_lock_wait(&app).await;
+    // The client hangs up while the order is being committed.
+    ordering.abort();
+    let _ = ordering.await;
+
+    // The commit goes through once the stop has begun.
+    let releasing = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        lock.commit().await.unwrap();
+    });
+    app.stop().await;
+    releasing.await.unwrap();
+    app.restart().await;
+
+    assert_eq!(stored(&app).await, (less(&before.0, &cart), before.1 + 1));
+    let id = last_order_id(&app).await;
+    assert_eq!(order_ids(&app, &app.client).await, [id]);
+    assert_eq!(lines(&app, &app.client).await, BTreeMap::new());
+}
