@@ -35,14 +35,12 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::helpers::{Backend, TestApp, address_of, app, assert_problem, new_client, services};
-use crate::redis_outage::{add, add_request, assert_unavailable, lines};
+use crate::outage::{self, MARGIN, RECOVERY, REQUEST_TIMEOUT, assert_unavailable};
+use crate::redis_outage::{add, add_request, lines};
 
-/// The service's request timeout (its default): every answer must come
-/// before it.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// How soon after the database answers again every request must work.
-const RECOVERY: Duration = Duration::from_secs(2);
+/// How long the service waits for the database (with the default request
+/// timeout): a 503 comes after it.
+const DATABASE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// How long a read that needs only the session and the menu snapshot may
 /// take during the outage: far less than the database timeout (2 s), so it
@@ -352,28 +350,13 @@ async fn assert_unconfirmed(request: RequestBuilder, what: &str) {
     let detail = body["detail"].as_str().unwrap();
     assert!(detail.contains("Do not order again"), "{body}");
     assert!(
-        took < REQUEST_TIMEOUT,
+        took < DATABASE_TIMEOUT * 2 + MARGIN,
         "{what}: the 503 came after {took:?}"
     );
     eprintln!(
         "{what}: 503 without Retry-After after {} ms",
         took.as_millis()
     );
-}
-
-/// Asserts that `/readyz` says not ready because of the database alone.
-async fn assert_not_ready(app: &TestApp) {
-    let started = Instant::now();
-    let res = app.get("/readyz").await;
-    let took = started.elapsed();
-    let body = assert_problem(res, 503, "service-unavailable").await;
-    assert_eq!(body["unavailable"], json!(["database"]), "{body}");
-    assert!(
-        body["detail"].as_str().unwrap().contains("database"),
-        "{body}"
-    );
-    assert!(took < REQUEST_TIMEOUT, "readiness answered after {took:?}");
-    eprintln!("/readyz: 503 after {} ms", took.as_millis());
 }
 
 /// Asserts that `visitor`'s cart and the public pages are served from the
@@ -411,27 +394,15 @@ fn assert_quick(started: Instant, what: &str) {
     );
 }
 
-/// Waits until a round of requests that need the database all succeed
-/// (readiness, each visitor's orders and cart), and returns how long after
-/// `since` that was.
+/// Asserts that `/readyz` says not ready because of the database alone.
+async fn assert_not_ready(app: &TestApp) {
+    outage::assert_not_ready(app, "database", "database", DATABASE_TIMEOUT).await;
+}
+
+/// Waits until readiness and each visitor's orders and cart work again.
 async fn working_again(app: &TestApp, visitors: &[&Client], since: Instant) -> Duration {
-    loop {
-        let mut ok = app.get("/readyz").await.status() == 200;
-        for visitor in visitors {
-            for path in ["/api/v1/orders", "/api/v1/cart"] {
-                let res = visitor.get(app.url(path)).send().await.unwrap();
-                ok &= res.status() == 200;
-            }
-        }
-        if ok {
-            return since.elapsed();
-        }
-        assert!(
-            since.elapsed() < REQUEST_TIMEOUT * 2,
-            "the service did not recover"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let paths = ["/api/v1/orders", "/api/v1/cart"];
+    outage::working_again(app, visitors, &paths, since).await
 }
 
 /// Gives `visitor` a profile, so that the menu has recommendations to keep.
@@ -486,32 +457,36 @@ async fn cut_while_serving(cut: Cut) {
         Cut::Refused => proxy.refuse().await,
         Cut::BlackHoled => proxy.black_hole(),
     }
-    assert_unavailable(checkout(&app, &app.client), "checkout").await;
+    assert_unavailable(checkout(&app, &app.client), "checkout", DATABASE_TIMEOUT).await;
     let first_503 = cut_at.elapsed();
     assert_unavailable(
         app.client.get(app.url("/api/v1/orders")),
         "listing the orders",
+        DATABASE_TIMEOUT,
     )
     .await;
     assert_unavailable(
         app.client.get(app.url(&format!("/api/v1/orders/{first}"))),
         "reading an order",
+        DATABASE_TIMEOUT,
     )
     .await;
     assert_unavailable(
         member.get(app.url("/api/v1/cart")),
         "a signed-in visitor's cart",
+        DATABASE_TIMEOUT,
     )
     .await;
     assert_unavailable(
         add_request(&app, &member, 7, 1),
         "a signed-in visitor's add",
+        DATABASE_TIMEOUT,
     )
     .await;
     let signing_in = new_client()
         .post(app.url("/api/v1/auth/login"))
         .json(&json!({"username": "ada", "password": "plum orbit candle seventy"}));
-    assert_unavailable(signing_in, "signing in").await;
+    assert_unavailable(signing_in, "signing in", DATABASE_TIMEOUT).await;
     assert_not_ready(&app).await;
     // What needs only the session and the menu snapshot keeps working,
     // changes included, and at once.
@@ -595,6 +570,7 @@ async fn a_checkout_whose_statement_hangs_gets_a_503_in_time_and_takes_nothing()
     let ordering = tokio::spawn(assert_unavailable(
         request,
         "a checkout frozen mid-statement",
+        DATABASE_TIMEOUT,
     ));
     wait_for_a_lock_wait(&app).await;
     proxy.freeze();
@@ -605,6 +581,7 @@ async fn a_checkout_whose_statement_hangs_gets_a_503_in_time_and_takes_nothing()
     assert_unavailable(
         app.client.get(app.url("/api/v1/orders")),
         "listing the orders",
+        DATABASE_TIMEOUT,
     )
     .await;
     assert_not_ready(&app).await;
@@ -724,7 +701,10 @@ async fn a_checkout_whose_connection_breaks_in_its_commit_names_the_order_and_re
     let detail = body["detail"].as_str().unwrap();
     assert!(detail.contains("Do not order again"), "{body}");
     assert!(detail.contains("quote order"), "{body}");
-    assert!(took < REQUEST_TIMEOUT, "the 503 came after {took:?}");
+    assert!(
+        took < DATABASE_TIMEOUT * 2 + MARGIN,
+        "the 503 came after {took:?}"
+    );
     eprintln!(
         "connection broken in the commit: 503 naming the order {} ms after the checkout was sent",
         took.as_millis()
@@ -867,9 +847,6 @@ async fn an_order_placed_while_the_menu_cannot_be_reloaded_is_answered_as_placed
         [body["id"].as_i64().unwrap()]
     );
 }
-
-/// How much later than designed an answer may come on a loaded machine.
-const MARGIN: Duration = Duration::from_millis(500);
 
 /// The newest order's id, read from the database directly.
 async fn last_order_id(app: &TestApp) -> i64 {
