@@ -138,8 +138,9 @@ fn order_lines(cart: &Cart, request: &PlaceOrder) -> Result<Vec<NewLine>, ApiErr
         .collect())
 }
 
-/// How long a checkout may hold its session's turn to record a stored
-/// order in the session: well past the request timeout, so only a stuck
+/// How long a checkout waits for its commit's answer before settling it
+/// from another connection, and for the session store to record a stored
+/// order: well past the request timeout, so only a stuck database or
 /// session store reaches it.
 pub fn checkout_limit(request_timeout: Duration) -> Duration {
     request_timeout.saturating_mul(3)
