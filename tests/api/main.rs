@@ -22,6 +22,7 @@ mod metrics;
 mod migrations;
 mod openapi;
 mod orders;
+mod outage;
 mod postgres_outage;
 mod privacy;
 mod products;

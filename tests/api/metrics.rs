@@ -224,9 +224,13 @@ async fn a_change_refused_behind_another_instance_counts_a_lock_timeout_and_a_he
         // A file lock is the kernel's to release, and is never renewed; the
         // Redis and database locks are held here with PostgreSQL.
         let renewed = lock != "file";
+        // Where the lock is renewed, the checkout limit (three times the
+        // request timeout, 6 s), which bounds the wait for a commit,
+        // outlasts the first renewal.
+        let request_timeout = if renewed { "2000" } else { "1000" };
         let app = app()
             .backend(backend)
-            .var("REQUEST_TIMEOUT_MS", "1000")
+            .var("REQUEST_TIMEOUT_MS", request_timeout)
             .var("METRICS_ADDR", "127.0.0.1:0")
             .spawn()
             .await;

@@ -35,14 +35,12 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::helpers::{Backend, TestApp, address_of, app, assert_problem, new_client, services};
-use crate::redis_outage::{add, add_request, assert_unavailable, lines};
+use crate::outage::{self, MARGIN, RECOVERY, REQUEST_TIMEOUT, assert_unavailable};
+use crate::redis_outage::{add, add_request, lines};
 
-/// The service's request timeout (its default): every answer must come
-/// before it.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// How soon after the database answers again every request must work.
-const RECOVERY: Duration = Duration::from_secs(2);
+/// How long the service waits for the database (with the default request
+/// timeout): a 503 comes after it.
+const DATABASE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// How long a read that needs only the session and the menu snapshot may
 /// take during the outage: far less than the database timeout (2 s), so it
@@ -52,10 +50,30 @@ const FROM_THE_CACHE: Duration = Duration::from_millis(500);
 /// What the proxy's connections do.
 #[derive(Debug, Clone)]
 struct Control {
-    /// Bumped by each cut: the connections of an earlier epoch close.
+    /// The epoch new connections belong to.
     epoch: u64,
+    /// The connections of an earlier epoch are closed.
+    cut_below: u64,
+    /// The connections of an earlier epoch are held for good (stranded).
+    held_below: u64,
     /// Whether bytes go through; bytes held meanwhile go once it opens.
     open: bool,
+}
+
+impl Control {
+    fn cut(&self, epoch: u64) -> bool {
+        epoch < self.cut_below
+    }
+
+    fn flows(&self, epoch: u64) -> bool {
+        self.open && epoch >= self.held_below
+    }
+
+    /// Closes every open connection.
+    fn cut_all(&mut self) {
+        self.epoch += 1;
+        self.cut_below = self.epoch;
+    }
 }
 
 /// A TCP proxy in front of the database, on a port of 127.0.0.1.
@@ -71,6 +89,8 @@ impl Proxy {
     async fn start(upstream: &str) -> Proxy {
         let control = Arc::new(watch::Sender::new(Control {
             epoch: 0,
+            cut_below: 0,
+            held_below: 0,
             open: true,
         }));
         for _ in 0..20 {
@@ -113,15 +133,25 @@ impl Proxy {
             // Once it has ended, its listener is closed.
             let _ = acceptor.await;
         }
-        self.control.send_modify(|c| c.epoch += 1);
+        self.control.send_modify(Control::cut_all);
     }
 
     /// Closes every open connection; new ones are accepted and never
     /// answered.
     fn black_hole(&self) {
         self.control.send_modify(|c| {
-            c.epoch += 1;
+            c.cut_all();
             c.open = false;
+        });
+    }
+
+    /// Holds every open connection for good, as a peer that stopped
+    /// answering but never closes; new ones work.
+    fn strand(&self) {
+        self.control.send_modify(|c| {
+            c.epoch += 1;
+            c.held_below = c.epoch;
+            c.open = true;
         });
     }
 
@@ -156,7 +186,7 @@ impl Drop for Proxy {
         if let Some(acceptor) = self.acceptor.take() {
             acceptor.abort();
         }
-        self.control.send_modify(|c| c.epoch += 1);
+        self.control.send_modify(Control::cut_all);
     }
 }
 
@@ -164,9 +194,9 @@ impl Drop for Proxy {
 /// it is cut.
 async fn flowing(control: &mut watch::Receiver<Control>, epoch: u64) -> bool {
     control
-        .wait_for(|c| c.epoch != epoch || c.open)
+        .wait_for(|c| c.cut(epoch) || c.flows(epoch))
         .await
-        .is_ok_and(|c| c.epoch == epoch)
+        .is_ok_and(|c| !c.cut(epoch))
 }
 
 /// One client's connection: to the database once the flow is open, then
@@ -189,7 +219,7 @@ async fn relay(
     tokio::select! {
         () = pump(from_client, to_server, control.subscribe(), epoch) => {}
         () = pump(from_server, to_client, control.subscribe(), epoch) => {}
-        _ = cut.wait_for(|c| c.epoch != epoch) => {}
+        _ = cut.wait_for(|c| c.cut(epoch)) => {}
     }
 }
 
@@ -216,14 +246,20 @@ async fn pump(
 /// The proxy in front of the suite's PostgreSQL, and the service behind it
 /// with its sessions in the suite's Redis.
 async fn on_proxy() -> (Proxy, TestApp) {
+    on_proxy_with(&[]).await
+}
+
+/// [`on_proxy`], with these settings.
+async fn on_proxy_with(vars: &[(&str, &str)]) -> (Proxy, TestApp) {
     let services = services().expect("set TEST_DATABASE_URL and TEST_REDIS_URL");
     let proxy = Proxy::start(address_of(&services.postgres)).await;
-    let app = app()
+    let mut app = app()
         .backend(Backend::Redis)
-        .database_through(&proxy.address())
-        .spawn()
-        .await;
-    (proxy, app)
+        .database_through(&proxy.address());
+    for (name, value) in vars {
+        app = app.var(name, value);
+    }
+    (proxy, app.spawn().await)
 }
 
 fn checkout(app: &TestApp, visitor: &Client) -> RequestBuilder {
@@ -314,28 +350,13 @@ async fn assert_unconfirmed(request: RequestBuilder, what: &str) {
     let detail = body["detail"].as_str().unwrap();
     assert!(detail.contains("Do not order again"), "{body}");
     assert!(
-        took < REQUEST_TIMEOUT,
+        took < DATABASE_TIMEOUT * 2 + MARGIN,
         "{what}: the 503 came after {took:?}"
     );
     eprintln!(
         "{what}: 503 without Retry-After after {} ms",
         took.as_millis()
     );
-}
-
-/// Asserts that `/readyz` says not ready because of the database alone.
-async fn assert_not_ready(app: &TestApp) {
-    let started = Instant::now();
-    let res = app.get("/readyz").await;
-    let took = started.elapsed();
-    let body = assert_problem(res, 503, "service-unavailable").await;
-    assert_eq!(body["unavailable"], json!(["database"]), "{body}");
-    assert!(
-        body["detail"].as_str().unwrap().contains("database"),
-        "{body}"
-    );
-    assert!(took < REQUEST_TIMEOUT, "readiness answered after {took:?}");
-    eprintln!("/readyz: 503 after {} ms", took.as_millis());
 }
 
 /// Asserts that `visitor`'s cart and the public pages are served from the
@@ -373,27 +394,15 @@ fn assert_quick(started: Instant, what: &str) {
     );
 }
 
-/// Waits until a round of requests that need the database all succeed
-/// (readiness, each visitor's orders and cart), and returns how long after
-/// `since` that was.
+/// Asserts that `/readyz` says not ready because of the database alone.
+async fn assert_not_ready(app: &TestApp) {
+    outage::assert_not_ready(app, "database", "database", DATABASE_TIMEOUT).await;
+}
+
+/// Waits until readiness and each visitor's orders and cart work again.
 async fn working_again(app: &TestApp, visitors: &[&Client], since: Instant) -> Duration {
-    loop {
-        let mut ok = app.get("/readyz").await.status() == 200;
-        for visitor in visitors {
-            for path in ["/api/v1/orders", "/api/v1/cart"] {
-                let res = visitor.get(app.url(path)).send().await.unwrap();
-                ok &= res.status() == 200;
-            }
-        }
-        if ok {
-            return since.elapsed();
-        }
-        assert!(
-            since.elapsed() < REQUEST_TIMEOUT * 2,
-            "the service did not recover"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let paths = ["/api/v1/orders", "/api/v1/cart"];
+    outage::working_again(app, visitors, &paths, since).await
 }
 
 /// Gives `visitor` a profile, so that the menu has recommendations to keep.
@@ -448,32 +457,36 @@ async fn cut_while_serving(cut: Cut) {
         Cut::Refused => proxy.refuse().await,
         Cut::BlackHoled => proxy.black_hole(),
     }
-    assert_unavailable(checkout(&app, &app.client), "checkout").await;
+    assert_unavailable(checkout(&app, &app.client), "checkout", DATABASE_TIMEOUT).await;
     let first_503 = cut_at.elapsed();
     assert_unavailable(
         app.client.get(app.url("/api/v1/orders")),
         "listing the orders",
+        DATABASE_TIMEOUT,
     )
     .await;
     assert_unavailable(
         app.client.get(app.url(&format!("/api/v1/orders/{first}"))),
         "reading an order",
+        DATABASE_TIMEOUT,
     )
     .await;
     assert_unavailable(
         member.get(app.url("/api/v1/cart")),
         "a signed-in visitor's cart",
+        DATABASE_TIMEOUT,
     )
     .await;
     assert_unavailable(
         add_request(&app, &member, 7, 1),
         "a signed-in visitor's add",
+        DATABASE_TIMEOUT,
     )
     .await;
     let signing_in = new_client()
         .post(app.url("/api/v1/auth/login"))
         .json(&json!({"username": "ada", "password": "plum orbit candle seventy"}));
-    assert_unavailable(signing_in, "signing in").await;
+    assert_unavailable(signing_in, "signing in", DATABASE_TIMEOUT).await;
     assert_not_ready(&app).await;
     // What needs only the session and the menu snapshot keeps working,
     // changes included, and at once.
@@ -557,6 +570,7 @@ async fn a_checkout_whose_statement_hangs_gets_a_503_in_time_and_takes_nothing()
     let ordering = tokio::spawn(assert_unavailable(
         request,
         "a checkout frozen mid-statement",
+        DATABASE_TIMEOUT,
     ));
     wait_for_a_lock_wait(&app).await;
     proxy.freeze();
@@ -567,6 +581,7 @@ async fn a_checkout_whose_statement_hangs_gets_a_503_in_time_and_takes_nothing()
     assert_unavailable(
         app.client.get(app.url("/api/v1/orders")),
         "listing the orders",
+        DATABASE_TIMEOUT,
     )
     .await;
     assert_not_ready(&app).await;
@@ -659,7 +674,8 @@ async fn a_checkout_committed_while_the_network_hangs_is_answered_in_time_as_unc
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs TEST_DATABASE_URL and TEST_REDIS_URL; run with -- --include-ignored"]
-async fn a_checkout_whose_connection_breaks_in_its_commit_names_the_order_and_invites_no_retry() {
+async fn a_checkout_whose_connection_breaks_in_its_commit_names_the_order_and_records_it_once_the_database_answers()
+ {
     let (mut proxy, app) = on_proxy().await;
     let mut cart = BTreeMap::new();
     add(&app, &app.client, &mut cart, 1, 2).await;
@@ -685,7 +701,10 @@ async fn a_checkout_whose_connection_breaks_in_its_commit_names_the_order_and_in
     let detail = body["detail"].as_str().unwrap();
     assert!(detail.contains("Do not order again"), "{body}");
     assert!(detail.contains("quote order"), "{body}");
-    assert!(took < REQUEST_TIMEOUT, "the 503 came after {took:?}");
+    assert!(
+        took < DATABASE_TIMEOUT * 2 + MARGIN,
+        "the 503 came after {took:?}"
+    );
     eprintln!(
         "connection broken in the commit: 503 naming the order {} ms after the checkout was sent",
         took.as_millis()
@@ -699,11 +718,148 @@ async fn a_checkout_whose_connection_breaks_in_its_commit_names_the_order_and_in
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert_eq!(stored(&app).await, (less(&before.0, &cart), before.1 + 1));
+    let restored = Instant::now();
     proxy.restore().await;
-    working_again(&app, &[&app.client], Instant::now()).await;
-    // The session could not learn of it: the cart is as it was, and the
-    // answer named the order instead.
-    assert_eq!(lines(&app, &app.client).await, cart);
+    // The checkout's task asks the database, once it answers again, whether
+    // the order is there: it is, and it is recorded in the session.
+    while lines(&app, &app.client).await != BTreeMap::new() {
+        assert!(
+            restored.elapsed() < RECOVERY,
+            "the order was not recorded within {RECOVERY:?} of the restore"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    working_again(&app, &[&app.client], restored).await;
+    assert_eq!(order_ids(&app, &app.client).await.len(), 1);
+}
+
+/// A commit whose answer never comes (its connection held for good, as by
+/// a peer that stopped answering but never closes) holds the session's
+/// turn at most the checkout limit: then the commit's server process is
+/// ended from a fresh connection, the order found placed and recorded, and
+/// the visitor's changes are taken again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs TEST_DATABASE_URL and TEST_REDIS_URL; run with -- --include-ignored"]
+async fn a_commit_whose_answer_never_comes_is_settled_within_the_checkout_limit_and_the_order_recorded()
+ {
+    // A database timeout of one second, a checkout limit of twelve.
+    let (proxy, app) = on_proxy_with(&[("REQUEST_TIMEOUT_MS", "4000")]).await;
+    let (database_timeout, limit) = (Duration::from_secs(1), Duration::from_secs(12));
+    let mut cart = BTreeMap::new();
+    add(&app, &app.client, &mut cart, 1, 2).await;
+    add(&app, &app.client, &mut cart, 6, 1).await;
+    let before = stored(&app).await;
+    wait_at_commit(&app).await;
+    let lock = app.db.begin().await.unwrap();
+    lock.execute_unprepared("SELECT pg_advisory_xact_lock(4242)")
+        .await
+        .unwrap();
+
+    let request = checkout(&app, &app.client);
+    let sent = Instant::now();
+    let ordering = tokio::spawn(request.send());
+    wait_for_a_lock_wait(&app).await;
+    proxy.freeze();
+    lock.commit().await.unwrap();
+    let res = ordering.await.unwrap().unwrap();
+    let took = sent.elapsed();
+    assert!(!res.headers().contains_key("retry-after"));
+    let body = assert_problem(res, 503, "service-unavailable").await;
+    let id = last_order_id(&app).await;
+    let detail = body["detail"].as_str().unwrap();
+    assert!(detail.contains("Do not order again"), "{body}");
+    assert!(
+        detail.contains(&format!("order {id}")),
+        "names the order: {body}"
+    );
+    assert!(
+        took < database_timeout * 2 + MARGIN,
+        "the 503 came after {took:?}"
+    );
+    // The commit's connection is never answered again; new ones are.
+    proxy.strand();
+
+    // The visitor's changes wait for the checkout's turn, which ends once
+    // the commit is settled.
+    let bound = limit + database_timeout * 2 + MARGIN;
+    loop {
+        let res = app.add(7, 1).await;
+        if res.status().is_success() {
+            break;
+        }
+        assert_eq!(res.status(), 503, "busy while the checkout settles");
+        assert!(
+            sent.elapsed() < bound,
+            "the visitor's changes were still refused after {:?}",
+            sent.elapsed()
+        );
+    }
+    eprintln!(
+        "unanswered commit: changes taken again {} ms after the checkout was sent",
+        sent.elapsed().as_millis()
+    );
+    assert!(sent.elapsed() < bound, "{:?}", sent.elapsed());
+    assert_eq!(order_ids(&app, &app.client).await, [id]);
+    assert_eq!(lines(&app, &app.client).await, BTreeMap::from([(7, 1)]));
+    assert_eq!(stored(&app).await, (less(&before.0, &cart), before.1 + 1));
+}
+
+/// Reloading the menu after an order (which waits on the database) is not
+/// part of the checkout's answer: an order placed while the menu cannot be
+/// read is answered as placed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs TEST_DATABASE_URL and TEST_REDIS_URL; run with -- --include-ignored"]
+async fn an_order_placed_while_the_menu_cannot_be_reloaded_is_answered_as_placed() {
+    // A database timeout of two seconds: the answer comes within four.
+    let (_proxy, app) = on_proxy().await;
+    let database_timeout = Duration::from_secs(2);
+    let mut cart = BTreeMap::new();
+    add(&app, &app.client, &mut cart, 1, 1).await;
+    wait_at_commit(&app).await;
+    let lock = app.db.begin().await.unwrap();
+    lock.execute_unprepared("SELECT pg_advisory_xact_lock(4242)")
+        .await
+        .unwrap();
+    let ordering = tokio::spawn(checkout(&app, &app.client).send());
+    wait_for_lock_waits(&app, 1).await;
+    // The menu's table, taken for good as soon as the order's transaction
+    // lets go of it: the reload that follows the order waits on it.
+    let db = app.db.clone();
+    let menu = tokio::spawn(async move {
+        let txn = db.begin().await.unwrap();
+        txn.execute_unprepared("LOCK TABLE products IN ACCESS EXCLUSIVE MODE")
+            .await
+            .unwrap();
+        txn
+    });
+    wait_for_lock_waits(&app, 2).await;
+    // The commit takes longer than the database timeout.
+    tokio::time::sleep(database_timeout + Duration::from_millis(500)).await;
+    lock.commit().await.unwrap();
+
+    let res = ordering.await.unwrap().unwrap();
+    let status = res.status();
+    let body: Value = res.json().await.unwrap();
+    menu.await.unwrap().rollback().await.unwrap();
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(
+        order_ids(&app, &app.client).await,
+        [body["id"].as_i64().unwrap()]
+    );
+}
+
+/// The newest order's id, read from the database directly.
+async fn last_order_id(app: &TestApp) -> i64 {
+    app.db
+        .query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT MAX(id)::bigint AS id FROM orders",
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get::<i64>("", "id")
+        .unwrap()
 }
 
 /// Makes each new order's commit wait on advisory lock 4242 (a deferred
@@ -725,8 +881,13 @@ pub(crate) async fn wait_at_commit(app: &TestApp) {
 /// Waits until one of the database's sessions waits on a lock: the
 /// service's, on the one the test holds.
 pub(crate) async fn wait_for_a_lock_wait(app: &TestApp) {
+    wait_for_lock_waits(app, 1).await;
+}
+
+/// Waits until `n` of the database's sessions wait on a lock.
+async fn wait_for_lock_waits(app: &TestApp, n: i64) {
     let deadline = Instant::now() + Duration::from_secs(5);
-    while waiting_on_locks(app).await == 0 {
+    while waiting_on_locks(app).await < n {
         assert!(Instant::now() < deadline, "the service never waited");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
@@ -745,4 +906,75 @@ async fn waiting_on_locks(app: &TestApp) -> i64 {
         .unwrap()
         .try_get::<i64>("", "n")
         .unwrap()
+}
+
+/// A commit the database refuses (here a check deferred to commit time)
+/// rolled everything back: nothing was ordered, so the answer is not the
+/// "may have been placed" 503, and the cart stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs TEST_DATABASE_URL and TEST_REDIS_URL; run with -- --include-ignored"]
+async fn a_commit_the_database_refuses_orders_nothing_and_says_so() {
+    let (_proxy, app) = on_proxy().await;
+    let mut cart = BTreeMap::new();
+    add(&app, &app.client, &mut cart, 1, 2).await;
+    let before = stored(&app).await;
+    app.sql(
+        "CREATE FUNCTION refuse_at_commit() RETURNS trigger AS $$ \
+         BEGIN RAISE EXCEPTION 'refused at commit'; END $$ LANGUAGE plpgsql",
+    )
+    .await;
+    app.sql(
+        "CREATE CONSTRAINT TRIGGER refuse_at_commit AFTER INSERT ON orders \
+         DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION refuse_at_commit()",
+    )
+    .await;
+
+    let res = checkout(&app, &app.client).send().await.unwrap();
+    let body = assert_problem(res, 500, "internal-error").await;
+    assert!(
+        !body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("may have been placed"),
+        "{body}"
+    );
+    assert_eq!(stored(&app).await, before);
+    assert_eq!(order_ids(&app, &app.client).await, Vec::<i64>::new());
+    assert_eq!(lines(&app, &app.client).await, cart);
+}
+
+/// A stop waits for a checkout whose client is gone: its commit, held up
+/// when the stop begins, ends during the stop, and the order is recorded
+/// in the session before the service lets go of its stores.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs TEST_DATABASE_URL and TEST_REDIS_URL; run with -- --include-ignored"]
+async fn a_stop_waits_for_a_checkout_whose_client_is_gone_to_record_its_order() {
+    let (_proxy, mut app) = on_proxy().await;
+    let mut cart = BTreeMap::new();
+    add(&app, &app.client, &mut cart, 1, 2).await;
+    let before = stored(&app).await;
+    wait_at_commit(&app).await;
+    let lock = app.db.begin().await.unwrap();
+    lock.execute_unprepared("SELECT pg_advisory_xact_lock(4242)")
+        .await
+        .unwrap();
+    let ordering = tokio::spawn(checkout(&app, &app.client).send());
+    wait_for_a_lock_wait(&app).await;
+    // The client hangs up while the order is being committed.
+    ordering.abort();
+    let _ = ordering.await;
+
+    // The commit goes through once the stop has begun.
+    let releasing = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        lock.commit().await.unwrap();
+    });
+    app.stop().await;
+    releasing.await.unwrap();
+    app.restart().await;
+
+    assert_eq!(stored(&app).await, (less(&before.0, &cart), before.1 + 1));
+    let id = last_order_id(&app).await;
+    assert_eq!(order_ids(&app, &app.client).await, [id]);
+    assert_eq!(lines(&app, &app.client).await, BTreeMap::new());
 }

@@ -15,57 +15,18 @@ use std::time::{Duration, Instant};
 use reqwest::{Client, RequestBuilder};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, assert_problem, new_client};
+use crate::helpers::{TestApp, new_client};
+use crate::outage::{RECOVERY, assert_not_ready, assert_unavailable, working_again};
 use crate::redis_server::{self, Persistence, RedisServer};
 
-/// The service's request timeout (its default): a 503 must come before it.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// How soon after Redis answers again every request must work.
-const RECOVERY: Duration = Duration::from_secs(2);
+/// A Redis command waits at most a second; a session read gives up after
+/// one such wait, a change after two (measured: 1.0 s and 2.0 s).
+const ONE_COMMAND: Duration = Duration::from_secs(1);
+const TWO_COMMANDS: Duration = Duration::from_secs(2);
 
 /// The service with its sessions in `redis`.
 async fn on_redis(redis: &RedisServer) -> TestApp {
     redis_server::on_redis(&redis.url()).spawn().await
-}
-
-/// Sends `request`, which needs the session, and asserts what an
-/// unreachable session store gets: a 503 problem with `Retry-After`, before
-/// the request timeout.
-pub(crate) async fn assert_unavailable(request: RequestBuilder, what: &str) {
-    let started = Instant::now();
-    let res = tokio::time::timeout(REQUEST_TIMEOUT * 2, request.send())
-        .await
-        .unwrap_or_else(|_| panic!("{what}: no answer in twice the request timeout"))
-        .expect("request");
-    let took = started.elapsed();
-    assert_eq!(res.status(), 503, "{what} after {took:?}");
-    assert!(
-        res.headers().contains_key("retry-after"),
-        "{what}: no Retry-After"
-    );
-    assert_problem(res, 503, "service-unavailable").await;
-    assert!(
-        took < REQUEST_TIMEOUT,
-        "{what}: the 503 came after {took:?}"
-    );
-    eprintln!("{what}: 503 after {} ms", took.as_millis());
-}
-
-/// Asserts that `/readyz` says not ready because of the session store
-/// alone.
-async fn assert_not_ready(app: &TestApp) {
-    let started = Instant::now();
-    let res = app.get("/readyz").await;
-    let took = started.elapsed();
-    let body = assert_problem(res, 503, "service-unavailable").await;
-    assert_eq!(body["unavailable"], json!(["session_store"]), "{body}");
-    assert!(
-        body["detail"].as_str().unwrap().contains("session store"),
-        "{body}"
-    );
-    assert!(took < REQUEST_TIMEOUT, "readiness answered after {took:?}");
-    eprintln!("/readyz: 503 after {} ms", took.as_millis());
 }
 
 /// Asserts that what needs no session still serves: liveness, the product
@@ -136,26 +97,6 @@ pub(crate) async fn add(
     *expected.entry(product_id).or_default() += quantity;
 }
 
-/// Waits until a round of requests that need the session all succeed, and
-/// returns how long after `since` that was.
-async fn working_again(app: &TestApp, visitors: &[&Client], since: Instant) -> Duration {
-    loop {
-        let mut ok = app.get("/readyz").await.status() == 200;
-        for visitor in visitors {
-            let res = visitor.get(app.url("/api/v1/cart")).send().await.unwrap();
-            ok &= res.status() == 200;
-        }
-        if ok {
-            return since.elapsed();
-        }
-        assert!(
-            since.elapsed() < REQUEST_TIMEOUT * 2,
-            "the service did not recover"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
 #[tokio::test]
 async fn a_paused_redis_gets_session_requests_503s_in_time_and_everything_works_again_on_resume() {
     let Some(redis) = RedisServer::start(Persistence::None).await else {
@@ -172,18 +113,29 @@ async fn a_paused_redis_gets_session_requests_503s_in_time_and_everything_works_
     assert_eq!(lines(&app, &app.client).await, expected);
 
     redis.pause();
-    assert_unavailable(app.client.get(app.url("/api/v1/cart")), "reading the cart").await;
-    assert_unavailable(add_request(&app, &app.client, 2, 1), "adding to the cart").await;
+    assert_unavailable(
+        app.client.get(app.url("/api/v1/cart")),
+        "reading the cart",
+        ONE_COMMAND,
+    )
+    .await;
+    assert_unavailable(
+        add_request(&app, &app.client, 2, 1),
+        "adding to the cart",
+        TWO_COMMANDS,
+    )
+    .await;
     assert_unavailable(
         add_request(&app, &new_client(), 2, 1),
         "a new visitor's first add",
+        TWO_COMMANDS,
     )
     .await;
-    assert_not_ready(&app).await;
+    assert_not_ready(&app, "session_store", "session store", ONE_COMMAND).await;
     assert_public_pages_serve(&app, &app.client).await;
 
     redis.resume();
-    let took = working_again(&app, &[&app.client], Instant::now()).await;
+    let took = working_again(&app, &[&app.client], &["/api/v1/cart"], Instant::now()).await;
     eprintln!("resumed: working again after {} ms", took.as_millis());
     assert!(took <= RECOVERY, "working again only after {took:?}");
     // The refused add left nothing; the next one gets its turn at once.
@@ -220,24 +172,36 @@ async fn a_redis_restarted_after_a_crash_loses_no_acknowledged_change_and_serves
     add(&app, &member, &mut member_expected, 3, 2).await;
 
     redis.crash();
-    assert_unavailable(app.client.get(app.url("/api/v1/cart")), "reading the cart").await;
-    assert_unavailable(add_request(&app, &app.client, 7, 1), "adding to the cart").await;
+    assert_unavailable(
+        app.client.get(app.url("/api/v1/cart")),
+        "reading the cart",
+        ONE_COMMAND,
+    )
+    .await;
+    assert_unavailable(
+        add_request(&app, &app.client, 7, 1),
+        "adding to the cart",
+        TWO_COMMANDS,
+    )
+    .await;
     assert_unavailable(
         add_request(&app, &member, 7, 1),
         "a member adding to the cart",
+        TWO_COMMANDS,
     )
     .await;
     assert_unavailable(
         add_request(&app, &new_client(), 7, 1),
         "a new visitor's first add",
+        TWO_COMMANDS,
     )
     .await;
-    assert_not_ready(&app).await;
+    assert_not_ready(&app, "session_store", "session store", ONE_COMMAND).await;
     assert_public_pages_serve(&app, &app.client).await;
 
     redis.restart().await;
     let back = Instant::now();
-    let took = working_again(&app, &[&app.client, &member], back).await;
+    let took = working_again(&app, &[&app.client, &member], &["/api/v1/cart"], back).await;
     eprintln!("restarted: working again after {} ms", took.as_millis());
     // Every change acknowledged before the crash is there; none refused
     // during it is.

@@ -509,7 +509,9 @@ pub fn problem_for_bare_errors(body_limit: BodyLimit, res: Response) -> Response
         StatusCode::PAYLOAD_TOO_LARGE => body_limit.exceeded(),
         StatusCode::REQUEST_TIMEOUT => ApiError::new(
             ProblemKind::RequestTimeout,
-            "The request took too long to complete and was stopped. Try again.",
+            // Not "stopped": a change whose work outlives its request (a
+            // checkout) may still be carried out.
+            "The request took too long to be answered. A change it asked for may still be carried out: look before sending it again.",
         ),
         StatusCode::METHOD_NOT_ALLOWED => ApiError::new(
             ProblemKind::MethodNotAllowed,

@@ -18,6 +18,14 @@ use tower::layer::util::Stack;
 
 use crate::error::{ApiError, ProblemKind};
 
+/// When the request timeout answers this request with a 408: set as the
+/// request arrives, by the layer that starts that timeout. Work that
+/// answers for itself before then (checkout's "unconfirmed" 503) counts from
+/// it, not from when the handler started, which may be after waiting for the
+/// session's turn.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestDeadline(pub tokio::time::Instant);
+
 /// The largest request body the API reads. The layer that enforces it and
 /// every 413 answer take the number from here, so the answer names the
 /// limit that is really set.

@@ -37,7 +37,7 @@ use crate::db::catalog::Catalog;
 use crate::db::catalog_sync::{Announcer, Subscriber};
 use crate::db::library::Library;
 use crate::error::{ApiError, problem_for_bare_errors};
-use crate::extract::BodyLimit;
+use crate::extract::{BodyLimit, RequestDeadline};
 use crate::limits::{NewSessionLimit, RateLimits};
 use crate::metrics::RequestMetricsLayer;
 use crate::openapi::{ApiDoc, CommonResponses};
@@ -243,6 +243,7 @@ fn with_cors(router: Router, config: &Config) -> Router {
 /// Request ids, tracing, the one error shape, the timeout and the body limit.
 fn with_outer_layers(router: Router, config: &Config) -> Router {
     let body_limit = BodyLimit::new(config.body_limit_bytes);
+    let request_timeout = config.request_timeout;
     router.layer(
         ServiceBuilder::new()
             .layer(SetSensitiveHeadersLayer::new([header::COOKIE, header::SET_COOKIE, header::AUTHORIZATION]))
@@ -261,6 +262,11 @@ fn with_outer_layers(router: Router, config: &Config) -> Router {
             )
             .layer(PropagateRequestIdLayer::new(REQUEST_ID))
             .map_response(move |res| problem_for_bare_errors(body_limit, res))
+            .map_request(move |mut req: Request| {
+                let deadline = tokio::time::Instant::now() + request_timeout;
+                req.extensions_mut().insert(RequestDeadline(deadline));
+                req
+            })
             .layer(TimeoutLayer::with_status_code(
                 axum::http::StatusCode::REQUEST_TIMEOUT,
                 config.request_timeout,

@@ -44,7 +44,8 @@ pub struct Shared {
     pub cookies: Arc<CookieKit>,
     /// The time stamped on orders, visits and memberships.
     pub clock: Clock,
-    /// How long a checkout may hold its session's turn.
+    /// How long a checkout waits for its commit's answer, and for its
+    /// session to be saved, while holding its session's turn.
     pub checkout_limit: Duration,
     /// Work that must end even if its request does not (checkout's), and
     /// that a stop waits for.

@@ -207,12 +207,16 @@ impl Catalog {
     /// callers that find a reload under way use the previous snapshot rather
     /// than wait. When a dish is known to have changed since the snapshot
     /// was read, callers wait for the reload rather than serve a menu known
-    /// to be old, but again at most [`RELOAD_WAIT`]. After a failed reload,
+    /// to be old (the one under way, then their own if still needed), but
+    /// again at most [`RELOAD_WAIT`] in all. After a failed reload,
     /// callers serve the previous snapshot at once, and one starts another
     /// reload in the background once [`RETRY_AFTER_FAILURE`] has passed.
     /// There is always a menu to serve: when a reload fails or is slow, the
     /// previous one is served (a failure is logged).
     pub async fn snapshot(self: &Arc<Self>) -> Arc<Snapshot> {
+        // One deadline for both waits (for the reload under way, then for
+        // this caller's own): a read waits at most this long in all.
+        let deadline = tokio::time::Instant::now() + RELOAD_WAIT;
         let (standing, snapshot) = self.peek();
         let guard = match standing {
             Standing::Fresh => return snapshot,
@@ -226,7 +230,7 @@ impl Catalog {
             // The reload under way is usually the one that was needed.
             Standing::Invalidated => {
                 let lock = self.reload.clone().lock_owned();
-                match tokio::time::timeout(RELOAD_WAIT, lock).await {
+                match tokio::time::timeout_at(deadline, lock).await {
                     Ok(guard) => guard,
                     Err(_) => return snapshot,
                 }
@@ -251,7 +255,7 @@ impl Catalog {
         if failing {
             return snapshot;
         }
-        match tokio::time::timeout(RELOAD_WAIT, reload).await {
+        match tokio::time::timeout_at(deadline, reload).await {
             Ok(Ok(reloaded)) => reloaded,
             Ok(Err(_)) | Err(_) => snapshot,
         }
@@ -446,6 +450,45 @@ mod tests {
     use headers::HeaderMapExt;
 
     use super::*;
+
+    /// A read of a menu known to be old waits for the reload under way,
+    /// then for its own, at most [`RELOAD_WAIT`] in all.
+    #[tokio::test]
+    async fn an_invalidated_read_waits_at_most_the_reload_wait_in_all() {
+        use migration::MigratorTrait;
+        use sea_orm::{ConnectOptions, Database, TransactionTrait};
+
+        // One connection, so that the test can take it from the reloads.
+        let mut options = ConnectOptions::new("sqlite::memory:");
+        options.max_connections(1).min_connections(1);
+        let db = Database::connect(options).await.unwrap();
+        migration::Migrator::up(&db, None).await.unwrap();
+        let timeout = Duration::from_secs(5);
+        let catalog = Arc::new(
+            Catalog::load(db.clone(), Duration::from_secs(60), timeout)
+                .await
+                .unwrap(),
+        );
+        let busy = db.begin().await.unwrap();
+        catalog.wanted.fetch_add(1, Ordering::SeqCst);
+        // Another caller's reload holds the lock for most of the wait, and
+        // ends without reading (the menu stays invalidated).
+        let under_way = catalog.reload.clone().lock_owned().await;
+        let releasing = tokio::spawn(async move {
+            tokio::time::sleep(RELOAD_WAIT * 4 / 5).await;
+            drop(under_way);
+        });
+
+        let started = Instant::now();
+        catalog.snapshot().await;
+        let waited = started.elapsed();
+        releasing.await.unwrap();
+        busy.rollback().await.unwrap();
+        assert!(
+            waited < RELOAD_WAIT + Duration::from_millis(100),
+            "waited {waited:?}"
+        );
+    }
 
     #[test]
     fn a_menu_version_is_a_quoted_entity_tag_of_32_hex_digits() {

@@ -39,7 +39,7 @@ const MIN_DATABASE_TIMEOUT: Duration = Duration::from_secs(1);
 /// database and still answer in time (checkout waits on it twice: to write
 /// the order, then for the commit's answer; see `routes::orders`), but from
 /// one to two seconds. Below four seconds of request timeout, the request's
-/// own 408 may come first.
+/// own 408 may come first (checkout then answers just before it).
 pub fn database_timeout(request_timeout: Duration) -> Duration {
     (request_timeout / 4).clamp(MIN_DATABASE_TIMEOUT, DATABASE_TIMEOUT)
 }

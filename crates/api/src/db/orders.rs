@@ -22,8 +22,9 @@ use domain::{Money, ProductId, Quantity};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
 use sea_orm::{
     ActiveValue::{NotSet, Set},
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
-    LoaderTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
+    EntityTrait, LoaderTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Statement,
+    TransactionTrait,
 };
 use time::OffsetDateTime;
 
@@ -108,12 +109,25 @@ pub fn stock(column: i32) -> u32 {
 pub struct Prepared {
     txn: DatabaseTransaction,
     stored: StoredOrder,
+    backend: Option<i32>,
 }
 
 impl Prepared {
     /// The order's id, as the commit will keep it.
     pub fn id(&self) -> i32 {
         self.stored.order.id
+    }
+
+    /// The order as the commit will keep it.
+    pub fn order(&self) -> &StoredOrder {
+        &self.stored
+    }
+
+    /// The PostgreSQL server process running the transaction (`None` on
+    /// SQLite): a commit whose answer does not come can be settled by
+    /// ending it from another connection ([`settle`]).
+    pub fn backend(&self) -> Option<i32> {
+        self.backend
     }
 
     /// Commits the order; await it to the end.
@@ -136,6 +150,7 @@ pub async fn prepare(
 ) -> Result<Prepared, PlaceError> {
     lines.sort_by_key(|l| l.product_id);
     let txn = db.begin().await?;
+    let backend = backend_pid(&txn).await?;
     // First, so that two devices ordering one account's cart at once wait
     // for each other here, and the second finds the cart changed.
     if let Some(account) = account
@@ -156,7 +171,72 @@ pub async fn prepare(
     }
     let priced = price(&lines, &dishes)?;
     let stored = store(&txn, priced, account.map(|a| a.user_id), now).await?;
-    Ok(Prepared { txn, stored })
+    Ok(Prepared {
+        txn,
+        stored,
+        backend,
+    })
+}
+
+/// The server process of `txn`'s connection, on PostgreSQL.
+async fn backend_pid(txn: &DatabaseTransaction) -> Result<Option<i32>, DbErr> {
+    if txn.get_database_backend() != DbBackend::Postgres {
+        return Ok(None);
+    }
+    txn.query_one_raw(Statement::from_string(
+        DbBackend::Postgres,
+        "SELECT pg_backend_pid() AS pid",
+    ))
+    .await?
+    .map(|row| row.try_get::<i32>("", "pid"))
+    .transpose()
+}
+
+/// Whether order `id`, whose commit ran on server process `backend` and
+/// whose answer never came, was placed. The process is ended first, and
+/// waited for (up to `wait`): until then its commit may still take effect,
+/// after that nothing changes, and the order's row says what happened. An
+/// error when the database cannot be reached or the process did not end:
+/// the outcome is still unknown.
+pub async fn settle(
+    db: &DatabaseConnection,
+    backend: i32,
+    id: i32,
+    wait: std::time::Duration,
+) -> Result<bool, DbErr> {
+    let wait_ms = i64::try_from(wait.as_millis()).unwrap_or(i64::MAX);
+    // A process already gone is only a warning, and `false`.
+    db.execute_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "SELECT pg_terminate_backend($1, $2)",
+        [backend.into(), wait_ms.into()],
+    ))
+    .await?;
+    let flag = |sql: &str, value: i32| {
+        let statement = Statement::from_sql_and_values(DbBackend::Postgres, sql, [value.into()]);
+        async move {
+            db.query_one_raw(statement)
+                .await?
+                .map(|row| row.try_get::<bool>("", "yes"))
+                .transpose()
+                .map(|yes| yes.unwrap_or(false))
+        }
+    };
+    if flag(
+        "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = $1) AS yes",
+        backend,
+    )
+    .await?
+    {
+        return Err(DbErr::Custom(format!(
+            "server process {backend} did not end within {wait:?}"
+        )));
+    }
+    flag(
+        "SELECT EXISTS (SELECT 1 FROM orders WHERE id = $1) AS yes",
+        id,
+    )
+    .await
 }
 
 /// Decrements each line's stock where enough is left and the dish is

@@ -1,6 +1,7 @@
 //! Checkout and order tracking: `/orders`.
 
 use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use axum::extract::State;
@@ -16,7 +17,7 @@ use crate::cookies::AppCookies;
 use crate::db;
 use crate::db::orders::{self, AccountCart, NewLine, Owner, PlaceError, StoredOrder};
 use crate::error::{ApiError, PROBLEM_JSON, Problem, ProblemKind, ProblemLine};
-use crate::extract::{AppJson, AppPath};
+use crate::extract::{AppJson, AppPath, RequestDeadline};
 use crate::openapi;
 use crate::responses::{Created, WithCookies};
 use crate::rewards::{self, LOYALTY_COOKIE_DOC, VIP_COOKIE_DOC};
@@ -77,11 +78,13 @@ async fn place_order(
     State(state): State<AppState>,
     session: VisitorSession,
     turn: Option<Extension<SessionTurn>>,
+    deadline: Option<Extension<RequestDeadline>>,
     cookies: AppCookies,
     body: Option<AppJson<PlaceOrder>>,
 ) -> WithCookies<Created<Json<OrderView>>> {
+    let deadline = deadline.map(|Extension(d)| d);
     WithCookies::run(cookies, async |cookies| {
-        checkout(state, session, turn, cookies, body).await
+        checkout(state, session, (turn, deadline), cookies, body).await
     })
     .await
 }
@@ -89,14 +92,14 @@ async fn place_order(
 async fn checkout(
     state: AppState,
     session: VisitorSession,
-    turn: Option<Extension<SessionTurn>>,
+    (turn, deadline): (Option<Extension<SessionTurn>>, Option<RequestDeadline>),
     cookies: &mut AppCookies,
     body: Option<AppJson<PlaceOrder>>,
 ) -> Result<Created<Json<OrderView>>, ApiError> {
     let request = body.map(|AppJson(b)| b).unwrap_or_default();
     let (cart, account) = session.cart_to_order().await?;
     let lines = order_lines(&cart, &request)?;
-    let stored = store_and_record(&state, &session, turn, lines, account).await?;
+    let stored = store_and_record(&state, &session, (turn, deadline), lines, account).await?;
 
     // The order is stored: the browser's loyalty total and VIP points grow.
     let total = orders::money(stored.order.total_cents)?;
@@ -135,8 +138,9 @@ fn order_lines(cart: &Cart, request: &PlaceOrder) -> Result<Vec<NewLine>, ApiErr
         .collect())
 }
 
-/// How long a checkout may hold its session's turn to record a stored
-/// order in the session: well past the request timeout, so only a stuck
+/// How long a checkout waits for its commit's answer before settling it
+/// from another connection, and for the session store to record a stored
+/// order: well past the request timeout, so only a stuck database or
 /// session store reaches it.
 pub fn checkout_limit(request_timeout: Duration) -> Duration {
     request_timeout.saturating_mul(3)
@@ -152,19 +156,27 @@ pub fn checkout_limit(request_timeout: Duration) -> Duration {
 /// order (a connection, stock updates and inserts, which wait on other
 /// writers' locks) must end within the database timeout, or its transaction
 /// is dropped, which rolls it back and nothing is ordered (a 503 with
-/// `Retry-After`). The commit is never cut short: once sent, a `COMMIT` may
-/// take effect whatever the caller does, so it runs to its end, and its
-/// outcome is the one recorded; a commit that fails may still have taken
-/// effect, and is answered as such. Recording the order in the session then
-/// has `state.checkout_limit`; an order stored whose session is not saved by
-/// then gets the "order placed" 503 below.
+/// `Retry-After`). The commit is never merely dropped: once sent, a
+/// `COMMIT` may take effect whatever the caller does. It is waited for at
+/// most `state.checkout_limit`; when its answer does not come by then, or
+/// its connection breaks, the order is settled from a fresh connection
+/// (PostgreSQL): the server process that runs the commit is ended, and the
+/// order's row then says whether it was placed, for up to another
+/// `checkout_limit` while the database cannot be reached. A placed order is
+/// recorded (recording too has `checkout_limit`); one not placed took
+/// nothing. Only when the database stays unreachable all that time is the
+/// turn given up with the outcome unknown (logged with the order's id).
+/// SQLite's commit, a local file's, is waited for to its end.
 ///
 /// The request waits for all of it at most twice the database timeout (one
-/// for writing the order, one for the rest): a commit whose answer does not
-/// come (a network that stopped answering) is answered then with a 503 that
-/// says the order may be placed, before the request times out (with a
-/// request timeout of four seconds or more, else the 408 comes first),
-/// while the task goes on and records the order if it is placed.
+/// for writing the order, one for the rest), and never past a moment before
+/// its own timeout, counted from its arrival ([`answer_at`]): a commit whose
+/// answer does not come (a network that stopped answering) is answered then
+/// with a 503 that names the order and says it may be placed, never with the
+/// 408 that invites a retry, while the task goes on and records the order
+/// if it is placed.
+/// The menu is reloaded after the order in a task of its own, outside the
+/// turn and the answer.
 ///
 /// The session record is written once, by this task, through a detached
 /// handle: the request's handle is left unchanged, so the session layer does
@@ -173,40 +185,47 @@ pub fn checkout_limit(request_timeout: Duration) -> Duration {
 async fn store_and_record(
     state: &AppState,
     request_session: &VisitorSession,
-    turn: Option<Extension<SessionTurn>>,
+    (turn, deadline): (Option<Extension<SessionTurn>>, Option<RequestDeadline>),
     lines: Vec<NewLine>,
     account: Option<AccountCart>,
 ) -> Result<StoredOrder, ApiError> {
     let session = request_session.detached(state.sessions.clone());
     let (db, catalog, now) = (state.db.clone(), state.catalog.clone(), state.clock.now());
     let (limit, database_timeout) = (state.checkout_limit, state.database_timeout);
+    let tasks = state.tasks.clone();
+    // The order's id once it is written, for an answer given before the
+    // task ends.
+    let order_id = Arc::new(OnceLock::new());
+    let known_id = order_id.clone();
     let work = async move {
         let prepared =
             tokio::time::timeout(database_timeout, orders::prepare(&db, lines, account, now))
                 .await
                 .map_err(|_| stuck_checkout(database_timeout))?
                 .map_err(place_error)?;
-        let id = prepared.id();
-        let stored = prepared.commit().await.map_err(|e| commit_failed(id, e))?;
-        let deadline = tokio::time::Instant::now() + limit;
-        let recorded =
-            tokio::time::timeout_at(deadline, record_in_session(&session, stored.order.id))
-                .await
-                .unwrap_or_else(|_| {
-                    Err(ApiError::unavailable(
-                        "session store",
-                        anyhow::anyhow!("saving the session took longer than {limit:?}"),
-                    ))
-                });
-        match tokio::time::timeout_at(deadline, catalog.invalidate()).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, "menu reload after an order failed; the cache catches up within its TTL")
+        let _ = known_id.set(prepared.id());
+        let stored = commit(&db, prepared, limit, database_timeout).await?;
+        let recorded = tokio::time::timeout(limit, record_in_session(&session, stored.order.id))
+            .await
+            .unwrap_or_else(|_| {
+                Err(ApiError::unavailable(
+                    "session store",
+                    anyhow::anyhow!("saving the session took longer than {limit:?}"),
+                ))
+            });
+        // Outside the turn and the answer: the reload waits on the menu's
+        // lock and the database, and the order is placed whatever it does.
+        tasks.spawn(async move {
+            match tokio::time::timeout(limit, catalog.invalidate()).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "menu reload after an order failed; the cache catches up within its TTL")
+                }
+                Err(_) => tracing::warn!(
+                    "menu reload after an order took too long; the cache catches up within its TTL"
+                ),
             }
-            Err(_) => tracing::warn!(
-                "menu reload after an order took too long; the cache catches up within its TTL"
-            ),
-        }
+        });
         Ok::<_, ApiError>((stored, recorded))
     };
     // The turn goes with the task: a retry waits for it to end, and the
@@ -217,13 +236,14 @@ async fn store_and_record(
             None => work.await,
         }
     });
-    let answer_within = database_timeout.saturating_mul(2);
-    let finished = tokio::time::timeout(answer_within, task)
+    let answer_at = answer_at(database_timeout, deadline);
+    let finished = tokio::time::timeout_at(answer_at, task)
         .await
         .map_err(|_| {
-            unconfirmed(anyhow::anyhow!(
-                "the order was not stored and recorded within {answer_within:?}"
-            ))
+            unconfirmed(
+                order_id.get().copied(),
+                anyhow::anyhow!("the order was not stored and recorded in time to answer"),
+            )
         })?;
     match finished.map_err(ApiError::internal)? {
         Ok((stored, Ok(()))) => Ok(stored),
@@ -245,6 +265,95 @@ async fn store_and_record(
     }
 }
 
+/// Commits `prepared`, and learns its outcome when the commit's answer does
+/// not come within `limit` or its connection breaks (see
+/// [`store_and_record`]): the order as stored, or why it was not (or may not
+/// have been) placed.
+async fn commit(
+    db: &sea_orm::DatabaseConnection,
+    prepared: orders::Prepared,
+    limit: Duration,
+    database_timeout: Duration,
+) -> Result<StoredOrder, ApiError> {
+    let id = prepared.id();
+    let Some(backend) = prepared.backend() else {
+        return prepared.commit().await.map_err(|e| commit_failed(id, e));
+    };
+    let order = prepared.order().clone();
+    let cause = match tokio::time::timeout(limit, prepared.commit()).await {
+        Ok(Ok(stored)) => return Ok(stored),
+        Ok(Err(e)) if refused_by_server(&e) => return Err(commit_refused(id, e)),
+        Ok(Err(e)) => anyhow::Error::new(e).context(format!("the commit of order {id} failed")),
+        Err(_) => anyhow::anyhow!("the commit of order {id} was not answered within {limit:?}"),
+    };
+    tracing::warn!(order_id = id, error = ?cause, "settling the order from another connection");
+    let give_up = tokio::time::Instant::now() + limit;
+    loop {
+        match db::within(
+            database_timeout,
+            orders::settle(db, backend, id, database_timeout),
+        )
+        .await
+        {
+            Ok(true) => {
+                tracing::info!(order_id = id, "the unanswered commit was carried out");
+                return Ok(order);
+            }
+            Ok(false) => {
+                tracing::info!(order_id = id, "the unanswered commit was not carried out");
+                return Err(not_placed(id));
+            }
+            Err(e) if tokio::time::Instant::now() >= give_up => {
+                tracing::error!(order_id = id, error = %e, "order {id} may or may not be placed: the database could not be reached to learn it");
+                return Err(commit_failed_with(id, cause));
+            }
+            Err(e) => {
+                tracing::debug!(order_id = id, error = %e, "settling the order failed; trying again");
+                tokio::time::sleep(SETTLE_RETRY).await;
+            }
+        }
+    }
+}
+
+/// How often an unanswered commit's outcome is asked for again while the
+/// database cannot be reached.
+const SETTLE_RETRY: Duration = Duration::from_millis(250);
+
+/// Whether the server itself refused the commit (a deferred check, a
+/// serialization failure): then it rolled the transaction back, and
+/// nothing was placed. Anything else (a broken connection, an error without
+/// the server's word) leaves the outcome unknown.
+fn refused_by_server(e: &sea_orm::DbErr) -> bool {
+    use sea_orm::{DbErr, RuntimeErr, sqlx::Error};
+    let from_server = match e {
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
+            matches!(&**e, Error::Database(_))
+        }
+        _ => false,
+    };
+    from_server && !db::is_unreachable(e)
+}
+
+/// How long before the request timeout's 408 a checkout answers for
+/// itself, to leave the answer time to be written.
+const ANSWER_MARGIN: Duration = Duration::from_millis(100);
+
+/// When a checkout whose task has not ended answers "unconfirmed": twice
+/// the database timeout from now (one for writing the order, one for the
+/// rest), but before the request's own timeout, which counts from the
+/// request's arrival (the turn, the session's and account's reads came
+/// first): a 408 "try again" must not come while the order may be placed.
+fn answer_at(
+    database_timeout: Duration,
+    deadline: Option<RequestDeadline>,
+) -> tokio::time::Instant {
+    let designed = tokio::time::Instant::now() + database_timeout.saturating_mul(2);
+    match deadline {
+        Some(RequestDeadline(at)) => designed.min(at.checked_sub(ANSWER_MARGIN).unwrap_or(at)),
+        None => designed,
+    }
+}
+
 fn place_error(e: PlaceError) -> ApiError {
     match e {
         PlaceError::Refused(refused) => refused_error(refused),
@@ -258,12 +367,14 @@ fn place_error(e: PlaceError) -> ApiError {
 
 /// The order was sent to be committed, but its answer has not come: no
 /// `Retry-After`, since a retry could order it twice. The checkout's task
-/// carries on, and records the order in the session once it is committed.
-fn unconfirmed(cause: anyhow::Error) -> ApiError {
+/// carries on, and records the order in the session once it learns that it
+/// is placed.
+fn unconfirmed(id: Option<i32>, cause: anyhow::Error) -> ApiError {
+    let order = id.map_or_else(|| "your order".to_owned(), |id| format!("order {id}"));
     ApiError::unavailable("database", cause)
-        .with_detail(
-            "The database stopped answering while your order was being confirmed: it may have been placed. Do not order again now; look at GET /api/v1/orders in a moment (once it is placed, it is listed there and the cart is empty).",
-        )
+        .with_detail(format!(
+            "The database stopped answering while {order} was being confirmed: it may have been placed. Do not order again now; look at GET /api/v1/orders in a moment (once it is placed, it is listed there and the cart is empty). If it is still not listed once the service works again, quote {order} to the restaurant."
+        ))
         .not_to_be_retried()
 }
 
@@ -272,14 +383,38 @@ fn unconfirmed(cause: anyhow::Error) -> ApiError {
 /// learn. No `Retry-After`; the answer names the order, as when the session
 /// cannot be saved after it.
 fn commit_failed(id: i32, e: sea_orm::DbErr) -> ApiError {
-    ApiError::unavailable(
-        "database",
+    commit_failed_with(
+        id,
         anyhow::Error::new(e).context(format!("the commit of order {id} failed")),
     )
+}
+
+fn commit_failed_with(id: i32, cause: anyhow::Error) -> ApiError {
+    ApiError::unavailable("database", cause)
     .with_detail(format!(
         "The database stopped answering while order {id} was being confirmed: it may have been placed, and the cart still shows the dishes. Do not order again; quote order {id} to the restaurant."
     ))
     .not_to_be_retried()
+}
+
+/// The database refused the commit of order `id`: it rolled back, nothing
+/// was ordered. A fault of ours (a check the order broke), not the visitor's.
+fn commit_refused(id: i32, e: sea_orm::DbErr) -> ApiError {
+    ApiError::internal(
+        anyhow::Error::new(e).context(format!("the commit of order {id} was refused")),
+    )
+}
+
+/// The commit of order `id` did not answer, and once its server process was
+/// ended the order was not there: nothing was ordered, worth a retry.
+fn not_placed(id: i32) -> ApiError {
+    ApiError::unavailable(
+        "database",
+        anyhow::anyhow!("the unanswered commit of order {id} was not carried out"),
+    )
+    .with_detail(
+        "The order could not be confirmed in time and nothing was ordered. Try again in a moment.",
+    )
 }
 
 /// Writing the order outlived the database timeout; its transaction, not
