@@ -131,7 +131,7 @@ async fn stored(app: &TestApp, cookie_value: &str) -> Option<HashMap<String, Val
     let data: HashMap<String, Value> = record
         .data
         .into_iter()
-        .filter(|(k, _)| k != "renewed")
+        .filter(|(k, _)| k != "renewed" && k != "ended")
         .collect();
     Some(data).filter(|d| !d.is_empty())
 }
@@ -778,6 +778,106 @@ async fn a_password_sent_by_a_session_that_ended_first_erases_nothing() {
     );
     assert_eq!(app.sign_in("ada", PASSWORD).await.status(), 200);
     assert_eq!(app.get_json("/api/v1/profile").await["name"], "Ada");
+}
+
+/// A client whose first forget-me got no answer (a lost response) sends it
+/// again with the same cookies: the old id holds only the marker the first
+/// call left, and the second call is a 204 too, removing the cookies again.
+/// Any other change sent with that cookie is still refused (409).
+#[tokio::test]
+async fn forget_me_sent_again_with_the_same_cookie_is_a_204_on_every_store() {
+    for backend in backends() {
+        let app = app().backend(backend).spawn().await;
+        // Anonymous, then signed in (the password sent both times).
+        for signed_in in [false, true] {
+            let client = app.another_visitor();
+            let mut body = json!({});
+            let res = if signed_in {
+                let username = "ada";
+                let res = client
+                    .post(app.url("/api/v1/auth/register"))
+                    .json(&json!({"username": username, "password": PASSWORD}))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(res.status(), 201, "{backend:?}");
+                body = json!({"password": PASSWORD});
+                res
+            } else {
+                client
+                    .post(app.url("/api/v1/cart/items"))
+                    .json(&json!({"product_id": 1, "quantity": 1}))
+                    .send()
+                    .await
+                    .unwrap()
+            };
+            let session = session_cookie(res.headers()).unwrap();
+            let res = client
+                .put(app.url("/api/v1/preferences"))
+                .json(&json!({"theme": "dark"}))
+                .send()
+                .await
+                .unwrap();
+            let preferences = cookie_value(&set_cookie_for(res.headers(), "preferences").unwrap());
+            let header = format!("{COOKIE}={session}; preferences={preferences}");
+            // No cookie store: both calls carry the same cookies.
+            let plain = reqwest::Client::new();
+            let forget = || {
+                plain
+                    .delete(app.url(PRIVACY))
+                    .header("cookie", &header)
+                    .json(&body)
+                    .send()
+            };
+
+            let first = forget().await.unwrap();
+            let second = forget().await.unwrap();
+
+            let what = format!("{backend:?}, signed in: {signed_in}");
+            assert_eq!(first.status(), 204, "{what}");
+            assert_eq!(second.status(), 204, "{what}: sent again");
+            let removed = |res: &reqwest::Response, name: &str| {
+                set_cookie_for(res.headers(), name).is_some_and(|c| is_removal(&c))
+            };
+            assert!(removed(&second, "preferences"), "{what}");
+            assert!(removed(&second, COOKIE), "{what}: the session cookie");
+            assert_eq!(stored(&app, &session).await, None, "{what}");
+            // Still a 409 for a change: its session did end.
+            let add = plain
+                .post(app.url("/api/v1/cart/items"))
+                .header("cookie", &header)
+                .json(&json!({"product_id": 1, "quantity": 1}))
+                .send()
+                .await
+                .unwrap();
+            assert_problem(add, 409, "session-renewed").await;
+        }
+        assert_eq!(count(&app, "SELECT COUNT(*) AS n FROM users").await, 0);
+    }
+}
+
+/// A forget-me that waited behind a sign-in (the session lives on under a
+/// new id) is refused like any change, not taken as done: the session it
+/// names was not forgotten.
+#[tokio::test]
+async fn forget_me_sent_with_the_id_a_sign_in_renewed_is_refused_and_forgets_nothing() {
+    let app = app().spawn().await;
+    let res = app.add(1, 1).await;
+    let old = session_cookie(res.headers()).unwrap();
+    assert_eq!(app.register("ada", PASSWORD).await.status(), 201);
+
+    let res = reqwest::Client::new()
+        .delete(app.url(PRIVACY))
+        .header("cookie", format!("{COOKIE}={old}"))
+        .send()
+        .await
+        .unwrap();
+
+    assert_problem(res, 409, "session-renewed").await;
+    assert_eq!(
+        app.get_json("/api/v1/auth/me").await["user"]["username"],
+        "ada"
+    );
 }
 
 /// Forget-me takes its turn on the session like every change: changes sent

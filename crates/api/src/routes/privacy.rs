@@ -40,6 +40,7 @@ use crate::extract::AppJson;
 use crate::limits::Limit;
 use crate::openapi;
 use crate::responses::WithCookies;
+use crate::session::renew::EndedIsDone;
 use crate::session::visitor::VisitorSession;
 use crate::state::AppState;
 use crate::views::{OrderView, ProfileView};
@@ -565,6 +566,12 @@ async fn export(
     ))]
 async fn forget_me(
     State(state): State<AppState>,
+    // First, before the extractors that load the session: sent again with
+    // the cookie of a session forgotten (or otherwise ended) moments ago,
+    // its first answer lost, the old id holds only the marker its end left
+    // (see `session::renew`); it goes on as an empty, anonymous session,
+    // forgotten again (204) rather than refused (409).
+    _: EndedIsDone,
     MaybeUser(sign_in): MaybeUser,
     session: VisitorSession,
     cookies: AppCookies,
