@@ -880,6 +880,67 @@ async fn forget_me_sent_with_the_id_a_sign_in_renewed_is_refused_and_forgets_not
     );
 }
 
+/// Forget-me ends the other device's session in that session's turn: a
+/// request of the phone already in flight (here held up in its sign-in
+/// check by a transaction on its `logins` row) saves its record before the
+/// record is deleted, never after, so nothing of the erased account's
+/// session outlives the erasure.
+#[tokio::test]
+async fn a_request_of_the_other_device_in_flight_does_not_write_its_session_back_after_forget_me() {
+    use sea_orm::TransactionTrait;
+
+    for backend in backends() {
+        let app = app().backend(backend).spawn().await;
+        assert_eq!(app.register("ada", PASSWORD).await.status(), 201);
+        let phone = app.another_visitor();
+        let res = phone
+            .post(app.url("/api/v1/auth/login"))
+            .json(&json!({"username": "ada", "password": PASSWORD}))
+            .send()
+            .await
+            .unwrap();
+        let phone_session = session_cookie(res.headers()).unwrap();
+        // A minute on: the phone's next request records itself in its row;
+        // the laptop's row is brought up to date now, so that only the
+        // phone's request meets the transaction below.
+        app.clock.advance(Duration::seconds(61));
+        view(&app, &app.client).await;
+        let blocker = app.db.begin().await.unwrap();
+        blocker
+            .execute_unprepared(
+                "UPDATE logins SET last_seen_at = last_seen_at WHERE id = (SELECT MAX(id) FROM logins)",
+            )
+            .await
+            .unwrap();
+
+        let visit = phone.post(app.url("/api/v1/visits")).send();
+        let forget = async {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            app.client
+                .delete(app.url(PRIVACY))
+                .json(&json!({"password": PASSWORD}))
+                .send()
+                .await
+                .unwrap()
+        };
+        let release = async {
+            tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
+            blocker.commit().await.unwrap();
+        };
+        let (visit, forget, ()) = tokio::join!(visit, forget, release);
+
+        assert_eq!(forget.status(), 204, "{backend:?}");
+        let visit = visit.unwrap().status().as_u16();
+        assert!(visit < 300, "{backend:?}: the phone's visit: {visit}");
+        assert_eq!(
+            stored(&app, &phone_session).await,
+            None,
+            "{backend:?}: the phone's session was written back"
+        );
+        assert_eq!(count(&app, "SELECT COUNT(*) AS n FROM users").await, 0);
+    }
+}
+
 /// Forget-me takes its turn on the session like every change: changes sent
 /// at the same time either ran before it (and are erased with the rest) or
 /// after it (and are refused, 409): none writes the session back.

@@ -203,14 +203,11 @@ async fn row_of(state: &AppState, sign_in: &SignIn) -> Result<Option<login::Mode
         .await?)
 }
 
-/// Deletes a session's record from the store, by the id its row keeps.
-async fn delete_record(state: &AppState, session_id: &str) -> Result<(), ApiError> {
-    let Ok(id) = Id::from_str(session_id) else {
-        return Ok(());
-    };
+/// Deletes a session's record from the store.
+async fn delete_record(state: &AppState, id: &Id) -> Result<(), ApiError> {
     state
         .sessions
-        .delete(&id)
+        .delete(id)
         .await
         .map_err(|e| ApiError::unavailable("session store", e))
 }
@@ -305,9 +302,8 @@ pub async fn end(state: &AppState, session: &VisitorSession) -> Result<(), ApiEr
 }
 
 /// Ends every other session of `user`: at a password change, and when the
-/// user asks (`DELETE /auth/sessions`). Their records are deleted from the
-/// store; a session that is in the middle of a request when this runs may
-/// write its record back, and its next check finds its row gone.
+/// user asks (`DELETE /auth/sessions`), at forget-me. Their records are
+/// deleted from the store, each in its session's turn (see [`end_row`]).
 pub async fn end_others(
     state: &AppState,
     session: &VisitorSession,
@@ -332,9 +328,20 @@ pub async fn end_others(
     Ok(())
 }
 
-/// Ends the session of another row: its record, then the row.
+/// Ends the session of another row: its record, then the row. The record
+/// is deleted holding that session's turn, as a change of it would hold
+/// it: a request of that session in flight (the phone's cart change, say)
+/// saves its record before the delete, never after it, so nothing it
+/// writes outlives the end (nor an erased account's data, at forget-me).
+/// Two sessions ending each other at the same moment wait for each other's
+/// turn until one of them gives up (503, worth a retry).
 async fn end_row(state: &AppState, row: &login::Model) -> Result<(), ApiError> {
-    delete_record(state, &row.session_id).await?;
+    if let Ok(id) = Id::from_str(&row.session_id) {
+        state
+            .session_locks
+            .with_turn(id, delete_record(state, &id))
+            .await??;
+    }
     login::Entity::delete_by_id(row.id).exec(&state.db).await?;
     Ok(())
 }
