@@ -15,7 +15,7 @@ use tower_sessions::session::Id;
 
 use crate::auth::PASSWORD;
 use crate::helpers::{
-    COOKIE, SECRET_KEY, TestApp, app, assert_problem, backends, cookie_value, is_removal,
+    Backend, COOKIE, SECRET_KEY, TestApp, app, assert_problem, backends, cookie_value, is_removal,
     session_cookie, session_id, set_cookie_for, set_cookies,
 };
 
@@ -939,6 +939,54 @@ async fn a_request_of_the_other_device_in_flight_does_not_write_its_session_back
         );
         assert_eq!(count(&app, "SELECT COUNT(*) AS n FROM users").await, 0);
     }
+}
+
+/// The account is erased, then the store refuses to delete the session's
+/// record: the erasure stands (204, cookies removed) rather than an error
+/// saying nothing was done. Sent again with the same cookie once the store
+/// answers, it finds its sign-in ended and its account gone: 204, the rest
+/// forgotten, not a 401 saying nothing was erased.
+#[tokio::test]
+async fn forget_me_whose_session_outlives_the_erased_account_is_finished_when_sent_again() {
+    let app = app().backend(Backend::Database).spawn().await;
+    let res = app.register("ada", PASSWORD).await;
+    let session = session_cookie(res.headers()).unwrap();
+    put_profile(&app, &app.client, "Ada").await;
+    let postgres = app.db.get_database_backend() == sea_orm::DatabaseBackend::Postgres;
+    if postgres {
+        app.sql("CREATE FUNCTION refuse_session_deletes() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'session deletes refused'; END $$ LANGUAGE plpgsql").await;
+        app.sql("CREATE TRIGGER refuse_session_deletes BEFORE DELETE ON sessions FOR EACH ROW EXECUTE FUNCTION refuse_session_deletes()").await;
+    } else {
+        app.sql("CREATE TRIGGER refuse_session_deletes BEFORE DELETE ON sessions BEGIN SELECT RAISE(ABORT, 'session deletes refused'); END").await;
+    }
+    let plain = reqwest::Client::new();
+    let forget = || {
+        plain
+            .delete(app.url(PRIVACY))
+            .header("cookie", format!("{COOKIE}={session}"))
+            .json(&json!({"password": PASSWORD}))
+            .send()
+    };
+
+    let first = forget().await.unwrap();
+
+    assert_eq!(first.status(), 204);
+    assert_eq!(count(&app, "SELECT COUNT(*) AS n FROM users").await, 0);
+    assert!(
+        stored(&app, &session).await.is_some(),
+        "the store kept the record"
+    );
+
+    app.sql(if postgres {
+        "DROP TRIGGER refuse_session_deletes ON sessions"
+    } else {
+        "DROP TRIGGER refuse_session_deletes"
+    })
+    .await;
+    let again = forget().await.unwrap();
+
+    assert_eq!(again.status(), 204);
+    assert_eq!(stored(&app, &session).await, None);
 }
 
 /// Forget-me takes its turn on the session like every change: changes sent

@@ -426,7 +426,10 @@ pub async fn check(
         reason = ?why,
         "signed-in session ended"
     );
-    Ok(SignInState::Ended(why))
+    Ok(SignInState::Ended {
+        why,
+        user_id: sign_in.user_id,
+    })
 }
 
 /// Records a request in the row, at most once a minute: the condition makes

@@ -108,8 +108,12 @@ pub fn sign_in_required() -> ApiError {
 pub enum SignInState {
     Anonymous,
     SignedIn(CurrentUser),
-    /// The session was signed in and this request ended it.
-    Ended(SessionEnded),
+    /// The session was signed in (to the account `user_id`) and this
+    /// request ended it.
+    Ended {
+        why: SessionEnded,
+        user_id: i32,
+    },
 }
 
 /// The signed-in user of this request. The first call runs the sign-in
@@ -139,7 +143,7 @@ impl FromRequestParts<AppState> for AuthUser {
     ) -> Result<Self, Self::Rejection> {
         match current(parts, state).await? {
             SignInState::SignedIn(user) => Ok(AuthUser(user)),
-            SignInState::Ended(ended) => Err(ended.problem()),
+            SignInState::Ended { why, .. } => Err(why.problem()),
             SignInState::Anonymous => Err(sign_in_required()),
         }
     }

@@ -586,15 +586,19 @@ async fn forget_me(
             }
             // The visitor meant to erase an account, and this request found
             // its session ended: erasing only the browser's part would
-            // answer 204 and leave the account.
-            SignInState::Ended(why) if password.is_some() => {
+            // answer 204 and leave the account. Unless the account is gone
+            // already: an erasure that committed and then failed to end
+            // this session in the store (it ends now), sent again.
+            SignInState::Ended { why, user_id }
+                if password.is_some() && privacy::account(&state.db, user_id).await?.is_some() =>
+            {
                 let problem = why.problem();
                 let detail = problem.to_problem().detail;
                 return Err(problem.with_detail(format!(
                     "{detail} Nothing was erased: sign in again to erase your account, or send no password to erase only what this browser holds."
                 )));
             }
-            SignInState::Ended(_) | SignInState::Anonymous => None,
+            SignInState::Ended { .. } | SignInState::Anonymous => None,
         };
         forget(&state, &session, user.as_ref()).await?;
         // Last, so that a request that fails above leaves the cookies.
@@ -641,24 +645,34 @@ async fn forget(
 ) -> Result<(), ApiError> {
     let order_ids = session.order_ids().await?;
     let cleared = privacy::forget_anonymous_requests(&state.db, &order_ids).await?;
-    if let Some(user) = user {
-        // The other devices first: their records go from the store while
-        // their rows still name them.
-        logins::end_others(state, session, user).await?;
-        let erased = privacy::erase_account(&state.db, user.id).await?;
-        tracing::info!(
-            user_id = user.id,
-            orders_unlinked = erased.orders_unlinked,
-            requests_cleared = erased.requests_cleared + cleared,
-            "account erased at its user's request"
-        );
-    } else {
+    let Some(user) = user else {
         tracing::info!(
             requests_cleared = cleared,
             "session forgotten at its visitor's request"
         );
+        return session.close(state).await;
+    };
+    // The other devices first: their records go from the store while
+    // their rows still name them.
+    logins::end_others(state, session, user).await?;
+    let erased = privacy::erase_account(&state.db, user.id).await?;
+    tracing::info!(
+        user_id = user.id,
+        orders_unlinked = erased.orders_unlinked,
+        requests_cleared = erased.requests_cleared + cleared,
+        "account erased at its user's request"
+    );
+    // The account is gone: an error now would tell the visitor that nothing
+    // was done. As with a renewal whose tombstone is not stored
+    // (`session::renew`), what was done stands and the cookies go. The
+    // record the store would not delete is named by no cookie any more; it
+    // keeps this session's own visits and a sign-in naming an account that
+    // no longer exists (a request that still carries its cookie has it
+    // ended, and forget-me sent again forgets it) until it expires.
+    if let Err(e) = session.close(state).await {
+        tracing::error!(user_id = user.id, error = ?e, "ending the session of an erased account failed; its record is left to expire");
     }
-    session.close(state).await
+    Ok(())
 }
 
 /// What the view and the export read.
@@ -717,7 +731,7 @@ impl Found {
                 }),
                 None => None,
             },
-            SignInState::Anonymous | SignInState::Ended(_) => None,
+            SignInState::Anonymous | SignInState::Ended { .. } => None,
         };
         Ok(Found {
             cookies: held_cookies(cookies, kept_until),

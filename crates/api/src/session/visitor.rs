@@ -154,7 +154,7 @@ impl FromRequestParts<AppState> for VisitorSession {
                 state.db.clone(),
                 state.database_timeout,
             )),
-            SignInState::Anonymous | SignInState::Ended(_) => None,
+            SignInState::Anonymous | SignInState::Ended { .. } => None,
         };
         Ok(VisitorSession(session, account))
     }
