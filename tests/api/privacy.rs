@@ -989,6 +989,44 @@ async fn forget_me_whose_session_outlives_the_erased_account_is_finished_when_se
     assert_eq!(stored(&app, &session).await, None);
 }
 
+/// A sign-in past its idle limit is no active session, but its row (its IP
+/// address and browser) is kept until its next request: the export lists it,
+/// marked not active, and the view counts it as an ended session.
+#[tokio::test]
+async fn the_export_lists_a_sign_in_that_ended_but_is_still_kept() {
+    let app = app().var("SESSION_IDLE_TIMEOUT", "300").spawn().await;
+    assert_eq!(app.register("ada", PASSWORD).await.status(), 201);
+    let phone = app.another_visitor();
+    let res = phone
+        .post(app.url("/api/v1/auth/login"))
+        .json(&json!({"username": "ada", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    // The laptop keeps going; the phone stops past its idle limit.
+    app.clock.advance(Duration::seconds(200));
+    view(&app, &app.client).await;
+    app.clock.advance(Duration::seconds(200));
+
+    let res = app.get(EXPORT).await;
+
+    assert_eq!(res.status(), 200);
+    let export: Value = res.json().await.unwrap();
+    let sessions = export["account"]["sessions"].as_array().unwrap();
+    assert_eq!(sessions.len(), 2, "{export}");
+    let ended: Vec<&Value> = sessions.iter().filter(|s| s["active"] == false).collect();
+    assert_eq!(ended.len(), 1, "{export}");
+    assert_eq!(ended[0]["current"], false);
+    assert!(ended[0]["client_ip"].is_string(), "{export}");
+    let v = view(&app, &app.client).await;
+    assert_eq!(
+        holds(&v["account"]),
+        counts(&[("active-sessions", 1), ("ended-sessions", 1)]),
+        "{v}"
+    );
+}
+
 /// Forget-me takes its turn on the session like every change: changes sent
 /// at the same time either ran before it (and are erased with the rest) or
 /// after it (and are refused, 409): none writes the session back.

@@ -124,9 +124,9 @@ pub struct LoginTimes {
     pub remember_me: bool,
 }
 
-/// One of a user's signed-in sessions, as the user sees it.
+/// One of a user's sign-ins, as the user sees it.
 #[derive(Debug, Clone)]
-pub struct ActiveLogin {
+pub struct Login {
     pub handle: String,
     pub created_at: OffsetDateTime,
     pub last_seen_at: OffsetDateTime,
@@ -135,6 +135,9 @@ pub struct ActiveLogin {
     pub remember_me: bool,
     /// Whether it is the session that asks.
     pub current: bool,
+    /// False for one past its idle or absolute limit: it ends at its next
+    /// request, and its row is kept until then (or until [`delete_ended`]).
+    pub active: bool,
 }
 
 /// The idle and absolute limits of a sign-in.
@@ -476,7 +479,22 @@ pub async fn list(
     state: &AppState,
     session: &VisitorSession,
     user: &CurrentUser,
-) -> Result<Vec<ActiveLogin>, ApiError> {
+) -> Result<Vec<Login>, ApiError> {
+    let mut logins = list_all(state, session, user).await?;
+    // A session past a limit is ended at its next request; it is not
+    // active meanwhile.
+    logins.retain(|l| l.active);
+    Ok(logins)
+}
+
+/// Every sign-in of the user the database keeps, ended ones whose rows are
+/// not deleted yet too, the most recently used first: what the privacy
+/// export owes the user.
+pub async fn list_all(
+    state: &AppState,
+    session: &VisitorSession,
+    user: &CurrentUser,
+) -> Result<Vec<Login>, ApiError> {
     let current = session.sign_in().await?.map(|s| s.handle);
     let now = state.clock.now();
     let rows = login::Entity::find()
@@ -487,10 +505,8 @@ pub async fn list(
         .await?;
     Ok(rows
         .into_iter()
-        // A session past a limit is ended at its next request; it is not
-        // active meanwhile.
-        .filter(|row| now < ends(state, row).0)
-        .map(|row| ActiveLogin {
+        .map(|row| Login {
+            active: now < ends(state, &row).0,
             current: current.as_deref() == Some(row.handle.as_str()),
             handle: row.handle,
             created_at: row.created_at,

@@ -28,7 +28,7 @@ use time::OffsetDateTime;
 use utoipa::{IntoResponses, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::auth::logins::{self, ActiveLogin};
+use crate::auth::logins::{self, Login};
 use crate::auth::{CurrentUser, MaybeUser, Role, SignInState, password};
 use crate::cookies::{AppCookies, Category, ISSUED, Inspected, SESSION_COOKIE_ABOUT, Seal};
 use crate::db::entities::user;
@@ -108,6 +108,7 @@ pub enum DataCategory {
     FavoriteGenres,
     SignIn,
     ActiveSessions,
+    EndedSessions,
 }
 
 impl DataCategory {
@@ -134,6 +135,9 @@ impl DataCategory {
             DataCategory::ActiveSessions => {
                 "Your signed-in sessions on every device: when each signed in and was last used, its IP address and browser."
             }
+            DataCategory::EndedSessions => {
+                "Your sign-ins that reached their idle or absolute limit, kept until their next request or the clean-up: when each signed in and was last used, its IP address and browser."
+            }
         }
     }
 }
@@ -143,6 +147,7 @@ const KEPT_IN_ACCOUNT: &str =
     "With your account, on every device, until you erase it (DELETE /api/v1/privacy).";
 const KEPT_ORDERS: &str = "Orders are kept for the restaurant's books; forget-me (DELETE /api/v1/privacy) unlinks them from you and clears their special requests.";
 const KEPT_SESSIONS: &str = "Each until it ends: sign-out, its idle or absolute limit, ended from another of your sessions, or forget-me.";
+const KEPT_ENDED_SESSIONS: &str = "Each until its session's next request, or until its session record is gone from the store (an hour past its absolute limit), or forget-me.";
 
 /// What is held of one kind of data.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -330,6 +335,9 @@ pub struct ExportedSignIn {
     pub remember_me: bool,
     /// Whether it is the session that made the export.
     pub current: bool,
+    /// False for a sign-in past its idle or absolute limit: it ends at its
+    /// next request, and is kept until then (see `ended-sessions`).
+    pub active: bool,
 }
 
 /// What the account holds, with its values (never its password hash).
@@ -519,6 +527,7 @@ async fn export(
                         user_agent: l.user_agent,
                         remember_me: l.remember_me,
                         current: l.current,
+                        active: l.active,
                     })
                     .collect(),
             })
@@ -699,7 +708,7 @@ struct AccountFound {
     cart: Cart,
     profile: Option<Profile>,
     reading: Reading,
-    sessions: Vec<ActiveLogin>,
+    sessions: Vec<Login>,
 }
 
 impl Found {
@@ -727,7 +736,7 @@ impl Found {
                     cart: session.cart().await?,
                     profile: session.profile().await?,
                     reading: session.reading().await?,
-                    sessions: logins::list(state, session, user).await?,
+                    sessions: logins::list_all(state, session, user).await?,
                 }),
                 None => None,
             },
@@ -848,11 +857,20 @@ impl AccountFound {
             holds.push(DataHeld::new(DataCategory::Orders, orders, KEPT_ORDERS));
         }
         holds.extend(reading_held(&self.reading, kept));
-        if !self.sessions.is_empty() {
+        let active = self.sessions.iter().filter(|l| l.active).count() as u64;
+        let ended = self.sessions.len() as u64 - active;
+        if active > 0 {
             holds.push(DataHeld::new(
                 DataCategory::ActiveSessions,
-                self.sessions.len() as u64,
+                active,
                 KEPT_SESSIONS,
+            ));
+        }
+        if ended > 0 {
+            holds.push(DataHeld::new(
+                DataCategory::EndedSessions,
+                ended,
+                KEPT_ENDED_SESSIONS,
             ));
         }
         AccountHeld {
