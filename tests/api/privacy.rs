@@ -1027,6 +1027,30 @@ async fn the_export_lists_a_sign_in_that_ended_but_is_still_kept() {
     );
 }
 
+/// A change of another device that passed its sign-in check just before
+/// the account was erased (here the erasure is made to land right before its
+/// first write) is refused as a session ended elsewhere (401), not a 500.
+#[tokio::test]
+async fn a_change_that_meets_its_account_erased_meanwhile_is_a_401() {
+    let app = app().spawn().await;
+    assert_eq!(app.register("ada", PASSWORD).await.status(), 201);
+    if app.db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+        app.sql("CREATE FUNCTION erase_first() RETURNS trigger AS $$ BEGIN DELETE FROM users WHERE id = NEW.user_id; RETURN NEW; END $$ LANGUAGE plpgsql").await;
+        app.sql("CREATE TRIGGER erase_first BEFORE INSERT ON user_state FOR EACH ROW EXECUTE FUNCTION erase_first()").await;
+    } else {
+        app.sql("CREATE TRIGGER erase_first BEFORE INSERT ON user_state BEGIN DELETE FROM users WHERE id = NEW.user_id; END").await;
+    }
+
+    let res = app
+        .put_json(
+            "/api/v1/profile",
+            &json!({"name": "Ada", "favorite_dish": "Pad Thai"}),
+        )
+        .await;
+
+    assert_problem(res, 401, "session-expired").await;
+}
+
 /// Forget-me takes its turn on the session like every change: changes sent
 /// at the same time either ran before it (and are erased with the rest) or
 /// after it (and are refused, 409): none writes the session back.
