@@ -13,7 +13,8 @@
 //! marker every ended session leaves (`session/renew.rs`): it holds nothing
 //! of the visitor's, and makes a change that was waiting for its turn on
 //! this session answer 409 rather than start a new session holding what
-//! the visitor just asked to be forgotten.
+//! the visitor just asked to be forgotten; forget-me itself, sent again
+//! with that cookie, takes it as done (204).
 
 use axum::Json;
 use axum::extract::State;
@@ -428,10 +429,14 @@ struct SessionEndedFirst(#[allow(dead_code, reason = "only its schema, for the s
 /// category, when it expires, whether it verified, and what it holds,
 /// decoded; the session cookie only shows that it is there, never its id),
 /// what your session holds and until when, and, signed in, what your account holds (profile, saved
-/// cart, orders, reading data, active sessions). It changes nothing: a
+/// cart, orders, reading data, sessions). It changes nothing of its own: a
 /// cookie that does not verify is shown as such and left in place (other
-/// calls remove it). Like every call that uses the session, it counts as
-/// activity for a signed-in session, and ends one past its limits.
+/// calls remove it). What every call that uses the session does, it does
+/// too: it counts as activity for a signed-in session and ends one past its
+/// limits, and a session cookie that verifies but names a session the store
+/// no longer holds (`session.stored` false: forgotten, expired, or ended
+/// more than 30 seconds ago) is listed as verified and removed by this
+/// response.
 #[utoipa::path(get, path = "/privacy", tag = "privacy",
     responses(
         (status = 200, description = "What is kept about you", body = PrivacyView),
@@ -464,9 +469,9 @@ async fn get_privacy(
 /// One JSON document (`Content-Disposition: attachment`): the cookies'
 /// contents, the session's cart, profile, visits, orders and reading, and,
 /// signed in, the account's profile, cart, every order, reading data and
-/// signed-in sessions. Session ids, session handles, password hashes and
-/// anything of another visitor never appear. It changes nothing, as
-/// `GET /privacy`.
+/// every sign-in kept (ended ones not yet deleted too). Session ids, session handles, password hashes and
+/// anything of another visitor never appear. It changes nothing of its
+/// own, as `GET /privacy`.
 #[utoipa::path(get, path = "/privacy/export", tag = "privacy",
     responses(
         (status = 200, description = "Your data, to save", body = PrivacyExport,
@@ -562,8 +567,10 @@ async fn export(
 /// requests. Not signed in, send no body (a password is then ignored).
 ///
 /// 204 also when there was nothing to forget, so a second call is a 204
-/// too. A refused request (a wrong or missing password, another site's
-/// page, a session ended before it) erases nothing.
+/// too, also one sent again with the cookie of the session just forgotten
+/// (its first answer lost). A refused request (a wrong or missing password,
+/// another site's page, a session ended before it while its account still
+/// exists) erases nothing.
 #[utoipa::path(delete, path = "/privacy", tag = "privacy",
     request_body(content = Option<ForgetMe>, description = "Signed in: `{\"password\": \"...\"}`, the account's current password. Not signed in: no body, or `{}`"),
     responses(
