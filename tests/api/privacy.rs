@@ -1085,6 +1085,16 @@ async fn changes_sent_with_forget_me_take_turns_and_none_survives_it() {
                 assert_problem(res, 409, "session-renewed").await;
             } else {
                 assert!(status == 200 || status == 201, "{backend:?}: {status}");
+                // Ran before forget-me, in the same session: an add that
+                // started a session of its own after it would hold what was
+                // just forgotten.
+                if let Some(set) = session_cookie(res.headers()) {
+                    assert_eq!(
+                        session_id(&set),
+                        session_id(&session),
+                        "{backend:?}: an add started a new session"
+                    );
+                }
             }
         }
         assert_eq!(stored(&app, &session).await, None, "{backend:?}");
