@@ -158,8 +158,23 @@ pub const VISIT_SUMMARY: CookieSpec =
     );
 
 /// Every cookie the API issues besides the session cookie, in the order the
-/// cookie policy lists them.
+/// cookie policy lists them. [`AppCookies`], the one way handlers read and
+/// write cookies, refuses in debug builds (every test) a cookie left out
+/// of it, so that none escapes the privacy view, forget-me and the cookie
+/// table.
 pub const ISSUED: [CookieSpec; 5] = [PREFERENCES, READING_SETTINGS, LOYALTY, VIP, VISIT_SUMMARY];
+
+/// Fails a debug build's request that reads or writes a cookie missing from
+/// [`ISSUED`]: the test of the route that does it fails at once.
+fn assert_issued(spec: &CookieSpec) {
+    debug_assert!(
+        ISSUED
+            .iter()
+            .any(|s| s.name == spec.name && s.purpose == spec.purpose),
+        "the `{}` cookie is not in cookies::ISSUED: add it there, so that the privacy view lists it, forget-me removes it and the README's cookie table names it",
+        spec.name
+    );
+}
 
 /// What the session cookie is for. Its name (`SESSION_COOKIE_NAME`), its
 /// signing and its lifetime are the session layer's (`crate::session`);
@@ -459,6 +474,7 @@ impl AppCookies {
         &mut self,
         spec: &CookieSpec,
     ) -> Option<(T, OffsetDateTime)> {
+        assert_issued(spec);
         let raw = self.jar.get(spec.name)?.value().to_owned();
         let now = self.clock.now();
         match self.kit.open::<T>(spec, &raw, now) {
@@ -549,6 +565,7 @@ impl AppCookies {
     /// Sets the cookie to `value`, issued now. Refused with a 422 when the
     /// cookie would exceed 4096 bytes.
     pub fn write<T: Serialize>(&mut self, spec: &CookieSpec, value: &T) -> Result<(), ApiError> {
+        assert_issued(spec);
         let sealed = CookieKit::seal_with(&self.kit.current, spec, value, self.clock.now())
             .map_err(ApiError::internal)?;
         let cookie = self.kit.build(spec, sealed, spec.max_age);
@@ -569,6 +586,7 @@ impl AppCookies {
 
     /// Removes the cookie, matching the path and domain it was set with.
     pub fn remove(&mut self, spec: &CookieSpec) {
+        assert_issued(spec);
         let removal = self.kit.removal(spec);
         self.jar = std::mem::take(&mut self.jar).remove(removal);
     }
@@ -605,6 +623,32 @@ mod tests {
                 path: "/".into(),
                 expire_at_browser_close: false,
             },
+        }
+    }
+
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "is not in cookies::ISSUED")]
+    fn a_cookie_left_out_of_the_issued_list_cannot_be_written() {
+        const UNLISTED: CookieSpec = CookieSpec::signed("unlisted", "unlisted", 1);
+        let mut cookies = AppCookies {
+            jar: CookieJar::new(),
+            kit: Arc::new(kit("current", &[])),
+            clock: Clock::manual(OffsetDateTime::now_utc()),
+        };
+        let _ = cookies.write(&UNLISTED, &1);
+    }
+
+    #[test]
+    fn every_issued_cookie_can_be_written_and_read() {
+        let mut cookies = AppCookies {
+            jar: CookieJar::new(),
+            kit: Arc::new(kit("current", &[])),
+            clock: Clock::manual(OffsetDateTime::now_utc()),
+        };
+        for spec in &ISSUED {
+            cookies.write(spec, &1).unwrap();
+            cookies.remove(spec);
         }
     }
 
