@@ -37,7 +37,7 @@ use utoipa::ToSchema;
 use crate::clock::Clock;
 use crate::config::{Config, SecretKey, SessionCookieConfig};
 use crate::error::{ApiError, ProblemKind};
-use crate::session::SESSION_COOKIE_PURPOSE;
+use crate::session::keys::SessionCookieKeys;
 use crate::state::AppState;
 
 /// Browsers drop cookies larger than this (name, value and attributes).
@@ -176,10 +176,22 @@ fn assert_issued(spec: &CookieSpec) {
     );
 }
 
-/// What the session cookie is for. Its name (`SESSION_COOKIE_NAME`), its
-/// signing and its lifetime are the session layer's (`crate::session`);
-/// only its description lives here, beside the other cookies'.
-pub const SESSION_COOKIE_ABOUT: &str = "Your session: a random id, signed, naming what the server keeps for you (cart, profile, visits, orders, reading list) and whether you are signed in.";
+/// The session cookie as the cookie policy and the privacy view describe
+/// it. Its name (`SESSION_COOKIE_NAME`), its signing and its lifetime are
+/// the session layer's (`crate::session`); what it is, in the policy's
+/// terms, lives here, beside the other cookies'.
+pub struct SessionCookieSpec {
+    pub about: &'static str,
+    pub category: Category,
+    pub seal: Seal,
+}
+
+pub const SESSION_COOKIE: SessionCookieSpec = SessionCookieSpec {
+    about: "Your session: a random id, signed, naming what the server keeps for you (cart, profile, visits, orders, reading list) and whether you are signed in.",
+    category: Category::StrictlyNecessary,
+    // The session layer signs it (`SessionManagerLayer::with_signed`).
+    seal: Seal::Signed,
+};
 
 /// One row of the cookie policy.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -205,13 +217,13 @@ pub fn policy(config: &Config) -> Vec<PolicyEntry> {
     };
     let session = PolicyEntry {
         name: cookie.name.clone(),
-        about: SESSION_COOKIE_ABOUT,
-        category: Category::StrictlyNecessary,
+        about: SESSION_COOKIE.about,
+        category: SESSION_COOKIE.category,
         lifetime: format!(
             "{anonymous}; signed in: until the browser closes, or {} with remember me",
             span(config.sign_in.remember_me)
         ),
-        seal: Seal::Signed,
+        seal: SESSION_COOKIE.seal,
     };
     std::iter::once(session)
         .chain(ISSUED.iter().map(|spec| PolicyEntry {
@@ -260,12 +272,14 @@ fn span(age: Duration) -> String {
 }
 
 /// Keys and attributes for every cookie the API issues.
-#[derive(Debug)]
 pub struct CookieKit {
     current: SecretKey,
     fallbacks: Vec<SecretKey>,
     /// Path, domain, `Secure` and `SameSite`, shared with the session cookie.
     attributes: SessionCookieConfig,
+    /// The session cookie's keys, to tell whether it verifies as the session
+    /// layer verifies it (without telling the id).
+    session_keys: Arc<SessionCookieKeys>,
 }
 
 /// What opening a cookie found.
@@ -292,6 +306,7 @@ impl CookieKit {
             current: config.secret_key.clone(),
             fallbacks: config.secret_key_fallbacks.clone(),
             attributes: config.session_cookie.clone(),
+            session_keys: SessionCookieKeys::new(config),
         }
     }
 
@@ -401,23 +416,6 @@ impl CookieKit {
 
     fn removal(&self, spec: &CookieSpec) -> Cookie<'static> {
         self.attributes.cookie(spec.name, "")
-    }
-
-    /// Whether a session cookie's value verifies as the session layer
-    /// verifies it (a signed session id, under the current key or a
-    /// fallback), without telling the id.
-    fn session_cookie_verifies(&self, raw: &str) -> bool {
-        let name = self.attributes.name.as_str();
-        std::iter::once(&self.current)
-            .chain(&self.fallbacks)
-            .any(|secret| {
-                let key = secret.derive(SESSION_COOKIE_PURPOSE);
-                let mut jar = cookie::CookieJar::new();
-                jar.add_original(cookie::Cookie::new(name.to_owned(), raw.to_owned()));
-                jar.signed(&key)
-                    .get(name)
-                    .is_some_and(|c| c.value().parse::<tower_sessions::session::Id>().is_ok())
-            })
     }
 }
 
@@ -543,7 +541,7 @@ impl AppCookies {
         let verified = self
             .jar
             .get(name)
-            .map(|c| self.kit.session_cookie_verifies(c.value()));
+            .map(|c| self.kit.session_keys.session_id_of(c.value()).is_some());
         (name, verified)
     }
 
@@ -610,19 +608,23 @@ mod tests {
     }
 
     fn kit(current: &str, fallbacks: &[&str]) -> CookieKit {
+        let current = secret(current);
+        let fallbacks: Vec<SecretKey> = fallbacks.iter().map(|f| secret(f)).collect();
+        let attributes = SessionCookieConfig {
+            name: "km_session".into(),
+            idle_age: Duration::from_secs(3600),
+            secure: false,
+            http_only: true,
+            same_site: SameSite::Lax,
+            domain: None,
+            path: "/".into(),
+            expire_at_browser_close: false,
+        };
         CookieKit {
-            current: secret(current),
-            fallbacks: fallbacks.iter().map(|f| secret(f)).collect(),
-            attributes: SessionCookieConfig {
-                name: "km_session".into(),
-                idle_age: Duration::from_secs(3600),
-                secure: false,
-                http_only: true,
-                same_site: SameSite::Lax,
-                domain: None,
-                path: "/".into(),
-                expire_at_browser_close: false,
-            },
+            session_keys: SessionCookieKeys::with_secrets(&current, &fallbacks, attributes.clone()),
+            current,
+            fallbacks,
+            attributes,
         }
     }
 

@@ -131,6 +131,31 @@ pub async fn current(parts: &mut Parts, state: &AppState) -> Result<SignInState,
     Ok(checked)
 }
 
+/// Checks that `given` is `user`'s current password, before a change that
+/// needs it (a password change, erasing the account). Guessing it from a
+/// session left open counts against the account like guessing at sign-in
+/// (`LOGIN_LIMIT_PER_USERNAME`, 429 beyond). A wrong one is a 422 on
+/// `field`, saying `wrong`; `action` names the change in the log.
+pub async fn confirm_current_password(
+    state: &AppState,
+    user: &CurrentUser,
+    given: String,
+    field: &str,
+    wrong: &str,
+    action: &str,
+) -> Result<(), ApiError> {
+    state
+        .limits
+        .hit(crate::limits::Limit::LoginPerUsername, &user.username)
+        .await?;
+    let stored = crate::db::users::password_hash(&state.db, user.id).await?;
+    if !password::verify(given, stored).await? {
+        tracing::warn!(user_id = user.id, username = %user.username, action, "refused: wrong current password");
+        return Err(ApiError::invalid_field(field, wrong));
+    }
+    Ok(())
+}
+
 /// The signed-in user, or a 401 saying why there is none.
 pub struct AuthUser(pub CurrentUser);
 

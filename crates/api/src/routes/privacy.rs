@@ -30,15 +30,14 @@ use utoipa::{IntoResponses, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::auth::logins::{self, Login};
-use crate::auth::{CurrentUser, MaybeUser, Role, SignInState, password};
-use crate::cookies::{AppCookies, Category, ISSUED, Inspected, SESSION_COOKIE_ABOUT, Seal};
+use crate::auth::{self, CurrentUser, MaybeUser, Role, SignInState};
+use crate::cookies::{AppCookies, Category, ISSUED, Inspected, SESSION_COOKIE, Seal};
 use crate::db::entities::user;
 use crate::db::library::Library;
 use crate::db::orders::{self, Owner};
-use crate::db::{privacy, users};
+use crate::db::privacy;
 use crate::error::{ApiError, PROBLEM_JSON, Problem};
 use crate::extract::AppJson;
-use crate::limits::Limit;
 use crate::openapi;
 use crate::responses::WithCookies;
 use crate::session::renew::EndedIsDone;
@@ -624,8 +623,8 @@ async fn forget_me(
     .await
 }
 
-/// Checks the account's current password, counting the attempt against the
-/// sign-in limit for its username as a password change does.
+/// Checks the account's current password (see
+/// [`auth::confirm_current_password`]); it must be sent.
 async fn confirm_password(
     state: &AppState,
     user: &CurrentUser,
@@ -637,19 +636,15 @@ async fn confirm_password(
             "is required when signed in: send the account's current password to confirm that the account is to be erased; nothing was erased",
         ));
     };
-    state
-        .limits
-        .hit(Limit::LoginPerUsername, &user.username)
-        .await?;
-    let stored = users::password_hash(&state.db, user.id).await?;
-    if !password::verify(password, stored).await? {
-        tracing::warn!(user_id = user.id, "forget-me refused: wrong password");
-        return Err(ApiError::invalid_field(
-            "password",
-            "is not the account's current password; nothing was erased",
-        ));
-    }
-    Ok(())
+    auth::confirm_current_password(
+        state,
+        user,
+        password,
+        "password",
+        "is not the account's current password; nothing was erased",
+        "forget-me",
+    )
+    .await
 }
 
 /// Erases what `session` holds and, for `user`, the account; the session
@@ -764,9 +759,9 @@ fn held_cookies(cookies: &AppCookies, session_ends: Option<OffsetDateTime>) -> V
     if let (name, Some(verified)) = cookies.session_cookie() {
         held.push(HeldCookie {
             name: name.to_owned(),
-            purpose: SESSION_COOKIE_ABOUT,
-            category: Category::StrictlyNecessary,
-            protection: Seal::Signed,
+            purpose: SESSION_COOKIE.about,
+            category: SESSION_COOKIE.category,
+            protection: SESSION_COOKIE.seal,
             verified,
             problem: (!verified).then_some(
                 "its signature does not verify (tampered, truncated or made with an unknown key)",
