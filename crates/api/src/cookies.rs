@@ -37,7 +37,7 @@ use utoipa::ToSchema;
 use crate::clock::Clock;
 use crate::config::{Config, SecretKey, SessionCookieConfig};
 use crate::error::{ApiError, ProblemKind};
-use crate::session::SESSION_COOKIE_PURPOSE;
+use crate::session::keys::SessionCookieKeys;
 use crate::state::AppState;
 
 /// Browsers drop cookies larger than this (name, value and attributes).
@@ -158,13 +158,40 @@ pub const VISIT_SUMMARY: CookieSpec =
     );
 
 /// Every cookie the API issues besides the session cookie, in the order the
-/// cookie policy lists them.
+/// cookie policy lists them. [`AppCookies`], the one way handlers read and
+/// write cookies, refuses in debug builds (every test) a cookie left out
+/// of it, so that none escapes the privacy view, forget-me and the cookie
+/// table.
 pub const ISSUED: [CookieSpec; 5] = [PREFERENCES, READING_SETTINGS, LOYALTY, VIP, VISIT_SUMMARY];
 
-/// What the session cookie is for. Its name (`SESSION_COOKIE_NAME`), its
-/// signing and its lifetime are the session layer's (`crate::session`);
-/// only its description lives here, beside the other cookies'.
-pub const SESSION_COOKIE_ABOUT: &str = "Your session: a random id, signed, naming what the server keeps for you (cart, profile, visits, orders, reading list) and whether you are signed in.";
+/// Fails a debug build's request that reads or writes a cookie missing from
+/// [`ISSUED`]: the test of the route that does it fails at once.
+fn assert_issued(spec: &CookieSpec) {
+    debug_assert!(
+        ISSUED
+            .iter()
+            .any(|s| s.name == spec.name && s.purpose == spec.purpose),
+        "the `{}` cookie is not in cookies::ISSUED: add it there, so that the privacy view lists it, forget-me removes it and the README's cookie table names it",
+        spec.name
+    );
+}
+
+/// The session cookie as the cookie policy and the privacy view describe
+/// it. Its name (`SESSION_COOKIE_NAME`), its signing and its lifetime are
+/// the session layer's (`crate::session`); what it is, in the policy's
+/// terms, lives here, beside the other cookies'.
+pub struct SessionCookieSpec {
+    pub about: &'static str,
+    pub category: Category,
+    pub seal: Seal,
+}
+
+pub const SESSION_COOKIE: SessionCookieSpec = SessionCookieSpec {
+    about: "Your session: a random id, signed, naming what the server keeps for you (cart, profile, visits, orders, reading list) and whether you are signed in.",
+    category: Category::StrictlyNecessary,
+    // The session layer signs it (`SessionManagerLayer::with_signed`).
+    seal: Seal::Signed,
+};
 
 /// One row of the cookie policy.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -190,13 +217,13 @@ pub fn policy(config: &Config) -> Vec<PolicyEntry> {
     };
     let session = PolicyEntry {
         name: cookie.name.clone(),
-        about: SESSION_COOKIE_ABOUT,
-        category: Category::StrictlyNecessary,
+        about: SESSION_COOKIE.about,
+        category: SESSION_COOKIE.category,
         lifetime: format!(
             "{anonymous}; signed in: until the browser closes, or {} with remember me",
             span(config.sign_in.remember_me)
         ),
-        seal: Seal::Signed,
+        seal: SESSION_COOKIE.seal,
     };
     std::iter::once(session)
         .chain(ISSUED.iter().map(|spec| PolicyEntry {
@@ -245,12 +272,14 @@ fn span(age: Duration) -> String {
 }
 
 /// Keys and attributes for every cookie the API issues.
-#[derive(Debug)]
 pub struct CookieKit {
     current: SecretKey,
     fallbacks: Vec<SecretKey>,
     /// Path, domain, `Secure` and `SameSite`, shared with the session cookie.
     attributes: SessionCookieConfig,
+    /// The session cookie's keys, to tell whether it verifies as the session
+    /// layer verifies it (without telling the id).
+    session_keys: Arc<SessionCookieKeys>,
 }
 
 /// What opening a cookie found.
@@ -277,6 +306,7 @@ impl CookieKit {
             current: config.secret_key.clone(),
             fallbacks: config.secret_key_fallbacks.clone(),
             attributes: config.session_cookie.clone(),
+            session_keys: SessionCookieKeys::new(config),
         }
     }
 
@@ -387,23 +417,6 @@ impl CookieKit {
     fn removal(&self, spec: &CookieSpec) -> Cookie<'static> {
         self.attributes.cookie(spec.name, "")
     }
-
-    /// Whether a session cookie's value verifies as the session layer
-    /// verifies it (a signed session id, under the current key or a
-    /// fallback), without telling the id.
-    fn session_cookie_verifies(&self, raw: &str) -> bool {
-        let name = self.attributes.name.as_str();
-        std::iter::once(&self.current)
-            .chain(&self.fallbacks)
-            .any(|secret| {
-                let key = secret.derive(SESSION_COOKIE_PURPOSE);
-                let mut jar = cookie::CookieJar::new();
-                jar.add_original(cookie::Cookie::new(name.to_owned(), raw.to_owned()));
-                jar.signed(&key)
-                    .get(name)
-                    .is_some_and(|c| c.value().parse::<tower_sessions::session::Id>().is_ok())
-            })
-    }
 }
 
 /// What the browser sent of one cookie, as the privacy view shows it.
@@ -459,6 +472,7 @@ impl AppCookies {
         &mut self,
         spec: &CookieSpec,
     ) -> Option<(T, OffsetDateTime)> {
+        assert_issued(spec);
         let raw = self.jar.get(spec.name)?.value().to_owned();
         let now = self.clock.now();
         match self.kit.open::<T>(spec, &raw, now) {
@@ -527,7 +541,7 @@ impl AppCookies {
         let verified = self
             .jar
             .get(name)
-            .map(|c| self.kit.session_cookie_verifies(c.value()));
+            .map(|c| self.kit.session_keys.session_id_of(c.value()).is_some());
         (name, verified)
     }
 
@@ -549,6 +563,7 @@ impl AppCookies {
     /// Sets the cookie to `value`, issued now. Refused with a 422 when the
     /// cookie would exceed 4096 bytes.
     pub fn write<T: Serialize>(&mut self, spec: &CookieSpec, value: &T) -> Result<(), ApiError> {
+        assert_issued(spec);
         let sealed = CookieKit::seal_with(&self.kit.current, spec, value, self.clock.now())
             .map_err(ApiError::internal)?;
         let cookie = self.kit.build(spec, sealed, spec.max_age);
@@ -569,6 +584,7 @@ impl AppCookies {
 
     /// Removes the cookie, matching the path and domain it was set with.
     pub fn remove(&mut self, spec: &CookieSpec) {
+        assert_issued(spec);
         let removal = self.kit.removal(spec);
         self.jar = std::mem::take(&mut self.jar).remove(removal);
     }
@@ -592,19 +608,49 @@ mod tests {
     }
 
     fn kit(current: &str, fallbacks: &[&str]) -> CookieKit {
+        let current = secret(current);
+        let fallbacks: Vec<SecretKey> = fallbacks.iter().map(|f| secret(f)).collect();
+        let attributes = SessionCookieConfig {
+            name: "km_session".into(),
+            idle_age: Duration::from_secs(3600),
+            secure: false,
+            http_only: true,
+            same_site: SameSite::Lax,
+            domain: None,
+            path: "/".into(),
+            expire_at_browser_close: false,
+        };
         CookieKit {
-            current: secret(current),
-            fallbacks: fallbacks.iter().map(|f| secret(f)).collect(),
-            attributes: SessionCookieConfig {
-                name: "km_session".into(),
-                idle_age: Duration::from_secs(3600),
-                secure: false,
-                http_only: true,
-                same_site: SameSite::Lax,
-                domain: None,
-                path: "/".into(),
-                expire_at_browser_close: false,
-            },
+            session_keys: SessionCookieKeys::with_secrets(&current, &fallbacks, attributes.clone()),
+            current,
+            fallbacks,
+            attributes,
+        }
+    }
+
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "is not in cookies::ISSUED")]
+    fn a_cookie_left_out_of_the_issued_list_cannot_be_written() {
+        const UNLISTED: CookieSpec = CookieSpec::signed("unlisted", "unlisted", 1);
+        let mut cookies = AppCookies {
+            jar: CookieJar::new(),
+            kit: Arc::new(kit("current", &[])),
+            clock: Clock::manual(OffsetDateTime::now_utc()),
+        };
+        let _ = cookies.write(&UNLISTED, &1);
+    }
+
+    #[test]
+    fn every_issued_cookie_can_be_written_and_read() {
+        let mut cookies = AppCookies {
+            jar: CookieJar::new(),
+            kit: Arc::new(kit("current", &[])),
+            clock: Clock::manual(OffsetDateTime::now_utc()),
+        };
+        for spec in &ISSUED {
+            cookies.write(spec, &1).unwrap();
+            cookies.remove(spec);
         }
     }
 

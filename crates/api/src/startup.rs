@@ -166,7 +166,7 @@ fn with_session(api: Router<AppState>, config: &Config, state: &AppState) -> Rou
             limits: state.limits.clone(),
             trusted_proxies: state.trusted_proxies.clone(),
         },
-        locks: session_locks(config, keys, state),
+        locks: state.session_locks.clone(),
     });
     // One static stack, outermost first: a request clones and boxes it once,
     // where a `Router::layer` per layer would box each layer again.
@@ -307,16 +307,17 @@ fn always(name: HeaderName, value: &'static str) -> SetResponseHeaderLayer<Heade
 
 fn session_locks(
     config: &Config,
-    keys: Arc<SessionCookieKeys>,
-    state: &AppState,
+    db: &sea_orm::DatabaseConnection,
+    sessions: &AnyStore,
 ) -> Arc<SessionLocks> {
+    let keys = SessionCookieKeys::new(config);
     let wait = SessionLocks::wait_within(config.request_timeout);
-    match (config.session_lock, &state.sessions) {
+    match (config.session_lock, sessions) {
         (SessionLock::Redis, AnyStore::Redis(_, pool)) => {
             SessionLocks::with_redis(keys, wait, pool.clone(), SHARED_LOCK_TTL)
         }
         (SessionLock::Database, AnyStore::Database(_)) => {
-            SessionLocks::with_database(keys, wait, state.db.clone(), SHARED_LOCK_TTL)
+            SessionLocks::with_database(keys, wait, db.clone(), SHARED_LOCK_TTL)
         }
         (SessionLock::File, AnyStore::File(store)) => {
             SessionLocks::with_files(keys, wait, store.dir())
@@ -494,6 +495,7 @@ impl Application {
             }
             _ => (Arc::new(catalog), None),
         };
+        let session_locks = session_locks(&config, &db, &sessions);
         let state = AppState::new(Shared {
             db,
             catalog,
@@ -507,6 +509,7 @@ impl Application {
             trusted_proxies: Arc::new(config.trusted_proxies.clone()),
             limits,
             sign_in: config.sign_in,
+            session_locks,
         });
 
         let mut background = Vec::new();

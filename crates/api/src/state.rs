@@ -14,6 +14,7 @@ use crate::db::catalog::Catalog;
 use crate::db::library::Library;
 use crate::limits::RateLimits;
 use crate::session::AnyStore;
+use crate::session::lock::SessionLocks;
 
 /// The state every handler shares, behind one `Arc`: cloning it for a
 /// request is one atomic increment, however much it holds.
@@ -60,4 +61,7 @@ pub struct Shared {
     /// How long a signed-in session lasts, and whether it is bound to its
     /// client IP.
     pub sign_in: SignInLimits,
+    /// The sessions' turns: the session guard takes a request's; ending
+    /// another session takes that one's (`auth::logins`).
+    pub session_locks: Arc<SessionLocks>,
 }

@@ -124,9 +124,9 @@ pub struct LoginTimes {
     pub remember_me: bool,
 }
 
-/// One of a user's signed-in sessions, as the user sees it.
+/// One of a user's sign-ins, as the user sees it.
 #[derive(Debug, Clone)]
-pub struct ActiveLogin {
+pub struct Login {
     pub handle: String,
     pub created_at: OffsetDateTime,
     pub last_seen_at: OffsetDateTime,
@@ -135,6 +135,9 @@ pub struct ActiveLogin {
     pub remember_me: bool,
     /// Whether it is the session that asks.
     pub current: bool,
+    /// False for one past its idle or absolute limit: it ends at its next
+    /// request, and its row is kept until then (or until [`delete_ended`]).
+    pub active: bool,
 }
 
 /// The idle and absolute limits of a sign-in.
@@ -203,14 +206,11 @@ async fn row_of(state: &AppState, sign_in: &SignIn) -> Result<Option<login::Mode
         .await?)
 }
 
-/// Deletes a session's record from the store, by the id its row keeps.
-async fn delete_record(state: &AppState, session_id: &str) -> Result<(), ApiError> {
-    let Ok(id) = Id::from_str(session_id) else {
-        return Ok(());
-    };
+/// Deletes a session's record from the store.
+async fn delete_record(state: &AppState, id: &Id) -> Result<(), ApiError> {
     state
         .sessions
-        .delete(&id)
+        .delete(id)
         .await
         .map_err(|e| ApiError::unavailable("session store", e))
 }
@@ -305,9 +305,8 @@ pub async fn end(state: &AppState, session: &VisitorSession) -> Result<(), ApiEr
 }
 
 /// Ends every other session of `user`: at a password change, and when the
-/// user asks (`DELETE /auth/sessions`). Their records are deleted from the
-/// store; a session that is in the middle of a request when this runs may
-/// write its record back, and its next check finds its row gone.
+/// user asks (`DELETE /auth/sessions`), at forget-me. Their records are
+/// deleted from the store, each in its session's turn (see [`end_row`]).
 pub async fn end_others(
     state: &AppState,
     session: &VisitorSession,
@@ -332,9 +331,20 @@ pub async fn end_others(
     Ok(())
 }
 
-/// Ends the session of another row: its record, then the row.
+/// Ends the session of another row: its record, then the row. The record
+/// is deleted holding that session's turn, as a change of it would hold
+/// it: a request of that session in flight (the phone's cart change, say)
+/// saves its record before the delete, never after it, so nothing it
+/// writes outlives the end (nor an erased account's data, at forget-me).
+/// Two sessions ending each other at the same moment wait for each other's
+/// turn until one of them gives up (503, worth a retry).
 async fn end_row(state: &AppState, row: &login::Model) -> Result<(), ApiError> {
-    delete_record(state, &row.session_id).await?;
+    if let Ok(id) = Id::from_str(&row.session_id) {
+        state
+            .session_locks
+            .with_turn(id, delete_record(state, &id))
+            .await??;
+    }
     login::Entity::delete_by_id(row.id).exec(&state.db).await?;
     Ok(())
 }
@@ -419,7 +429,10 @@ pub async fn check(
         reason = ?why,
         "signed-in session ended"
     );
-    Ok(SignInState::Ended(why))
+    Ok(SignInState::Ended {
+        why,
+        user_id: sign_in.user_id,
+    })
 }
 
 /// Records a request in the row, at most once a minute: the condition makes
@@ -466,7 +479,22 @@ pub async fn list(
     state: &AppState,
     session: &VisitorSession,
     user: &CurrentUser,
-) -> Result<Vec<ActiveLogin>, ApiError> {
+) -> Result<Vec<Login>, ApiError> {
+    let mut logins = list_all(state, session, user).await?;
+    // A session past a limit is ended at its next request; it is not
+    // active meanwhile.
+    logins.retain(|l| l.active);
+    Ok(logins)
+}
+
+/// Every sign-in of the user the database keeps, ended ones whose rows are
+/// not deleted yet too, the most recently used first: what the privacy
+/// export owes the user.
+pub async fn list_all(
+    state: &AppState,
+    session: &VisitorSession,
+    user: &CurrentUser,
+) -> Result<Vec<Login>, ApiError> {
     let current = session.sign_in().await?.map(|s| s.handle);
     let now = state.clock.now();
     let rows = login::Entity::find()
@@ -477,10 +505,8 @@ pub async fn list(
         .await?;
     Ok(rows
         .into_iter()
-        // A session past a limit is ended at its next request; it is not
-        // active meanwhile.
-        .filter(|row| now < ends(state, row).0)
-        .map(|row| ActiveLogin {
+        .map(|row| Login {
+            active: now < ends(state, &row).0,
             current: current.as_deref() == Some(row.handle.as_str()),
             handle: row.handle,
             created_at: row.created_at,

@@ -108,8 +108,12 @@ pub fn sign_in_required() -> ApiError {
 pub enum SignInState {
     Anonymous,
     SignedIn(CurrentUser),
-    /// The session was signed in and this request ended it.
-    Ended(SessionEnded),
+    /// The session was signed in (to the account `user_id`) and this
+    /// request ended it.
+    Ended {
+        why: SessionEnded,
+        user_id: i32,
+    },
 }
 
 /// The signed-in user of this request. The first call runs the sign-in
@@ -127,6 +131,31 @@ pub async fn current(parts: &mut Parts, state: &AppState) -> Result<SignInState,
     Ok(checked)
 }
 
+/// Checks that `given` is `user`'s current password, before a change that
+/// needs it (a password change, erasing the account). Guessing it from a
+/// session left open counts against the account like guessing at sign-in
+/// (`LOGIN_LIMIT_PER_USERNAME`, 429 beyond). A wrong one is a 422 on
+/// `field`, saying `wrong`; `action` names the change in the log.
+pub async fn confirm_current_password(
+    state: &AppState,
+    user: &CurrentUser,
+    given: String,
+    field: &str,
+    wrong: &str,
+    action: &str,
+) -> Result<(), ApiError> {
+    state
+        .limits
+        .hit(crate::limits::Limit::LoginPerUsername, &user.username)
+        .await?;
+    let stored = crate::db::users::password_hash(&state.db, user.id).await?;
+    if !password::verify(given, stored).await? {
+        tracing::warn!(user_id = user.id, username = %user.username, action, "refused: wrong current password");
+        return Err(ApiError::invalid_field(field, wrong));
+    }
+    Ok(())
+}
+
 /// The signed-in user, or a 401 saying why there is none.
 pub struct AuthUser(pub CurrentUser);
 
@@ -139,7 +168,7 @@ impl FromRequestParts<AppState> for AuthUser {
     ) -> Result<Self, Self::Rejection> {
         match current(parts, state).await? {
             SignInState::SignedIn(user) => Ok(AuthUser(user)),
-            SignInState::Ended(ended) => Err(ended.problem()),
+            SignInState::Ended { why, .. } => Err(why.problem()),
             SignInState::Anonymous => Err(sign_in_required()),
         }
     }

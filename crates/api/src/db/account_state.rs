@@ -26,12 +26,13 @@ use domain::reading::{FavoriteGenres, Progress, Reading, ReadingHistory, Reading
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query, SimpleExpr};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
-    IdenStatic, QueryFilter, QuerySelect, TransactionTrait,
+    IdenStatic, QueryFilter, QuerySelect, SqlErr, TransactionTrait,
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::entities::{order, user_state};
+use crate::auth::SessionEnded;
 use crate::error::ApiError;
 
 /// How many times a change to the account's cart, profile or reading list (a
@@ -390,8 +391,12 @@ pub async fn write<T: Serialize>(
 }
 
 /// Makes sure the account has its row, so that a transaction's first
-/// statement is a write (SQLite then takes its write lock at once).
-pub async fn ensure_row(db: &impl ConnectionTrait, user_id: i32) -> Result<(), DbErr> {
+/// statement is a write (SQLite then takes its write lock at once). An
+/// account erased since this request's sign-in check passed (forget-me on
+/// another device) has no row to hang it on: its sessions ended with it,
+/// and the answer is the 401 of a session ended from another one, not a
+/// 500.
+pub async fn ensure_row(db: &impl ConnectionTrait, user_id: i32) -> Result<(), ApiError> {
     let insert = Query::insert()
         .into_table(user_state::Entity)
         .columns([user_state::Column::UserId])
@@ -402,8 +407,14 @@ pub async fn ensure_row(db: &impl ConnectionTrait, user_id: i32) -> Result<(), D
                 .to_owned(),
         )
         .to_owned();
-    db.execute(&insert).await?;
-    Ok(())
+    match db.execute(&insert).await {
+        Ok(_) => Ok(()),
+        Err(e) if matches!(e.sql_err(), Some(SqlErr::ForeignKeyConstraintViolation(_))) => {
+            tracing::info!(user_id, "a change of an account erased meanwhile refused");
+            Err(SessionEnded::Revoked.problem())
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The account's cart, emptied inside an order's transaction if it is

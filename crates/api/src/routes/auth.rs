@@ -19,7 +19,7 @@ use utoipa::{IntoResponses, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::auth::logins::{self, LoginOptions};
-use crate::auth::{AuthUser, CurrentUser, Role, password};
+use crate::auth::{self, AuthUser, CurrentUser, Role, password};
 use crate::client_ip::ClientIp;
 use crate::cookies::AppCookies;
 use crate::db::users;
@@ -598,20 +598,15 @@ async fn change_password(
     session: VisitorSession,
     AppJson(input): AppJson<PasswordChange>,
 ) -> Result<StatusCode, ApiError> {
-    // Guessing the current password from a session left open counts
-    // against the account like guessing at sign-in.
-    state
-        .limits
-        .hit(Limit::LoginPerUsername, &user.username)
-        .await?;
-    let stored = users::password_hash(&state.db, user.id).await?;
-    if !password::verify(input.current_password, stored).await? {
-        tracing::warn!(user_id = user.id, username = %user.username, "password change refused: wrong current password");
-        return Err(ApiError::invalid_field(
-            "current_password",
-            "is not the account's current password",
-        ));
-    }
+    auth::confirm_current_password(
+        &state,
+        &user,
+        input.current_password,
+        "current_password",
+        "is not the account's current password",
+        "password change",
+    )
+    .await?;
     let new_password = new_password(
         "new_password",
         input.new_password,

@@ -11,7 +11,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::auth::NotSignedIn;
 use crate::auth::AuthUser;
-use crate::auth::logins::{self, ActiveLogin, Ended};
+use crate::auth::logins::{self, Ended, Login};
 use crate::error::{ApiError, PROBLEM_JSON, Problem};
 use crate::extract::AppPath;
 use crate::session::visitor::VisitorSession;
@@ -53,8 +53,8 @@ pub struct SessionView {
     pub current: bool,
 }
 
-impl From<ActiveLogin> for SessionView {
-    fn from(l: ActiveLogin) -> Self {
+impl From<Login> for SessionView {
+    fn from(l: Login) -> Self {
         SessionView {
             handle: l.handle,
             created_at: l.created_at,

@@ -13,7 +13,8 @@
 //! marker every ended session leaves (`session/renew.rs`): it holds nothing
 //! of the visitor's, and makes a change that was waiting for its turn on
 //! this session answer 409 rather than start a new session holding what
-//! the visitor just asked to be forgotten.
+//! the visitor just asked to be forgotten; forget-me itself, sent again
+//! with that cookie, takes it as done (204).
 
 use axum::Json;
 use axum::extract::State;
@@ -28,18 +29,18 @@ use time::OffsetDateTime;
 use utoipa::{IntoResponses, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::auth::logins::{self, ActiveLogin};
-use crate::auth::{CurrentUser, MaybeUser, Role, SignInState, password};
-use crate::cookies::{AppCookies, Category, ISSUED, Inspected, SESSION_COOKIE_ABOUT, Seal};
+use crate::auth::logins::{self, Login};
+use crate::auth::{self, CurrentUser, MaybeUser, Role, SignInState};
+use crate::cookies::{AppCookies, Category, ISSUED, Inspected, SESSION_COOKIE, Seal};
 use crate::db::entities::user;
 use crate::db::library::Library;
 use crate::db::orders::{self, Owner};
-use crate::db::{privacy, users};
+use crate::db::privacy;
 use crate::error::{ApiError, PROBLEM_JSON, Problem};
 use crate::extract::AppJson;
-use crate::limits::Limit;
 use crate::openapi;
 use crate::responses::WithCookies;
+use crate::session::renew::EndedIsDone;
 use crate::session::visitor::VisitorSession;
 use crate::state::AppState;
 use crate::views::{OrderView, ProfileView};
@@ -107,6 +108,7 @@ pub enum DataCategory {
     FavoriteGenres,
     SignIn,
     ActiveSessions,
+    EndedSessions,
 }
 
 impl DataCategory {
@@ -133,6 +135,9 @@ impl DataCategory {
             DataCategory::ActiveSessions => {
                 "Your signed-in sessions on every device: when each signed in and was last used, its IP address and browser."
             }
+            DataCategory::EndedSessions => {
+                "Your sign-ins that reached their idle or absolute limit, kept until their next request or the clean-up: when each signed in and was last used, its IP address and browser."
+            }
         }
     }
 }
@@ -142,6 +147,7 @@ const KEPT_IN_ACCOUNT: &str =
     "With your account, on every device, until you erase it (DELETE /api/v1/privacy).";
 const KEPT_ORDERS: &str = "Orders are kept for the restaurant's books; forget-me (DELETE /api/v1/privacy) unlinks them from you and clears their special requests.";
 const KEPT_SESSIONS: &str = "Each until it ends: sign-out, its idle or absolute limit, ended from another of your sessions, or forget-me.";
+const KEPT_ENDED_SESSIONS: &str = "Each until its session's next request, or until its session record is gone from the store (an hour past its absolute limit), or forget-me.";
 
 /// What is held of one kind of data.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -329,6 +335,9 @@ pub struct ExportedSignIn {
     pub remember_me: bool,
     /// Whether it is the session that made the export.
     pub current: bool,
+    /// False for a sign-in past its idle or absolute limit: it ends at its
+    /// next request, and is kept until then (see `ended-sessions`).
+    pub active: bool,
 }
 
 /// What the account holds, with its values (never its password hash).
@@ -419,10 +428,14 @@ struct SessionEndedFirst(#[allow(dead_code, reason = "only its schema, for the s
 /// category, when it expires, whether it verified, and what it holds,
 /// decoded; the session cookie only shows that it is there, never its id),
 /// what your session holds and until when, and, signed in, what your account holds (profile, saved
-/// cart, orders, reading data, active sessions). It changes nothing: a
+/// cart, orders, reading data, sessions). It changes nothing of its own: a
 /// cookie that does not verify is shown as such and left in place (other
-/// calls remove it). Like every call that uses the session, it counts as
-/// activity for a signed-in session, and ends one past its limits.
+/// calls remove it). What every call that uses the session does, it does
+/// too: it counts as activity for a signed-in session and ends one past its
+/// limits, and a session cookie that verifies but names a session the store
+/// no longer holds (`session.stored` false: forgotten, expired, or ended
+/// more than 30 seconds ago) is listed as verified and removed by this
+/// response.
 #[utoipa::path(get, path = "/privacy", tag = "privacy",
     responses(
         (status = 200, description = "What is kept about you", body = PrivacyView),
@@ -455,9 +468,9 @@ async fn get_privacy(
 /// One JSON document (`Content-Disposition: attachment`): the cookies'
 /// contents, the session's cart, profile, visits, orders and reading, and,
 /// signed in, the account's profile, cart, every order, reading data and
-/// signed-in sessions. Session ids, session handles, password hashes and
-/// anything of another visitor never appear. It changes nothing, as
-/// `GET /privacy`.
+/// every sign-in kept (ended ones not yet deleted too). Session ids, session handles, password hashes and
+/// anything of another visitor never appear. It changes nothing of its
+/// own, as `GET /privacy`.
 #[utoipa::path(get, path = "/privacy/export", tag = "privacy",
     responses(
         (status = 200, description = "Your data, to save", body = PrivacyExport,
@@ -518,6 +531,7 @@ async fn export(
                         user_agent: l.user_agent,
                         remember_me: l.remember_me,
                         current: l.current,
+                        active: l.active,
                     })
                     .collect(),
             })
@@ -552,8 +566,10 @@ async fn export(
 /// requests. Not signed in, send no body (a password is then ignored).
 ///
 /// 204 also when there was nothing to forget, so a second call is a 204
-/// too. A refused request (a wrong or missing password, another site's
-/// page, a session ended before it) erases nothing.
+/// too, also one sent again with the cookie of the session just forgotten
+/// (its first answer lost). A refused request (a wrong or missing password,
+/// another site's page, a session ended before it while its account still
+/// exists) erases nothing.
 #[utoipa::path(delete, path = "/privacy", tag = "privacy",
     request_body(content = Option<ForgetMe>, description = "Signed in: `{\"password\": \"...\"}`, the account's current password. Not signed in: no body, or `{}`"),
     responses(
@@ -565,6 +581,12 @@ async fn export(
     ))]
 async fn forget_me(
     State(state): State<AppState>,
+    // First, before the extractors that load the session: sent again with
+    // the cookie of a session forgotten (or otherwise ended) moments ago,
+    // its first answer lost, the old id holds only the marker its end left
+    // (see `session::renew`); it goes on as an empty, anonymous session,
+    // forgotten again (204) rather than refused (409).
+    _: EndedIsDone,
     MaybeUser(sign_in): MaybeUser,
     session: VisitorSession,
     cookies: AppCookies,
@@ -579,15 +601,19 @@ async fn forget_me(
             }
             // The visitor meant to erase an account, and this request found
             // its session ended: erasing only the browser's part would
-            // answer 204 and leave the account.
-            SignInState::Ended(why) if password.is_some() => {
+            // answer 204 and leave the account. Unless the account is gone
+            // already: an erasure that committed and then failed to end
+            // this session in the store (it ends now), sent again.
+            SignInState::Ended { why, user_id }
+                if password.is_some() && privacy::account(&state.db, user_id).await?.is_some() =>
+            {
                 let problem = why.problem();
                 let detail = problem.to_problem().detail;
                 return Err(problem.with_detail(format!(
                     "{detail} Nothing was erased: sign in again to erase your account, or send no password to erase only what this browser holds."
                 )));
             }
-            SignInState::Ended(_) | SignInState::Anonymous => None,
+            SignInState::Ended { .. } | SignInState::Anonymous => None,
         };
         forget(&state, &session, user.as_ref()).await?;
         // Last, so that a request that fails above leaves the cookies.
@@ -597,8 +623,8 @@ async fn forget_me(
     .await
 }
 
-/// Checks the account's current password, counting the attempt against the
-/// sign-in limit for its username as a password change does.
+/// Checks the account's current password (see
+/// [`auth::confirm_current_password`]); it must be sent.
 async fn confirm_password(
     state: &AppState,
     user: &CurrentUser,
@@ -610,19 +636,15 @@ async fn confirm_password(
             "is required when signed in: send the account's current password to confirm that the account is to be erased; nothing was erased",
         ));
     };
-    state
-        .limits
-        .hit(Limit::LoginPerUsername, &user.username)
-        .await?;
-    let stored = users::password_hash(&state.db, user.id).await?;
-    if !password::verify(password, stored).await? {
-        tracing::warn!(user_id = user.id, "forget-me refused: wrong password");
-        return Err(ApiError::invalid_field(
-            "password",
-            "is not the account's current password; nothing was erased",
-        ));
-    }
-    Ok(())
+    auth::confirm_current_password(
+        state,
+        user,
+        password,
+        "password",
+        "is not the account's current password; nothing was erased",
+        "forget-me",
+    )
+    .await
 }
 
 /// Erases what `session` holds and, for `user`, the account; the session
@@ -634,24 +656,34 @@ async fn forget(
 ) -> Result<(), ApiError> {
     let order_ids = session.order_ids().await?;
     let cleared = privacy::forget_anonymous_requests(&state.db, &order_ids).await?;
-    if let Some(user) = user {
-        // The other devices first: their records go from the store while
-        // their rows still name them.
-        logins::end_others(state, session, user).await?;
-        let erased = privacy::erase_account(&state.db, user.id).await?;
-        tracing::info!(
-            user_id = user.id,
-            orders_unlinked = erased.orders_unlinked,
-            requests_cleared = erased.requests_cleared + cleared,
-            "account erased at its user's request"
-        );
-    } else {
+    let Some(user) = user else {
         tracing::info!(
             requests_cleared = cleared,
             "session forgotten at its visitor's request"
         );
+        return session.close(state).await;
+    };
+    // The other devices first: their records go from the store while
+    // their rows still name them.
+    logins::end_others(state, session, user).await?;
+    let erased = privacy::erase_account(&state.db, user.id).await?;
+    tracing::info!(
+        user_id = user.id,
+        orders_unlinked = erased.orders_unlinked,
+        requests_cleared = erased.requests_cleared + cleared,
+        "account erased at its user's request"
+    );
+    // The account is gone: an error now would tell the visitor that nothing
+    // was done. As with a renewal whose tombstone is not stored
+    // (`session::renew`), what was done stands and the cookies go. The
+    // record the store would not delete is named by no cookie any more; it
+    // keeps this session's own visits and a sign-in naming an account that
+    // no longer exists (a request that still carries its cookie has it
+    // ended, and forget-me sent again forgets it) until it expires.
+    if let Err(e) = session.close(state).await {
+        tracing::error!(user_id = user.id, error = ?e, "ending the session of an erased account failed; its record is left to expire");
     }
-    session.close(state).await
+    Ok(())
 }
 
 /// What the view and the export read.
@@ -678,7 +710,7 @@ struct AccountFound {
     cart: Cart,
     profile: Option<Profile>,
     reading: Reading,
-    sessions: Vec<ActiveLogin>,
+    sessions: Vec<Login>,
 }
 
 impl Found {
@@ -706,11 +738,11 @@ impl Found {
                     cart: session.cart().await?,
                     profile: session.profile().await?,
                     reading: session.reading().await?,
-                    sessions: logins::list(state, session, user).await?,
+                    sessions: logins::list_all(state, session, user).await?,
                 }),
                 None => None,
             },
-            SignInState::Anonymous | SignInState::Ended(_) => None,
+            SignInState::Anonymous | SignInState::Ended { .. } => None,
         };
         Ok(Found {
             cookies: held_cookies(cookies, kept_until),
@@ -727,9 +759,9 @@ fn held_cookies(cookies: &AppCookies, session_ends: Option<OffsetDateTime>) -> V
     if let (name, Some(verified)) = cookies.session_cookie() {
         held.push(HeldCookie {
             name: name.to_owned(),
-            purpose: SESSION_COOKIE_ABOUT,
-            category: Category::StrictlyNecessary,
-            protection: Seal::Signed,
+            purpose: SESSION_COOKIE.about,
+            category: SESSION_COOKIE.category,
+            protection: SESSION_COOKIE.seal,
             verified,
             problem: (!verified).then_some(
                 "its signature does not verify (tampered, truncated or made with an unknown key)",
@@ -827,11 +859,20 @@ impl AccountFound {
             holds.push(DataHeld::new(DataCategory::Orders, orders, KEPT_ORDERS));
         }
         holds.extend(reading_held(&self.reading, kept));
-        if !self.sessions.is_empty() {
+        let active = self.sessions.iter().filter(|l| l.active).count() as u64;
+        let ended = self.sessions.len() as u64 - active;
+        if active > 0 {
             holds.push(DataHeld::new(
                 DataCategory::ActiveSessions,
-                self.sessions.len() as u64,
+                active,
                 KEPT_SESSIONS,
+            ));
+        }
+        if ended > 0 {
+            holds.push(DataHeld::new(
+                DataCategory::EndedSessions,
+                ended,
+                KEPT_ENDED_SESSIONS,
             ));
         }
         AccountHeld {

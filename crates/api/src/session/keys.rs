@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, header};
 use cookie::{Cookie, CookieJar, Key};
 use tower_sessions::session::Id;
 
-use crate::config::{Config, SessionCookieConfig};
+use crate::config::{Config, SecretKey, SessionCookieConfig};
 
 /// The purpose the session cookie's signing key is derived for.
 pub const SESSION_COOKIE_PURPOSE: &str = "session-cookie";
@@ -50,14 +50,26 @@ pub struct SessionCookieKeys {
 
 impl SessionCookieKeys {
     pub fn new(config: &Config) -> Arc<Self> {
+        Self::with_secrets(
+            &config.secret_key,
+            &config.secret_key_fallbacks,
+            config.session_cookie.clone(),
+        )
+    }
+
+    /// From the secrets and the cookie's settings alone.
+    pub fn with_secrets(
+        current: &SecretKey,
+        fallbacks: &[SecretKey],
+        cookie: SessionCookieConfig,
+    ) -> Arc<Self> {
         Arc::new(SessionCookieKeys {
-            current: config.secret_key.derive(SESSION_COOKIE_PURPOSE),
-            fallbacks: config
-                .secret_key_fallbacks
+            current: current.derive(SESSION_COOKIE_PURPOSE),
+            fallbacks: fallbacks
                 .iter()
                 .map(|k| k.derive(SESSION_COOKIE_PURPOSE))
                 .collect(),
-            cookie: config.session_cookie.clone(),
+            cookie,
         })
     }
 
@@ -73,7 +85,18 @@ impl SessionCookieKeys {
     /// `None` when the session layer would see no session: no cookie, a
     /// signature no key verifies, or a value that is not a session id.
     pub fn session_id(&self, headers: &HeaderMap) -> Option<(Id, SignedWith)> {
-        let jar = request_jar(headers);
+        self.verified(&request_jar(headers))
+    }
+
+    /// As [`SessionCookieKeys::session_id`], for the session cookie's value
+    /// alone.
+    pub fn session_id_of(&self, value: &str) -> Option<(Id, SignedWith)> {
+        let mut jar = CookieJar::new();
+        jar.add_original(Cookie::new(self.cookie.name.clone(), value.to_owned()));
+        self.verified(&jar)
+    }
+
+    fn verified(&self, jar: &CookieJar) -> Option<(Id, SignedWith)> {
         let name = self.cookie.name.as_str();
         jar.get(name)?;
         let verified_with = |key: &Key| jar.signed(key).get(name);

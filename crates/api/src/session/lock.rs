@@ -198,6 +198,32 @@ impl SessionLocks {
     }
 }
 
+impl SessionLocks {
+    /// Runs `work` holding the turn on session `id`, as a change sent with
+    /// that session's cookie would hold it: for ending another session (its
+    /// record deleted) so that a change of that session in flight saves its
+    /// record before the delete, never after it. Within `work`, the store's
+    /// reads and deletes of `id` go through this turn (in Redis, the delete
+    /// takes the session's lock first). Waits as a request does, then
+    /// answers [`busy`].
+    pub(crate) async fn with_turn<F: Future>(
+        self: &Arc<Self>,
+        id: Id,
+        work: F,
+    ) -> Result<F::Output, ApiError> {
+        // This request's own session: its turn is already held here.
+        if current_turn().is_some_and(|t| t.is_on(&id)) {
+            return Ok(work.await);
+        }
+        let turn = Arc::new(Turn::take(self, id).await?);
+        let out = CURRENT.scope(turn.clone(), work).await;
+        if let Ok(turn) = Arc::try_unwrap(turn) {
+            turn.finish().await;
+        }
+        Ok(out)
+    }
+}
+
 /// The answer to a change that did not get its turn in time.
 pub(crate) fn busy() -> ApiError {
     ApiError::new(

@@ -12,8 +12,11 @@
 //! an empty, anonymous session. This costs nothing on requests that meet no
 //! marker: the session layer loads the record anyway.
 
+use std::convert::Infallible;
 use std::time::Duration;
 
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
 use tower_sessions::session::{Id, Record};
 
 use super::visitor::VisitorSession;
@@ -23,8 +26,33 @@ use crate::state::AppState;
 /// How long an old session id answers 409 to changes rather than nothing.
 pub const TOMBSTONE_TTL: Duration = Duration::from_secs(30);
 
-/// The only key of a tombstone record.
+/// The key every tombstone record holds.
 pub(super) const RENEWED: &str = "renewed";
+
+/// The second key of the tombstone a session that ended leaves (sign-out,
+/// forget-me, a sign-in check that ended it), as opposed to one whose
+/// session lives on under a new id: see [`EndedIsDone`].
+const ENDED: &str = "ended";
+
+/// Put in a request's extensions by the one route for which a session id
+/// that was *ended* is an answer rather than a conflict: forget-me
+/// (`DELETE /privacy`) sent again with the same cookie, its first answer
+/// lost, finds the tombstone its first call left and has nothing left to
+/// forget. A session renewed (a sign-in, a password change) still answers
+/// 409, as to every other change: its data lives on under the new id.
+/// Taken as the handler's first extractor, before anything loads the
+/// session.
+#[derive(Debug, Clone, Copy)]
+pub struct EndedIsDone;
+
+impl<S: Send + Sync> FromRequestParts<S> for EndedIsDone {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        parts.extensions.insert(EndedIsDone);
+        Ok(EndedIsDone)
+    }
+}
 
 /// The answer to a change sent with a session id that was just renewed.
 pub fn renewed() -> ApiError {
@@ -43,7 +71,7 @@ impl VisitorSession {
         self.inner().cycle_id().await?;
         self.inner().save().await?;
         if let Some(old) = old {
-            leave_tombstone(state, old).await;
+            leave_tombstone(state, old, false).await;
         }
         Ok(())
     }
@@ -60,7 +88,7 @@ impl VisitorSession {
         self.inner().clear().await;
         if let Some(old) = old {
             self.inner().cycle_id().await?;
-            leave_tombstone(state, old).await;
+            leave_tombstone(state, old, true).await;
         }
         Ok(())
     }
@@ -84,6 +112,12 @@ impl VisitorSession {
     pub(super) async fn is_tombstone(&self) -> Result<bool, ApiError> {
         Ok(self.inner().get::<bool>(RENEWED).await?.unwrap_or(false))
     }
+
+    /// Whether this is the tombstone of a session that was ended
+    /// ([`VisitorSession::close`]), not one that lives on under a new id.
+    pub(super) async fn is_ended(&self) -> Result<bool, ApiError> {
+        Ok(self.inner().get::<bool>(ENDED).await?.unwrap_or(false))
+    }
 }
 
 /// Stores the tombstone of `old`. When the store refuses it, the renewal
@@ -91,10 +125,16 @@ impl VisitorSession {
 /// visitor): a change that waited then starts a fresh session, as it would
 /// once the tombstone expired. Failing the request instead would leave the
 /// visitor's things under a new id whose cookie never reaches them.
-async fn leave_tombstone(state: &AppState, old: Id) {
+/// `ended`: the session ended rather than moved to a new id.
+async fn leave_tombstone(state: &AppState, old: Id, ended: bool) {
+    let mut data: std::collections::HashMap<String, serde_json::Value> =
+        [(RENEWED.to_owned(), serde_json::Value::Bool(true))].into();
+    if ended {
+        data.insert(ENDED.to_owned(), serde_json::Value::Bool(true));
+    }
     let record = Record {
         id: old,
-        data: [(RENEWED.to_owned(), serde_json::Value::Bool(true))].into(),
+        data,
         expiry_date: state.clock.now() + TOMBSTONE_TTL,
     };
     if let Err(e) = state.sessions.put(&record).await {

@@ -154,7 +154,7 @@ impl FromRequestParts<AppState> for VisitorSession {
                 state.db.clone(),
                 state.database_timeout,
             )),
-            SignInState::Anonymous | SignInState::Ended(_) => None,
+            SignInState::Anonymous | SignInState::Ended { .. } => None,
         };
         Ok(VisitorSession(session, account))
     }
@@ -170,9 +170,17 @@ impl VisitorSession {
         let session = VisitorSession(session, None);
         // A change sent with an id that was renewed while it waited: refused
         // before anything changes (see `super::renew`). A read goes on and
-        // finds an empty, anonymous session.
+        // finds an empty, anonymous session; so does the one route that
+        // takes an ended session as done (`EndedIsDone`: forget-me).
         if !parts.method.is_safe() && session.is_tombstone().await? {
-            return Err(super::renew::renewed());
+            let done = parts
+                .extensions
+                .get::<super::renew::EndedIsDone>()
+                .is_some()
+                && session.is_ended().await?;
+            if !done {
+                return Err(super::renew::renewed());
+            }
         }
         // A change whose verified cookie named a session that is gone (the
         // load above found no record) starts a new one: it counts against
