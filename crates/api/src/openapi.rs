@@ -238,7 +238,7 @@ fn is_text(schema: Option<&RefOr<Schema>>) -> bool {
 /// The 409 of a write whose session id was renewed while it waited; added
 /// to the operation's own 409 when it has one.
 fn add_session_renewed(op: &mut Operation) {
-    const WHY: &str = "The session's id was renewed (a sign-in, sign-out or password change) while this request waited for its turn; nothing was changed. Send it again with the new cookie.";
+    const WHY: &str = "The session's id was renewed or the session ended (a sign-in, sign-out, password change or forget-me) while this request waited for its turn; nothing was changed. Send it again with the cookie the browser now holds.";
     let kind = ProblemKind::SessionRenewed;
     match op.responses.responses.get_mut("409") {
         Some(RefOr::T(own)) => {

@@ -58,7 +58,7 @@ impl<S: Send + Sync> FromRequestParts<S> for EndedIsDone {
 pub fn renewed() -> ApiError {
     ApiError::new(
         ProblemKind::SessionRenewed,
-        "Your session was renewed (a sign-in, sign-out or password change) while this request waited for its turn; nothing was changed. Send the request again.",
+        "Your session was renewed or ended (a sign-in, sign-out, password change or forget-me) while this request waited for its turn; nothing was changed. Send the request again.",
     )
 }
 
