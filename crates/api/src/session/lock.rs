@@ -38,8 +38,11 @@
 //! by the request itself whose lock was lost (Redis unreachable for the
 //! lock's whole lifetime, so another instance may have taken it) is refused
 //! rather than saved over another change, also in a task the request hands
-//! its turn to ([`SessionTurn::scope`], checkout's); the database and file
-//! stores' writes rely on the lock being held, without that check.
+//! its turn to ([`SessionTurn::scope`], checkout's). So is a database
+//! store's write whose `session_locks` row is no longer its token's: each
+//! write within the turn is one statement conditioned on the row (see
+//! [`super::db_store`]). The file store's writes rely on the lock being
+//! held, which its process cannot lose.
 //!
 //! A request waits for its turn at most half the request timeout: one stuck
 //! behind a change that does not end is told so (503 with `Retry-After`)
@@ -1279,5 +1282,276 @@ mod tests {
         .await;
         assert!(late.starts_with("refused"), "{late}");
         assert_eq!(stored_value(&store, session).await, "second");
+    }
+
+    /// A database of the test's own, migrated: on the suite's PostgreSQL
+    /// with `postgres`, else a SQLite file (where `SESSION_LOCK=database`
+    /// takes the row too). Two connections to it (two instances), and what
+    /// [`drop_database`] removes.
+    async fn database_pair(postgres: bool) -> (DatabaseConnection, DatabaseConnection, String) {
+        use sea_orm::{ConnectionTrait, Database};
+        let name = format!("km_lock_test_{:016x}", rand::random::<u64>());
+        let url = if postgres {
+            let server = std::env::var("TEST_DATABASE_URL").expect("set TEST_DATABASE_URL");
+            let server = server.trim_end_matches('/');
+            let admin = Database::connect(format!("{server}/postgres"))
+                .await
+                .unwrap();
+            admin
+                .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                .await
+                .unwrap();
+            admin.close().await.unwrap();
+            format!("{server}/{name}")
+        } else {
+            let file = std::env::temp_dir().join(format!("{name}.db"));
+            format!("sqlite://{}?mode=rwc", file.display())
+        };
+        let first = Database::connect(&url).await.unwrap();
+        crate::db::migrate(&first).await.unwrap();
+        let second = Database::connect(&url).await.unwrap();
+        (first, second, name)
+    }
+
+    async fn drop_database(postgres: bool, name: &str) {
+        use sea_orm::{ConnectionTrait, Database};
+        if !postgres {
+            let file = std::env::temp_dir().join(format!("{name}.db"));
+            std::fs::remove_file(file).ok();
+            return;
+        }
+        let server = std::env::var("TEST_DATABASE_URL").expect("set TEST_DATABASE_URL");
+        let admin = Database::connect(format!("{}/postgres", server.trim_end_matches('/')))
+            .await
+            .unwrap();
+        admin
+            .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .await
+            .unwrap();
+    }
+
+    /// As [`write_after_losing_the_redis_lock`], with the database store
+    /// and its `session_locks` row (the default lock on PostgreSQL): the
+    /// first change's row goes as if it expired under it.
+    async fn write_after_losing_the_lock_row(
+        postgres: bool,
+        write: Write,
+    ) -> (String, serde_json::Value, bool) {
+        use sea_orm::ConnectionTrait;
+        use sea_orm::sea_query::ExprTrait;
+        use tower_sessions::SessionStore;
+
+        use super::super::db_store::DatabaseStore;
+
+        let (first_db, second_db, name) = database_pair(postgres).await;
+        let first = SessionLocks::with_database(keys(), WAIT, first_db.clone(), SHARED_LOCK_TTL);
+        let second = SessionLocks::with_database(keys(), WAIT, second_db.clone(), SHARED_LOCK_TTL);
+        let clock = crate::clock::Clock::default();
+        let (first_store, second_store) = (
+            super::super::AnyStore::Database(DatabaseStore::new(first_db.clone(), clock.clone())),
+            super::super::AnyStore::Database(DatabaseStore::new(second_db, clock)),
+        );
+        let session = Id::default();
+        first_store.save(&stored(session, "before")).await.unwrap();
+        let gate = Arc::new(Gate::default());
+
+        let holding = tokio::spawn(
+            changing_with(first, first_store.clone(), Some(gate.clone()), write)
+                .oneshot(post_as("/", session)),
+        );
+        gate.loaded.notified().await;
+        let gone = first_db
+            .execute(
+                sea_orm::sea_query::Query::delete()
+                    .from_table(sea_orm::sea_query::Alias::new("session_locks"))
+                    .and_where(
+                        sea_orm::sea_query::Expr::col(sea_orm::sea_query::Alias::new("lock_key"))
+                            .eq(lock_name(&session.to_string())),
+                    ),
+            )
+            .await
+            .unwrap()
+            .rows_affected();
+        assert_eq!(gone, 1, "the first change held the row");
+        let taken = changing(second, second_store.clone(), "second", None)
+            .oneshot(post_as("/", session))
+            .await
+            .unwrap();
+        assert_eq!(body(taken).await, "saved");
+
+        gate.open.notify_one();
+        let late = body(holding.await.unwrap().unwrap()).await;
+        let kept = second_store.load(&session).await.unwrap();
+        let value = kept
+            .as_ref()
+            .map_or(serde_json::Value::Null, |r| r.data["v"].clone());
+        drop_database(postgres, &name).await;
+        (late, value, kept.is_some())
+    }
+
+    async fn lost_row_refuses_a_save(postgres: bool) {
+        use tower_sessions::SessionStore;
+        let (late, kept, _) = write_after_losing_the_lock_row(
+            postgres,
+            Arc::new(|store, id, _| {
+                Box::pin(async move { store.save(&stored(id, "first")).await })
+            }),
+        )
+        .await;
+        assert!(late.starts_with("refused"), "{late}");
+        assert_eq!(kept, "second");
+    }
+
+    async fn lost_row_refuses_a_tasks_save(postgres: bool) {
+        use tower_sessions::SessionStore;
+        let (late, kept, _) = write_after_losing_the_lock_row(
+            postgres,
+            Arc::new(|store, id, turn| {
+                Box::pin(async move {
+                    tokio::spawn(turn.scope(async move { store.save(&stored(id, "first")).await }))
+                        .await
+                        .unwrap()
+                })
+            }),
+        )
+        .await;
+        assert!(late.starts_with("refused"), "{late}");
+        assert_eq!(kept, "second");
+    }
+
+    async fn lost_row_refuses_a_create(postgres: bool) {
+        use tower_sessions::SessionStore;
+        let renewed = Id::default();
+        let created = Arc::new(Mutex::new(None));
+        let seen = created.clone();
+        let (late, kept, _) = write_after_losing_the_lock_row(
+            postgres,
+            Arc::new(move |store, _, _| {
+                let seen = seen.clone();
+                Box::pin(async move {
+                    let mut record = stored(renewed, "first");
+                    let out = store.create(&mut record).await;
+                    let there = store.load(&record.id).await.unwrap().is_some();
+                    *seen.lock().unwrap() = Some(there);
+                    out
+                })
+            }),
+        )
+        .await;
+        assert!(late.starts_with("refused"), "{late}");
+        assert_eq!(kept, "second");
+        assert_eq!(*created.lock().unwrap(), Some(false), "nothing was created");
+    }
+
+    async fn lost_row_refuses_a_delete(postgres: bool) {
+        use tower_sessions::SessionStore;
+        let (late, kept, there) = write_after_losing_the_lock_row(
+            postgres,
+            Arc::new(|store, id, _| Box::pin(async move { store.delete(&id).await })),
+        )
+        .await;
+        assert!(late.starts_with("refused"), "{late}");
+        assert!(there, "the other change's record is kept");
+        assert_eq!(kept, "second");
+    }
+
+    async fn held_row_lets_writes_through(postgres: bool) {
+        use tower_sessions::SessionStore;
+        // The lock row is left alone: a save, a new session, a delete of
+        // the session and of one never stored all succeed.
+        let (first_db, _second, name) = database_pair(postgres).await;
+        let locks = SessionLocks::with_database(keys(), WAIT, first_db.clone(), SHARED_LOCK_TTL);
+        let store = super::super::AnyStore::Database(super::super::db_store::DatabaseStore::new(
+            first_db,
+            crate::clock::Clock::default(),
+        ));
+        let session = Id::default();
+        store.save(&stored(session, "before")).await.unwrap();
+        let outcomes = Arc::new(Mutex::new(Vec::new()));
+        let seen = outcomes.clone();
+        let write: Write = Arc::new(move |store, id, _| {
+            let seen = seen.clone();
+            Box::pin(async move {
+                store.save(&stored(id, "saved")).await?;
+                let saved = stored_value(&store, id).await;
+                let mut fresh = stored(Id::default(), "fresh");
+                store.create(&mut fresh).await?;
+                let created = stored_value(&store, fresh.id).await;
+                store.delete(&fresh.id).await?;
+                store.delete(&fresh.id).await?;
+                let gone = serde_json::json!(store.load(&fresh.id).await?.is_none());
+                seen.lock().unwrap().extend([saved, created, gone]);
+                Ok(())
+            })
+        });
+        let res = changing_with(locks, store.clone(), None, write)
+            .oneshot(post_as("/", session))
+            .await
+            .unwrap();
+        assert_eq!(body(res).await, "saved");
+        assert_eq!(
+            *outcomes.lock().unwrap(),
+            [
+                serde_json::json!("saved"),
+                serde_json::json!("fresh"),
+                serde_json::json!(true)
+            ]
+        );
+        drop_database(postgres, &name).await;
+    }
+
+    #[tokio::test]
+    #[ignore = "needs TEST_DATABASE_URL; run with -- --include-ignored"]
+    async fn a_change_whose_lock_row_was_lost_is_not_saved_over_the_change_that_took_it() {
+        lost_row_refuses_a_save(true).await;
+    }
+
+    #[tokio::test]
+    async fn a_change_whose_lock_row_was_lost_is_not_saved_over_the_other_on_sqlite() {
+        lost_row_refuses_a_save(false).await;
+    }
+
+    #[tokio::test]
+    #[ignore = "needs TEST_DATABASE_URL; run with -- --include-ignored"]
+    async fn a_write_in_a_task_carrying_the_turn_is_refused_once_its_lock_row_is_lost() {
+        lost_row_refuses_a_tasks_save(true).await;
+    }
+
+    #[tokio::test]
+    async fn a_write_in_a_task_carrying_the_turn_is_refused_once_its_lock_row_is_lost_on_sqlite() {
+        lost_row_refuses_a_tasks_save(false).await;
+    }
+
+    #[tokio::test]
+    #[ignore = "needs TEST_DATABASE_URL; run with -- --include-ignored"]
+    async fn a_new_session_is_not_created_once_its_lock_row_is_lost() {
+        lost_row_refuses_a_create(true).await;
+    }
+
+    #[tokio::test]
+    async fn a_new_session_is_not_created_once_its_lock_row_is_lost_on_sqlite() {
+        lost_row_refuses_a_create(false).await;
+    }
+
+    #[tokio::test]
+    #[ignore = "needs TEST_DATABASE_URL; run with -- --include-ignored"]
+    async fn a_delete_is_refused_once_its_lock_row_is_lost() {
+        lost_row_refuses_a_delete(true).await;
+    }
+
+    #[tokio::test]
+    async fn a_delete_is_refused_once_its_lock_row_is_lost_on_sqlite() {
+        lost_row_refuses_a_delete(false).await;
+    }
+
+    #[tokio::test]
+    #[ignore = "needs TEST_DATABASE_URL; run with -- --include-ignored"]
+    async fn writes_and_deletes_within_a_held_lock_row_go_through() {
+        held_row_lets_writes_through(true).await;
+    }
+
+    #[tokio::test]
+    async fn writes_and_deletes_within_a_held_lock_row_go_through_on_sqlite() {
+        held_row_lets_writes_through(false).await;
     }
 }

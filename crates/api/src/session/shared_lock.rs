@@ -307,7 +307,7 @@ async fn save_under_new_id(
     Ok(there.as_deref() == Some(value.as_slice()))
 }
 
-fn lost_lock() -> session_store::Error {
+pub(crate) fn lost_lock() -> session_store::Error {
     lock_error(
         "the session's lock was lost (the store did not answer for its whole lifetime) before its change was saved",
     )
@@ -443,6 +443,37 @@ pub(crate) async fn acquire_row(
         return Err(busy());
     }
     Ok(())
+}
+
+/// That the `session_locks` row `key` is still `token`'s: the condition of
+/// a database store's write within a turn holding the row, checked by the
+/// write's own statement (see [`super::db_store`]). The token alone
+/// decides, not the row's expiry: an expired row nobody took since is still
+/// this holder's, and no clock is consulted.
+pub(crate) fn row_held(key: &str, token: &str) -> Expr {
+    Expr::exists(
+        Query::select()
+            .expr(Expr::val(1))
+            .from(locks_table())
+            .and_where(Expr::col(Alias::new("lock_key")).eq(key))
+            .and_where(Expr::col(Alias::new("token")).eq(token))
+            .to_owned(),
+    )
+}
+
+/// Whether the `session_locks` row `key` is still `token`'s.
+pub(crate) async fn is_row_held(
+    db: &DatabaseConnection,
+    key: &str,
+    token: &str,
+) -> Result<bool, DbErr> {
+    let query = Query::select()
+        .expr(Expr::val(1))
+        .from(locks_table())
+        .and_where(Expr::col(Alias::new("lock_key")).eq(key))
+        .and_where(Expr::col(Alias::new("token")).eq(token))
+        .to_owned();
+    Ok(db.query_one(&query).await?.is_some())
 }
 
 /// Deletes the `session_locks` rows whose holder stopped extending them (a
